@@ -1,0 +1,35 @@
+# mlspec-attest developer entry points. Every target creates/uses .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+
+.PHONY: venv demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,demo]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Run the full example pipeline: sign 13 stages, verify, show attacks refused.
+demo: $(STAMP)
+	$(BIN)/python examples/pipeline/run_demo.py
+
+## Run the offline test suite.
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+## ruff + mypy (strict)
+lint: $(STAMP)
+	$(BIN)/ruff check mlspec_attest tests examples benchmarks
+	$(BIN)/ruff format --check mlspec_attest tests
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .mlspec build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,218 @@
+"""Python API for use inside a pipeline step.
+
+Context manager::
+
+    import mlspec_attest
+
+    with mlspec_attest.stage("train", key="keys/trainer.key") as s:
+        s.material("data/split/train.csv", role="train")
+        model = fit(...)
+        save(model, "model/model.pkl")
+        s.product("model/model.pkl", role="model")
+        s.param("max_depth", 4)
+        s.metric("train_mae", 41.2)
+    # signed and stored when the block exits without an exception
+
+Decorator (the active session is reachable with ``mlspec_attest.api.current()``)::
+
+    @mlspec_attest.stage("evaluate", key="keys/evaluator.key")
+    def evaluate() -> None:
+        s = mlspec_attest.api.current()
+        ...
+
+One call::
+
+    mlspec_attest.attest("ingest", key="keys/data.key", products=["data/raw.csv"])
+
+If the block raises, nothing is signed and the exception propagates.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import os
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar
+
+from .attest import SignedStage, StageRecord, load_metrics_file, sign_stage
+from .errors import UsageError
+from .signing.base import Signer
+from .signing.keys import load_private_key
+from .statement import JSONScalar, check_finite_metrics
+from .store import AttestationStore, default_store_path
+
+P = ParamSpec("P")
+R = TypeVar("R")
+PathLike = str | os.PathLike[str]
+
+_current: contextvars.ContextVar[StageSession | None] = contextvars.ContextVar(
+    "mlspec_stage", default=None
+)
+
+
+def _signer(key: PathLike | Signer | None, passphrase: bytes | None) -> Signer:
+    if key is None:
+        env = os.environ.get("MLSPEC_ATTEST_KEY")
+        if not env:
+            raise UsageError("no signing key", remedy="pass key=... or set MLSPEC_ATTEST_KEY")
+        key = env
+    if isinstance(key, str | os.PathLike):
+        return load_private_key(Path(key), passphrase=passphrase)
+    return key
+
+
+class StageSession:
+    """Collects what one stage read, wrote and measured; signs on :meth:`finish`."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        key: PathLike | Signer | None = None,
+        kind: str | None = None,
+        store: PathLike | None = None,
+        run_id: str | None = None,
+        base_dir: PathLike | None = None,
+        passphrase: bytes | None = None,
+        policy_digest: str | None = None,
+    ) -> None:
+        self.record = StageRecord(stage=name, kind=kind, policy_digest=policy_digest)
+        self._key = key
+        self._passphrase = passphrase
+        self._store = AttestationStore(Path(store) if store else default_store_path())
+        self._run_id = run_id or os.environ.get("MLSPEC_RUN_ID")
+        self._base = Path(base_dir) if base_dir else None
+        self.result: SignedStage | None = None
+
+    def material(self, path: PathLike, *, role: str | None = None) -> StageSession:
+        """Record a file or directory the stage read (hashed when the stage is signed)."""
+        self.record.materials.append(Path(path))
+        if role:
+            self.record.roles[role] = Path(path)
+        return self
+
+    def product(self, path: PathLike, *, role: str | None = None) -> StageSession:
+        """Record a file or directory the stage wrote."""
+        self.record.products.append(Path(path))
+        if role:
+            self.record.roles[role] = Path(path)
+        return self
+
+    def param(self, name: str, value: JSONScalar) -> StageSession:
+        self.record.parameters[name] = value
+        return self
+
+    def params(self, values: Mapping[str, JSONScalar]) -> StageSession:
+        self.record.parameters.update(values)
+        return self
+
+    def metric(self, name: str, value: float) -> StageSession:
+        self.record.metrics.update(
+            check_finite_metrics({name: value}, what=f"stage {self.record.stage}")
+        )
+        return self
+
+    def metrics_file(self, path: PathLike) -> StageSession:
+        metrics, slices = load_metrics_file(Path(path))
+        self.record.metrics.update(metrics)
+        self.record.slices.update(slices)
+        return self
+
+    def slice_metrics(
+        self, family: str, value: str, *, count: int, metrics: Mapping[str, float]
+    ) -> StageSession:
+        checked = check_finite_metrics(dict(metrics), what=f"slice {family}={value}")
+        self.record.slices.setdefault(family, {})[str(value)] = {
+            "count": int(count),
+            "metrics": checked,
+        }
+        return self
+
+    def infra(self, name: str, value: Any) -> StageSession:
+        self.record.infrastructure[name] = value
+        return self
+
+    def detail(self, name: str, value: Any) -> StageSession:
+        self.record.details[name] = value
+        return self
+
+    def finish(self) -> SignedStage:
+        """Hash, sign and store now."""
+        self.result = sign_stage(
+            self.record,
+            _signer(self._key, self._passphrase),
+            self._store,
+            run_id=self._run_id,
+            base_dir=self._base,
+        )
+        return self.result
+
+
+class stage:
+    """Context manager and decorator that signs a stage when its body succeeds."""
+
+    def __init__(self, name: str, **options: Any) -> None:
+        self.name = name
+        self.options = options
+        self._session: StageSession | None = None
+        self._token: contextvars.Token[StageSession | None] | None = None
+
+    def __enter__(self) -> StageSession:
+        self._session = StageSession(self.name, **self.options)
+        self._token = _current.set(self._session)
+        return self._session
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._session is not None and self._token is not None
+        _current.reset(self._token)
+        if exc_type is None:
+            self._session.finish()
+
+    def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(func)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            with stage(self.name, **self.options):
+                return func(*args, **kwargs)
+
+        return wrapper
+
+
+def current() -> StageSession:
+    """The session of the innermost active ``stage`` block or decorated function."""
+    session = _current.get()
+    if session is None:
+        raise UsageError("no active mlspec_attest.stage() block")
+    return session
+
+
+def attest(
+    name: str,
+    *,
+    key: PathLike | Signer | None = None,
+    materials: Iterable[PathLike] = (),
+    products: Iterable[PathLike] = (),
+    parameters: Mapping[str, JSONScalar] | None = None,
+    metrics: Mapping[str, float] | None = None,
+    **options: Any,
+) -> SignedStage:
+    """Sign one stage in a single call."""
+    session = StageSession(name, key=key, **options)
+    for m in materials:
+        session.material(m)
+    for p in products:
+        session.product(p)
+    session.params(parameters or {})
+    for k, v in (metrics or {}).items():
+        session.metric(k, v)
+    return session.finish()
+
+
+StageSession.__module__ = __name__

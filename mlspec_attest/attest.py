@@ -1,0 +1,268 @@
+"""Build, sign and store one stage attestation (the work behind ``mlspec-attest sign``)."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .bundle import Bundle
+from .digest import ArtifactDigest, digest_path
+from .dsse import INTOTO_PAYLOAD_TYPE, Envelope
+from .errors import BadInputError, CommandFailedError, MalformedDocumentError, UsageError
+from .fsutil import artifact_name
+from .jsonio import load_file
+from .runner import CommandResult, run_command
+from .signing.base import Signer
+from .stages import StageKind, parse_kind
+from .statement import (
+    CommandRecord,
+    JSONScalar,
+    ResourceDescriptor,
+    StageMetadata,
+    StageStatement,
+    check_finite_metrics,
+)
+from .store import AttestationStore, check_run_id, new_run_id
+
+STAGE_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_.-"
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def check_stage_name(name: str) -> str:
+    if (
+        not name
+        or len(name) > 64
+        or not name[0].isalnum()
+        or any(c not in STAGE_NAME_CHARS for c in name)
+    ):
+        raise UsageError(
+            f"stage name {name!r} is not valid",
+            remedy="use lower-case letters, digits and . _ - (e.g. train, data-split)",
+        )
+    return name
+
+
+def parse_param(text: str) -> tuple[str, JSONScalar]:
+    """``K=V``; V is read as a JSON scalar when it is one (``0.1``, ``true``), else a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise UsageError(f"--param {text!r} is not KEY=VALUE")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return key, raw
+    if isinstance(value, str | int | float | bool) or value is None:
+        if isinstance(value, float) and value != value:  # NaN
+            return key, raw
+        return key, value
+    return key, raw
+
+
+def load_metrics_file(path: Path) -> tuple[dict[str, float], dict[str, Any]]:
+    """Read ``--metrics FILE``: ``{"metrics": {...}, "slices": {...}}`` or a flat map of numbers."""
+    doc = load_file(path, what=f"metrics file {path}")
+    if not isinstance(doc, dict):
+        raise MalformedDocumentError(f"metrics file {path}: expected a JSON object")
+    if "metrics" in doc or "slices" in doc:
+        unknown = set(doc) - {"metrics", "slices", "schemaVersion"}
+        if unknown:
+            raise MalformedDocumentError(f"metrics file {path}: unknown field(s) {sorted(unknown)}")
+        metrics = doc.get("metrics", {})
+        slices = doc.get("slices", {})
+    else:
+        metrics, slices = doc, {}
+    if not isinstance(metrics, dict) or not isinstance(slices, dict):
+        raise MalformedDocumentError(f"metrics file {path}: metrics and slices must be objects")
+    checked = check_finite_metrics(metrics, what=f"metrics file {path}")
+    for family, members in slices.items():
+        if not isinstance(members, dict):
+            raise MalformedDocumentError(
+                f"metrics file {path}: slice family {family!r} must be an object"
+            )
+        for value, entry in members.items():
+            where = f"metrics file {path}: slice {family}={value}"
+            if not isinstance(entry, dict) or not isinstance(entry.get("metrics"), dict):
+                raise MalformedDocumentError(f"{where}: needs 'count' and 'metrics'")
+            count = entry.get("count")
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise MalformedDocumentError(f"{where}: count must be a non-negative integer")
+            check_finite_metrics(entry["metrics"], what=where)
+    return checked, slices
+
+
+@dataclass
+class StageRecord:
+    """Everything one stage will attest; filled in by the CLI or the Python API."""
+
+    stage: str
+    kind: str | None = None
+    materials: list[Path] = field(default_factory=list)
+    products: list[Path] = field(default_factory=list)
+    parameters: dict[str, JSONScalar] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    slices: dict[str, Any] = field(default_factory=dict)
+    roles: dict[str, Path] = field(default_factory=dict)
+    infrastructure: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    policy_digest: str | None = None
+    started_on: str = field(default_factory=now_rfc3339)
+
+
+@dataclass(frozen=True)
+class SignedStage:
+    """The result of signing one stage."""
+
+    path: Path
+    run_id: str
+    statement: StageStatement
+    bundle: Bundle
+
+
+def resolve_kind(stage: str, kind: str | None) -> str:
+    if kind is None:
+        found = parse_kind(stage)
+        return found.value if found else StageKind.CUSTOM.value
+    if parse_kind(kind) is None:
+        allowed = ", ".join(k.value for k in StageKind)
+        raise UsageError(f"unknown stage kind {kind!r}", remedy=f"use one of: {allowed}")
+    return kind
+
+
+def resolve_run_id(store: AttestationStore, run_id: str | None, *, new_run: bool) -> str:
+    """The explicit run id, else the store's current run, else a fresh one (made current)."""
+    if run_id:
+        check_run_id(run_id)
+        store.set_current_run(run_id)
+        return run_id
+    current = None if new_run else store.current_run()
+    if current:
+        return current
+    fresh = new_run_id()
+    store.set_current_run(fresh)
+    return fresh
+
+
+def _descriptors(
+    paths: Sequence[Path], base: Path, store: AttestationStore
+) -> tuple[list[ResourceDescriptor], dict[str, ArtifactDigest]]:
+    out: list[ResourceDescriptor] = []
+    digests: dict[str, ArtifactDigest] = {}
+    for path in paths:
+        name = artifact_name(path, base)
+        if name in digests:
+            continue
+        digest = digest_path(path)
+        annotations: dict[str, Any] = {}
+        if digest.kind == "directory":
+            assert digest.manifest is not None
+            store.put_blob(digest.manifest.canonical_bytes())
+            annotations = {"mlspec.kind": "directory", "mlspec.files": digest.files}
+        annotations["mlspec.size"] = digest.size
+        digests[name] = digest
+        out.append(ResourceDescriptor(name, digest.digest_set(), annotations))
+    return out, digests
+
+
+def environment_facts() -> dict[str, Any]:
+    return {
+        "tool": {"name": "mlspec-attest", "version": __version__},
+        "python": platform.python_version(),
+        "platform": sys.platform,
+        "machine": platform.machine(),
+    }
+
+
+def sign_stage(
+    record: StageRecord,
+    signer: Signer,
+    store: AttestationStore,
+    *,
+    run_id: str | None = None,
+    new_run: bool = False,
+    base_dir: Path | None = None,
+    command: Sequence[str] = (),
+    echo: bool = True,
+    clock: Callable[[], str] = now_rfc3339,
+    environment: Mapping[str, Any] | None = None,
+) -> SignedStage:
+    """Hash materials, run ``command`` if given, hash products, sign and store.
+
+    If the command fails, nothing is attested and :class:`CommandFailedError`
+    carries its exit status. ``clock`` and ``environment`` exist so tests can
+    produce byte-stable golden attestations.
+    """
+    check_stage_name(record.stage)
+    kind = resolve_kind(record.stage, record.kind)
+    base = base_dir or Path.cwd()
+    materials, _ = _descriptors(record.materials, base, store)
+    result: CommandResult | None = None
+    if command:
+        result = run_command(list(command), echo=echo)
+        if result.returncode != 0:
+            raise CommandFailedError(list(command), result.returncode)
+    if not record.products:
+        raise UsageError(
+            f"stage {record.stage!r} has no products",
+            remedy="name what the stage wrote with --product PATH (an in-toto Statement needs a subject)",
+        )
+    products, _ = _descriptors(record.products, base, store)
+    known = {d.name for d in materials} | {d.name for d in products}
+    roles: dict[str, str] = {}
+    for role, path in record.roles.items():
+        name = artifact_name(path, base)
+        if name not in known:
+            raise UsageError(f"--role {role}={path}: not one of this stage's materials or products")
+        roles[role] = name
+    resolved_run = resolve_run_id(store, run_id, new_run=new_run)
+    metadata = StageMetadata(
+        stage=record.stage,
+        kind=kind,
+        run_id=resolved_run,
+        started_on=record.started_on,
+        finished_on=clock(),
+        policy_digest=record.policy_digest,
+        parameters=record.parameters,
+        metrics=check_finite_metrics(record.metrics, what=f"stage {record.stage}"),
+        slices=record.slices,
+        roles=roles,
+        infrastructure=record.infrastructure,
+        details=record.details,
+    )
+    # Round-trip through the schema so a bad value fails here, not at verify time.
+    try:
+        StageMetadata.from_json(metadata.to_json())
+    except MalformedDocumentError as exc:
+        raise BadInputError(f"stage {record.stage!r}: {exc.message}") from exc
+    statement = StageStatement(
+        products=tuple(products),
+        materials=tuple(materials),
+        metadata=metadata,
+        command=CommandRecord(
+            argv=tuple(command),
+            exit_code=result.returncode if result else None,
+            stdout_sha256=result.stdout_sha256 if result else None,
+            stderr_sha256=result.stderr_sha256 if result else None,
+        ),
+        environment=dict(environment) if environment is not None else environment_facts(),
+    )
+    envelope = Envelope.sign(
+        statement.to_payload(), INTOTO_PAYLOAD_TYPE, [signer], keyid_hint=False
+    )
+    keyid = signer.public_key.keyid
+    bundle = Bundle.for_public_key(envelope, keyid)
+    path = store.add(resolved_run, record.stage, keyid, bundle)
+    return SignedStage(path, resolved_run, statement, bundle)
+
+
+def roles_from_pairs(pairs: Mapping[str, str]) -> dict[str, Path]:
+    return {k: Path(v) for k, v in pairs.items()}

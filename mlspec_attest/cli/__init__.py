@@ -1,0 +1,1 @@
+"""The ``mlspec-attest`` command line: thin click commands over the library."""

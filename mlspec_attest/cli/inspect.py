@@ -1,0 +1,114 @@
+"""``mlspec-attest inspect``: show a document without making a trust decision."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def describe(path: Path) -> dict[str, Any]:
+    """A JSON description of an attestation bundle, DSSE envelope, signed policy or YAML policy."""
+    from ..bundle import Bundle, is_bundle
+    from ..dsse import INTOTO_PAYLOAD_TYPE, Envelope
+    from ..errors import MalformedDocumentError
+    from ..jsonio import load_file, loads_strict
+    from ..policy.signed import POLICY_PAYLOAD_TYPE, parse_signed_policy
+    from ..statement import StageStatement
+
+    if path.suffix in (".yaml", ".yml"):
+        from .sources import read_policy_any
+
+        return {"type": "policy", "signed": False, "policy": read_policy_any(path).to_json()}
+    doc = load_file(path)
+    out: dict[str, Any] = {
+        "schemaVersion": "https://mlspec-attest.dev/inspect/v1",
+        "file": str(path),
+        "trust": "NOT VERIFIED: inspect makes no trust decision",
+    }
+    if is_bundle(doc):
+        bundle = Bundle.from_json(doc, what=str(path))
+        envelope = bundle.envelope
+        out.update(
+            type="bundle",
+            mediaType=bundle.media_type,
+            keyHint=bundle.key_hint,
+            verificationMaterial=sorted(bundle.verification_material),
+        )
+    elif isinstance(doc, dict) and "payloadType" in doc:
+        envelope = Envelope.from_json(doc, what=str(path))
+        out["type"] = "dsse"
+    else:
+        raise MalformedDocumentError(f"{path}: not a bundle, DSSE envelope or policy")
+    out["payloadType"] = envelope.payload_type
+    out["signatures"] = [{"keyid": s.keyid, "bytes": len(s.sig)} for s in envelope.signatures]
+    if envelope.payload_type == POLICY_PAYLOAD_TYPE:
+        signed = parse_signed_policy(doc, what=str(path))
+        out.update(type="signed-policy", policyDigest=signed.digest, policy=signed.document)
+    elif envelope.payload_type == INTOTO_PAYLOAD_TYPE:
+        statement_doc = loads_strict(envelope.payload, what=f"{path}: payload")
+        out["statement"] = statement_doc
+        try:
+            st = StageStatement.from_json(statement_doc, what=str(path))
+            out["stage"] = {"name": st.name, "kind": st.metadata.kind, "runId": st.metadata.run_id}
+        except MalformedDocumentError as exc:
+            out["stage"] = None
+            out["notMlspec"] = exc.message
+    return out
+
+
+def _text(info: dict[str, Any]) -> str:
+    lines = [f"{info.get('file', '')}: {info['type']} ({info.get('trust', 'unsigned YAML')})"]
+    if info.get("keyHint"):
+        lines.append(f"  signer key hint: {info['keyHint']}")
+    if "payloadType" in info:
+        lines.append(
+            f"  payload type:    {info['payloadType']}  ({len(info['signatures'])} signature(s))"
+        )
+    if info["type"] in ("signed-policy", "policy"):
+        pol = info["policy"]
+        lines.append(
+            f"  policy: {pol.get('metadata', {}).get('name', '(unnamed)')} expires {pol['expires']}"
+        )
+        lines.append(f"  stages: {', '.join(s['name'] for s in pol['stages'])}")
+        if "policyDigest" in info:
+            lines.append(f"  digest: {info['policyDigest']}")
+    stage = info.get("stage")
+    statement = info.get("statement")
+    if stage:
+        assert statement is not None
+        meta = statement["predicate"]["byproducts"]["mlspec"]
+        lines.append(f"  stage: {stage['name']} [{stage['kind']}]  run {stage['runId']}")
+        lines.append(f"  time:  {meta['startedOn']} -> {meta['finishedOn']}")
+        if statement["predicate"].get("command"):
+            lines.append(f"  command: {' '.join(statement['predicate']['command'])}")
+        for label, items in (
+            ("material", statement["predicate"]["materials"]),
+            ("product", statement["subject"]),
+        ):
+            for item in items:
+                lines.append(
+                    f"  {label:<9} {item['name']}  sha256:{item['digest'].get('sha256', '?')[:16]}…"
+                )
+        for section in ("parameters", "metrics", "roles", "infrastructure"):
+            if meta.get(section):
+                lines.append(f"  {section}: {json.dumps(meta[section], sort_keys=True)}")
+        if meta.get("slices"):
+            lines.append(f"  slices: {', '.join(meta['slices'])}")
+    elif statement:
+        lines.append(f"  statement predicateType: {statement.get('predicateType')}")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the decoded document as JSON.")
+def inspect(file: Path, as_json: bool) -> None:
+    """Show an attestation, bundle or policy: signer, stage, subjects, metadata.
+
+    Nothing is verified: use `verify` for a trust decision.
+    """
+    info = describe(file)
+    click.echo(json.dumps(info, indent=2) if as_json else _text(info))

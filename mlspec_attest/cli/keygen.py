@@ -1,0 +1,62 @@
+"""``mlspec-attest keygen``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..signing.keys import KeyType, generate_key, write_key_pair
+from .options import passphrase_from_env
+
+
+@click.command()
+@click.option(
+    "--type",
+    "key_type",
+    type=click.Choice([k.value for k in KeyType]),
+    default=KeyType.ED25519.value,
+    show_default=True,
+    help="Key algorithm.",
+)
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="Writes OUT.key and OUT.pub."
+)
+@click.option(
+    "--passphrase-env", metavar="VAR", help="Encrypt OUT.key with the passphrase in env VAR."
+)
+@click.option("--force", is_flag=True, help="Overwrite existing key files.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def keygen(
+    key_type: str, out: Path, passphrase_env: str | None, force: bool, as_json: bool
+) -> None:
+    """Create a signing key pair: OUT.key (PKCS#8 PEM, mode 0600) and OUT.pub (SPKI PEM).
+
+    The key id printed is the hex SHA-256 of the public key PEM, the value
+    bundles carry as publicKey.hint.
+    """
+    from ..errors import UsageError
+
+    for suffix in (".key", ".pub"):
+        existing = out.with_name(out.name + suffix)
+        if existing.exists() and not force:
+            raise UsageError(
+                f"{existing} already exists", remedy="choose another --out or pass --force"
+            )
+    signer = generate_key(KeyType(key_type))
+    key_path, pub_path = write_key_pair(signer, out, passphrase=passphrase_from_env(passphrase_env))
+    keyid = signer.public_key.keyid
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "private": str(key_path),
+                    "public": str(pub_path),
+                    "keyid": keyid,
+                    "type": key_type,
+                }
+            )
+        )
+    else:
+        click.echo(f"wrote {key_path} (private, 0600) and {pub_path}\nkeyid {keyid}")

@@ -1,0 +1,132 @@
+"""Entry point: a lazily-loaded click group and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..errors import ExitCode, MlspecError
+
+ERROR_SCHEMA = "https://mlspec-attest.dev/error/v1"
+
+# command name -> (module, attribute, one-line help). Modules load only when used,
+# so `mlspec-attest --help` never imports cryptography, rich or the verifier.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "keygen": ("keygen", "keygen", "Create a signing key pair (NAME.key, NAME.pub)."),
+    "sign": (
+        "sign",
+        "sign",
+        "Record and sign one pipeline stage (optionally running its command).",
+    ),
+    "policy": ("policy", "policy", "Write, lint, show and sign policies."),
+    "verify": ("verify", "verify", "Verify a pipeline run against a signed policy before deploy."),
+    "inspect": ("inspect", "inspect", "Show an attestation, bundle or policy without trusting it."),
+    "digest": ("digest", "digest", "Print the digest `sign` records for a file or directory."),
+    "stages": ("stages_cmd", "stages", "List the lifecycle stage kinds and what each records."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        module = importlib.import_module(f"{__package__}.{spec[0]}")
+        command = getattr(module, spec[1])
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, spec[2]) for name, spec in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mlspec-attest")
+def cli() -> None:
+    """Sign every stage of an ML pipeline and verify the whole chain before deploy.
+
+    \b
+    Exit codes: 0 passed · 1 denied · 2 usage · 3 bad input
+                4 backend/trust unavailable · 70 internal error
+    Environment: MLSPEC_ATTEST_STORE (store directory), MLSPEC_ATTEST_KEY (signing key),
+                 MLSPEC_RUN_ID (run id shared by all stages of one run).
+    """
+
+
+def _wants_json(argv: list[str]) -> bool:
+    head = argv[: argv.index("--")] if "--" in argv else argv
+    return "--json" in head
+
+
+def emit_error(code: ExitCode, kind: str, message: str, remedy: str | None, as_json: bool) -> None:
+    if as_json:
+        doc: dict[str, Any] = {
+            "schemaVersion": ERROR_SCHEMA,
+            "result": "ERROR",
+            "exitCode": int(code),
+            "error": {"kind": kind, "message": message, "remedy": remedy or ""},
+        }
+        click.echo(json.dumps(doc, indent=2))
+    text = f"error: {message}"
+    if remedy:
+        text += f"\n  fix: {remedy}"
+    click.echo(text, err=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    as_json = _wants_json(args)
+    try:
+        rv = cli.main(args=args, prog_name="mlspec-attest", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+        sys.exit(ExitCode.USAGE)
+    except click.UsageError as exc:
+        emit_error(ExitCode.USAGE, "usage", exc.format_message(), "see --help", as_json)
+        sys.exit(ExitCode.USAGE)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(ExitCode.USAGE)
+    except click.ClickException as exc:
+        emit_error(ExitCode.BAD_INPUT, "bad-input", exc.format_message(), None, as_json)
+        sys.exit(ExitCode.BAD_INPUT)
+    except MlspecError as exc:
+        message = exc.diagnostics() if getattr(exc, "problems", None) else exc.message
+        emit_error(exc.exit_code, type(exc).__name__, message, exc.remedy, as_json)
+        code: int = exc.exit_code
+        returncode = getattr(exc, "returncode", None)
+        if isinstance(returncode, int) and returncode > 0:
+            code = returncode  # a failed stage command: propagate its status
+        sys.exit(code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        emit_error(
+            ExitCode.INTERNAL,
+            "internal",
+            f"internal error: {type(exc).__name__}: {exc}",
+            "this is a bug in mlspec-attest; rerun with MLSPEC_ATTEST_DEBUG=1 and report the traceback",
+            as_json,
+        )
+        if os.environ.get("MLSPEC_ATTEST_DEBUG"):
+            traceback.print_exc()
+        sys.exit(ExitCode.INTERNAL)
+    sys.exit(int(rv) if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,125 @@
+"""``mlspec-attest policy init|lint|show|sign``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .options import passphrase_from_env
+
+
+@click.group()
+def policy() -> None:
+    """Write, lint, show and sign pipeline policies (the layout).
+
+    \b
+    Typical flow:
+      mlspec-attest policy init --template lifecycle > policy.yaml
+      mlspec-attest policy lint policy.yaml
+      mlspec-attest policy sign policy.yaml --key owner.key --out policy.signed.json
+    """
+
+
+@policy.command("init")
+@click.option(
+    "--template",
+    type=click.Choice(["lifecycle", "minimal"]),
+    default="lifecycle",
+    show_default=True,
+)
+def init(template: str) -> None:
+    """Print a commented policy template to stdout."""
+    from ..templates import template_text
+
+    click.echo(template_text(template), nl=False)
+
+
+@policy.command("lint")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print problems as JSON.")
+def lint(file: Path, as_json: bool) -> None:
+    """Report every problem in a YAML policy, with line numbers.
+
+    Exit 0 if there are no errors (warnings are printed), 3 otherwise.
+    """
+    from ..errors import ExitCode, PolicyError
+    from ..policy.load import lint_policy_text
+
+    try:
+        text = file.read_text("utf-8")
+    except OSError as exc:
+        raise PolicyError(f"{file}: cannot read policy ({exc.strerror or exc})") from exc
+    policy_obj, problems = lint_policy_text(text, source=str(file), base_dir=file.parent)
+    errors = [p for p in problems if p.severity == "error"]
+    if as_json:
+        doc = {
+            "schemaVersion": "https://mlspec-attest.dev/policy-lint/v1",
+            "file": str(file),
+            "valid": policy_obj is not None and not errors,
+            "problems": [
+                {"line": p.line, "path": p.path, "severity": p.severity, "message": p.message}
+                for p in problems
+            ],
+        }
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        for p in problems:
+            click.echo(f"{file}:{p}", err=True)
+        if not errors:
+            stages = len(policy_obj.stages) if policy_obj else 0
+            click.echo(f"{file}: ok ({stages} stages, {len(problems)} warning(s))", err=True)
+    if errors or policy_obj is None:
+        raise SystemExit(ExitCode.BAD_INPUT)
+
+
+@policy.command("show")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "mermaid"]), default="text", show_default=True
+)
+def show(file: Path, fmt: str) -> None:
+    """Show stages in order, their signers and rules (YAML or signed policy; no trust decision)."""
+    from .render import policy_mermaid, policy_text
+    from .sources import read_policy_any
+
+    policy_obj = read_policy_any(file)
+    click.echo(policy_mermaid(policy_obj) if fmt == "mermaid" else policy_text(policy_obj))
+
+
+@policy.command("sign")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--key",
+    "keys",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Owner private key (repeat for several owners).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write the signed policy (DSSE JSON).",
+)
+@click.option("--passphrase-env", metavar="VAR", help="Env var holding the owner key passphrase.")
+def sign_cmd(file: Path, keys: tuple[Path, ...], out: Path, passphrase_env: str | None) -> None:
+    """Sign a YAML policy; functionary keys are embedded so the result is self-contained."""
+    from ..fsutil import atomic_write
+    from ..jsonio import canonical
+    from ..policy.load import load_policy_yaml
+    from ..policy.signed import sign_policy
+    from ..signing.keys import load_private_key
+
+    policy_obj = load_policy_yaml(file)
+    passphrase = passphrase_from_env(passphrase_env)
+    signers = [load_private_key(k, passphrase=passphrase) for k in keys]
+    envelope = sign_policy(policy_obj, signers)
+    atomic_write(out, canonical(envelope.to_json()))
+    ids = ", ".join(s.public_key.keyid[:16] for s in signers)
+    click.echo(f"signed {file} ({len(policy_obj.stages)} stages) by {ids} -> {out}", err=True)
+
+
+sign_cmd.name = "sign"

@@ -1,0 +1,88 @@
+"""Human renderings: policy text/mermaid and verification reports."""
+
+from __future__ import annotations
+
+from ..policy.model import Policy, format_rfc3339
+from ..report import VerificationReport
+
+
+def policy_text(policy: Policy) -> str:
+    lines = [
+        f"policy {policy.name or '(unnamed)'}  expires {format_rfc3339(policy.expires)}",
+        f"digest {policy.digest()}",
+        "",
+        "functionaries:",
+    ]
+    for f in policy.functionaries.values():
+        lines.append(f"  {f.name:<20} {f.key.algorithm:<24} keyid {f.keyid[:16]}")
+    lines += ["", "stages (in order):"]
+    for i, s in enumerate(policy.stages, 1):
+        req = "" if s.required else " (optional)"
+        after = f" after {', '.join(s.after)}" if s.after else ""
+        lines.append(f"  {i:>2}. {s.name} [{s.kind.value}]{req}{after}")
+        lines.append(f"      signers: {', '.join(s.functionaries)} (threshold {s.threshold})")
+        for side, rules in (("materials", s.material_rules), ("products", s.product_rules)):
+            for r in rules:
+                lines.append(f"      {side:<9} {r}")
+    if policy.deploy:
+        lines += ["", "deploy artifacts:"]
+        for a in policy.deploy.values():
+            req = "required" if a.required else "optional"
+            lines.append(f"  {a.role:<16} = product {a.product} of {a.stage} ({req})")
+    return "\n".join(lines)
+
+
+def _mermaid_id(name: str) -> str:
+    return "s_" + "".join(c if c.isalnum() else "_" for c in name)
+
+
+def policy_mermaid(policy: Policy) -> str:
+    lines = ["flowchart TD"]
+    for s in policy.stages:
+        label = f"{s.name}<br/>{s.kind.value}<br/>{', '.join(s.functionaries)}"
+        lines.append(f'  {_mermaid_id(s.name)}["{label}"]')
+    for s in policy.stages:
+        for prior in s.after:
+            lines.append(f"  {_mermaid_id(prior)} --> {_mermaid_id(s.name)}")
+    for a in policy.deploy.values():
+        node = "d_" + "".join(c if c.isalnum() else "_" for c in a.role)
+        lines.append(f'  {node}(["deploy: {a.role}<br/>{a.product}"])')
+        lines.append(f"  {_mermaid_id(a.stage)} -.-> {node}")
+    return "\n".join(lines)
+
+
+def report_text(report: VerificationReport) -> str:
+    verdict = "PASSED" if report.passed else "DENIED"
+    out = [
+        f"verification {verdict}: policy {report.policy_name or '(unnamed)'} ({report.policy_digest[:19]}…), "
+        f"run {report.run_id}",
+    ]
+    if report.stages:
+        out.append("")
+        marks = {"ok": "ok  ", "failed": "FAIL", "missing": "MISS", "optional-missing": "skip"}
+        for s in report.stages:
+            signers = ", ".join(s.signers) or "-"
+            out.append(
+                f"  [{marks.get(s.status, s.status)}] {s.name:<14} {s.kind:<11} signed by {signers}"
+            )
+    if report.artifacts:
+        out.append("")
+        for a in report.artifacts:
+            out.append(f"  artifact {a.role:<14} {a.status:<11} {a.path or '-'}")
+    if report.failures:
+        out.append("")
+        out.append(f"{len(report.failures)} failure(s):")
+        for i, f in enumerate(report.failures, 1):
+            where = f"stage {f.stage}" if f.stage else "policy"
+            out.append(f"  {i}. [{f.check.value}] {where}: {f.message}")
+            if f.expected:
+                out.append(f"       expected: {f.expected}")
+            if f.found:
+                out.append(f"       found:    {f.found}")
+            if f.source:
+                out.append(f"       file:     {f.source}")
+            if f.remedy:
+                out.append(f"       fix:      {f.remedy}")
+    for note in report.notes:
+        out.append(f"  note: {note}")
+    return "\n".join(out)

@@ -1,0 +1,157 @@
+"""``mlspec-attest sign``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from .options import passphrase_from_env, split_pairs, store_option
+
+
+@click.command(context_settings={"allow_interspersed_args": False})
+@click.option("--stage", required=True, help="Stage name as declared in the policy (e.g. train).")
+@click.option(
+    "--kind", help="Lifecycle kind; defaults to the stage name if it is one, else 'custom'."
+)
+@click.option(
+    "--key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="MLSPEC_ATTEST_KEY",
+    help="Private key file [env MLSPEC_ATTEST_KEY].",
+)
+@click.option("--passphrase-env", metavar="VAR", help="Env var holding the key's passphrase.")
+@click.option(
+    "--material",
+    "materials",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A file or directory the stage read (repeatable).",
+)
+@click.option(
+    "--product",
+    "products",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A file or directory the stage wrote (repeatable).",
+)
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    metavar="ROLE=PATH",
+    help="Name a material/product's role: train, validation, holdback, model ... (repeatable).",
+)
+@click.option(
+    "--metrics",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help='JSON metrics: {"metrics": {...}, "slices": {family: {value: {count, metrics}}}}.',
+)
+@click.option(
+    "--param", "params", multiple=True, metavar="K=V", help="A stage parameter (repeatable)."
+)
+@click.option(
+    "--infra",
+    "infra",
+    multiple=True,
+    metavar="K=V",
+    help="Infrastructure fact, e.g. accelerator=none (repeatable).",
+)
+@store_option()
+@click.option(
+    "--run-id", envvar="MLSPEC_RUN_ID", help="Run id shared by all stages [env MLSPEC_RUN_ID]."
+)
+@click.option("--new-run", is_flag=True, help="Start a new run (when no --run-id is given).")
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Signed policy to bind this attestation to (records its digest).",
+)
+@click.option(
+    "--base-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Artifact names are relative to this directory (default: current directory).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def sign(
+    stage: str,
+    kind: str | None,
+    key: Path | None,
+    passphrase_env: str | None,
+    materials: tuple[Path, ...],
+    products: tuple[Path, ...],
+    roles: tuple[str, ...],
+    metrics: Path | None,
+    params: tuple[str, ...],
+    infra: tuple[str, ...],
+    store: Path | None,
+    run_id: str | None,
+    new_run: bool,
+    policy_path: Path | None,
+    base_dir: Path | None,
+    as_json: bool,
+    command: tuple[str, ...],
+) -> None:
+    """Hash what a stage read and wrote, run its command, and sign an in-toto link.
+
+    \b
+    Order: hash --material paths; run `-- CMD ARGS...` if given (its output is
+    passed through and digested; if it fails, nothing is attested and its exit
+    status is returned); hash --product paths; sign; write atomically to the store.
+
+    \b
+    Example:
+      mlspec-attest sign --stage train --key keys/trainer.key \\
+          --material data/train.csv --product model/ --param max_depth=4 \\
+          -- python train.py
+    """
+    from ..attest import StageRecord, load_metrics_file, parse_param, sign_stage
+    from ..errors import UsageError
+    from ..signing.keys import load_private_key
+    from .options import open_store
+
+    if key is None:
+        raise UsageError("no signing key", remedy="pass --key KEY or set MLSPEC_ATTEST_KEY")
+    if command and command[0] == "--":
+        command = command[1:]
+    signer = load_private_key(key, passphrase=passphrase_from_env(passphrase_env))
+    record = StageRecord(stage=stage, kind=kind, materials=list(materials), products=list(products))
+    record.parameters = dict(parse_param(p) for p in params)
+    record.infrastructure = {
+        k: parse_param(f"{k}={v}")[1] for k, v in split_pairs(infra, "--infra").items()
+    }
+    record.roles = {role: Path(p) for role, p in split_pairs(roles, "--role").items()}
+    if metrics:
+        record.metrics, record.slices = load_metrics_file(metrics)
+    if policy_path:
+        from ..policy.signed import load_signed_policy
+
+        record.policy_digest = load_signed_policy(policy_path).digest
+    result = sign_stage(
+        record,
+        signer,
+        open_store(store),
+        run_id=run_id,
+        new_run=new_run,
+        base_dir=base_dir,
+        command=command,
+    )
+    summary = {
+        "stage": stage,
+        "runId": result.run_id,
+        "attestation": os.fspath(result.path),
+        "keyid": signer.public_key.keyid,
+        "subjects": [p.to_json() for p in result.statement.products],
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        click.echo(
+            f"signed stage {stage!r} (run {result.run_id}, {len(result.statement.materials)} material(s), "
+            f"{len(result.statement.products)} product(s)) -> {result.path}",
+            err=True,
+        )

@@ -1,0 +1,123 @@
+"""One error hierarchy for the whole library, grouped by whose fault it is.
+
+The library never prints or exits. The CLI maps each error class to the exit
+code contract (see docs/cli.md):
+
+====  ===========================================================
+code  meaning
+====  ===========================================================
+0     passed
+1     denied: verification ran and found the pipeline untrustworthy
+2     usage: the command line itself is wrong
+3     bad input: malformed YAML/JSON, unreadable key, unknown field
+4     backend, network or trust material unavailable
+70    internal error (a bug in mlspec-attest)
+====  ===========================================================
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The process exit codes promised by the CLI contract."""
+
+    PASSED = 0
+    DENIED = 1
+    USAGE = 2
+    BAD_INPUT = 3
+    BACKEND = 4
+    INTERNAL = 70
+
+
+class MlspecError(Exception):
+    """Root of every error mlspec-attest raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+    def __init__(self, message: str, *, remedy: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.remedy = remedy
+
+    def diagnostics(self) -> str:
+        """A user-facing explanation: what is wrong and, where known, what to do."""
+        if self.remedy:
+            return f"{self.message}\n  fix: {self.remedy}"
+        return self.message
+
+
+class UsageError(MlspecError):
+    """The caller combined options or arguments in a way that cannot work."""
+
+    exit_code = ExitCode.USAGE
+
+
+class BadInputError(MlspecError):
+    """An input file or value is malformed, missing or of the wrong kind."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
+class MalformedDocumentError(BadInputError):
+    """JSON/YAML that does not parse, or parses into the wrong shape."""
+
+
+class KeyLoadError(BadInputError):
+    """A key file is unreadable, encrypted without a passphrase, or of an unsupported type."""
+
+
+class PolicyError(BadInputError):
+    """A policy document violates the policy schema or its own invariants.
+
+    ``problems`` holds every problem found, each with a line number when known.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+    def diagnostics(self) -> str:
+        if not self.problems:
+            return self.message
+        return self.message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+
+
+class ArtifactPathError(BadInputError):
+    """A path cannot be attested: missing, escapes its root, or is not a file or directory."""
+
+
+class BackendError(MlspecError):
+    """A signing backend, trust root or network service is unavailable."""
+
+    exit_code = ExitCode.BACKEND
+
+
+class StoreError(MlspecError):
+    """The attestation store cannot be read or written."""
+
+    exit_code = ExitCode.BACKEND
+
+
+class VerificationError(MlspecError):
+    """A cryptographic or policy check failed (the pipeline is denied)."""
+
+    exit_code = ExitCode.DENIED
+
+
+class SignatureVerificationError(VerificationError):
+    """A DSSE signature does not verify under the expected key."""
+
+
+class CommandFailedError(MlspecError):
+    """The wrapped stage command exited non-zero; nothing was attested."""
+
+    exit_code = ExitCode.DENIED
+
+    def __init__(self, argv: list[str], returncode: int) -> None:
+        super().__init__(
+            f"stage command {argv[0]!r} exited with status {returncode}; no attestation written"
+        )
+        self.argv = argv
+        self.returncode = returncode

@@ -1,0 +1,31 @@
+"""Policies: what a pipeline must prove before deploy (the in-toto layout of an ML pipeline)."""
+
+from .load import Problem, compile_policy, lint_policy_text, load_policy_yaml
+from .model import DeployArtifact, Functionary, Policy, StagePolicy
+from .rules import ArtifactRule, RuleVerb, evaluate_rules
+from .signed import (
+    POLICY_PAYLOAD_TYPE,
+    SignedPolicy,
+    load_signed_policy,
+    parse_signed_policy,
+    sign_policy,
+)
+
+__all__ = [
+    "POLICY_PAYLOAD_TYPE",
+    "ArtifactRule",
+    "DeployArtifact",
+    "Functionary",
+    "Policy",
+    "Problem",
+    "RuleVerb",
+    "SignedPolicy",
+    "StagePolicy",
+    "compile_policy",
+    "evaluate_rules",
+    "lint_policy_text",
+    "load_policy_yaml",
+    "load_signed_policy",
+    "parse_signed_policy",
+    "sign_policy",
+]

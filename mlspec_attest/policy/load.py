@@ -1,0 +1,305 @@
+"""Reading policies: YAML (with line numbers for every problem) or signed JSON payloads.
+
+One function, :func:`compile_policy`, turns a plain JSON-like document into a
+:class:`Policy` and reports *every* problem it finds; YAML loading only adds
+the source line of each problem.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from ..errors import MlspecError, PolicyError
+from ..schemas import schema_errors
+from ..signing.keys import LocalPublicKey, load_public_key
+from ..stages import StageKind
+from .model import DeployArtifact, Functionary, Policy, StagePolicy, parse_rfc3339
+from .rules import ArtifactRule, RuleSyntaxError, RuleVerb
+
+LineOf = Callable[[Sequence[str | int]], int | None]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of the policy linter."""
+
+    message: str
+    line: int | None = None
+    path: str = ""
+    severity: str = "error"  # or "warning"
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        field = f"{self.path}: " if self.path else ""
+        return f"{where}{self.severity}: {field}{self.message}"
+
+
+def _plain(node: Any) -> Any:
+    """ruamel round-trip nodes -> plain dict/list/str; timestamps -> RFC 3339 strings."""
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, datetime):
+        moment = node if node.tzinfo else node.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(node, date):
+        return node.isoformat() + "T00:00:00Z"
+    return node
+
+
+def _line_finder(root: Any) -> LineOf:
+    def line_of(path: Sequence[str | int]) -> int | None:
+        node = root
+        line: int | None = None
+        for part in path:
+            if isinstance(node, CommentedMap) and part in node:
+                line = node.lc.key(part)[0] + 1
+                node = node[part]
+            elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+                line = node.lc.item(part)[0] + 1
+                node = node[part]
+            else:
+                break
+        if line is None and isinstance(root, CommentedMap):
+            return 1
+        return line
+
+    return line_of
+
+
+def parse_yaml(text: str, *, source: str) -> tuple[Any, LineOf]:
+    """Parse policy YAML safely (no tags, no duplicate keys)."""
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        root = yaml.load(io.StringIO(text))
+    except MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise PolicyError(
+            f"{source}: not valid YAML",
+            [str(Problem(f"{exc.problem or exc.context}", line))],
+        ) from exc
+    except YAMLError as exc:
+        raise PolicyError(f"{source}: not valid YAML", [str(exc).splitlines()[0]]) from exc
+    return root, _line_finder(root)
+
+
+def _json_path(path: Sequence[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def compile_policy(
+    doc: Any,
+    *,
+    base_dir: Path | None,
+    line_of: LineOf = lambda _p: None,
+    now: datetime | None = None,
+) -> tuple[Policy | None, list[Problem]]:
+    """Validate ``doc`` and build a Policy. Returns (policy or None, every problem).
+
+    ``base_dir`` resolves functionary ``key:`` paths; ``None`` forbids them
+    (a signed policy must be self-contained).
+    """
+    problems: list[Problem] = []
+
+    def err(path: Sequence[str | int], message: str, severity: str = "error") -> None:
+        problems.append(Problem(message, line_of(path), _json_path(path), severity))
+
+    for path, message in schema_errors("policy-v1", doc):
+        err(path, message)
+    if any(p.severity == "error" for p in problems):
+        return None, problems
+
+    # functionaries
+    functionaries: dict[str, Functionary] = {}
+    for name, spec in doc["functionaries"].items():
+        try:
+            if "key" in spec:
+                if base_dir is None:
+                    err(
+                        ["functionaries", name, "key"],
+                        "signed policies must embed publicKey, not key paths",
+                    )
+                    continue
+                key = load_public_key(base_dir / spec["key"])
+            else:
+                key = LocalPublicKey.from_pem(spec["publicKey"], source=f"functionary {name}")
+        except MlspecError as exc:
+            err(["functionaries", name], exc.message)
+            continue
+        functionaries[name] = Functionary(name, key, spec.get("description", ""))
+    seen_keys: dict[str, str] = {}
+    for f in functionaries.values():
+        if f.keyid in seen_keys:
+            err(
+                ["functionaries", f.name],
+                f"same key as functionary {seen_keys[f.keyid]!r}",
+                "warning",
+            )
+        seen_keys.setdefault(f.keyid, f.name)
+
+    # stages
+    names = [s["name"] for s in doc["stages"]]
+    stages: list[StagePolicy] = []
+    for i, raw in enumerate(doc["stages"]):
+        here: list[str | int] = ["stages", i]
+        if names.count(raw["name"]) > 1 and names.index(raw["name"]) != i:
+            err([*here, "name"], f"duplicate stage name {raw['name']!r}")
+        for j, f in enumerate(raw["functionaries"]):
+            if f not in doc["functionaries"]:
+                err([*here, "functionaries", j], f"unknown functionary {f!r}")
+        threshold = raw.get("threshold", 1)
+        if threshold > len(raw["functionaries"]):
+            err(
+                [*here, "threshold"],
+                f"threshold {threshold} exceeds the {len(raw['functionaries'])} functionaries allowed",
+            )
+        for j, prior in enumerate(raw.get("after", [])):
+            if prior == raw["name"]:
+                err([*here, "after", j], "a stage cannot come after itself")
+            elif prior not in names:
+                err([*here, "after", j], f"unknown stage {prior!r}")
+        rules: dict[str, tuple[ArtifactRule, ...]] = {}
+        for side in ("materials", "products"):
+            parsed: list[ArtifactRule] = []
+            for j, text in enumerate(raw.get(side, [])):
+                try:
+                    parsed.append(ArtifactRule.parse(text))
+                except RuleSyntaxError as exc:
+                    err([*here, side, j], str(exc))
+            rules[side] = tuple(parsed)
+            if raw.get(side) and (not parsed or parsed[-1].verb is not RuleVerb.DISALLOW):
+                err(
+                    [*here, side],
+                    "rules do not end with 'DISALLOW *'; unlisted artifacts pass",
+                    "warning",
+                )
+        stages.append(
+            StagePolicy(
+                name=raw["name"],
+                kind=StageKind(raw["kind"]),
+                functionaries=tuple(raw["functionaries"]),
+                threshold=threshold,
+                after=tuple(raw.get("after", [])),
+                material_rules=rules["materials"],
+                product_rules=rules["products"],
+                required=raw.get("required", True),
+                description=raw.get("description", ""),
+            )
+        )
+
+    deploy: dict[str, DeployArtifact] = {}
+    for role, spec in doc.get("deploy", {}).get("artifacts", {}).items():
+        if spec["stage"] not in names:
+            err(["deploy", "artifacts", role, "stage"], f"unknown stage {spec['stage']!r}")
+        deploy[role] = DeployArtifact(
+            role,
+            spec["stage"],
+            spec["product"],
+            spec.get("required", True),
+            spec.get("description", ""),
+        )
+
+    try:
+        expires = parse_rfc3339(doc["expires"])
+    except ValueError as exc:
+        err(["expires"], f"not an RFC 3339 instant: {exc}")
+        expires = datetime.now(UTC)
+    if expires <= (now or datetime.now(UTC)):
+        err(["expires"], f"policy expired at {doc['expires']}; verification will deny", "warning")
+
+    if any(p.severity == "error" for p in problems):
+        return None, problems
+    meta = doc.get("metadata", {})
+    policy = Policy(
+        expires=expires,
+        functionaries=functionaries,
+        stages=tuple(stages),
+        deploy=deploy,
+        name=meta.get("name", ""),
+        description=meta.get("description", ""),
+        owner=meta.get("owner", ""),
+    )
+    problems.extend(_graph_problems(policy, line_of))
+    if any(p.severity == "error" for p in problems):
+        return None, problems
+    return policy, problems
+
+
+def _graph_problems(policy: Policy, line_of: LineOf) -> list[Problem]:
+    """Ordering cycles and MATCH rules that point forward in time."""
+    problems: list[Problem] = []
+    index = {s.name: i for i, s in enumerate(policy.stages)}
+    for s in policy.stages:
+        before = policy.predecessors(s.name)
+        if s.name in before:
+            problems.append(
+                Problem(
+                    f"ordering cycle through stage {s.name!r}",
+                    line_of(["stages", index[s.name], "after"]),
+                    f"stages[{index[s.name]}].after",
+                )
+            )
+            continue
+        for side, rules in (("materials", s.material_rules), ("products", s.product_rules)):
+            for j, rule in enumerate(rules):
+                if rule.verb is not RuleVerb.MATCH:
+                    continue
+                path: list[str | int] = ["stages", index[s.name], side, j]
+                if rule.dest_stage not in index:
+                    problems.append(
+                        Problem(
+                            f"MATCH refers to unknown stage {rule.dest_stage!r}",
+                            line_of(path),
+                            _json_path(path),
+                        )
+                    )
+                elif rule.dest_stage not in before:
+                    problems.append(
+                        Problem(
+                            f"MATCH FROM {rule.dest_stage!r}, which is not ordered before {s.name!r} "
+                            f"(add it to 'after', directly or transitively)",
+                            line_of(path),
+                            _json_path(path),
+                        )
+                    )
+    return problems
+
+
+def lint_policy_text(
+    text: str, *, source: str, base_dir: Path, now: datetime | None = None
+) -> tuple[Policy | None, list[Problem]]:
+    """Lint a YAML policy: every problem with its line number."""
+    try:
+        root, line_of = parse_yaml(text, source=source)
+    except PolicyError as exc:
+        return None, [Problem(p) for p in exc.problems]
+    return compile_policy(_plain(root), base_dir=base_dir, line_of=line_of, now=now)
+
+
+def load_policy_yaml(path: Path, *, now: datetime | None = None) -> Policy:
+    """Load and compile a YAML policy file; raise PolicyError listing every error."""
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError as exc:
+        raise PolicyError(f"{path}: policy file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{path}: cannot read policy ({exc})") from exc
+    policy, problems = lint_policy_text(text, source=str(path), base_dir=path.parent, now=now)
+    errors = [str(p) for p in problems if p.severity == "error"]
+    if policy is None or errors:
+        raise PolicyError(f"{path}: policy has {len(errors)} error(s)", errors)
+    return policy

@@ -1,0 +1,163 @@
+"""The compiled policy: functionaries, stages with rules, deploy artifacts."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ..signing.keys import LocalPublicKey
+from ..stages import StageKind
+from .rules import ArtifactRule
+
+POLICY_API_VERSION = "mlspec-attest/v1"
+POLICY_KIND = "Policy"
+
+
+def parse_rfc3339(value: str) -> datetime:
+    """Parse an RFC 3339 instant (``Z`` or offset) into an aware UTC datetime."""
+    text = value.strip().replace(" ", "T")
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone")
+    return parsed.astimezone(UTC)
+
+
+def format_rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Functionary:
+    """A party allowed to sign stages: a local public key (Sigstore identities later)."""
+
+    name: str
+    key: LocalPublicKey
+    description: str = ""
+
+    @property
+    def keyid(self) -> str:
+        return self.key.keyid
+
+
+@dataclass(frozen=True)
+class StagePolicy:
+    """What the policy demands of one stage."""
+
+    name: str
+    kind: StageKind
+    functionaries: tuple[str, ...]
+    threshold: int = 1
+    after: tuple[str, ...] = ()
+    material_rules: tuple[ArtifactRule, ...] = ()
+    product_rules: tuple[ArtifactRule, ...] = ()
+    required: bool = True
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class DeployArtifact:
+    """A file or directory that must, at deploy time, equal one stage's product."""
+
+    role: str
+    stage: str
+    product: str
+    required: bool = True
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A validated policy. Build it with :func:`mlspec_attest.policy.load_policy_yaml`."""
+
+    expires: datetime
+    functionaries: dict[str, Functionary]
+    stages: tuple[StagePolicy, ...]
+    deploy: dict[str, DeployArtifact] = field(default_factory=dict)
+    name: str = ""
+    description: str = ""
+    owner: str = ""
+
+    def stage(self, name: str) -> StagePolicy | None:
+        return next((s for s in self.stages if s.name == name), None)
+
+    def keys_for(self, stage: StagePolicy) -> dict[str, Functionary]:
+        """keyid -> functionary for everyone allowed to sign ``stage``."""
+        return {self.functionaries[f].keyid: self.functionaries[f] for f in stage.functionaries}
+
+    def predecessors(self, name: str) -> set[str]:
+        """Every stage that must come before ``name`` (transitively through ``after``)."""
+        by_name = {s.name: s for s in self.stages}
+        seen: set[str] = set()
+        todo = list(by_name[name].after) if name in by_name else []
+        while todo:
+            current = todo.pop()
+            if current in seen or current not in by_name:
+                continue
+            seen.add(current)
+            todo.extend(by_name[current].after)
+        return seen
+
+    def to_json(self) -> dict[str, Any]:
+        """The self-contained JSON form that gets signed (public keys inline)."""
+        doc: dict[str, Any] = {
+            "apiVersion": POLICY_API_VERSION,
+            "kind": POLICY_KIND,
+            "expires": format_rfc3339(self.expires),
+            "functionaries": {
+                f.name: {
+                    "publicKey": f.key.pem(),
+                    **({"description": f.description} if f.description else {}),
+                }
+                for f in self.functionaries.values()
+            },
+            "stages": [_stage_json(s) for s in self.stages],
+        }
+        meta = {
+            k: v
+            for k, v in (
+                ("name", self.name),
+                ("description", self.description),
+                ("owner", self.owner),
+            )
+            if v
+        }
+        if meta:
+            doc["metadata"] = meta
+        if self.deploy:
+            doc["deploy"] = {
+                "artifacts": {
+                    a.role: {
+                        "stage": a.stage,
+                        "product": a.product,
+                        "required": a.required,
+                        **({"description": a.description} if a.description else {}),
+                    }
+                    for a in self.deploy.values()
+                }
+            }
+        return doc
+
+    def digest(self) -> str:
+        from ..jsonio import canonical
+
+        return "sha256:" + hashlib.sha256(canonical(self.to_json())).hexdigest()
+
+
+def _stage_json(s: StagePolicy) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": s.name,
+        "kind": s.kind.value,
+        "functionaries": list(s.functionaries),
+        "threshold": s.threshold,
+        "after": list(s.after),
+        "materials": [str(r) for r in s.material_rules],
+        "products": [str(r) for r in s.product_rules],
+        "required": s.required,
+    }
+    if s.description:
+        out["description"] = s.description
+    return out

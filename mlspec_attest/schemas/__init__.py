@@ -1,0 +1,40 @@
+"""JSON Schemas shipped with the package (the same files are published in docs/schemas/)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from ..errors import MalformedDocumentError
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """Load ``<name>.schema.json`` from this package."""
+    text = resources.files(__name__).joinpath(f"{name}.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@cache
+def _validator(name: str) -> Any:
+    import jsonschema
+
+    schema = load_schema(name)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, format_checker=jsonschema.FormatChecker())
+
+
+def schema_errors(name: str, doc: Any) -> list[tuple[list[str | int], str]]:
+    """Every violation of schema ``name`` in ``doc`` as (path, message), in path order."""
+    errors = sorted(_validator(name).iter_errors(doc), key=lambda e: [str(p) for p in e.path])
+    return [(list(e.path), e.message) for e in errors]
+
+
+def validate_stage_metadata(doc: Any) -> None:
+    problems = schema_errors("stage-metadata-v1", doc)
+    if problems:
+        text = "; ".join(f"{'/'.join(map(str, p)) or '(root)'}: {m}" for p, m in problems[:5])
+        raise MalformedDocumentError(f"byproducts.mlspec does not match the stage schema: {text}")

@@ -1,0 +1,222 @@
+"""Local key pairs: ed25519, ECDSA P-256/P-384 and RSA-3072 (PSS), via ``cryptography``.
+
+Private keys are PKCS#8 PEM (optionally encrypted), public keys SPKI PEM. The
+key id is the hex SHA-256 of the public key's SPKI PEM text as re-serialized by
+``cryptography`` — the ``publicKey.hint`` convention of OpenSSF model-signing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+
+from ..errors import KeyLoadError
+from ..fsutil import atomic_write
+
+SupportedPrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+SupportedPublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+
+MIN_RSA_BITS = 2048
+
+
+class KeyType(StrEnum):
+    """Key types ``keygen`` can create."""
+
+    ED25519 = "ed25519"
+    ECDSA_P256 = "ecdsa-p256"
+    ECDSA_P384 = "ecdsa-p384"
+    RSA_3072 = "rsa-3072"
+
+
+def _pss() -> padding.PSS:
+    return padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
+
+
+def _ec_hash(curve: ec.EllipticCurve) -> hashes.HashAlgorithm:
+    if isinstance(curve, ec.SECP256R1):
+        return hashes.SHA256()
+    if isinstance(curve, ec.SECP384R1):
+        return hashes.SHA384()
+    if isinstance(curve, ec.SECP521R1):
+        return hashes.SHA512()
+    raise KeyLoadError(f"unsupported elliptic curve {curve.name}")
+
+
+def _check_public(key: PublicKeyTypes, source: str) -> SupportedPublicKey:
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return key
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        _ec_hash(key.curve)
+        return key
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < MIN_RSA_BITS:
+            raise KeyLoadError(f"{source}: RSA key of {key.key_size} bits is too small")
+        return key
+    raise KeyLoadError(f"{source}: unsupported key type {type(key).__name__}")
+
+
+@dataclass(frozen=True)
+class LocalPublicKey:
+    """A public key that verifies signatures made by :class:`LocalKeySigner`."""
+
+    key: SupportedPublicKey
+
+    @classmethod
+    def from_pem(cls, pem: bytes | str, *, source: str = "public key") -> LocalPublicKey:
+        data = pem.encode() if isinstance(pem, str) else pem
+        try:
+            loaded = serialization.load_pem_public_key(data)
+        except (ValueError, UnsupportedAlgorithm) as exc:
+            raise KeyLoadError(
+                f"{source}: not a PEM public key (SubjectPublicKeyInfo)",
+                remedy="pass the .pub file written by `mlspec-attest keygen`",
+            ) from exc
+        return cls(_check_public(loaded, source))
+
+    def pem(self) -> str:
+        return self.key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode()
+
+    @property
+    def keyid(self) -> str:
+        return hashlib.sha256(self.pem().encode()).hexdigest()
+
+    @property
+    def key_details(self) -> str:
+        k = self.key
+        if isinstance(k, ed25519.Ed25519PublicKey):
+            return "PKIX_ED25519"
+        if isinstance(k, ec.EllipticCurvePublicKey):
+            return {
+                "secp256r1": "PKIX_ECDSA_P256_SHA_256",
+                "secp384r1": "PKIX_ECDSA_P384_SHA_384",
+            }.get(k.curve.name, "PKIX_ECDSA_P521_SHA_512")
+        return f"PKIX_RSA_PSS_{k.key_size}_SHA256"
+
+    @property
+    def algorithm(self) -> str:
+        k = self.key
+        if isinstance(k, ed25519.Ed25519PublicKey):
+            return "ed25519"
+        if isinstance(k, ec.EllipticCurvePublicKey):
+            return f"ecdsa-{k.curve.name}"
+        return f"rsa-{k.key_size}-pss-sha256"
+
+    def verify(self, signature: bytes, data: bytes) -> bool:
+        k = self.key
+        try:
+            if isinstance(k, ed25519.Ed25519PublicKey):
+                k.verify(signature, data)
+            elif isinstance(k, ec.EllipticCurvePublicKey):
+                k.verify(signature, data, ec.ECDSA(_ec_hash(k.curve)))
+            else:
+                k.verify(signature, data, _pss(), hashes.SHA256())
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class LocalKeySigner:
+    """Signs with a private key held in memory."""
+
+    private_key: SupportedPrivateKey
+
+    @property
+    def public_key(self) -> LocalPublicKey:
+        return LocalPublicKey(self.private_key.public_key())
+
+    def sign(self, data: bytes) -> bytes:
+        k = self.private_key
+        if isinstance(k, ed25519.Ed25519PrivateKey):
+            return k.sign(data)
+        if isinstance(k, ec.EllipticCurvePrivateKey):
+            return k.sign(data, ec.ECDSA(_ec_hash(k.curve)))
+        return k.sign(data, _pss(), hashes.SHA256())
+
+
+def _check_private(key: PrivateKeyTypes, source: str) -> SupportedPrivateKey:
+    if isinstance(key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        _check_public(key.public_key(), source)
+        return key
+    raise KeyLoadError(f"{source}: unsupported private key type {type(key).__name__}")
+
+
+def load_private_key(path: Path, *, passphrase: bytes | None = None) -> LocalKeySigner:
+    """Load a PEM private key (PKCS#8 or traditional) from ``path``."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise KeyLoadError(f"{path}: key file not found") from exc
+    except OSError as exc:
+        raise KeyLoadError(f"{path}: cannot read key ({exc.strerror})") from exc
+    try:
+        key = serialization.load_pem_private_key(data, password=passphrase)
+    except TypeError as exc:
+        if passphrase is None:
+            raise KeyLoadError(
+                f"{path}: private key is encrypted",
+                remedy="pass --passphrase-env VAR naming an environment variable with the passphrase",
+            ) from exc
+        raise KeyLoadError(f"{path}: private key is not encrypted; omit the passphrase") from exc
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        hint = "wrong passphrase or " if passphrase else ""
+        raise KeyLoadError(
+            f"{path}: cannot load private key ({hint}not a PEM private key)",
+            remedy="pass the .key file written by `mlspec-attest keygen`, not the .pub",
+        ) from exc
+    return LocalKeySigner(_check_private(key, str(path)))
+
+
+def load_public_key(path: Path) -> LocalPublicKey:
+    """Load an SPKI PEM public key from ``path``."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise KeyLoadError(f"{path}: public key file not found") from exc
+    except OSError as exc:
+        raise KeyLoadError(f"{path}: cannot read key ({exc.strerror})") from exc
+    return LocalPublicKey.from_pem(data, source=str(path))
+
+
+def generate_key(key_type: KeyType) -> LocalKeySigner:
+    """Create a fresh private key of ``key_type``."""
+    key: SupportedPrivateKey
+    if key_type is KeyType.ED25519:
+        key = ed25519.Ed25519PrivateKey.generate()
+    elif key_type is KeyType.ECDSA_P256:
+        key = ec.generate_private_key(ec.SECP256R1())
+    elif key_type is KeyType.ECDSA_P384:
+        key = ec.generate_private_key(ec.SECP384R1())
+    else:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    return LocalKeySigner(key)
+
+
+def write_key_pair(
+    signer: LocalKeySigner, out: Path, *, passphrase: bytes | None = None
+) -> tuple[Path, Path]:
+    """Write ``OUT.key`` (PKCS#8 PEM, mode 0600) and ``OUT.pub`` (SPKI PEM)."""
+    key_path = out.with_name(out.name + ".key")
+    pub_path = out.with_name(out.name + ".pub")
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    private_pem = signer.private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+    atomic_write(key_path, private_pem, mode=0o600)
+    atomic_write(pub_path, signer.public_key.pem().encode(), mode=0o644)
+    os.chmod(key_path, 0o600)
+    return key_path, pub_path

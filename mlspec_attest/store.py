@@ -1,0 +1,152 @@
+"""The attestation store: signed stage bundles per run, manifests by content address.
+
+Layout (docs/formats.md)::
+
+    STORE/
+      current-run                              run id used when none is given
+      runs/<run-id>/<stage>.<keyid8>.sigstore.json
+      blobs/sha256/<hex>                       content-addressed documents (manifests ...)
+
+Every write is atomic (temp file + fsync + rename); a blob is written once and
+never rewritten, so nothing already stored can be lost by a later write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .bundle import Bundle
+from .errors import BadInputError, MlspecError, StoreError, UsageError
+from .fsutil import atomic_write
+from .jsonio import canonical, load_file
+
+DEFAULT_STORE = Path(".mlspec/attestations")
+STORE_ENV = "MLSPEC_ATTEST_STORE"
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+BUNDLE_SUFFIX = ".sigstore.json"
+
+
+def default_store_path() -> Path:
+    env = os.environ.get(STORE_ENV)
+    return Path(env) if env else DEFAULT_STORE
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time plus 48 random bits."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(6)
+
+
+def check_run_id(run_id: str) -> str:
+    if not RUN_ID_RE.match(run_id):
+        raise UsageError(
+            f"run id {run_id!r} is not valid",
+            remedy="use letters, digits and . _ : - (at most 128 characters)",
+        )
+    return run_id
+
+
+@dataclass(frozen=True)
+class StoredAttestation:
+    """One bundle file from the store; ``error`` is set when it could not be parsed."""
+
+    path: Path
+    bundle: Bundle | None
+    error: str | None = None
+
+
+class AttestationStore:
+    """Reads and writes one store directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    # runs ---------------------------------------------------------------
+    def run_dir(self, run_id: str) -> Path:
+        return self.root / "runs" / check_run_id(run_id)
+
+    def runs(self) -> list[str]:
+        base = self.root / "runs"
+        if not base.is_dir():
+            return []
+        return sorted(p.name for p in base.iterdir() if p.is_dir())
+
+    def current_run(self) -> str | None:
+        marker = self.root / "current-run"
+        try:
+            value = marker.read_text().strip()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(f"cannot read {marker}: {exc.strerror}") from exc
+        return check_run_id(value) if value else None
+
+    def set_current_run(self, run_id: str) -> None:
+        atomic_write(self.root / "current-run", (check_run_id(run_id) + "\n").encode())
+
+    def resolve_run(self, run_id: str | None) -> str:
+        """The run to verify: the given one, else the only run, else the current one."""
+        if run_id:
+            return check_run_id(run_id)
+        runs = self.runs()
+        if not runs:
+            raise BadInputError(
+                f"store {self.root} holds no attestations",
+                remedy="pass --store pointing at the pipeline's store, or sign the stages first",
+            )
+        if len(runs) == 1:
+            return runs[0]
+        current = self.current_run()
+        if current in runs:
+            assert current is not None
+            return current
+        raise UsageError(
+            f"store {self.root} holds {len(runs)} runs and no current run",
+            remedy="pass --run-id (one of: " + ", ".join(runs[-5:]) + ")",
+        )
+
+    # attestations -------------------------------------------------------
+    def add(self, run_id: str, stage: str, keyid: str, bundle: Bundle) -> Path:
+        path = self.run_dir(run_id) / f"{stage}.{keyid[:8]}{BUNDLE_SUFFIX}"
+        atomic_write(path, canonical(bundle.to_json()))
+        return path
+
+    def attestations(self, run_id: str) -> Iterator[StoredAttestation]:
+        directory = self.run_dir(run_id)
+        if not directory.is_dir():
+            raise BadInputError(f"store {self.root} has no run {run_id!r}")
+        for path in sorted(directory.iterdir()):
+            if path.name.startswith(".") or not path.is_file():
+                continue
+            try:
+                bundle = Bundle.from_json(load_file(path), what=path.name)
+            except MlspecError as exc:
+                yield StoredAttestation(path, None, exc.message)
+                continue
+            yield StoredAttestation(path, bundle)
+
+    # blobs --------------------------------------------------------------
+    def put_blob(self, data: bytes) -> str:
+        """Store ``data`` under its sha256 (write-once) and return the hex digest."""
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.root / "blobs" / "sha256" / digest
+        if not path.exists():
+            atomic_write(path, data)
+        return digest
+
+    def get_blob(self, digest: str) -> bytes | None:
+        """The blob with this sha256, verified, or None if absent or corrupted."""
+        if not re.fullmatch(r"[0-9a-f]{64}", digest):
+            return None
+        path = self.root / "blobs" / "sha256" / digest
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        return data if hashlib.sha256(data).hexdigest() == digest else None

@@ -1,0 +1,475 @@
+"""The verification engine: signed policy + store + files -> VerificationReport.
+
+Steps, in order (docs/verification.md documents each with its error):
+
+1. policy signature by every owner key (stop here if any is missing)
+2. policy expiry
+3. each stored attestation: well-formed, signature valid under a policy key,
+   signer allowed for its stage, same run id, same policy digest, same kind
+4. every required stage present
+5. threshold: distinct functionary keys whose attestations agree
+6. ordering (``after``): a stage starts after its predecessors finished
+7. artifact rules (in-toto semantics) on materials and products
+8. deploy artifacts re-hashed and equal to the attested products
+
+Every failure is collected; nothing stops at the first one except a policy
+whose signature does not verify (its content cannot be trusted at all).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .digest import DirectoryManifest, digest_path
+from .errors import ArtifactPathError, MlspecError, UsageError, VerificationError
+from .jsonio import loads_strict
+from .policy.model import Functionary, Policy, StagePolicy, format_rfc3339, parse_rfc3339
+from .policy.rules import LinkArtifacts, evaluate_rules
+from .policy.signed import SignedPolicy
+from .report import ArtifactSummary, Check, StageSummary, VerificationReport
+from .signing.base import PublicKeyVerifier
+from .statement import StageStatement
+from .store import AttestationStore, StoredAttestation
+
+
+@dataclass(frozen=True)
+class AcceptedAttestation:
+    """An attestation whose signature and identity checks passed."""
+
+    statement: StageStatement
+    functionary: Functionary
+    source: Path
+
+    def artifacts(self) -> LinkArtifacts:
+        return LinkArtifacts(
+            materials={m.name: m.digest for m in self.statement.materials},
+            products={p.name: p.digest for p in self.statement.products},
+        )
+
+    def agreement_key(self) -> tuple[tuple[tuple[str, tuple[tuple[str, str], ...]], ...], ...]:
+        """Equal for attestations that report the same materials and products."""
+        return tuple(
+            tuple(sorted((n, tuple(sorted(d.items()))) for n, d in side.items()))
+            for side in (self.artifacts().materials, self.artifacts().products)
+        )
+
+
+def _claimed_stage(stored: StoredAttestation) -> str | None:
+    """The stage an attestation claims to be, read without trusting it (for messages)."""
+    if stored.bundle is not None:
+        try:
+            doc = loads_strict(stored.bundle.envelope.payload)
+            name = doc["predicate"]["name"]
+            return str(name) if isinstance(name, str) else None
+        except (MlspecError, KeyError, TypeError):
+            pass
+    return stored.path.name.split(".", 1)[0] or None
+
+
+class PipelineVerifier:
+    """Runs every check of one verification and fills a report."""
+
+    def __init__(
+        self,
+        signed: SignedPolicy,
+        owner_keys: list[PublicKeyVerifier],
+        store: AttestationStore,
+        *,
+        run_id: str | None = None,
+        artifacts: Mapping[str, Path] | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        if not owner_keys:
+            raise UsageError("at least one --policy-key is required to trust the policy")
+        self.signed = signed
+        self.policy: Policy = signed.policy
+        self.owner_keys = owner_keys
+        self.store = store
+        self.artifacts = dict(artifacts or {})
+        self.now = now or datetime.now(UTC)
+        unknown = sorted(set(self.artifacts) - set(self.policy.deploy))
+        if unknown:
+            roles = ", ".join(sorted(self.policy.deploy)) or "none"
+            raise UsageError(
+                f"--artifact role(s) {', '.join(unknown)} not declared by the policy",
+                remedy=f"the policy's deploy roles are: {roles}",
+            )
+        self.run_id = store.resolve_run(run_id)
+        self.report = VerificationReport(
+            policy_name=self.policy.name,
+            policy_digest=signed.digest,
+            run_id=self.run_id,
+            verified_at=format_rfc3339(self.now),
+        )
+
+    # -- steps 1-2 ----------------------------------------------------------
+    def check_policy(self) -> bool:
+        for key in self.signed.unsigned_by(self.owner_keys):
+            self.report.fail(
+                Check.POLICY_SIGNATURE,
+                None,
+                "the policy is not signed by a required owner key",
+                expected=f"a valid signature by key {key.keyid[:16]}",
+                found=f"{len(self.signed.envelope.signatures)} signature(s), none valid for that key",
+                remedy="re-sign the policy with `mlspec-attest policy sign`, or pass the right --policy-key",
+            )
+        if self.report.failures:
+            return False
+        if self.policy.expires <= self.now:
+            self.report.fail(
+                Check.POLICY_EXPIRED,
+                None,
+                "the policy has expired",
+                expected=f"now before {format_rfc3339(self.policy.expires)}",
+                found=f"now is {format_rfc3339(self.now)}",
+                remedy="renew the policy's 'expires' and have the owner sign it again",
+            )
+        return True
+
+    # -- step 3 -------------------------------------------------------------
+    def _key_candidates(self, hint: str | None) -> list[Functionary]:
+        everyone = list(self.policy.functionaries.values())
+        matching = [f for f in everyone if hint and f.keyid == hint]
+        return matching or everyone
+
+    def accept(self, stored: StoredAttestation) -> AcceptedAttestation | None:
+        source = stored.path.name
+        claimed = _claimed_stage(stored)
+        if stored.bundle is None:
+            self.report.fail(
+                Check.ATTESTATION_MALFORMED,
+                claimed,
+                f"unreadable attestation: {stored.error}",
+                remedy="re-sign the stage; do not edit attestation files",
+                source=source,
+            )
+            return None
+        bundle = stored.bundle
+        signer = next(
+            (
+                f
+                for f in self._key_candidates(bundle.key_hint)
+                if bundle.envelope.verified_by(f.key)
+            ),
+            None,
+        )
+        if signer is None:
+            known = bundle.key_hint and any(
+                f.keyid == bundle.key_hint for f in self.policy.functionaries.values()
+            )
+            if known:
+                self.report.fail(
+                    Check.SIGNATURE,
+                    claimed,
+                    "signature does not verify (payload or signature altered)",
+                    expected=f"a valid signature by key {bundle.key_hint[:16] if bundle.key_hint else ''}",
+                    found="signature invalid over the DSSE payload",
+                    remedy="the attestation was modified after signing; re-run and re-sign the stage",
+                    source=source,
+                )
+            else:
+                allowed = self._allowed_names(claimed)
+                self.report.fail(
+                    Check.SIGNER_NOT_ALLOWED,
+                    claimed,
+                    "signed by a key the policy does not know",
+                    expected=f"a signature by {allowed}",
+                    found=f"key {(bundle.key_hint or 'unknown')[:16]}",
+                    remedy="sign the stage with a functionary key listed for it in the policy",
+                    source=source,
+                )
+            return None
+        try:
+            statement = StageStatement.from_payload(bundle.envelope.payload, what=source)
+        except MlspecError as exc:
+            self.report.fail(
+                Check.ATTESTATION_MALFORMED,
+                claimed,
+                exc.message,
+                remedy="re-sign the stage with this version of mlspec-attest",
+                source=source,
+            )
+            return None
+        meta = statement.metadata
+        stage = self.policy.stage(meta.stage)
+        if stage is None:
+            self.report.notes.append(
+                f"{source}: stage {meta.stage!r} is not in the policy; ignored"
+            )
+            return None
+        ok = True
+        if signer.name not in stage.functionaries:
+            ok = False
+            self.report.fail(
+                Check.SIGNER_NOT_ALLOWED,
+                stage.name,
+                f"signed by {signer.name!r}, who may not sign this stage",
+                expected=f"a signature by {self._allowed_names(stage.name)}",
+                found=f"functionary {signer.name!r}",
+                remedy="have an allowed functionary re-sign the stage, or change the policy",
+                source=source,
+            )
+        if meta.run_id != self.run_id:
+            ok = False
+            self.report.fail(
+                Check.RUN_ID,
+                stage.name,
+                "attestation belongs to another pipeline run",
+                expected=f"run {self.run_id}",
+                found=f"run {meta.run_id}",
+                remedy="remove attestations copied from other runs; re-sign the stage in this run",
+                source=source,
+            )
+        if meta.policy_digest and meta.policy_digest != self.signed.digest:
+            ok = False
+            self.report.fail(
+                Check.POLICY_DIGEST,
+                stage.name,
+                "attestation was made for a different policy",
+                expected=self.signed.digest,
+                found=meta.policy_digest,
+                remedy="re-sign the stage with --policy pointing at the current signed policy",
+                source=source,
+            )
+        if meta.kind != stage.kind.value:
+            ok = False
+            self.report.fail(
+                Check.STAGE_KIND,
+                stage.name,
+                "stage kind differs from the policy",
+                expected=stage.kind.value,
+                found=meta.kind,
+                remedy=f"sign with --kind {stage.kind.value}",
+                source=source,
+            )
+        return AcceptedAttestation(statement, signer, stored.path) if ok else None
+
+    def _allowed_names(self, stage_name: str | None) -> str:
+        stage = self.policy.stage(stage_name) if stage_name else None
+        return ", ".join(stage.functionaries) if stage else "a functionary of the policy"
+
+    # -- steps 4-5 ----------------------------------------------------------
+    def select(
+        self, stage: StagePolicy, accepted: list[AcceptedAttestation]
+    ) -> AcceptedAttestation | None:
+        if not accepted:
+            if stage.required:
+                self.report.fail(
+                    Check.STAGE_MISSING,
+                    stage.name,
+                    "no valid attestation for this required stage",
+                    expected=f"an attestation signed by {', '.join(stage.functionaries)} in run {self.run_id}",
+                    found="none",
+                    remedy=f"run the stage with `mlspec-attest sign --stage {stage.name} ...`",
+                )
+            return None
+        groups: dict[object, dict[str, AcceptedAttestation]] = defaultdict(dict)
+        for att in accepted:
+            groups[att.agreement_key()].setdefault(att.functionary.keyid, att)
+        best = max(groups.values(), key=len)
+        if len(best) < stage.threshold:
+            signers = sorted({a.functionary.name for a in accepted})
+            self.report.fail(
+                Check.THRESHOLD,
+                stage.name,
+                "not enough distinct functionaries signed matching attestations",
+                expected=f"{stage.threshold} distinct keys agreeing on materials and products",
+                found=f"{len(best)} agreeing key(s) among {len(accepted)} attestation(s) by {', '.join(signers)}",
+                remedy="have more of the stage's functionaries run and sign it with their own keys",
+            )
+        return next(iter(best.values()))
+
+    # -- step 6 -------------------------------------------------------------
+    def check_ordering(self, chosen: Mapping[str, AcceptedAttestation]) -> None:
+        for stage in self.policy.stages:
+            att = chosen.get(stage.name)
+            if att is None:
+                continue
+            started = parse_rfc3339(att.statement.metadata.started_on)
+            for prior in stage.after:
+                before = chosen.get(prior)
+                if before is None:
+                    continue
+                finished = parse_rfc3339(before.statement.metadata.finished_on)
+                if started < finished:
+                    self.report.fail(
+                        Check.ORDERING,
+                        stage.name,
+                        f"started before {prior!r} finished",
+                        expected=f"start at or after {format_rfc3339(finished)}",
+                        found=f"started {att.statement.metadata.started_on}",
+                        remedy=f"run {stage.name!r} after {prior!r} completes",
+                    )
+
+    # -- step 7 -------------------------------------------------------------
+    def check_rules(self, chosen: Mapping[str, AcceptedAttestation]) -> None:
+        links = {name: att.artifacts() for name, att in chosen.items()}
+        for stage in self.policy.stages:
+            link = links.get(stage.name)
+            if link is None:
+                continue
+            for side, rules, arts in (
+                ("materials", stage.material_rules, link.materials),
+                ("products", stage.product_rules, link.products),
+            ):
+                for v in evaluate_rules(rules, arts, link, links):
+                    self.report.fail(
+                        Check.ARTIFACT_RULE,
+                        stage.name,
+                        f"{side} rule '{v.rule}' failed: {v.message}",
+                        expected=f"{side} authorized by the stage's rules",
+                        found=", ".join(v.artifacts),
+                        remedy="check that the stage consumed exactly what earlier stages produced "
+                        "(a file changed between stages, or an unexpected file was used)",
+                    )
+
+    # -- step 8 -------------------------------------------------------------
+    def check_artifacts(self, chosen: Mapping[str, AcceptedAttestation]) -> None:
+        for role, spec in sorted(self.policy.deploy.items()):
+            path = self.artifacts.get(role)
+            if path is None:
+                if spec.required:
+                    self.report.fail(
+                        Check.ARTIFACT_MISSING,
+                        spec.stage,
+                        f"deploy artifact {role!r} was not supplied",
+                        expected=f"--artifact {role}=PATH (product {spec.product} of {spec.stage})",
+                        found="not given",
+                        remedy=f"pass --artifact {role}=PATH to verify the bytes you deploy",
+                    )
+                self.report.artifacts.append(ArtifactSummary(role, None, "not-checked"))
+                continue
+            try:
+                actual = digest_path(path)
+            except ArtifactPathError as exc:
+                self.report.fail(
+                    Check.ARTIFACT_MISSING,
+                    spec.stage,
+                    f"deploy artifact {role!r}: {exc.message}",
+                    expected=f"a readable file or directory at {path}",
+                    found="missing",
+                    remedy="pass the path of the artifact you are about to deploy",
+                )
+                self.report.artifacts.append(ArtifactSummary(role, str(path), "missing"))
+                continue
+            att = chosen.get(spec.stage)
+            attested = None
+            if att is not None:
+                attested = next((p for p in att.statement.products if p.name == spec.product), None)
+            if attested is None:
+                self.report.fail(
+                    Check.ARTIFACT_MISMATCH,
+                    spec.stage,
+                    f"deploy artifact {role!r}: stage {spec.stage!r} attests no product {spec.product!r}",
+                    expected=f"product {spec.product} in a valid {spec.stage} attestation",
+                    found="none",
+                    remedy="fix the stage failures above first",
+                )
+                self.report.artifacts.append(
+                    ArtifactSummary(role, str(path), "mismatch", actual.digest_set())
+                )
+                continue
+            if dict(attested.digest) == actual.digest_set():
+                self.report.artifacts.append(
+                    ArtifactSummary(role, str(path), "ok", actual.digest_set())
+                )
+                continue
+            self.report.fail(
+                Check.ARTIFACT_MISMATCH,
+                spec.stage,
+                f"deploy artifact {role!r} at {path} differs from what {spec.stage!r} attested",
+                expected=f"sha256 {attested.digest.get('sha256', '?')}",
+                found=f"sha256 {actual.sha256}; {self._describe_difference(attested.digest, actual)}",
+                remedy="do not deploy: the bytes on disk are not the attested ones; rebuild through the pipeline",
+            )
+            self.report.artifacts.append(
+                ArtifactSummary(role, str(path), "mismatch", actual.digest_set())
+            )
+
+    def _describe_difference(self, attested: Mapping[str, str], actual: object) -> str:
+        from .digest import ArtifactDigest
+
+        assert isinstance(actual, ArtifactDigest)
+        if actual.kind != "directory":
+            return (
+                "file content differs"
+                if "manifest-sha256" not in attested
+                else "attested a directory, found a file"
+            )
+        blob = self.store.get_blob(attested.get("manifest-sha256", ""))
+        if blob is None or actual.manifest is None:
+            return "directory content differs (attested manifest not in store)"
+        try:
+            expected = DirectoryManifest.from_json(loads_strict(blob))
+        except MlspecError:
+            return "directory content differs (stored manifest unreadable)"
+        return expected.diff(actual.manifest).summary()
+
+    # -- all ----------------------------------------------------------------
+    def run(self) -> VerificationReport:
+        if not self.check_policy():
+            return self.report
+        by_stage: dict[str, list[AcceptedAttestation]] = defaultdict(list)
+        seen: dict[str, list[str]] = defaultdict(list)
+        for stored in self.store.attestations(self.run_id):
+            att = self.accept(stored)
+            if att is not None:
+                by_stage[att.statement.name].append(att)
+                seen[att.statement.name].append(stored.path.name)
+        chosen: dict[str, AcceptedAttestation] = {}
+        for stage in self.policy.stages:
+            picked = self.select(stage, by_stage.get(stage.name, []))
+            if picked is not None:
+                chosen[stage.name] = picked
+        self.check_ordering(chosen)
+        self.check_rules(chosen)
+        self.check_artifacts(chosen)
+        failed = self.report.failed_stages()
+        for stage in self.policy.stages:
+            att = chosen.get(stage.name)
+            if att is None:
+                status = "missing" if stage.required else "optional-missing"
+            else:
+                status = "failed" if stage.name in failed else "ok"
+            signers = tuple(sorted({a.functionary.name for a in by_stage.get(stage.name, [])}))
+            self.report.stages.append(
+                StageSummary(
+                    stage.name, stage.kind.value, status, signers, tuple(seen.get(stage.name, []))
+                )
+            )
+        return self.report
+
+
+def verify_pipeline(
+    signed: SignedPolicy,
+    owner_keys: list[PublicKeyVerifier],
+    store: AttestationStore,
+    *,
+    run_id: str | None = None,
+    artifacts: Mapping[str, Path] | None = None,
+    now: datetime | None = None,
+) -> VerificationReport:
+    """Run every check and return the full report (never raises for a denial)."""
+    return PipelineVerifier(
+        signed, owner_keys, store, run_id=run_id, artifacts=artifacts, now=now
+    ).run()
+
+
+def require_verified(
+    signed: SignedPolicy,
+    owner_keys: list[PublicKeyVerifier],
+    store: AttestationStore,
+    **kwargs: object,
+) -> VerificationReport:
+    """Fail-closed form: return the report if it passed, else raise VerificationError."""
+    report = verify_pipeline(signed, owner_keys, store, **kwargs)  # type: ignore[arg-type]
+    if not report.passed:
+        first = report.failures[0]
+        raise VerificationError(
+            f"pipeline denied: {len(report.failures)} failure(s); first: [{first.check.value}] {first.message}"
+        )
+    return report
