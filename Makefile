@@ -4,11 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,demo]'
 	touch $(STAMP)
 
@@ -24,12 +23,9 @@ test: $(STAMP)
 
 ## ruff + mypy (strict)
 lint: $(STAMP)
-	$(BIN)/ruff check mlspec_attest tests examples benchmarks
+	$(BIN)/ruff check mlspec_attest tests examples
 	$(BIN)/ruff format --check mlspec_attest tests
 	$(BIN)/mypy
-
-bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) .mlspec build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
