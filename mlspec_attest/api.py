@@ -77,9 +77,16 @@ class StageSession:
         run_id: str | None = None,
         base_dir: PathLike | None = None,
         passphrase: bytes | None = None,
+        policy: PathLike | None = None,
         policy_digest: str | None = None,
     ) -> None:
-        self.record = StageRecord(stage=name, kind=kind, policy_digest=policy_digest)
+        policy = policy or (None if policy_digest else os.environ.get("MLSPEC_ATTEST_POLICY"))
+        digest = policy_digest
+        if policy:
+            from .policy.signed import load_signed_policy
+
+            digest = load_signed_policy(Path(policy)).digest
+        self.record = StageRecord(stage=name, kind=kind, policy_digest=digest)
         self._key = key
         self._passphrase = passphrase
         self._store = AttestationStore(Path(store) if store else default_store_path())

@@ -115,6 +115,7 @@ class StageRecord:
     infrastructure: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     policy_digest: str | None = None
+    metrics_file: Path | None = None
     started_on: str = field(default_factory=now_rfc3339)
 
 
@@ -210,6 +211,11 @@ def sign_stage(
         result = run_command(list(command), echo=echo)
         if result.returncode != 0:
             raise CommandFailedError(list(command), result.returncode)
+    if record.metrics_file is not None:
+        # Read after the command: the command is usually what writes it.
+        file_metrics, file_slices = load_metrics_file(record.metrics_file)
+        record.metrics = {**file_metrics, **record.metrics}
+        record.slices = {**file_slices, **record.slices}
     if not record.products:
         raise UsageError(
             f"stage {record.stage!r} has no products",

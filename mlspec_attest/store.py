@@ -91,7 +91,11 @@ class AttestationStore:
         atomic_write(self.root / "current-run", (check_run_id(run_id) + "\n").encode())
 
     def resolve_run(self, run_id: str | None) -> str:
-        """The run to verify: the given one, else the only run, else the current one."""
+        """The run to verify: the given one, else the store's only run.
+
+        The ``current-run`` marker is deliberately not trusted here: anyone who can
+        write the store could point it at an older, fully valid run (a downgrade).
+        """
         if run_id:
             return check_run_id(run_id)
         runs = self.runs()
@@ -102,13 +106,9 @@ class AttestationStore:
             )
         if len(runs) == 1:
             return runs[0]
-        current = self.current_run()
-        if current in runs:
-            assert current is not None
-            return current
         raise UsageError(
-            f"store {self.root} holds {len(runs)} runs and no current run",
-            remedy="pass --run-id (one of: " + ", ".join(runs[-5:]) + ")",
+            f"store {self.root} holds {len(runs)} runs; say which one to verify",
+            remedy="pass --run-id (most recent: " + ", ".join(runs[-3:]) + ")",
         )
 
     # attestations -------------------------------------------------------

@@ -68,12 +68,19 @@ from .options import passphrase_from_env, split_pairs, store_option
     "--policy",
     "policy_path",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Signed policy to bind this attestation to (records its digest).",
+    envvar="MLSPEC_ATTEST_POLICY",
+    help="Signed policy to bind this attestation to (records its digest) "
+    "[env MLSPEC_ATTEST_POLICY].",
 )
 @click.option(
     "--base-dir",
     type=click.Path(path_type=Path, file_okay=False),
     help="Artifact names are relative to this directory (default: current directory).",
+)
+@click.option(
+    "--started-on",
+    metavar="RFC3339",
+    help="When the stage's work started, if it ran before this command (default: now).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
@@ -93,6 +100,7 @@ def sign(
     new_run: bool,
     policy_path: Path | None,
     base_dir: Path | None,
+    started_on: str | None,
     as_json: bool,
     command: tuple[str, ...],
 ) -> None:
@@ -109,13 +117,20 @@ def sign(
           --material data/train.csv --product model/ --param max_depth=4 \\
           -- python train.py
     """
-    from ..attest import StageRecord, load_metrics_file, parse_param, sign_stage
+    from ..attest import StageRecord, parse_param, sign_stage
     from ..errors import UsageError
     from ..signing.keys import load_private_key
     from .options import open_store
 
     if key is None:
         raise UsageError("no signing key", remedy="pass --key KEY or set MLSPEC_ATTEST_KEY")
+    if started_on:
+        from ..policy.model import parse_rfc3339
+
+        try:
+            parse_rfc3339(started_on)
+        except ValueError as exc:
+            raise UsageError(f"--started-on {started_on!r} is not an RFC 3339 instant") from exc
     if command and command[0] == "--":
         command = command[1:]
     signer = load_private_key(key, passphrase=passphrase_from_env(passphrase_env))
@@ -125,8 +140,9 @@ def sign(
         k: parse_param(f"{k}={v}")[1] for k, v in split_pairs(infra, "--infra").items()
     }
     record.roles = {role: Path(p) for role, p in split_pairs(roles, "--role").items()}
-    if metrics:
-        record.metrics, record.slices = load_metrics_file(metrics)
+    record.metrics_file = metrics
+    if started_on:
+        record.started_on = started_on
     if policy_path:
         from ..policy.signed import load_signed_policy
 

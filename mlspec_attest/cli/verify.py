@@ -27,7 +27,11 @@ from .options import split_pairs, store_option
     help="Owner public key; every one given must have signed the policy (repeatable).",
 )
 @store_option()
-@click.option("--run-id", help="Run to verify (default: the store's only or current run).")
+@click.option(
+    "--run-id",
+    envvar="MLSPEC_RUN_ID",
+    help="Run to verify; required when the store holds several runs [env MLSPEC_RUN_ID].",
+)
 @click.option(
     "--artifact",
     "artifacts",

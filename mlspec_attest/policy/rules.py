@@ -129,28 +129,48 @@ class LinkArtifacts:
     products: Digests
 
 
+def _short(digest: Mapping[str, str]) -> str:
+    return "sha256:" + digest.get("sha256", "?")[:12] + "…"
+
+
 def _match(
     rule: ArtifactRule,
     queue: set[str],
     source: Digests,
     links: Mapping[str, LinkArtifacts],
+    misses: dict[str, str],
 ) -> set[str]:
+    """Consume queued artifacts equal to the named stage's; note why others did not match."""
     assert rule.dest_stage is not None
-    dest_link = links.get(rule.dest_stage)
-    if dest_link is None:
-        return set()
-    dest = dest_link.materials if rule.dest_type == "materials" else dest_link.products
     pattern = rule.pattern
     if rule.source_prefix:
         pattern = posixpath.join(rule.source_prefix, pattern)
+    candidates = fnmatch.filter(sorted(queue), pattern)
+    dest_link = links.get(rule.dest_stage)
+    if dest_link is None:
+        for path in candidates:
+            misses.setdefault(path, f"stage {rule.dest_stage!r} has no valid attestation to match")
+        return set()
+    dest = dest_link.materials if rule.dest_type == "materials" else dest_link.products
     consumed: set[str] = set()
-    for path in fnmatch.filter(sorted(queue), pattern):
+    for path in candidates:
         dest_path = path
         if rule.source_prefix:
             dest_path = posixpath.relpath(path, rule.source_prefix)
         if rule.dest_prefix:
             dest_path = posixpath.join(rule.dest_prefix, dest_path)
-        if dest_path in dest and dict(source[path]) == dict(dest[dest_path]):
+        if dest_path not in dest:
+            misses.setdefault(
+                path,
+                f"{rule.dest_stage!r} recorded no {rule.dest_type[:-1] if rule.dest_type else 'artifact'} {dest_path!r}",
+            )
+        elif dict(source[path]) != dict(dest[dest_path]):
+            misses.setdefault(
+                path,
+                f"differs from what {rule.dest_stage!r} recorded "
+                f"({_short(source[path])} here, {_short(dest[dest_path])} there)",
+            )
+        else:
             consumed.add(path)
     return consumed
 
@@ -175,6 +195,7 @@ def evaluate_rules(
         if dict(link.materials[name]) != dict(link.products[name])
     }
     violations: list[RuleViolation] = []
+    misses: dict[str, str] = {}
     for rule in rules:
         if rule.verb is RuleVerb.REQUIRE:
             if rule.pattern not in queue:
@@ -188,16 +209,15 @@ def evaluate_rules(
         if rule.verb is RuleVerb.DISALLOW:
             if filtered:
                 names = tuple(sorted(filtered))
+                reasons = [f"{n} ({misses[n]})" if n in misses else n for n in names]
                 violations.append(
                     RuleViolation(
-                        rule,
-                        names,
-                        "not authorized by any earlier rule: " + ", ".join(names),
+                        rule, names, "not authorized by any earlier rule: " + "; ".join(reasons)
                     )
                 )
             continue
         if rule.verb is RuleVerb.MATCH:
-            consumed = _match(rule, queue, artifacts, links)
+            consumed = _match(rule, queue, artifacts, links, misses)
         elif rule.verb is RuleVerb.CREATE:
             consumed = filtered & created
         elif rule.verb is RuleVerb.DELETE:

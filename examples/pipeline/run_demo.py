@@ -1,0 +1,541 @@
+#!/usr/bin/env python3
+"""End-to-end demo: a 13-stage ML pipeline signed stage by stage, verified, then attacked.
+
+    python examples/pipeline/run_demo.py        (or: make demo)
+
+1. Sign the policy (policies/lifecycle.yaml) with the owner key.
+2. Run stages 1-10 (objectives ... package); each signs its attestation.
+3. Deploy gate: `mlspec-attest verify --artifact model=dist/model ...` must pass.
+4. Stages 11-13: serve (loads the model only if it re-hashes to the gate's
+   digest), monitor, log.
+5. Post-deploy audit: verify all 13 stages.
+6. Attacks, each on its own copy of the work directory; every one must be DENIED.
+
+Exit status 0 only if the honest run verifies and every attack is refused, so the
+demo doubles as an end-to-end check.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+STAGE_DIR = HERE / "stages"
+WORK = HERE / "work"
+KEYS = REPO / "keys-example"
+POLICY_YAML = REPO / "policies" / "lifecycle.yaml"
+OWNER_KEY = KEYS / "owner.key"
+OWNER_PUB = KEYS / "owner.pub"
+
+# Inside a work directory (stages run with it as their current directory).
+SIGNED_POLICY = Path("policy/lifecycle.signed.json")
+STORE = Path(".mlspec/attestations")
+GATE_REPORT = Path("gate/deploy-gate.json")
+ATTACKS_DIR = "attacks"
+DEPLOY_ARTIFACTS = {
+    "model": "dist/model",
+    "train-data": "data/split/train.csv",
+    "holdback-data": "data/split/holdback.csv",
+}
+DENIED = 1  # mlspec-attest's exit status for a denied verification
+WIDTH = 100
+
+
+class DemoError(Exception):
+    """The honest pipeline did not behave: the demo fails."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    number: int
+    name: str
+    script: str
+    signer: str
+    style: str  # how the stage signs
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage(1, "objectives", "s01_objectives.py", "product-owner", "api"),
+    Stage(2, "ingest", "s02_ingest.py", "data-engineer", "cli -- cmd"),
+    Stage(3, "analyze", "s03_analyze.py", "data-scientist", "api"),
+    Stage(4, "transform", "s04_transform.py", "data-engineer", "api"),
+    Stage(5, "validate", "s05_validate.py", "data-scientist", "cli -- cmd"),
+    Stage(6, "split", "s06_split.py", "data-engineer", "cli"),
+    Stage(7, "train", "s07_train.py", "ml-engineer", "api"),
+    Stage(8, "evaluate", "s08_evaluate.py", "evaluator", "cli"),
+    Stage(9, "test", "s09_test.py", "evaluator", "cli"),
+    Stage(10, "package", "s10_package.py", "release-engineer", "cli -- cmd"),
+    Stage(11, "serve", "s11_serve.py", "release-engineer", "api"),
+    Stage(12, "monitor", "s12_monitor.py", "sre", "api"),
+    Stage(13, "log", "s13_log.py", "sre", "cli -- cmd"),
+)
+STAGE_BY_NAME = {s.name: s for s in STAGES}
+
+
+# -- output ------------------------------------------------------------------
+def header(title: str) -> None:
+    print(f"\n== {title} ".ljust(WIDTH, "="), flush=True)
+
+
+def rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def indent(text: str, prefix: str = "      ") -> str:
+    return textwrap.indent(text.rstrip(), prefix)
+
+
+# -- running things ----------------------------------------------------------
+def environment(workdir: Path, run_id: str) -> dict[str, str]:
+    """What every stage and CLI call of one work directory sees."""
+    env = dict(os.environ)
+    env.pop("MLSPEC_ATTEST_KEY", None)
+    env.update(
+        {
+            "MLSPEC_RUN_ID": run_id,
+            "MLSPEC_ATTEST_STORE": str(workdir / STORE),
+            "MLSPEC_DEMO_KEYS": str(KEYS),
+            "MLSPEC_DEMO_POLICY": str(SIGNED_POLICY),
+        }
+    )
+    return env
+
+
+def cli(
+    args: Sequence[str], workdir: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """``mlspec-attest ARGS`` through this interpreter (works from .venv without activation)."""
+    return subprocess.run(
+        [sys.executable, "-m", "mlspec_attest", *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def cli_ok(args: Sequence[str], workdir: Path, env: dict[str, str]) -> str:
+    proc = cli(args, workdir, env)
+    if proc.returncode != 0:
+        raise DemoError(
+            f"mlspec-attest {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}{proc.stderr}"
+        )
+    return proc.stdout + proc.stderr
+
+
+def run_script(
+    stage: Stage, workdir: Path, env: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(STAGE_DIR / stage.script), *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def run_stage(stage: Stage, workdir: Path, env: dict[str, str], *args: str) -> None:
+    """Run one stage script (it does its work and signs); print one line."""
+    started = time.perf_counter()
+    proc = run_script(stage, workdir, env, *args)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise DemoError(
+            f"stage {stage.name} failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}"
+        )
+    lines = proc.stdout.strip().splitlines()
+    summary = lines[-1] if lines else "(no output)"
+    print(
+        f"  [{stage.number:>2}/13] {stage.name:<10} {stage.signer:<16} {stage.style:<10} "
+        f"{seconds:4.1f}s  {summary}",
+        flush=True,
+    )
+
+
+def verify(workdir: Path, env: dict[str, str], run_id: str) -> tuple[int, dict[str, Any], str]:
+    """``mlspec-attest verify --json`` with the deploy artifacts: (exit code, report, argv)."""
+    args = [
+        "verify",
+        "--policy",
+        str(SIGNED_POLICY),
+        "--policy-key",
+        str(OWNER_PUB),
+        "--run-id",
+        run_id,
+    ]
+    for role, path in DEPLOY_ARTIFACTS.items():
+        args += ["--artifact", f"{role}={path}"]
+    proc = cli([*args, "--json"], workdir, env)
+    try:
+        report: dict[str, Any] = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise DemoError(
+            f"verify printed no JSON report (exit {proc.returncode}):\n{proc.stderr}"
+        ) from exc
+    shown = " ".join(a if a != str(OWNER_PUB) else rel(OWNER_PUB) for a in args)
+    return proc.returncode, report, f"mlspec-attest {shown}"
+
+
+def print_report(report: dict[str, Any]) -> None:
+    stages = report["stages"]
+    ok = [s["name"] for s in stages if s["status"] == "ok"]
+    pending = [s["name"] for s in stages if s["status"] == "optional-missing"]
+    line = f"  {report['result']}: {len(ok)}/{len(stages)} stages verified"
+    if pending:
+        line += f"; not yet run (optional before deploy): {', '.join(pending)}"
+    print(line)
+    print(
+        f"  policy {report['policy']['name']} {report['policy']['digest'][:23]}..., run {report['runId']}"
+    )
+    for s in stages:
+        if s["status"] != "optional-missing":
+            print(
+                f"    {s['status']:<7} {s['name']:<10} signed by {', '.join(s['signers']) or '-'}"
+            )
+    for a in report["artifacts"]:
+        digest = a["digest"].get("sha256", "")
+        print(
+            f"    artifact {a['role']:<13} {a['status']:<8} {a['path']:<24} sha256:{digest[:16]}..."
+        )
+    for f in report["failures"]:
+        print(f"    FAILED [{f['check']}] {f['stage'] or 'policy'}: {f['message']}")
+
+
+# -- the honest pipeline -------------------------------------------------------
+def setup() -> tuple[str, dict[str, str]]:
+    header("0. Setup: fresh work dir, signed policy, one run id")
+    if WORK.exists():
+        shutil.rmtree(WORK)
+    WORK.mkdir(parents=True)
+    run_id = time.strftime("diabetes-%Y%m%dT%H%M%SZ", time.gmtime())
+    env = environment(WORK, run_id)
+    cli_ok(["policy", "lint", str(POLICY_YAML)], WORK, env)
+    cli_ok(
+        ["policy", "sign", str(POLICY_YAML), "--key", str(OWNER_KEY), "--out", str(SIGNED_POLICY)],
+        WORK,
+        env,
+    )
+    payload = base64.b64decode(json.loads((WORK / SIGNED_POLICY).read_text())["payload"])
+    digest = hashlib.sha256(payload).hexdigest()
+    print(f"  work dir   {rel(WORK)}  (every stage runs here; artifact names are relative to it)")
+    print(f"  policy     {rel(POLICY_YAML)} signed by {rel(OWNER_KEY)} -> {SIGNED_POLICY}")
+    print(f"             digest sha256:{digest[:16]}... (every attestation is bound to it)")
+    print(f"  run id     MLSPEC_RUN_ID={run_id}")
+    print(f"  store      MLSPEC_ATTEST_STORE={rel(WORK / STORE)}")
+    print(
+        f"  stages     {STAGE_DIR.relative_to(REPO)}/sNN_*.py; signing style: api = "
+        "`with mlspec_attest.stage(...)`,"
+    )
+    print(
+        "             cli = `mlspec-attest sign ...` after the work, "
+        "cli -- cmd = `mlspec-attest sign ... -- python sNN.py --work`"
+    )
+    return run_id, env
+
+
+def honest_run(run_id: str, env: dict[str, str]) -> None:
+    header("1. Pipeline: stages 1-10 (objectives -> package)")
+    print(f"  {'stage':<18} {'signer':<16} {'style':<10} {'time':>5}  result")
+    for stage in STAGES[:10]:
+        run_stage(stage, WORK, env)
+
+    header("2. Deploy gate: verify stages 1-10 and re-hash the artifacts to deploy")
+    rc, report, argv = verify(WORK, env, run_id)
+    print(f"  $ {argv}")
+    print_report(report)
+    if rc != 0:
+        raise DemoError(f"the deploy gate denied the honest pipeline (exit {rc})")
+    (WORK / GATE_REPORT).parent.mkdir(parents=True, exist_ok=True)
+    (WORK / GATE_REPORT).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"  gate report saved to {GATE_REPORT} (the server trusts only the digests in it)")
+
+    header("3. Deploy: serve (verified model only), monitor, log")
+    run_stage(STAGE_BY_NAME["serve"], WORK, env, "--gate-report", str(GATE_REPORT))
+    run_stage(STAGE_BY_NAME["monitor"], WORK, env)
+    run_stage(STAGE_BY_NAME["log"], WORK, env)
+
+    header("4. Post-deploy audit: verify all 13 stages")
+    rc, report, argv = verify(WORK, env, run_id)
+    print(f"  $ {argv}")
+    print_report(report)
+    not_ok = [s["name"] for s in report["stages"] if s["status"] != "ok"]
+    if rc != 0 or not_ok:
+        raise DemoError(f"the audit of the honest pipeline failed (exit {rc}; not ok: {not_ok})")
+
+
+# -- attacks -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Attack:
+    slug: str
+    title: str
+    expect: tuple[str, str | None]  # (check, stage) that must be among the failures
+    tamper: Callable[[Path, dict[str, str], str], str]  # returns what was done
+
+
+def run_dir(workdir: Path, run_id: str) -> Path:
+    return workdir / STORE / "runs" / run_id
+
+
+def flip_bytes(path: Path, offsets: Sequence[int]) -> None:
+    data = bytearray(path.read_bytes())
+    for off in offsets:
+        data[off % len(data)] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+class _Backdoor:
+    """Unpickling this runs attacker code (here a harmless print) inside the server."""
+
+    def __reduce__(self) -> tuple[Callable[..., Any], tuple[str]]:
+        return (print, ("BACKDOOR: attacker code is running inside the model server",))
+
+
+def backdoor_model(workdir: Path) -> None:
+    (workdir / "dist/model/model.pkl").write_bytes(pickle.dumps(_Backdoor()))
+
+
+def resign_package(workdir: Path, env: dict[str, str], run_id: str, key: Path) -> None:
+    """Delete the genuine package attestation and sign the swapped package with ``key``."""
+    for bundle in run_dir(workdir, run_id).glob("package.*.sigstore.json"):
+        bundle.unlink()
+    cli_ok(
+        [
+            "sign", "--stage", "package", "--key", str(key), "--policy", str(SIGNED_POLICY),
+            "--material", "model", "--material", "reports/evaluation.json",
+            "--material", "reports/test.json", "--product", "dist/model",
+        ],
+        workdir,
+        env,
+    )  # fmt: skip
+
+
+def attack_tamper_model(workdir: Path, env: dict[str, str], run_id: str) -> str:
+    flip_bytes(workdir / "dist/model/model.pkl", [1000, 2000, 3000])
+    return "flipped 3 bytes of dist/model/model.pkl after the package stage signed it"
+
+
+def attack_rogue_key(workdir: Path, env: dict[str, str], run_id: str) -> str:
+    mallory = workdir / "attacker" / "mallory"
+    cli_ok(["keygen", "--out", str(mallory)], workdir, env)
+    backdoor_model(workdir)
+    resign_package(workdir, env, run_id, mallory.with_suffix(".key"))
+    return (
+        "`mlspec-attest keygen --out attacker/mallory`; dist/model/model.pkl replaced by a "
+        "backdoored pickle; package attestation deleted and re-signed with mallory's key"
+    )
+
+
+def attack_insider_key(workdir: Path, env: dict[str, str], run_id: str) -> str:
+    backdoor_model(workdir)
+    resign_package(workdir, env, run_id, KEYS / "data-scientist.key")
+    return (
+        "an insider swaps in the backdoored model and re-signs package with their own valid "
+        "key (data-scientist), which the policy allows for analyze/validate only"
+    )
+
+
+def attack_poison_train(workdir: Path, env: dict[str, str], run_id: str) -> str:
+    train = workdir / "data/split/train.csv"
+    lines = train.read_text().splitlines()
+    head, rows = lines[0], lines[1:]
+    cols = head.split(",")
+    sex, target = cols.index("sex"), cols.index("target")
+    poisoned = 0
+    for i, row in enumerate(rows):
+        values = row.split(",")
+        if values[sex] == "2" and float(values[target]) > 150:
+            values[target] = "25"  # label flip: high-risk women look healthy
+            rows[i] = ",".join(values)
+            poisoned += 1
+    train.write_text("\n".join([head, *rows]) + "\n")
+    proc = run_script(STAGE_BY_NAME["train"], workdir, env)
+    if proc.returncode != 0:
+        raise DemoError(f"re-running train failed:\n{proc.stdout}{proc.stderr}")
+    return (
+        f"label-flipped {poisoned} rows of data/split/train.csv (sex=2, target>150 -> 25) after "
+        "split, then re-ran train, legitimately signed by ml-engineer"
+    )
+
+
+def attack_replay(workdir: Path, env: dict[str, str], run_id: str) -> str:
+    other = "diabetes-20240101T000000Z-old"
+    objectives = workdir / "objectives.yaml"
+    objectives.write_text(
+        objectives.read_text().replace(
+            '{id: "holdback-mae", split: "holdback", metric: "mae", op: "<=", value: 50.0}',
+            '{id: "holdback-mae", split: "holdback", metric: "mae", op: "<=", value: 80.0}',
+        )
+    )
+    cli_ok(
+        [
+            "sign", "--stage", "objectives", "--key", str(KEYS / "product-owner.key"),
+            "--policy", str(SIGNED_POLICY), "--product", "objectives.yaml", "--run-id", other,
+        ],
+        workdir,
+        env,
+    )  # fmt: skip
+    for bundle in run_dir(workdir, other).glob("objectives.*.sigstore.json"):
+        bundle.replace(run_dir(workdir, run_id) / bundle.name)
+    shutil.rmtree(run_dir(workdir, other))
+    return (
+        "objectives.yaml with a laxer launch criterion (hold-back MAE <= 80), genuinely signed "
+        f"by product-owner in another run ({other}), copied over this run's objectives attestation"
+    )
+
+
+def attack_edit_policy(workdir: Path, env: dict[str, str], run_id: str) -> str:
+    backdoor_model(workdir)
+    resign_package(workdir, env, run_id, KEYS / "data-scientist.key")
+    path = workdir / SIGNED_POLICY
+    envelope = json.loads(path.read_text())
+    policy = json.loads(base64.b64decode(envelope["payload"]))
+    for stage in policy["stages"]:
+        if stage["name"] == "package":
+            stage["functionaries"].append("data-scientist")
+    envelope["payload"] = base64.b64encode(json.dumps(policy).encode()).decode()
+    path.write_text(json.dumps(envelope))
+    return (
+        "the insider of the previous attack also edits the signed policy to add data-scientist "
+        "to package's functionaries (owner signature kept)"
+    )
+
+
+def attack_edit_attestation(workdir: Path, env: dict[str, str], run_id: str) -> str:
+    bundle_path = next(run_dir(workdir, run_id).glob("evaluate.*.sigstore.json"))
+    bundle = json.loads(bundle_path.read_text())
+    statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+    metrics = statement["predicate"]["byproducts"]["mlspec"]["metrics"]
+    before = metrics["mae"]
+    metrics["mae"] = 12.5
+    bundle["dsseEnvelope"]["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
+    bundle_path.write_text(json.dumps(bundle))
+    return (
+        f"edited the signed evaluate attestation: validation MAE {before} -> 12.5 (signature kept)"
+    )
+
+
+ATTACKS: tuple[Attack, ...] = (
+    Attack("a-model-tampered", "model file changed after packaging",
+           ("artifact-mismatch", "package"), attack_tamper_model),
+    Attack("b-rogue-key", "package re-signed by a key the policy does not know",
+           ("signer-not-allowed", "package"), attack_rogue_key),
+    Attack("c-poisoned-train", "training data swapped after the split",
+           ("artifact-rule", "train"), attack_poison_train),
+    Attack("d-replayed-attestation", "attestation copied in from another run",
+           ("run-id", "objectives"), attack_replay),
+    Attack("e-insider-key", "package re-signed by a valid key of the wrong functionary",
+           ("signer-not-allowed", "package"), attack_insider_key),
+    Attack("f-policy-edited", "signed policy edited after signing",
+           ("policy-signature", None), attack_edit_policy),
+    Attack("g-attestation-edited", "signed attestation edited (metrics inflated)",
+           ("signature", "evaluate"), attack_edit_attestation),
+)  # fmt: skip
+
+
+def copy_work(slug: str) -> Path:
+    """An independent copy of the honest work dir (store included) for one attack."""
+    target = WORK / ATTACKS_DIR / slug
+    shutil.copytree(WORK, target, ignore=lambda d, names: [ATTACKS_DIR] if Path(d) == WORK else [])
+    return target
+
+
+def run_attack(attack: Attack, run_id: str) -> bool:
+    workdir = copy_work(attack.slug)
+    env = environment(workdir, run_id)
+    print(f"  ATTACK {attack.slug}: {attack.title}")
+    print(indent(textwrap.fill(attack.tamper(workdir, env, run_id), WIDTH - 8), "      "))
+    rc, report, _ = verify(workdir, env, run_id)
+    failures: list[dict[str, Any]] = report.get("failures", [])
+    check, stage = attack.expect
+    primary = next((f for f in failures if f["check"] == check and f["stage"] == stage), None)
+    if rc != DENIED or primary is None:
+        print(
+            f"    -> NOT DENIED as expected (exit {rc}, result {report.get('result')}); "
+            f"wanted [{check}] on {stage or 'the policy'}"
+        )
+        for f in failures:
+            print(f"       [{f['check']}] {f['stage']}: {f['message']}")
+        return False
+    print(f"    -> DENIED (exit {rc}): [{check}] {stage or 'policy'}: {primary['message']}")
+    if primary["expected"] or primary["found"]:
+        print(f"         expected {primary['expected']}")
+        print(f"         found    {primary['found']}")
+    others = [f for f in failures if f is not primary]
+    for f in others[:4]:
+        print(f"       also [{f['check']}] {f['stage'] or 'policy'}: {f['message']}")
+    if len(others) > 4:
+        print(f"       ... and {len(others) - 4} more failure(s)")
+    return True
+
+
+def attack_serve_swapped(run_id: str) -> bool:
+    """Not a verify: the server itself refuses a model swapped after the gate passed."""
+    workdir = copy_work("h-swapped-after-gate")
+    env = environment(workdir, run_id)
+    print("  ATTACK h-swapped-after-gate: model swapped between the deploy gate and server start")
+    backdoor_model(workdir)
+    print(
+        "      the gate passed (gate/deploy-gate.json); then dist/model/model.pkl is replaced by "
+        "the backdoored pickle;\n      the server (stage serve) is started"
+    )
+    proc = run_script(STAGE_BY_NAME["serve"], workdir, env, "--gate-report", str(GATE_REPORT))
+    reason = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
+    if proc.returncode == 0 or "BACKDOOR" in proc.stdout + proc.stderr:
+        print(f"    -> NOT REFUSED (exit {proc.returncode}): {proc.stdout}{proc.stderr}")
+        return False
+    print(f"    -> DENIED (exit {proc.returncode}) by the server before unpickling: {reason}")
+    return True
+
+
+def attacks(run_id: str) -> tuple[int, int]:
+    header("5. Attacks: each on its own copy of the work dir; each must be DENIED")
+    denied = 0
+    for attack in ATTACKS:
+        denied += run_attack(attack, run_id)
+        print()
+    denied += attack_serve_swapped(run_id)
+    return denied, len(ATTACKS) + 1
+
+
+def main() -> int:
+    started = time.perf_counter()
+    try:
+        run_id, env = setup()
+        honest_run(run_id, env)
+        denied, total = attacks(run_id)
+    except DemoError as exc:
+        header("DEMO FAILED")
+        print(indent(str(exc), "  "))
+        return 1
+    header("Summary")
+    print("  honest pipeline: 13/13 stages signed; deploy gate PASSED; post-deploy audit PASSED")
+    print(f"  attacks denied:  {denied}/{total}")
+    print(f"  time:            {time.perf_counter() - started:.1f}s")
+    if denied != total:
+        print("  DEMO FAILED: an attack was not denied")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
