@@ -68,21 +68,48 @@ def parse_param(text: str) -> tuple[str, JSONScalar]:
     return key, raw
 
 
-def load_metrics_file(path: Path) -> tuple[dict[str, float], dict[str, Any]]:
-    """Read ``--metrics FILE``: ``{"metrics": {...}, "slices": {...}}`` or a flat map of numbers."""
+@dataclass(frozen=True)
+class MetricsDocument:
+    """What ``--metrics FILE`` contributes to a stage: overall metrics, slices, intervals."""
+
+    metrics: dict[str, float]
+    slices: dict[str, Any]
+    intervals: dict[str, Any]
+
+
+def read_metrics_document(path: Path) -> MetricsDocument:
+    """Read ``--metrics FILE``: ``{"metrics": {...}, "slices": {...}}`` or a flat map of numbers.
+
+    The full format (docs/metrics.md) also allows ``schemaVersion``,
+    ``confidenceIntervals`` and ``omitted``, overall and per slice.
+    """
     doc = load_file(path, what=f"metrics file {path}")
     if not isinstance(doc, dict):
         raise MalformedDocumentError(f"metrics file {path}: expected a JSON object")
+    intervals: Any = {}
     if "metrics" in doc or "slices" in doc:
-        unknown = set(doc) - {"metrics", "slices", "schemaVersion"}
+        unknown = set(doc) - {
+            "metrics",
+            "slices",
+            "schemaVersion",
+            "confidenceIntervals",
+            "omitted",
+        }
         if unknown:
             raise MalformedDocumentError(f"metrics file {path}: unknown field(s) {sorted(unknown)}")
         metrics = doc.get("metrics", {})
         slices = doc.get("slices", {})
+        intervals = doc.get("confidenceIntervals", {})
     else:
         metrics, slices = doc, {}
-    if not isinstance(metrics, dict) or not isinstance(slices, dict):
-        raise MalformedDocumentError(f"metrics file {path}: metrics and slices must be objects")
+    if (
+        not isinstance(metrics, dict)
+        or not isinstance(slices, dict)
+        or not isinstance(intervals, dict)
+    ):
+        raise MalformedDocumentError(
+            f"metrics file {path}: metrics, slices and confidenceIntervals must be objects"
+        )
     checked = check_finite_metrics(metrics, what=f"metrics file {path}")
     for family, members in slices.items():
         if not isinstance(members, dict):
@@ -93,11 +120,20 @@ def load_metrics_file(path: Path) -> tuple[dict[str, float], dict[str, Any]]:
             where = f"metrics file {path}: slice {family}={value}"
             if not isinstance(entry, dict) or not isinstance(entry.get("metrics"), dict):
                 raise MalformedDocumentError(f"{where}: needs 'count' and 'metrics'")
+            extra = set(entry) - {"count", "metrics", "confidenceIntervals", "omitted"}
+            if extra:
+                raise MalformedDocumentError(f"{where}: unknown field(s) {sorted(extra)}")
             count = entry.get("count")
             if isinstance(count, bool) or not isinstance(count, int) or count < 0:
                 raise MalformedDocumentError(f"{where}: count must be a non-negative integer")
             check_finite_metrics(entry["metrics"], what=where)
-    return checked, slices
+    return MetricsDocument(checked, slices, intervals)
+
+
+def load_metrics_file(path: Path) -> tuple[dict[str, float], dict[str, Any]]:
+    """(metrics, slices) of a metrics file; see :func:`read_metrics_document`."""
+    doc = read_metrics_document(path)
+    return doc.metrics, doc.slices
 
 
 @dataclass
@@ -116,6 +152,9 @@ class StageRecord:
     details: dict[str, Any] = field(default_factory=dict)
     policy_digest: str | None = None
     metrics_file: Path | None = None
+    detail_files: dict[str, Path] = field(default_factory=dict)
+    splits: dict[str, Path] = field(default_factory=dict)
+    split_exclude_columns: tuple[str, ...] = ()
     started_on: str = field(default_factory=now_rfc3339)
 
 
@@ -174,6 +213,43 @@ def _descriptors(
     return out, digests
 
 
+def _store_objectives(
+    products: Sequence[Path], base: Path, store: AttestationStore
+) -> dict[str, Any]:
+    """Validate the objectives document among ``products`` and keep its bytes in the store.
+
+    The verifier reads the document back by the digest the signature covers, so
+    the criteria it evaluates are exactly the ones signed here.
+    """
+    from .objectives import load_objectives_text, looks_like_objectives
+
+    found: dict[str, Any] = {}
+    for path in products:
+        if path.is_dir() or path.suffix not in (".yaml", ".yml", ".json"):
+            continue
+        data = path.read_bytes()
+        if not looks_like_objectives(data):
+            continue
+        if found:
+            raise UsageError("an objectives stage may carry only one objectives document")
+        objectives = load_objectives_text(data.decode("utf-8"), what=str(path))
+        found = {
+            "objectives": {
+                "artifact": artifact_name(path, base),
+                "sha256": store.put_blob(data),
+                "name": objectives.name,
+                "version": objectives.version,
+                "criteria": len(objectives.criteria),
+            }
+        }
+    if not found:
+        raise UsageError(
+            "an objectives stage must produce an objectives document (kind: Objectives)",
+            remedy="see docs/objectives.md; `mlspec-attest objectives init` prints a template",
+        )
+    return found
+
+
 def environment_facts() -> dict[str, Any]:
     return {
         "tool": {"name": "mlspec-attest", "version": __version__},
@@ -193,6 +269,7 @@ def sign_stage(
     base_dir: Path | None = None,
     command: Sequence[str] = (),
     echo: bool = True,
+    quiet_stdout: bool = False,
     clock: Callable[[], str] = now_rfc3339,
     environment: Mapping[str, Any] | None = None,
 ) -> SignedStage:
@@ -205,23 +282,48 @@ def sign_stage(
     check_stage_name(record.stage)
     kind = resolve_kind(record.stage, record.kind)
     base = base_dir or Path.cwd()
+    if not record.products and not record.splits:
+        raise UsageError(
+            f"stage {record.stage!r} has no products",
+            remedy="name what the stage writes with --product PATH (an in-toto Statement needs a subject)",
+        )
     materials, _ = _descriptors(record.materials, base, store)
     result: CommandResult | None = None
     if command:
-        result = run_command(list(command), echo=echo)
+        result = run_command(list(command), echo=echo, stdout_to_stderr=quiet_stdout)
         if result.returncode != 0:
             raise CommandFailedError(list(command), result.returncode)
     if record.metrics_file is not None:
         # Read after the command: the command is usually what writes it.
-        file_metrics, file_slices = load_metrics_file(record.metrics_file)
-        record.metrics = {**file_metrics, **record.metrics}
-        record.slices = {**file_slices, **record.slices}
+        doc = read_metrics_document(record.metrics_file)
+        record.metrics = {**doc.metrics, **record.metrics}
+        record.slices = {**doc.slices, **record.slices}
+        if doc.intervals:
+            record.details.setdefault("confidenceIntervals", doc.intervals)
+    for role, path in record.splits.items():
+        # Each split is a product with its role; the leakage proof covers them.
+        if path not in record.products:
+            record.products.append(path)
+        record.roles.setdefault(role, path)
+    for name, path in record.detail_files.items():
+        detail = load_file(path, what=f"--detail {name}={path}")
+        if not isinstance(detail, dict):
+            raise MalformedDocumentError(f"--detail {name}={path}: expected a JSON object")
+        record.details[name] = detail
     if not record.products:
         raise UsageError(
             f"stage {record.stage!r} has no products",
             remedy="name what the stage wrote with --product PATH (an in-toto Statement needs a subject)",
         )
     products, _ = _descriptors(record.products, base, store)
+    if kind == StageKind.OBJECTIVES.value:
+        record.details.update(_store_objectives(record.products, base, store))
+    if record.splits:
+        from .leakage import compute_split_proof
+
+        record.details["leakage"] = compute_split_proof(
+            record.splits, store, base_dir=base, exclude_columns=record.split_exclude_columns
+        )
     known = {d.name for d in materials} | {d.name for d in products}
     roles: dict[str, str] = {}
     for role, path in record.roles.items():

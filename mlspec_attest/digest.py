@@ -27,7 +27,6 @@ from .fsutil import check_relative_name
 from .jsonio import canonical
 
 MANIFEST_TYPE = "https://mlspec-attest.dev/manifest/v1"
-CHUNK = 4 * 1024 * 1024
 SHA256_HEX_LEN = 64
 
 ArtifactKind = Literal["file", "directory"]

@@ -110,6 +110,110 @@ class SignatureVerificationError(VerificationError):
     """A DSSE signature does not verify under the expected key."""
 
 
+# One class per verification check (see report.Check); `verify.require_verified`
+# raises the class of the first failure, with the full report attached.
+
+
+class PolicySignatureError(VerificationError):
+    """Denial raised for the ``policy-signature`` check."""
+
+
+class PolicyExpiredError(VerificationError):
+    """Denial raised for the ``policy-expired`` check."""
+
+
+class MalformedAttestationError(VerificationError):
+    """Denial raised for the ``attestation-malformed`` check."""
+
+
+class UnauthorizedSignerError(VerificationError):
+    """Denial raised for the ``signer-not-allowed`` check."""
+
+
+class RunMismatchError(VerificationError):
+    """Denial raised for the ``run-id`` check."""
+
+
+class PolicyDigestMismatchError(VerificationError):
+    """Denial raised for the ``policy-digest`` check."""
+
+
+class StageKindMismatchError(VerificationError):
+    """Denial raised for the ``stage-kind`` check."""
+
+
+class StageNotFoundError(VerificationError):
+    """Denial raised for the ``stage-missing`` check."""
+
+
+class ThresholdVerificationError(VerificationError):
+    """Denial raised for the ``threshold`` check."""
+
+
+class OrderingVerificationError(VerificationError):
+    """Denial raised for the ``ordering`` check."""
+
+
+class RuleVerificationError(VerificationError):
+    """Denial raised for the ``artifact-rule`` check."""
+
+
+class ObjectivesDocumentError(VerificationError):
+    """Denial raised for the ``objectives-document`` check."""
+
+
+class BaselineVerificationError(VerificationError):
+    """Denial raised for the ``baseline`` check."""
+
+
+class ObjectiveNotMetError(VerificationError):
+    """Denial raised for the ``objective`` check."""
+
+
+class HoldbackNotTestedError(VerificationError):
+    """Denial raised for the ``holdback-not-tested`` check."""
+
+
+class HoldbackReadError(VerificationError):
+    """Denial raised for the ``holdback-read`` check."""
+
+
+class EvaluatedModelMismatchError(VerificationError):
+    """Denial raised for the ``test-model`` check."""
+
+
+class HoldbackTestOrderError(VerificationError):
+    """Denial raised for the ``test-order`` check."""
+
+
+class HoldbackDataReusedError(VerificationError):
+    """Denial raised for the ``test-data-reused`` check."""
+
+
+class LeakageError(VerificationError):
+    """Denial raised for the ``leakage`` check."""
+
+
+class DataValidationError(VerificationError):
+    """Denial raised for the ``data-validation`` check."""
+
+
+class DeprecatedDataError(VerificationError):
+    """Denial raised for the ``deprecated-data`` check."""
+
+
+class RequirementNotMetError(VerificationError):
+    """Denial raised for the ``requirement`` check."""
+
+
+class ArtifactNotSuppliedError(VerificationError):
+    """Denial raised for the ``artifact-missing`` check."""
+
+
+class ArtifactMismatchError(VerificationError):
+    """Denial raised for the ``artifact-mismatch`` check."""
+
+
 class CommandFailedError(MlspecError):
     """The wrapped stage command exited non-zero; nothing was attested."""
 

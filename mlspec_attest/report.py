@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from . import errors
+
+if TYPE_CHECKING:
+    from .objectives import CriterionResult
 
 REPORT_SCHEMA = "https://mlspec-attest.dev/verification-report/v1"
 
@@ -27,26 +32,51 @@ class Check(StrEnum):
     THRESHOLD = "threshold"
     ORDERING = "ordering"
     ARTIFACT_RULE = "artifact-rule"
+    OBJECTIVES_DOCUMENT = "objectives-document"
+    BASELINE = "baseline"
+    OBJECTIVE = "objective"
+    HOLDBACK_NOT_TESTED = "holdback-not-tested"
+    HOLDBACK_READ = "holdback-read"
+    TEST_MODEL = "test-model-mismatch"
+    TEST_ORDER = "test-before-evaluate"
+    TEST_DATA_REUSED = "test-data-reused"
+    LEAKAGE = "leakage"
+    DATA_VALIDATION = "data-validation"
+    DEPRECATED_DATA = "deprecated-data"
+    REQUIREMENT = "requirement"
     ARTIFACT_MISSING = "artifact-missing"
     ARTIFACT_MISMATCH = "artifact-mismatch"
 
 
-ERROR_NAMES: dict[Check, str] = {
-    Check.POLICY_SIGNATURE: "PolicySignatureError",
-    Check.POLICY_EXPIRED: "PolicyExpiredError",
-    Check.ATTESTATION_MALFORMED: "MalformedAttestationError",
-    Check.SIGNATURE: "SignatureVerificationError",
-    Check.SIGNER_NOT_ALLOWED: "UnauthorizedSignerError",
-    Check.RUN_ID: "RunMismatchError",
-    Check.POLICY_DIGEST: "PolicyDigestMismatchError",
-    Check.STAGE_KIND: "StageKindMismatchError",
-    Check.STAGE_MISSING: "StageNotFoundError",
-    Check.THRESHOLD: "ThresholdVerificationError",
-    Check.ORDERING: "OrderingVerificationError",
-    Check.ARTIFACT_RULE: "RuleVerificationError",
-    Check.ARTIFACT_MISSING: "ArtifactNotSuppliedError",
-    Check.ARTIFACT_MISMATCH: "ArtifactMismatchError",
+ERROR_CLASSES: dict[Check, type[errors.VerificationError]] = {
+    Check.POLICY_SIGNATURE: errors.PolicySignatureError,
+    Check.POLICY_EXPIRED: errors.PolicyExpiredError,
+    Check.ATTESTATION_MALFORMED: errors.MalformedAttestationError,
+    Check.SIGNATURE: errors.SignatureVerificationError,
+    Check.SIGNER_NOT_ALLOWED: errors.UnauthorizedSignerError,
+    Check.RUN_ID: errors.RunMismatchError,
+    Check.POLICY_DIGEST: errors.PolicyDigestMismatchError,
+    Check.STAGE_KIND: errors.StageKindMismatchError,
+    Check.STAGE_MISSING: errors.StageNotFoundError,
+    Check.THRESHOLD: errors.ThresholdVerificationError,
+    Check.ORDERING: errors.OrderingVerificationError,
+    Check.ARTIFACT_RULE: errors.RuleVerificationError,
+    Check.OBJECTIVES_DOCUMENT: errors.ObjectivesDocumentError,
+    Check.BASELINE: errors.BaselineVerificationError,
+    Check.OBJECTIVE: errors.ObjectiveNotMetError,
+    Check.HOLDBACK_NOT_TESTED: errors.HoldbackNotTestedError,
+    Check.HOLDBACK_READ: errors.HoldbackReadError,
+    Check.TEST_MODEL: errors.EvaluatedModelMismatchError,
+    Check.TEST_ORDER: errors.HoldbackTestOrderError,
+    Check.TEST_DATA_REUSED: errors.HoldbackDataReusedError,
+    Check.LEAKAGE: errors.LeakageError,
+    Check.DATA_VALIDATION: errors.DataValidationError,
+    Check.DEPRECATED_DATA: errors.DeprecatedDataError,
+    Check.REQUIREMENT: errors.RequirementNotMetError,
+    Check.ARTIFACT_MISSING: errors.ArtifactNotSuppliedError,
+    Check.ARTIFACT_MISMATCH: errors.ArtifactMismatchError,
 }
+ERROR_NAMES: dict[Check, str] = {c: cls.__name__ for c, cls in ERROR_CLASSES.items()}
 
 
 @dataclass(frozen=True)
@@ -107,6 +137,7 @@ class VerificationReport:
     stages: list[StageSummary] = field(default_factory=list)
     artifacts: list[ArtifactSummary] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    objectives: list[CriterionResult] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -139,6 +170,7 @@ class VerificationReport:
                 {"role": a.role, "path": a.path, "status": a.status, "digest": a.digest}
                 for a in self.artifacts
             ],
+            "objectives": [r.to_json() for r in self.objectives],
             "failures": [f.to_json() for f in self.failures],
             "notes": list(self.notes),
         }

@@ -28,8 +28,13 @@ def _pump(source: IO[bytes], sink: IO[bytes] | None, digest: hashlib._Hash) -> N
             sink.flush()
 
 
-def run_command(argv: list[str], *, echo: bool = True) -> CommandResult:
-    """Run ``argv`` (no shell), tee its stdout/stderr, and digest both streams."""
+def run_command(
+    argv: list[str], *, echo: bool = True, stdout_to_stderr: bool = False
+) -> CommandResult:
+    """Run ``argv`` (no shell), tee its stdout/stderr, and digest both streams.
+
+    ``stdout_to_stderr`` keeps our own stdout clean for one JSON document.
+    """
     try:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except FileNotFoundError as exc:
@@ -40,7 +45,12 @@ def run_command(argv: list[str], *, echo: bool = True) -> CommandResult:
     assert proc.stdout is not None and proc.stderr is not None
     threads = [
         threading.Thread(
-            target=_pump, args=(proc.stdout, sys.stdout.buffer if echo else None, out_digest)
+            target=_pump,
+            args=(
+                proc.stdout,
+                (sys.stderr.buffer if stdout_to_stderr else sys.stdout.buffer) if echo else None,
+                out_digest,
+            ),
         ),
         threading.Thread(
             target=_pump, args=(proc.stderr, sys.stderr.buffer if echo else None, err_digest)

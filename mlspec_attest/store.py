@@ -96,9 +96,16 @@ class AttestationStore:
         The ``current-run`` marker is deliberately not trusted here: anyone who can
         write the store could point it at an older, fully valid run (a downgrade).
         """
-        if run_id:
-            return check_run_id(run_id)
         runs = self.runs()
+        if run_id:
+            check_run_id(run_id)
+            if run_id not in runs:
+                raise BadInputError(
+                    f"store {self.root} has no run {run_id!r}",
+                    remedy="check --run-id and --store"
+                    + (f" (runs: {', '.join(runs[-5:])})" if runs else ""),
+                )
+            return run_id
         if not runs:
             raise BadInputError(
                 f"store {self.root} holds no attestations",
@@ -108,7 +115,7 @@ class AttestationStore:
             return runs[0]
         raise UsageError(
             f"store {self.root} holds {len(runs)} runs; say which one to verify",
-            remedy="pass --run-id (most recent: " + ", ".join(runs[-3:]) + ")",
+            remedy="pass --run-id (runs: " + ", ".join(runs[-5:]) + ")",
         )
 
     # attestations -------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .errors import UsageError
 
-TEMPLATES = ("lifecycle", "minimal")
+TEMPLATES = ("lifecycle", "minimal", "objectives")
 
 
 def _template_dirs() -> list[Path]:

@@ -18,14 +18,16 @@ whose signature does not verify (its content cannot be trusted at all).
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .bundle import Bundle
 from .digest import DirectoryManifest, digest_path
-from .errors import ArtifactPathError, MlspecError, UsageError, VerificationError
+from .errors import ArtifactPathError, MlspecError, UsageError
 from .jsonio import loads_strict
 from .policy.model import Functionary, Policy, StagePolicy, format_rfc3339, parse_rfc3339
 from .policy.rules import LinkArtifacts, evaluate_rules
@@ -43,6 +45,7 @@ class AcceptedAttestation:
     statement: StageStatement
     functionary: Functionary
     source: Path
+    payload_digest: str = ""
 
     def artifacts(self) -> LinkArtifacts:
         return LinkArtifacts(
@@ -82,6 +85,7 @@ class PipelineVerifier:
         run_id: str | None = None,
         artifacts: Mapping[str, Path] | None = None,
         now: datetime | None = None,
+        baseline: Path | None = None,
     ) -> None:
         if not owner_keys:
             raise UsageError("at least one --policy-key is required to trust the policy")
@@ -91,6 +95,7 @@ class PipelineVerifier:
         self.store = store
         self.artifacts = dict(artifacts or {})
         self.now = now or datetime.now(UTC)
+        self.baseline_path = baseline
         unknown = sorted(set(self.artifacts) - set(self.policy.deploy))
         if unknown:
             roles = ", ".join(sorted(self.policy.deploy)) or "none"
@@ -136,6 +141,22 @@ class PipelineVerifier:
         matching = [f for f in everyone if hint and f.keyid == hint]
         return matching or everyone
 
+    def _signer_of(self, bundle: Bundle, claimed: str | None) -> Functionary | None:
+        """The functionary whose key verifies ``bundle``; if several share that key,
+        the one allowed to sign the claimed stage."""
+        verified = {
+            f.keyid: f
+            for f in self._key_candidates(bundle.key_hint)
+            if bundle.envelope.verified_by(f.key)
+        }
+        if not verified:
+            return None
+        keyid = next(iter(verified))
+        sharing = [f for f in self.policy.functionaries.values() if f.keyid == keyid]
+        stage = self.policy.stage(claimed) if claimed else None
+        allowed = [f for f in sharing if stage and f.name in stage.functionaries]
+        return (allowed or sharing)[0]
+
     def accept(self, stored: StoredAttestation) -> AcceptedAttestation | None:
         source = stored.path.name
         claimed = _claimed_stage(stored)
@@ -149,14 +170,7 @@ class PipelineVerifier:
             )
             return None
         bundle = stored.bundle
-        signer = next(
-            (
-                f
-                for f in self._key_candidates(bundle.key_hint)
-                if bundle.envelope.verified_by(f.key)
-            ),
-            None,
-        )
+        signer = self._signer_of(bundle, claimed)
         if signer is None:
             known = bundle.key_hint and any(
                 f.keyid == bundle.key_hint for f in self.policy.functionaries.values()
@@ -224,6 +238,17 @@ class PipelineVerifier:
                 remedy="remove attestations copied from other runs; re-sign the stage in this run",
                 source=source,
             )
+        if self.policy.require_policy_digest and not meta.policy_digest:
+            ok = False
+            self.report.fail(
+                Check.POLICY_DIGEST,
+                stage.name,
+                "attestation is not bound to a policy, and this policy requires it",
+                expected=self.signed.digest,
+                found="no policyDigest",
+                remedy="sign the stage with --policy SIGNED_POLICY (or MLSPEC_ATTEST_POLICY)",
+                source=source,
+            )
         if meta.policy_digest and meta.policy_digest != self.signed.digest:
             ok = False
             self.report.fail(
@@ -246,7 +271,8 @@ class PipelineVerifier:
                 remedy=f"sign with --kind {stage.kind.value}",
                 source=source,
             )
-        return AcceptedAttestation(statement, signer, stored.path) if ok else None
+        digest = "sha256:" + hashlib.sha256(bundle.envelope.payload).hexdigest()
+        return AcceptedAttestation(statement, signer, stored.path, digest) if ok else None
 
     def _allowed_names(self, stage_name: str | None) -> str:
         stage = self.policy.stage(stage_name) if stage_name else None
@@ -300,7 +326,7 @@ class PipelineVerifier:
                         Check.ORDERING,
                         stage.name,
                         f"started before {prior!r} finished",
-                        expected=f"start at or after {format_rfc3339(finished)}",
+                        expected=f"start at or after {before.statement.metadata.finished_on}",
                         found=f"started {att.statement.metadata.started_on}",
                         remedy=f"run {stage.name!r} after {prior!r} completes",
                     )
@@ -328,6 +354,52 @@ class PipelineVerifier:
                     )
 
     # -- step 8 -------------------------------------------------------------
+    def load_baseline(self) -> dict[str, float] | None:
+        """Metrics of the ``--baseline`` attestation, after verifying its signature."""
+        if self.baseline_path is None:
+            return None
+        from .bundle import Bundle
+        from .jsonio import load_file
+
+        source = str(self.baseline_path)
+        try:
+            bundle = Bundle.from_json(load_file(self.baseline_path), what=source)
+            statement = StageStatement.from_payload(bundle.envelope.payload, what=source)
+        except MlspecError as exc:
+            self.report.fail(
+                Check.BASELINE, None, f"baseline unreadable: {exc.message}", source=source
+            )
+            return None
+        stage = self.policy.stage(statement.name)
+        allowed = self.policy.keys_for(stage).values() if stage else ()
+        if not any(bundle.envelope.verified_by(f.key) for f in allowed):
+            self.report.fail(
+                Check.BASELINE,
+                statement.name,
+                "baseline attestation is not signed by a functionary of its stage",
+                expected=f"a signature by {self._allowed_names(statement.name)}",
+                found="none valid",
+                remedy="pass the evaluate/test attestation of the baseline model from a verified run",
+                source=source,
+            )
+            return None
+        self.report.notes.append(
+            f"baseline: {statement.name} of run {statement.metadata.run_id} ({source})"
+        )
+        return dict(statement.metadata.metrics)
+
+    def check_ml(self, chosen: Mapping[str, AcceptedAttestation]) -> None:
+        from . import mlchecks
+
+        mlchecks.check_objectives(
+            self.policy, chosen, self.store, self.report, self.load_baseline()
+        )
+        mlchecks.check_separation(self.policy, chosen, self.report)
+        mlchecks.check_leakage(self.policy, chosen, self.store, self.report)
+        mlchecks.check_data_validation(self.policy, chosen, self.report)
+        mlchecks.check_requirements(self.policy, chosen, self.report)
+
+    # -- step 9 -------------------------------------------------------------
     def check_artifacts(self, chosen: Mapping[str, AcceptedAttestation]) -> None:
         for role, spec in sorted(self.policy.deploy.items()):
             path = self.artifacts.get(role)
@@ -427,12 +499,20 @@ class PipelineVerifier:
                 chosen[stage.name] = picked
         self.check_ordering(chosen)
         self.check_rules(chosen)
+        self.check_ml(chosen)
         self.check_artifacts(chosen)
-        failed = self.report.failed_stages()
+        failed = {
+            f.stage
+            for f in self.report.failures
+            if f.stage and f.check not in (Check.ARTIFACT_MISSING, Check.ARTIFACT_MISMATCH)
+        }
         for stage in self.policy.stages:
             att = chosen.get(stage.name)
             if att is None:
-                status = "missing" if stage.required else "optional-missing"
+                if stage.name in failed:
+                    status = "failed"
+                else:
+                    status = "missing" if stage.required else "optional-missing"
             else:
                 status = "failed" if stage.name in failed else "ok"
             signers = tuple(sorted({a.functionary.name for a in by_stage.get(stage.name, [])}))
@@ -452,10 +532,11 @@ def verify_pipeline(
     run_id: str | None = None,
     artifacts: Mapping[str, Path] | None = None,
     now: datetime | None = None,
+    baseline: Path | None = None,
 ) -> VerificationReport:
     """Run every check and return the full report (never raises for a denial)."""
     return PipelineVerifier(
-        signed, owner_keys, store, run_id=run_id, artifacts=artifacts, now=now
+        signed, owner_keys, store, run_id=run_id, artifacts=artifacts, now=now, baseline=baseline
     ).run()
 
 
@@ -468,8 +549,14 @@ def require_verified(
     """Fail-closed form: return the report if it passed, else raise VerificationError."""
     report = verify_pipeline(signed, owner_keys, store, **kwargs)  # type: ignore[arg-type]
     if not report.passed:
+        from .report import ERROR_CLASSES
+
         first = report.failures[0]
-        raise VerificationError(
-            f"pipeline denied: {len(report.failures)} failure(s); first: [{first.check.value}] {first.message}"
+        error = ERROR_CLASSES[first.check](
+            f"pipeline denied: {len(report.failures)} failure(s); "
+            f"first: [{first.check.value}] {first.message}",
+            remedy=first.remedy or None,
         )
+        error.report = report  # type: ignore[attr-defined]
+        raise error
     return report

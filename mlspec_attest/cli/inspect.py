@@ -21,7 +21,14 @@ def describe(path: Path) -> dict[str, Any]:
     if path.suffix in (".yaml", ".yml"):
         from .sources import read_policy_any
 
-        return {"type": "policy", "signed": False, "policy": read_policy_any(path).to_json()}
+        return {
+            "schemaVersion": "https://mlspec-attest.dev/inspect/v1",
+            "file": str(path),
+            "type": "policy",
+            "signed": False,
+            "trust": "unsigned YAML policy",
+            "policy": read_policy_any(path)[0].to_json(),
+        }
     doc = load_file(path)
     out: dict[str, Any] = {
         "schemaVersion": "https://mlspec-attest.dev/inspect/v1",

@@ -48,15 +48,13 @@ def keygen(
     key_path, pub_path = write_key_pair(signer, out, passphrase=passphrase_from_env(passphrase_env))
     keyid = signer.public_key.keyid
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "private": str(key_path),
-                    "public": str(pub_path),
-                    "keyid": keyid,
-                    "type": key_type,
-                }
-            )
-        )
+        doc = {
+            "schemaVersion": "https://mlspec-attest.dev/keygen/v1",
+            "private": str(key_path),
+            "public": str(pub_path),
+            "keyid": keyid,
+            "type": key_type,
+        }
+        click.echo(json.dumps(doc, indent=2))
     else:
         click.echo(f"wrote {key_path} (private, 0600) and {pub_path}\nkeyid {keyid}")

@@ -30,6 +30,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "inspect": ("inspect", "inspect", "Show an attestation, bundle or policy without trusting it."),
     "digest": ("digest", "digest", "Print the digest `sign` records for a file or directory."),
     "stages": ("stages_cmd", "stages", "List the lifecycle stage kinds and what each records."),
+    "objectives": (
+        "objectives_cmd",
+        "objectives",
+        "Write, lint and check codified launch objectives.",
+    ),
 }
 
 
@@ -70,13 +75,26 @@ def _wants_json(argv: list[str]) -> bool:
     return "--json" in head
 
 
-def emit_error(code: ExitCode, kind: str, message: str, remedy: str | None, as_json: bool) -> None:
+KINDS = {
+    ExitCode.DENIED: "denied",
+    ExitCode.USAGE: "usage",
+    ExitCode.BAD_INPUT: "bad-input",
+    ExitCode.BACKEND: "backend",
+    ExitCode.INTERNAL: "internal",
+}
+
+
+def emit_error(code: int, error_type: str, message: str, remedy: str | None, as_json: bool) -> None:
+    """Report an error: text on stderr, and with --json one error document on stdout."""
     if as_json:
+        kind = (
+            KINDS.get(ExitCode(code), "denied") if code in ExitCode._value2member_map_ else "denied"
+        )
         doc: dict[str, Any] = {
             "schemaVersion": ERROR_SCHEMA,
             "result": "ERROR",
             "exitCode": int(code),
-            "error": {"kind": kind, "message": message, "remedy": remedy or ""},
+            "error": {"kind": kind, "type": error_type, "message": message, "remedy": remedy or ""},
         }
         click.echo(json.dumps(doc, indent=2))
     text = f"error: {message}"
@@ -94,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
         sys.exit(ExitCode.USAGE)
     except click.UsageError as exc:
-        emit_error(ExitCode.USAGE, "usage", exc.format_message(), "see --help", as_json)
+        emit_error(ExitCode.USAGE, "UsageError", exc.format_message(), "see --help", as_json)
         sys.exit(ExitCode.USAGE)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
@@ -102,22 +120,22 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("aborted", err=True)
         sys.exit(ExitCode.USAGE)
     except click.ClickException as exc:
-        emit_error(ExitCode.BAD_INPUT, "bad-input", exc.format_message(), None, as_json)
+        emit_error(ExitCode.BAD_INPUT, "BadInputError", exc.format_message(), None, as_json)
         sys.exit(ExitCode.BAD_INPUT)
     except MlspecError as exc:
         message = exc.diagnostics() if getattr(exc, "problems", None) else exc.message
-        emit_error(exc.exit_code, type(exc).__name__, message, exc.remedy, as_json)
         code: int = exc.exit_code
         returncode = getattr(exc, "returncode", None)
         if isinstance(returncode, int) and returncode > 0:
             code = returncode  # a failed stage command: propagate its status
+        emit_error(code, type(exc).__name__, message, exc.remedy, as_json)
         sys.exit(code)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:
         emit_error(
             ExitCode.INTERNAL,
-            "internal",
+            "InternalError",
             f"internal error: {type(exc).__name__}: {exc}",
             "this is a bug in mlspec-attest; rerun with MLSPEC_ATTEST_DEBUG=1 and report the traceback",
             as_json,

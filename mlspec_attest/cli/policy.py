@@ -66,7 +66,8 @@ def lint(file: Path, as_json: bool) -> None:
         click.echo(json.dumps(doc, indent=2))
     else:
         for p in problems:
-            click.echo(f"{file}:{p}", err=True)
+            field = f"{p.path}: " if p.path else ""
+            click.echo(f"{file}:{p.line or 1}: {p.severity}: {field}{p.message}", err=True)
         if not errors:
             stages = len(policy_obj.stages) if policy_obj else 0
             click.echo(f"{file}: ok ({stages} stages, {len(problems)} warning(s))", err=True)
@@ -84,8 +85,8 @@ def show(file: Path, fmt: str) -> None:
     from .render import policy_mermaid, policy_text
     from .sources import read_policy_any
 
-    policy_obj = read_policy_any(file)
-    click.echo(policy_mermaid(policy_obj) if fmt == "mermaid" else policy_text(policy_obj))
+    policy_obj, digest = read_policy_any(file)
+    click.echo(policy_mermaid(policy_obj) if fmt == "mermaid" else policy_text(policy_obj, digest))
 
 
 @policy.command("sign")
@@ -107,6 +108,8 @@ def show(file: Path, fmt: str) -> None:
 @click.option("--passphrase-env", metavar="VAR", help="Env var holding the owner key passphrase.")
 def sign_cmd(file: Path, keys: tuple[Path, ...], out: Path, passphrase_env: str | None) -> None:
     """Sign a YAML policy; functionary keys are embedded so the result is self-contained."""
+    from datetime import UTC, datetime
+
     from ..fsutil import atomic_write
     from ..jsonio import canonical
     from ..policy.load import load_policy_yaml
@@ -114,6 +117,8 @@ def sign_cmd(file: Path, keys: tuple[Path, ...], out: Path, passphrase_env: str 
     from ..signing.keys import load_private_key
 
     policy_obj = load_policy_yaml(file)
+    if policy_obj.expires <= datetime.now(UTC):
+        click.echo(f"warning: {file} has already expired; verification will deny", err=True)
     passphrase = passphrase_from_env(passphrase_env)
     signers = [load_private_key(k, passphrase=passphrase) for k in keys]
     envelope = sign_policy(policy_obj, signers)

@@ -6,10 +6,10 @@ from ..policy.model import Policy, format_rfc3339
 from ..report import VerificationReport
 
 
-def policy_text(policy: Policy) -> str:
+def policy_text(policy: Policy, digest: str | None = None) -> str:
     lines = [
         f"policy {policy.name or '(unnamed)'}  expires {format_rfc3339(policy.expires)}",
-        f"digest {policy.digest()}",
+        f"digest {digest or policy.digest()}",
         "",
         "functionaries:",
     ]
@@ -69,6 +69,12 @@ def report_text(report: VerificationReport) -> str:
         out.append("")
         for a in report.artifacts:
             out.append(f"  artifact {a.role:<14} {a.status:<11} {a.path or '-'}")
+    if report.objectives:
+        out.append("")
+        out.append("launch criteria:")
+        for r in report.objectives:
+            mark = "pass" if r.passed else "FAIL"
+            out.append(f"  [{mark}] {r.id:<20} {r.stage:<10} {r.message}")
     if report.failures:
         out.append("")
         out.append(f"{len(report.failures)} failure(s):")

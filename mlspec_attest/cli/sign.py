@@ -45,6 +45,29 @@ from .options import passphrase_from_env, split_pairs, store_option
     help="Name a material/product's role: train, validation, holdback, model ... (repeatable).",
 )
 @click.option(
+    "--split",
+    "splits",
+    multiple=True,
+    metavar="ROLE=PATH",
+    help="A data split this stage wrote (train, validation, holdback ...): a product with that "
+    "role, plus a row-level leakage proof over all splits (repeatable).",
+)
+@click.option(
+    "--exclude-column",
+    "exclude_columns",
+    multiple=True,
+    metavar="COL",
+    help="Column left out of row digests for --split (e.g. a row id) (repeatable).",
+)
+@click.option(
+    "--detail",
+    "details",
+    multiple=True,
+    metavar="NAME=FILE",
+    help="Embed a JSON record in the stage metadata as details.NAME, e.g. "
+    "validation=report.json from `mlspec-attest validate` (repeatable).",
+)
+@click.option(
     "--metrics",
     type=click.Path(path_type=Path, dir_okay=False),
     help='JSON metrics: {"metrics": {...}, "slices": {family: {value: {count, metrics}}}}.',
@@ -92,6 +115,9 @@ def sign(
     materials: tuple[Path, ...],
     products: tuple[Path, ...],
     roles: tuple[str, ...],
+    splits: tuple[str, ...],
+    exclude_columns: tuple[str, ...],
+    details: tuple[str, ...],
     metrics: Path | None,
     params: tuple[str, ...],
     infra: tuple[str, ...],
@@ -141,6 +167,9 @@ def sign(
     }
     record.roles = {role: Path(p) for role, p in split_pairs(roles, "--role").items()}
     record.metrics_file = metrics
+    record.splits = {role: Path(p) for role, p in split_pairs(splits, "--split").items()}
+    record.split_exclude_columns = exclude_columns
+    record.detail_files = {name: Path(p) for name, p in split_pairs(details, "--detail").items()}
     if started_on:
         record.started_on = started_on
     if policy_path:
@@ -155,8 +184,10 @@ def sign(
         new_run=new_run,
         base_dir=base_dir,
         command=command,
+        quiet_stdout=as_json,
     )
     summary = {
+        "schemaVersion": "https://mlspec-attest.dev/sign-result/v1",
         "stage": stage,
         "runId": result.run_id,
         "attestation": os.fspath(result.path),

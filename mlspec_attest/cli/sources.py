@@ -7,13 +7,19 @@ from pathlib import Path
 from ..policy.model import Policy
 
 
-def read_policy_any(path: Path) -> Policy:
-    """A policy from YAML or from a signed policy envelope (signature not checked)."""
+def read_policy_any(path: Path) -> tuple[Policy, str]:
+    """(policy, digest) from YAML or from a signed policy envelope (signature not checked).
+
+    The digest of a signed policy is that of its payload, the value stages bind to;
+    for YAML it is the digest the payload will have once signed.
+    """
     if path.suffix in (".yaml", ".yml"):
         from ..policy.load import load_policy_yaml
 
-        return load_policy_yaml(path)
+        policy = load_policy_yaml(path)
+        return policy, policy.digest()
     from ..jsonio import load_file
     from ..policy.signed import parse_signed_policy
 
-    return parse_signed_policy(load_file(path), what=str(path)).policy
+    signed = parse_signed_policy(load_file(path), what=str(path))
+    return signed.policy, signed.digest

@@ -16,16 +16,19 @@ def stages(as_json: bool) -> None:
     if as_json:
         click.echo(
             json.dumps(
-                [
-                    {
-                        "kind": p.kind.value,
-                        "title": p.title,
-                        "purpose": p.purpose,
-                        "records": list(p.records),
-                        "roles": list(p.typical_roles),
-                    }
-                    for p in PROFILES.values()
-                ],
+                {
+                    "schemaVersion": "https://mlspec-attest.dev/stages/v1",
+                    "stages": [
+                        {
+                            "kind": p.kind.value,
+                            "title": p.title,
+                            "purpose": p.purpose,
+                            "records": list(p.records),
+                            "roles": list(p.typical_roles),
+                        }
+                        for p in PROFILES.values()
+                    ],
+                },
                 indent=2,
             )
         )

@@ -39,6 +39,11 @@ from .options import split_pairs, store_option
     metavar="ROLE=PATH",
     help="A deploy artifact to re-hash and compare with the attested product (repeatable).",
 )
+@click.option(
+    "--baseline",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Attestation (bundle) of the baseline model's evaluate/test stage, for 'change' criteria.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one versioned JSON report on stdout.")
 def verify(
     policy_path: Path,
@@ -46,6 +51,7 @@ def verify(
     store: Path | None,
     run_id: str | None,
     artifacts: tuple[str, ...],
+    baseline: Path | None,
     as_json: bool,
 ) -> None:
     """Verify a pipeline run against a signed policy. Exit 0 only if every check passes.
@@ -66,7 +72,12 @@ def verify(
     owner_keys = [load_public_key(k) for k in policy_keys]
     deploy = {role: Path(p) for role, p in split_pairs(artifacts, "--artifact").items()}
     report = verify_pipeline(
-        signed, list(owner_keys), open_store(store), run_id=run_id, artifacts=deploy
+        signed,
+        list(owner_keys),
+        open_store(store),
+        run_id=run_id,
+        artifacts=deploy,
+        baseline=baseline,
     )
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))

@@ -22,7 +22,17 @@ from ..errors import MlspecError, PolicyError
 from ..schemas import schema_errors
 from ..signing.keys import LocalPublicKey, load_public_key
 from ..stages import StageKind
-from .model import DeployArtifact, Functionary, Policy, StagePolicy, parse_rfc3339
+from .model import (
+    DataValidationRule,
+    DeployArtifact,
+    Functionary,
+    LeakageRule,
+    Policy,
+    Requirement,
+    SeparationRule,
+    StagePolicy,
+    parse_rfc3339,
+)
 from .rules import ArtifactRule, RuleSyntaxError, RuleVerb
 
 LineOf = Callable[[Sequence[str | int]], int | None]
@@ -43,12 +53,12 @@ class Problem:
         return f"{where}{self.severity}: {field}{self.message}"
 
 
-def _plain(node: Any) -> Any:
+def plain(node: Any) -> Any:
     """ruamel round-trip nodes -> plain dict/list/str; timestamps -> RFC 3339 strings."""
     if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
+        return {str(k): plain(v) for k, v in node.items()}
     if isinstance(node, list):
-        return [_plain(v) for v in node]
+        return [plain(v) for v in node]
     if isinstance(node, datetime):
         moment = node if node.tzinfo else node.replace(tzinfo=UTC)
         return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -77,6 +87,14 @@ def _line_finder(root: Any) -> LineOf:
     return line_of
 
 
+class YamlSyntaxError(PolicyError):
+    """YAML that does not parse (or has duplicate keys), with the line of the problem."""
+
+    def __init__(self, message: str, problem: Problem) -> None:
+        super().__init__(message, [str(problem)])
+        self.problem = problem
+
+
 def parse_yaml(text: str, *, source: str) -> tuple[Any, LineOf]:
     """Parse policy YAML safely (no tags, no duplicate keys)."""
     yaml = YAML(typ="rt")
@@ -85,12 +103,14 @@ def parse_yaml(text: str, *, source: str) -> tuple[Any, LineOf]:
         root = yaml.load(io.StringIO(text))
     except MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise PolicyError(
-            f"{source}: not valid YAML",
-            [str(Problem(f"{exc.problem or exc.context}", line))],
+        raise YamlSyntaxError(
+            f"{source}: not valid YAML", Problem(f"{exc.problem or exc.context}", line)
         ) from exc
     except YAMLError as exc:
-        raise PolicyError(f"{source}: not valid YAML", [str(exc).splitlines()[0]]) from exc
+        raise YamlSyntaxError(
+            f"{source}: not valid YAML",
+            Problem(str(exc).splitlines()[0] if str(exc) else "invalid YAML"),
+        ) from exc
     return root, _line_finder(root)
 
 
@@ -181,6 +201,12 @@ def compile_policy(
                 except RuleSyntaxError as exc:
                     err([*here, side, j], str(exc))
             rules[side] = tuple(parsed)
+            if side not in raw:
+                err(
+                    [*here],
+                    f"no {side} rules: any {side[:-1]} passes (add rules ending with 'DISALLOW *')",
+                    "warning",
+                )
             if raw.get(side) and (not parsed or parsed[-1].verb is not RuleVerb.DISALLOW):
                 err(
                     [*here, side],
@@ -213,6 +239,8 @@ def compile_policy(
             spec.get("description", ""),
         )
 
+    ml = _ml_sections(doc, names, stages, err)
+
     try:
         expires = parse_rfc3339(doc["expires"])
     except ValueError as exc:
@@ -232,11 +260,95 @@ def compile_policy(
         name=meta.get("name", ""),
         description=meta.get("description", ""),
         owner=meta.get("owner", ""),
+        require_policy_digest=doc.get("requirePolicyDigest", False),
+        **ml,
     )
     problems.extend(_graph_problems(policy, line_of))
     if any(p.severity == "error" for p in problems):
         return None, problems
     return policy, problems
+
+
+def _ml_sections(
+    doc: dict[str, Any],
+    names: list[str],
+    stages: list[StagePolicy],
+    err: Callable[..., None],
+) -> dict[str, Any]:
+    """The ML-specific sections: objectives, separation, leakage, dataValidation, requirements."""
+    from ..celexpr import compile_expression
+    from ..errors import MalformedDocumentError as _Bad
+
+    kinds = {s.name: s.kind.value for s in stages}
+
+    def stage_ref(path: list[str | int], name: str | None) -> None:
+        if name is not None and name not in names:
+            err(path, f"unknown stage {name!r}")
+
+    out: dict[str, Any] = {}
+    obj = doc.get("objectives")
+    objective_stages = [s.name for s in stages if s.kind is StageKind.OBJECTIVES]
+    if obj is not None:
+        stage_ref(["objectives", "stage"], obj.get("stage"))
+        out["objectives_stage"] = obj.get("stage") or (
+            objective_stages[0] if objective_stages else None
+        )
+        out["objectives_required"] = obj.get("required", True)
+        if out["objectives_stage"] is None:
+            err(
+                ["objectives"], "no stage of kind 'objectives' to read the objectives document from"
+            )
+    elif objective_stages:
+        out["objectives_stage"] = objective_stages[0]
+    sep = doc.get("separation")
+    if sep is not None:
+        for field_name in ("split", "evaluate", "test"):
+            stage_ref(["separation", field_name], sep[field_name])
+        valid_refs = set(names) | {k.value for k in StageKind}
+        for j, ref in enumerate(sep.get("notReadBy", [])):
+            if ref not in valid_refs:
+                err(
+                    ["separation", "notReadBy", j],
+                    f"{ref!r} is neither a stage name nor a stage kind",
+                )
+        out["separation"] = SeparationRule(
+            split=sep["split"],
+            evaluate=sep["evaluate"],
+            test=sep["test"],
+            holdback_role=sep.get("holdbackRole", "holdback"),
+            validation_role=sep.get("validationRole", "validation"),
+            model_role=sep.get("modelRole", "model"),
+            not_read_by=tuple(sep.get("notReadBy", ("transform", "train", "evaluate"))),
+        )
+        if sep["test"] in kinds and sep["evaluate"] in kinds and sep["test"] == sep["evaluate"]:
+            err(["separation", "test"], "test and evaluate must be different stages")
+    leak = doc.get("leakage")
+    if leak is not None:
+        stage_ref(["leakage", "stage"], leak["stage"])
+        rule = LeakageRule(stage=leak["stage"], tolerance=leak.get("tolerance", 0))
+        if "pairs" in leak:
+            rule = LeakageRule(rule.stage, rule.tolerance, tuple((a, b) for a, b in leak["pairs"]))
+        out["leakage"] = rule
+    val = doc.get("dataValidation")
+    if val is not None:
+        stage_ref(["dataValidation", "stage"], val["stage"])
+        stage_ref(["dataValidation", "trainStage"], val.get("trainStage"))
+        out["data_validation"] = DataValidationRule(
+            stage=val["stage"],
+            schema=val.get("schema"),
+            version=val.get("version"),
+            forbid_deprecated=val.get("forbidDeprecated", True),
+            train_stage=val.get("trainStage"),
+        )
+    requirements = []
+    for i, req in enumerate(doc.get("requirements", [])):
+        try:
+            compile_expression(req["expr"])
+        except _Bad as exc:
+            err(["requirements", i, "expr"], exc.message)
+        requirements.append(Requirement(req["id"], req["expr"], req.get("description", "")))
+    out["requirements"] = tuple(requirements)
+    return out
 
 
 def _graph_problems(policy: Policy, line_of: LineOf) -> list[Problem]:
@@ -285,9 +397,10 @@ def lint_policy_text(
     """Lint a YAML policy: every problem with its line number."""
     try:
         root, line_of = parse_yaml(text, source=source)
-    except PolicyError as exc:
-        return None, [Problem(p) for p in exc.problems]
-    return compile_policy(_plain(root), base_dir=base_dir, line_of=line_of, now=now)
+    except YamlSyntaxError as exc:
+        return None, [exc.problem]
+    policy, problems = compile_policy(plain(root), base_dir=base_dir, line_of=line_of, now=now)
+    return policy, sorted(problems, key=lambda p: p.line or 0)
 
 
 def load_policy_yaml(path: Path, *, now: datetime | None = None) -> Policy:

@@ -70,6 +70,87 @@ class DeployArtifact:
 
 
 @dataclass(frozen=True)
+class SeparationRule:
+    """Evaluation and hold-back test must be provably separate."""
+
+    split: str
+    evaluate: str
+    test: str
+    holdback_role: str = "holdback"
+    validation_role: str = "validation"
+    model_role: str = "model"
+    not_read_by: tuple[str, ...] = ("transform", "train", "evaluate")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "split": self.split,
+            "evaluate": self.evaluate,
+            "test": self.test,
+            "holdbackRole": self.holdback_role,
+            "validationRole": self.validation_role,
+            "modelRole": self.model_role,
+            "notReadBy": list(self.not_read_by),
+        }
+
+
+@dataclass(frozen=True)
+class LeakageRule:
+    """Row overlap between splits, recomputed from the split stage's digest sets."""
+
+    stage: str
+    tolerance: int = 0
+    pairs: tuple[tuple[str, str], ...] = (
+        ("train", "holdback"),
+        ("train", "test"),
+        ("train", "validation"),
+    )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "tolerance": self.tolerance,
+            "pairs": [list(p) for p in self.pairs],
+        }
+
+
+@dataclass(frozen=True)
+class DataValidationRule:
+    """Validation passed against a named schema version; no deprecated data trained on."""
+
+    stage: str
+    schema: str | None = None
+    version: str | None = None
+    forbid_deprecated: bool = True
+    train_stage: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"stage": self.stage, "forbidDeprecated": self.forbid_deprecated}
+        for k, v in (
+            ("schema", self.schema),
+            ("version", self.version),
+            ("trainStage", self.train_stage),
+        ):
+            if v is not None:
+                out[k] = v
+        return out
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A CEL expression over stage records that must hold."""
+
+    id: str
+    expr: str
+    description: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        out = {"id": self.id, "expr": self.expr}
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+@dataclass(frozen=True)
 class Policy:
     """A validated policy. Build it with :func:`mlspec_attest.policy.load_policy_yaml`."""
 
@@ -80,6 +161,13 @@ class Policy:
     name: str = ""
     description: str = ""
     owner: str = ""
+    objectives_stage: str | None = None
+    objectives_required: bool = True
+    separation: SeparationRule | None = None
+    leakage: LeakageRule | None = None
+    data_validation: DataValidationRule | None = None
+    requirements: tuple[Requirement, ...] = ()
+    require_policy_digest: bool = False
 
     def stage(self, name: str) -> StagePolicy | None:
         return next((s for s in self.stages if s.name == name), None)
@@ -127,6 +215,21 @@ class Policy:
         }
         if meta:
             doc["metadata"] = meta
+        if self.require_policy_digest:
+            doc["requirePolicyDigest"] = True
+        if self.objectives_stage:
+            doc["objectives"] = {
+                "stage": self.objectives_stage,
+                "required": self.objectives_required,
+            }
+        if self.separation:
+            doc["separation"] = self.separation.to_json()
+        if self.leakage:
+            doc["leakage"] = self.leakage.to_json()
+        if self.data_validation:
+            doc["dataValidation"] = self.data_validation.to_json()
+        if self.requirements:
+            doc["requirements"] = [r.to_json() for r in self.requirements]
         if self.deploy:
             doc["deploy"] = {
                 "artifacts": {

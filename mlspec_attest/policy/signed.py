@@ -64,7 +64,7 @@ def parse_signed_policy(doc: Any, *, what: str = "signed policy") -> SignedPolic
 def load_signed_policy(path: Path) -> SignedPolicy:
     if path.suffix in (".yaml", ".yml"):
         raise MalformedDocumentError(
-            f"{path}: verify needs a signed policy, not YAML",
+            f"{path}: expected a signed policy (JSON from `policy sign`), not YAML",
             remedy=f"mlspec-attest policy sign {path} --key OWNER.key --out {path.with_suffix('.signed.json')}",
         )
     return parse_signed_policy(load_file(path, what=str(path)), what=str(path))

@@ -28,9 +28,25 @@ def _validator(name: str) -> Any:
 
 
 def schema_errors(name: str, doc: Any) -> list[tuple[list[str | int], str]]:
-    """Every violation of schema ``name`` in ``doc`` as (path, message), in path order."""
-    errors = sorted(_validator(name).iter_errors(doc), key=lambda e: [str(p) for p in e.path])
-    return [(list(e.path), e.message) for e in errors]
+    """Every violation of schema ``name`` in ``doc`` as (path, message).
+
+    An unknown field is reported at the field itself (``unknown field 'x'``),
+    so a line-numbered report points at the offending line.
+    """
+    out: list[tuple[list[str | int], str]] = []
+    for e in _validator(name).iter_errors(doc):
+        path = list(e.path)
+        if e.validator == "additionalProperties" and isinstance(e.instance, dict):
+            known = set(e.schema.get("properties", {}))
+            extras = [k for k in e.instance if k not in known]
+            if extras:
+                out.extend(([*path, k], f"unknown field {k!r}") for k in extras)
+                continue
+        if e.validator == "unevaluatedProperties" and isinstance(e.instance, dict):
+            out.append((path, e.message.replace("Unevaluated properties", "unknown field(s)")))
+            continue
+        out.append((path, e.message))
+    return out
 
 
 def validate_stage_metadata(doc: Any) -> None:

@@ -1,0 +1,89 @@
+"""``mlspec-attest objectives init|lint|check``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .options import split_pairs
+
+
+@click.group()
+def objectives() -> None:
+    """Codified launch objectives: write, lint and check them before signing.
+
+    \b
+    The objectives document is the signed product of the objectives stage;
+    `verify` evaluates it against the metrics attested by later stages.
+    """
+
+
+@objectives.command("init")
+def init() -> None:
+    """Print a commented objectives template."""
+    from ..templates import template_text
+
+    click.echo(template_text("objectives"), nl=False)
+
+
+@objectives.command("lint")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+def lint(file: Path) -> None:
+    """Report every problem in an objectives document (exit 0 valid, 3 invalid)."""
+    from ..objectives import load_objectives
+
+    doc = load_objectives(file)
+    click.echo(f"{file}: ok ({doc.name} v{doc.version}, {len(doc.criteria)} criteria)", err=True)
+
+
+@objectives.command("check")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--evidence",
+    "evidence",
+    multiple=True,
+    required=True,
+    metavar="STAGE=METRICS.json",
+    help="Metrics file standing in for a stage's attested metrics (repeatable).",
+)
+@click.option(
+    "--baseline-metrics",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Metrics file of the baseline model, for 'change' criteria.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def check(
+    file: Path, evidence: tuple[str, ...], baseline_metrics: Path | None, as_json: bool
+) -> None:
+    """Evaluate the criteria against local metrics files (exit 0 all met, 1 any not met).
+
+    Use it inside a stage to stop before signing a model that cannot launch;
+    the binding check is the one `verify` runs on the signed attestations.
+    """
+    from ..attest import load_metrics_file
+    from ..errors import ExitCode
+    from ..objectives import evaluate_objectives, evidence_from_metrics_files, load_objectives
+
+    doc = load_objectives(file)
+    files = [(stage, Path(p)) for stage, p in split_pairs(evidence, "--evidence").items()]
+    baseline = load_metrics_file(baseline_metrics)[0] if baseline_metrics else None
+    results = evaluate_objectives(doc, evidence_from_metrics_files(files), baseline=baseline)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "schemaVersion": "https://mlspec-attest.dev/objectives-check/v1",
+                    "objectives": {"name": doc.name, "version": doc.version},
+                    "passed": all(r.passed for r in results),
+                    "criteria": [r.to_json() for r in results],
+                },
+                indent=2,
+            )
+        )
+    else:
+        for r in results:
+            click.echo(f"[{'pass' if r.passed else 'FAIL'}] {r.id:<24} {r.stage:<10} {r.message}")
+    if not all(r.passed for r in results):
+        raise SystemExit(ExitCode.DENIED)
