@@ -129,10 +129,13 @@ class StageSession:
         return self
 
     def slice_metrics(
-        self, family: str, value: str, *, count: int, metrics: Mapping[str, float]
+        self, family: str, value: object, *, count: int, metrics: Mapping[str, float]
     ) -> StageSession:
+        """Metrics of one slice; ``value`` is keyed like computed documents (1.0 -> "1")."""
+        from .metrics import slice_key
+
         checked = check_finite_metrics(dict(metrics), what=f"slice {family}={value}")
-        self.record.slices.setdefault(family, {})[str(value)] = {
+        self.record.slices.setdefault(family, {})[slice_key(value)] = {
             "count": int(count),
             "metrics": checked,
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -15,7 +16,13 @@ from . import __version__
 from .bundle import Bundle
 from .digest import ArtifactDigest, digest_path
 from .dsse import INTOTO_PAYLOAD_TYPE, Envelope
-from .errors import BadInputError, CommandFailedError, MalformedDocumentError, UsageError
+from .errors import (
+    ArtifactPathError,
+    BadInputError,
+    CommandFailedError,
+    MalformedDocumentError,
+    UsageError,
+)
 from .fsutil import artifact_name
 from .jsonio import load_file
 from .runner import CommandResult, run_command
@@ -62,7 +69,7 @@ def parse_param(text: str) -> tuple[str, JSONScalar]:
     except ValueError:
         return key, raw
     if isinstance(value, str | int | float | bool) or value is None:
-        if isinstance(value, float) and value != value:  # NaN
+        if isinstance(value, float) and not math.isfinite(value):  # NaN, Infinity, 1e999
             return key, raw
         return key, value
     return key, raw
@@ -75,6 +82,7 @@ class MetricsDocument:
     metrics: dict[str, float]
     slices: dict[str, Any]
     intervals: dict[str, Any]
+    omitted: dict[str, Any] = field(default_factory=dict)
 
 
 def read_metrics_document(path: Path) -> MetricsDocument:
@@ -86,6 +94,10 @@ def read_metrics_document(path: Path) -> MetricsDocument:
     doc = load_file(path, what=f"metrics file {path}")
     if not isinstance(doc, dict):
         raise MalformedDocumentError(f"metrics file {path}: expected a JSON object")
+    if "schemaVersion" in doc:
+        from .metrics import validate_metrics_document
+
+        validate_metrics_document(doc, what=f"metrics file {path}")
     intervals: Any = {}
     if "metrics" in doc or "slices" in doc:
         unknown = set(doc) - {
@@ -127,7 +139,8 @@ def read_metrics_document(path: Path) -> MetricsDocument:
             if isinstance(count, bool) or not isinstance(count, int) or count < 0:
                 raise MalformedDocumentError(f"{where}: count must be a non-negative integer")
             check_finite_metrics(entry["metrics"], what=where)
-    return MetricsDocument(checked, slices, intervals)
+    omitted = doc.get("omitted", {}) if "metrics" in doc else {}
+    return MetricsDocument(checked, slices, intervals, omitted if isinstance(omitted, dict) else {})
 
 
 def load_metrics_file(path: Path) -> tuple[dict[str, float], dict[str, Any]]:
@@ -179,33 +192,47 @@ def resolve_kind(stage: str, kind: str | None) -> str:
 
 
 def resolve_run_id(store: AttestationStore, run_id: str | None, *, new_run: bool) -> str:
-    """The explicit run id, else the store's current run, else a fresh one (made current)."""
+    """The explicit run id, else the store's current run, else a fresh one.
+
+    The chosen run becomes the store's current run when the attestation is written.
+    """
     if run_id:
-        check_run_id(run_id)
-        store.set_current_run(run_id)
-        return run_id
+        return check_run_id(run_id)
     current = None if new_run else store.current_run()
-    if current:
-        return current
-    fresh = new_run_id()
-    store.set_current_run(fresh)
-    return fresh
+    return current or new_run_id()
+
+
+def check_rfc3339(value: str, what: str) -> str:
+    from .policy.model import parse_rfc3339
+
+    try:
+        parse_rfc3339(value)
+    except ValueError as exc:
+        raise BadInputError(f"{what} {value!r} is not an RFC 3339 instant") from exc
+    return value
 
 
 def _descriptors(
-    paths: Sequence[Path], base: Path, store: AttestationStore
+    paths: Sequence[Path], base: Path, blobs: list[bytes]
 ) -> tuple[list[ResourceDescriptor], dict[str, ArtifactDigest]]:
+    """Digest each path; directory manifests are appended to ``blobs`` for storing later."""
     out: list[ResourceDescriptor] = []
     digests: dict[str, ArtifactDigest] = {}
+    root = base.resolve()
     for path in paths:
         name = artifact_name(path, base)
         if name in digests:
             continue
+        if path.is_symlink() and not path.resolve().is_relative_to(root):
+            raise ArtifactPathError(
+                f"{path}: symlink points outside {base} (to {path.resolve()})",
+                remedy="attest the real path, or copy the artifact into the pipeline directory",
+            )
         digest = digest_path(path)
         annotations: dict[str, Any] = {}
         if digest.kind == "directory":
             assert digest.manifest is not None
-            store.put_blob(digest.manifest.canonical_bytes())
+            blobs.append(digest.manifest.canonical_bytes())
             annotations = {"mlspec.kind": "directory", "mlspec.files": digest.files}
         annotations["mlspec.size"] = digest.size
         digests[name] = digest
@@ -287,7 +314,8 @@ def sign_stage(
             f"stage {record.stage!r} has no products",
             remedy="name what the stage writes with --product PATH (an in-toto Statement needs a subject)",
         )
-    materials, _ = _descriptors(record.materials, base, store)
+    blobs: list[bytes] = []
+    materials, _ = _descriptors(record.materials, base, blobs)
     result: CommandResult | None = None
     if command:
         result = run_command(list(command), echo=echo, stdout_to_stderr=quiet_stdout)
@@ -300,6 +328,8 @@ def sign_stage(
         record.slices = {**doc.slices, **record.slices}
         if doc.intervals:
             record.details.setdefault("confidenceIntervals", doc.intervals)
+        if doc.omitted:
+            record.details.setdefault("omittedMetrics", doc.omitted)
     for role, path in record.splits.items():
         # Each split is a product with its role; the leakage proof covers them.
         if path not in record.products:
@@ -315,7 +345,7 @@ def sign_stage(
             f"stage {record.stage!r} has no products",
             remedy="name what the stage wrote with --product PATH (an in-toto Statement needs a subject)",
         )
-    products, _ = _descriptors(record.products, base, store)
+    products, _ = _descriptors(record.products, base, blobs)
     if kind == StageKind.OBJECTIVES.value:
         record.details.update(_store_objectives(record.products, base, store))
     if record.splits:
@@ -332,6 +362,7 @@ def sign_stage(
             raise UsageError(f"--role {role}={path}: not one of this stage's materials or products")
         roles[role] = name
     resolved_run = resolve_run_id(store, run_id, new_run=new_run)
+    check_rfc3339(record.started_on, "started_on")
     metadata = StageMetadata(
         stage=record.stage,
         kind=kind,
@@ -368,6 +399,10 @@ def sign_stage(
     )
     keyid = signer.public_key.keyid
     bundle = Bundle.for_public_key(envelope, keyid)
+    # Only now, with everything validated and signed, does anything reach the store.
+    for blob in blobs:
+        store.put_blob(blob)
+    store.set_current_run(resolved_run)
     path = store.add(resolved_run, record.stage, keyid, bundle)
     return SignedStage(path, resolved_run, statement, bundle)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from .errors import MalformedDocumentError
 from .signing.base import PublicKeyVerifier, Signer
 
 INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
+_URLSAFE_B64 = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -26,7 +28,9 @@ def b64decode_strict(value: Any, what: str) -> bytes:
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError) as exc:
-        # DSSE allows URL-safe base64 too.
+        # DSSE allows URL-safe base64 too, but only its alphabet: no silent skipping.
+        if not _URLSAFE_B64.fullmatch(value):
+            raise MalformedDocumentError(f"{what}: not valid base64") from exc
         try:
             return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
         except (binascii.Error, ValueError):

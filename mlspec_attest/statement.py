@@ -118,6 +118,15 @@ class StageMetadata:
         from .schemas import validate_stage_metadata
 
         validate_stage_metadata(doc)
+        from .policy.model import parse_rfc3339
+
+        for field_name in ("startedOn", "finishedOn"):
+            try:
+                parse_rfc3339(doc[field_name])
+            except ValueError as exc:
+                raise MalformedDocumentError(
+                    f"byproducts.mlspec.{field_name} {doc[field_name]!r} is not an RFC 3339 instant"
+                ) from exc
         return cls(
             stage=doc["stage"],
             kind=doc["kind"],

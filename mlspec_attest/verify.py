@@ -27,6 +27,7 @@ from pathlib import Path
 
 from .bundle import Bundle
 from .digest import DirectoryManifest, digest_path
+from .dsse import INTOTO_PAYLOAD_TYPE
 from .errors import ArtifactPathError, MlspecError, UsageError
 from .jsonio import loads_strict
 from .policy.model import Functionary, Policy, StagePolicy, format_rfc3339, parse_rfc3339
@@ -196,6 +197,17 @@ class PipelineVerifier:
                     remedy="sign the stage with a functionary key listed for it in the policy",
                     source=source,
                 )
+            return None
+        if bundle.envelope.payload_type != INTOTO_PAYLOAD_TYPE:
+            self.report.fail(
+                Check.ATTESTATION_MALFORMED,
+                claimed,
+                f"payloadType {bundle.envelope.payload_type!r} is not an in-toto statement",
+                expected=INTOTO_PAYLOAD_TYPE,
+                found=bundle.envelope.payload_type,
+                remedy="only in-toto attestations count as stage evidence",
+                source=source,
+            )
             return None
         try:
             statement = StageStatement.from_payload(bundle.envelope.payload, what=source)

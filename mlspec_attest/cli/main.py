@@ -35,6 +35,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "objectives",
         "Write, lint and check codified launch objectives.",
     ),
+    "metrics": (
+        "metrics_cmd",
+        "metrics",
+        "Compute metrics documents from predictions (sign --metrics).",
+    ),
 }
 
 
@@ -84,12 +89,20 @@ KINDS = {
 }
 
 
-def emit_error(code: int, error_type: str, message: str, remedy: str | None, as_json: bool) -> None:
+def emit_error(
+    code: int,
+    error_type: str,
+    message: str,
+    remedy: str | None,
+    as_json: bool,
+    *,
+    kind: str | None = None,
+) -> None:
     """Report an error: text on stderr, and with --json one error document on stdout."""
     if as_json:
-        kind = (
-            KINDS.get(ExitCode(code), "denied") if code in ExitCode._value2member_map_ else "denied"
-        )
+        if kind is None:
+            known = code in ExitCode._value2member_map_
+            kind = KINDS.get(ExitCode(code), "denied") if known else "denied"
         doc: dict[str, Any] = {
             "schemaVersion": ERROR_SCHEMA,
             "result": "ERROR",
@@ -125,10 +138,12 @@ def main(argv: list[str] | None = None) -> None:
     except MlspecError as exc:
         message = exc.diagnostics() if getattr(exc, "problems", None) else exc.message
         code: int = exc.exit_code
+        kind = KINDS.get(exc.exit_code, "denied")
         returncode = getattr(exc, "returncode", None)
         if isinstance(returncode, int) and returncode > 0:
             code = returncode  # a failed stage command: propagate its status
-        emit_error(code, type(exc).__name__, message, exc.remedy, as_json)
+            kind = "command-failed"
+        emit_error(code, type(exc).__name__, message, exc.remedy, as_json, kind=kind)
         sys.exit(code)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -138,10 +138,15 @@ def compile_policy(
     def err(path: Sequence[str | int], message: str, severity: str = "error") -> None:
         problems.append(Problem(message, line_of(path), _json_path(path), severity))
 
-    for path, message in schema_errors("policy-v1", doc):
+    schema_problems = schema_errors("policy-v1", doc)
+    for path, message in schema_problems:
         err(path, message)
-    if any(p.severity == "error" for p in problems):
-        return None, problems
+    if schema_problems:
+        # Unknown fields alone do not stop the semantic checks: drop them and go
+        # on, so one lint run reports every problem. Anything else does.
+        doc = _without_unknown_fields(doc, schema_problems)
+        if doc is None or schema_errors("policy-v1", doc):
+            return None, problems
 
     # functionaries
     functionaries: dict[str, Functionary] = {}
@@ -249,8 +254,6 @@ def compile_policy(
     if expires <= (now or datetime.now(UTC)):
         err(["expires"], f"policy expired at {doc['expires']}; verification will deny", "warning")
 
-    if any(p.severity == "error" for p in problems):
-        return None, problems
     meta = doc.get("metadata", {})
     policy = Policy(
         expires=expires,
@@ -267,6 +270,23 @@ def compile_policy(
     if any(p.severity == "error" for p in problems):
         return None, problems
     return policy, problems
+
+
+def _without_unknown_fields(
+    doc: Any, found: list[tuple[list[str | int], str]]
+) -> dict[str, Any] | None:
+    """A copy of ``doc`` without the fields reported as unknown, or None if other errors exist."""
+    import copy
+
+    if not all(message.startswith("unknown field") for _, message in found):
+        return None
+    clean = copy.deepcopy(doc)
+    for path, _ in found:
+        node = clean
+        for part in path[:-1]:
+            node = node[part]
+        node.pop(path[-1], None)
+    return clean if isinstance(clean, dict) else None
 
 
 def _ml_sections(
@@ -357,6 +377,8 @@ def _graph_problems(policy: Policy, line_of: LineOf) -> list[Problem]:
     index = {s.name: i for i, s in enumerate(policy.stages)}
     for s in policy.stages:
         before = policy.predecessors(s.name)
+        if s.name in s.after:
+            continue  # "cannot come after itself" is already reported
         if s.name in before:
             problems.append(
                 Problem(

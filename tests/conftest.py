@@ -1,0 +1,91 @@
+"""Shared fixtures: real keys per role, a small signed pipeline, interop data.
+
+Nothing here fakes cryptography or hashing; helpers live in ``tests/support.py``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
+
+from mlspec_attest.signing.keys import KeyType, generate_key, write_key_pair
+
+from .support import INTEROP_DIR, ROLE_KEY_TYPES, KeyPair, Pipeline
+
+# The suite must not write into the source tree: no example database, and
+# hypothesis' caches (charmaps ...) go to a stable directory outside the tree.
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "mlspec-attest-hypothesis")
+settings.register_profile("mlspec-attest", database=None, deadline=None)
+settings.load_profile("mlspec-attest")
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The developer's own MLSPEC_* settings must not leak into any test."""
+    for var in (
+        "MLSPEC_ATTEST_STORE",
+        "MLSPEC_ATTEST_KEY",
+        "MLSPEC_ATTEST_POLICY",
+        "MLSPEC_ATTEST_DEBUG",
+        "MLSPEC_RUN_ID",
+    ):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, KeyPair]:
+    """One key pair per pipeline role, generated once per session (RSA is slow)."""
+    directory = tmp_path_factory.mktemp("keys")
+    out: dict[str, KeyPair] = {}
+    for role, key_type in ROLE_KEY_TYPES.items():
+        signer = generate_key(key_type)
+        key_path, pub_path = write_key_pair(signer, directory / role)
+        out[role] = KeyPair(role, signer, key_path, pub_path)
+    return out
+
+
+@pytest.fixture(scope="session")
+def key_of_type(keys: dict[str, KeyPair]) -> dict[KeyType, KeyPair]:
+    """A key pair for each of the four supported key types."""
+    out: dict[KeyType, KeyPair] = {}
+    for role, key_type in ROLE_KEY_TYPES.items():
+        out.setdefault(key_type, keys[role])
+    assert set(out) == set(KeyType)
+    return out
+
+
+@pytest.fixture
+def make_pipeline(tmp_path: Path, keys: dict[str, KeyPair]) -> Callable[..., Pipeline]:
+    """Factory: ``make_pipeline(name, **options)`` -> a Pipeline with a signed policy."""
+    counter = iter(range(1000))
+
+    def factory(name: str | None = None, **options: Any) -> Pipeline:
+        return Pipeline(tmp_path / (name or f"p{next(counter)}"), keys, **options)
+
+    return factory
+
+
+@pytest.fixture
+def pipeline(make_pipeline: Callable[..., Pipeline]) -> Pipeline:
+    """A policy signed by the owner; no stage signed yet."""
+    return make_pipeline("pipeline")
+
+
+@pytest.fixture
+def honest(pipeline: Pipeline) -> Pipeline:
+    """The full honest pipeline: every stage run and signed by its functionaries."""
+    return pipeline.run()
+
+
+@pytest.fixture(scope="session")
+def interop() -> Path:
+    """``../shared/interop`` (real data from in-toto, model-signing, Sigstore)."""
+    if not INTEROP_DIR.is_dir():
+        pytest.skip(f"interop fixtures not present at {INTEROP_DIR}")
+    return INTEROP_DIR
