@@ -22,7 +22,7 @@ Decorator (the active session is reachable with ``mlspec_attest.api.current()``)
 
 One call::
 
-    mlspec_attest.attest("ingest", key="keys/data.key", products=["data/raw.csv"])
+    mlspec_attest.attestation("ingest", key="keys/data.key", products=["data/raw.csv"])
 
 If the block raises, nothing is signed and the exception propagates.
 """
@@ -37,7 +37,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
-from .attest import SignedStage, StageRecord, load_metrics_file, sign_stage
+from .attestation import SignedStage, StageRecord, load_metrics_file, sign_stage
 from .errors import UsageError
 from .signing.base import Signer
 from .signing.keys import load_private_key

@@ -356,7 +356,7 @@ def evaluate_objectives(
 
 def evidence_from_metrics_files(files: Sequence[tuple[str, Path]]) -> dict[str, Evidence]:
     """Evidence from local metrics JSON files (stage -> file), for pre-signing checks."""
-    from .attest import load_metrics_file
+    from .attestation import load_metrics_file
 
     out: dict[str, Evidence] = {}
     for stage, path in files:

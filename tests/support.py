@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlspec_attest import api
-from mlspec_attest.attest import SignedStage, StageRecord, sign_stage
+from mlspec_attest.attestation import SignedStage, StageRecord, sign_stage
 from mlspec_attest.jsonio import canonical
 from mlspec_attest.policy import load_policy_yaml, load_signed_policy, sign_policy
 from mlspec_attest.policy.signed import SignedPolicy

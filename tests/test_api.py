@@ -240,9 +240,9 @@ def test_lazy_package_attributes() -> None:
 
 
 def test_package_attest_is_the_one_call_function() -> None:
-    # The documented one-call API is ``mlspec_attest.attest(...)``; the submodule
-    # ``mlspec_attest/attest.py`` must not shadow it once it has been imported.
-    importlib.import_module("mlspec_attest.attest")  # what importing the API does anyway
+    # The documented one-call API is ``mlspec_attest.attest(...)``; the internal module
+    # ``mlspec_attest/attestation.py`` must not shadow it once it has been imported.
+    importlib.import_module("mlspec_attest.attestation")  # what importing the API does anyway
     assert mlspec_attest.attest is api.attest
     from mlspec_attest import attest
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mlspec_attest.attest import SignedStage, StageRecord, sign_stage
+from mlspec_attest.attestation import SignedStage, StageRecord, sign_stage
 from mlspec_attest.bundle import Bundle
 from mlspec_attest.digest import DirectoryManifest, digest_directory
 from mlspec_attest.jsonio import canonical, loads_strict

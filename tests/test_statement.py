@@ -177,9 +177,7 @@ def _mlspec(doc: dict[str, Any]) -> dict[str, Any]:
         pytest.param(
             lambda d: _mlspec(d)["metrics"].update(mae="good"), "stage schema", id="metric-str"
         ),
-        pytest.param(
-            lambda d: _mlspec(d).update(startedOn="yesterday"), "RFC 3339", id="bad-time"
-        ),
+        pytest.param(lambda d: _mlspec(d).update(startedOn="yesterday"), "RFC 3339", id="bad-time"),
         pytest.param(
             lambda d: _mlspec(d).update(schemaVersion="v0"), "stage schema", id="schema-version"
         ),

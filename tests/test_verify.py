@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mlspec_attest.attest import StageRecord, sign_stage
+from mlspec_attest.attestation import StageRecord, sign_stage
 from mlspec_attest.bundle import Bundle
 from mlspec_attest.dsse import Envelope
 from mlspec_attest.errors import BadInputError, UsageError, VerificationError

@@ -62,7 +62,7 @@ def check(
     Use it inside a stage to stop before signing a model that cannot launch;
     the binding check is the one `verify` runs on the signed attestations.
     """
-    from ..attest import load_metrics_file
+    from ..attestation import load_metrics_file
     from ..errors import ExitCode
     from ..objectives import evaluate_objectives, evidence_from_metrics_files, load_objectives
 

@@ -143,7 +143,7 @@ def sign(
           --material data/train.csv --product model/ --param max_depth=4 \\
           -- python train.py
     """
-    from ..attest import StageRecord, parse_param, sign_stage
+    from ..attestation import StageRecord, parse_param, sign_stage
     from ..errors import UsageError
     from ..signing.keys import load_private_key
     from .options import open_store

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlspec_attest import __version__
-from mlspec_attest.attest import (
+from mlspec_attest.attestation import (
     StageRecord,
     check_stage_name,
     environment_facts,
