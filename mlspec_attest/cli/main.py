@@ -40,6 +40,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "metrics",
         "Compute metrics documents from predictions (sign --metrics).",
     ),
+    "analyze": (
+        "data_cmd",
+        "analyze",
+        "Statistics per feature and slice; outliers (analyze stage).",
+    ),
+    "schema": ("data_cmd", "schema", "Infer a first versioned data schema from the leading rows."),
+    "validate": ("data_cmd", "validate", "Validate data against a versioned data schema."),
+    "leakage": ("leakage_cmd", "leakage", "Row-level overlap between data splits (leakage check)."),
 }
 
 

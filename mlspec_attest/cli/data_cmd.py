@@ -1,0 +1,282 @@
+"""``mlspec-attest analyze``, ``mlspec-attest schema infer`` and ``mlspec-attest validate``.
+
+The reports these commands write (``--out``) are meant to be products of the
+analyze and validate stages, so ``sign`` attests them with the data.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+_DATA = click.Path(path_type=Path)
+_OUT = click.Path(path_type=Path, dir_okay=False)
+
+
+def _document(doc: Any) -> str:
+    return json.dumps(doc, indent=2, ensure_ascii=False)
+
+
+def _write(path: Path, text: str) -> None:
+    from ..fsutil import atomic_write
+
+    atomic_write(path, text.encode("utf-8"))
+    click.echo(f"wrote {path}", err=True)
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
+# ----------------------------------------------------------------------------- analyze
+def _analysis_text(path: Path, report: dict[str, Any]) -> str:
+    dataset = report["dataset"]
+    lines = [
+        f"{path}: {dataset['rows']} rows, {len(dataset['columns'])} columns "
+        f"({dataset['format']}, sha256:{dataset['sha256']})",
+        "",
+    ]
+    width = max([len(c) for c in report["features"]] + [7])
+    lines.append(
+        f"{'feature':<{width}}  {'type':<6} {'count':>7} {'missing':>7} "
+        f"{'mean':>10} {'std':>10} {'min':>10} {'p50':>10} {'max':>10}"
+    )
+    for column, stats in report["features"].items():
+        head = f"{column:<{width}}  {stats['type']:<6} {stats['count']:>7} {stats['missing']:>7} "
+        if stats["type"] == "number":
+            lines.append(
+                head + f"{_num(stats['mean']):>10} {_num(stats['std']):>10} "
+                f"{_num(stats['min']):>10} {_num(stats['quantiles']['p50']):>10} "
+                f"{_num(stats['max']):>10}"
+            )
+        else:
+            top = ", ".join(f"{v} ({n})" for v, n in stats["top"][:3])
+            lines.append(head + f"{stats['distinct']} distinct; top: {top}")
+    for column, family in report["slices"].items():
+        members = ", ".join(f"{key} ({entry['rows']} rows)" for key, entry in family.items())
+        lines.append(f"\nslice {column}: {members}")
+    found = report["outliers"]
+    flagged = ", ".join(f"{c} {n}" for c, n in found["perFeature"].items() if n)
+    lines.append(
+        f"\noutliers ({found['method']}, threshold {found['threshold']:g}): "
+        f"{found['count']} rows" + (f"; {flagged}" if flagged else "")
+    )
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("data", type=_DATA)
+@click.option(
+    "--slice",
+    "slices",
+    multiple=True,
+    metavar="COL",
+    help="Also report statistics per value of this categorical column (repeatable).",
+)
+@click.option(
+    "--outliers",
+    type=click.Choice(["iqr", "zscore"]),
+    default="iqr",
+    show_default=True,
+    help="iqr: outside [p25 - k*IQR, p75 + k*IQR]; zscore: |x - mean| / std > k.",
+)
+@click.option(
+    "--threshold",
+    type=float,
+    default=None,
+    metavar="K",
+    help="Outlier threshold k [default: 1.5 for iqr, 3 for zscore].",
+)
+@click.option(
+    "--exclude-column",
+    "exclude",
+    multiple=True,
+    metavar="COL",
+    help="Leave this column (ids, labels) out of features and outliers (repeatable).",
+)
+@click.option(
+    "--out", type=_OUT, default=None, help="Write the JSON report here (a stage product)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout.")
+def analyze(
+    data: Path,
+    slices: tuple[str, ...],
+    outliers: str,
+    threshold: float | None,
+    exclude: tuple[str, ...],
+    out: Path | None,
+    as_json: bool,
+) -> None:
+    """Descriptive statistics of DATA (CSV, TSV or JSON Lines) per feature and slice; outliers.
+
+    Numeric features get count, missing, mean, std, min, max and quantiles
+    (p01 … p99); other features get distinct and top values. Outlier rows are
+    listed by 0-based index.
+
+    \b
+      mlspec-attest analyze data.csv --slice sex --out analysis.json
+      mlspec-attest sign --stage analyze --material data.csv --product analysis.json
+    """
+    from ..analysis import analyze_dataset
+
+    report = analyze_dataset(
+        data, slices=slices, outliers=outliers, threshold=threshold, exclude_columns=exclude
+    )
+    if out is not None:
+        _write(out, _document(report) + "\n")
+    if as_json:
+        click.echo(_document(report))
+    else:
+        click.echo(_analysis_text(data, report))
+
+
+# ----------------------------------------------------------------------------- schema
+def _schema_yaml(doc: dict[str, Any], comment: str | None) -> str:
+    import io
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    def node(value: Any, key: str | None = None) -> Any:
+        if isinstance(value, dict):
+            mapping = CommentedMap()
+            for k, v in value.items():
+                mapping[k] = node(v, k)
+            return mapping
+        if isinstance(value, list):
+            seq = CommentedSeq(node(v) for v in value)
+            if key == "enum":
+                seq.fa.set_flow_style()
+            return seq
+        return value
+
+    root = node(doc)
+    if comment:
+        root.yaml_set_start_comment(comment)
+    yaml = YAML(typ="rt")
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 100
+    buffer = io.StringIO()
+    yaml.dump(root, buffer)
+    return buffer.getvalue()
+
+
+@click.group()
+def schema() -> None:
+    """Data schemas: infer a first version from data (check data with `validate`)."""
+
+
+@schema.command("infer")
+@click.argument("data", type=_DATA)
+@click.option(
+    "--rows",
+    type=click.IntRange(min=1),
+    default=30,
+    show_default=True,
+    help="Infer from this many leading rows (like `select * from foo limit N`).",
+)
+@click.option("--name", required=True, help="Schema name, e.g. diabetes-features.")
+@click.option("--version", "schema_version", default="1", show_default=True, help="Schema version.")
+@click.option(
+    "--out",
+    type=_OUT,
+    default=None,
+    help="Write the schema here: JSON if it ends in .json, else YAML.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of YAML on stdout.")
+def infer(
+    data: Path,
+    rows: int,
+    name: str,
+    schema_version: str,
+    out: Path | None,
+    as_json: bool,
+) -> None:
+    """Infer a first data schema from the leading rows of DATA.
+
+    Types, nullability, ranges and small value sets are those of the sample:
+    review the schema, widen bounds, then commit it and bump --version on change.
+    Without --out the schema is printed (YAML, or JSON with --json).
+    """
+    from ..dataschema import infer_schema
+
+    doc = infer_schema(data, rows=rows, name=name, version=schema_version)
+    comment = (
+        f"Inferred by mlspec-attest from the first {doc['inferredFrom']['rows']} rows of "
+        f"{data.name}.\nReview types, bounds and enums before validating with it."
+    )
+    if out is not None:
+        text = (
+            _document(doc) + "\n" if out.suffix.lower() == ".json" else _schema_yaml(doc, comment)
+        )
+        _write(out, text)
+        if as_json:
+            click.echo(_document(doc))
+    elif as_json:
+        click.echo(_document(doc))
+    else:
+        click.echo(_schema_yaml(doc, comment), nl=False)
+
+
+# ----------------------------------------------------------------------------- validate
+def _validation_text(data: Path, result: Any) -> str:
+    label = f"{result.schema_name} version {result.schema_version}"
+    if result.passed:
+        return f"PASSED  {data} matches data schema {label} ({result.rows} rows)"
+    kinds = ", ".join(f"{k} {n}" for k, n in sorted(result.violations_by_kind.items()))
+    lines = [
+        f"FAILED  {data} against data schema {label}: "
+        f"{result.violation_count} violations ({kinds}) in {result.rows} rows"
+    ]
+    shown = result.violations[:20]
+    for v in shown:
+        lines.append(f"  - [{v['kind']}] {v['message']}")
+    if result.violation_count > len(shown):
+        lines.append(f"  … {result.violation_count - len(shown)} more (see --json or --out)")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("data", type=_DATA)
+@click.option(
+    "--schema",
+    "schema_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Data schema (YAML, or JSON if it ends in .json).",
+)
+@click.option(
+    "--out", type=_OUT, default=None, help="Write the JSON record here (a stage product)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON record on stdout.")
+def validate(data: Path, schema_path: Path, out: Path | None, as_json: bool) -> None:
+    """Validate DATA against a versioned data schema. Exit 0 if it passes, 1 on violations.
+
+    Every violation is counted (the first 1000 are listed): missing or
+    unexpected columns, wrong types, missing values, values out of range or
+    not allowed, and a dataset listed in the schema's deprecatedDatasets.
+    A deprecated schema still validates, with a warning; the record carries
+    the flag so a policy can refuse to train on such data.
+    """
+    from ..dataschema import load_data_schema, validate_dataset
+    from ..errors import ExitCode
+
+    result = validate_dataset(data, load_data_schema(schema_path))
+    record = result.to_json()
+    if out is not None:
+        _write(out, _document(record) + "\n")
+    if result.deprecated:
+        click.echo(
+            f"warning: data schema {result.schema_name} version {result.schema_version} is "
+            "deprecated; data validated only against it must not be used for training",
+            err=True,
+        )
+    if as_json:
+        click.echo(_document(record))
+    else:
+        click.echo(_validation_text(data, result))
+    if not result.passed:
+        raise SystemExit(ExitCode.DENIED)
