@@ -141,6 +141,38 @@ class StageSession:
         }
         return self
 
+    def split(self, role: str, path: PathLike) -> StageSession:
+        """A data split this stage wrote; all splits get a row-level leakage proof."""
+        self.record.splits[role] = Path(path)
+        return self
+
+    def conversion(self, fmt: str, path: PathLike) -> StageSession:
+        """The model converted to another serving format; recorded with its digest."""
+        self.record.conversions[fmt] = Path(path)
+        return self
+
+    def search(
+        self,
+        trials: Iterable[Mapping[str, Any]],
+        *,
+        method: str,
+        metric: str | None = None,
+        direction: str | None = None,
+        best: Mapping[str, Any] | None = None,
+        space: Mapping[str, Any] | None = None,
+    ) -> StageSession:
+        """Record a hyperparameter search: each trial is ``{"params": {...}, "score": x}``."""
+        record: dict[str, Any] = {"method": method, "trials": [dict(t) for t in trials]}
+        for name, value in (("metric", metric), ("direction", direction)):
+            if value is not None:
+                record[name] = value
+        if best is not None:
+            record["best"] = dict(best)
+        if space is not None:
+            record["space"] = dict(space)
+        self.record.details["search"] = record
+        return self
+
     def infra(self, name: str, value: Any) -> StageSession:
         self.record.infrastructure[name] = value
         return self

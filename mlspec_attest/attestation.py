@@ -167,6 +167,7 @@ class StageRecord:
     metrics_file: Path | None = None
     detail_files: dict[str, Path] = field(default_factory=dict)
     splits: dict[str, Path] = field(default_factory=dict)
+    conversions: dict[str, Path] = field(default_factory=dict)
     split_exclude_columns: tuple[str, ...] = ()
     started_on: str = field(default_factory=now_rfc3339)
 
@@ -309,7 +310,7 @@ def sign_stage(
     check_stage_name(record.stage)
     kind = resolve_kind(record.stage, record.kind)
     base = base_dir or Path.cwd()
-    if not record.products and not record.splits:
+    if not record.products and not record.splits and not record.conversions:
         raise UsageError(
             f"stage {record.stage!r} has no products",
             remedy="name what the stage writes with --product PATH (an in-toto Statement needs a subject)",
@@ -335,6 +336,9 @@ def sign_stage(
         if path not in record.products:
             record.products.append(path)
         record.roles.setdefault(role, path)
+    for path in record.conversions.values():
+        if path not in record.products:
+            record.products.append(path)
     for name, path in record.detail_files.items():
         detail = load_file(path, what=f"--detail {name}={path}")
         if not isinstance(detail, dict):
@@ -345,7 +349,16 @@ def sign_stage(
             f"stage {record.stage!r} has no products",
             remedy="name what the stage wrote with --product PATH (an in-toto Statement needs a subject)",
         )
-    products, _ = _descriptors(record.products, base, blobs)
+    products, product_digests = _descriptors(record.products, base, blobs)
+    if record.conversions:
+        record.details["conversions"] = [
+            {
+                "format": fmt,
+                "artifact": artifact_name(path, base),
+                "sha256": product_digests[artifact_name(path, base)].sha256,
+            }
+            for fmt, path in sorted(record.conversions.items())
+        ]
     if kind == StageKind.OBJECTIVES.value:
         record.details.update(_store_objectives(record.products, base, store))
     if record.splits:

@@ -271,8 +271,21 @@ def check_leakage(
     from .leakage import check_leakage as recompute
 
     products = {p.name for p in att.statement.products}
+    roles = att.statement.metadata.roles
     for role, split in sorted(record.get("splits", {}).items()):
-        if isinstance(split, dict) and split.get("artifact") not in products:
+        if not isinstance(split, dict):
+            continue
+        if role in roles and roles[role] != split.get("artifact"):
+            report.fail(
+                Check.LEAKAGE,
+                rule.stage,
+                f"leakage proof for {role!r} covers {split.get('artifact')!r}, "
+                f"but the stage's {role!r} role is {roles[role]!r}",
+                expected=roles[role],
+                found=str(split.get("artifact")),
+                remedy="re-sign the split stage",
+            )
+        if split.get("artifact") not in products:
             report.fail(
                 Check.LEAKAGE,
                 rule.stage,
@@ -282,7 +295,13 @@ def check_leakage(
                 remedy="re-sign the split stage",
             )
     try:
-        findings = recompute(record, store, pairs=rule.pairs, tolerance=rule.tolerance)
+        findings = recompute(
+            record,
+            store,
+            pairs=rule.pairs,
+            tolerance=rule.tolerance,
+            roles=set(att.statement.metadata.roles),
+        )
     except MlspecError as exc:
         report.fail(
             Check.LEAKAGE,

@@ -57,7 +57,7 @@ def test_context_manager_signs_on_success(
         s.metric("mae", 41.2)
         s.slice_metrics("sex", "f", count=3, metrics={"mae": 40.0})
         s.infra("accelerator", "none")
-        s.detail("search", {"trials": 3})
+        s.detail("notes", {"trials": 3})
     assert s.result is not None
     [statement] = stored(store_dir)
     assert statement == s.result.statement
@@ -68,7 +68,7 @@ def test_context_manager_signs_on_success(
     assert meta.slices == {"sex": {"f": {"count": 3, "metrics": {"mae": 40.0}}}}
     assert meta.roles == {"train": "data/train.csv", "model": "model.pkl"}
     assert meta.infrastructure == {"accelerator": "none"}
-    assert meta.details == {"search": {"trials": 3}}
+    assert meta.details == {"notes": {"trials": 3}}
     bundle = Bundle.from_json(load_file(s.result.path))
     assert bundle.envelope.verified_by(keys["ml-engineer"].public)
 

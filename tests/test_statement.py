@@ -41,7 +41,7 @@ def make_statement(**meta: Any) -> StageStatement:
         "slices": {"sex": {"f": {"count": 10, "metrics": {"mae": 40.0}}}},
         "roles": {"train": "data/train.csv", "model": "model"},
         "infrastructure": {"accelerator": "none"},
-        "details": {"search": [1, 2]},
+        "details": {"notes": [1, 2]},
     }
     fields.update(meta)
     return StageStatement(

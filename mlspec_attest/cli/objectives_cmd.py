@@ -57,7 +57,10 @@ def lint(file: Path) -> None:
 def check(
     file: Path, evidence: tuple[str, ...], baseline_metrics: Path | None, as_json: bool
 ) -> None:
-    """Evaluate the criteria against local metrics files (exit 0 all met, 1 any not met).
+    """Evaluate criteria against local metrics files (exit 0 all met, 1 any not met).
+
+    Only criteria whose stage has --evidence are judged; the others are listed
+    as skipped.
 
     Use it inside a stage to stop before signing a model that cannot launch;
     the binding check is the one `verify` runs on the signed attestations.
@@ -69,7 +72,12 @@ def check(
     doc = load_objectives(file)
     files = [(stage, Path(p)) for stage, p in split_pairs(evidence, "--evidence").items()]
     baseline = load_metrics_file(baseline_metrics)[0] if baseline_metrics else None
-    results = evaluate_objectives(doc, evidence_from_metrics_files(files), baseline=baseline)
+    evidence = evidence_from_metrics_files(files)
+    # A local pre-check judges only the stages it has evidence for; verify judges all.
+    skipped = [c["id"] for c in doc.criteria if c["stage"] not in evidence]
+    results = [
+        r for r in evaluate_objectives(doc, evidence, baseline=baseline) if r.stage in evidence
+    ]
     if as_json:
         click.echo(
             json.dumps(
@@ -78,6 +86,7 @@ def check(
                     "objectives": {"name": doc.name, "version": doc.version},
                     "passed": all(r.passed for r in results),
                     "criteria": [r.to_json() for r in results],
+                    "skipped": skipped,
                 },
                 indent=2,
             )
@@ -85,5 +94,7 @@ def check(
     else:
         for r in results:
             click.echo(f"[{'pass' if r.passed else 'FAIL'}] {r.id:<24} {r.stage:<10} {r.message}")
+        for criterion_id in skipped:
+            click.echo(f"[skip] {criterion_id:<24} (no --evidence for its stage)")
     if not all(r.passed for r in results):
         raise SystemExit(ExitCode.DENIED)

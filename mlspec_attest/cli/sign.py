@@ -60,6 +60,14 @@ from .options import passphrase_from_env, split_pairs, store_option
     help="Column left out of row digests for --split (e.g. a row id) (repeatable).",
 )
 @click.option(
+    "--conversion",
+    "conversions",
+    multiple=True,
+    metavar="FORMAT=PATH",
+    help="The model converted to another serving format (onnx=model.onnx): a product, "
+    "recorded with its digest in details.conversions (repeatable).",
+)
+@click.option(
     "--detail",
     "details",
     multiple=True,
@@ -117,6 +125,7 @@ def sign(
     roles: tuple[str, ...],
     splits: tuple[str, ...],
     exclude_columns: tuple[str, ...],
+    conversions: tuple[str, ...],
     details: tuple[str, ...],
     metrics: Path | None,
     params: tuple[str, ...],
@@ -169,6 +178,9 @@ def sign(
     record.metrics_file = metrics
     record.splits = {role: Path(p) for role, p in split_pairs(splits, "--split").items()}
     record.split_exclude_columns = exclude_columns
+    record.conversions = {
+        fmt: Path(p) for fmt, p in split_pairs(conversions, "--conversion").items()
+    }
     record.detail_files = {name: Path(p) for name, p in split_pairs(details, "--detail").items()}
     if started_on:
         record.started_on = started_on
