@@ -72,11 +72,11 @@ def check(
     doc = load_objectives(file)
     files = [(stage, Path(p)) for stage, p in split_pairs(evidence, "--evidence").items()]
     baseline = load_metrics_file(baseline_metrics)[0] if baseline_metrics else None
-    evidence = evidence_from_metrics_files(files)
+    by_stage = evidence_from_metrics_files(files)
     # A local pre-check judges only the stages it has evidence for; verify judges all.
-    skipped = [c["id"] for c in doc.criteria if c["stage"] not in evidence]
+    skipped = [c["id"] for c in doc.criteria if c["stage"] not in by_stage]
     results = [
-        r for r in evaluate_objectives(doc, evidence, baseline=baseline) if r.stage in evidence
+        r for r in evaluate_objectives(doc, by_stage, baseline=baseline) if r.stage in by_stage
     ]
     if as_json:
         click.echo(

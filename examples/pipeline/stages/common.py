@@ -122,31 +122,6 @@ def metrics_file(stage: str, metrics: Mapping[str, float], slices: Mapping[str, 
     return path
 
 
-# -- metrics -----------------------------------------------------------------
-def regression_metrics(y: FloatArray, pred: FloatArray) -> dict[str, float]:
-    err = pred - y
-    ss_res = float(np.sum(err**2))
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
-    return {
-        "mae": round(float(np.mean(np.abs(err))), 4),
-        "rmse": round(float(np.sqrt(np.mean(err**2))), 4),
-        "r2": round(1.0 - ss_res / ss_tot, 4) if ss_tot > 0 else 0.0,
-        "bias": round(float(np.mean(err)), 4),
-    }
-
-
-def sex_slices(sex: FloatArray, y: FloatArray, pred: FloatArray) -> dict[str, Any]:
-    """Per-sex metrics in the ``slices`` format: {"sex": {"1": {count, metrics}, ...}}."""
-    out: dict[str, Any] = {}
-    for value in sorted({int(v) for v in sex}):
-        mask = sex == value
-        out[str(value)] = {
-            "count": int(mask.sum()),
-            "metrics": regression_metrics(y[mask], pred[mask]),
-        }
-    return {"sex": out}
-
-
 # -- signing with the CLI ----------------------------------------------------
 def cli_sign(
     stage: str,
@@ -158,11 +133,18 @@ def cli_sign(
     params: Mapping[str, JSONScalar] | None = None,
     infra: Mapping[str, JSONScalar] | None = None,
     metrics: Path | None = None,
+    details: Mapping[str, Path] | None = None,
+    splits: Mapping[str, Path] | None = None,
+    exclude_columns: Sequence[str] = (),
     command: Sequence[str] = (),
 ) -> None:
     """``mlspec-attest sign ...`` (``-- COMMAND`` when given), through this interpreter.
 
-    The CLI's own output is shown only when signing (or the wrapped command) fails.
+    ``details`` embeds JSON records as ``details.NAME`` (``--detail NAME=FILE``; read
+    after the wrapped command, so the command may write them). ``splits`` are data
+    splits (``--split ROLE=PATH``): products with that role plus the row-level leakage
+    proof, with ``exclude_columns`` left out of the row digests. The CLI's own output
+    is shown only when signing (or the wrapped command) fails.
     """
     argv = [sys.executable, "-m", "mlspec_attest", "sign", "--stage", stage]
     argv += ["--key", str(key(functionary)), "--policy", str(policy_path())]
@@ -173,6 +155,9 @@ def cli_sign(
     argv += [a for k, v in (infra or {}).items() for a in ("--infra", f"{k}={_text(v)}")]
     if metrics is not None:
         argv += ["--metrics", str(metrics)]
+    argv += [a for n, f in (details or {}).items() for a in ("--detail", f"{n}={f}")]
+    argv += [a for r, f in (splits or {}).items() for a in ("--split", f"{r}={f}")]
+    argv += [a for c in exclude_columns for a in ("--exclude-column", c)]
     if command:
         argv += ["--", *command]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -182,7 +167,13 @@ def cli_sign(
 
 
 def _text(value: JSONScalar) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
+    """``--param K=V`` text that the CLI reads back as ``value`` (``"3"`` stays a string)."""
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except ValueError:
+            return value
+    return json.dumps(value)
 
 
 def work_mode() -> bool:
@@ -195,75 +186,131 @@ def wrapped_self(script: str) -> list[str]:
     return [sys.executable, script, "--work"]
 
 
+def flag(name: str) -> bool:
+    """True when ``--NAME`` is on the stage script's command line."""
+    return f"--{name}" in sys.argv[1:]
+
+
+def record_only() -> bool:
+    """``--record-only``: a failing local pre-check is printed but does not stop signing.
+
+    The stage then honestly attests what it measured, and the deploy gate (``verify``)
+    is what refuses. The demo's fairness and leakage attacks run stages this way.
+    """
+    return flag("record-only")
+
+
+def mlspec(*args: str) -> subprocess.CompletedProcess[str]:
+    """``mlspec-attest ARGS`` through this interpreter; output captured, exit status kept."""
+    return subprocess.run(
+        [sys.executable, "-m", "mlspec_attest", *args], capture_output=True, text=True, check=False
+    )
+
+
+def mlspec_ok(*args: str) -> str:
+    """``mlspec-attest ARGS`` that must succeed; its stdout."""
+    proc = mlspec(*args)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout + proc.stderr)
+        raise SystemExit(f"mlspec-attest {' '.join(args)} exited {proc.returncode}")
+    return proc.stdout
+
+
+# -- the model -------------------------------------------------------------------
+class SliceOffsetModel:
+    """A model whose predictions are shifted by ``offset`` where ``feature == value``.
+
+    Only the demo's fairness attack builds one (``s07_train.py --unfair``): an
+    honest, openly recorded post-processing step that makes the model markedly
+    worse for one sex. Defined here so every stage can unpickle it.
+    """
+
+    def __init__(self, base: Any, feature_index: int, value: float, offset: float) -> None:
+        self.base = base
+        self.feature_index = feature_index
+        self.value = value
+        self.offset = offset
+
+    def predict(self, x: npt.ArrayLike) -> FloatArray:
+        x = np.asarray(x, dtype=np.float64)
+        pred = np.asarray(self.base.predict(x), dtype=np.float64)
+        return pred + np.where(x[:, self.feature_index] == self.value, self.offset, 0.0)
+
+
 # -- evaluation shared by the evaluate and test stages ---------------------------
-def load_objectives(path: Path = Path("objectives.yaml")) -> dict[str, Any]:
-    from ruamel.yaml import YAML
-
-    doc = YAML(typ="safe").load(path.read_text())
-    assert isinstance(doc, dict)
-    return doc
+OBJECTIVES = Path("objectives.yaml")
 
 
-def _compare(value: float, op: str, limit: float) -> bool:
-    return {"<=": value <= limit, ">=": value >= limit, "<": value < limit, ">": value > limit}[op]
-
-
-def check_criteria(
-    split: str, metrics: Mapping[str, float], slices: Mapping[str, Any]
-) -> list[dict[str, Any]]:
-    """Evaluate the launch criteria of objectives.yaml that apply to ``split``."""
-    results: list[dict[str, Any]] = []
-    for c in load_objectives()["launch_criteria"]:
-        if c["split"] != split:
-            continue
-        family = c.get("slice")
-        metric, op, limit = str(c["metric"]), str(c["op"]), float(c["value"])
-        if family and metric.endswith("_gap"):
-            values = [m["metrics"][metric[:-4]] for m in slices[family].values()]
-            observed = round(max(values) - min(values), 4)
-        elif family:
-            observed = max(m["metrics"][metric] for m in slices[family].values())
-        else:
-            observed = float(metrics[metric])
-        results.append(
-            {
-                "id": c["id"],
-                "criterion": f"{metric}{'[' + family + ']' if family else ''} {op} {limit}",
-                "observed": observed,
-                "passed": _compare(observed, op, limit),
-            }
-        )
-    return results
-
-
-def assess(split: str, data_path: Path, model_dir: Path = Path("model")) -> dict[str, Any]:
-    """Score the model on one split: metrics, per-sex slices, launch criteria."""
+def load_model(model_dir: Path = Path("model")) -> tuple[Any, dict[str, Any]]:
     import pickle
 
     model = pickle.loads((model_dir / "model.pkl").read_bytes())
-    meta = read_json(model_dir / "metadata.json")
+    return model, read_json(model_dir / "metadata.json")
+
+
+def assess(stage: str, role: str, data_path: Path, model_dir: Path = Path("model")) -> dict[str, Any]:
+    """Score the model on one split and pre-check the signed objectives.
+
+    Metrics come from ``mlspec_attest.metrics.regression_metrics`` (overall and per
+    ``sex``, with bootstrap confidence intervals), plus ``bias`` and a
+    predict-the-training-mean baseline (``baseline_mae``, ``mae_vs_baseline``). The
+    metrics document goes to ``.metrics/<stage>.json`` (``sign --metrics``; outside
+    every attested path). ``mlspec-attest objectives check`` then evaluates the
+    criteria with this file (and the earlier evaluate file) as evidence.
+    """
+    from mlspec_attest.metrics import regression_metrics
+
+    model, meta = load_model(model_dir)
     header, data = read_csv(data_path)
     names, x, y = features_target(header, data)
     if names != meta["features"]:
-        raise SystemExit(
-            f"{data_path}: features {names} differ from the model's {meta['features']}"
-        )
+        raise SystemExit(f"{data_path}: features {names} differ from the model's {meta['features']}")
     pred = np.asarray(model.predict(x), dtype=np.float64)
-    metrics: dict[str, float] = regression_metrics(y, pred)
-    baseline = regression_metrics(y, np.full_like(y, meta["train_target_mean"]))
-    metrics["baseline_mae"] = baseline["mae"]
-    metrics["mae_vs_baseline"] = round(metrics["mae"] / baseline["mae"], 4)
-    metrics["rows"] = int(y.shape[0])
-    slices = sex_slices(data[:, header.index("sex")], y, pred)
-    criteria = check_criteria(split, metrics, slices)
-    metrics["criteria_passed"] = sum(c["passed"] for c in criteria)
-    metrics["criteria_total"] = len(criteria)
+    sex = data[:, header.index("sex")]
+    doc = regression_metrics(
+        y.tolist(), pred.tolist(), slices={"sex": sex.tolist()}, bootstrap=200, seed=SEED
+    )
+    baseline_mae = float(np.mean(np.abs(y - meta["train_target_mean"])))
+    doc["metrics"]["bias"] = float(np.mean(pred - y))
+    doc["metrics"]["baseline_mae"] = baseline_mae
+    doc["metrics"]["mae_vs_baseline"] = doc["metrics"]["mae"] / baseline_mae
+    for value, entry in doc["slices"]["sex"].items():
+        mask = sex == float(value)
+        entry["metrics"]["bias"] = float(np.mean(pred[mask] - y[mask]))
+    path = Path(".metrics") / f"{stage}.json"
+    write_json(path, doc)
+
+    evidence = {"evaluate": Path(".metrics/evaluate.json"), stage: path}
+    args = ["objectives", "check", str(OBJECTIVES), "--json"]
+    args += [a for s, f in evidence.items() if f.exists() for a in ("--evidence", f"{s}={f}")]
+    proc = mlspec(*args)
+    if proc.returncode not in (0, 1):
+        sys.stderr.write(proc.stdout + proc.stderr)
+        raise SystemExit(f"objectives check failed to run (exit {proc.returncode})")
+    check = json.loads(proc.stdout)
+    criteria = [c for c in check["criteria"] if c["stage"] in evidence]
+    own = [c for c in criteria if c["stage"] == stage]
     return {
-        "split": split,
+        "stage": stage,
+        "split": role,
         "data": {"path": str(data_path), "sha256": sha256_file(data_path)},
         "model": {"path": str(model_dir), "pickle_sha256": sha256_file(model_dir / "model.pkl")},
-        "metrics": metrics,
-        "slices": slices,
+        "metricsFile": str(path),
+        "metrics": doc["metrics"],
+        "slices": doc["slices"],
+        "confidenceIntervals": doc.get("confidenceIntervals", {}),
+        "objectives": check["objectives"],
         "criteria": criteria,
-        "passed": all(c["passed"] for c in criteria),
+        "passed": all(c["result"] == "pass" for c in own),
     }
+
+
+def print_criteria(result: dict[str, Any]) -> int:
+    """Print the pre-check (stderr); return how many of this stage's criteria failed."""
+    failed = 0
+    for c in result["criteria"]:
+        mark = "pass" if c["result"] == "pass" else "FAIL"
+        failed += c["result"] != "pass" and c["stage"] == result["stage"]
+        print(f"  [{mark}] {c['id']:<26} {c['stage']:<9} {c['message']}", file=sys.stderr)
+    return failed
+

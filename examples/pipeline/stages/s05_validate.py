@@ -1,106 +1,107 @@
 """Stage 5 - data validation (CLI, `mlspec-attest sign ... -- python s05_validate.py --work`).
 
-Checks ``data/features/diabetes.csv`` against a versioned schema (columns in
-order, value ranges, allowed categories, no missing values, unique row ids,
-minimum row count) and writes ``reports/validation.json``. If any check fails
-the wrapped command exits 1 and ``mlspec-attest sign`` attests nothing, so the
-pipeline cannot go on to train on bad data.
+The data is checked against the versioned data schema ``diabetes-features``
+version 3, which the policy requires (``dataValidation``). The wrapped command:
+
+1. ``mlspec-attest schema infer`` on the first 30 rows (``select * from foo
+   limit 30``) writes the draft ``schemas/diabetes-features.v3.inferred.yaml``.
+   It is compared with the reviewed schema (``examples/pipeline/schemas/``,
+   the draft with widened bounds); how the two differ, and how many violations
+   the unreviewed draft would have raised, is recorded as ``details.schema_review``.
+2. The reviewed schema is copied to ``schemas/diabetes-features.v3.yaml`` and
+   ``mlspec-attest validate`` checks every row against it, writing the
+   ``validation/v1`` record ``reports/validation.json``.
+
+If validation fails the command exits 1 and ``mlspec-attest sign`` attests
+nothing. Otherwise the record is the product and ``details.validation``
+(``--detail``), which ``verify`` checks: passed, schema name and version, not
+deprecated.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import sys
+import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from common import FloatArray, cli_sign, columns, read_csv, work_mode, wrapped_self, write_json
+from common import cli_sign, mlspec, mlspec_ok, read_json, work_mode, wrapped_self, write_json
+
+from mlspec_attest.dataschema import load_data_schema, schema_digest, validate_dataset
 
 FEATURES = Path("data/features/diabetes.csv")
 REPORT = Path("reports/validation.json")
-
-SCHEMA: dict[str, Any] = {
-    "name": "diabetes-features",
-    "version": 3,
-    "min_rows": 400,
-    "columns": {
-        "row_id": {"type": "int", "min": 0, "unique": True},
-        "age": {"type": "int", "min": 18, "max": 90},
-        "age_band": {"type": "int", "min": 1, "max": 9},
-        "sex": {"type": "int", "allowed": [1, 2]},
-        "bmi": {"type": "float", "min": 15.0, "max": 50.0},
-        "bp": {"type": "float", "min": 50.0, "max": 150.0},
-        "tc": {"type": "float", "min": 90.0, "max": 320.0},
-        "ldl": {"type": "float", "min": 40.0, "max": 250.0},
-        "hdl": {"type": "float", "min": 20.0, "max": 100.0},
-        "tch": {"type": "float", "min": 1.0, "max": 10.0},
-        "ltg": {"type": "float", "min": 3.0, "max": 7.0},
-        "glu": {"type": "float", "min": 55.0, "max": 130.0},
-        "target": {"type": "float", "min": 25.0, "max": 346.0},
-    },
-}
-SCHEMA_DIGEST = hashlib.sha256(json.dumps(SCHEMA, sort_keys=True).encode()).hexdigest()
+NAME, VERSION = "diabetes-features", "3"
+REVIEWED = Path(__file__).resolve().parents[1] / "schemas" / f"{NAME}.v{VERSION}.yaml"
+SCHEMA = Path(f"schemas/{NAME}.v{VERSION}.yaml")
+DRAFT = Path(f"schemas/{NAME}.v{VERSION}.inferred.yaml")
+REVIEW = Path(".records/schema-review.json")
+METRICS = Path(".metrics/validate.json")
+INFER_ROWS = 30
 
 
-def check(header: list[str], data: FloatArray) -> list[dict[str, Any]]:
-    spec = SCHEMA["columns"]
-    results: list[dict[str, Any]] = []
-
-    def add(name: str, ok: bool, detail: str) -> None:
-        results.append({"check": name, "passed": bool(ok), "detail": detail})
-
-    add("columns", header == list(spec), f"expected {list(spec)}, found {header}")
-    add("min_rows", data.shape[0] >= SCHEMA["min_rows"], f"{data.shape[0]} rows")
-    add("no_missing", not np.isnan(data).any(), f"{int(np.isnan(data).sum())} missing values")
-    cols = columns(header, data)
-    for name, rule in spec.items():
-        if name not in cols:
+def review(draft: dict[str, Any], reviewed: dict[str, Any]) -> dict[str, Any]:
+    """How the reviewed schema differs from the draft inferred from the first rows."""
+    by_name = {c["name"]: c for c in reviewed["columns"]}
+    changes: dict[str, dict[str, Any]] = {}
+    for column in draft["columns"]:
+        final = by_name.get(column["name"])
+        if final is None:
+            changes[column["name"]] = {"removed": True}
             continue
-        v = cols[name]
-        if rule["type"] == "int":
-            add(f"{name}.type", bool(np.all(v == np.round(v))), "integer values")
-        if "min" in rule or "max" in rule:
-            lo, hi = rule.get("min", -np.inf), rule.get("max", np.inf)
-            bad = int(((v < lo) | (v > hi)).sum())
-            add(f"{name}.range", bad == 0, f"{bad} values outside [{lo}, {hi}]")
-        if "allowed" in rule:
-            extra = sorted(set(v.tolist()) - set(rule["allowed"]))
-            add(f"{name}.allowed", not extra, f"unexpected values {extra}")
-        if rule.get("unique"):
-            add(
-                f"{name}.unique",
-                len(np.unique(v)) == len(v),
-                f"{len(v) - len(np.unique(v))} duplicates",
-            )
-    return results
+        diff = {
+            field: {"inferred": column.get(field), "reviewed": final.get(field)}
+            for field in ("type", "nullable", "min", "max", "enum")
+            if column.get(field) != final.get(field, False if field == "nullable" else None)
+        }
+        if diff:
+            changes[column["name"]] = diff
+    drafted = [c["name"] for c in draft["columns"]]
+    return {
+        "inferredFrom": draft["inferredFrom"],
+        "sameColumns": drafted == list(by_name),
+        "changes": changes,
+        "draftViolations": validate_dataset(FEATURES, draft).violation_count,
+        "draftSha256": schema_digest(draft),
+        "reviewedSha256": schema_digest(reviewed),
+    }
 
 
 def work() -> None:
-    header, data = read_csv(FEATURES)
-    results = check(header, data)
-    failed = [r for r in results if not r["passed"]]
+    mlspec_ok(
+        "schema", "infer", str(FEATURES), "--rows", str(INFER_ROWS),
+        "--name", NAME, "--version", VERSION, "--out", str(DRAFT),
+    )  # fmt: skip
+    draft, reviewed = load_data_schema(DRAFT), load_data_schema(REVIEWED)
+    record = review(draft, reviewed)
+    if not record["sameColumns"]:
+        raise SystemExit(f"validate: {FEATURES} columns differ from the reviewed {REVIEWED.name}")
+    write_json(REVIEW, record)
+    SCHEMA.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(REVIEWED, SCHEMA)
+    proc = mlspec("validate", str(FEATURES), "--schema", str(SCHEMA), "--out", str(REPORT))
+    print(proc.stdout.strip())
+    if proc.returncode != 0:
+        raise SystemExit(proc.returncode)
+    result = read_json(REPORT)
     write_json(
-        REPORT,
+        METRICS,
         {
-            "schema": SCHEMA,
-            "schema_sha256": SCHEMA_DIGEST,
-            "rows": int(data.shape[0]),
-            "checks": results,
-            "passed": not failed,
+            "metrics": {
+                "rows": result["dataset"]["rows"],
+                "columns": len(reviewed["columns"]),
+                "violations": result["violationCount"],
+                "draft_violations": record["draftViolations"],
+                "reviewed_column_changes": len(record["changes"]),
+            }
         },
     )
-    if failed:
-        for r in failed:
-            print(f"validation failed: {r['check']}: {r['detail']}", file=sys.stderr)
-        raise SystemExit(1)
 
 
 def main() -> None:
     if work_mode():
         work()
         return
+    reviewed = load_data_schema(REVIEWED)
     cli_sign(
         "validate",
         "data-scientist",
@@ -108,18 +109,24 @@ def main() -> None:
         products=[str(REPORT)],
         roles={"features": str(FEATURES)},
         params={
-            "schema": SCHEMA["name"],
-            "schema_version": SCHEMA["version"],
-            "schema_sha256": SCHEMA_DIGEST,
+            "schema": reviewed["name"],
+            "schema_version": reviewed["version"],
+            "schema_path": str(SCHEMA),
+            "schema_sha256": schema_digest(reviewed),
+            "inferred_from_rows": INFER_ROWS,
             "on_failure": "exit 1 (stage not attested)",
         },
+        metrics=METRICS,
+        details={"validation": REPORT, "schema_review": REVIEW},
         command=wrapped_self(__file__),
     )
-    report = json.loads(REPORT.read_text())
-    passed = sum(r["passed"] for r in report["checks"])
+    result, record = read_json(REPORT), read_json(REVIEW)
     print(
-        f"schema {SCHEMA['name']} v{SCHEMA['version']}: {passed}/{len(report['checks'])} checks "
-        f"passed on {report['rows']} rows -> {REPORT}"
+        f"schema {result['schema']['name']} v{result['schema']['version']} (reviewed from a "
+        f"{INFER_ROWS}-row inference: {len(record['changes'])} columns widened, the raw draft "
+        f"would raise {record['draftViolations']} violations): "
+        f"{'PASSED' if result['passed'] else 'FAILED'} on {result['dataset']['rows']} rows, "
+        f"{result['violationCount']} violations -> {REPORT}"
     )
 
 

@@ -1,14 +1,26 @@
-"""Stage 6 - data splitting (runs, then `mlspec-attest sign --metrics ...`; data-engineer).
+"""Stage 6 - data splitting (runs, then `mlspec-attest sign --split ...`; data-engineer).
 
 A seeded shuffle, stratified by ``sex``, into train (60 %), validation (20 %)
 and hold-back (20 %). The split refuses to run unless validation passed.
-Recorded: seed and fractions (parameters), rows and target statistics per
-split and a leakage proof (no row id and no feature row in two splits) as
-metrics, per-sex counts as slices, and each file's role.
+
+Before signing, ``mlspec-attest leakage check`` counts the rows each pair of
+splits shares (``row_id`` excluded, so a copied row cannot hide behind its id).
+Signing with ``--split train=... --split validation=... --split holdback=...``
+makes each file a product with that role and adds the row-level leakage proof
+(``details.leakage``: per-split row digest sets, stored content-addressed, and
+the attested overlaps), which ``verify`` recomputes. Also recorded: the seed and
+fractions (the policy requires ``seed``), rows and target statistics per split,
+per-sex counts as slices.
+
+``--leak-holdback-row`` (demo attack only) copies one hold-back row into train;
+with ``--record-only`` the failing pre-check is printed and the stage still
+signs, honestly: the leakage proof records the overlap and the gate refuses.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +31,12 @@ from common import (
     TARGET,
     cli_sign,
     columns,
+    flag,
     metrics_file,
+    mlspec,
     read_csv,
     read_json,
+    record_only,
     write_csv,
 )
 
@@ -29,6 +44,17 @@ FEATURES = Path("data/features/diabetes.csv")
 VALIDATION_REPORT = Path("reports/validation.json")
 OUT = {name: Path(f"data/split/{name}.csv") for name in ("train", "validation", "holdback")}
 FRACTIONS = {"train": 0.6, "validation": 0.2, "holdback": 0.2}
+
+
+def leakage_precheck() -> dict[str, Any]:
+    """``mlspec-attest leakage check`` on the written splits (nothing is stored)."""
+    args = [f"{name}={path}" for name, path in OUT.items()]
+    proc = mlspec("leakage", "check", *args, "--exclude-column", ID_COLUMN, "--json")
+    if proc.returncode not in (0, 1):
+        sys.stderr.write(proc.stdout + proc.stderr)
+        raise SystemExit(f"leakage check failed to run (exit {proc.returncode})")
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
 
 
 def main() -> None:
@@ -45,25 +71,22 @@ def main() -> None:
         parts["train"] += idx[:n_train].tolist()
         parts["validation"] += idx[n_train : n_train + n_val].tolist()
         parts["holdback"] += idx[n_train + n_val :].tolist()
+    leaked = flag("leak-holdback-row")
+    if leaked:  # the demo's leakage attack: a buggy split copies a hold-back row into train
+        parts["train"].append(min(parts["holdback"]))
     for name, rows in parts.items():
         write_csv(OUT[name], header, data[sorted(rows)])
 
-    # Leakage proof: no row id, and no identical feature vector, in two splits.
-    ids = {name: set(cols[ID_COLUMN][rows].astype(int).tolist()) for name, rows in parts.items()}
-    feature_idx = [i for i, h in enumerate(header) if h not in (ID_COLUMN, TARGET)]
-    vectors = {name: {tuple(data[r, feature_idx]) for r in rows} for name, rows in parts.items()}
-    names = list(OUT)
-    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
-    overlap_ids = sum(len(ids[a] & ids[b]) for a, b in pairs)
-    overlap_vectors = sum(len(vectors[a] & vectors[b]) for a, b in pairs)
-    if overlap_ids or overlap_vectors:
-        raise SystemExit("split: leakage between splits")
+    check = leakage_precheck()
+    overlaps: dict[str, int] = check["overlaps"]
+    leaks = {pair: n for pair, n in overlaps.items() if n}
+    if leaks:
+        print(f"split: leakage pre-check FAILED: {leaks}", file=sys.stderr)
+        if not record_only():
+            raise SystemExit(1)
 
     y = cols[TARGET]
-    metrics: dict[str, float] = {
-        "overlap_row_ids": overlap_ids,
-        "overlap_feature_rows": overlap_vectors,
-    }
+    metrics: dict[str, float] = {f"overlap.{pair}": n for pair, n in overlaps.items()}
     for name, rows in parts.items():
         metrics[f"{name}_rows"] = len(rows)
         metrics[f"{name}_target_mean"] = round(float(y[rows].mean()), 3)
@@ -77,20 +100,24 @@ def main() -> None:
         "split",
         "data-engineer",
         materials=[str(FEATURES), str(VALIDATION_REPORT)],
-        products=[str(p) for p in OUT.values()],
-        roles={**{name: str(path) for name, path in OUT.items()}, "features": str(FEATURES)},
+        roles={"features": str(FEATURES)},
+        splits=OUT,
+        exclude_columns=[ID_COLUMN],
         params={
             "method": "seeded shuffle, stratified by sex",
             "seed": SEED,
             **{f"fraction.{k}": v for k, v in FRACTIONS.items()},
             "debug_set": "none",
+            "leakage_canonicalization": check["canonicalization"],
         },
         metrics=metrics_file("split", metrics, slices),
     )
+    shared = sum(overlaps.values())
     print(
         "train/validation/holdback = "
         + "/".join(str(len(r)) for r in parts.values())
-        + f" rows (seed {SEED}, stratified by sex, 0 overlapping rows) -> data/split/"
+        + f" rows (seed {SEED}, stratified by sex); row-level leakage proof signed, "
+        + f"{shared} shared row(s) -> data/split/"
     )
 
 
