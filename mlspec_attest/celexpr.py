@@ -127,6 +127,7 @@ def literal(value: float) -> str:
 def key(name: str) -> str:
     """A CEL string literal usable as a map index: ``metrics["mae"]``."""
     escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = escaped.replace("\n", "\\n").replace("\r", "\\r")
     return f'"{escaped}"'
 
 

@@ -383,6 +383,7 @@ class ValidationResult:
     dataset_sha256: str | None = None
     dataset_deprecated: bool = False
     violations_by_kind: Mapping[str, int] = field(default_factory=dict)
+    deprecated_datasets: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The versioned validation record (``https://mlspec-attest.dev/validation/v1``)."""
@@ -393,6 +394,8 @@ class ValidationResult:
                 "version": self.schema_version,
                 "deprecated": self.deprecated,
                 "sha256": self.schema_sha256,
+                # Carried so the verifier can refuse training on these datasets too.
+                "deprecatedDatasets": list(self.deprecated_datasets),
             },
             "dataset": {
                 "rows": self.rows,
@@ -583,4 +586,5 @@ def validate_dataset(path: Path, schema: Mapping[str, Any]) -> ValidationResult:
         dataset_sha256=digest,
         dataset_deprecated=dataset_deprecated,
         violations_by_kind=dict(record.by_kind),
+        deprecated_datasets=tuple(doc.get("deprecatedDatasets", ())),
     )

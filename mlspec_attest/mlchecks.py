@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .celexpr import ExpressionError, compile_expression
 from .errors import MlspecError
-from .objectives import Evidence, evaluate_objectives, load_objectives_text
+from .objectives import Evidence, as_doubles, evaluate_objectives, load_objectives_text
 from .policy.model import Policy, parse_rfc3339
 from .report import Check, VerificationReport
 from .store import AttestationStore
@@ -44,12 +44,18 @@ def stage_records(chosen: Chosen) -> dict[str, Any]:
         m = att.statement.metadata
         out[name] = {
             "kind": m.kind,
-            "metrics": dict(m.metrics),
+            "metrics": as_doubles(m.metrics),
             "parameters": dict(m.parameters),
             "infrastructure": dict(m.infrastructure),
             "details": dict(m.details),
             "roles": dict(m.roles),
-            "slices": dict(m.slices),
+            "slices": {
+                family: {
+                    value: {**entry, "metrics": as_doubles(entry.get("metrics", {}))}
+                    for value, entry in members.items()
+                }
+                for family, members in m.slices.items()
+            },
         }
     return out
 

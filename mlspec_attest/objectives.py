@@ -27,7 +27,7 @@ from .schemas import schema_errors
 OBJECTIVES_KIND = "Objectives"
 
 
-def _as_doubles(values: Mapping[str, Any]) -> dict[str, Any]:
+def as_doubles(values: Mapping[str, Any]) -> dict[str, Any]:
     """Metrics as floats: CEL never compares an int metric with a double threshold."""
     return {
         k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
@@ -45,11 +45,11 @@ class Evidence:
     digest: str = ""  # sha256 of the signed statement that carries these metrics
 
     def metric_values(self) -> dict[str, Any]:
-        return _as_doubles(self.metrics)
+        return as_doubles(self.metrics)
 
     def slice_metrics(self) -> dict[str, dict[str, Any]]:
         return {
-            fam: {val: _as_doubles(entry.get("metrics", {})) for val, entry in members.items()}
+            fam: {val: as_doubles(entry.get("metrics", {})) for val, entry in members.items()}
             for fam, members in self.slices.items()
         }
 
@@ -117,16 +117,30 @@ def parse_objectives(doc: Any, *, what: str = "objectives", line_of: Any = None)
         problems.append(f"{'line ' + str(line) + ': ' if line else ''}{where}: {message}")
     if not problems:
         ids = [c["id"] for c in doc["criteria"]]
+
+        def at(path: list[str | int], message: str) -> None:
+            line = line_of(path) if line_of else None
+            where = "/".join(map(str, path))
+            problems.append(f"{'line ' + str(line) + ': ' if line else ''}{where}: {message}")
+
         for i, c in enumerate(doc["criteria"]):
             if ids.count(c["id"]) > 1 and ids.index(c["id"]) != i:
-                problems.append(f"criteria/{i}/id: duplicate criterion id {c['id']!r}")
+                at(["criteria", i, "id"], f"duplicate criterion id {c['id']!r}")
             if "expr" in c:
                 try:
                     compile_expression(c["expr"])
                 except MalformedDocumentError as exc:
-                    problems.append(f"criteria/{i}/expr: {exc.message}")
-            if "min" in c and "max" in c and c["min"] > c["max"]:
-                problems.append(f"criteria/{i}: min {c['min']} is above max {c['max']}")
+                    at(["criteria", i, "expr"], exc.message)
+            places: list[tuple[list[str | int], Any]] = [
+                (["criteria", i], c),
+                (["criteria", i, "eachSlice"], c.get("eachSlice", {})),
+            ]
+            for path, bounds in places:
+                if "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
+                    at(
+                        path,
+                        f"min {bounds['min']} is above max {bounds['max']}",
+                    )
     if problems:
         raise PolicyError(f"{what}: invalid objectives document", problems)
     meta = doc["metadata"]
@@ -152,13 +166,19 @@ def load_objectives(path: Path) -> Objectives:
 
 
 def looks_like_objectives(data: bytes) -> bool:
-    """Cheap sniff used at signing time: does this YAML/JSON declare ``kind: Objectives``?"""
-    head = data[:4096].decode("utf-8", "replace")
-    return any(
-        line.replace('"', "").replace("'", "").strip().replace(" ", "") == "kind:Objectives"
-        or '"kind":"Objectives"' in line.replace(" ", "")
-        for line in head.splitlines()
-    )
+    """Cheap sniff used at signing time: does this YAML/JSON declare ``kind: Objectives``?
+
+    A false positive costs a full parse (which then reports its problems); a
+    false negative would skip the document, so comments and quoting are tolerated.
+    """
+    head = data[:8192].decode("utf-8", "replace")
+    for line in head.splitlines():
+        text = line.split(" #", 1)[0].replace('"', "").replace("'", "").replace(" ", "")
+        if text in ("kind:Objectives", "kind:Objectives,") or "kind:Objectives," in text:
+            return True
+        if "kind:Objectives}" in text or text.endswith("kind:Objectives"):
+            return True
+    return False
 
 
 # -- evaluation ------------------------------------------------------------------
@@ -301,7 +321,7 @@ def evaluate_criterion(
             "metrics": ev.metric_values(),
             "slices": ev.slice_metrics(),
             "counts": ev.slice_counts(),
-            "baseline": _as_doubles(baseline or {}),
+            "baseline": as_doubles(baseline or {}),
             "stages": dict(stages or {}),
         }
         if kind == "expr":

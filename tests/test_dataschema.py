@@ -274,7 +274,13 @@ def test_to_json_record(tmp_path: Path) -> None:
     digest = hashlib.sha256(canonical(schema_doc)).hexdigest()
     assert doc == {
         "schemaVersion": VALIDATION_SCHEMA,
-        "schema": {"name": "people", "version": "3", "deprecated": True, "sha256": digest},
+        "schema": {
+            "name": "people",
+            "version": "3",
+            "deprecated": True,
+            "sha256": digest,
+            "deprecatedDatasets": [],
+        },
         "dataset": {
             "rows": 1,
             "sha256": hashlib.sha256(data.read_bytes()).hexdigest(),

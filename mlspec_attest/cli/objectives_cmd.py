@@ -72,7 +72,15 @@ def check(
     doc = load_objectives(file)
     files = [(stage, Path(p)) for stage, p in split_pairs(evidence, "--evidence").items()]
     baseline = load_metrics_file(baseline_metrics)[0] if baseline_metrics else None
+    from ..errors import UsageError
+
     by_stage = evidence_from_metrics_files(files)
+    wanted = sorted({c["stage"] for c in doc.criteria})
+    if not set(by_stage) & set(wanted):
+        raise UsageError(
+            f"no criterion reads the stage(s) given: {', '.join(sorted(by_stage))}",
+            remedy=f"pass --evidence for one of the stages the criteria name: {', '.join(wanted)}",
+        )
     # A local pre-check judges only the stages it has evidence for; verify judges all.
     skipped = [c["id"] for c in doc.criteria if c["stage"] not in by_stage]
     results = [
