@@ -108,7 +108,9 @@ def sign_golden_stage(tmp_path: Path, signer: LocalKeySigner) -> SignedStage:
         slices={"sex": {"f": {"count": 1, "metrics": {"mae": 40.5}}}},
         roles={"train": ws / "data/train.csv", "model": ws / "model"},
         infrastructure={"accelerator": "none"},
-        details={"search": {"method": "grid", "trials": [{"params": {"max_depth": 3}, "score": 41.25}]}},
+        details={
+            "search": {"method": "grid", "trials": [{"params": {"max_depth": 3}, "score": 41.25}]}
+        },
         policy_digest=policy.digest,
         started_on="2025-06-01T12:00:00Z",
     )
