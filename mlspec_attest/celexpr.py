@@ -96,6 +96,9 @@ def _explain(exc: BaseException) -> str:
     text = str(args[0]) if args else str(exc)
     if "no such member" in text or "no such key" in text:
         return f"missing value: {text}"
+    if "CELEvalError" in text:
+        # An error inside a sub-expression (typically a missing stage or key).
+        return "missing value: the expression refers to a stage, key or field that does not exist"
     if "no matching overload" in text and "IntType" in text and "DoubleType" in text:
         return (
             "CEL compares integers and doubles strictly: write 45.0 rather than 45 "

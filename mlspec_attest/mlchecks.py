@@ -320,7 +320,7 @@ def check_leakage(
         report.fail(
             Check.LEAKAGE,
             rule.stage,
-            f"{f.pair}: {f.message} [{f.kind}]",
+            f"{f.message} [{f.kind}]",
             expected=f.expected,
             found=f.found,
             remedy="rows are shared between splits: de-duplicate before splitting and re-run from split",

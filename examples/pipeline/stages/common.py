@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[3]
 SEED = 20240601
 TARGET = "target"
 ID_COLUMN = "row_id"
+BOOTSTRAP = 50  # resamples for the confidence intervals of evaluate and test
 FloatArray = npt.NDArray[np.float64]
 JSONScalar = str | int | float | bool | None
 
@@ -248,7 +249,9 @@ def load_model(model_dir: Path = Path("model")) -> tuple[Any, dict[str, Any]]:
     return model, read_json(model_dir / "metadata.json")
 
 
-def assess(stage: str, role: str, data_path: Path, model_dir: Path = Path("model")) -> dict[str, Any]:
+def assess(
+    stage: str, role: str, data_path: Path, model_dir: Path = Path("model")
+) -> dict[str, Any]:
     """Score the model on one split and pre-check the signed objectives.
 
     Metrics come from ``mlspec_attest.metrics.regression_metrics`` (overall and per
@@ -264,11 +267,13 @@ def assess(stage: str, role: str, data_path: Path, model_dir: Path = Path("model
     header, data = read_csv(data_path)
     names, x, y = features_target(header, data)
     if names != meta["features"]:
-        raise SystemExit(f"{data_path}: features {names} differ from the model's {meta['features']}")
+        raise SystemExit(
+            f"{data_path}: features {names} differ from the model's {meta['features']}"
+        )
     pred = np.asarray(model.predict(x), dtype=np.float64)
     sex = data[:, header.index("sex")]
     doc = regression_metrics(
-        y.tolist(), pred.tolist(), slices={"sex": sex.tolist()}, bootstrap=200, seed=SEED
+        y.tolist(), pred.tolist(), slices={"sex": sex.tolist()}, bootstrap=BOOTSTRAP, seed=SEED
     )
     baseline_mae = float(np.mean(np.abs(y - meta["train_target_mean"])))
     doc["metrics"]["bias"] = float(np.mean(pred - y))
@@ -306,11 +311,10 @@ def assess(stage: str, role: str, data_path: Path, model_dir: Path = Path("model
 
 
 def print_criteria(result: dict[str, Any]) -> int:
-    """Print the pre-check (stderr); return how many of this stage's criteria failed."""
+    """Print the pre-check; return how many of this stage's criteria failed."""
     failed = 0
     for c in result["criteria"]:
         mark = "pass" if c["result"] == "pass" else "FAIL"
         failed += c["result"] != "pass" and c["stage"] == result["stage"]
-        print(f"  [{mark}] {c['id']:<26} {c['stage']:<9} {c['message']}", file=sys.stderr)
+        print(f"  objectives check [{mark}] {c['id']:<26} {c['stage']:<9} {c['message']}")
     return failed
-

@@ -8,8 +8,8 @@ version 3, which the policy requires (``dataValidation``). The wrapped command:
    It is compared with the reviewed schema (``examples/pipeline/schemas/``,
    the draft with widened bounds); how the two differ, and how many violations
    the unreviewed draft would have raised, is recorded as ``details.schema_review``.
-2. The reviewed schema is copied to ``schemas/diabetes-features.v3.yaml`` and
-   ``mlspec-attest validate`` checks every row against it, writing the
+2. ``mlspec-attest validate`` checks every row against the reviewed schema
+   (copied to ``schemas/diabetes-features.v3.yaml`` before signing), writing the
    ``validation/v1`` record ``reports/validation.json``.
 
 If validation fails the command exits 1 and ``mlspec-attest sign`` attests
@@ -71,13 +71,11 @@ def work() -> None:
         "schema", "infer", str(FEATURES), "--rows", str(INFER_ROWS),
         "--name", NAME, "--version", VERSION, "--out", str(DRAFT),
     )  # fmt: skip
-    draft, reviewed = load_data_schema(DRAFT), load_data_schema(REVIEWED)
+    draft, reviewed = load_data_schema(DRAFT), load_data_schema(SCHEMA)
     record = review(draft, reviewed)
     if not record["sameColumns"]:
         raise SystemExit(f"validate: {FEATURES} columns differ from the reviewed {REVIEWED.name}")
     write_json(REVIEW, record)
-    SCHEMA.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(REVIEWED, SCHEMA)
     proc = mlspec("validate", str(FEATURES), "--schema", str(SCHEMA), "--out", str(REPORT))
     print(proc.stdout.strip())
     if proc.returncode != 0:
@@ -101,7 +99,12 @@ def main() -> None:
     if work_mode():
         work()
         return
-    reviewed = load_data_schema(REVIEWED)
+    # The reviewed schema enters the work dir before signing, so that it could be
+    # recorded as a material. The policy allows validate only the features as a
+    # material, so it is recorded by path and digest (parameters, details.validation).
+    SCHEMA.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(REVIEWED, SCHEMA)
+    reviewed = load_data_schema(SCHEMA)
     cli_sign(
         "validate",
         "data-scientist",

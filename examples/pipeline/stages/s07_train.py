@@ -3,8 +3,15 @@
 Reads only the training split. A small grid search (5-fold CV, seeded) over a
 GradientBoostingRegressor picks the hyperparameters; the refit model is saved
 to ``model/`` (``model.pkl`` + ``metadata.json``). Recorded: the chosen
-hyperparameters, the whole search table, CV and training metrics, and the
-infrastructure the stage ran on.
+hyperparameters (``hp.*`` parameters), the whole search (``s.search()`` ->
+``details.search``: the space, every trial with its params, CV score and rank,
+and the chosen one), CV and training metrics (from
+``mlspec_attest.metrics.regression_metrics``), and the infrastructure the stage
+ran on.
+
+``--unfair`` (demo attack only) adds an openly recorded post-processing step
+that lowers every prediction for ``sex=2`` by 50: an honest but unfair model,
+which under-predicts disease progression for one sex.
 """
 
 from __future__ import annotations
@@ -17,28 +24,31 @@ from typing import Any
 from common import (
     SEED,
     TARGET,
+    SliceOffsetModel,
     features_target,
+    flag,
     infrastructure,
     key,
     policy_path,
     read_csv,
-    regression_metrics,
     sha256_file,
     write_json,
 )
 
 import mlspec_attest
+from mlspec_attest.metrics import regression_metrics
 
 TRAIN = Path("data/split/train.csv")
 MODEL = Path("model")
 GRID: dict[str, list[Any]] = {
-    "n_estimators": [100, 200],
+    "n_estimators": [50, 100],
     "max_depth": [2, 3],
-    "learning_rate": [0.05],
+    "learning_rate": [0.1],
     "subsample": [0.8],
     "min_samples_leaf": [5],
 }
 FOLDS = 5
+UNFAIR_OFFSET = -50.0  # --unfair: added to every prediction for sex=2
 
 
 def main() -> None:
@@ -60,19 +70,27 @@ def main() -> None:
         )
         search.fit(x, y)
         seconds = time.perf_counter() - started
-        model = search.best_estimator_
-        train_metrics = regression_metrics(y, model.predict(x))
+        model: Any = search.best_estimator_
+        unfair = flag("unfair")
+        if unfair:
+            model = SliceOffsetModel(model, names.index("sex"), 2.0, UNFAIR_OFFSET)
+        train_metrics = regression_metrics(y.tolist(), model.predict(x).tolist())["metrics"]
         results = [
             {
-                "params": {k: v for k, v in params.items() if len(GRID[k]) > 1},
-                "cv_mae": round(-float(mean), 4),
-                "cv_mae_std": round(float(std), 4),
+                "trial": i,
+                "params": dict(params),
+                "score": round(-float(mean), 4),  # CV mean absolute error
+                "score_std": round(float(std), 4),
+                "rank": int(rank),
             }
-            for params, mean, std in zip(
-                search.cv_results_["params"],
-                search.cv_results_["mean_test_score"],
-                search.cv_results_["std_test_score"],
-                strict=True,
+            for i, (params, mean, std, rank) in enumerate(
+                zip(
+                    search.cv_results_["params"],
+                    search.cv_results_["mean_test_score"],
+                    search.cv_results_["std_test_score"],
+                    search.cv_results_["rank_test_score"],
+                    strict=True,
+                )
             )
         ]
         best = dict(search.best_params_)
@@ -92,6 +110,9 @@ def main() -> None:
                 "train_sha256": sha256_file(TRAIN),
                 "train_target_mean": round(float(y.mean()), 4),
                 "train_target_std": round(float(y.std()), 4),
+                "postprocess": (
+                    {"feature": "sex", "equals": 2, "add": UNFAIR_OFFSET} if unfair else None
+                ),
                 "search": results,
             },
         )
@@ -105,25 +126,33 @@ def main() -> None:
                 "cv_folds": FOLDS,
                 "seed": SEED,
                 "serving_format": "pickle (protocol 5)",
-                "conversions": "none",
                 "compression": "none",
+                "postprocess": f"{UNFAIR_OFFSET:+} for sex=2" if unfair else "none",
             }
         )
         s.metric("cv_mae", round(-float(search.best_score_), 4))
-        s.metric("cv_mae_std", results[search.best_index_]["cv_mae_std"])
-        s.metric("train_mae", train_metrics["mae"])
-        s.metric("train_r2", train_metrics["r2"])
+        s.metric("cv_mae_std", results[search.best_index_]["score_std"])
+        s.metric("train_mae", round(train_metrics["mae"], 4))
+        s.metric("train_r2", round(train_metrics["r2"], 4))
         s.metric("search_seconds", round(seconds, 3))
-        s.detail("search_results", results)
+        s.search(
+            results,
+            method="grid",
+            metric=f"cv_mae ({FOLDS}-fold KFold, shuffled, seed {SEED})",
+            direction="minimize",
+            best={"trial": int(search.best_index_), "params": best},
+            space=GRID,
+        )
         s.detail("features", names)
         for k, v in infrastructure().items():
             s.infra(k, v)
         s.infra("distribution", "single process (n_jobs=1)")
         s.infra("framework", f"scikit-learn {sklearn.__version__}")
     shown = ", ".join(f"{k}={v}" for k, v in best.items() if len(GRID[k]) > 1)
+    note = f"; UNFAIR: {UNFAIR_OFFSET:+.0f} on sex=2 predictions" if unfair else ""
     print(
         f"grid of {len(results)} x {FOLDS}-fold CV: best {shown}, "
-        f"CV MAE {-search.best_score_:.1f} (train rows {x.shape[0]}) -> {MODEL}/"
+        f"CV MAE {-search.best_score_:.1f} (train rows {x.shape[0]}){note} -> {MODEL}/"
     )
 
 

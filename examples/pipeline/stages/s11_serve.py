@@ -160,8 +160,9 @@ def main() -> None:
         s.metric("canary_latency_p50_ms", round(float(np.median(latency)), 3))
         s.metric("canary_prediction_mean", round(float(preds.mean()), 2))
         s.infra("replicas", 2)
-        s.infra("cpu", "1")
-        s.infra("memory", "512Mi")
+        s.infra("cpus", 1)
+        s.infra("memory_gb", 0.5)
+        s.infra("accelerator", "none")
     print(
         f"{DIST} re-hashed = gate digest {actual.sha256[:12]}...; model loaded; "
         f"{len(served)} canary predictions ({', '.join(f'{p:.0f}' for p in preds)}) -> {SERVING}"
