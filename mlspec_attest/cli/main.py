@@ -48,6 +48,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "schema": ("data_cmd", "schema", "Infer a first versioned data schema from the leading rows."),
     "validate": ("data_cmd", "validate", "Validate data against a versioned data schema."),
     "leakage": ("leakage_cmd", "leakage", "Row-level overlap between data splits (leakage check)."),
+    "model": ("model_cmd", "model", "Verify and sign OpenSSF model-signing signatures."),
 }
 
 

@@ -1,0 +1,338 @@
+"""``mlspec-attest model verify|sign``: OpenSSF model-signing signatures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from ..interop.oms import ModelSignature, ModelVerification, OmsTrust
+
+
+@click.group()
+def model() -> None:
+    """Verify and make OpenSSF model-signing (`model_signing`) signatures.
+
+    \b
+    Signatures are Sigstore bundles holding a DSSE in-toto statement with
+    predicate https://model_signing/signature/v1.0 (or the legacy Digests/v0.1).
+    Exit codes: 0 verified/signed · 1 denied · 2 usage · 3 bad input · 4 backend.
+    """
+
+
+def _model_relative(paths: tuple[Path, ...], model_path: Path) -> list[str]:
+    """--ignore-paths are paths on disk (relative to the working directory), as in model_signing."""
+    root = model_path.resolve()
+    out: list[str] = []
+    for p in paths:
+        candidate = (p if p.is_absolute() else Path.cwd() / p).resolve()
+        try:
+            rel = candidate.relative_to(root)
+        except ValueError:
+            click.echo(f"note: --ignore-paths {p} is not inside {model_path}; not used", err=True)
+            continue
+        out.append(rel.as_posix() if rel.parts else ".")
+    return out
+
+
+def _trust(
+    public_key: Path | None,
+    certificate_chain: tuple[Path, ...],
+    trust_config: Path | None,
+    identity: str | None,
+    issuer: str | None,
+) -> OmsTrust:
+    from ..errors import UsageError
+    from ..interop.oms import CertificateTrust, KeyTrust, SigstoreTrust
+
+    chosen = [
+        name
+        for name, given in (
+            ("--public-key", public_key is not None),
+            ("--certificate-chain", bool(certificate_chain)),
+            ("--trust-config", trust_config is not None),
+        )
+        if given
+    ]
+    if len(chosen) != 1:
+        raise UsageError(
+            "name exactly one trust: --public-key, --certificate-chain, or "
+            "--trust-config with --identity and --issuer"
+            + (f" (got {', '.join(chosen)})" if chosen else ""),
+        )
+    if (identity or issuer) and trust_config is None:
+        raise UsageError("--identity and --issuer go with --trust-config (Sigstore)")
+    if public_key is not None:
+        return KeyTrust.from_file(public_key)
+    if certificate_chain:
+        return CertificateTrust.from_files(list(certificate_chain))
+    if not identity or not issuer:
+        raise UsageError("Sigstore verification needs --identity and --issuer")
+    assert trust_config is not None
+    return SigstoreTrust(trust_config, identity, issuer)
+
+
+def _signer_text(signer: dict[str, Any]) -> str:
+    method = signer.get("method")
+    if method == "key":
+        return f"key {str(signer.get('keyid', ''))[:16]}… ({signer.get('keyDetails', '')})"
+    if method == "certificate":
+        root = signer.get("root", {}).get("subject", "?") if "root" in signer else "?"
+        return f"certificate {signer.get('subject')} (root {root})"
+    return f"Sigstore identity {signer.get('identity')} via {signer.get('issuer')}"
+
+
+def report_text(report: ModelVerification) -> str:
+    verdict = "PASSED" if report.passed else "DENIED"
+    lines = [f"model signature {verdict}: {report.model} ({_signer_text(report.signer)})"]
+    if report.serialization is not None:
+        s = report.serialization
+        how = f"{s.method}/{s.hash_type}" + (f"/{s.shard_size}" if s.shard_size else "")
+        lines.append(f"  predicate {report.predicate_type}  {how}  {report.resources} resources")
+        if report.subject_digest:
+            lines.append(f"  root      sha256:{report.subject_digest}")
+    if report.problems:
+        lines.append(f"  {len(report.problems)} problem(s):")
+        for i, p in enumerate(report.problems, 1):
+            lines.append(f"    {i}. [{p.check}] {p.message}")
+            if p.expected:
+                lines.append(f"         expected: {p.expected}")
+            if p.found:
+                lines.append(f"         found:    {p.found}")
+            if p.remedy:
+                lines.append(f"         fix:      {p.remedy}")
+    lines += [f"  note: {n}" for n in report.notes]
+    return "\n".join(lines)
+
+
+@model.command("verify")
+@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.option(
+    "--signature",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The model-signing signature (Sigstore bundle), e.g. model.sig.",
+)
+@click.option(
+    "--public-key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Trust this EC public key (PEM); for `model_signing sign key` signatures.",
+)
+@click.option(
+    "--certificate-chain",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Trust certificates chaining to this self-signed root CA (PEM; repeatable).",
+)
+@click.option(
+    "--trust-config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Sigstore ClientTrustConfig or TrustedRoot JSON (verification stays offline).",
+)
+@click.option("--identity", help="Sigstore: the signer's identity (certificate SAN).")
+@click.option("--issuer", help="Sigstore: the OIDC issuer of the signer's identity.")
+@click.option(
+    "--ignore-paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A path inside MODEL to leave out, besides those the signature records (repeatable).",
+)
+@click.option(
+    "--ignore-git-paths/--no-ignore-git-paths",
+    default=None,
+    help="Leave out .git, .gitattributes, .github, .gitignore [default: only when the "
+    "signature records no ignore paths].",
+)
+@click.option("--workers", type=click.IntRange(min=1), help="Hashing threads.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON report on stdout.")
+def verify(
+    model_path: Path,
+    signature: Path,
+    public_key: Path | None,
+    certificate_chain: tuple[Path, ...],
+    trust_config: Path | None,
+    identity: str | None,
+    issuer: str | None,
+    ignore_paths: tuple[Path, ...],
+    ignore_git_paths: bool | None,
+    workers: int | None,
+    as_json: bool,
+) -> None:
+    """Verify MODEL (a folder or one file) against its model-signing SIGNATURE.
+
+    Checks the signature under the trust named, the signed statement, then
+    re-hashes MODEL as the signature's serialization records (files or shards;
+    sha256, blake2b or blake3) and lists every file added, removed or changed.
+    """
+    from ..errors import ExitCode
+    from ..interop.oms import check_model
+
+    trust = _trust(public_key, certificate_chain, trust_config, identity, issuer)
+    ignored = _model_relative(ignore_paths, model_path) if ignore_paths else []
+    report = check_model(
+        model_path,
+        signature,
+        trust,
+        ignore_paths=ignored,
+        ignore_git_paths=ignore_git_paths,
+        workers=workers,
+    )
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        click.echo(report_text(report))
+    if not report.passed:
+        raise SystemExit(ExitCode.DENIED)
+
+
+def _signature_text(result: ModelSignature) -> str:
+    m = result.manifest
+    s = m.serialization
+    how = f"{s.method}/{s.hash_type}" + (f"/{s.shard_size}" if s.shard_size else "")
+    return (
+        f"signed {m.model_name}: {len(m.resources)} resources ({how}), root sha256:"
+        f"{m.root_digest}\n  signature {result.path} ({_signer_text(result.signer)})"
+    )
+
+
+@model.command("sign")
+@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path, exists=True))
+@click.option(
+    "--signature",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write the signature (Sigstore bundle), e.g. MODEL/model.sig.",
+)
+@click.option(
+    "--key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="EC private key (P-256/P-384/P-521, PEM) — `model_signing verify key` checks it.",
+)
+@click.option("--passphrase-env", metavar="VAR", help="Env var holding the key's passphrase.")
+@click.option("--sigstore", "use_sigstore", is_flag=True, help="Sign keyless with Sigstore.")
+@click.option(
+    "--identity-token",
+    envvar="SIGSTORE_ID_TOKEN",
+    help="OIDC identity token for --sigstore [env SIGSTORE_ID_TOKEN].",
+)
+@click.option(
+    "--trust-config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="--sigstore: ClientTrustConfig naming the instance [default: public-good production].",
+)
+@click.option(
+    "--ignore-paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A path inside MODEL to leave out; recorded in the signature (repeatable).",
+)
+@click.option(
+    "--ignore-git-paths/--no-ignore-git-paths",
+    default=True,
+    show_default=True,
+    help="Leave out (and record) .git, .gitattributes, .github, .gitignore.",
+)
+@click.option(
+    "--serialization",
+    type=click.Choice(["files", "shards"]),
+    default="files",
+    show_default=True,
+    help="files: one digest per file; shards: one per --shard-size byte range.",
+)
+@click.option(
+    "--hash",
+    "hash_type",
+    type=click.Choice(["sha256", "blake2b", "blake3"]),
+    default="sha256",
+    show_default=True,
+    help="Digest algorithm (`model_signing verify` checks sha256 only; we check all).",
+)
+@click.option(
+    "--shard-size",
+    type=click.IntRange(min=1),
+    default=1_000_000_000,
+    show_default=True,
+    metavar="BYTES",
+    help="Shard length for --serialization shards.",
+)
+@click.option("--allow-symlinks", is_flag=True, help="Follow symbolic links inside MODEL.")
+@click.option("--workers", type=click.IntRange(min=1), help="Hashing threads.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def sign(
+    model_path: Path,
+    signature: Path,
+    key: Path | None,
+    passphrase_env: str | None,
+    use_sigstore: bool,
+    identity_token: str | None,
+    trust_config: Path | None,
+    ignore_paths: tuple[Path, ...],
+    ignore_git_paths: bool,
+    serialization: str,
+    hash_type: str,
+    shard_size: int,
+    allow_symlinks: bool,
+    workers: int | None,
+    as_json: bool,
+) -> None:
+    """Sign MODEL (a folder or one file) in the OpenSSF model-signing v1.0 format.
+
+    With --key the signature is what `model_signing sign key` writes (the
+    bundle's publicKey.hint names the key); with --sigstore it is a keyless
+    Sigstore bundle (needs the network and an identity token).
+    """
+    from ..errors import UsageError
+    from ..interop.oms import Serialization, sign_model, sign_model_sigstore
+    from ..signing.keys import load_private_key
+    from .options import passphrase_from_env
+
+    if use_sigstore == (key is not None):
+        raise UsageError("choose one: --key KEY or --sigstore")
+    if serialization == "shards" and hash_type == "blake3":
+        raise UsageError(
+            "blake3 is not sharded (it hashes one file on every core)",
+            remedy="use --serialization files with --hash blake3",
+        )
+    spec = Serialization(
+        serialization,
+        hash_type,
+        allow_symlinks,
+        shard_size if serialization == "shards" else None,
+    )
+    ignored = _model_relative(ignore_paths, model_path) if ignore_paths else []
+    result: ModelSignature
+    if key is not None:
+        signer = load_private_key(key, passphrase=passphrase_from_env(passphrase_env))
+        result = sign_model(
+            model_path,
+            signature,
+            signer,
+            serialization=spec,
+            ignore_paths=ignored,
+            ignore_git_paths=ignore_git_paths,
+            workers=workers,
+        )
+    else:
+        token = identity_token
+        if not token:
+            raise UsageError(
+                "--sigstore needs an OIDC identity token",
+                remedy="pass --identity-token or set SIGSTORE_ID_TOKEN",
+            )
+        result = sign_model_sigstore(
+            model_path,
+            signature,
+            identity_token=token,
+            trust_config=trust_config,
+            serialization=spec,
+            ignore_paths=ignored,
+            ignore_git_paths=ignore_git_paths,
+            workers=workers,
+        )
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        click.echo(_signature_text(result))
