@@ -158,6 +158,10 @@ class RuleVerificationError(VerificationError):
     """Denial raised for the ``artifact-rule`` check."""
 
 
+class InspectionError(VerificationError):
+    """Denial raised for the ``inspection`` check (in-toto layout inspections)."""
+
+
 class ObjectivesDocumentError(VerificationError):
     """Denial raised for the ``objectives-document`` check."""
 

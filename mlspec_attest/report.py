@@ -32,6 +32,7 @@ class Check(StrEnum):
     THRESHOLD = "threshold"
     ORDERING = "ordering"
     ARTIFACT_RULE = "artifact-rule"
+    INSPECTION = "inspection"
     OBJECTIVES_DOCUMENT = "objectives-document"
     BASELINE = "baseline"
     OBJECTIVE = "objective"
@@ -61,6 +62,7 @@ ERROR_CLASSES: dict[Check, type[errors.VerificationError]] = {
     Check.THRESHOLD: errors.ThresholdVerificationError,
     Check.ORDERING: errors.OrderingVerificationError,
     Check.ARTIFACT_RULE: errors.RuleVerificationError,
+    Check.INSPECTION: errors.InspectionError,
     Check.OBJECTIVES_DOCUMENT: errors.ObjectivesDocumentError,
     Check.BASELINE: errors.BaselineVerificationError,
     Check.OBJECTIVE: errors.ObjectiveNotMetError,
@@ -123,6 +125,19 @@ class ArtifactSummary:
     path: str | None
     status: str  # "ok" | "mismatch" | "missing" | "not-checked"
     digest: dict[str, str] = field(default_factory=dict)
+    # For a directory that differs: every file added, removed or changed.
+    files: dict[str, list[str]] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "role": self.role,
+            "path": self.path,
+            "status": self.status,
+            "digest": self.digest,
+        }
+        if self.files is not None:
+            out["files"] = self.files
+        return out
 
 
 @dataclass
@@ -166,10 +181,7 @@ class VerificationReport:
                 }
                 for s in self.stages
             ],
-            "artifacts": [
-                {"role": a.role, "path": a.path, "status": a.status, "digest": a.digest}
-                for a in self.artifacts
-            ],
+            "artifacts": [a.to_json() for a in self.artifacts],
             "objectives": [r.to_json() for r in self.objectives],
             "failures": [f.to_json() for f in self.failures],
             "notes": list(self.notes),

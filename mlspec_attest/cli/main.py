@@ -49,6 +49,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "validate": ("data_cmd", "validate", "Validate data against a versioned data schema."),
     "leakage": ("leakage_cmd", "leakage", "Row-level overlap between data splits (leakage check)."),
     "model": ("model_cmd", "model", "Verify and sign OpenSSF model-signing signatures."),
+    "export": (
+        "export_cmd",
+        "export",
+        "Export a verified run for other tools (in-toto layout + links, .intoto.jsonl).",
+    ),
 }
 
 

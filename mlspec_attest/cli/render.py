@@ -54,8 +54,9 @@ def policy_mermaid(policy: Policy) -> str:
 def report_text(report: VerificationReport) -> str:
     verdict = "PASSED" if report.passed else "DENIED"
     out = [
-        f"verification {verdict}: policy {report.policy_name or '(unnamed)'} ({report.policy_digest[:19]}…), "
-        f"run {report.run_id}",
+        f"verification {verdict}: policy {report.policy_name or '(unnamed)'} "
+        f"({report.policy_digest[:19]}…), "
+        + (f"run {report.run_id}" if report.run_id else "in-toto layout"),
     ]
     if report.stages:
         out.append("")

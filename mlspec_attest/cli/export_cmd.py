@@ -1,0 +1,232 @@
+"""``mlspec-attest export``: hand a run to other tools.
+
+``export intoto`` writes a legacy in-toto layout and links that the reference
+``in-toto-verify`` accepts; ``export jsonl`` writes the stage envelopes as an
+``.intoto.jsonl`` bundle (witness, Archivista, GUAC). See docs/in-toto.md.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .options import passphrase_from_env, split_pairs, store_option
+
+if TYPE_CHECKING:
+    from ..policy.model import Policy
+    from ..signing.keys import LocalKeySigner
+
+EXPORT_SCHEMA = "https://mlspec-attest.dev/export/v1"
+
+
+@click.group()
+def export() -> None:
+    """Export a run for other tools: an in-toto layout and links, or .intoto.jsonl."""
+
+
+def _functionary_signers(
+    policy: Policy, pairs: tuple[str, ...], key_dir: Path | None
+) -> list[LocalKeySigner]:
+    """Private keys from ``NAME=KEYFILE`` pairs (checked against the policy) and a directory."""
+    from ..errors import UsageError
+    from ..signing.keys import load_private_key
+
+    signers: list[LocalKeySigner] = []
+    for name, path in split_pairs(pairs, "--functionary-key").items():
+        functionary = policy.functionaries.get(name)
+        if functionary is None:
+            raise UsageError(
+                f"--functionary-key {name}: the policy has no functionary {name!r}",
+                remedy="functionaries: " + ", ".join(sorted(policy.functionaries)),
+            )
+        signer = load_private_key(Path(path))
+        if signer.public_key.keyid != functionary.keyid:
+            raise UsageError(
+                f"--functionary-key {name}={path}: not the key the policy lists for {name!r}",
+                remedy=f"expected the private key of public key {functionary.keyid[:16]}",
+            )
+        signers.append(signer)
+    if key_dir is not None:
+        if not key_dir.is_dir():
+            raise UsageError(f"--functionary-key-dir {key_dir} is not a directory")
+        known = {f.keyid for f in policy.functionaries.values()}
+        for key_file in sorted(key_dir.glob("*.key")):
+            signer = load_private_key(key_file)
+            if signer.public_key.keyid in known:
+                signers.append(signer)
+    return signers
+
+
+def _echo(doc: dict[str, Any], text: str, as_json: bool) -> None:
+    click.echo(json.dumps(doc, indent=2) if as_json else text)
+
+
+@export.command("intoto")
+@click.option(
+    "--policy",
+    "policy_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Signed policy (from `policy sign`).",
+)
+@click.option(
+    "--policy-key",
+    "policy_keys",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Owner public key; every one given must have signed the policy (repeatable).",
+)
+@store_option()
+@click.option(
+    "--run-id",
+    envvar="MLSPEC_RUN_ID",
+    help="Run to export; required when the store holds several runs [env MLSPEC_RUN_ID].",
+)
+@click.option(
+    "--key",
+    "key_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The policy owner's private key; signs the exported layout.",
+)
+@click.option("--passphrase-env", metavar="VAR", help="Env var holding the --key passphrase.")
+@click.option(
+    "--functionary-key",
+    "functionary_keys",
+    multiple=True,
+    metavar="NAME=KEYFILE",
+    help="Private key of functionary NAME; re-signs its stages as legacy links (repeatable).",
+)
+@click.option(
+    "--functionary-key-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory of functionary private keys (*.key, unencrypted), matched by public key.",
+)
+@click.option(
+    "--artifact",
+    "artifacts",
+    multiple=True,
+    metavar="ROLE=PATH",
+    help="A deploy artifact to re-hash while verifying before export (repeatable).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="New or empty directory for the layout and the <stage>.<keyid8>.link files.",
+)
+@click.option("--layout-name", default="root.layout", show_default=True, help="Layout file name.")
+@click.option("--json", "as_json", is_flag=True, help="Print one versioned JSON document.")
+def intoto_cmd(
+    policy_path: Path,
+    policy_keys: tuple[Path, ...],
+    store: Path | None,
+    run_id: str | None,
+    key_path: Path,
+    passphrase_env: str | None,
+    functionary_keys: tuple[str, ...],
+    functionary_key_dir: Path | None,
+    artifacts: tuple[str, ...],
+    out_dir: Path,
+    layout_name: str,
+    as_json: bool,
+) -> None:
+    """Verify a run, then write it as a legacy in-toto layout and links.
+
+    The layout (one step per stage: functionary keys, threshold, artifact
+    rules) is signed with --key; each stage's attestation is re-signed as a
+    legacy link with its functionary's key, so this works for local-key
+    pipelines. A denied run is not exported (exit 1). Check the result with
+    `in-toto-verify --layout OUT/root.layout --verification-keys OWNER.pub
+    --link-dir OUT`.
+    """
+    from ..errors import ExitCode
+    from ..interop.intoto import export_intoto
+    from ..policy.signed import load_signed_policy
+    from ..signing.keys import load_private_key, load_public_key
+    from .options import open_store
+    from .render import report_text
+
+    signed = load_signed_policy(policy_path)
+    owner_keys = [load_public_key(k) for k in policy_keys]
+    layout_signer = load_private_key(key_path, passphrase=passphrase_from_env(passphrase_env))
+    signers = _functionary_signers(signed.policy, functionary_keys, functionary_key_dir)
+    deploy = {role: Path(p) for role, p in split_pairs(artifacts, "--artifact").items()}
+    result = export_intoto(
+        signed,
+        owner_keys,
+        open_store(store),
+        layout_signer=layout_signer,
+        functionary_signers=signers,
+        out_dir=out_dir,
+        run_id=run_id,
+        artifacts=deploy,
+        layout_name=layout_name,
+    )
+    if result.layout is None:
+        _echo(result.report.to_json(), report_text(result.report), as_json)
+        raise SystemExit(ExitCode.DENIED)
+    owner = policy_keys[0]
+    doc = {
+        "schemaVersion": EXPORT_SCHEMA,
+        "result": "EXPORTED",
+        "format": "in-toto-layout",
+        "runId": result.report.run_id,
+        "layout": str(result.layout),
+        "layoutKeyid": result.layout_keyid,
+        "links": [str(p) for p in result.links],
+        "notes": list(result.report.notes),
+    }
+    text = "\n".join(
+        [
+            f"exported run {result.report.run_id}: {result.layout} and {len(result.links)} link(s)",
+            *(f"  {p.name}" for p in result.links),
+            *(f"  note: {n}" for n in result.report.notes),
+            f"check: in-toto-verify --layout {result.layout} --verification-keys {owner} "
+            f"--link-dir {out_dir}",
+        ]
+    )
+    _echo(doc, text, as_json)
+
+
+@export.command("jsonl")
+@store_option()
+@click.option(
+    "--run-id",
+    envvar="MLSPEC_RUN_ID",
+    help="Run to export; required when the store holds several runs [env MLSPEC_RUN_ID].",
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Output file, by convention NAME.intoto.jsonl.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one versioned JSON document.")
+def jsonl_cmd(store: Path | None, run_id: str | None, out: Path, as_json: bool) -> None:
+    """Write a run's stage envelopes as .intoto.jsonl (one DSSE envelope a line).
+
+    The envelopes are copied as signed (nothing is verified or re-signed), for
+    tools such as witness, Archivista and GUAC.
+    """
+    from ..interop.intoto import export_jsonl
+    from .options import open_store
+
+    result = export_jsonl(open_store(store), out, run_id=run_id)
+    doc = {
+        "schemaVersion": EXPORT_SCHEMA,
+        "result": "EXPORTED",
+        "format": "intoto-jsonl",
+        "runId": result.run_id,
+        "file": str(result.path),
+        "envelopes": len(result.sources),
+        "sources": list(result.sources),
+    }
+    text = f"wrote {len(result.sources)} envelope(s) of run {result.run_id} to {result.path}"
+    _echo(doc, text, as_json)

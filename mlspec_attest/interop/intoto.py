@@ -1,0 +1,57 @@
+"""in-toto interop: verify in-toto layouts, export runs as layouts + links, ``.intoto.jsonl``.
+
+* :func:`verify_intoto_layout` verifies a legacy or DSSE in-toto layout against
+  ``<step>.<keyid8>.link`` files with in-toto's semantics (inspections
+  included) and returns a :class:`~mlspec_attest.report.VerificationReport`.
+* :func:`is_intoto_layout` tells an in-toto layout from a signed mlspec-attest
+  policy, so ``verify --policy`` can accept either.
+* :func:`export_intoto` writes a verified local-key run as a legacy layout and
+  links that the reference ``in-toto-verify`` accepts.
+* :func:`export_jsonl`, :func:`write_jsonl` and :func:`read_jsonl` handle
+  ``.intoto.jsonl`` (one DSSE envelope a line) for witness, Archivista, GUAC.
+
+The layout and link features need the ``intoto`` extra (in-toto and
+securesystemslib); without it they raise ``BackendError`` (exit 4) saying
+``pip install 'mlspec-attest[intoto]'``. ``.intoto.jsonl`` needs nothing extra.
+docs/in-toto.md describes formats, semantics and differences.
+"""
+
+from __future__ import annotations
+
+from .intoto_export import DEFAULT_LAYOUT_NAME, IntotoExport, export_intoto
+from .intoto_jsonl import (
+    JSONL_SUFFIX,
+    JsonlExport,
+    export_jsonl,
+    parse_jsonl,
+    read_jsonl,
+    write_jsonl,
+)
+from .intoto_support import (
+    INSTALL_HINT,
+    is_intoto_layout,
+    load_layout_key,
+    require_intoto,
+    sslib_key_dict,
+)
+from .intoto_verify import DEFAULT_INSPECT_TIMEOUT, INSPECTION_CHECK, verify_intoto_layout
+
+__all__ = [
+    "DEFAULT_INSPECT_TIMEOUT",
+    "DEFAULT_LAYOUT_NAME",
+    "INSPECTION_CHECK",
+    "INSTALL_HINT",
+    "JSONL_SUFFIX",
+    "IntotoExport",
+    "JsonlExport",
+    "export_intoto",
+    "export_jsonl",
+    "is_intoto_layout",
+    "load_layout_key",
+    "parse_jsonl",
+    "read_jsonl",
+    "require_intoto",
+    "sslib_key_dict",
+    "verify_intoto_layout",
+    "write_jsonl",
+]
