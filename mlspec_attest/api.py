@@ -22,7 +22,7 @@ Decorator (the active session is reachable with ``mlspec_attest.api.current()``)
 
 One call::
 
-    mlspec_attest.attestation("ingest", key="keys/data.key", products=["data/raw.csv"])
+    mlspec_attest.attest("ingest", key="keys/data.key", products=["data/raw.csv"])
 
 If the block raises, nothing is signed and the exception propagates.
 """

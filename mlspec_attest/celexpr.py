@@ -107,6 +107,15 @@ def _explain(exc: BaseException) -> str:
     return text
 
 
+def _parse_problem(exc: BaseException) -> str:
+    """Where a CEL parse failed: cel-python puts the source line and a caret in args[0]."""
+    lines = str(exc.args[0]).splitlines() if exc.args else []
+    if len(lines) >= 2 and lines[1].strip() == "^":
+        column = lines[1].index("^")
+        return f"syntax error at column {column + 1} (near {lines[0][column : column + 12]!r})"
+    return "syntax error"
+
+
 def compile_expression(text: str) -> CompiledExpression:
     """Parse ``text``; a syntax error raises MalformedDocumentError naming the problem."""
     celpy = _cel()
@@ -114,8 +123,9 @@ def compile_expression(text: str) -> CompiledExpression:
     try:
         ast = env.compile(text)
     except celpy.CELParseError as exc:
-        message = str(exc).splitlines()[0] if str(exc) else "syntax error"
-        raise MalformedDocumentError(f"invalid CEL expression {text!r}: {message}") from exc
+        raise MalformedDocumentError(
+            f"invalid CEL expression {text!r}: {_parse_problem(exc)}"
+        ) from exc
     return CompiledExpression(text, env.program(ast, functions=FUNCTIONS))
 
 

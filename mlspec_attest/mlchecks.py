@@ -31,6 +31,23 @@ if TYPE_CHECKING:
 Chosen = Mapping[str, "AcceptedAttestation"]
 
 
+def _same_content(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
+    """Two DigestSets name the same bytes: some algorithm appears in both, with equal values."""
+    common = set(a) & set(b)
+    return bool(common) and all(a[k] == b[k] for k in common)
+
+
+LEAKAGE_REMEDIES = {
+    "overlap-exceeds-tolerance": "rows are shared between splits: de-duplicate before splitting "
+    "and re-run from split",
+    "attested-count-wrong": "the signed overlap counts do not match the stored digest sets; "
+    "re-run the split stage",
+    "digest-set-missing": "copy the store with its blobs/ folder, or re-run the split stage",
+    "digest-set-corrupt": "the stored digest set is damaged; re-run the split stage",
+    "split-missing": "sign the split stage with --split ROLE=PATH for every split the policy names",
+}
+
+
 def _short(digest: Mapping[str, str] | None) -> str:
     if not digest:
         return "none"
@@ -211,7 +228,7 @@ def check_separation(policy: Policy, chosen: Chosen, report: VerificationReport)
         if name == rule.test or not (name in banned or att.statement.metadata.kind in banned):
             continue
         for m in att.statement.materials:
-            if m.name == hb_name or m.digest.get("sha256") == hb_digest.get("sha256"):
+            if m.name == hb_name or _same_content(m.digest, hb_digest):
                 report.fail(
                     Check.HOLDBACK_READ,
                     name,
@@ -323,7 +340,9 @@ def check_leakage(
             f"{f.message} [{f.kind}]",
             expected=f.expected,
             found=f.found,
-            remedy="rows are shared between splits: de-duplicate before splitting and re-run from split",
+            remedy=LEAKAGE_REMEDIES.get(
+                f.kind, "re-sign the split stage with mlspec-attest sign --split"
+            ),
         )
 
 

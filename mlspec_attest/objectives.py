@@ -244,7 +244,8 @@ def _compile(
         metric = ch["metric"]
         if baseline is None:
             raise _Fail(
-                "no baseline metrics: pass --baseline ATTESTATION of the model to compare with"
+                "no baseline metrics: pass the baseline model's attestation "
+                "(verify --baseline) or metrics (objectives check --baseline-metrics)"
             )
         cur = _value(ev.metrics, metric, where)
         base = _value(baseline, metric, "the baseline attestation")

@@ -49,6 +49,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "validate": ("data_cmd", "validate", "Validate data against a versioned data schema."),
     "leakage": ("leakage_cmd", "leakage", "Row-level overlap between data splits (leakage check)."),
     "model": ("model_cmd", "model", "Verify and sign OpenSSF model-signing signatures."),
+    "bundle": ("bundle_cmd", "bundle", "Verify any Sigstore bundle offline (keyless or key)."),
     "export": (
         "export_cmd",
         "export",
@@ -154,8 +155,9 @@ def main(argv: list[str] | None = None) -> None:
         code: int = exc.exit_code
         kind = KINDS.get(exc.exit_code, "denied")
         returncode = getattr(exc, "returncode", None)
-        if isinstance(returncode, int) and returncode > 0:
-            code = returncode  # a failed stage command: propagate its status
+        if isinstance(returncode, int) and returncode != 0:
+            # A failed stage command: propagate its status (a signal N becomes 128+N).
+            code = returncode if returncode > 0 else 128 - returncode
             kind = "command-failed"
         emit_error(code, type(exc).__name__, message, exc.remedy, as_json, kind=kind)
         sys.exit(code)
