@@ -27,5 +27,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check mlspec_attest tests
 	$(BIN)/mypy
 
+## Benchmarks against the peers, in one run (several minutes, ~6.5 GB of temporary
+## disk; b3sum and openssl from the OS); writes docs/benchmarks.md.
+.PHONY: bench
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,demo,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/run.py
+
 clean:
 	rm -rf $(VENV) .mlspec build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .bundle import Bundle
-from .digest import ArtifactDigest, digest_path
-from .dsse import INTOTO_PAYLOAD_TYPE, Envelope
+from .bundle import Bundle, sign_to_bundle
+from .digest import DEFAULT_SCHEME, ArtifactDigest, DigestScheme, digest_path
+from .dsse import INTOTO_PAYLOAD_TYPE
 from .errors import (
     ArtifactPathError,
     BadInputError,
@@ -26,7 +27,7 @@ from .errors import (
 from .fsutil import artifact_name
 from .jsonio import load_file
 from .runner import CommandResult, run_command
-from .signing.base import Signer
+from .signing.base import BundleSigner, Signer
 from .stages import StageKind, parse_kind
 from .statement import (
     CommandRecord,
@@ -37,6 +38,10 @@ from .statement import (
     check_finite_metrics,
 )
 from .store import AttestationStore, check_run_id, new_run_id
+
+if TYPE_CHECKING:
+    from .digestcache import DigestCache
+    from .hashengine import ProgressSink
 
 STAGE_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_.-"
 
@@ -213,10 +218,28 @@ def check_rfc3339(value: str, what: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class HashingOptions:
+    """How ``sign`` hashes materials and products.
+
+    ``cache`` (opt-in) reuses digests of files whose (device, inode, size,
+    mtime, ctime) did not change; it is for re-signing only, never verification.
+    """
+
+    scheme: DigestScheme = DEFAULT_SCHEME
+    workers: int | None = None
+    progress: ProgressSink | None = None
+    cache: DigestCache | None = None
+
+
 def _descriptors(
-    paths: Sequence[Path], base: Path, blobs: list[bytes]
+    paths: Sequence[Path],
+    base: Path,
+    blobs: list[bytes],
+    hashing: HashingOptions | None = None,
 ) -> tuple[list[ResourceDescriptor], dict[str, ArtifactDigest]]:
-    """Digest each path; directory manifests are appended to ``blobs`` for storing later."""
+    """Digest each path; manifests are appended to ``blobs`` for storing later."""
+    opts = hashing or HashingOptions()
     out: list[ResourceDescriptor] = []
     digests: dict[str, ArtifactDigest] = {}
     root = base.resolve()
@@ -229,16 +252,35 @@ def _descriptors(
                 f"{path}: symlink points outside {base} (to {path.resolve()})",
                 remedy="attest the real path, or copy the artifact into the pipeline directory",
             )
-        digest = digest_path(path)
+        digest = digest_path(
+            path,
+            scheme=opts.scheme,
+            workers=opts.workers,
+            progress=opts.progress,
+            cache=opts.cache,
+        )
         annotations: dict[str, Any] = {}
-        if digest.kind == "directory":
-            assert digest.manifest is not None
+        if digest.manifest is not None:
             blobs.append(digest.manifest.canonical_bytes())
+        if digest.kind == "directory":
             annotations = {"mlspec.kind": "directory", "mlspec.files": digest.files}
         annotations["mlspec.size"] = digest.size
         digests[name] = digest
         out.append(ResourceDescriptor(name, digest.digest_set(), annotations))
     return out, digests
+
+
+def _sha256_of(digest: ArtifactDigest, path: Path) -> str:
+    """The default-scheme digest (details records name it ``sha256``), re-hashing if needed."""
+    return digest.digest if digest.scheme.is_default else digest_path(path).digest
+
+
+def _conversion_sha256(digests: Mapping[str, ArtifactDigest], path: Path, base: Path) -> str:
+    """sha256 of a conversion output: from its product digest, else hashed on its own."""
+    name = artifact_name(path, base)
+    if name in digests:
+        return _sha256_of(digests[name], path)
+    return digest_path(path).digest
 
 
 def _store_objectives(
@@ -289,7 +331,7 @@ def environment_facts() -> dict[str, Any]:
 
 def sign_stage(
     record: StageRecord,
-    signer: Signer,
+    signer: Signer | BundleSigner,
     store: AttestationStore,
     *,
     run_id: str | None = None,
@@ -300,6 +342,7 @@ def sign_stage(
     quiet_stdout: bool = False,
     clock: Callable[[], str] = now_rfc3339,
     environment: Mapping[str, Any] | None = None,
+    hashing: HashingOptions | None = None,
 ) -> SignedStage:
     """Hash materials, run ``command`` if given, hash products, sign and store.
 
@@ -316,7 +359,7 @@ def sign_stage(
             remedy="name what the stage writes with --product PATH (an in-toto Statement needs a subject)",
         )
     blobs: list[bytes] = []
-    materials, _ = _descriptors(record.materials, base, blobs)
+    materials, _ = _descriptors(record.materials, base, blobs, hashing)
     result: CommandResult | None = None
     if command:
         result = run_command(list(command), echo=echo, stdout_to_stderr=quiet_stdout)
@@ -337,25 +380,28 @@ def sign_stage(
             record.products.append(path)
         record.roles.setdefault(role, path)
     for path in record.conversions.values():
-        if path not in record.products:
+        # A conversion inside a directory product is covered by that product's
+        # manifest; only a conversion written elsewhere becomes a product itself.
+        inside = any(
+            p.is_dir() and Path(os.path.abspath(path)).is_relative_to(os.path.abspath(p))
+            for p in record.products
+        )
+        if not inside and path not in record.products:
             record.products.append(path)
     for name, path in record.detail_files.items():
-        detail = load_file(path, what=f"--detail {name}={path}")
-        if not isinstance(detail, dict):
-            raise MalformedDocumentError(f"--detail {name}={path}: expected a JSON object")
-        record.details[name] = detail
+        record.details[name] = load_file(path, what=f"--detail {name}={path}")
     if not record.products:
         raise UsageError(
             f"stage {record.stage!r} has no products",
             remedy="name what the stage wrote with --product PATH (an in-toto Statement needs a subject)",
         )
-    products, product_digests = _descriptors(record.products, base, blobs)
+    products, product_digests = _descriptors(record.products, base, blobs, hashing)
     if record.conversions:
         record.details["conversions"] = [
             {
                 "format": fmt,
                 "artifact": artifact_name(path, base),
-                "sha256": product_digests[artifact_name(path, base)].sha256,
+                "sha256": _conversion_sha256(product_digests, path, base),
             }
             for fmt, path in sorted(record.conversions.items())
         ]
@@ -407,11 +453,7 @@ def sign_stage(
         ),
         environment=dict(environment) if environment is not None else environment_facts(),
     )
-    envelope = Envelope.sign(
-        statement.to_payload(), INTOTO_PAYLOAD_TYPE, [signer], keyid_hint=False
-    )
-    keyid = signer.public_key.keyid
-    bundle = Bundle.for_public_key(envelope, keyid)
+    bundle, keyid = sign_to_bundle(statement.to_payload(), INTOTO_PAYLOAD_TYPE, signer)
     # Only now, with everything validated and signed, does anything reach the store.
     for blob in blobs:
         store.put_blob(blob)

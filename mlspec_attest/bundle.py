@@ -2,7 +2,8 @@
 
 Every backend writes this one format. Local keys identify themselves with
 ``verificationMaterial.publicKey.hint`` (hex SHA-256 of the SPKI PEM); keyless
-signing will add a certificate and transparency-log entries in the same place.
+signing (:mod:`mlspec_attest.signing.sigstore`) writes a certificate and
+transparency-log entries in the same place, kept verbatim.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from .dsse import Envelope
 from .errors import MalformedDocumentError
+from .signing.base import BundleSigner, Signer
 
 BUNDLE_MEDIA_TYPE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
 KNOWN_BUNDLE_MEDIA_TYPES = (
@@ -42,6 +44,12 @@ class Bundle:
             return str(pk["hint"])
         return None
 
+    @property
+    def is_keyless(self) -> bool:
+        """True if a certificate (Sigstore keyless) rather than a key signed this bundle."""
+        vm = self.verification_material
+        return "certificate" in vm or "x509CertificateChain" in vm
+
     def to_json(self) -> dict[str, Any]:
         return {
             "mediaType": self.media_type,
@@ -65,6 +73,17 @@ class Bundle:
             raise MalformedDocumentError(f"{what}: missing verificationMaterial")
         envelope = Envelope.from_json(doc["dsseEnvelope"], what=f"{what}: dsseEnvelope")
         return cls(envelope, material, str(media_type))
+
+
+def sign_to_bundle(
+    payload: bytes, payload_type: str, signer: Signer | BundleSigner
+) -> tuple[Bundle, str]:
+    """Sign ``payload`` with any backend: (the bundle, the keyid naming its signer)."""
+    if isinstance(signer, BundleSigner):
+        return signer.sign_envelope(payload, payload_type), signer.keyid
+    envelope = Envelope.sign(payload, payload_type, [signer], keyid_hint=False)
+    keyid = signer.public_key.keyid
+    return Bundle.for_public_key(envelope, keyid), keyid
 
 
 def is_bundle(doc: Any) -> bool:

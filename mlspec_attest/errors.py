@@ -110,6 +110,11 @@ class SignatureVerificationError(VerificationError):
     """A DSSE signature does not verify under the expected key."""
 
 
+class SigstoreVerificationError(SignatureVerificationError):
+    """A Sigstore bundle failed offline verification: certificate chain, transparency-log
+    proof, signed time, signature, artifact digest or identity policy."""
+
+
 # One class per verification check (see report.Check); `verify.require_verified`
 # raises the class of the first failure, with the full report attached.
 

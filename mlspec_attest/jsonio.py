@@ -32,10 +32,15 @@ def _no_constants(token: str) -> Any:
     raise ValueError(f"non-standard JSON constant {token}")
 
 
-def loads_strict(data: bytes | str, *, what: str = "document") -> Any:
-    """Parse JSON strictly; raise :class:`MalformedDocumentError` naming ``what``."""
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise MalformedDocumentError(f"{what}: larger than {MAX_DOCUMENT_BYTES} bytes")
+def loads_strict(data: bytes | str, *, what: str = "document", max_bytes: int | None = None) -> Any:
+    """Parse JSON strictly; raise :class:`MalformedDocumentError` naming ``what``.
+
+    ``max_bytes`` is raised only for documents whose size is bounded elsewhere
+    (a directory manifest is read back by the digest the signature covers).
+    """
+    limit = MAX_DOCUMENT_BYTES if max_bytes is None else max_bytes
+    if len(data) > limit:
+        raise MalformedDocumentError(f"{what}: larger than {limit} bytes")
     try:
         return json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -4,7 +4,9 @@ Steps, in order (docs/verification.md documents each with its error):
 
 1. policy signature by every owner key (stop here if any is missing)
 2. policy expiry
-3. each stored attestation: well-formed, signature valid under a policy key,
+3. each stored attestation: well-formed, signature valid under a policy key
+   (keyless: the Sigstore bundle verifies offline against the policy's embedded
+   trust root and its certificate identity matches a functionary's rule),
    signer allowed for its stage, same run id, same policy digest, same kind
 4. every required stage present
 5. threshold: distinct functionary keys whose attestations agree
@@ -24,11 +26,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .bundle import Bundle
-from .digest import DirectoryManifest, digest_path
+from .digest import DEFAULT_SCHEME, ArtifactDigest, DigestScheme, DirectoryManifest, digest_path
 from .dsse import INTOTO_PAYLOAD_TYPE
-from .errors import ArtifactPathError, MlspecError, UsageError
+from .errors import (
+    ArtifactPathError,
+    MalformedDocumentError,
+    MlspecError,
+    SigstoreVerificationError,
+    UsageError,
+)
 from .jsonio import loads_strict
 from .policy.model import Functionary, Policy, StagePolicy, format_rfc3339, parse_rfc3339
 from .policy.rules import LinkArtifacts, evaluate_rules
@@ -37,6 +46,9 @@ from .report import ArtifactSummary, Check, StageSummary, VerificationReport
 from .signing.base import PublicKeyVerifier
 from .statement import StageStatement
 from .store import AttestationStore, StoredAttestation
+
+if TYPE_CHECKING:
+    from .hashengine import ProgressSink
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,7 @@ class PipelineVerifier:
         artifacts: Mapping[str, Path] | None = None,
         now: datetime | None = None,
         baseline: Path | None = None,
+        progress: ProgressSink | None = None,
     ) -> None:
         if not owner_keys:
             raise UsageError("at least one --policy-key is required to trust the policy")
@@ -97,6 +110,7 @@ class PipelineVerifier:
         self.artifacts = dict(artifacts or {})
         self.now = now or datetime.now(UTC)
         self.baseline_path = baseline
+        self.progress = progress
         unknown = sorted(set(self.artifacts) - set(self.policy.deploy))
         if unknown:
             roles = ", ".join(sorted(self.policy.deploy)) or "none"
@@ -138,7 +152,7 @@ class PipelineVerifier:
 
     # -- step 3 -------------------------------------------------------------
     def _key_candidates(self, hint: str | None) -> list[Functionary]:
-        everyone = list(self.policy.functionaries.values())
+        everyone = [f for f in self.policy.functionaries.values() if f.public_key is not None]
         matching = [f for f in everyone if hint and f.keyid == hint]
         return matching or everyone
 
@@ -158,6 +172,78 @@ class PipelineVerifier:
         allowed = [f for f in sharing if stage and f.name in stage.functionaries]
         return (allowed or sharing)[0]
 
+    def _keyless_functionaries(self, bundle: Bundle, what: str) -> list[Functionary]:
+        """The Sigstore functionaries whose identity rule the bundle's certificate matches,
+        after verifying the bundle offline against the policy's trust root.
+
+        Raises SigstoreVerificationError (IdentityMismatchError for an unknown identity)
+        or MalformedDocumentError; BackendError if sigstore-python is missing.
+        """
+        from .signing.sigstore_verify import verify_bundle
+
+        keyless = [f for f in self.policy.functionaries.values() if f.identity is not None]
+        trust = self.policy.sigstore_trust
+        if not keyless or trust is None:
+            raise SigstoreVerificationError(
+                "signed keyless (a Sigstore certificate), but the policy names no Sigstore "
+                "identities",
+                remedy="sign with a functionary key, or add the signer's Sigstore identity "
+                "and trust.sigstore to the policy",
+            )
+        verified = verify_bundle(
+            bundle.to_json(),
+            trust=trust,
+            identities=[f.identity for f in keyless if f.identity is not None],
+            what=what,
+        )
+        return [f for f in keyless if f.identity in verified.matched]
+
+    def _keyless_signer(
+        self, bundle: Bundle, claimed: str | None, source: str
+    ) -> Functionary | None:
+        """Like :meth:`_signer_of` for keyless bundles; every failure goes to the report."""
+        from .signing.sigstore_verify import IdentityMismatchError
+
+        expected = f"a signature by {self._allowed_names(claimed)}"
+        try:
+            matching = self._keyless_functionaries(bundle, source)
+        except IdentityMismatchError as exc:
+            self.report.fail(
+                Check.SIGNER_NOT_ALLOWED,
+                claimed,
+                "signed by a Sigstore identity the policy does not allow",
+                expected=expected,
+                found=exc.found.describe(),
+                remedy="sign with an identity listed for the stage, or change the policy",
+                source=source,
+            )
+            return None
+        except SigstoreVerificationError as exc:
+            trust = self.policy.sigstore_trust
+            self.report.fail(
+                Check.SIGNATURE,
+                claimed,
+                f"keyless signature does not verify: {exc.message}",
+                expected=f"{expected}, certified and logged by the policy's Sigstore instance "
+                f"({trust.source if trust else 'none named'})",
+                found="a bundle that fails offline Sigstore verification",
+                remedy=exc.remedy or "re-sign the stage against the instance the policy trusts",
+                source=source,
+            )
+            return None
+        except MalformedDocumentError as exc:
+            self.report.fail(
+                Check.ATTESTATION_MALFORMED,
+                claimed,
+                exc.message,
+                remedy="re-sign the stage; do not edit attestation files",
+                source=source,
+            )
+            return None
+        stage = self.policy.stage(claimed) if claimed else None
+        allowed = [f for f in matching if stage and f.name in stage.functionaries]
+        return (allowed or matching)[0]
+
     def accept(self, stored: StoredAttestation) -> AcceptedAttestation | None:
         source = stored.path.name
         claimed = _claimed_stage(stored)
@@ -171,7 +257,12 @@ class PipelineVerifier:
             )
             return None
         bundle = stored.bundle
-        signer = self._signer_of(bundle, claimed)
+        if bundle.is_keyless:
+            signer = self._keyless_signer(bundle, claimed, source)
+            if signer is None:
+                return None
+        else:
+            signer = self._signer_of(bundle, claimed)
         if signer is None:
             known = bundle.key_hint and any(
                 f.keyid == bundle.key_hint for f in self.policy.functionaries.values()
@@ -383,14 +474,25 @@ class PipelineVerifier:
             )
             return None
         stage = self.policy.stage(statement.name)
-        allowed = self.policy.keys_for(stage).values() if stage else ()
-        if not any(bundle.envelope.verified_by(f.key) for f in allowed):
+        allowed = list(self.policy.keys_for(stage).values()) if stage else []
+        found = "none valid"
+        if bundle.is_keyless:
+            try:
+                signed = any(f in allowed for f in self._keyless_functionaries(bundle, source))
+            except (SigstoreVerificationError, MalformedDocumentError) as exc:
+                signed, found = False, exc.message
+        else:
+            signed = any(
+                f.public_key is not None and bundle.envelope.verified_by(f.public_key)
+                for f in allowed
+            )
+        if not signed:
             self.report.fail(
                 Check.BASELINE,
                 statement.name,
                 "baseline attestation is not signed by a functionary of its stage",
                 expected=f"a signature by {self._allowed_names(statement.name)}",
-                found="none valid",
+                found=found,
                 remedy="pass the evaluate/test attestation of the baseline model from a verified run",
                 source=source,
             )
@@ -413,6 +515,7 @@ class PipelineVerifier:
 
     # -- step 9 -------------------------------------------------------------
     def check_artifacts(self, chosen: Mapping[str, AcceptedAttestation]) -> None:
+        """Re-hash every deploy artifact (all its bytes, never a cache) and compare."""
         for role, spec in sorted(self.policy.deploy.items()):
             path = self.artifacts.get(role)
             if path is None:
@@ -427,8 +530,27 @@ class PipelineVerifier:
                     )
                 self.report.artifacts.append(ArtifactSummary(role, None, "not-checked"))
                 continue
+            att = chosen.get(spec.stage)
+            attested = None
+            if att is not None:
+                attested = next((p for p in att.statement.products if p.name == spec.product), None)
+            scheme = DEFAULT_SCHEME
+            if attested is not None:
+                try:
+                    scheme = DigestScheme.of_digest_set(attested.digest)
+                except MlspecError as exc:
+                    self.report.fail(
+                        Check.ARTIFACT_MISMATCH,
+                        spec.stage,
+                        f"deploy artifact {role!r}: {exc.message}",
+                        expected="a digest this verifier can recompute",
+                        found=", ".join(sorted(attested.digest)),
+                        remedy=exc.remedy or "re-sign the stage with a supported digest",
+                    )
+                    self.report.artifacts.append(ArtifactSummary(role, str(path), "mismatch"))
+                    continue
             try:
-                actual = digest_path(path)
+                actual = digest_path(path, scheme=scheme, progress=self.progress)
             except ArtifactPathError as exc:
                 self.report.fail(
                     Check.ARTIFACT_MISSING,
@@ -440,10 +562,6 @@ class PipelineVerifier:
                 )
                 self.report.artifacts.append(ArtifactSummary(role, str(path), "missing"))
                 continue
-            att = chosen.get(spec.stage)
-            attested = None
-            if att is not None:
-                attested = next((p for p in att.statement.products if p.name == spec.product), None)
             if attested is None:
                 self.report.fail(
                     Check.ARTIFACT_MISMATCH,
@@ -462,36 +580,39 @@ class PipelineVerifier:
                     ArtifactSummary(role, str(path), "ok", actual.digest_set())
                 )
                 continue
+            description, files = self._describe_difference(attested.digest, actual)
+            key = scheme.key
             self.report.fail(
                 Check.ARTIFACT_MISMATCH,
                 spec.stage,
                 f"deploy artifact {role!r} at {path} differs from what {spec.stage!r} attested",
-                expected=f"sha256 {attested.digest.get('sha256', '?')}",
-                found=f"sha256 {actual.sha256}; {self._describe_difference(attested.digest, actual)}",
+                expected=f"{key} {attested.digest.get(key, '?')}",
+                found=f"{key} {actual.digest}; {description}",
                 remedy="do not deploy: the bytes on disk are not the attested ones; rebuild through the pipeline",
             )
             self.report.artifacts.append(
-                ArtifactSummary(role, str(path), "mismatch", actual.digest_set())
+                ArtifactSummary(role, str(path), "mismatch", actual.digest_set(), files)
             )
 
-    def _describe_difference(self, attested: Mapping[str, str], actual: object) -> str:
-        from .digest import ArtifactDigest
-
-        assert isinstance(actual, ArtifactDigest)
-        if actual.kind != "directory":
-            return (
-                "file content differs"
-                if "manifest-sha256" not in attested
-                else "attested a directory, found a file"
-            )
-        blob = self.store.get_blob(attested.get("manifest-sha256", ""))
-        if blob is None or actual.manifest is None:
-            return "directory content differs (attested manifest not in store)"
+    def _describe_difference(
+        self, attested: Mapping[str, str], actual: ArtifactDigest
+    ) -> tuple[str, dict[str, list[str]] | None]:
+        """A one-line account of the difference and, for manifests, every file that differs."""
+        if actual.manifest is None:
+            if "manifest-sha256" in attested:
+                return "attested a directory, found a file", None
+            return "file content differs", None
+        if "manifest-sha256" not in attested:
+            return "attested a file, found a directory", None
+        blob = self.store.get_blob(attested["manifest-sha256"])
+        if blob is None:
+            return "directory content differs (attested manifest not in store)", None
         try:
-            expected = DirectoryManifest.from_json(loads_strict(blob))
+            expected = DirectoryManifest.from_bytes(blob)
         except MlspecError:
-            return "directory content differs (stored manifest unreadable)"
-        return expected.diff(actual.manifest).summary()
+            return "directory content differs (stored manifest unreadable)", None
+        diff = expected.diff(actual.manifest)
+        return diff.summary(), diff.to_json()
 
     # -- all ----------------------------------------------------------------
     def run(self) -> VerificationReport:
@@ -545,10 +666,18 @@ def verify_pipeline(
     artifacts: Mapping[str, Path] | None = None,
     now: datetime | None = None,
     baseline: Path | None = None,
+    progress: ProgressSink | None = None,
 ) -> VerificationReport:
     """Run every check and return the full report (never raises for a denial)."""
     return PipelineVerifier(
-        signed, owner_keys, store, run_id=run_id, artifacts=artifacts, now=now, baseline=baseline
+        signed,
+        owner_keys,
+        store,
+        run_id=run_id,
+        artifacts=artifacts,
+        now=now,
+        baseline=baseline,
+        progress=progress,
     ).run()
 
 

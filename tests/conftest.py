@@ -33,6 +33,10 @@ def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "MLSPEC_ATTEST_KEY",
         "MLSPEC_ATTEST_POLICY",
         "MLSPEC_ATTEST_DEBUG",
+        "MLSPEC_ATTEST_DIGEST_CACHE",
+        "MLSPEC_ATTEST_DIGEST_ALGORITHM",
+        "MLSPEC_ATTEST_DIGEST_SERIALIZATION",
+        "MLSPEC_ATTEST_SHARD_SIZE",
         "MLSPEC_RUN_ID",
     ):
         monkeypatch.delenv(var, raising=False)

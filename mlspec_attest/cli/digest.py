@@ -7,22 +7,81 @@ from pathlib import Path
 
 import click
 
+from .options import digest_scheme_options
+
 
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path))
+@digest_scheme_options(prefix="")
+@click.option(
+    "--scheme",
+    "layout",
+    type=click.Choice(["mlspec", "intoto-dir"]),
+    default="mlspec",
+    show_default=True,
+    help="intoto-dir: the in-toto `dir:` artifact hash of a directory (sha256 only).",
+)
+@click.option(
+    "--ignore",
+    "ignore",
+    multiple=True,
+    metavar="PATTERN",
+    help="Leave out a relative path (and all below it), or a glob such as '*.tmp' (repeatable).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Hashing workers: threads, or helper processes for many files (default: one per core).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="List per-file digests and the root as JSON.")
-def digest(path: Path, as_json: bool) -> None:
+def digest(
+    path: Path,
+    algorithm: str,
+    serialization: str,
+    shard_size: int,
+    layout: str,
+    ignore: tuple[str, ...],
+    workers: int | None,
+    quiet: bool,
+    as_json: bool,
+) -> None:
     """Print the digest `sign` records for PATH (file sha256, or directory manifest root).
 
     For a directory the root is the OpenSSF model-signing digest (sha256 over the
     per-file sha256 digests in path-component order); manifest-sha256 also covers
-    the file names.
+    the file names. --serialization shards gives model-signing's "shards" root
+    (files cut into --shard-size byte ranges, hashed in parallel); --algorithm
+    blake3 needs the `blake3` extra.
     """
-    from ..digest import digest_path
+    from ..digest import DigestScheme, digest_path, intoto_dir_digest
+    from ..errors import UsageError
+    from .progress import progress_for
 
-    result = digest_path(path)
+    if layout == "intoto-dir":
+        if (algorithm, serialization) != ("sha256", "files"):
+            raise UsageError("--scheme intoto-dir is sha256 over files only")
+        value = intoto_dir_digest(path, ignore=ignore, workers=workers)
+        if as_json:
+            doc = {
+                "schemaVersion": "https://mlspec-attest.dev/digest/v1",
+                "path": str(path),
+                "kind": "directory",
+                "scheme": "intoto-dir",
+                "digest": {"sha256": value},
+            }
+            click.echo(json.dumps(doc, indent=2))
+        else:
+            click.echo(f"sha256:{value}  dir:{path}")
+        return
+
+    scheme = DigestScheme(algorithm, serialization, shard_size)
+    result = digest_path(
+        path, ignore=ignore, scheme=scheme, workers=workers, progress=progress_for(quiet)
+    )
+    key = scheme.key
     if as_json:
-        doc: dict[str, object] = {
+        out: dict[str, object] = {
             "schemaVersion": "https://mlspec-attest.dev/digest/v1",
             "path": str(path),
             "kind": result.kind,
@@ -30,17 +89,22 @@ def digest(path: Path, as_json: bool) -> None:
             "size": result.size,
         }
         if result.manifest is not None:
-            doc["root"] = result.manifest.root
-            doc["files"] = [
-                {"path": e.path, "sha256": e.sha256, "size": e.size}
-                for e in result.manifest.entries
-            ]
-        click.echo(json.dumps(doc, indent=2))
+            out["root"] = result.manifest.root
+            out["files"] = result.manifest.to_json()["files"]
+            if not scheme.is_default:
+                out["algorithm"] = scheme.algorithm
+                out["serialization"] = result.manifest.to_json()["serialization"]
+        click.echo(json.dumps(out, indent=2))
         return
     if result.kind == "directory":
         click.echo(
-            f"sha256:{result.sha256}  {path}/  ({result.files} files, {result.size} bytes; "
+            f"{key}:{result.digest}  {path}/  ({result.files} files, {result.size} bytes; "
+            f"manifest-sha256:{result.manifest_address})"
+        )
+    elif result.manifest_address is not None:
+        click.echo(
+            f"{key}:{result.digest}  {path}  ({result.size} bytes; "
             f"manifest-sha256:{result.manifest_address})"
         )
     else:
-        click.echo(f"sha256:{result.sha256}  {path}")
+        click.echo(f"{key}:{result.digest}  {path}")

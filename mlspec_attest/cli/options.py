@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ..errors import UsageError
-from ..store import AttestationStore, default_store_path
+
+if TYPE_CHECKING:
+    # The store pulls in the signing stack; commands that only hash (digest) do not.
+    from ..store import AttestationStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,6 +28,8 @@ def store_option() -> Callable[[F], F]:
 
 
 def open_store(path: Path | None) -> AttestationStore:
+    from ..store import AttestationStore, default_store_path
+
     return AttestationStore(path or default_store_path())
 
 
@@ -48,3 +53,47 @@ def split_pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
             raise UsageError(f"{option} {key!r} given twice")
         out[key] = rest
     return out
+
+
+def digest_scheme_options(prefix: str) -> Callable[[F], F]:
+    """``--{prefix}algorithm``, ``--{prefix}serialization`` and ``--shard-size``.
+
+    The choices are spelled out here rather than imported so that ``--help``
+    does not load the digest engine.
+    """
+
+    def decorate(func: F) -> F:
+        func = click.option(
+            "--shard-size",
+            "shard_size",
+            envvar="MLSPEC_ATTEST_SHARD_SIZE",
+            type=click.IntRange(min=1),
+            default=1_000_000_000,
+            show_default=True,
+            metavar="BYTES",
+            help="Shard length for the shards serialization (model-signing's default) "
+            "[env MLSPEC_ATTEST_SHARD_SIZE].",
+        )(func)
+        func = click.option(
+            f"--{prefix}serialization",
+            "serialization",
+            envvar="MLSPEC_ATTEST_DIGEST_SERIALIZATION",
+            type=click.Choice(["files", "shards"]),
+            default="files",
+            show_default=True,
+            help="files: one digest per file (model-signing 'files'); shards: one per "
+            "--shard-size byte range, hashed in parallel (model-signing 'shards') "
+            "[env MLSPEC_ATTEST_DIGEST_SERIALIZATION].",
+        )(func)
+        return click.option(
+            f"--{prefix}algorithm",
+            "algorithm",
+            envvar="MLSPEC_ATTEST_DIGEST_ALGORITHM",
+            type=click.Choice(["sha256", "blake2b", "blake3"]),
+            default="sha256",
+            show_default=True,
+            help="Digest algorithm; blake3 needs `pip install 'mlspec-attest[blake3]'` "
+            "[env MLSPEC_ATTEST_DIGEST_ALGORITHM].",
+        )(func)
+
+    return decorate

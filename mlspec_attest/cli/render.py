@@ -14,7 +14,13 @@ def policy_text(policy: Policy, digest: str | None = None) -> str:
         "functionaries:",
     ]
     for f in policy.functionaries.values():
-        lines.append(f"  {f.name:<20} {f.key.algorithm:<24} keyid {f.keyid[:16]}")
+        if f.identity is not None:
+            lines.append(f"  {f.name:<20} {'sigstore':<24} {f.identity.describe()}")
+        else:
+            lines.append(f"  {f.name:<20} {f.key.algorithm:<24} keyid {f.keyid[:16]}")
+    if policy.sigstore_trust is not None:
+        trust = policy.sigstore_trust
+        lines.append(f"  (sigstore trust root {trust.source or 'embedded'}, {trust.digest[:23]})")
     lines += ["", "stages (in order):"]
     for i, s in enumerate(policy.stages, 1):
         req = "" if s.required else " (optional)"

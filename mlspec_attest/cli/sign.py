@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
-from .options import passphrase_from_env, split_pairs, store_option
+from .options import digest_scheme_options, passphrase_from_env, split_pairs, store_option
+
+if TYPE_CHECKING:
+    from ..signing.base import BundleSigner, Signer
 
 
 @click.command(context_settings={"allow_interspersed_args": False})
@@ -23,6 +28,28 @@ from .options import passphrase_from_env, split_pairs, store_option
     help="Private key file [env MLSPEC_ATTEST_KEY].",
 )
 @click.option("--passphrase-env", metavar="VAR", help="Env var holding the key's passphrase.")
+@click.option(
+    "--sigstore",
+    "use_sigstore",
+    is_flag=True,
+    help="Sign keyless with Sigstore instead of --key: a Fulcio certificate for your OIDC "
+    "identity, the signature logged in Rekor.",
+)
+@click.option(
+    "--identity-token",
+    metavar="TOKEN",
+    envvar="SIGSTORE_ID_TOKEN",
+    help="--sigstore: OIDC identity token [env SIGSTORE_ID_TOKEN; default: ambient CI "
+    "credentials].",
+)
+@click.option(
+    "--trust-config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="MLSPEC_ATTEST_TRUST_CONFIG",
+    help="--sigstore: ClientTrustConfig naming the instance [env MLSPEC_ATTEST_TRUST_CONFIG; "
+    "default: public-good production].",
+)
+@click.option("--staging", is_flag=True, help="--sigstore: the public-good staging instance.")
 @click.option(
     "--material",
     "materials",
@@ -72,7 +99,7 @@ from .options import passphrase_from_env, split_pairs, store_option
     "details",
     multiple=True,
     metavar="NAME=FILE",
-    help="Embed a JSON record in the stage metadata as details.NAME, e.g. "
+    help="Embed a JSON document in the stage metadata as details.NAME, e.g. "
     "validation=report.json from `mlspec-attest validate` (repeatable).",
 )
 @click.option(
@@ -113,6 +140,15 @@ from .options import passphrase_from_env, split_pairs, store_option
     metavar="RFC3339",
     help="When the stage's work started, if it ran before this command (default: now).",
 )
+@digest_scheme_options(prefix="digest-")
+@click.option(
+    "--digest-cache",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="MLSPEC_ATTEST_DIGEST_CACHE",
+    help="Reuse digests of files unchanged since the last sign (device, inode, size, "
+    "mtime, ctime); opt-in, never used by verify [env MLSPEC_ATTEST_DIGEST_CACHE].",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar while hashing.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def sign(
@@ -120,6 +156,10 @@ def sign(
     kind: str | None,
     key: Path | None,
     passphrase_env: str | None,
+    use_sigstore: bool,
+    identity_token: str | None,
+    trust_config: Path | None,
+    staging: bool,
     materials: tuple[Path, ...],
     products: tuple[Path, ...],
     roles: tuple[str, ...],
@@ -136,6 +176,11 @@ def sign(
     policy_path: Path | None,
     base_dir: Path | None,
     started_on: str | None,
+    algorithm: str,
+    serialization: str,
+    shard_size: int,
+    digest_cache: Path | None,
+    quiet: bool,
     as_json: bool,
     command: tuple[str, ...],
 ) -> None:
@@ -152,13 +197,13 @@ def sign(
           --material data/train.csv --product model/ --param max_depth=4 \\
           -- python train.py
     """
-    from ..attestation import StageRecord, parse_param, sign_stage
+    from ..attestation import HashingOptions, StageRecord, parse_param, sign_stage
+    from ..digest import DigestScheme
+    from ..digestcache import cache_from_option
     from ..errors import UsageError
-    from ..signing.keys import load_private_key
     from .options import open_store
+    from .progress import progress_for
 
-    if key is None:
-        raise UsageError("no signing key", remedy="pass --key KEY or set MLSPEC_ATTEST_KEY")
     if started_on:
         from ..policy.model import parse_rfc3339
 
@@ -168,7 +213,7 @@ def sign(
             raise UsageError(f"--started-on {started_on!r} is not an RFC 3339 instant") from exc
     if command and command[0] == "--":
         command = command[1:]
-    signer = load_private_key(key, passphrase=passphrase_from_env(passphrase_env))
+    signer = _signer(key, passphrase_env, use_sigstore, identity_token, trust_config, staging)
     record = StageRecord(stage=stage, kind=kind, materials=list(materials), products=list(products))
     record.parameters = dict(parse_param(p) for p in params)
     record.infrastructure = {
@@ -197,20 +242,75 @@ def sign(
         base_dir=base_dir,
         command=command,
         quiet_stdout=as_json,
+        hashing=HashingOptions(
+            scheme=DigestScheme(algorithm, serialization, shard_size),
+            progress=progress_for(quiet),
+            cache=cache_from_option(digest_cache),
+        ),
     )
     summary = {
         "schemaVersion": "https://mlspec-attest.dev/sign-result/v1",
         "stage": stage,
         "runId": result.run_id,
         "attestation": os.fspath(result.path),
-        "keyid": signer.public_key.keyid,
+        **_signer_summary(signer),
         "subjects": [p.to_json() for p in result.statement.products],
     }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
+        keyless = summary.get("sigstore")
+        who = f" as {keyless['identity']} (keyless, issuer {keyless['issuer']})" if keyless else ""
         click.echo(
-            f"signed stage {stage!r} (run {result.run_id}, {len(result.statement.materials)} material(s), "
+            f"signed stage {stage!r}{who} (run {result.run_id}, {len(result.statement.materials)} material(s), "
             f"{len(result.statement.products)} product(s)) -> {result.path}",
             err=True,
         )
+
+
+def _signer(
+    key: Path | None,
+    passphrase_env: str | None,
+    use_sigstore: bool,
+    identity_token: str | None,
+    trust_config: Path | None,
+    staging: bool,
+) -> Signer | BundleSigner:
+    """A local key signer, or with --sigstore a keyless one (checked before any work starts)."""
+    from ..errors import UsageError
+    from ..signing.keys import load_private_key
+
+    source = click.get_current_context().get_parameter_source
+    if not use_sigstore:
+        if key is None:
+            raise UsageError(
+                "no signing key", remedy="pass --key KEY (or set MLSPEC_ATTEST_KEY), or --sigstore"
+            )
+        if staging or source("identity_token") is ParameterSource.COMMANDLINE:
+            raise UsageError("--identity-token and --staging go with --sigstore")
+        return load_private_key(key, passphrase=passphrase_from_env(passphrase_env))
+    if key is not None and source("key") is ParameterSource.COMMANDLINE:
+        raise UsageError("choose one: --key KEY or --sigstore")
+    if staging and source("trust_config") is not ParameterSource.COMMANDLINE:
+        trust_config = None  # an environment default does not override --staging
+    from ..signing.sigstore import SigstoreSigner
+
+    return SigstoreSigner.create(
+        identity_token=identity_token, trust_config=trust_config, staging=staging
+    )
+
+
+def _signer_summary(signer: Signer | BundleSigner) -> dict[str, Any]:
+    from ..signing.base import BundleSigner
+
+    if not isinstance(signer, BundleSigner):
+        return {"keyid": signer.public_key.keyid}
+    out: dict[str, Any] = {"keyid": signer.keyid}
+    signed_as = getattr(signer, "signed_as", None)
+    if signed_as is not None:
+        out["sigstore"] = {
+            "identity": signed_as.primary,
+            "issuer": signed_as.issuer,
+            "instance": getattr(signer, "source", ""),
+        }
+    return out

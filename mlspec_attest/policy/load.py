@@ -18,9 +18,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from ..errors import MlspecError, PolicyError
+from ..errors import BackendError, MlspecError, PolicyError
 from ..schemas import schema_errors
 from ..signing.keys import LocalPublicKey, load_public_key
+from ..signing.sigstore_verify import SigstoreIdentity, TrustRoot
 from ..stages import StageKind
 from .model import (
     DataValidationRule,
@@ -151,6 +152,16 @@ def compile_policy(
     # functionaries
     functionaries: dict[str, Functionary] = {}
     for name, spec in doc["functionaries"].items():
+        if "sigstore" in spec:
+            try:
+                identity = SigstoreIdentity.from_json(spec["sigstore"])
+            except ValueError as exc:
+                err(["functionaries", name, "sigstore"], str(exc))
+                continue
+            functionaries[name] = Functionary(
+                name, description=spec.get("description", ""), identity=identity
+            )
+            continue
         try:
             if "key" in spec:
                 if base_dir is None:
@@ -166,6 +177,7 @@ def compile_policy(
             err(["functionaries", name], exc.message)
             continue
         functionaries[name] = Functionary(name, key, spec.get("description", ""))
+    sigstore_trust = _sigstore_trust(doc, functionaries, base_dir, err)
     seen_keys: dict[str, str] = {}
     for f in functionaries.values():
         if f.keyid in seen_keys:
@@ -264,12 +276,60 @@ def compile_policy(
         description=meta.get("description", ""),
         owner=meta.get("owner", ""),
         require_policy_digest=doc.get("requirePolicyDigest", False),
+        sigstore_trust=sigstore_trust,
         **ml,
     )
     problems.extend(_graph_problems(policy, line_of))
     if any(p.severity == "error" for p in problems):
         return None, problems
     return policy, problems
+
+
+def _sigstore_trust(
+    doc: dict[str, Any],
+    functionaries: dict[str, Functionary],
+    base_dir: Path | None,
+    err: Callable[..., None],
+) -> TrustRoot | None:
+    """The ``trust.sigstore`` root: a file or an instance in YAML, always embedded once signed."""
+    spec = doc.get("trust", {}).get("sigstore")
+    keyless = [f.name for f in functionaries.values() if f.identity is not None]
+    if spec is None:
+        if keyless:
+            err(
+                ["functionaries", keyless[0], "sigstore"],
+                f"Sigstore functionaries ({', '.join(keyless)}) need a trust root: "
+                "add trust.sigstore with trustedRoot, trustConfig or instance",
+            )
+        return None
+    here: list[str | int] = ["trust", "sigstore"]
+    if not keyless:
+        err(here, "a Sigstore trust root but no Sigstore functionary uses it", "warning")
+    source = spec.get("source", "")
+    try:
+        root = spec.get("trustedRoot")
+        if isinstance(root, dict):
+            return TrustRoot.from_json(root, source=source or "embedded")
+        if base_dir is None:
+            err(here, "signed policies must embed the trustedRoot document, not a path or instance")
+            return None
+        if isinstance(root, str):
+            found = TrustRoot.from_file(base_dir / root, source=root)
+        elif "trustConfig" in spec:
+            found = TrustRoot.from_file(base_dir / spec["trustConfig"], source=spec["trustConfig"])
+        else:
+            found = TrustRoot.embedded(spec["instance"])
+    except MlspecError as exc:
+        err(here, exc.message)
+        return None
+    try:
+        found.sigstore()  # parse it fully now, not at verification time
+    except BackendError:
+        err(here, "sigstore-python is not installed; the trust root was not checked", "warning")
+    except MlspecError as exc:
+        err(here, exc.message)
+        return None
+    return found
 
 
 def _without_unknown_fields(

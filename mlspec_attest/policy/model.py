@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..errors import UsageError
 from ..signing.keys import LocalPublicKey
+from ..signing.sigstore_verify import SigstoreIdentity, TrustRoot
 from ..stages import StageKind
 from .rules import ArtifactRule
 
@@ -32,15 +34,44 @@ def format_rfc3339(moment: datetime) -> str:
 
 @dataclass(frozen=True)
 class Functionary:
-    """A party allowed to sign stages: a local public key (Sigstore identities later)."""
+    """A party allowed to sign stages: a public key, or a Sigstore identity (keyless)."""
 
     name: str
-    key: LocalPublicKey
+    public_key: LocalPublicKey | None = None
     description: str = ""
+    identity: SigstoreIdentity | None = None
+
+    def __post_init__(self) -> None:
+        if (self.public_key is None) == (self.identity is None):
+            raise ValueError(f"functionary {self.name!r}: exactly one of a key or an identity")
+
+    @property
+    def key(self) -> LocalPublicKey:
+        """The public key of a key functionary (a Sigstore functionary has none)."""
+        if self.public_key is None:
+            raise UsageError(
+                f"functionary {self.name!r} is a Sigstore identity, not a public key",
+                remedy="this operation needs key functionaries",
+            )
+        return self.public_key
 
     @property
     def keyid(self) -> str:
-        return self.key.keyid
+        """The key id, or for a Sigstore identity a stable id of its rule (``sigstore:…``)."""
+        if self.public_key is not None:
+            return self.public_key.keyid
+        assert self.identity is not None
+        return self.identity.keyid
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = (
+            {"publicKey": self.public_key.pem()}
+            if self.public_key is not None
+            else {"sigstore": self.identity.to_json() if self.identity else {}}
+        )
+        if self.description:
+            out["description"] = self.description
+        return out
 
 
 @dataclass(frozen=True)
@@ -168,6 +199,7 @@ class Policy:
     data_validation: DataValidationRule | None = None
     requirements: tuple[Requirement, ...] = ()
     require_policy_digest: bool = False
+    sigstore_trust: TrustRoot | None = None
 
     def stage(self, name: str) -> StagePolicy | None:
         return next((s for s in self.stages if s.name == name), None)
@@ -195,15 +227,19 @@ class Policy:
             "apiVersion": POLICY_API_VERSION,
             "kind": POLICY_KIND,
             "expires": format_rfc3339(self.expires),
-            "functionaries": {
-                f.name: {
-                    "publicKey": f.key.pem(),
-                    **({"description": f.description} if f.description else {}),
-                }
-                for f in self.functionaries.values()
-            },
+            "functionaries": {f.name: f.to_json() for f in self.functionaries.values()},
             "stages": [_stage_json(s) for s in self.stages],
         }
+        if self.sigstore_trust is not None:
+            # Embedded, like public keys: verification needs no file and fetches nothing.
+            doc["trust"] = {
+                "sigstore": {
+                    "trustedRoot": self.sigstore_trust.to_json(),
+                    **(
+                        {"source": self.sigstore_trust.source} if self.sigstore_trust.source else {}
+                    ),
+                }
+            }
         meta = {
             k: v
             for k, v in (

@@ -1,11 +1,12 @@
 """Signing backends behind one Signer/Verifier protocol.
 
-Local keys (``keys``) are the first backend; keyless Sigstore and PKCS#11 plug in
-behind the same protocol so that every check after signature verification lives
-once, in :mod:`mlspec_attest.verify`.
+Local keys (``keys``) sign raw bytes (:class:`Signer`); keyless Sigstore
+(``sigstore``) returns the whole bundle (:class:`BundleSigner`); PKCS#11 can plug
+in as either. Every check after signature verification lives once, in
+:mod:`mlspec_attest.verify`; ``sigstore_verify`` verifies any Sigstore bundle offline.
 """
 
-from .base import PublicKeyVerifier, Signer
+from .base import BundleSigner, PublicKeyVerifier, Signer
 from .keys import (
     KeyType,
     LocalKeySigner,
@@ -16,6 +17,7 @@ from .keys import (
 )
 
 __all__ = [
+    "BundleSigner",
     "KeyType",
     "LocalKeySigner",
     "LocalPublicKey",
