@@ -173,6 +173,8 @@ class StageRecord:
     detail_files: dict[str, Path] = field(default_factory=dict)
     splits: dict[str, Path] = field(default_factory=dict)
     conversions: dict[str, Path] = field(default_factory=dict)
+    # Evidence computed after the stage's command ran: (details key, producer).
+    evidence: list[tuple[str, Callable[[], Any]]] = field(default_factory=list)
     split_exclude_columns: tuple[str, ...] = ()
     started_on: str = field(default_factory=now_rfc3339)
 
@@ -390,6 +392,8 @@ def sign_stage(
             record.products.append(path)
     for name, path in record.detail_files.items():
         record.details[name] = load_file(path, what=f"--detail {name}={path}")
+    for name, produce in record.evidence:
+        record.details[name] = produce()
     if not record.products:
         raise UsageError(
             f"stage {record.stage!r} has no products",

@@ -223,6 +223,10 @@ class ArtifactMismatchError(VerificationError):
     """Denial raised for the ``artifact-mismatch`` check."""
 
 
+class ModelSignatureMismatchError(VerificationError):
+    """Denial raised for the ``oms-signature`` check (served model vs recorded OMS signature)."""
+
+
 class CommandFailedError(MlspecError):
     """The wrapped stage command exited non-zero; nothing was attested."""
 

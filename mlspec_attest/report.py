@@ -47,6 +47,7 @@ class Check(StrEnum):
     REQUIREMENT = "requirement"
     ARTIFACT_MISSING = "artifact-missing"
     ARTIFACT_MISMATCH = "artifact-mismatch"
+    OMS_SIGNATURE = "oms-signature"
 
 
 ERROR_CLASSES: dict[Check, type[errors.VerificationError]] = {
@@ -77,6 +78,7 @@ ERROR_CLASSES: dict[Check, type[errors.VerificationError]] = {
     Check.REQUIREMENT: errors.RequirementNotMetError,
     Check.ARTIFACT_MISSING: errors.ArtifactNotSuppliedError,
     Check.ARTIFACT_MISMATCH: errors.ArtifactMismatchError,
+    Check.OMS_SIGNATURE: errors.ModelSignatureMismatchError,
 }
 ERROR_NAMES: dict[Check, str] = {c: cls.__name__ for c, cls in ERROR_CLASSES.items()}
 

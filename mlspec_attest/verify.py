@@ -576,6 +576,8 @@ class PipelineVerifier:
                 )
                 continue
             if dict(attested.digest) == actual.digest_set():
+                assert att is not None
+                self._check_oms_evidence(spec.stage, att, path)
                 self.report.artifacts.append(
                     ArtifactSummary(role, str(path), "ok", actual.digest_set())
                 )
@@ -592,6 +594,23 @@ class PipelineVerifier:
             )
             self.report.artifacts.append(
                 ArtifactSummary(role, str(path), "mismatch", actual.digest_set(), files)
+            )
+
+    def _check_oms_evidence(self, stage: str, att: AcceptedAttestation, path: Path) -> None:
+        """If the stage recorded an OpenSSF model-signing signature, the served model must match it."""
+        record = att.statement.metadata.details.get("omsSignature")
+        if record is None or not path.is_dir():
+            return
+        from .interop.oms import check_oms_evidence
+
+        for problem in check_oms_evidence(record, path):
+            self.report.fail(
+                Check.OMS_SIGNATURE,
+                stage,
+                f"model at {path} does not match the model-signing signature recorded at {stage}: {problem}",
+                expected="the model the recorded OMS signature covers",
+                found=problem,
+                remedy="serve exactly the signed model directory",
             )
 
     def _describe_difference(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -136,6 +137,30 @@ if TYPE_CHECKING:
     help="Artifact names are relative to this directory (default: current directory).",
 )
 @click.option(
+    "--oms-signature",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="An existing OpenSSF model-signing signature (model.sig) of a model this stage "
+    "wrote: verified now, recorded as details.omsSignature, and checked by verify against "
+    "the deployed model.",
+)
+@click.option(
+    "--oms-model",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The model directory --oms-signature covers (default: the only directory product).",
+)
+@click.option(
+    "--oms-public-key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Public key that made --oms-signature.",
+)
+@click.option(
+    "--oms-certificate-chain",
+    "oms_chain",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Root certificate(s) for a certificate-method --oms-signature (repeatable).",
+)
+@click.option(
     "--started-on",
     metavar="RFC3339",
     help="When the stage's work started, if it ran before this command (default: now).",
@@ -175,6 +200,10 @@ def sign(
     new_run: bool,
     policy_path: Path | None,
     base_dir: Path | None,
+    oms_signature: Path | None,
+    oms_model: Path | None,
+    oms_public_key: Path | None,
+    oms_chain: tuple[Path, ...],
     started_on: str | None,
     algorithm: str,
     serialization: str,
@@ -229,6 +258,13 @@ def sign(
     record.detail_files = {name: Path(p) for name, p in split_pairs(details, "--detail").items()}
     if started_on:
         record.started_on = started_on
+    if oms_signature:
+        record.evidence.append(
+            (
+                "omsSignature",
+                _oms_producer(oms_signature, oms_model, oms_public_key, oms_chain, record.products),
+            )
+        )
     if policy_path:
         from ..policy.signed import load_signed_policy
 
@@ -314,3 +350,33 @@ def _signer_summary(signer: Signer | BundleSigner) -> dict[str, Any]:
             "instance": getattr(signer, "source", ""),
         }
     return out
+
+
+def _oms_producer(
+    signature: Path,
+    model: Path | None,
+    public_key: Path | None,
+    chain: tuple[Path, ...],
+    products: list[Path],
+) -> Callable[[], Any]:
+    """Verify an existing model-signing signature once the stage's outputs exist."""
+    from ..errors import UsageError
+
+    if (public_key is None) == (not chain):
+        raise UsageError(
+            "--oms-signature needs exactly one of --oms-public-key or --oms-certificate-chain"
+        )
+
+    def produce() -> Any:
+        from ..interop.oms import CertificateTrust, KeyTrust, oms_evidence
+
+        target = model
+        if target is None:
+            dirs = [p for p in products if p.is_dir()]
+            if len(dirs) != 1:
+                raise UsageError("--oms-signature: name the model directory with --oms-model")
+            target = dirs[0]
+        trust = KeyTrust.from_file(public_key) if public_key else CertificateTrust.from_files(chain)
+        return oms_evidence(target, signature, trust)
+
+    return produce
