@@ -35,7 +35,40 @@ def policy_text(policy: Policy, digest: str | None = None) -> str:
         for a in policy.deploy.values():
             req = "required" if a.required else "optional"
             lines.append(f"  {a.role:<16} = product {a.product} of {a.stage} ({req})")
+    lines += _ml_lines(policy)
     return "\n".join(lines)
+
+
+def _ml_lines(policy: Policy) -> list[str]:
+    """The ML sections of a policy, one line each."""
+    out: list[str] = []
+    if policy.require_policy_digest:
+        out.append("  every attestation must be bound to this policy (requirePolicyDigest)")
+    if policy.objectives_stage:
+        need = "required" if policy.objectives_required else "optional"
+        out.append(f"  objectives: document signed by stage {policy.objectives_stage} ({need})")
+    if policy.separation:
+        sep = policy.separation
+        out.append(
+            f"  separation: {sep.test} consumes the {sep.holdback_role!r} split of {sep.split}, "
+            f"after {sep.evaluate}, same {sep.model_role!r}; never read by "
+            + ", ".join(sep.not_read_by)
+        )
+    if policy.leakage:
+        pairs = ", ".join(f"{a}/{b}" for a, b in policy.leakage.pairs)
+        out.append(
+            f"  leakage: {policy.leakage.stage} row overlaps {pairs} <= {policy.leakage.tolerance}"
+        )
+    if policy.data_validation:
+        val = policy.data_validation
+        schema = f"{val.schema or 'any schema'}" + (f" v{val.version}" if val.version else "")
+        out.append(
+            f"  data validation: {val.stage} passed against {schema}"
+            + ("; no deprecated data" if val.forbid_deprecated else "")
+        )
+    for req in policy.requirements:
+        out.append(f"  requirement {req.id}: {req.expr}")
+    return ["", "ML checks:", *out] if out else []
 
 
 def _mermaid_id(name: str) -> str:
