@@ -19,6 +19,7 @@ import pytest
 from mlspec_attest.cli import main as cli_main
 from mlspec_attest.signing.keys import KeyType, generate_key, write_key_pair
 
+from ..sigstore.instance import OIDC_ISSUER, SigstoreInstance
 from .test_oms import (
     IDENTITY,
     ISSUER,
@@ -351,13 +352,22 @@ def test_sign_refuses_non_ec_keys(model_dir: Path, run: Run, tmp_path: Path) -> 
     assert "ECDSA" in r.json()["error"]["message"]
 
 
-@pytest.mark.skip(
-    reason="keyless signing needs a Fulcio/Rekor instance and an OIDC token; no local "
-    "Sigstore helper exists under tests/ yet (verification of real Sigstore model "
-    "signatures is covered offline by the v*-sigstore fixtures)"
-)
-def test_sigstore_sign_round_trip() -> None:  # pragma: no cover
-    raise AssertionError
+def test_sigstore_sign_round_trip(
+    model_dir: Path, run: Run, tmp_path: Path, sigstore_instance: SigstoreInstance
+) -> None:
+    """Keyless `model sign --sigstore` against the loopback Sigstore, verified offline."""
+    sig = tmp_path / "model.sig"
+    trust = str(sigstore_instance.trust_config_path)
+    signed = run(
+        "model", "sign", model_dir, "--signature", sig, "--sigstore",
+        "--identity-token", sigstore_instance.token("ml@example.com"), "--trust-config", trust,
+    )  # fmt: skip
+    assert signed.code == 0, signed.err
+    verify = ["model", "verify", model_dir, "--signature", sig, "--trust-config", trust]
+    ok = run(*verify, "--identity", "ml@example.com", "--issuer", OIDC_ISSUER)
+    assert ok.code == 0, ok.err
+    wrong = run(*verify, "--identity", "mallory@example.com", "--issuer", OIDC_ISSUER)
+    assert wrong.code == 1
 
 
 def test_help_names_every_trust(run: Run) -> None:
