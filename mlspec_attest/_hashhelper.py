@@ -12,11 +12,13 @@ produces the error message a user can act on.
 
 Protocol (binary, on stdin/stdout), repeated until stdin closes:
 
-* request: ``u32 count``, then per file ``u32 length`` + path bytes;
-* reply: per file ``u8 status`` (0 hashed, 1 not hashed), ``u64 size``, digest.
+* request: ``u32 count``, ``u32 length``, then the paths separated by NUL bytes
+  (which no path can contain);
+* reply: ``count`` signed 64-bit sizes (-1: not hashed), then ``count`` digests
+  (zeros where not hashed).
 
 The parent keeps at most two batches in flight and reads a reply before sending
-the next batch; with batches of at most 512 files a reply (at most 37 KiB) fits
+the next batch; with batches of at most 512 files a reply (at most 36 KiB) fits
 in a pipe buffer, so neither side can block the other forever.
 """
 
@@ -30,6 +32,7 @@ import stat
 import struct
 import subprocess
 import sys
+from array import array
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -56,63 +59,69 @@ def read_exact(stream: Any, n: int) -> bytes:
 
 def serve(algorithm: str, stdin: Any, stdout: Any) -> None:
     new = constructor(algorithm)
-    failed = b"\x01" + bytes(8 + DIGEST_SIZES[algorithm])
+    zero = bytes(DIGEST_SIZES[algorithm])
     buf = bytearray(CHUNK)
     view = memoryview(buf)
-    pack = struct.Struct("<BQ").pack
-    u32 = struct.Struct("<I").unpack
+    header = struct.Struct("<II").unpack
+    os_open, fstat, read, close, isreg = os.open, os.fstat, os.read, os.close, stat.S_ISREG
     while True:
         try:
-            (count,) = u32(read_exact(stdin, 4))
+            count, nbytes = header(read_exact(stdin, 8))
         except EOFError:
             return
-        out = []
-        for _ in range(count):
-            (length,) = u32(read_exact(stdin, 4))
-            path = read_exact(stdin, length)
+        paths = read_exact(stdin, nbytes).split(b"\0")
+        if len(paths) != count:
+            return  # a confused parent: stop, it hashes the rest itself
+        sizes = array("q", bytes(8 * count))
+        digests = []
+        for k, path in enumerate(paths):
             try:
-                fd = os.open(path, FLAGS)
+                fd = os_open(path, FLAGS)
             except OSError:
-                out.append(failed)
+                sizes[k] = -1
+                digests.append(zero)
                 continue
             try:
-                st = os.fstat(fd)
-                if not stat.S_ISREG(st.st_mode):
-                    out.append(failed)
+                st = fstat(fd)
+                if not isreg(st.st_mode):
+                    sizes[k] = -1
+                    digests.append(zero)
                     continue
                 size = st.st_size
                 data = b""
                 if size <= SMALL_FILE:
-                    data = os.read(fd, size + 1)
+                    data = read(fd, size + 1)
                     if len(data) <= size:  # a short read of a regular file is its end
-                        out.append(pack(0, len(data)) + new(data).digest())
+                        sizes[k] = len(data)
+                        digests.append(new(data).digest())
                         continue
                 h = new(data)
                 done = len(data)
                 while n := os.readv(fd, [buf]):
                     h.update(view[:n])
                     done += n
-                out.append(pack(0, done) + h.digest())
+                sizes[k] = done
+                digests.append(h.digest())
             except OSError:
-                out.append(failed)
+                sizes[k] = -1
+                digests.append(zero)
             finally:
-                os.close(fd)
-        stdout.write(b"".join(out))
+                close(fd)
+        stdout.write(sizes.tobytes() + b"".join(digests))
         stdout.flush()
 
 
 class HelperClient:
     """The parent's end of one helper process."""
 
-    _count = struct.Struct("<I")
-    _reply = struct.Struct("<BQ")
+    _header = struct.Struct("<II")
 
     def __init__(self, proc: subprocess.Popen[bytes], algorithm: str) -> None:
         assert proc.stdin is not None and proc.stdout is not None
         self.proc = proc
         self.stdin = proc.stdin
         self.stdout = proc.stdout
-        self.width = 9 + DIGEST_SIZES[algorithm]
+        self.digest_size = DIGEST_SIZES[algorithm]
 
     @classmethod
     def start(cls, algorithm: str, script: Path) -> HelperClient | None:
@@ -133,23 +142,23 @@ class HelperClient:
         return cls(proc, algorithm)
 
     def send(self, names: Sequence[str]) -> None:
-        pack = self._count.pack
-        encoded = [os.fsencode(n) for n in names]
-        self.stdin.write(pack(len(encoded)) + b"".join([pack(len(e)) + e for e in encoded]))
+        body = b"\0".join([os.fsencode(n) for n in names])
+        self.stdin.write(self._header.pack(len(names), len(body)) + body)
         self.stdin.flush()
 
     def receive(self, count: int) -> list[tuple[bytes, int] | None]:
         """The reply to the oldest batch sent: a (digest, size), or None if not hashed."""
-        width = self.width
-        reply = self.stdout.read(width * count)
-        if len(reply) != width * count:
+        size = self.digest_size
+        reply = self.stdout.read((8 + size) * count)
+        if len(reply) != (8 + size) * count:
             raise EOFError("hash helper stopped")
-        unpack = self._reply.unpack_from
-        out: list[tuple[bytes, int] | None] = []
-        for k in range(0, len(reply), width):
-            status, size = unpack(reply, k)
-            out.append(None if status else (reply[k + 9 : k + width], size))
-        return out
+        sizes = array("q")
+        sizes.frombytes(reply[: 8 * count])
+        base = 8 * count
+        return [
+            (reply[base + k * size : base + (k + 1) * size], n) if n >= 0 else None
+            for k, n in enumerate(sizes)
+        ]
 
     def close(self) -> None:
         """Stop the helper (it exits when its input closes)."""

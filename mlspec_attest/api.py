@@ -37,7 +37,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
-from .attestation import SignedStage, StageRecord, load_metrics_file, sign_stage
+from .attestation import (
+    HashingOptions,
+    SignedStage,
+    StageRecord,
+    load_metrics_file,
+    sign_stage,
+)
 from .errors import UsageError
 from .signing.base import Signer
 from .signing.keys import load_private_key
@@ -79,6 +85,7 @@ class StageSession:
         passphrase: bytes | None = None,
         policy: PathLike | None = None,
         policy_digest: str | None = None,
+        hashing: HashingOptions | None = None,
     ) -> None:
         policy = policy or (None if policy_digest else os.environ.get("MLSPEC_ATTEST_POLICY"))
         digest = policy_digest
@@ -92,6 +99,8 @@ class StageSession:
         self._store = AttestationStore(Path(store) if store else default_store_path())
         self._run_id = run_id or os.environ.get("MLSPEC_RUN_ID")
         self._base = Path(base_dir) if base_dir else None
+        # The digest scheme (and opt-in cache) the CLI would use: MLSPEC_ATTEST_DIGEST_*.
+        self._hashing = hashing or HashingOptions.from_env()
         self.result: SignedStage | None = None
 
     def material(self, path: PathLike, *, role: str | None = None) -> StageSession:
@@ -189,6 +198,7 @@ class StageSession:
             self._store,
             run_id=self._run_id,
             base_dir=self._base,
+            hashing=self._hashing,
         )
         return self.result
 

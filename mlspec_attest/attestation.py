@@ -233,6 +233,32 @@ class HashingOptions:
     progress: ProgressSink | None = None
     cache: DigestCache | None = None
 
+    @classmethod
+    def from_env(cls) -> HashingOptions:
+        """The scheme and cache named by the environment, as ``sign`` reads them.
+
+        ``MLSPEC_ATTEST_DIGEST_ALGORITHM``, ``MLSPEC_ATTEST_DIGEST_SERIALIZATION``,
+        ``MLSPEC_ATTEST_SHARD_SIZE`` and ``MLSPEC_ATTEST_DIGEST_CACHE``: set once for a
+        pipeline, they make CLI and Python API stages hash alike (artifact rules
+        compare digests of one scheme).
+        """
+        import os
+
+        from .digest import DEFAULT_SHARD_SIZE
+        from .digestcache import cache_from_option
+
+        size = os.environ.get("MLSPEC_ATTEST_SHARD_SIZE", "")
+        try:
+            shard_size = int(size) if size else DEFAULT_SHARD_SIZE
+        except ValueError as exc:
+            raise UsageError(f"MLSPEC_ATTEST_SHARD_SIZE={size!r} is not a number") from exc
+        scheme = DigestScheme(
+            os.environ.get("MLSPEC_ATTEST_DIGEST_ALGORITHM") or "sha256",
+            os.environ.get("MLSPEC_ATTEST_DIGEST_SERIALIZATION") or "files",
+            shard_size,
+        )
+        return cls(scheme=scheme, cache=cache_from_option(None))
+
 
 def _descriptors(
     paths: Sequence[Path],

@@ -935,3 +935,33 @@ def test_store_keeps_manifests_for_sharded_files(pipeline: Pipeline) -> None:
     manifest = DirectoryManifest.from_bytes(blob)
     assert manifest.entries[0].path == "." and len(manifest.entries[0].shards) == 13
     assert product.annotations == {"mlspec.size": 100}
+
+
+def test_python_api_hashes_like_the_cli(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlspec_attest import api
+
+    monkeypatch.setenv("MLSPEC_ATTEST_DIGEST_ALGORITHM", "blake2b")
+    data = write(pipeline.ws / "data/x.bin", b"payload")
+    with api.stage(
+        "ingest",
+        key=pipeline.keys["data-engineer"].signer,
+        store=pipeline.store_path,
+        run_id="api-scheme",
+        base_dir=pipeline.ws,
+    ) as s:
+        s.product(data)
+    assert s.result is not None
+    [product] = s.result.statement.products
+    assert product.digest == {"blake2b": hashlib.blake2b(b"payload").hexdigest()}
+
+
+def test_hashing_options_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert HashingOptions.from_env().scheme == DEFAULT_SCHEME
+    monkeypatch.setenv("MLSPEC_ATTEST_DIGEST_SERIALIZATION", "shards")
+    monkeypatch.setenv("MLSPEC_ATTEST_SHARD_SIZE", "4096")
+    assert HashingOptions.from_env().scheme == DigestScheme("sha256", "shards", 4096)
+    monkeypatch.setenv("MLSPEC_ATTEST_SHARD_SIZE", "big")
+    with pytest.raises(UsageError, match="MLSPEC_ATTEST_SHARD_SIZE"):
+        HashingOptions.from_env()
