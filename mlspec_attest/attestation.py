@@ -211,7 +211,7 @@ def resolve_run_id(store: AttestationStore, run_id: str | None, *, new_run: bool
 
 
 def check_rfc3339(value: str, what: str) -> str:
-    from .policy.model import parse_rfc3339
+    from .rfc3339 import parse_rfc3339
 
     try:
         parse_rfc3339(value)

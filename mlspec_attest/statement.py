@@ -118,7 +118,7 @@ class StageMetadata:
         from .schemas import validate_stage_metadata
 
         validate_stage_metadata(doc)
-        from .policy.model import parse_rfc3339
+        from .rfc3339 import parse_rfc3339
 
         for field_name in ("startedOn", "finishedOn"):
             try:

@@ -234,7 +234,7 @@ def sign(
     from .progress import progress_for
 
     if started_on:
-        from ..policy.model import parse_rfc3339
+        from ..rfc3339 import parse_rfc3339
 
         try:
             parse_rfc3339(started_on)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from ..errors import UsageError
+from ..rfc3339 import format_rfc3339 as format_rfc3339
+from ..rfc3339 import parse_rfc3339 as parse_rfc3339
 from ..signing.keys import LocalPublicKey
 from ..signing.sigstore_verify import SigstoreIdentity, TrustRoot
 from ..stages import StageKind
@@ -15,21 +17,6 @@ from .rules import ArtifactRule
 
 POLICY_API_VERSION = "mlspec-attest/v1"
 POLICY_KIND = "Policy"
-
-
-def parse_rfc3339(value: str) -> datetime:
-    """Parse an RFC 3339 instant (``Z`` or offset) into an aware UTC datetime."""
-    text = value.strip().replace(" ", "T")
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} has no time zone")
-    return parsed.astimezone(UTC)
-
-
-def format_rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
