@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .options import passphrase_from_env, split_pairs, store_option
+from .options import (
+    passphrase_from_env,
+    policy_key_option,
+    run_id_option,
+    split_pairs,
+    store_option,
+)
 
 if TYPE_CHECKING:
     from ..policy.model import Policy
@@ -72,20 +78,9 @@ def _echo(doc: dict[str, Any], text: str, as_json: bool) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Signed policy (from `policy sign`).",
 )
-@click.option(
-    "--policy-key",
-    "policy_keys",
-    multiple=True,
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Owner public key; every one given must have signed the policy (repeatable).",
-)
+@policy_key_option()
 @store_option()
-@click.option(
-    "--run-id",
-    envvar="MLSPEC_RUN_ID",
-    help="Run to export; required when the store holds several runs [env MLSPEC_RUN_ID].",
-)
+@run_id_option("export")
 @click.option(
     "--key",
     "key_path",
@@ -196,11 +191,7 @@ def intoto_cmd(
 
 @export.command("jsonl")
 @store_option()
-@click.option(
-    "--run-id",
-    envvar="MLSPEC_RUN_ID",
-    help="Run to export; required when the store holds several runs [env MLSPEC_RUN_ID].",
-)
+@run_id_option("export")
 @click.option(
     "--out",
     "out",

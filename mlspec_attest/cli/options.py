@@ -27,6 +27,27 @@ def store_option() -> Callable[[F], F]:
     )
 
 
+def policy_key_option() -> Callable[[F], F]:
+    """``--policy-key``: the owner keys a signed policy must carry signatures of."""
+    return click.option(
+        "--policy-key",
+        "policy_keys",
+        multiple=True,
+        required=True,
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Owner public key; every one given must have signed the policy (repeatable).",
+    )
+
+
+def run_id_option(verb: str) -> Callable[[F], F]:
+    """``--run-id``: which run of the store to ``verb`` (verify, export ...)."""
+    return click.option(
+        "--run-id",
+        envvar="MLSPEC_RUN_ID",
+        help=f"Run to {verb}; required when the store holds several runs [env MLSPEC_RUN_ID].",
+    )
+
+
 def open_store(path: Path | None) -> AttestationStore:
     from ..store import AttestationStore, default_store_path
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .options import split_pairs, store_option
+from .options import policy_key_option, run_id_option, split_pairs, store_option
 
 
 @click.command()
@@ -18,20 +18,9 @@ from .options import split_pairs, store_option
     type=click.Path(path_type=Path, dir_okay=False),
     help="Signed policy (from `policy sign`), or an in-toto layout (legacy or DSSE).",
 )
-@click.option(
-    "--policy-key",
-    "policy_keys",
-    multiple=True,
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Owner public key; every one given must have signed the policy (repeatable).",
-)
+@policy_key_option()
 @store_option()
-@click.option(
-    "--run-id",
-    envvar="MLSPEC_RUN_ID",
-    help="Run to verify; required when the store holds several runs [env MLSPEC_RUN_ID].",
-)
+@run_id_option("verify")
 @click.option(
     "--artifact",
     "artifacts",
