@@ -74,6 +74,8 @@ def walk_tree(root: str, ignore: IgnoreRules | None = None) -> list[tuple[str, s
 
     Symlinks are followed only to regular files inside ``root``; a link leaving
     the root, a link to a directory, a device, FIFO or socket is refused.
+    (Sorting afterwards is cheaper than walking in order: one keyed sort in C
+    against a Python step per entry.)
     """
     real_root = os.path.realpath(root)
     found: list[tuple[str, str]] = []

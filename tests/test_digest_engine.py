@@ -413,6 +413,20 @@ def test_path_component_order_for_shards(tmp_path: Path) -> None:
     assert manifest.root == hashlib.sha256(b"".join(digests)).hexdigest()
 
 
+def test_manifests_list_files_in_path_component_order(tmp_path: Path) -> None:
+    from mlspec_attest.digest import path_components_key
+    from mlspec_attest.treewalk import walk_tree
+
+    names = ["a-c", "a/b", "a.d", "a/b-c/x", "a/c/y/z", "ab", "a0", "B", "é", "a b", "a/ b", "~"]
+    for name in names:
+        write(tmp_path / "t" / name, name.encode())
+    found = sorted((rel for rel, _ in walk_tree(str(tmp_path / "t"))), key=path_components_key)
+    assert found == sorted(names, key=path_components_key)
+    manifest = digest_directory(tmp_path / "t")
+    assert [e.path for e in manifest.entries] == found
+    assert manifest == DirectoryManifest.build(reversed(manifest.entries))
+
+
 # --------------------------------------------------------------- ignore
 def test_ignore_rules() -> None:
     rules = IgnoreRules(["model.sig", ".git", "*.tmp", "logs/*.txt"])
