@@ -37,7 +37,7 @@ from .statement import (
     StageStatement,
     check_finite_metrics,
 )
-from .store import AttestationStore, check_run_id, new_run_id
+from .store import AttestationStore, check_run_id
 
 if TYPE_CHECKING:
     from .digestcache import DigestCache
@@ -202,12 +202,14 @@ def resolve_kind(stage: str, kind: str | None) -> str:
 def resolve_run_id(store: AttestationStore, run_id: str | None, *, new_run: bool) -> str:
     """The explicit run id, else the store's current run, else a fresh one.
 
-    The chosen run becomes the store's current run when the attestation is written.
+    Without an explicit id the run is claimed at once, under the store lock
+    (:meth:`AttestationStore.claim_run`): a fresh id becomes ``current-run`` before
+    signing, so stages started in parallel all join it. An explicit id becomes the
+    current run only when its attestation is written.
     """
     if run_id:
         return check_run_id(run_id)
-    current = None if new_run else store.current_run()
-    return current or new_run_id()
+    return store.claim_run(new_run=new_run)
 
 
 def check_rfc3339(value: str, what: str) -> str:
@@ -487,7 +489,10 @@ def sign_stage(
     # Only now, with everything validated and signed, does anything reach the store.
     for blob in blobs:
         store.put_blob(blob)
-    store.set_current_run(resolved_run)
+    if run_id:
+        # An implicit run was recorded when claimed; writing it again here could
+        # move the marker back from a run another process started since.
+        store.set_current_run(resolved_run)
     path = store.add(resolved_run, record.stage, keyid, bundle)
     return SignedStage(path, resolved_run, statement, bundle)
 

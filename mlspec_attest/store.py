@@ -3,12 +3,16 @@
 Layout (docs/formats.md)::
 
     STORE/
+      .lock                                    flock taken while sign picks a run
       current-run                              run id used when none is given
       runs/<run-id>/<stage>.<keyid8>.sigstore.json
+      runs/<run-id>/<stage>.<keyid8>.<sha16>.sigstore.json   a further one, same stage and key
       blobs/sha256/<hex>                       content-addressed documents (manifests ...)
 
-Every write is atomic (temp file + fsync + rename); a blob is written once and
-never rewritten, so nothing already stored can be lost by a later write.
+Every write is atomic (hidden temp file + fsync + link or rename). Attestations
+and blobs are created, never replaced, so nothing already stored can be lost by
+a later write, a concurrent one, a kill or a full disk. Readers skip hidden
+files, which is all a killed writer can leave behind.
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ from pathlib import Path
 
 from .bundle import Bundle
 from .errors import BadInputError, MlspecError, StoreError, UsageError
-from .fsutil import atomic_write
+from .fsutil import atomic_write, create_once, exclusive_lock
 from .jsonio import canonical, load_file
 
 DEFAULT_STORE = Path(".mlspec/attestations")
 STORE_ENV = "MLSPEC_ATTEST_STORE"
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 BUNDLE_SUFFIX = ".sigstore.json"
+LOCK_NAME = ".lock"
 
 
 def default_store_path() -> Path:
@@ -75,7 +80,8 @@ class AttestationStore:
         base = self.root / "runs"
         if not base.is_dir():
             return []
-        return sorted(p.name for p in base.iterdir() if p.is_dir())
+        # Only names a run id can have: hidden or stray entries are not runs.
+        return sorted(p.name for p in base.iterdir() if RUN_ID_RE.match(p.name) and p.is_dir())
 
     def current_run(self) -> str | None:
         marker = self.root / "current-run"
@@ -89,6 +95,21 @@ class AttestationStore:
 
     def set_current_run(self, run_id: str) -> None:
         atomic_write(self.root / "current-run", (check_run_id(run_id) + "\n").encode())
+
+    def claim_run(self, *, new_run: bool = False) -> str:
+        """The run a ``sign`` without a run id joins: the current run, else a fresh one.
+
+        Reading ``current-run`` and recording a fresh id happen under the store
+        lock, so stages signed in parallel all join the one run the first of them
+        created instead of each starting its own. ``new_run`` always starts one.
+        """
+        with exclusive_lock(self.root / LOCK_NAME):
+            current = None if new_run else self.current_run()
+            if current:
+                return current
+            fresh = new_run_id()
+            self.set_current_run(fresh)
+            return fresh
 
     def resolve_run(self, run_id: str | None) -> str:
         """The run to verify: the given one, else the store's only run.
@@ -120,9 +141,21 @@ class AttestationStore:
 
     # attestations -------------------------------------------------------
     def add(self, run_id: str, stage: str, keyid: str, bundle: Bundle) -> Path:
-        path = self.run_dir(run_id) / f"{stage}.{keyid[:8]}{BUNDLE_SUFFIX}"
-        atomic_write(path, canonical(bundle.to_json()))
-        return path
+        """Store ``bundle`` under a new name and return its path; never replace a file.
+
+        The first attestation of a stage by a key is ``<stage>.<keyid8>.sigstore.json``;
+        a further one (signed again, or by a parallel process) adds the first 16
+        hex digits of its own sha256, so neither is lost and the verifier sees
+        both. Storing the very same bytes again is a no-op.
+        """
+        data = canonical(bundle.to_json())
+        digest = hashlib.sha256(data).hexdigest()
+        stem = self.run_dir(run_id) / f"{stage}.{keyid[:8]}"
+        for tail in ("", f".{digest[:16]}", f".{digest}"):
+            path = stem.with_name(stem.name + tail + BUNDLE_SUFFIX)
+            if create_once(path, data) or _holds(path, data):
+                return path
+        raise StoreError(f"cannot store the attestation of stage {stage!r}: {path} is taken")
 
     def attestations(self, run_id: str) -> Iterator[StoredAttestation]:
         directory = self.run_dir(run_id)
@@ -143,8 +176,11 @@ class AttestationStore:
         """Store ``data`` under its sha256 (write-once) and return the hex digest."""
         digest = hashlib.sha256(data).hexdigest()
         path = self.root / "blobs" / "sha256" / digest
-        if not path.exists():
-            atomic_write(path, data)
+        if self.get_blob(digest) is not None:
+            return digest
+        # A concurrent writer of the same bytes may win the race: that is success.
+        if not create_once(path, data) and self.get_blob(digest) is None:
+            atomic_write(path, data)  # a corrupted copy (bytes not matching its name): repair
         return digest
 
     def get_blob(self, digest: str) -> bytes | None:
@@ -157,3 +193,11 @@ class AttestationStore:
         except OSError:
             return None
         return data if hashlib.sha256(data).hexdigest() == digest else None
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether ``path`` already holds exactly ``data`` (storing it again is then a no-op)."""
+    try:
+        return path.read_bytes() == data
+    except OSError:
+        return False

@@ -384,13 +384,15 @@ def test_resolve_kind() -> None:
 def test_resolve_run_id(tmp_path: Path) -> None:
     store = AttestationStore(tmp_path)
     fresh = resolve_run_id(store, None, new_run=False)
-    # Resolving writes nothing: the marker moves only when an attestation is stored.
-    assert store.current_run() is None
-    store.set_current_run(fresh)
+    # An implicit run is claimed at once, under the store lock, so stages signed
+    # in parallel join it (tests/test_store_concurrency.py).
+    assert store.current_run() == fresh
     assert resolve_run_id(store, None, new_run=False) == fresh  # joins the current run
     newer = resolve_run_id(store, None, new_run=True)
-    assert newer != fresh and store.current_run() == fresh
+    assert newer != fresh and store.current_run() == newer
+    # An explicit id moves the marker only when its attestation is stored.
     assert resolve_run_id(store, "explicit", new_run=True) == "explicit"
+    assert store.current_run() == newer
     with pytest.raises(UsageError):
         resolve_run_id(store, "bad id", new_run=False)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from mlspec_attest.bundle import Bundle
 from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE, Envelope
 from mlspec_attest.errors import BadInputError, StoreError, UsageError
-from mlspec_attest.fsutil import atomic_write
+from mlspec_attest.fsutil import atomic_write, create_once
 from mlspec_attest.jsonio import canonical
 from mlspec_attest.store import (
     DEFAULT_STORE,
@@ -202,3 +203,64 @@ def test_store_files_are_not_world_writable(tmp_path: Path, keys: dict[str, KeyP
     path = store.add("r1", "s", keys["owner"].keyid, Bundle.for_public_key(envelope, "k"))
     assert not stat.S_IMODE(path.stat().st_mode) & 0o022
     assert os.access(path, os.R_OK)
+
+
+def test_a_second_attestation_of_a_stage_by_one_key_is_kept(
+    tmp_path: Path, keys: dict[str, KeyPair]
+) -> None:
+    store = AttestationStore(tmp_path)
+    signer, keyid = keys["owner"].signer, keys["owner"].keyid
+    first = Bundle.for_public_key(Envelope.sign(b"{}", INTOTO_PAYLOAD_TYPE, [signer]), keyid)
+    second = Bundle.for_public_key(Envelope.sign(b"[]", INTOTO_PAYLOAD_TYPE, [signer]), keyid)
+    path1 = store.add("r1", "train", keyid, first)
+    path2 = store.add("r1", "train", keyid, second)
+    digest = hashlib.sha256(canonical(second.to_json())).hexdigest()
+    assert path1.name == f"train.{keyid[:8]}.sigstore.json"  # the documented name, unchanged
+    assert path2.name == f"train.{keyid[:8]}.{digest[:16]}.sigstore.json"
+    assert path1.read_bytes() == canonical(first.to_json())  # never replaced
+    assert store.add("r1", "train", keyid, second) == path2  # the same bytes again: a no-op
+    assert {s.path: s.bundle for s in store.attestations("r1")} == {path1: first, path2: second}
+
+
+def test_an_attestation_never_replaces_a_foreign_file(
+    tmp_path: Path, keys: dict[str, KeyPair]
+) -> None:
+    # Even a file squatting on both names stays: the full digest is the last resort.
+    store = AttestationStore(tmp_path)
+    keyid = keys["owner"].keyid
+    bundle = Bundle.for_public_key(
+        Envelope.sign(b"{}", INTOTO_PAYLOAD_TYPE, [keys["owner"].signer]), keyid
+    )
+    digest = hashlib.sha256(canonical(bundle.to_json())).hexdigest()
+    run = tmp_path / "runs/r1"
+    run.mkdir(parents=True)
+    for name in (f"s.{keyid[:8]}", f"s.{keyid[:8]}.{digest[:16]}"):
+        (run / f"{name}.sigstore.json").write_text("squatter")
+    path = store.add("r1", "s", keyid, bundle)
+    assert path.name == f"s.{keyid[:8]}.{digest}.sigstore.json"
+    assert sorted(p.read_text() for p in run.iterdir()).count("squatter") == 2
+
+
+def test_create_once_has_one_winner(tmp_path: Path) -> None:
+    target = tmp_path / "name"
+    with ThreadPoolExecutor(8) as pool:
+        won = list(pool.map(lambda i: create_once(target, f"writer {i}".encode()), range(32)))
+    assert won.count(True) == 1
+    assert target.read_bytes() == f"writer {won.index(True)}".encode()
+    assert [p.name for p in tmp_path.iterdir()] == ["name"]  # no temporaries left
+
+
+def test_put_blob_repairs_a_corrupted_copy(tmp_path: Path) -> None:
+    store = AttestationStore(tmp_path)
+    digest = store.put_blob(b"original")
+    (tmp_path / "blobs/sha256" / digest).write_bytes(b"tampered")
+    assert store.put_blob(b"original") == digest
+    assert store.get_blob(digest) == b"original"
+
+
+def test_runs_lists_only_run_ids(tmp_path: Path) -> None:
+    store = AttestationStore(tmp_path)
+    for name in ("r1", ".hidden", "-x"):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+    (tmp_path / "runs/r2").write_text("a file, not a run")
+    assert store.runs() == ["r1"]

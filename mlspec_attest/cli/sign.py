@@ -120,9 +120,17 @@ if TYPE_CHECKING:
 )
 @store_option()
 @click.option(
-    "--run-id", envvar="MLSPEC_RUN_ID", help="Run id shared by all stages [env MLSPEC_RUN_ID]."
+    "--run-id",
+    envvar="MLSPEC_RUN_ID",
+    help="Run id shared by all stages [env MLSPEC_RUN_ID; default: the store's current run, "
+    "else a new one that stages signing at the same time all join].",
 )
-@click.option("--new-run", is_flag=True, help="Start a new run (when no --run-id is given).")
+@click.option(
+    "--new-run",
+    is_flag=True,
+    help="Start a new run instead of joining the store's current run (when no --run-id is "
+    "given); for a pipeline's first stage.",
+)
 @click.option(
     "--policy",
     "policy_path",
