@@ -42,6 +42,7 @@ from .attestation import (
     SignedStage,
     StageRecord,
     load_metrics_file,
+    seen_attestations,
     sign_stage,
 )
 from .errors import UsageError
@@ -101,6 +102,10 @@ class StageSession:
         self._base = Path(base_dir) if base_dir else None
         # The digest scheme (and opt-in cache) the CLI would use: MLSPEC_ATTEST_DIGEST_*.
         self._hashing = hashing or HashingOptions.from_env()
+        # What the run holds now, at the stage's start: the causal evidence for ordering.
+        self.record.predecessors = seen_attestations(
+            self._store, self._run_id or self._store.current_run()
+        )
         self.result: SignedStage | None = None
 
     def material(self, path: PathLike, *, role: str | None = None) -> StageSession:

@@ -151,6 +151,14 @@ class StageNotFoundError(VerificationError):
     """Denial raised for the ``stage-missing`` check."""
 
 
+class ConflictingAttestationsError(VerificationError):
+    """Denial raised for the ``conflicting-attestations`` check."""
+
+
+class SignedTimeError(VerificationError):
+    """Denial raised for the ``signed-time`` check."""
+
+
 class ThresholdVerificationError(VerificationError):
     """Denial raised for the ``threshold`` check."""
 

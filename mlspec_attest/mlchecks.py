@@ -23,10 +23,11 @@ from .errors import MlspecError
 from .objectives import Evidence, as_doubles, evaluate_objectives, load_objectives_text
 from .policy.model import Policy, parse_rfc3339
 from .report import Check, VerificationReport
+from .schemas import schema_errors
 from .store import AttestationStore
 
 if TYPE_CHECKING:
-    from .verify import AcceptedAttestation
+    from .accepted import AcceptedAttestation
 
 Chosen = Mapping[str, "AcceptedAttestation"]
 
@@ -364,10 +365,11 @@ def check_data_validation(policy: Policy, chosen: Chosen, report: VerificationRe
             remedy="sign the validate stage with --detail validation=REPORT.json",
         )
         return
-    raw_schema = record.get("schema")
-    schema: dict[str, Any] = raw_schema if isinstance(raw_schema, dict) else {}
+    if not _validation_record_usable(record, att, rule.stage, report):
+        return
+    schema: dict[str, Any] = record["schema"]
     name, version = schema.get("name"), schema.get("version")
-    if not record.get("passed"):
+    if record["passed"] is not True:
         report.fail(
             Check.DATA_VALIDATION,
             rule.stage,
@@ -420,6 +422,45 @@ def check_data_validation(policy: Policy, chosen: Chosen, report: VerificationRe
                     found=f"{m.name} ({_short(m.digest)})",
                     remedy="retrain on current data",
                 )
+
+
+def _validation_record_usable(
+    record: dict[str, Any], att: AcceptedAttestation, stage: str, report: VerificationReport
+) -> bool:
+    """The record is well-typed and describes a dataset the stage signed as a material.
+
+    A record that describes other bytes (a clean file beside the one actually
+    used) proves nothing about the stage's data, so it is a failure, not a pass.
+    """
+    problems = schema_errors("validation-v1", record)
+    if problems:
+        text = "; ".join(f"{'/'.join(map(str, p)) or '(root)'}: {m}" for p, m in problems[:5])
+        report.fail(
+            Check.DATA_VALIDATION,
+            stage,
+            f"the validation record is malformed: {text}",
+            expected="a record written by `mlspec-attest validate --out` (validation/v1)",
+            found=f"{len(problems)} schema violation(s)",
+            remedy="re-run `mlspec-attest validate` and sign its output unchanged",
+        )
+        return False
+    validated = record["dataset"]["sha256"]
+    materials = {m.digest.get("sha256"): m.name for m in att.statement.materials}
+    if validated not in materials:
+        report.fail(
+            Check.DATA_VALIDATION,
+            stage,
+            "the validation record describes a dataset this stage did not read",
+            expected="the validated dataset's sha256 among the stage's signed materials: "
+            + (
+                ", ".join(f"{n} ({_short({'sha256': d})})" for d, n in materials.items() if d)
+                or "none"
+            ),
+            found=f"validated dataset sha256:{validated[:16]}…",
+            remedy="validate the exact file the stage reads and name it with --material",
+        )
+        return False
+    return True
 
 
 def check_requirements(policy: Policy, chosen: Chosen, report: VerificationReport) -> None:

@@ -29,6 +29,8 @@ class Check(StrEnum):
     POLICY_DIGEST = "policy-digest"
     STAGE_KIND = "stage-kind"
     STAGE_MISSING = "stage-missing"
+    CONFLICT = "conflicting-attestations"
+    SIGNED_TIME = "signed-time"
     THRESHOLD = "threshold"
     ORDERING = "ordering"
     ARTIFACT_RULE = "artifact-rule"
@@ -60,6 +62,8 @@ ERROR_CLASSES: dict[Check, type[errors.VerificationError]] = {
     Check.POLICY_DIGEST: errors.PolicyDigestMismatchError,
     Check.STAGE_KIND: errors.StageKindMismatchError,
     Check.STAGE_MISSING: errors.StageNotFoundError,
+    Check.CONFLICT: errors.ConflictingAttestationsError,
+    Check.SIGNED_TIME: errors.SignedTimeError,
     Check.THRESHOLD: errors.ThresholdVerificationError,
     Check.ORDERING: errors.OrderingVerificationError,
     Check.ARTIFACT_RULE: errors.RuleVerificationError,

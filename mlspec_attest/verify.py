@@ -23,13 +23,14 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .accepted import AcceptedAttestation, Conflict, StageEvidence, resolve
 from .bundle import Bundle
 from .digest import DEFAULT_SCHEME, ArtifactDigest, DigestScheme, DirectoryManifest, digest_path
+from .dirfiles import Expander, rule_paths
 from .dsse import INTOTO_PAYLOAD_TYPE
 from .errors import (
     ArtifactPathError,
@@ -50,28 +51,8 @@ from .store import AttestationStore, StoredAttestation
 if TYPE_CHECKING:
     from .hashengine import ProgressSink
 
-
-@dataclass(frozen=True)
-class AcceptedAttestation:
-    """An attestation whose signature and identity checks passed."""
-
-    statement: StageStatement
-    functionary: Functionary
-    source: Path
-    payload_digest: str = ""
-
-    def artifacts(self) -> LinkArtifacts:
-        return LinkArtifacts(
-            materials={m.name: m.digest for m in self.statement.materials},
-            products={p.name: p.digest for p in self.statement.products},
-        )
-
-    def agreement_key(self) -> tuple[tuple[tuple[str, tuple[tuple[str, str], ...]], ...], ...]:
-        """Equal for attestations that report the same materials and products."""
-        return tuple(
-            tuple(sorted((n, tuple(sorted(d.items()))) for n, d in side.items()))
-            for side in (self.artifacts().materials, self.artifacts().products)
-        )
+#: How far a signer's clock may run ahead of the verifier's (or of a log's).
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 def _claimed_stage(stored: StoredAttestation) -> str | None:
@@ -119,6 +100,8 @@ class PipelineVerifier:
                 remedy=f"the policy's deploy roles are: {roles}",
             )
         self.run_id = store.resolve_run(run_id)
+        # Times a third party (transparency log, TSA) vouches for, per attestation file.
+        self._trusted_times: dict[str, tuple[datetime, ...]] = {}
         self.report = VerificationReport(
             policy_name=self.policy.name,
             policy_digest=signed.digest,
@@ -196,6 +179,7 @@ class PipelineVerifier:
             identities=[f.identity for f in keyless if f.identity is not None],
             what=what,
         )
+        self._trusted_times[what] = tuple(t.time for t in verified.times)
         return [f for f in keyless if f.identity in verified.matched]
 
     def _keyless_signer(
@@ -374,8 +358,56 @@ class PipelineVerifier:
                 remedy=f"sign with --kind {stage.kind.value}",
                 source=source,
             )
+        ok = self._check_signed_times(statement, source) and ok
         digest = "sha256:" + hashlib.sha256(bundle.envelope.payload).hexdigest()
         return AcceptedAttestation(statement, signer, stored.path, digest) if ok else None
+
+    def _check_signed_times(self, statement: StageStatement, source: str) -> bool:
+        """A signer's clock is evidence, not truth: its times must at least be consistent.
+
+        Start after finish, a finish in the future, or a finish after a transparency
+        log or timestamp authority saw the signature are refused.
+        """
+        meta = statement.metadata
+        started = parse_rfc3339(meta.started_on)
+        finished = parse_rfc3339(meta.finished_on)
+        problems: list[tuple[str, str, str]] = []
+        if started > finished:
+            problems.append(
+                (
+                    "started after it finished",
+                    "startedOn <= finishedOn",
+                    f"{meta.started_on} > {meta.finished_on}",
+                )
+            )
+        if finished > self.now + MAX_CLOCK_SKEW:
+            problems.append(
+                (
+                    "finished in the future",
+                    f"finishedOn at most {format_rfc3339(self.now + MAX_CLOCK_SKEW)}",
+                    meta.finished_on,
+                )
+            )
+        for trusted in self._trusted_times.get(source, ()):
+            if finished > trusted + MAX_CLOCK_SKEW:
+                problems.append(
+                    (
+                        "claims to have finished after its signature was logged",
+                        f"finishedOn at most {format_rfc3339(trusted)} (+ skew)",
+                        meta.finished_on,
+                    )
+                )
+        for message, expected, found in problems:
+            self.report.fail(
+                Check.SIGNED_TIME,
+                meta.stage,
+                f"signed times are inconsistent: {message}",
+                expected=expected,
+                found=found,
+                remedy="check the signing machine's clock and re-sign the stage",
+                source=source,
+            )
+        return not problems
 
     def _allowed_names(self, stage_name: str | None) -> str:
         stage = self.policy.stage(stage_name) if stage_name else None
@@ -384,8 +416,15 @@ class PipelineVerifier:
     # -- steps 4-5 ----------------------------------------------------------
     def select(
         self, stage: StagePolicy, accepted: list[AcceptedAttestation]
-    ) -> AcceptedAttestation | None:
-        if not accepted:
+    ) -> StageEvidence | None:
+        """The stage's one agreeing group of attestations; a conflict or too few keys fail.
+
+        The result never depends on file names or the order the store lists them:
+        attestations are grouped by what they claim, and two different claims about
+        one stage in one run are a denial (accepted.py explains what a claim is).
+        """
+        outcome = resolve(accepted)
+        if outcome is None:
             if stage.required:
                 self.report.fail(
                     Check.STAGE_MISSING,
@@ -396,47 +435,108 @@ class PipelineVerifier:
                     remedy=f"run the stage with `mlspec-attest sign --stage {stage.name} ...`",
                 )
             return None
-        groups: dict[object, dict[str, AcceptedAttestation]] = defaultdict(dict)
-        for att in accepted:
-            groups[att.agreement_key()].setdefault(att.functionary.keyid, att)
-        best = max(groups.values(), key=len)
-        if len(best) < stage.threshold:
+        if isinstance(outcome, Conflict):
+            self._report_conflict(stage, outcome)
+            return None
+        if len(outcome.keyids) < stage.threshold:
             signers = sorted({a.functionary.name for a in accepted})
             self.report.fail(
                 Check.THRESHOLD,
                 stage.name,
                 "not enough distinct functionaries signed matching attestations",
                 expected=f"{stage.threshold} distinct keys agreeing on materials and products",
-                found=f"{len(best)} agreeing key(s) among {len(accepted)} attestation(s) by {', '.join(signers)}",
+                found=f"{len(outcome.keyids)} agreeing key(s) among {len(accepted)} attestation(s) by {', '.join(signers)}",
                 remedy="have more of the stage's functionaries run and sign it with their own keys",
             )
-        return next(iter(best.values()))
+        return outcome
+
+    def _report_conflict(self, stage: StagePolicy, conflict: Conflict) -> None:
+        versions = "; ".join(
+            f"version {i}: " + ", ".join(a.describe() for a in group.attestations)
+            for i, group in enumerate(conflict.groups, 1)
+        )
+        self.report.fail(
+            Check.CONFLICT,
+            stage.name,
+            f"{len(conflict.groups)} different versions of this stage were signed in one run "
+            f"(they differ in {', '.join(conflict.differing)})",
+            expected="every attestation of the stage in the run to make the same claim",
+            found=versions,
+            remedy="find out why the stage was signed twice with different results; remove the "
+            "attestation that must not ship, or re-run the pipeline in a new run",
+        )
 
     # -- step 6 -------------------------------------------------------------
-    def check_ordering(self, chosen: Mapping[str, AcceptedAttestation]) -> None:
+    def check_ordering(self, evidence: Mapping[str, StageEvidence]) -> None:
+        """Each ``after`` edge needs consistent signed clocks AND causal evidence.
+
+        Clocks are the signer's word; the causal evidence is the predecessor
+        record: a stage names the payload digests of the attestations already in
+        its run when it started, which nobody can do before those exist.
+        """
         for stage in self.policy.stages:
-            att = chosen.get(stage.name)
-            if att is None:
+            own = evidence.get(stage.name)
+            if own is None:
                 continue
-            started = parse_rfc3339(att.statement.metadata.started_on)
             for prior in stage.after:
-                before = chosen.get(prior)
+                before = evidence.get(prior)
                 if before is None:
                     continue
-                finished = parse_rfc3339(before.statement.metadata.finished_on)
-                if started < finished:
+                if own.earliest_start < before.latest_finish:
                     self.report.fail(
                         Check.ORDERING,
                         stage.name,
                         f"started before {prior!r} finished",
-                        expected=f"start at or after {before.statement.metadata.finished_on}",
-                        found=f"started {att.statement.metadata.started_on}",
+                        expected=f"start at or after {format_rfc3339(before.latest_finish)}",
+                        found=f"started {format_rfc3339(own.earliest_start)}",
                         remedy=f"run {stage.name!r} after {prior!r} completes",
                     )
+                for att in own.attestations:
+                    self._check_causal(stage.name, att, prior, before)
+
+    def _check_causal(
+        self, stage: str, att: AcceptedAttestation, prior: str, before: StageEvidence
+    ) -> None:
+        seen = att.predecessors(prior)
+        if seen and seen & before.payload_digests:
+            # It saw a verified version; any other digest it saw is an attestation
+            # this verification rejected, and that rejection is reported already.
+            return
+        if not seen:
+            message = f"no evidence that it started after {prior!r} had been attested"
+            found = "no predecessor record" if seen is None else f"no {prior!r} attestation seen"
+        else:
+            message = f"started after a different version of {prior!r} than the one verified"
+            found = ", ".join(sorted(seen))
+        self.report.fail(
+            Check.ORDERING,
+            stage,
+            message,
+            expected=f"the start of {stage!r} to record {prior!r} attestation "
+            + ", ".join(sorted(before.payload_digests)),
+            found=found,
+            remedy=f"run and sign {stage!r} after {prior!r} in the same store and run "
+            "(signed clocks alone do not prove order)",
+            source=att.source.name,
+        )
 
     # -- step 7 -------------------------------------------------------------
     def check_rules(self, chosen: Mapping[str, AcceptedAttestation]) -> None:
-        links = {name: att.artifacts() for name, att in chosen.items()}
+        expander = Expander(self.store, rule_paths(self.policy))
+        links: dict[str, LinkArtifacts] = {}
+        for name, att in chosen.items():
+            links[name] = expander.link(att.artifacts())
+            for problem in expander.problems:
+                self.report.fail(
+                    Check.ARTIFACT_RULE,
+                    name,
+                    problem,
+                    expected="every directory a rule looks inside to have its signed manifest "
+                    "in the store",
+                    found="a missing or inconsistent manifest",
+                    remedy="copy the store with its blobs/ folder, or re-sign the stage",
+                )
+            expander.problems.clear()
         for stage in self.policy.stages:
             link = links.get(stage.name)
             if link is None:
@@ -634,46 +734,55 @@ class PipelineVerifier:
         return diff.summary(), diff.to_json()
 
     # -- all ----------------------------------------------------------------
-    def run(self) -> VerificationReport:
-        if not self.check_policy():
-            return self.report
+    def collect(self) -> dict[str, list[AcceptedAttestation]]:
+        """Every accepted attestation of the run, by stage (failures go to the report)."""
         by_stage: dict[str, list[AcceptedAttestation]] = defaultdict(list)
-        seen: dict[str, list[str]] = defaultdict(list)
         for stored in self.store.attestations(self.run_id):
             att = self.accept(stored)
             if att is not None:
                 by_stage[att.statement.name].append(att)
-                seen[att.statement.name].append(stored.path.name)
-        chosen: dict[str, AcceptedAttestation] = {}
+        return by_stage
+
+    def run(self) -> VerificationReport:
+        if not self.check_policy():
+            return self.report
+        by_stage = self.collect()
+        evidence: dict[str, StageEvidence] = {}
         for stage in self.policy.stages:
             picked = self.select(stage, by_stage.get(stage.name, []))
             if picked is not None:
-                chosen[stage.name] = picked
-        self.check_ordering(chosen)
+                evidence[stage.name] = picked
+        chosen = {name: ev.representative for name, ev in evidence.items()}
+        self.check_ordering(evidence)
         self.check_rules(chosen)
         self.check_ml(chosen)
         self.check_artifacts(chosen)
+        self._summarize(chosen, by_stage)
+        return self.report
+
+    def _summarize(
+        self,
+        chosen: Mapping[str, AcceptedAttestation],
+        by_stage: Mapping[str, list[AcceptedAttestation]],
+    ) -> None:
         failed = {
             f.stage
             for f in self.report.failures
             if f.stage and f.check not in (Check.ARTIFACT_MISSING, Check.ARTIFACT_MISMATCH)
         }
         for stage in self.policy.stages:
-            att = chosen.get(stage.name)
-            if att is None:
-                if stage.name in failed:
-                    status = "failed"
-                else:
-                    status = "missing" if stage.required else "optional-missing"
+            if stage.name in failed:
+                status = "failed"
+            elif stage.name in chosen:
+                status = "ok"
             else:
-                status = "failed" if stage.name in failed else "ok"
-            signers = tuple(sorted({a.functionary.name for a in by_stage.get(stage.name, [])}))
+                status = "missing" if stage.required else "optional-missing"
+            accepted = by_stage.get(stage.name, [])
+            signers = tuple(sorted({a.functionary.name for a in accepted}))
+            files = tuple(sorted(a.source.name for a in accepted))
             self.report.stages.append(
-                StageSummary(
-                    stage.name, stage.kind.value, status, signers, tuple(seen.get(stage.name, []))
-                )
+                StageSummary(stage.name, stage.kind.value, status, signers, files)
             )
-        return self.report
 
 
 def verify_pipeline(

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from mlspec_attest.dataschema import validate_dataset
 from mlspec_attest.errors import ObjectiveNotMetError
 from mlspec_attest.policy import load_signed_policy
 from mlspec_attest.report import Check, VerificationReport
@@ -352,6 +353,40 @@ def test_validation_record_missing(ml: MLPipeline) -> None:
     report = ml.run(validate={"detail_files": {}}).verify()
     [failure] = only(report, Check.DATA_VALIDATION)
     assert "no validation record" in failure.message
+
+
+def test_validation_of_another_file_than_the_material_is_denied(ml: MLPipeline) -> None:
+    """A clean file was validated, but the stage signed (and passed on) another one."""
+    clean = csv(ml.ws / "data/clean.csv", raw_rows())
+    record = validate_dataset(clean, DATA_SCHEMA).to_json()
+    assert record["passed"] is True
+    dirty = [*raw_rows(), "17,20.0,F,100"]
+    report = ml.run(validate={"data_rows": dirty, "details": {"validation": record}}).verify()
+    [failure] = only(report, Check.DATA_VALIDATION)
+    assert "did not read" in failure.message
+    assert "data/raw.csv" in failure.expected
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (lambda r: r.update(passed="false"), "passed: 'false' is not of type 'boolean'"),
+        (lambda r: r.update(passed=1), "passed: 1 is not of type 'boolean'"),
+        (lambda r: r.pop("dataset"), "'dataset' is a required property"),
+        (lambda r: r["dataset"].update(sha256="ab"), "dataset/sha256: 'ab' does not match"),
+        (lambda r: r["schema"].update(version=3), "schema/version: 3 is not of type 'string'"),
+    ],
+    ids=["passed-string", "passed-int", "no-dataset", "short-digest", "version-number"],
+)
+def test_malformed_validation_record_is_denied(
+    ml: MLPipeline, edit: Callable[[dict[str, Any]], object], reason: str
+) -> None:
+    record = validate_dataset(csv(ml.ws / "data/raw.csv", raw_rows()), DATA_SCHEMA).to_json()
+    edit(record)
+    report = ml.run(validate={"details": {"validation": record}}).verify()
+    [failure] = only(report, Check.DATA_VALIDATION)
+    assert "malformed" in failure.message
+    assert reason in failure.message
 
 
 def test_training_on_a_deprecated_dataset(ml: MLPipeline) -> None:

@@ -38,7 +38,7 @@ def test_honest_pipeline_passes(honest: Pipeline) -> None:
     assert {a.role: a.status for a in report.artifacts} == {"model": "ok", "train-data": "ok"}
     assert report.policy_digest == honest.signed.digest
     assert report.run_id == "run-a"
-    assert report.verified_at == "2026-01-01T00:00:00Z"
+    assert report.verified_at == "2098-01-01T00:00:00Z"
 
 
 def test_report_json(honest: Pipeline) -> None:
@@ -263,9 +263,11 @@ def test_threshold_needs_agreeing_attestations(pipeline: Pipeline) -> None:
     pipeline.sign("train", signer="ml-reviewer", build=False)
     pipeline.sign("package", via_api=True)
     report = pipeline.verify()
-    assert [(f.check, f.stage) for f in report.failures if f.check is Check.THRESHOLD] == [
-        (Check.THRESHOLD, "train")
-    ]
+    # Two functionaries who disagree about the model are a conflict, not a vote.
+    conflicts = [f for f in report.failures if f.check is Check.CONFLICT]
+    assert [f.stage for f in conflicts] == ["train"]
+    assert "products" in conflicts[0].message
+    assert "ml-engineer" in conflicts[0].found and "ml-reviewer" in conflicts[0].found
 
 
 def test_threshold_not_met_by_a_rehinted_copy(pipeline: Pipeline) -> None:

@@ -37,6 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..accepted import AcceptedAttestation, StageEvidence, resolve
 from ..errors import BadInputError, MalformedDocumentError, UsageError
 from ..fsutil import atomic_write
 from ..policy.model import Policy, StagePolicy, format_rfc3339
@@ -44,7 +45,7 @@ from ..policy.signed import SignedPolicy
 from ..report import VerificationReport
 from ..signing.keys import LocalKeySigner, LocalPublicKey
 from ..store import AttestationStore
-from ..verify import AcceptedAttestation, PipelineVerifier, verify_pipeline
+from ..verify import PipelineVerifier, verify_pipeline
 from .intoto_support import lib, link_filename, require_intoto, sslib_key_dict
 
 DEFAULT_LAYOUT_NAME = "root.layout"
@@ -77,22 +78,16 @@ def _agreeing_attestations(
     run_id: str,
     now: datetime | None,
 ) -> dict[str, list[AcceptedAttestation]]:
-    """Per stage, the attestations ``verify`` counted: the largest group of distinct
-    keys that agree on materials and products (in-toto requires all links of a
-    step to agree, so a dissenting extra attestation is not exported)."""
+    """Per stage, the attestations ``verify`` counted: the one group of keys that agree
+    (verify denies a run whose attestations of a stage disagree; such a stage is not
+    exported, and in-toto requires all links of a step to agree anyway)."""
     verifier = PipelineVerifier(signed, list(owner_keys), store, run_id=run_id, now=now)
-    by_stage: dict[str, list[AcceptedAttestation]] = defaultdict(list)
-    for stored in store.attestations(verifier.run_id):
-        att = verifier.accept(stored)
-        if att is not None:
-            by_stage[att.statement.name].append(att)
     out: dict[str, list[AcceptedAttestation]] = {}
-    for stage in signed.policy.stages:
-        groups: dict[object, dict[str, AcceptedAttestation]] = defaultdict(dict)
-        for att in by_stage.get(stage.name, []):
-            groups[att.agreement_key()].setdefault(att.functionary.keyid, att)
-        if groups:
-            out[stage.name] = list(max(groups.values(), key=len).values())
+    for stage, accepted in verifier.collect().items():
+        outcome = resolve(accepted)
+        if isinstance(outcome, StageEvidence):
+            one_per_key = {a.functionary.keyid: a for a in reversed(outcome.attestations)}
+            out[stage] = sorted(one_per_key.values(), key=lambda a: a.functionary.keyid)
     return out
 
 
