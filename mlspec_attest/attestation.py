@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -22,6 +23,7 @@ from .errors import (
     BadInputError,
     CommandFailedError,
     MalformedDocumentError,
+    MlspecError,
     UsageError,
 )
 from .fsutil import artifact_name
@@ -177,6 +179,8 @@ class StageRecord:
     evidence: list[tuple[str, Callable[[], Any]]] = field(default_factory=list)
     split_exclude_columns: tuple[str, ...] = ()
     started_on: str = field(default_factory=now_rfc3339)
+    # Attestations of the run that existed when the stage started (see seen_attestations).
+    predecessors: dict[str, list[str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -359,6 +363,28 @@ def environment_facts() -> dict[str, Any]:
     }
 
 
+def seen_attestations(store: AttestationStore, run_id: str | None) -> dict[str, list[str]]:
+    """Payload digests, by the stage each claims, of the run's attestations right now.
+
+    Recorded when a stage starts, this is causal evidence for ordering that does
+    not rest on anyone's clock: a digest cannot be named before it exists. Nothing
+    here is trusted; the verifier compares the digests with what it accepted.
+    """
+    if run_id is None or run_id not in store.runs():
+        return {}
+    seen: dict[str, set[str]] = {}
+    for stored in store.attestations(run_id):
+        if stored.bundle is None:
+            continue
+        payload = stored.bundle.envelope.payload
+        try:
+            stage = StageStatement.from_payload(payload).name
+        except MlspecError:
+            continue
+        seen.setdefault(stage, set()).add("sha256:" + hashlib.sha256(payload).hexdigest())
+    return {stage: sorted(digests) for stage, digests in sorted(seen.items())}
+
+
 def sign_stage(
     record: StageRecord,
     signer: Signer | BundleSigner,
@@ -387,6 +413,10 @@ def sign_stage(
         raise UsageError(
             f"stage {record.stage!r} has no products",
             remedy="name what the stage writes with --product PATH (an in-toto Statement needs a subject)",
+        )
+    if record.predecessors is None:
+        record.predecessors = seen_attestations(
+            store, run_id or (None if new_run else store.current_run())
         )
     blobs: list[bytes] = []
     materials, _ = _descriptors(record.materials, base, blobs, hashing)
@@ -422,6 +452,7 @@ def sign_stage(
         record.details[name] = load_file(path, what=f"--detail {name}={path}")
     for name, produce in record.evidence:
         record.details[name] = produce()
+    record.details["predecessors"] = record.predecessors
     if not record.products:
         raise UsageError(
             f"stage {record.stage!r} has no products",

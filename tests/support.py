@@ -31,10 +31,24 @@ from mlspec_attest.verify import verify_pipeline
 
 TESTS_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = TESTS_DIR.parent
-INTEROP_DIR = PROJECT_ROOT.parent / "shared" / "interop"
+#: Public data other tools produced that cannot be made offline, committed byte-identical
+#: (sources, versions and licenses in tests/assets/README.md). Read-only: copy before writing.
+ASSETS_DIR = TESTS_DIR / "assets"
 
-#: The verification instant used by every library-level verify (policy expires 2099).
-VERIFY_NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+def asset(path: str) -> Path:
+    """``tests/assets/<path>``; a missing asset is an error, never a skip."""
+    found = ASSETS_DIR / path
+    if not found.exists():
+        raise FileNotFoundError(
+            f"test asset {path!r} is not in {ASSETS_DIR} (see tests/assets/README.md)"
+        )
+    return found
+
+
+#: The verification instant used by every library-level verify: after every real
+#: signing time (the Python API records the wall clock), before the policy expires (2099).
+VERIFY_NOW = datetime(2098, 1, 1, tzinfo=UTC)
 POLICY_EXPIRES = "2099-01-01T00:00:00Z"
 
 
