@@ -17,7 +17,6 @@ outright.
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -27,7 +26,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from .errors import MalformedDocumentError, UsageError
-from .jsonio import MAX_DOCUMENT_BYTES, canonical, loads_strict
+from .jsonio import canonical, loads_strict
+from .limits import MAX_DATA_SCHEMA_BYTES, MAX_SAFE_INTEGER, read_limited
+from .rfc3339 import format_rfc3339
 from .schemas import schema_errors
 from .tabular import (
     Cell,
@@ -48,7 +49,7 @@ MAX_VIOLATIONS: Final = 1000
 """Violations kept in a result; ``violation_count`` and ``violationsByKind`` count all."""
 MAX_ENUM: Final = 10
 """Inference lists the allowed values of integer and string columns with at most this many."""
-SAFE_INTEGER: Final = 2**53 - 1
+SAFE_INTEGER: Final = MAX_SAFE_INTEGER
 """Largest integer every JSON parser (and RFC 8785) represents exactly."""
 
 VIOLATION_KINDS: Final = (
@@ -164,7 +165,10 @@ def _plain(node: Any) -> Any:
         return float(node)
     if isinstance(node, datetime):
         moment = node if node.tzinfo else node.replace(tzinfo=UTC)
-        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            return format_rfc3339(moment)
+        except (OverflowError, ValueError):
+            return moment.isoformat()  # out of range in UTC: keep the text as written
     if isinstance(node, date):
         return node.isoformat()
     return str(node)
@@ -174,21 +178,15 @@ LineOf = Callable[[Sequence[str | int]], int | None]
 
 
 def _parse_yaml(text: str, source: str) -> tuple[Any, LineOf]:
-    from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
+    from .yamlio import YamlError, load_yaml
+
     try:
-        root = yaml.load(io.StringIO(text))
-    except MarkedYAMLError as exc:
-        line = f"line {exc.problem_mark.line + 1}: " if exc.problem_mark else ""
-        raise DataSchemaError(
-            f"{source}: not valid YAML", [f"{line}{exc.problem or exc.context}"]
-        ) from exc
-    except YAMLError as exc:
-        raise DataSchemaError(f"{source}: not valid YAML", [str(exc).splitlines()[0]]) from exc
+        root = load_yaml(text, what=source, max_bytes=MAX_DATA_SCHEMA_BYTES)
+    except YamlError as exc:
+        line = f"line {exc.line}: " if exc.line else ""
+        raise DataSchemaError(f"{source}: not valid YAML", [f"{line}{exc.detail}"]) from exc
 
     def line_of(path: Sequence[str | int]) -> int | None:
         node, line = root, None
@@ -216,26 +214,20 @@ def load_data_schema(path: Path) -> dict[str, Any]:
     Raises :class:`DataSchemaError` (exit 3) listing every problem, with YAML
     line numbers where known.
     """
-    source = str(path)
-    try:
-        if path.stat().st_size > MAX_DOCUMENT_BYTES:
-            raise DataSchemaError(f"{source}: larger than {MAX_DOCUMENT_BYTES} bytes")
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise DataSchemaError(f"{source}: file not found") from exc
-    except IsADirectoryError as exc:
-        raise DataSchemaError(f"{source}: is a directory, expected a schema file") from exc
-    except OSError as exc:
-        raise DataSchemaError(f"{source}: cannot read ({exc.strerror})") from exc
+    from .yamlio import YamlError, decode_yaml
 
+    source = str(path)
+    data = read_limited(
+        path, MAX_DATA_SCHEMA_BYTES, what=source, kind="a data schema", error=DataSchemaError
+    )
     line_of: LineOf = _no_lines
     if path.suffix.lower() == ".json":
-        doc = loads_strict(data, what=source)
+        doc = loads_strict(data, what=source, max_bytes=MAX_DATA_SCHEMA_BYTES)
     else:
         try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise DataSchemaError(f"{source}: not UTF-8 text") from exc
+            text = decode_yaml(data, what=source)
+        except YamlError as exc:
+            raise DataSchemaError(exc.message) from exc
         root, line_of = _parse_yaml(text, source)
         doc = _plain(root)
     problems = data_schema_problems(doc)

@@ -37,6 +37,7 @@ from .errors import ArtifactPathError, BadInputError, MalformedDocumentError, Us
 from .fsutil import check_relative_name
 from .hashengine import ProgressSink, digest_file, digest_files, digest_shards, shard_bounds
 from .jsonio import loads_strict
+from .limits import MAX_MANIFEST_BYTES
 from .treewalk import IgnoreRules, walk_tree
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 
 MANIFEST_TYPE = "https://mlspec-attest.dev/manifest/v1"
 MANIFEST_TYPE_V2 = "https://mlspec-attest.dev/manifest/v2"
-MANIFEST_MAX_BYTES = 1 << 30
+MANIFEST_MAX_BYTES = MAX_MANIFEST_BYTES  # see limits.py
 SHA256_HEX_LEN = 64
 ALGORITHMS: Mapping[str, int] = {"sha256": 32, "blake2b": 64, "blake3": 32}
 SERIALIZATIONS = ("files", "shards")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import MalformedDocumentError
+from .limits import MAX_DSSE_PAYLOAD_BYTES, MAX_DSSE_SIGNATURES, format_size
 from .signing.base import PublicKeyVerifier, Signer
 
 INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -22,9 +23,13 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     return b"DSSEv1 %d %s %d %s" % (len(t), t, len(payload), payload)
 
 
-def b64decode_strict(value: Any, what: str) -> bytes:
+def b64decode_strict(value: Any, what: str, *, max_bytes: int | None = None) -> bytes:
+    """Decode standard or URL-safe base64, refusing any other character and, when
+    ``max_bytes`` is given, more decoded bytes than that (checked before decoding)."""
     if not isinstance(value, str):
         raise MalformedDocumentError(f"{what}: expected a base64 string")
+    if max_bytes is not None and len(value) > (max_bytes + 2) // 3 * 4:
+        raise MalformedDocumentError(f"{what}: larger than {format_size(max_bytes)} once decoded")
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -93,10 +98,16 @@ class Envelope:
         payload_type = doc.get("payloadType")
         if not isinstance(payload_type, str) or not payload_type:
             raise MalformedDocumentError(f"{what}: missing payloadType")
-        payload = b64decode_strict(doc.get("payload"), f"{what}: payload")
+        payload = b64decode_strict(
+            doc.get("payload"), f"{what}: payload", max_bytes=MAX_DSSE_PAYLOAD_BYTES
+        )
         raw_sigs = doc.get("signatures")
         if not isinstance(raw_sigs, list) or not raw_sigs:
             raise MalformedDocumentError(f"{what}: no signatures")
+        if len(raw_sigs) > MAX_DSSE_SIGNATURES:
+            raise MalformedDocumentError(
+                f"{what}: {len(raw_sigs)} signatures, more than the {MAX_DSSE_SIGNATURES} allowed"
+            )
         sigs = []
         for i, raw in enumerate(raw_sigs):
             if not isinstance(raw, dict):

@@ -148,20 +148,24 @@ def parse_objectives(doc: Any, *, what: str = "objectives", line_of: Any = None)
 
 
 def load_objectives_text(text: str, *, what: str) -> Objectives:
-    """Parse YAML (or JSON) objectives text with line numbers for problems."""
+    """Parse YAML (or JSON) objectives text with line numbers for problems.
+
+    Strict and bounded like a policy (:mod:`mlspec_attest.yamlio`), up to
+    :data:`~mlspec_attest.limits.MAX_OBJECTIVES_BYTES`.
+    """
+    from .limits import MAX_OBJECTIVES_BYTES
     from .policy.load import parse_yaml, plain
 
-    root, line_of = parse_yaml(text, source=what)
+    root, line_of = parse_yaml(text, source=what, max_bytes=MAX_OBJECTIVES_BYTES)
     return parse_objectives(plain(root), what=what, line_of=line_of)
 
 
 def load_objectives(path: Path) -> Objectives:
-    try:
-        text = path.read_text("utf-8")
-    except FileNotFoundError as exc:
-        raise MalformedDocumentError(f"{path}: objectives file not found") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MalformedDocumentError(f"{path}: cannot read objectives ({exc})") from exc
+    """Read an objectives file (UTF-8, at most ``MAX_OBJECTIVES_BYTES``) and parse it."""
+    from .limits import MAX_OBJECTIVES_BYTES
+    from .yamlio import read_yaml_file
+
+    text = read_yaml_file(path, MAX_OBJECTIVES_BYTES, what=str(path), kind="an objectives document")
     return load_objectives_text(text, what=str(path))
 
 

@@ -2,23 +2,55 @@
 
 Kept apart from the policy package so that signing a stage does not load the
 YAML and JSON Schema machinery just to check a timestamp.
+
+Parsing is strict: only the RFC 3339 ``date-time`` form (``T``, ``t`` or a
+space between date and time; ``Z`` or a ``±hh:mm`` offset) is read, not the
+wider ISO 8601 forms Python's ``fromisoformat`` accepts (week dates, basic
+format, offsets without a colon), which other verifiers would refuse. Every
+failure, including an instant outside years 1-9999 once shifted to UTC, is a
+``ValueError`` with a clear message: callers turn it into bad input (exit 3).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
 
 
 def parse_rfc3339(value: str) -> datetime:
-    """Parse an RFC 3339 instant (``Z`` or offset) into an aware UTC datetime."""
-    text = value.strip().replace(" ", "T")
+    """Parse an RFC 3339 instant (``Z`` or offset) into an aware UTC datetime.
+
+    Raises ``ValueError`` for anything else: no time zone, not RFC 3339, a field
+    out of range, or an instant outside years 1-9999 in UTC.
+    """
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a string")
+    text = value.strip()
+    if not _RFC3339.fullmatch(text):
+        raise ValueError(_explain(value, text))
+    text = text[:10] + "T" + text[11:]
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} has no time zone")
-    return parsed.astimezone(UTC)
+    try:
+        parsed = datetime.fromisoformat(text)
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(f"{value!r} is out of range (years 0001-9999 in UTC)") from exc
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid instant ({exc})") from exc
+
+
+def _explain(value: str, text: str) -> str:
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?", text):
+        return f"{value!r} has no time zone (add Z or an offset such as +00:00)"
+    return f"{value!r} is not an RFC 3339 date-time (YYYY-MM-DDThh:mm:ssZ or ±hh:mm)"
 
 
 def format_rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``YYYY-MM-DDThh:mm:ssZ`` (four-digit year even before 1000, unlike ``strftime``)."""
+    utc = moment.astimezone(UTC)
+    return utc.replace(microsecond=0, tzinfo=None).isoformat() + "Z"

@@ -25,6 +25,7 @@ from typing import Any
 from .errors import MalformedDocumentError
 from .fsutil import check_relative_name
 from .jsonio import canonical, loads_strict
+from .limits import MAX_DSSE_PAYLOAD_BYTES
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 LINK_PREDICATE_TYPE = "https://in-toto.io/attestation/link/v0.3"
@@ -184,7 +185,8 @@ class StageStatement:
 
     @classmethod
     def from_payload(cls, payload: bytes, *, what: str = "statement") -> StageStatement:
-        return cls.from_json(loads_strict(payload, what=what), what=what)
+        doc = loads_strict(payload, what=what, max_bytes=MAX_DSSE_PAYLOAD_BYTES)
+        return cls.from_json(doc, what=what)
 
     @classmethod
     def from_json(cls, doc: Any, *, what: str = "statement") -> StageStatement:

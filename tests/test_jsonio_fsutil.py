@@ -40,7 +40,7 @@ def test_loads_strict_names_the_document() -> None:
 
 
 def test_oversize_documents_are_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(jsonio, "MAX_DOCUMENT_BYTES", 10)
+    monkeypatch.setattr(jsonio.limits, "MAX_JSON_BYTES", 10)
     with pytest.raises(MalformedDocumentError, match="larger than 10 bytes"):
         loads_strict('{"a": "0123456789"}')
     (tmp_path / "big.json").write_text('{"a": "0123456789"}')

@@ -295,12 +295,13 @@ def test_ordering_cycles(keys: dict[str, KeyPair]) -> None:
     }
 
 
-def test_expired_policy_is_a_warning(keys: dict[str, KeyPair]) -> None:
+def test_expired_policy_is_an_error(keys: dict[str, KeyPair]) -> None:
+    # verification would always deny it; loading still works (verify reports the denial)
     text = policy_text(keys, GOOD_STAGES).replace("2099-01-01", "2001-01-01")
     policy, problems = lint(text)
     assert policy is not None
     [problem] = problems
-    assert problem.severity == "warning"
+    assert problem.severity == "error"
     assert problem.path == "expires"
     assert problem.line == line_no(text, "expires:")
     assert "expired" in problem.message
@@ -398,7 +399,7 @@ def test_signed_policies_must_embed_keys(keys: dict[str, KeyPair]) -> None:
         "functionaries": {"alice": {"key": "alice.pub"}},
         "stages": [{"name": "train", "kind": "train", "functionaries": ["alice"]}],
     }
-    policy, problems = compile_policy(doc, base_dir=None, now=NOW)
+    policy, problems = compile_policy(doc, base_dir=None)
     assert policy is None
     assert "must embed publicKey" in errors(problems)[0].message
 
@@ -439,7 +440,7 @@ def test_policy_json_round_trip(tmp_path: Path, keys: dict[str, KeyPair]) -> Non
     path = tmp_path / "p.yaml"
     path.write_text(policy_text(keys, GOOD_STAGES))
     policy = load_policy_yaml(path, now=NOW)
-    again, problems = compile_policy(policy.to_json(), base_dir=None, now=NOW)
+    again, problems = compile_policy(policy.to_json(), base_dir=None)
     assert problems == []
     assert again is not None
     assert again.to_json() == policy.to_json()

@@ -42,15 +42,13 @@ def init(template: str) -> None:
 def lint(file: Path, as_json: bool) -> None:
     """Report every problem in a YAML policy, with line numbers.
 
+    An expired policy is an error, one expiring within 30 days a warning.
     Exit 0 if there are no errors (warnings are printed), 3 otherwise.
     """
-    from ..errors import ExitCode, PolicyError
-    from ..policy.load import lint_policy_text
+    from ..errors import ExitCode
+    from ..policy.load import lint_policy_text, read_policy_text
 
-    try:
-        text = file.read_text("utf-8")
-    except OSError as exc:
-        raise PolicyError(f"{file}: cannot read policy ({exc.strerror or exc})") from exc
+    text = read_policy_text(file)
     policy_obj, problems = lint_policy_text(text, source=str(file), base_dir=file.parent)
     errors = [p for p in problems if p.severity == "error"]
     if as_json:
@@ -107,18 +105,24 @@ def show(file: Path, fmt: str) -> None:
 )
 @click.option("--passphrase-env", metavar="VAR", help="Env var holding the owner key passphrase.")
 def sign_cmd(file: Path, keys: tuple[Path, ...], out: Path, passphrase_env: str | None) -> None:
-    """Sign a YAML policy; functionary keys are embedded so the result is self-contained."""
+    """Sign a YAML policy; functionary keys are embedded so the result is self-contained.
+
+    An expired policy is refused (verification would always deny it).
+    """
     from datetime import UTC, datetime
 
+    from ..errors import PolicyError
     from ..fsutil import atomic_write
     from ..jsonio import canonical
-    from ..policy.load import load_policy_yaml
+    from ..policy.load import expiry_problems, load_policy_yaml
     from ..policy.signed import sign_policy
     from ..signing.keys import load_private_key
 
     policy_obj = load_policy_yaml(file)
-    if policy_obj.expires <= datetime.now(UTC):
-        click.echo(f"warning: {file} has already expired; verification will deny", err=True)
+    for problem in expiry_problems(policy_obj.expires, datetime.now(UTC)):
+        if problem.severity == "error":
+            raise PolicyError(f"{file}: not signed: {problem.message}")
+        click.echo(f"warning: {file}: {problem.message}", err=True)
     passphrase = passphrase_from_env(passphrase_env)
     signers = [load_private_key(k, passphrase=passphrase) for k in keys]
     envelope = sign_policy(policy_obj, signers)

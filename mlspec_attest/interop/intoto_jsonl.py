@@ -18,7 +18,8 @@ from ..bundle import Bundle, is_bundle
 from ..dsse import Envelope
 from ..errors import MalformedDocumentError
 from ..fsutil import atomic_write
-from ..jsonio import MAX_DOCUMENT_BYTES, canonical, loads_strict
+from ..jsonio import canonical, loads_strict
+from ..limits import MAX_JSON_BYTES, read_limited
 from ..store import AttestationStore
 
 JSONL_SUFFIX = ".intoto.jsonl"
@@ -53,14 +54,7 @@ def parse_jsonl(data: bytes, *, what: str = "jsonl") -> list[Envelope]:
 
 def read_jsonl(path: Path) -> list[Envelope]:
     """Read an ``.intoto.jsonl`` file: every DSSE envelope in it, in order (none verified)."""
-    try:
-        if path.stat().st_size > MAX_DOCUMENT_BYTES:
-            raise MalformedDocumentError(f"{path}: larger than {MAX_DOCUMENT_BYTES} bytes")
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise MalformedDocumentError(f"{path}: file not found") from exc
-    except OSError as exc:
-        raise MalformedDocumentError(f"{path}: cannot read ({exc.strerror})") from exc
+    data = read_limited(path, MAX_JSON_BYTES, what=str(path), kind="a JSON Lines file")
     return parse_jsonl(data, what=str(path))
 
 

@@ -7,22 +7,21 @@ the source line of each problem.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from ..errors import BackendError, MlspecError, PolicyError
+from ..limits import MAX_POLICY_BYTES
 from ..schemas import schema_errors
 from ..signing.keys import LocalPublicKey, load_public_key
 from ..signing.sigstore_verify import SigstoreIdentity, TrustRoot
 from ..stages import StageKind
+from ..yamlio import YamlError, load_yaml, read_yaml_file
 from .model import (
     DataValidationRule,
     DeployArtifact,
@@ -32,11 +31,15 @@ from .model import (
     Requirement,
     SeparationRule,
     StagePolicy,
+    format_rfc3339,
     parse_rfc3339,
 )
 from .rules import ArtifactRule, RuleSyntaxError, RuleVerb
 
 LineOf = Callable[[Sequence[str | int]], int | None]
+
+EXPIRES_SOON = timedelta(days=30)
+"""Lint warns about a policy that expires sooner than this: renew and re-sign it in time."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Problem:
     line: int | None = None
     path: str = ""
     severity: str = "error"  # or "warning"
+    code: str = ""  # "expired" marks the clock-dependent error a load ignores
 
     def __str__(self) -> str:
         where = f"line {self.line}: " if self.line else ""
@@ -62,7 +66,12 @@ def plain(node: Any) -> Any:
         return [plain(v) for v in node]
     if isinstance(node, datetime):
         moment = node if node.tzinfo else node.replace(tzinfo=UTC)
-        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            return format_rfc3339(moment)
+        except (OverflowError, ValueError):
+            # Out of range once shifted to UTC: keep the text, so the field's own
+            # check reports it on its line (parse_rfc3339 refuses it).
+            return moment.isoformat()
     if isinstance(node, date):
         return node.isoformat() + "T00:00:00Z"
     return node
@@ -96,22 +105,14 @@ class YamlSyntaxError(PolicyError):
         self.problem = problem
 
 
-def parse_yaml(text: str, *, source: str) -> tuple[Any, LineOf]:
-    """Parse policy YAML safely (no tags, no duplicate keys)."""
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
+def parse_yaml(text: str, *, source: str, max_bytes: int = MAX_POLICY_BYTES) -> tuple[Any, LineOf]:
+    """Parse policy YAML strictly and boundedly (see :mod:`mlspec_attest.yamlio`)."""
     try:
-        root = yaml.load(io.StringIO(text))
-    except MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise YamlSyntaxError(
-            f"{source}: not valid YAML", Problem(f"{exc.problem or exc.context}", line)
-        ) from exc
-    except YAMLError as exc:
-        raise YamlSyntaxError(
-            f"{source}: not valid YAML",
-            Problem(str(exc).splitlines()[0] if str(exc) else "invalid YAML"),
-        ) from exc
+        root = load_yaml(text, what=source, max_bytes=max_bytes)
+    except YamlError as exc:
+        if not exc.parsing:
+            raise PolicyError(exc.message) from exc  # not parsed at all (too large)
+        raise YamlSyntaxError(f"{source}: not valid YAML", Problem(exc.detail, exc.line)) from exc
     return root, _line_finder(root)
 
 
@@ -127,12 +128,13 @@ def compile_policy(
     *,
     base_dir: Path | None,
     line_of: LineOf = lambda _p: None,
-    now: datetime | None = None,
 ) -> tuple[Policy | None, list[Problem]]:
     """Validate ``doc`` and build a Policy. Returns (policy or None, every problem).
 
     ``base_dir`` resolves functionary ``key:`` paths; ``None`` forbids them
-    (a signed policy must be self-contained).
+    (a signed policy must be self-contained). The clock plays no part: an
+    expired policy compiles (verification denies it; :func:`expiry_problems`
+    lets lint and ``policy sign`` refuse it first).
     """
     problems: list[Problem] = []
 
@@ -262,9 +264,7 @@ def compile_policy(
         expires = parse_rfc3339(doc["expires"])
     except ValueError as exc:
         err(["expires"], f"not an RFC 3339 instant: {exc}")
-        expires = datetime.now(UTC)
-    if expires <= (now or datetime.now(UTC)):
-        err(["expires"], f"policy expired at {doc['expires']}; verification will deny", "warning")
+        expires = datetime.now(UTC)  # a placeholder: the error above already fails the policy
 
     meta = doc.get("metadata", {})
     policy = Policy(
@@ -473,28 +473,70 @@ def _graph_problems(policy: Policy, line_of: LineOf) -> list[Problem]:
     return problems
 
 
+def expiry_problems(expires: datetime, now: datetime, line: int | None = None) -> list[Problem]:
+    """An expired policy is an error, one expiring within :data:`EXPIRES_SOON` a warning.
+
+    Subtracting aware datetimes cannot overflow, whatever the years involved.
+    """
+    left = expires - now
+    when = format_rfc3339(expires)
+    if left <= timedelta(0):
+        return [
+            Problem(
+                f"policy expired at {when}; verification will always deny it "
+                "(set a later 'expires' and sign it again)",
+                line,
+                "expires",
+                "error",
+                "expired",
+            )
+        ]
+    if left < EXPIRES_SOON:
+        return [
+            Problem(
+                f"policy expires at {when}, in {left.days} day(s); renew it and sign it again "
+                "before then",
+                line,
+                "expires",
+                "warning",
+            )
+        ]
+    return []
+
+
 def lint_policy_text(
     text: str, *, source: str, base_dir: Path, now: datetime | None = None
 ) -> tuple[Policy | None, list[Problem]]:
-    """Lint a YAML policy: every problem with its line number."""
+    """Lint a YAML policy: every problem with its line number, expiry judged at ``now``."""
     try:
         root, line_of = parse_yaml(text, source=source)
     except YamlSyntaxError as exc:
         return None, [exc.problem]
-    policy, problems = compile_policy(plain(root), base_dir=base_dir, line_of=line_of, now=now)
+    policy, problems = compile_policy(plain(root), base_dir=base_dir, line_of=line_of)
+    if policy is not None:
+        problems += expiry_problems(policy.expires, now or datetime.now(UTC), line_of(["expires"]))
     return policy, sorted(problems, key=lambda p: p.line or 0)
 
 
-def load_policy_yaml(path: Path, *, now: datetime | None = None) -> Policy:
-    """Load and compile a YAML policy file; raise PolicyError listing every error."""
+def read_policy_text(path: Path) -> str:
+    """The text of a YAML policy file: at most :data:`~mlspec_attest.limits.MAX_POLICY_BYTES`,
+    UTF-8 (a leading BOM is dropped). Raises :class:`PolicyError` (exit 3)."""
     try:
-        text = path.read_text("utf-8")
-    except FileNotFoundError as exc:
-        raise PolicyError(f"{path}: policy file not found") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"{path}: cannot read policy ({exc})") from exc
-    policy, problems = lint_policy_text(text, source=str(path), base_dir=path.parent, now=now)
-    errors = [str(p) for p in problems if p.severity == "error"]
+        return read_yaml_file(path, MAX_POLICY_BYTES, what=str(path), kind="a policy")
+    except YamlError as exc:
+        raise PolicyError(exc.message) from exc
+
+
+def load_policy_yaml(path: Path, *, now: datetime | None = None) -> Policy:
+    """Load and compile a YAML policy file; raise PolicyError listing every error.
+
+    Loading makes no trust decision, so an expired policy loads (verification
+    denies it, ``policy sign`` refuses it); ``now`` only dates lint's warnings.
+    """
+    policy, problems = lint_policy_text(
+        read_policy_text(path), source=str(path), base_dir=path.parent, now=now
+    )
+    errors = [str(p) for p in problems if p.severity == "error" and p.code != "expired"]
     if policy is None or errors:
         raise PolicyError(f"{path}: policy has {len(errors)} error(s)", errors)
     return policy

@@ -11,6 +11,7 @@ from typing import Any
 from ..dsse import Envelope
 from ..errors import MalformedDocumentError, PolicyError
 from ..jsonio import canonical, load_file, loads_strict
+from ..limits import MAX_BUNDLE_BYTES, MAX_DSSE_PAYLOAD_BYTES
 from ..signing.base import PublicKeyVerifier, Signer
 from .load import compile_policy
 from .model import Policy
@@ -53,7 +54,9 @@ def parse_signed_policy(doc: Any, *, what: str = "signed policy") -> SignedPolic
         raise MalformedDocumentError(
             f"{what}: payloadType {envelope.payload_type!r} is not a policy ({POLICY_PAYLOAD_TYPE})"
         )
-    payload = loads_strict(envelope.payload, what=f"{what}: payload")
+    payload = loads_strict(
+        envelope.payload, what=f"{what}: payload", max_bytes=MAX_DSSE_PAYLOAD_BYTES
+    )
     policy, problems = compile_policy(payload, base_dir=None)
     errors = [str(p) for p in problems if p.severity == "error"]
     if policy is None:
@@ -67,4 +70,6 @@ def load_signed_policy(path: Path) -> SignedPolicy:
             f"{path}: expected a signed policy (JSON from `policy sign`), not YAML",
             remedy=f"mlspec-attest policy sign {path} --key OWNER.key --out {path.with_suffix('.signed.json')}",
         )
-    return parse_signed_policy(load_file(path, what=str(path)), what=str(path))
+    return parse_signed_policy(
+        load_file(path, what=str(path), max_bytes=MAX_BUNDLE_BYTES), what=str(path)
+    )

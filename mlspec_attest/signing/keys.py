@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, Pub
 
 from ..errors import KeyLoadError
 from ..fsutil import atomic_write
+from ..limits import MAX_KEY_BYTES, read_limited
 
 SupportedPrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 SupportedPublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
@@ -153,12 +154,7 @@ def _check_private(key: PrivateKeyTypes, source: str) -> SupportedPrivateKey:
 
 def load_private_key(path: Path, *, passphrase: bytes | None = None) -> LocalKeySigner:
     """Load a PEM private key (PKCS#8 or traditional) from ``path``."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise KeyLoadError(f"{path}: key file not found") from exc
-    except OSError as exc:
-        raise KeyLoadError(f"{path}: cannot read key ({exc.strerror})") from exc
+    data = read_limited(path, MAX_KEY_BYTES, what=f"key {path}", kind="a key", error=KeyLoadError)
     try:
         key = serialization.load_pem_private_key(data, password=passphrase)
     except TypeError as exc:
@@ -179,12 +175,9 @@ def load_private_key(path: Path, *, passphrase: bytes | None = None) -> LocalKey
 
 def load_public_key(path: Path) -> LocalPublicKey:
     """Load an SPKI PEM public key from ``path``."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise KeyLoadError(f"{path}: public key file not found") from exc
-    except OSError as exc:
-        raise KeyLoadError(f"{path}: cannot read key ({exc.strerror})") from exc
+    data = read_limited(
+        path, MAX_KEY_BYTES, what=f"public key {path}", kind="a key", error=KeyLoadError
+    )
     return LocalPublicKey.from_pem(data, source=str(path))
 
 

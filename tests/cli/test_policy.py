@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -92,10 +93,25 @@ def test_lint_missing_file(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_lint_warning_only_passes(cli: Cli, pipeline: Pipeline) -> None:
-    pipeline.write_policy(expires="2001-01-01T00:00:00Z")
+    soon = (datetime.now(UTC) + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    pipeline.write_policy(expires=soon)
     result = cli("policy", "lint", pipeline.policy_yaml)
     assert result.code == 0
-    assert "warning: expires: policy expired" in result.err
+    assert "warning: expires: policy expires at" in result.err
+
+
+def test_lint_and_sign_refuse_an_expired_policy(cli: Cli, pipeline: Pipeline) -> None:
+    pipeline.write_policy(expires="2001-01-01T00:00:00Z")
+    result = cli("policy", "lint", pipeline.policy_yaml)
+    assert result.code == 3
+    assert "error: expires: policy expired at 2001-01-01T00:00:00Z" in result.err
+    out = pipeline.root / "expired.signed.json"
+    key = pipeline.keys["owner"].key_path
+    result = cli("policy", "sign", pipeline.policy_yaml, "--key", key, "--out", out)
+    assert result.code == 3
+    assert result.clean
+    assert "not signed: policy expired at 2001-01-01T00:00:00Z" in result.err
+    assert not out.exists()
 
 
 # ------------------------------------------------------------------- show
