@@ -121,6 +121,15 @@ class StageEvidence:
 
 
 @dataclass(frozen=True)
+class Baseline:
+    """The verified metrics of a baseline model's stage, from an earlier run."""
+
+    stage: str
+    run_id: str
+    metrics: Mapping[str, float]
+
+
+@dataclass(frozen=True)
 class Conflict:
     """Two or more claims about one stage in one run."""
 

@@ -15,19 +15,27 @@ checks, on the attestations it accepted (one per stage):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .celexpr import ExpressionError, compile_expression
 from .errors import MlspecError
-from .objectives import Evidence, as_doubles, evaluate_objectives, load_objectives_text
+from .objectives import (
+    Evidence,
+    Objectives,
+    as_doubles,
+    criterion_kind,
+    evaluate_objectives,
+    load_objectives_text,
+)
 from .policy.model import Policy, parse_rfc3339
 from .report import Check, VerificationReport
+from .rowsets import ContentFinding, HoldbackRows
 from .schemas import schema_errors
 from .store import AttestationStore
 
 if TYPE_CHECKING:
-    from .accepted import AcceptedAttestation
+    from .accepted import AcceptedAttestation, Baseline
 
 Chosen = Mapping[str, "AcceptedAttestation"]
 
@@ -46,6 +54,10 @@ LEAKAGE_REMEDIES = {
     "digest-set-missing": "copy the store with its blobs/ folder, or re-run the split stage",
     "digest-set-corrupt": "the stored digest set is damaged; re-run the split stage",
     "split-missing": "sign the split stage with --split ROLE=PATH for every split the policy names",
+    "canonicalization-retired": "re-run the split stage, and every stage after it, with this "
+    "version of mlspec-attest (mlspec-rows/v2; docs/leakage.md, backward compatibility)",
+    "record-malformed": "the signed leakage record is not a leakage/v2 document; re-run the "
+    "split stage",
 }
 
 
@@ -83,7 +95,7 @@ def check_objectives(
     chosen: Chosen,
     store: AttestationStore,
     report: VerificationReport,
-    baseline: Mapping[str, float] | None,
+    baseline: Baseline | None,
 ) -> None:
     stage = policy.objectives_stage
     if stage is None:
@@ -151,8 +163,9 @@ def check_objectives(
         )
         for name, a in chosen.items()
     }
+    metrics = _baseline_for(objectives, baseline, report)
     for result in evaluate_objectives(
-        objectives, evidence, baseline=baseline, stages=stage_records(chosen)
+        objectives, evidence, baseline=metrics, stages=stage_records(chosen)
     ):
         report.objectives.append(result)
         if not result.passed:
@@ -166,6 +179,29 @@ def check_objectives(
                 remedy="the model does not meet the signed objectives; do not launch "
                 "(improve the model, or have the objectives owner sign new objectives)",
             )
+
+
+def _baseline_for(
+    objectives: Objectives, baseline: Baseline | None, report: VerificationReport
+) -> Mapping[str, float] | None:
+    """The baseline's metrics, if it is of the stage every ``change`` criterion compares."""
+    if baseline is None:
+        return None
+    wrong = sorted(
+        {c["stage"] for c in objectives.criteria if criterion_kind(c) == "change"}
+        - {baseline.stage}
+    )
+    for stage in wrong:
+        report.fail(
+            Check.BASELINE,
+            stage,
+            f"the baseline is an attestation of {baseline.stage!r}, but the objectives "
+            f"compare {stage!r} with its baseline",
+            expected=f"a {stage!r} attestation of the baseline run",
+            found=f"{baseline.stage} of run {baseline.run_id}",
+            remedy=f"pass --baseline with the baseline run's {stage!r} attestation",
+        )
+    return None if wrong else baseline.metrics
 
 
 def _role_digest(
@@ -275,6 +311,12 @@ def check_separation(policy: Policy, chosen: Chosen, report: VerificationReport)
 def check_leakage(
     policy: Policy, chosen: Chosen, store: AttestationStore, report: VerificationReport
 ) -> None:
+    """The split stage's leakage proof, then the hold-back content check.
+
+    The content check (:func:`check_holdback_content`) belongs to separation but
+    needs the store, which only this check is given.
+    """
+    check_holdback_content(policy, chosen, store, report)
     rule = policy.leakage
     if rule is None:
         return
@@ -292,32 +334,9 @@ def check_leakage(
             remedy="sign the split stage with --split ROLE=PATH for each split",
         )
         return
+    _check_leakage_binding(att, record, rule.stage, report)
     from .leakage import check_leakage as recompute
 
-    products = {p.name for p in att.statement.products}
-    roles = att.statement.metadata.roles
-    for role, split in sorted(record.get("splits", {}).items()):
-        if not isinstance(split, dict):
-            continue
-        if role in roles and roles[role] != split.get("artifact"):
-            report.fail(
-                Check.LEAKAGE,
-                rule.stage,
-                f"leakage proof for {role!r} covers {split.get('artifact')!r}, "
-                f"but the stage's {role!r} role is {roles[role]!r}",
-                expected=roles[role],
-                found=str(split.get("artifact")),
-                remedy="re-sign the split stage",
-            )
-        if split.get("artifact") not in products:
-            report.fail(
-                Check.LEAKAGE,
-                rule.stage,
-                f"leakage proof for {role!r} names {split.get('artifact')!r}, not a product",
-                expected="each proven split is a product of the split stage",
-                found=str(sorted(products)),
-                remedy="re-sign the split stage",
-            )
     try:
         findings = recompute(
             record,
@@ -345,6 +364,127 @@ def check_leakage(
                 f.kind, "re-sign the split stage with mlspec-attest sign --split"
             ),
         )
+
+
+def _check_leakage_binding(
+    att: AcceptedAttestation, record: dict[str, Any], stage: str, report: VerificationReport
+) -> None:
+    """Every split of the proof is a signed product of the stage, under its role."""
+    products = {p.name for p in att.statement.products}
+    roles = att.statement.metadata.roles
+    splits = record.get("splits")
+    for role, split in sorted(splits.items() if isinstance(splits, dict) else []):
+        artifact = split.get("artifact") if isinstance(split, dict) else None
+        if roles.get(role) != artifact:
+            report.fail(
+                Check.LEAKAGE,
+                stage,
+                f"leakage proof for {role!r} covers {artifact!r}, "
+                f"but the stage's {role!r} role is {roles.get(role)!r}",
+                expected=str(roles.get(role)),
+                found=str(artifact),
+                remedy="re-sign the split stage",
+            )
+        if artifact not in products:
+            report.fail(
+                Check.LEAKAGE,
+                stage,
+                f"leakage proof for {role!r} names {artifact!r}, not a product",
+                expected="each proven split is a product of the split stage",
+                found=str(sorted(products)),
+                remedy="re-sign the split stage",
+            )
+
+
+def check_holdback_content(
+    policy: Policy, chosen: Chosen, store: AttestationStore, report: VerificationReport
+) -> None:
+    """No stage in ``notReadBy`` read rows of the hold-back split, in any file or format.
+
+    The hold-back split's row digest sets (signed by the split stage) are
+    intersected with the row sets of every material of those stages (signed by
+    each stage, ``details.materialRows``). Stages the policy orders before the
+    split are exempt (they read the data before it was split), and so are
+    materials that are the split stage's own products (the leakage proof
+    governs those). Evidence that is missing or unusable denies too.
+    """
+    rule = policy.separation
+    split = chosen.get(rule.split) if rule else None
+    if rule is None or split is None or rule.holdback_role not in split.statement.metadata.roles:
+        return  # the separation check reports these
+    stages = _content_stages(policy, chosen)
+    if not stages:
+        return
+    from .rowsets import holdback_sets
+
+    metadata = split.statement.metadata
+    holdback = holdback_sets(
+        metadata.details.get("leakage"),
+        store,
+        role=rule.holdback_role,
+        products={p.name: p.digest for p in split.statement.products},
+        roles=metadata.roles,
+    )
+    if not isinstance(holdback, HoldbackRows):
+        _report_content(report, rule.split, holdback)
+        return
+    outputs = [p.digest for p in split.statement.products if p.name in metadata.roles.values()]
+    for name, att in stages:
+        _check_stage_content(name, att, holdback, outputs, store, report)
+
+
+def _content_stages(policy: Policy, chosen: Chosen) -> list[tuple[str, AcceptedAttestation]]:
+    rule = policy.separation
+    assert rule is not None
+    banned = set(rule.not_read_by)
+    upstream = policy.predecessors(rule.split) | {rule.split, rule.test}
+    return [
+        (name, att)
+        for name, att in sorted(chosen.items())
+        if (name in banned or att.statement.metadata.kind in banned) and name not in upstream
+    ]
+
+
+def _check_stage_content(
+    name: str,
+    att: AcceptedAttestation,
+    holdback: HoldbackRows,
+    outputs: Sequence[Mapping[str, str]],
+    store: AttestationStore,
+    report: VerificationReport,
+) -> None:
+    from .rowsets import stage_findings
+
+    materials = {m.name: m.digest for m in att.statement.materials}
+    exempt = [n for n, d in materials.items() if any(_same_content(d, o) for o in outputs)]
+    findings = stage_findings(
+        att.statement.metadata.details, materials, holdback, store, exempt=exempt
+    )
+    for finding in findings:
+        _report_content(report, name, finding)
+
+
+def _report_content(report: VerificationReport, stage: str, finding: ContentFinding) -> None:
+    if finding.kind == "rows-read":
+        report.fail(
+            Check.HOLDBACK_READ,
+            stage,
+            finding.message,
+            expected=finding.expected,
+            found=finding.found,
+            remedy="hold-back data may only be read by the test stage; re-split, retrain "
+            "and re-evaluate without it",
+        )
+        return
+    report.fail(
+        Check.HOLDBACK_EVIDENCE,
+        stage,
+        finding.message,
+        expected=finding.expected,
+        found=finding.found,
+        remedy="re-sign the stage with this version of mlspec-attest, which records the row "
+        "digest sets of every split and material (docs/leakage.md)",
+    )
 
 
 def check_data_validation(policy: Policy, chosen: Chosen, report: VerificationReport) -> None:

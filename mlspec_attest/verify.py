@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .accepted import AcceptedAttestation, Conflict, StageEvidence, resolve
+from .accepted import AcceptedAttestation, Baseline, Conflict, StageEvidence, resolve
 from .bundle import Bundle
 from .digest import DEFAULT_SCHEME, ArtifactDigest, DigestScheme, DirectoryManifest, digest_path
 from .dirfiles import Expander, rule_paths
@@ -557,8 +557,14 @@ class PipelineVerifier:
                     )
 
     # -- step 8 -------------------------------------------------------------
-    def load_baseline(self) -> dict[str, float] | None:
-        """Metrics of the ``--baseline`` attestation, after verifying its signature."""
+    def load_baseline(self) -> Baseline | None:
+        """The ``--baseline`` attestation's metrics, after checking what it may stand for.
+
+        It must be signed by a functionary of its stage, be that stage's kind, be an
+        in-toto statement from another run (a run is no baseline for itself), and be
+        bound to a policy when this policy requires that; check_objectives then makes
+        sure it is of the stage the ``change`` criteria compare.
+        """
         if self.baseline_path is None:
             return None
         from .bundle import Bundle
@@ -573,6 +579,43 @@ class PipelineVerifier:
                 Check.BASELINE, None, f"baseline unreadable: {exc.message}", source=source
             )
             return None
+        stage = self.policy.stage(statement.name)
+        if not self._baseline_signed(bundle, statement, source):
+            return None
+        problems = []
+        if bundle.envelope.payload_type != INTOTO_PAYLOAD_TYPE:
+            problems.append(f"payloadType {bundle.envelope.payload_type!r} is not in-toto")
+        if stage is not None and statement.metadata.kind != stage.kind.value:
+            problems.append(
+                f"it is a {statement.metadata.kind!r} attestation; stage {stage.name!r} is "
+                f"{stage.kind.value!r}"
+            )
+        if statement.metadata.run_id == self.run_id:
+            problems.append(
+                "it comes from the run being verified (a run is no baseline for itself)"
+            )
+        if self.policy.require_policy_digest and not statement.metadata.policy_digest:
+            problems.append("it is not bound to a policy, and this policy requires that")
+        for problem in problems:
+            self.report.fail(
+                Check.BASELINE,
+                statement.name,
+                f"baseline refused: {problem}",
+                expected="the evaluate/test attestation of the baseline model from an earlier, "
+                "verified run",
+                found=f"{statement.name} of run {statement.metadata.run_id}",
+                remedy="pass --baseline with the attestation of the same stage from the run "
+                "that produced the model in production",
+                source=source,
+            )
+        if problems:
+            return None
+        self.report.notes.append(
+            f"baseline: {statement.name} of run {statement.metadata.run_id} ({source})"
+        )
+        return Baseline(statement.name, statement.metadata.run_id, dict(statement.metadata.metrics))
+
+    def _baseline_signed(self, bundle: Bundle, statement: StageStatement, source: str) -> bool:
         stage = self.policy.stage(statement.name)
         allowed = list(self.policy.keys_for(stage).values()) if stage else []
         found = "none valid"
@@ -596,11 +639,7 @@ class PipelineVerifier:
                 remedy="pass the evaluate/test attestation of the baseline model from a verified run",
                 source=source,
             )
-            return None
-        self.report.notes.append(
-            f"baseline: {statement.name} of run {statement.metadata.run_id} ({source})"
-        )
-        return dict(statement.metadata.metrics)
+        return signed
 
     def check_ml(self, chosen: Mapping[str, AcceptedAttestation]) -> None:
         from . import mlchecks

@@ -361,7 +361,9 @@ def test_validation_of_another_file_than_the_material_is_denied(ml: MLPipeline) 
     record = validate_dataset(clean, DATA_SCHEMA).to_json()
     assert record["passed"] is True
     dirty = [*raw_rows(), "17,20.0,F,100"]
-    report = ml.run(validate={"data_rows": dirty, "details": {"validation": record}}).verify()
+    report = ml.run(
+        validate={"data_rows": dirty, "inline": True, "details": {"validation": record}}
+    ).verify()
     [failure] = only(report, Check.DATA_VALIDATION)
     assert "did not read" in failure.message
     assert "data/raw.csv" in failure.expected
@@ -383,7 +385,7 @@ def test_malformed_validation_record_is_denied(
 ) -> None:
     record = validate_dataset(csv(ml.ws / "data/raw.csv", raw_rows()), DATA_SCHEMA).to_json()
     edit(record)
-    report = ml.run(validate={"details": {"validation": record}}).verify()
+    report = ml.run(validate={"inline": True, "details": {"validation": record}}).verify()
     [failure] = only(report, Check.DATA_VALIDATION)
     assert "malformed" in failure.message
     assert reason in failure.message
@@ -457,6 +459,31 @@ def test_baseline_altered_after_signing(with_change: MLPipeline) -> None:
     rewrite_payload(baseline, flatter)
     report = with_change.verify(baseline=baseline)
     assert checks_of(report) == {Check.BASELINE, Check.OBJECTIVE}
+
+
+def test_baseline_of_another_stage_is_refused(with_change: MLPipeline) -> None:
+    """The change criterion compares evaluate; a test attestation is no baseline for it."""
+    baseline = with_change.baseline_bundle({"metrics": {"mae": 60.0}}, stage="test")
+    report = with_change.verify(baseline=baseline)
+    assert checks_of(report) == {Check.BASELINE, Check.OBJECTIVE}
+    [failure] = [f for f in report.failures if f.check is Check.BASELINE]
+    assert failure.stage == "evaluate"
+    assert "baseline is an attestation of 'test'" in failure.message
+    assert "no baseline metrics" in next(f for f in report.failures if f.check is Check.OBJECTIVE).message
+
+
+def test_the_run_itself_is_no_baseline(with_change: MLPipeline) -> None:
+    """Comparing a model with itself always shows no worsening: refused."""
+    own = next(
+        p
+        for p in with_change.store.run_dir(with_change.run_id).iterdir()
+        if p.name.startswith("evaluate.")
+    )
+    report = with_change.verify(baseline=own)
+    assert checks_of(report) == {Check.BASELINE, Check.OBJECTIVE}
+    [failure] = [f for f in report.failures if f.check is Check.BASELINE]
+    assert "comes from the run being verified" in failure.message
+    assert "no baseline metrics" in next(f for f in report.failures if f.check is Check.OBJECTIVE).message
 
 
 def test_baseline_unreadable(with_change: MLPipeline, tmp_path: Path) -> None:

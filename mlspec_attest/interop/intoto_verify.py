@@ -289,7 +289,9 @@ class LayoutVerifier:
                     self.link_dir / f"{step.name}.{keyid[:8]}",
                     self.report,
                     now=self.now,
-                    run_inspections=self.allow_inspections,
+                    # A sublayout is signed by a functionary, not by the policy owner:
+                    # its inspections would run commands the owner never approved.
+                    run_inspections=False,
                     workdir=self.workdir,
                     inspect_timeout=self.inspect_timeout,
                     prefix=f"{self.stage(step.name)}/",
@@ -458,14 +460,27 @@ class LayoutVerifier:
             for i in inspections:
                 stage = self.stage(i.name)
                 self.inspection_status[stage] = "not-run"
+                if self.step_name:
+                    message = (
+                        "a functionary's sublayout requires this inspection; only the policy "
+                        "owner's own layout may run commands, so it is not run"
+                    )
+                    remedy = "move the inspection into the owner's top-level layout"
+                else:
+                    message = (
+                        "the layout requires this inspection, but running inspections is disabled"
+                    )
+                    remedy = (
+                        "allow inspections (they execute the layout's commands) if you trust "
+                        "the layout owner"
+                    )
                 self.fail(
                     INSPECTION_CHECK,
                     stage,
-                    "the layout requires this inspection, but running inspections is disabled",
+                    message,
                     expected=f"run {' '.join(i.run)!r} in {self.workdir}",
                     found="not run",
-                    remedy="allow inspections (they execute the layout's commands) if you trust "
-                    "the layout owner",
+                    remedy=remedy,
                 )
             return {}
         out: dict[str, Any] = {}
