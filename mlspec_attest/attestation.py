@@ -354,6 +354,40 @@ def _store_objectives(
     return found
 
 
+def _split_proof(record: StageRecord, base: Path, blobs: list[bytes]) -> dict[str, Any]:
+    """The leakage proof of ``--split``s (docs/leakage.md); its digest sets join ``blobs``."""
+    from .leakage import prove_splits
+
+    proof = prove_splits(record.splits, base_dir=base, exclude_columns=record.split_exclude_columns)
+    blobs.extend(proof.blobs.values())
+    return proof.record
+
+
+def _material_rows(paths: Sequence[Path], base: Path, blobs: list[bytes]) -> dict[str, Any] | None:
+    """Row fingerprints of the materials (``details.materialRows``); their sets join ``blobs``.
+
+    They let the verifier recognise hold-back rows in whatever a stage read,
+    under any name, format or compression (docs/leakage.md).
+    """
+    if not paths:
+        return None
+    from .rowsets import fingerprint_materials
+
+    found, material_blobs = fingerprint_materials(paths, base)
+    blobs.extend(material_blobs.values())
+    return found
+
+
+def _set_computed(details: dict[str, Any], key: str, value: Any) -> None:
+    """Put evidence ``sign`` computes into ``details``; a supplied copy is refused."""
+    if key in details:
+        raise UsageError(
+            f"details.{key} is computed by sign and cannot be supplied (--detail or detail())",
+            remedy=f"remove the {key!r} detail; sign records it from the files themselves",
+        )
+    details[key] = value
+
+
 def environment_facts() -> dict[str, Any]:
     return {
         "tool": {"name": "mlspec-attest", "version": __version__},
@@ -420,6 +454,7 @@ def sign_stage(
         )
     blobs: list[bytes] = []
     materials, _ = _descriptors(record.materials, base, blobs, hashing)
+    material_rows = _material_rows(record.materials, base, blobs)
     result: CommandResult | None = None
     if command:
         result = run_command(list(command), echo=echo, stdout_to_stderr=quiet_stdout)
@@ -471,11 +506,9 @@ def sign_stage(
     if kind == StageKind.OBJECTIVES.value:
         record.details.update(_store_objectives(record.products, base, store))
     if record.splits:
-        from .leakage import compute_split_proof
-
-        record.details["leakage"] = compute_split_proof(
-            record.splits, store, base_dir=base, exclude_columns=record.split_exclude_columns
-        )
+        _set_computed(record.details, "leakage", _split_proof(record, base, blobs))
+    if material_rows is not None:
+        _set_computed(record.details, "materialRows", material_rows)
     known = {d.name for d in materials} | {d.name for d in products}
     roles: dict[str, str] = {}
     for role, path in record.roles.items():

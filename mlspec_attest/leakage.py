@@ -1,11 +1,15 @@
 """The leakage proof of the split stage: row digest sets and their overlaps.
 
-Signing side (:func:`compute_split_proof`): every split (train, validation,
-holdback, ...) is read row by row, each row canonicalized (``mlspec-rows/v1``,
-see :mod:`mlspec_attest.rows` and docs/leakage.md) and hashed. The sorted,
+Signing side (:func:`prove_splits`): every split (train, validation, holdback,
+...) is read row by row, each row canonicalized (``mlspec-rows/v2``, see
+:mod:`mlspec_attest.rows` and docs/leakage.md) and hashed over the columns all
+splits share (minus excluded row ids and split-label columns). The sorted,
 de-duplicated digests of a split form a :class:`RowDigestSet`, stored in the
 attestation store by content address; the split stage's metadata records the
 counts, the address of each set and the overlap count of every pair of splits.
+Each split also gets *content sets* (its rows over every column, and without
+its constant columns) that the hold-back content check compares with the rows
+other stages read (:mod:`mlspec_attest.rowsets`).
 
 Verifier side (:func:`check_leakage`): the stored sets are loaded by the
 addresses the signed record names, the intersections recomputed and compared
@@ -20,23 +24,37 @@ derived from the target, and time leakage. See docs/leakage.md.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 import zlib
 from bisect import bisect_left
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from .errors import MalformedDocumentError, UsageError
+from .errors import BadInputError, MalformedDocumentError, UsageError
 from .fsutil import artifact_name
-from .rows import CANONICALIZATION, iter_row_digests, resolve_format
+from .rows import (
+    CANONICALIZATION,
+    RETIRED_CANONICALIZATIONS,
+    UNICODE_VERSION,
+    Dataset,
+    Profile,
+    check_excluded,
+    excluded_names,
+    hash_rows,
+    iter_row_digests,
+    open_dataset,
+)
+from .schemas import schema_errors
 from .store import AttestationStore
 
 ROWSET_MAGIC = b"MLSPEC-ROWSET/1\n"
-LEAKAGE_SCHEMA = "https://mlspec-attest.dev/leakage/v1"
+LEAKAGE_SCHEMA = "https://mlspec-attest.dev/leakage/v2"
+RETIRED_LEAKAGE_SCHEMAS = ("https://mlspec-attest.dev/leakage/v1",)
 DIGEST_SIZE = 32
 DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (
     ("train", "holdback"),
@@ -131,26 +149,43 @@ class RowDigestSet:
 
     @classmethod
     def from_digests(cls, digests: Iterable[bytes]) -> RowDigestSet:
-        """Sort and de-duplicate a stream of 32-byte digests in O(rows * 32) bytes.
-
-        Digests go into 256 byte buckets by their first byte; each bucket is
-        then sorted on its own, so only 1/256 of the rows ever exist as Python
-        objects at once.
-        """
-        buckets = [bytearray() for _ in range(256)]
-        rows = 0
+        """Sort and de-duplicate a stream of 32-byte digests (see :class:`DigestAccumulator`)."""
+        accumulator = DigestAccumulator()
         for digest in digests:
-            if len(digest) != DIGEST_SIZE:
-                raise MalformedDocumentError(f"row digest of {len(digest)} bytes, expected 32")
-            buckets[digest[0]] += digest
-            rows += 1
+            accumulator.add(digest)
+        return accumulator.finish()
+
+    @property
+    def address(self) -> str:
+        """``sha256:<hex>`` of :meth:`to_blob`: where the store keeps this set."""
+        return "sha256:" + hashlib.sha256(self.to_blob()).hexdigest()
+
+
+class DigestAccumulator:
+    """Collects 32-byte digests in O(rows * 32) bytes, then sorts and de-duplicates them.
+
+    Digests go into 256 byte buckets by their first byte; each bucket is sorted
+    on its own, so only 1/256 of the rows ever exist as Python objects at once.
+    """
+
+    def __init__(self) -> None:
+        self._buckets = [bytearray() for _ in range(256)]
+        self.rows = 0
+
+    def add(self, digest: bytes) -> None:
+        if len(digest) != DIGEST_SIZE:
+            raise MalformedDocumentError(f"row digest of {len(digest)} bytes, expected 32")
+        self._buckets[digest[0]] += digest
+        self.rows += 1
+
+    def finish(self) -> RowDigestSet:
         out = bytearray()
         for first in range(256):
-            raw = bytes(buckets[first])
-            buckets[first] = bytearray()  # release as we go
+            raw = bytes(self._buckets[first])
+            self._buckets[first] = bytearray()  # release as we go
             members = {raw[i : i + DIGEST_SIZE] for i in range(0, len(raw), DIGEST_SIZE)}
             out += b"".join(sorted(members))
-        return cls(bytes(out), rows)
+        return RowDigestSet(bytes(out), self.rows)
 
 
 def _count_by_merge(small: RowDigestSet, large: RowDigestSet) -> int:
@@ -195,15 +230,14 @@ def _count_by_search(small: RowDigestSet, large: RowDigestSet) -> int:
 def row_digests(
     path: Path, *, fmt: str = "auto", exclude_columns: Sequence[str] = ()
 ) -> RowDigestSet:
-    """The row digest set of one split.
+    """The row digest set of one dataset on its own, over every column but the excluded.
 
     ``fmt``: ``auto`` (by suffix: ``.csv``, ``.tsv``/``.tab``, ``.jsonl``/``.ndjson``,
-    ``.parquet``/``.pq``, plus ``.gz`` for the text formats; a directory is
-    ``files``), ``csv``, ``tsv``, ``jsonl``, ``parquet`` (needs the ``parquet``
-    extra, pyarrow) or ``files`` (one digest per file: the SHA-256 of its content,
-    so the same image in two splits is caught whatever its name; hidden files are
-    skipped). A directory read as a tabular format is a sharded dataset: the rows
-    of every file of that format under it. Rows are streamed, never loaded whole.
+    ``.parquet``/``.pq``, plus ``.gz`` for the text formats; a directory of such
+    shards as rows, a directory of per-example files as ``files``), ``csv``,
+    ``tsv``, ``jsonl``, ``parquet`` (needs the ``parquet`` extra, pyarrow) or
+    ``files`` (one digest per file: the SHA-256 of its content, so the same image
+    in two splits is caught whatever its name). Rows are streamed, never loaded whole.
     """
     return RowDigestSet.from_digests(iter_row_digests(path, fmt, exclude_columns))
 
@@ -217,6 +251,194 @@ def _check_role(role: str) -> str:
     return role
 
 
+# --- hashing datasets ------------------------------------------------------------
+Sets = dict[frozenset[str], RowDigestSet]
+
+
+def _hash(dataset: Dataset, drops: Iterable[frozenset[str]]) -> tuple[Profile, Sets]:
+    """One pass: the dataset's profile and a digest set per dropped-column set.
+
+    The sets are keyed by the dropped columns the dataset actually has.
+    """
+    accumulators = {drop: DigestAccumulator() for drop in dict.fromkeys(drops)}
+    profile = hash_rows(dataset, [(d, a.add) for d, a in accumulators.items()])
+    return profile, {d & profile.columns: a.finish() for d, a in accumulators.items()}
+
+
+def _complete(
+    dataset: Dataset, profile: Profile, sets: Sets, drops: Iterable[frozenset[str]]
+) -> Sets:
+    """``sets`` plus those of ``drops`` it lacks (a second pass, only when needed)."""
+    missing = [d for d in {d & profile.columns for d in drops} if d not in sets]
+    if missing:
+        _, more = _hash(dataset, missing)
+        sets = {**sets, **more}
+    return sets
+
+
+@dataclass(frozen=True)
+class HashedDataset:
+    """A dataset read once or twice: its profile and the digest sets of the projections asked."""
+
+    dataset: Dataset
+    profile: Profile
+    sets: Sets
+
+    def get(self, drop: frozenset[str]) -> RowDigestSet:
+        return self.sets[drop & self.profile.columns]
+
+    def varying_drop(self) -> frozenset[str]:
+        """The columns the ``varying`` content set leaves out: those constant in the dataset."""
+        return self.profile.constant
+
+
+def hash_content(dataset: Dataset) -> HashedDataset:
+    """A dataset's content sets: every column, and without its constant columns."""
+    profile, sets = _hash(dataset, [frozenset()])
+    sets = _complete(dataset, profile, sets, [profile.constant])
+    return HashedDataset(dataset, profile, sets)
+
+
+def content_record(hashed: HashedDataset, blobs: dict[str, bytes]) -> dict[str, Any]:
+    """``contentSets`` of a record; the sets' blobs are added to ``blobs`` by address."""
+    out = {"all": _set_entry(hashed.get(frozenset()), blobs)}
+    varying = hashed.varying_drop()
+    if varying:
+        out["varying"] = {
+            **_set_entry(hashed.get(varying), blobs),
+            "droppedColumns": sorted(varying),
+        }
+    return out
+
+
+def _set_entry(digest_set: RowDigestSet, blobs: dict[str, bytes]) -> dict[str, Any]:
+    blob = digest_set.to_blob()
+    address = "sha256:" + hashlib.sha256(blob).hexdigest()
+    blobs[address] = blob
+    return {"digestSet": address, "unique": digest_set.unique}
+
+
+# --- the split proof ---------------------------------------------------------------
+@dataclass(frozen=True)
+class SplitProof:
+    """The ``details.leakage`` record of a split stage and the blobs it names."""
+
+    record: dict[str, Any]
+    blobs: dict[str, bytes] = field(repr=False)
+    sets: dict[str, RowDigestSet] = field(repr=False)
+
+    def store(self, store: AttestationStore) -> None:
+        for blob in self.blobs.values():
+            store.put_blob(blob)
+
+
+def _open_splits(splits: Mapping[str, Path], fmt: str) -> dict[str, Dataset]:
+    if not splits:
+        raise UsageError("the leakage proof needs at least one split")
+    datasets = {role: open_dataset(splits[_check_role(role)], fmt) for role in sorted(splits)}
+    kinds = {ds.format == "files" for ds in datasets.values()}
+    if len(kinds) > 1:
+        raise BadInputError(
+            "the splits mix per-file datasets with tabular ones, which never share a row",
+            remedy="write every split of the stage the same way (all tabular or all per-file)",
+        )
+    return datasets
+
+
+def split_labels(profiles: Mapping[str, Profile], shared: frozenset[str]) -> frozenset[str]:
+    """Shared columns holding one value within each split (a split name, a fold number).
+
+    Only when every split has two rows or more: one row always holds one value.
+    """
+    if not profiles or any(p.rows < 2 for p in profiles.values()):
+        return frozenset()
+    return frozenset(shared.intersection(*(p.constant for p in profiles.values())))
+
+
+def _dropped(
+    profile: Profile, excluded: frozenset[str], shared: frozenset[str], labels: frozenset[str]
+) -> dict[str, str]:
+    """The columns of one split the proof leaves out, each with why."""
+    reasons = dict.fromkeys(profile.columns - shared, "not-shared")
+    reasons.update(dict.fromkeys(labels, "split-label"))
+    reasons.update(dict.fromkeys(excluded, "excluded"))
+    return dict(sorted(reasons.items()))
+
+
+def prove_splits(
+    splits: Mapping[str, Path],
+    *,
+    base_dir: Path | None = None,
+    exclude_columns: Sequence[str] = (),
+    fmt: str = "auto",
+) -> SplitProof:
+    """Hash every split; return the record for ``details["leakage"]`` and its blobs.
+
+    ``splits`` maps a role (train, validation, holdback, test, ...) to its file
+    or directory; ``base_dir`` names the artifacts (as the stage's products).
+    Every split is hashed over the columns all splits share, minus the excluded
+    columns and the split-label columns (:func:`split_labels`). Nothing is
+    stored: the caller stores the blobs once the stage is signed.
+    """
+    datasets = _open_splits(splits, fmt)
+    excluded: frozenset[str] = frozenset()
+    for ds in datasets.values():
+        excluded = excluded_names(ds, exclude_columns)
+    first = {role: _hash(ds, [frozenset(), excluded]) for role, ds in datasets.items()}
+    for role, ds in datasets.items():
+        check_excluded(ds.path, first[role][0].columns, excluded)
+    profiles = {role: profile for role, (profile, _) in first.items()}
+    shared = frozenset.intersection(*(p.columns for p in profiles.values()))
+    labels = split_labels(profiles, shared - excluded)
+    dropped: dict[str, dict[str, str]] = {}
+    hashed: dict[str, HashedDataset] = {}
+    for role, ds in datasets.items():
+        profile, sets = first[role]
+        dropped[role] = _dropped(profile, excluded, shared, labels)
+        sets = _complete(ds, profile, sets, [frozenset(dropped[role]), profile.constant])
+        hashed[role] = HashedDataset(ds, profile, sets)
+    record, blobs, proof_sets = _proof_record(splits, base_dir, hashed, dropped)
+    record["excludeColumns"] = sorted(excluded)
+    record["columns"] = sorted(shared - excluded - labels)
+    return SplitProof(dict(sorted(record.items())), blobs, proof_sets)
+
+
+def _proof_record(
+    splits: Mapping[str, Path],
+    base_dir: Path | None,
+    hashed: Mapping[str, HashedDataset],
+    dropped: Mapping[str, dict[str, str]],
+) -> tuple[dict[str, Any], dict[str, bytes], dict[str, RowDigestSet]]:
+    blobs: dict[str, bytes] = {}
+    sets = {role: h.get(frozenset(dropped[role])) for role, h in hashed.items()}
+    entries: dict[str, Any] = {}
+    for role, h in hashed.items():
+        entries[role] = {
+            "artifact": artifact_name(splits[role], base_dir) if base_dir else str(splits[role]),
+            "format": h.dataset.format,
+            "files": h.profile.files,
+            "ignoredFiles": len(h.dataset.ignored),
+            "rows": h.profile.rows,
+            "unique": sets[role].unique,
+            "duplicatesWithin": h.profile.rows - sets[role].unique,
+            "digestSet": _set_entry(sets[role], blobs)["digestSet"],
+            "droppedColumns": dropped[role],
+            "contentSets": content_record(h, blobs),
+        }
+    overlaps = {
+        pair_key(a, b): sets[a].intersection_count(sets[b])
+        for a, b in combinations(sorted(sets), 2)
+    }
+    record = {
+        "schemaVersion": LEAKAGE_SCHEMA,
+        "canonicalization": CANONICALIZATION,
+        "unicodeVersion": UNICODE_VERSION,
+        "splits": entries,
+        "overlaps": dict(sorted(overlaps.items())),
+    }
+    return record, blobs, sets
+
+
 def compute_split_proof(
     splits: Mapping[str, Path],
     store: AttestationStore,
@@ -225,44 +447,10 @@ def compute_split_proof(
     exclude_columns: Sequence[str] = (),
     fmt: str = "auto",
 ) -> dict[str, Any]:
-    """Hash every split, store each digest set, return the record for ``details["leakage"]``.
-
-    ``splits`` maps a role (train, validation, holdback, test, ...) to its file
-    or directory. The record holds, per split, its artifact name, rows, distinct
-    rows, duplicates within the split and the ``sha256:`` address of its stored
-    digest set; and the overlap count of every unordered pair of splits, keyed by
-    :func:`pair_key`.
-    """
-    if not splits:
-        raise UsageError("the leakage proof needs at least one split")
-    sets: dict[str, RowDigestSet] = {}
-    record_splits: dict[str, Any] = {}
-    for role in sorted(splits):
-        path = splits[_check_role(role)]
-        name = artifact_name(path, base_dir)
-        resolved = resolve_format(path, fmt)
-        digest_set = row_digests(path, fmt=resolved, exclude_columns=exclude_columns)
-        address = store.put_blob(digest_set.to_blob())
-        sets[role] = digest_set
-        record_splits[role] = {
-            "artifact": name,
-            "format": resolved,
-            "rows": digest_set.rows,
-            "unique": digest_set.unique,
-            "duplicatesWithin": digest_set.rows - digest_set.unique,
-            "digestSet": f"sha256:{address}",
-        }
-    overlaps = {
-        pair_key(a, b): sets[a].intersection_count(sets[b])
-        for a, b in combinations(sorted(sets), 2)
-    }
-    return {
-        "schemaVersion": LEAKAGE_SCHEMA,
-        "canonicalization": CANONICALIZATION,
-        "excludeColumns": sorted({c.strip() for c in exclude_columns}),
-        "splits": record_splits,
-        "overlaps": dict(sorted(overlaps.items())),
-    }
+    """:func:`prove_splits`, with the digest sets stored at once; returns the record."""
+    proof = prove_splits(splits, base_dir=base_dir, exclude_columns=exclude_columns, fmt=fmt)
+    proof.store(store)
+    return proof.record
 
 
 # --- verification --------------------------------------------------------------
@@ -271,9 +459,9 @@ class LeakageFinding:
     """One failed leakage check; ``expected``/``found`` are short human-readable values.
 
     ``kind`` is one of ``overlap-exceeds-tolerance``, ``attested-count-wrong``,
-    ``digest-set-missing``, ``digest-set-corrupt``, ``split-missing`` and
-    ``record-malformed`` (the record is not a leakage/v1 document, or a split
-    entry in it is malformed). ``pair`` is the :func:`pair_key` of the pair
+    ``digest-set-missing``, ``digest-set-corrupt``, ``split-missing``,
+    ``record-malformed`` (the record does not match the leakage/v2 schema) and
+    ``canonicalization-retired`` (a leakage/v1, mlspec-rows/v1 record). ``pair`` is the :func:`pair_key` of the pair
     concerned, or ``*`` for a finding about the whole record.
     """
 
@@ -288,37 +476,47 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _record_problem(record: Any) -> str | None:
-    if not isinstance(record, Mapping):
-        return "the leakage record is not an object"
-    if record.get("schemaVersion") != LEAKAGE_SCHEMA:
-        return f"schemaVersion is {record.get('schemaVersion')!r}, expected {LEAKAGE_SCHEMA!r}"
-    if record.get("canonicalization") != CANONICALIZATION:
+def schema_problem(name: str, record: Any) -> str | None:
+    """The first few violations of JSON Schema ``name`` in ``record``, or None."""
+    problems = schema_errors(name, record)
+    if not problems:
+        return None
+    text = "; ".join(f"{'/'.join(map(str, p)) or '(root)'}: {m}" for p, m in problems[:3])
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    return text + more
+
+
+def retired_problem(record: Mapping[str, Any], current_schema: str) -> str | None:
+    """Why a record of a retired format is refused, or None."""
+    version = record.get("schemaVersion")
+    canonicalization = record.get("canonicalization")
+    if version in RETIRED_LEAKAGE_SCHEMAS or canonicalization in RETIRED_CANONICALIZATIONS:
         return (
-            f"canonicalization {record.get('canonicalization')!r} is not supported "
-            f"(this verifier knows {CANONICALIZATION!r})"
+            f"the record was written as {version!r} with canonicalization {canonicalization!r}, "
+            f"which this verifier refuses: it read directories of tabular shards as opaque files "
+            "and did not see the same row under another Unicode normalization, with invisible "
+            f"characters, a differently cased header or an extra column (expected {current_schema!r}"
+            f" with {CANONICALIZATION!r})"
         )
-    if not isinstance(record.get("splits"), Mapping):
-        return "'splits' is missing or not an object"
-    if not isinstance(record.get("overlaps"), Mapping):
-        return "'overlaps' is missing or not an object"
     return None
 
 
-def _split_problem(entry: Any) -> str | None:
-    if not isinstance(entry, Mapping):
-        return "entry is not an object"
-    if not isinstance(entry.get("digestSet"), str) or not _ADDRESS_RE.match(entry["digestSet"]):
-        return f"digestSet {entry.get('digestSet')!r} is not sha256:<64 hex digits>"
-    for field in ("rows", "unique"):
-        if not _is_count(entry.get(field)):
-            return f"{field} {entry.get(field)!r} is not a non-negative integer"
+def _record_problem(record: Any) -> tuple[str, str] | None:
+    """(finding kind, message) when the record as a whole cannot be used."""
+    if not isinstance(record, Mapping):
+        return "record-malformed", "the leakage record is not an object"
+    retired = retired_problem(record, LEAKAGE_SCHEMA)
+    if retired:
+        return "canonicalization-retired", retired
+    problem = schema_problem("leakage-v2", record)
+    if problem:
+        return "record-malformed", f"the leakage record does not match leakage/v2: {problem}"
     return None
 
 
 @dataclass(frozen=True)
-class _Unusable:
-    """Why a split's digest set cannot be used (becomes a finding for each pair needing it)."""
+class Unusable:
+    """Why a stored digest set cannot be used (becomes a finding for each check needing it)."""
 
     kind: str
     message: str
@@ -329,58 +527,74 @@ class _Unusable:
         return LeakageFinding(pair, self.kind, self.message, self.expected, self.found)
 
 
+def load_digest_set(
+    store: AttestationStore, address: str, *, rows: int, unique: int, what: str
+) -> RowDigestSet | Unusable:
+    """The set stored at ``address``, bound to the counts the signed record states.
+
+    The blob is fetched by the digest the record names (the store refuses bytes
+    that no longer match it), parsed with ``rows`` as the bound, and its size
+    must equal ``unique``.
+    """
+    match = _ADDRESS_RE.match(address)
+    if not match or not _is_count(rows) or not _is_count(unique):
+        return Unusable(
+            "record-malformed", f"{what}: bad digest set entry", "a valid entry", address
+        )
+    blob = store.get_blob(match.group(1))
+    if blob is None:
+        return Unusable(
+            "digest-set-missing",
+            f"{what}: digest set {address} is not in the store "
+            "(absent, or its bytes no longer match the address)",
+            address,
+            "nothing",
+        )
+    try:
+        digest_set = RowDigestSet.from_blob(blob, rows)
+    except MalformedDocumentError as exc:
+        return Unusable("digest-set-corrupt", f"{what}: {exc.message}", address, "unreadable")
+    if digest_set.unique != unique:
+        return Unusable(
+            "attested-count-wrong",
+            f"{what}: the stored digest set holds {digest_set.unique} distinct rows, "
+            f"the attestation says {unique}",
+            str(digest_set.unique),
+            str(unique),
+        )
+    return digest_set
+
+
 class _SplitLoader:
-    """Loads each split's digest set once; remembers why one could not be used."""
+    """Loads each split's proof set once; remembers why one could not be used."""
 
     def __init__(self, splits: Mapping[str, Any], store: AttestationStore) -> None:
         self._splits = splits
         self._store = store
-        self._cache: dict[str, RowDigestSet | _Unusable] = {}
+        self._cache: dict[str, RowDigestSet | Unusable] = {}
 
-    def get(self, role: str) -> RowDigestSet | _Unusable:
+    def get(self, role: str) -> RowDigestSet | Unusable:
         """The set, or why it cannot be used."""
         if role not in self._cache:
             self._cache[role] = self._load(role)
         return self._cache[role]
 
-    def _load(self, role: str) -> RowDigestSet | _Unusable:
+    def _load(self, role: str) -> RowDigestSet | Unusable:
         entry = self._splits[role]
-        problem = _split_problem(entry)
-        if problem:
-            return _Unusable("record-malformed", f"split {role!r}: {problem}", "a valid entry", "")
-        address = entry["digestSet"]
-        blob = self._store.get_blob(address.removeprefix("sha256:"))
-        if blob is None:
-            return _Unusable(
-                "digest-set-missing",
-                f"split {role!r}: digest set {address} is not in the store "
-                "(absent, or its bytes no longer match the address)",
-                address,
-                "nothing",
-            )
-        try:
-            digest_set = RowDigestSet.from_blob(blob, entry["rows"])
-        except MalformedDocumentError as exc:
-            return _Unusable(
-                "digest-set-corrupt", f"split {role!r}: {exc.message}", address, "unreadable"
-            )
-        if digest_set.unique != entry["unique"]:
-            return _Unusable(
+        if entry["duplicatesWithin"] != entry["rows"] - entry["unique"]:
+            return Unusable(
                 "attested-count-wrong",
-                f"split {role!r}: the stored digest set holds {digest_set.unique} distinct rows, "
-                f"the attestation says {entry['unique']}",
-                str(digest_set.unique),
-                str(entry["unique"]),
-            )
-        within = entry.get("duplicatesWithin", entry["rows"] - entry["unique"])
-        if within != entry["rows"] - entry["unique"]:
-            return _Unusable(
-                "attested-count-wrong",
-                f"split {role!r}: duplicatesWithin {within!r} is not rows - unique",
+                f"split {role!r}: duplicatesWithin {entry['duplicatesWithin']!r} is not rows - unique",
                 str(entry["rows"] - entry["unique"]),
-                repr(within),
+                repr(entry["duplicatesWithin"]),
             )
-        return digest_set
+        return load_digest_set(
+            self._store,
+            entry["digestSet"],
+            rows=entry["rows"],
+            unique=entry["unique"],
+            what=f"split {role!r}",
+        )
 
 
 def check_leakage(
@@ -412,71 +626,87 @@ def check_leakage(
     """
     if isinstance(tolerance, bool) or not isinstance(tolerance, int) or tolerance < 0:
         raise UsageError(f"leakage tolerance {tolerance!r} must be a non-negative integer")
+    for a, b in pairs:
+        if a == b:
+            raise UsageError(f"leakage pair ({a!r}, {b!r}) names the same split twice")
     problem = _record_problem(record)
     if problem:
-        return [LeakageFinding("*", "record-malformed", problem, LEAKAGE_SCHEMA, "")]
+        kind, message = problem
+        return [LeakageFinding("*", kind, message, f"{LEAKAGE_SCHEMA} ({CANONICALIZATION})", "")]
     splits: Mapping[str, Any] = record["splits"]
-    overlaps: Mapping[str, Any] = record["overlaps"]
     loader = _SplitLoader(splits, store)
     findings: list[LeakageFinding] = []
     checked = 0
     for a, b in pairs:
-        if a == b:
-            raise UsageError(f"leakage pair ({a!r}, {b!r}) names the same split twice")
-        key = pair_key(a, b)
         absent = [role for role in (a, b) if role not in splits]
         if absent:
-            if roles is not None and a in roles and b in roles:
-                findings.append(
-                    LeakageFinding(
-                        key,
-                        "split-missing",
-                        f"the stage attests split(s) {' and '.join(map(repr, absent))} but the "
-                        f"leakage record has no digest set for them, so {key} cannot be checked",
-                        f"digest sets for {a!r} and {b!r}",
-                        "no digest set for " + ", ".join(map(repr, absent)),
-                    )
-                )
+            findings.extend(_absent_findings(a, b, absent, roles))
             continue
         checked += 1
-        first, second = loader.get(a), loader.get(b)
-        if not isinstance(first, RowDigestSet) or not isinstance(second, RowDigestSet):
-            for unusable in (first, second):
-                if isinstance(unusable, _Unusable):
-                    findings.append(unusable.finding(key))
-            continue
-        actual = first.intersection_count(second)
-        attested = overlaps.get(key)
-        if not _is_count(attested) or attested != actual:
-            findings.append(
-                LeakageFinding(
-                    key,
-                    "attested-count-wrong",
-                    f"{key}: the stored digest sets share {actual} rows, "
-                    f"the attestation says {attested!r}",
-                    str(actual),
-                    "absent" if attested is None else repr(attested),
-                )
-            )
-        if actual > tolerance:
-            findings.append(
-                LeakageFinding(
-                    key,
-                    "overlap-exceeds-tolerance",
-                    f"{key}: {actual} row(s) appear in both splits (tolerance {tolerance})",
-                    f"at most {tolerance}",
-                    str(actual),
-                )
-            )
+        findings.extend(_pair_findings(a, b, loader, record["overlaps"], tolerance))
     if not checked and not findings:
-        wanted = ", ".join(pair_key(a, b) for a, b in pairs)
+        findings.append(_nothing_checked(pairs, splits))
+    return findings
+
+
+def _absent_findings(
+    a: str, b: str, absent: Sequence[str], roles: Collection[str] | None
+) -> list[LeakageFinding]:
+    if roles is None or a not in roles or b not in roles:
+        return []  # the pair does not apply to this pipeline
+    key = pair_key(a, b)
+    return [
+        LeakageFinding(
+            key,
+            "split-missing",
+            f"the stage attests split(s) {' and '.join(map(repr, absent))} but the "
+            f"leakage record has no digest set for them, so {key} cannot be checked",
+            f"digest sets for {a!r} and {b!r}",
+            "no digest set for " + ", ".join(map(repr, absent)),
+        )
+    ]
+
+
+def _pair_findings(
+    a: str, b: str, loader: _SplitLoader, overlaps: Mapping[str, Any], tolerance: int
+) -> list[LeakageFinding]:
+    key = pair_key(a, b)
+    first, second = loader.get(a), loader.get(b)
+    if not isinstance(first, RowDigestSet) or not isinstance(second, RowDigestSet):
+        return [u.finding(key) for u in (first, second) if isinstance(u, Unusable)]
+    findings: list[LeakageFinding] = []
+    actual = first.intersection_count(second)
+    attested = overlaps.get(key)
+    if not _is_count(attested) or attested != actual:
         findings.append(
             LeakageFinding(
-                "*",
-                "split-missing",
-                f"the leakage record covers none of the pairs to check ({wanted})",
-                f"one of: {wanted}",
-                "splits " + (", ".join(sorted(splits)) or "none"),
+                key,
+                "attested-count-wrong",
+                f"{key}: the stored digest sets share {actual} rows, "
+                f"the attestation says {attested!r}",
+                str(actual),
+                "absent" if attested is None else repr(attested),
+            )
+        )
+    if actual > tolerance:
+        findings.append(
+            LeakageFinding(
+                key,
+                "overlap-exceeds-tolerance",
+                f"{key}: {actual} row(s) appear in both splits (tolerance {tolerance})",
+                f"at most {tolerance}",
+                str(actual),
             )
         )
     return findings
+
+
+def _nothing_checked(pairs: Sequence[tuple[str, str]], splits: Mapping[str, Any]) -> LeakageFinding:
+    wanted = ", ".join(pair_key(a, b) for a, b in pairs)
+    return LeakageFinding(
+        "*",
+        "split-missing",
+        f"the leakage record covers none of the pairs to check ({wanted})",
+        f"one of: {wanted}",
+        "splits " + (", ".join(sorted(splits)) or "none"),
+    )

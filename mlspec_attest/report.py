@@ -40,6 +40,7 @@ class Check(StrEnum):
     OBJECTIVE = "objective"
     HOLDBACK_NOT_TESTED = "holdback-not-tested"
     HOLDBACK_READ = "holdback-read"
+    HOLDBACK_EVIDENCE = "holdback-evidence"
     TEST_MODEL = "test-model-mismatch"
     TEST_ORDER = "test-before-evaluate"
     TEST_DATA_REUSED = "test-data-reused"
@@ -73,6 +74,9 @@ ERROR_CLASSES: dict[Check, type[errors.VerificationError]] = {
     Check.OBJECTIVE: errors.ObjectiveNotMetError,
     Check.HOLDBACK_NOT_TESTED: errors.HoldbackNotTestedError,
     Check.HOLDBACK_READ: errors.HoldbackReadError,
+    # The row evidence that would show hold-back rows in what a stage read is
+    # missing or unusable: it may have read them, so the same class as reading them.
+    Check.HOLDBACK_EVIDENCE: errors.HoldbackReadError,
     Check.TEST_MODEL: errors.EvaluatedModelMismatchError,
     Check.TEST_ORDER: errors.HoldbackTestOrderError,
     Check.TEST_DATA_REUSED: errors.HoldbackDataReusedError,

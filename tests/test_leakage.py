@@ -43,6 +43,7 @@ from mlspec_attest.rows import (
     row_digest,
     value_token,
 )
+from mlspec_attest.schemas import schema_errors
 from mlspec_attest.store import AttestationStore
 
 DATA = Path(__file__).parent / "data" / "leakage"
@@ -324,14 +325,15 @@ def test_directory_dataset_per_file(tmp_path: Path) -> None:
     write(tmp_path / "train/cat/001.png", "image-A")
     write(tmp_path / "train/dog/002.png", "image-B")
     write(tmp_path / "train/dog/003.png", "image-B")  # duplicate within the split
-    write(tmp_path / "train/.DS_Store", "finder")
+    write(tmp_path / "train/.DS_Store", "finder")  # holds no rows: ignored
     write(tmp_path / "test/dog/x.png", "image-A")
     write(tmp_path / "test/cat/y.png", "image-C")
-    write(tmp_path / "test/.hidden/z.png", "image-B")  # hidden: skipped
+    # Hidden files are part of the product the stage signs, so they are read too.
+    write(tmp_path / "test/.hidden/z.png", "image-B")
     write(tmp_path / "test/.DS_Store", "finder")
     train, test = row_digests(tmp_path / "train"), row_digests(tmp_path / "test")
-    assert (train.rows, train.unique, test.rows, test.unique) == (3, 2, 2, 2)
-    assert train.intersection_count(test) == 1
+    assert (train.rows, train.unique, test.rows, test.unique) == (3, 2, 3, 3)
+    assert train.intersection_count(test) == 2
     single = row_digests(tmp_path / "test/dog/x.png", fmt="files")
     assert single.digests == hashlib.sha256(b"image-A").digest()
     with pytest.raises(UsageError, match="per-file"):
@@ -341,11 +343,15 @@ def test_directory_dataset_per_file(tmp_path: Path) -> None:
 def test_sharded_directory(tmp_path: Path) -> None:
     write(tmp_path / "train/part-0.csv", "a\n1\n2\n")
     write(tmp_path / "train/part-1.csv", "a\n3\n1\n")
-    write(tmp_path / "train/README.md", "not data")
+    write(tmp_path / "train/_SUCCESS", "")
     s = row_digests(tmp_path / "train", fmt="csv")
     assert (s.rows, s.unique) == (4, 3)
-    with pytest.raises(BadInputError, match="no jsonl files"):
+    assert row_digests(tmp_path / "train") == s  # auto reads the shards as rows
+    with pytest.raises(BadInputError, match="holds csv shards, not jsonl"):
         row_digests(tmp_path / "train", fmt="jsonl")
+    write(tmp_path / "train/README.md", "not data")
+    with pytest.raises(BadInputError, match=r"cannot read 1 file\(s\) as rows.*README.md"):
+        row_digests(tmp_path / "train", fmt="csv")
 
 
 def test_parquet(tmp_path: Path) -> None:
@@ -457,14 +463,21 @@ def test_compute_split_proof_record(
     tmp_path: Path, splits: dict[str, Path], store: AttestationStore
 ) -> None:
     record = compute_split_proof(splits, store, base_dir=tmp_path, exclude_columns=["id"])
-    assert record["schemaVersion"] == LEAKAGE_SCHEMA
-    assert record["canonicalization"] == CANONICALIZATION == "mlspec-rows/v1"
+    assert record["schemaVersion"] == LEAKAGE_SCHEMA == "https://mlspec-attest.dev/leakage/v2"
+    assert record["canonicalization"] == CANONICALIZATION == "mlspec-rows/v2"
     assert record["excludeColumns"] == ["id"]
+    assert record["columns"] == ["age", "city", "income", "label"]
+    assert schema_errors("leakage-v2", record) == []
     assert list(record["splits"]) == ["holdback", "train", "validation"]
     train = record["splits"]["train"]
     assert train["artifact"] == "data/train.csv"
     assert (train["rows"], train["unique"], train["duplicatesWithin"]) == (3, 3, 0)
     assert train["format"] == "csv"
+    assert (train["files"], train["ignoredFiles"]) == (1, 0)
+    assert train["droppedColumns"] == {"id": "excluded"}
+    # The content sets: every column (the id included) and, here, no constant column.
+    assert set(train["contentSets"]) == {"all"}
+    assert train["contentSets"]["all"]["unique"] == 3
     assert record["overlaps"] == {
         "holdback|train": 1,
         "holdback|validation": 0,
@@ -538,7 +551,7 @@ def test_tampered_attested_count(record: dict[str, Any], store: AttestationStore
     del record["overlaps"]["train|validation"]
     assert ("train|validation", "attested-count-wrong") in kinds(check_leakage(record, store))
     record["overlaps"]["train|validation"] = True  # a bool is not a count
-    assert ("train|validation", "attested-count-wrong") in kinds(check_leakage(record, store))
+    assert kinds(check_leakage(record, store)) == [("*", "record-malformed")]
 
 
 def test_tampered_unique_count(record: dict[str, Any], store: AttestationStore) -> None:
@@ -602,9 +615,16 @@ def test_split_missing_and_skipped_pairs(record: dict[str, Any], store: Attestat
     assert kinds(findings) == [("holdback|train", "split-missing")]
     assert findings[0].found == "no digest set for 'holdback'"
     assert check_leakage(record, store, roles={"train", "validation"}) == []
-    record["splits"] = {}
+    del record["splits"]["train"]
     (finding,) = check_leakage(record, store)
-    assert (finding.pair, finding.kind, finding.found) == ("*", "split-missing", "splits none")
+    assert (finding.pair, finding.kind, finding.found) == (
+        "*",
+        "split-missing",
+        "splits validation",
+    )
+    record["splits"] = {}  # a proof of nothing is not a leakage/v2 record
+    (finding,) = check_leakage(record, store)
+    assert (finding.pair, finding.kind) == ("*", "record-malformed")
 
 
 @pytest.mark.parametrize(
@@ -624,10 +644,10 @@ def test_malformed_record(record: dict[str, Any], store: AttestationStore, chang
 def test_malformed_split_entry(record: dict[str, Any], store: AttestationStore) -> None:
     record["splits"]["validation"]["digestSet"] = "md5:abc"
     record["splits"]["holdback"]["rows"] = -1
-    assert kinds(check_leakage(record, store)) == [
-        ("holdback|train", "record-malformed"),
-        ("train|validation", "record-malformed"),
-    ]
+    (finding,) = check_leakage(record, store)
+    assert (finding.pair, finding.kind) == ("*", "record-malformed")
+    assert "splits/validation/digestSet" in finding.message
+    assert "splits/holdback/rows" in finding.message
 
 
 def test_check_leakage_usage(record: dict[str, Any], store: AttestationStore) -> None:
@@ -677,10 +697,14 @@ def test_cli_leakage_check(
     assert doc["splits"]["train"] == {
         "path": str(splits["train"]),
         "format": "csv",
+        "files": 1,
         "rows": 3,
         "unique": 3,
         "duplicatesWithin": 0,
+        "droppedColumns": {"id": "excluded"},
     }
+    assert doc["canonicalization"] == "mlspec-rows/v2"
+    assert doc["columns"] == ["age", "city", "income", "label"]
     code, out, _ = run(*pairs, "--exclude-column", "id", "--tolerance", "1")
     assert code == 0 and "PASSED" in out
     code, out, _ = run(*pairs)  # the row id hides the leaked row

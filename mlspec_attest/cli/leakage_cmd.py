@@ -20,9 +20,11 @@ def leakage() -> None:
     """Row-level leakage between dataset splits (the split stage's overlap proof).
 
     \b
-    Rows are canonicalized (mlspec-rows/v1: column order, surrounding whitespace
-    and number spelling do not matter) and hashed; two splits leak when they
-    share a row digest. Near-duplicates are not caught. See docs/leakage.md.
+    Rows are canonicalized (mlspec-rows/v2: format, compression, column order,
+    header case, surrounding whitespace, number spelling, Unicode normalization
+    and invisible characters do not matter) and hashed over the columns all
+    splits share; two splits leak when they share a row digest. Near-duplicates
+    are not caught. See docs/leakage.md.
     """
 
 
@@ -41,7 +43,8 @@ def leakage() -> None:
     type=click.Choice(FORMAT_CHOICES),
     default="auto",
     show_default=True,
-    help="How to read the splits; auto = by file suffix, per-file digests for directories.",
+    help="How to read the splits; auto = by file suffix, directories of shards as rows, "
+    "directories of images (and other per-example files) as per-file digests.",
 )
 @click.option(
     "--tolerance",
@@ -67,64 +70,76 @@ def check(
     Nothing is stored. The split stage's attestation records the same numbers
     (details.leakage), which `verify` recomputes from the stored digest sets.
     """
-    from itertools import combinations
-
     from ..errors import ExitCode, UsageError
-    from ..leakage import pair_key, row_digests
-    from ..rows import CANONICALIZATION, resolve_format
+    from ..leakage import prove_splits
 
     paths = {role: Path(p) for role, p in split_pairs(splits, "SPLIT=PATH").items()}
     if len(paths) < 2:
         raise UsageError("give at least two splits as SPLIT=PATH", remedy="see --help")
-    sets = {}
-    formats = {}
-    for role, path in paths.items():
-        formats[role] = resolve_format(path, fmt)
-        sets[role] = row_digests(path, fmt=formats[role], exclude_columns=exclude_columns)
-    overlaps = {
-        pair_key(a, b): sets[a].intersection_count(sets[b]) for a, b in combinations(paths, 2)
-    }
+    record = prove_splits(paths, exclude_columns=exclude_columns, fmt=fmt).record
+    overlaps: dict[str, int] = record["overlaps"]
     exceeding = sorted(k for k, n in overlaps.items() if n > tolerance)
     if as_json:
-        doc: dict[str, Any] = {
-            "schemaVersion": LEAKAGE_CHECK_SCHEMA,
-            "result": "FAILED" if exceeding else "PASSED",
-            "canonicalization": CANONICALIZATION,
-            "excludeColumns": sorted({c.strip() for c in exclude_columns}),
-            "tolerance": tolerance,
-            "splits": {
-                role: {
-                    "path": str(paths[role]),
-                    "format": formats[role],
-                    "rows": s.rows,
-                    "unique": s.unique,
-                    "duplicatesWithin": s.rows - s.unique,
-                }
-                for role, s in sets.items()
-            },
-            "overlaps": dict(sorted(overlaps.items())),
-            "exceedingTolerance": exceeding,
-        }
-        click.echo(json.dumps(doc, indent=2))
+        click.echo(json.dumps(_document(record, paths, tolerance, exceeding), indent=2))
     else:
-        width = max(len(r) for r in paths)
-        click.echo(f"{'split':<{width}}  {'rows':>10}  {'unique':>10}  {'dup-within':>10}  path")
-        for role, s in sets.items():
-            click.echo(
-                f"{role:<{width}}  {s.rows:>10}  {s.unique:>10}  {s.rows - s.unique:>10}  "
-                f"{paths[role]} ({formats[role]})"
-            )
-        click.echo("rows in both splits:")
-        key_width = max(len(k) for k in overlaps)
-        for key, count in sorted(overlaps.items()):
-            verdict = "LEAK" if count > tolerance else "ok"
-            click.echo(f"  {key:<{key_width}}  {count:>10}  {verdict}")
-        excluded = ", ".join(sorted({c.strip() for c in exclude_columns})) or "none"
-        summary = (
-            f"FAILED: {len(exceeding)} pair(s) over tolerance {tolerance}"
-            if exceeding
-            else f"PASSED: no pair over tolerance {tolerance}"
-        )
-        click.echo(f"{summary} ({CANONICALIZATION}; excluded columns: {excluded})")
+        _print_table(record, paths, tolerance, exceeding)
     if exceeding:
         raise SystemExit(ExitCode.DENIED)
+
+
+def _document(
+    record: dict[str, Any], paths: dict[str, Path], tolerance: int, exceeding: list[str]
+) -> dict[str, Any]:
+    return {
+        "schemaVersion": LEAKAGE_CHECK_SCHEMA,
+        "result": "FAILED" if exceeding else "PASSED",
+        "canonicalization": record["canonicalization"],
+        "excludeColumns": record["excludeColumns"],
+        "columns": record["columns"],
+        "tolerance": tolerance,
+        "splits": {
+            role: {
+                "path": str(paths[role]),
+                "format": entry["format"],
+                "files": entry["files"],
+                "rows": entry["rows"],
+                "unique": entry["unique"],
+                "duplicatesWithin": entry["duplicatesWithin"],
+                "droppedColumns": entry["droppedColumns"],
+            }
+            for role, entry in record["splits"].items()
+        },
+        "overlaps": record["overlaps"],
+        "exceedingTolerance": exceeding,
+    }
+
+
+def _print_table(
+    record: dict[str, Any], paths: dict[str, Path], tolerance: int, exceeding: list[str]
+) -> None:
+    splits: dict[str, Any] = record["splits"]
+    width = max(len(r) for r in splits)
+    click.echo(f"{'split':<{width}}  {'rows':>10}  {'unique':>10}  {'dup-within':>10}  path")
+    for role, entry in splits.items():
+        click.echo(
+            f"{role:<{width}}  {entry['rows']:>10}  {entry['unique']:>10}  "
+            f"{entry['duplicatesWithin']:>10}  {paths[role]} ({entry['format']})"
+        )
+    dropped = sorted(
+        {f"{n} ({why})" for e in splits.values() for n, why in e["droppedColumns"].items()}
+    )
+    if dropped:
+        click.echo("columns left out: " + ", ".join(dropped))
+    click.echo("rows in both splits:")
+    overlaps: dict[str, int] = record["overlaps"]
+    key_width = max(len(k) for k in overlaps)
+    for key, count in overlaps.items():
+        verdict = "LEAK" if count > tolerance else "ok"
+        click.echo(f"  {key:<{key_width}}  {count:>10}  {verdict}")
+    excluded = ", ".join(record["excludeColumns"]) or "none"
+    summary = (
+        f"FAILED: {len(exceeding)} pair(s) over tolerance {tolerance}"
+        if exceeding
+        else f"PASSED: no pair over tolerance {tolerance}"
+    )
+    click.echo(f"{summary} ({record['canonicalization']}; excluded columns: {excluded})")
