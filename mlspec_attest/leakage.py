@@ -40,7 +40,6 @@ from .fsutil import artifact_name
 from .rows import (
     CANONICALIZATION,
     RETIRED_CANONICALIZATIONS,
-    UNICODE_VERSION,
     Dataset,
     Profile,
     check_excluded,
@@ -432,7 +431,6 @@ def _proof_record(
     record = {
         "schemaVersion": LEAKAGE_SCHEMA,
         "canonicalization": CANONICALIZATION,
-        "unicodeVersion": UNICODE_VERSION,
         "splits": entries,
         "overlaps": dict(sorted(overlaps.items())),
     }

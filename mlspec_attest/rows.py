@@ -64,8 +64,6 @@ CANONICALIZATION = "mlspec-rows/v2"
 RETIRED_CANONICALIZATIONS = ("mlspec-rows/v1",)
 FORMATS = ("auto", "csv", "tsv", "jsonl", "parquet", "files")
 TABULAR_FORMATS = ("csv", "tsv", "jsonl", "parquet")
-#: The Unicode version of the NFC tables in use (recorded beside the digests).
-UNICODE_VERSION = unicodedata.unidata_version
 
 #: Invisible format characters removed from names and text: the general category
 #: Cf characters that are also Default_Ignorable_Code_Point, pinned as of Unicode
@@ -877,7 +875,6 @@ __all__ = [
     "INVISIBLE",
     "RETIRED_CANONICALIZATIONS",
     "TABULAR_FORMATS",
-    "UNICODE_VERSION",
     "Dataset",
     "Profile",
     "canonical_name",

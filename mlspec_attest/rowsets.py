@@ -35,7 +35,7 @@ from .leakage import (
     retired_problem,
     schema_problem,
 )
-from .rows import CANONICALIZATION, UNICODE_VERSION, open_material
+from .rows import CANONICALIZATION, open_material
 from .store import AttestationStore
 
 MATERIAL_ROWS_SCHEMA = "https://mlspec-attest.dev/material-rows/v1"
@@ -57,7 +57,6 @@ def fingerprint_materials(
     record = {
         "schemaVersion": MATERIAL_ROWS_SCHEMA,
         "canonicalization": CANONICALIZATION,
-        "unicodeVersion": UNICODE_VERSION,
         "materials": dict(sorted(materials.items())),
     }
     return record, blobs
