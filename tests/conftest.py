@@ -1,5 +1,10 @@
 """Shared fixtures: real keys per role, a small signed pipeline, interop data.
 
+Interop data comes from two places, both inside the repository: documents the reference
+tools in the test dependencies make at test time (``tests/interop/reference.py``: in-toto,
+model-signing), and public data that cannot be made offline, committed under
+``tests/assets/`` (``support.asset``).
+
 Nothing here fakes cryptography or hashing; helpers live in ``tests/support.py``.
 """
 
@@ -16,7 +21,8 @@ from hypothesis.configuration import set_hypothesis_home_dir
 
 from mlspec_attest.signing.keys import KeyType, generate_key, write_key_pair
 
-from .support import INTEROP_DIR, ROLE_KEY_TYPES, KeyPair, Pipeline
+from .interop import reference
+from .support import ROLE_KEY_TYPES, KeyPair, Pipeline
 
 # The suite must not write into the source tree: no example database, and
 # hypothesis' caches (charmaps ...) go to a stable directory outside the tree.
@@ -87,9 +93,34 @@ def honest(pipeline: Pipeline) -> Pipeline:
     return pipeline.run()
 
 
+# ------------------------------------------------ interop data made by the reference tools
 @pytest.fixture(scope="session")
-def interop() -> Path:
-    """``../shared/interop`` (real data from in-toto, model-signing, Sigstore)."""
-    if not INTEROP_DIR.is_dir():
-        pytest.skip(f"interop fixtures not present at {INTEROP_DIR}")
-    return INTEROP_DIR
+def intoto_demo(tmp_path_factory: pytest.TempPathFactory) -> reference.IntotoDemo:
+    """in-toto's demo supply chain, made by in-toto (keys, layout template, links)."""
+    return reference.build_intoto_demo(tmp_path_factory.mktemp("intoto-demo"))
+
+
+@pytest.fixture(scope="session")
+def intoto_pems(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """rsa/ecdsa/ed25519 PEM keys made by securesystemslib, as in-toto's test keys are written."""
+    return reference.build_intoto_pems(tmp_path_factory.mktemp("intoto") / "pems")
+
+
+@pytest.fixture(scope="session")
+def intoto_dir_tree(tmp_path_factory: pytest.TempPathFactory) -> reference.DirTree:
+    """A tree and its ``dir:`` digests as in-toto's DirectoryResolver computes them."""
+    return reference.build_dir_tree(tmp_path_factory.mktemp("intoto-dir"))
+
+
+@pytest.fixture(scope="session")
+def oms_fixtures(tmp_path_factory: pytest.TempPathFactory) -> reference.OmsFixtures:
+    """model-signing ``cli-fixtures/``: older releases (tests/assets) + the current release's
+    key and certificate signatures made by model-signing. Shared: copy before writing."""
+    return reference.build_oms_fixtures(tmp_path_factory.mktemp("oms"))
+
+
+@pytest.fixture(scope="session")
+def oms_golden(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The reference test models with the manifests and payloads model-signing makes for them
+    (``golden-models/``, ``golden-manifests/``, ``golden-payloads/``). Shared: do not write."""
+    return reference.build_oms_golden(tmp_path_factory.mktemp("oms-golden"))

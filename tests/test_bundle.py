@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -13,7 +12,7 @@ from mlspec_attest.errors import MalformedDocumentError
 from mlspec_attest.jsonio import canonical, load_file
 from mlspec_attest.signing.keys import load_public_key
 
-from .support import KeyPair
+from .support import KeyPair, asset
 
 
 @pytest.fixture
@@ -87,9 +86,9 @@ def test_not_an_object_is_refused() -> None:
     assert not is_bundle({"payloadType": "x"})
 
 
-def test_message_signature_bundle_is_refused(interop: Path) -> None:
+def test_message_signature_bundle_is_refused() -> None:
     # A real Sigstore bundle over a blob (messageSignature): not an attestation.
-    doc = load_file(interop / "sigstore/bundles/valid-staging/bundle_v3.txt.sigstore")
+    doc = load_file(asset("sigstore/bundles/valid-staging/bundle_v3.txt.sigstore"))
     assert is_bundle(doc)
     if "dsseEnvelope" in doc:
         pytest.skip("fixture carries a DSSE envelope")
@@ -97,10 +96,10 @@ def test_message_signature_bundle_is_refused(interop: Path) -> None:
         Bundle.from_json(doc)
 
 
-def test_keyless_dsse_bundle_is_read(interop: Path) -> None:
+def test_keyless_dsse_bundle_is_read() -> None:
     # A real Sigstore staging bundle (certificate + Rekor v2 entry) carrying DSSE.
     doc = load_file(
-        interop / "sigstore/bundles/valid-staging/a.dsse.staging-rekor-v2.txt.sigstore.json"
+        asset("sigstore/bundles/valid-staging/a.dsse.staging-rekor-v2.txt.sigstore.json")
     )
     bundle = Bundle.from_json(doc)
     assert bundle.key_hint is None
@@ -114,8 +113,8 @@ def test_keyless_dsse_bundle_is_read(interop: Path) -> None:
     "version",
     ["v0.3.1-elliptic-key", "v1.0.0-elliptic-key", "v1.0.1-elliptic-key", "v1.1.0-elliptic-key"],
 )
-def test_model_signing_key_bundles_verify(interop: Path, version: str) -> None:
-    fixtures = interop / "model-signing/cli-fixtures"
+def test_model_signing_key_bundles_verify(version: str) -> None:
+    fixtures = asset("model-signing/cli-fixtures")
     public = load_public_key(fixtures / "keys/certificate/signing-key-pub.pem")
     bundle = Bundle.from_json(load_file(fixtures / version / "model.sig"))
     assert bundle.envelope.payload_type == INTOTO_PAYLOAD_TYPE
@@ -128,8 +127,8 @@ def test_model_signing_key_bundles_verify(interop: Path, version: str) -> None:
     assert not tampered.verified_by(public)
 
 
-def test_model_signing_hint_is_our_keyid(interop: Path) -> None:
-    fixtures = interop / "model-signing/cli-fixtures"
+def test_model_signing_hint_is_our_keyid() -> None:
+    fixtures = asset("model-signing/cli-fixtures")
     public = load_public_key(fixtures / "keys/certificate/signing-key-pub.pem")
     bundle = Bundle.from_json(load_file(fixtures / "v1.1.0-elliptic-key/model.sig"))
     assert bundle.key_hint == public.keyid
@@ -137,8 +136,8 @@ def test_model_signing_hint_is_our_keyid(interop: Path) -> None:
 
 
 def test_model_signing_bundle_does_not_verify_under_another_key(
-    interop: Path, keys: dict[str, KeyPair]
+    keys: dict[str, KeyPair],
 ) -> None:
-    fixtures = interop / "model-signing/cli-fixtures"
+    fixtures = asset("model-signing/cli-fixtures")
     bundle = Bundle.from_json(load_file(fixtures / "v1.1.0-elliptic-key/model.sig"))
     assert not bundle.envelope.verified_by(keys["ml-reviewer"].public)  # also P-384

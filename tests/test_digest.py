@@ -25,6 +25,8 @@ from mlspec_attest.digest import (
 from mlspec_attest.errors import ArtifactPathError, BadInputError
 from mlspec_attest.jsonio import loads_strict
 
+from .support import asset
+
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
@@ -303,14 +305,9 @@ FOLDER_MODELS = {
 
 
 @pytest.mark.parametrize("model", list(FOLDER_MODELS))
-def test_directory_manifest_matches_model_signing_golden(
-    interop: Path, tmp_path: Path, model: str
-) -> None:
-    golden = interop / "model-signing/golden-manifests/file/TestSerializer" / model
-    source = interop / "model-signing/golden-models" / model / FOLDER_MODELS[model]
-    if model == "empty_model_folder":
-        source = tmp_path / model / FOLDER_MODELS[model]  # git keeps no empty folders
-        source.mkdir(parents=True)
+def test_directory_manifest_matches_model_signing_golden(oms_golden: Path, model: str) -> None:
+    golden = oms_golden / "golden-manifests/file/TestSerializer" / model
+    source = oms_golden / "golden-models" / model / FOLDER_MODELS[model]
     expected = _golden_lines(golden)
     manifest = digest_directory(source)
     assert [(e.path, e.sha256) for e in manifest.entries] == expected
@@ -321,11 +318,11 @@ def test_directory_manifest_matches_model_signing_golden(
     ("model", "inner"),
     [("sample_model_file", "file_model"), ("empty_model_file", "empty_file_model")],
 )
-def test_file_digest_matches_model_signing_golden(interop: Path, model: str, inner: str) -> None:
-    golden = interop / "model-signing/golden-manifests/file/TestSerializer" / model
+def test_file_digest_matches_model_signing_golden(oms_golden: Path, model: str, inner: str) -> None:
+    golden = oms_golden / "golden-manifests/file/TestSerializer" / model
     [(name, digest)] = _golden_lines(golden)
     assert name == "."
-    path = interop / "model-signing/golden-models" / model / inner
+    path = oms_golden / "golden-models" / model / inner
     assert digest_path(path).sha256 == digest
 
 
@@ -335,8 +332,8 @@ def _model_sig_statement(path: Path) -> dict:  # type: ignore[type-arg]
 
 
 @pytest.mark.parametrize("version", ["v1.0.1-elliptic-key", "v1.1.0-elliptic-key"])
-def test_folder_root_equals_model_signing_subject(interop: Path, version: str) -> None:
-    folder = interop / "model-signing/cli-fixtures" / version
+def test_folder_root_equals_model_signing_subject(version: str) -> None:
+    folder = asset("model-signing/cli-fixtures") / version
     statement = _model_sig_statement(folder / "model.sig")
     manifest = digest_directory(folder, ignore=["ignore-me", "model.sig"])
     assert manifest.root == statement["subject"][0]["digest"]["sha256"]
@@ -347,8 +344,8 @@ def test_folder_root_equals_model_signing_subject(interop: Path, version: str) -
 
 
 @pytest.mark.parametrize("version", ["v0.3.1-elliptic-key", "v1.0.0-elliptic-key"])
-def test_single_file_root_equals_model_signing_subject(interop: Path, version: str) -> None:
-    folder = interop / "model-signing/cli-fixtures" / version
+def test_single_file_root_equals_model_signing_subject(version: str) -> None:
+    folder = asset("model-signing/cli-fixtures") / version
     statement = _model_sig_statement(folder / "model.sig")
     file_digest = digest_path(folder / "signme-1").sha256
     [resource] = statement["predicate"]["resources"]

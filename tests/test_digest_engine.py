@@ -1,7 +1,7 @@
 """The digest engine: schemes, shards, blake3, in-toto ``dir:``, cache, progress, O(1) size.
 
 Every expected value comes from somewhere else: hashlib, the blake3 package, or
-files produced by OpenSSF model-signing and in-toto (../shared/interop).
+files produced by OpenSSF model-signing and in-toto (made by them in this session).
 No test here measures time; benchmarks/ does.
 """
 
@@ -50,6 +50,7 @@ from mlspec_attest.report import Check
 from mlspec_attest.store import AttestationStore
 from mlspec_attest.treewalk import IgnoreRules
 
+from .interop.reference import DirTree
 from .support import VERIFY_NOW, Pipeline, checks_of
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -268,12 +269,8 @@ GOLDEN_MODELS = {
 }
 
 
-def _golden_model(interop: Path, tmp_path: Path, model: str) -> Path:
-    if model == "empty_model_folder":  # git keeps no empty folders
-        path = tmp_path / model / GOLDEN_MODELS[model]
-        path.mkdir(parents=True)
-        return path
-    return interop / "model-signing/golden-models" / model / GOLDEN_MODELS[model]
+def _golden_model(oms_golden: Path, model: str) -> Path:
+    return oms_golden / "golden-models" / model / GOLDEN_MODELS[model]
 
 
 def _shard_lines(result_manifest: DirectoryManifest) -> list[str]:
@@ -288,11 +285,11 @@ def _shard_lines(result_manifest: DirectoryManifest) -> list[str]:
 @pytest.mark.parametrize("model", list(GOLDEN_MODELS))
 @pytest.mark.parametrize(("suffix", "scheme"), [("", SHARDS_1G), ("_small_shards", SHARDS_8)])
 def test_shards_equal_model_signing_golden_manifests(
-    interop: Path, tmp_path: Path, model: str, suffix: str, scheme: DigestScheme
+    oms_golden: Path, model: str, suffix: str, scheme: DigestScheme
 ) -> None:
-    golden = interop / "model-signing/golden-manifests/file_shard/TestSerializer" / (model + suffix)
+    golden = oms_golden / "golden-manifests/file_shard/TestSerializer" / (model + suffix)
     expected = [line for line in golden.read_text().splitlines() if line.strip()]
-    result = digest_path(_golden_model(interop, tmp_path, model), scheme=scheme)
+    result = digest_path(_golden_model(oms_golden, model), scheme=scheme)
     assert result.manifest is not None
     assert _shard_lines(result.manifest) == expected
 
@@ -310,12 +307,10 @@ PAYLOADS = {
 @pytest.mark.parametrize("model", list(PAYLOADS))
 @pytest.mark.parametrize("suffix", ["", "_shard", "_small_shards"])
 def test_roots_equal_model_signing_golden_payloads(
-    interop: Path, tmp_path: Path, model: str, suffix: str
+    oms_golden: Path, model: str, suffix: str
 ) -> None:
     payload = json.loads(
-        (
-            interop / "model-signing/golden-payloads/signing-TestPayload" / (model + suffix)
-        ).read_text()
+        (oms_golden / "golden-payloads/signing-TestPayload" / (model + suffix)).read_text()
     )
     serialization = payload["predicate"]["serialization"]
     scheme = (
@@ -323,7 +318,7 @@ def test_roots_equal_model_signing_golden_payloads(
         if serialization["method"] == "shards"
         else DEFAULT_SCHEME
     )
-    result = digest_path(_golden_model(interop, tmp_path, model), scheme=scheme)
+    result = digest_path(_golden_model(oms_golden, model), scheme=scheme)
     root = result.digest
     if result.manifest is None:  # one file, "files": model-signing hashes its one digest again
         root = hashlib.sha256(bytes.fromhex(result.digest)).hexdigest()
@@ -470,14 +465,14 @@ def test_a_dangling_symlink_is_refused(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------- in-toto dir:
-def test_intoto_dir_hash_equals_in_toto(interop: Path) -> None:
-    tree = interop / "intoto/resolver/dir_resolver"
+def test_intoto_dir_hash_equals_in_toto(intoto_dir_tree: DirTree) -> None:
+    """The digests in-toto's DirectoryResolver computes for the same tree in this session."""
+    tree = intoto_dir_tree.path
+    assert intoto_dir_digest(tree) == intoto_dir_tree.digest
+    assert intoto_dir_digest(tree, ignore=["README.md"]) == intoto_dir_tree.digest_without_readme
+    # without README.md, the tree is in-toto's own dir_resolver test data, and so is its digest
     assert (
-        intoto_dir_digest(tree)
-        == "ecdbcdc6bd5d2966ad1f7595874fcd6f505abd3feaa97e27bae74bcb78c38e54"
-    )
-    assert (
-        intoto_dir_digest(tree, ignore=["README.md"])
+        intoto_dir_tree.digest_without_readme
         == "c272da5259699b7bdda998e5c88dd2c5769e6c1cdbb538511f9bd46a0ad527e2"
     )
 
@@ -497,20 +492,18 @@ def test_intoto_dir_hash_is_the_sha256sum_listing(tmp_path: Path) -> None:
         intoto_dir_digest(tmp_path / "d/a-c")
 
 
-def test_cli_digest_intoto_dir(interop: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    tree = interop / "intoto/resolver/dir_resolver"
+def test_cli_digest_intoto_dir(
+    intoto_dir_tree: DirTree, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = intoto_dir_tree.path
     code, out, _ = run_cli(
         capsys, "digest", tree, "--scheme", "intoto-dir", "--ignore", "README.md"
     )
     assert code == 0
-    assert out.strip() == (
-        f"sha256:c272da5259699b7bdda998e5c88dd2c5769e6c1cdbb538511f9bd46a0ad527e2  dir:{tree}"
-    )
+    assert out.strip() == f"sha256:{intoto_dir_tree.digest_without_readme}  dir:{tree}"
     code, out, _ = run_cli(capsys, "digest", tree, "--scheme", "intoto-dir", "--json")
     doc = json.loads(out)
-    assert doc["digest"] == {
-        "sha256": "ecdbcdc6bd5d2966ad1f7595874fcd6f505abd3feaa97e27bae74bcb78c38e54"
-    }
+    assert doc["digest"] == {"sha256": intoto_dir_tree.digest}
     code, _, err = run_cli(
         capsys, "digest", tree, "--scheme", "intoto-dir", "--algorithm", "blake2b"
     )

@@ -21,6 +21,7 @@ from mlspec_attest.signing.keys import (
     write_key_pair,
 )
 
+from .interop.reference import IntotoDemo
 from .support import KeyPair
 
 DETAILS = {
@@ -196,8 +197,8 @@ def test_unsupported_key_types(tmp_path: Path, make) -> None:  # type: ignore[no
         ("rsa", "PKIX_RSA_PSS_2048_SHA256"),
     ],
 )
-def test_in_toto_pems_load(interop: Path, name: str, details: str) -> None:
-    pems = interop / "intoto/pems"
+def test_in_toto_pems_load(intoto_pems: Path, name: str, details: str) -> None:
+    pems = intoto_pems
     public = load_public_key(pems / f"{name}_public.pem")
     plain = load_private_key(pems / f"{name}_private_unencrypted.pem")
     encrypted = load_private_key(pems / f"{name}_private_encrypted.pem", passphrase=b"hunter2")
@@ -208,13 +209,13 @@ def test_in_toto_pems_load(interop: Path, name: str, details: str) -> None:
         load_private_key(pems / f"{name}_private_encrypted.pem")
 
 
-def test_in_toto_pkcs1_rsa_key_loads(interop: Path) -> None:
-    demo = interop / "intoto/demo_files"
+def test_in_toto_pkcs1_rsa_key_loads(intoto_demo: IntotoDemo) -> None:
+    demo = intoto_demo.files
     alice = load_private_key(demo / "alice")  # traditional "RSA PRIVATE KEY" PEM
     assert alice.public_key.keyid == load_public_key(demo / "alice.pub").keyid
     assert alice.public_key.key_details == "PKIX_RSA_PSS_3072_SHA256"
 
 
-def test_in_toto_legacy_json_key_is_refused(interop: Path) -> None:
+def test_in_toto_legacy_json_key_is_refused(intoto_demo: IntotoDemo) -> None:
     with pytest.raises(KeyLoadError):
-        load_private_key(interop / "intoto/demo_files/danny")
+        load_private_key(intoto_demo.files / "danny")

@@ -6,7 +6,6 @@ import base64
 import copy
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +22,8 @@ from mlspec_attest.statement import (
     StageStatement,
     check_finite_metrics,
 )
+
+from .support import asset
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64
@@ -195,9 +196,9 @@ def test_duplicate_keys_in_payload_are_refused() -> None:
         StageStatement.from_payload(duplicated)
 
 
-def test_model_signing_statement_is_not_a_stage(interop: Path) -> None:
+def test_model_signing_statement_is_not_a_stage() -> None:
     bundle = json.loads(
-        (interop / "model-signing/cli-fixtures/v1.1.0-elliptic-key/model.sig").read_bytes()
+        asset("model-signing/cli-fixtures/v1.1.0-elliptic-key/model.sig").read_bytes()
     )
     payload = base64.b64decode(bundle["dsseEnvelope"]["payload"])
     with pytest.raises(MalformedDocumentError, match=r"not a Link v0\.3"):

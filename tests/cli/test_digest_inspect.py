@@ -9,7 +9,7 @@ from pathlib import Path
 from mlspec_attest.digest import digest_directory
 from mlspec_attest.jsonio import canonical
 
-from ..support import Pipeline
+from ..support import Pipeline, asset
 from .conftest import Cli
 
 
@@ -108,8 +108,8 @@ def test_inspect_bare_dsse_envelope(cli: Cli, honest: Pipeline, tmp_path: Path) 
     assert doc["stage"]["name"] == "ingest"
 
 
-def test_inspect_model_signing_bundle(cli: Cli, interop: Path) -> None:
-    path = interop / "model-signing/cli-fixtures/v1.1.0-elliptic-key/model.sig"
+def test_inspect_model_signing_bundle(cli: Cli) -> None:
+    path = asset("model-signing/cli-fixtures/v1.1.0-elliptic-key/model.sig")
     doc = cli("inspect", path, "--json").json()
     assert doc["type"] == "bundle"
     assert doc["stage"] is None

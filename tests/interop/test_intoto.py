@@ -1,9 +1,11 @@
 """in-toto layouts: mlspec-attest's verifier agrees with the reference ``in-toto-verify``.
 
-Follows ../shared/interop/README.md ("Reference check"): the demo template is
-signed with alice (``expires`` set, the ``untar`` inspection replaced by plain
-``tar xfz foo.tar.gz``) and put with the links, ``foo.tar.gz`` and ``alice.pub``
-in one folder. Each case builds two identical folders, runs the reference
+The demo supply chain is made by in-toto itself in this session
+(``tests/interop/reference.py``: alice's layout template, bob's ``write-code``
+and carl's ``package`` links, ``foo.tar.gz``). As in-toto's reference check,
+the template is signed with alice (``expires`` set, the ``untar`` inspection
+running plain ``tar xfz foo.tar.gz``) and put with the links, ``foo.tar.gz``
+and ``alice.pub`` in one folder. Each case builds two identical folders, runs the reference
 ``in-toto-verify`` (a subprocess, in the folder, as its inspections need) in
 one and ``verify_intoto_layout`` in the other, and compares the verdicts. The
 demo comes in two encodings: legacy Metablocks and DSSE envelopes.
@@ -34,24 +36,20 @@ from mlspec_attest.interop.intoto import (
 from mlspec_attest.interop.intoto_support import lib
 from mlspec_attest.report import Check, VerificationReport
 
-from ..support import INTEROP_DIR, checks_of
+from ..support import checks_of
+from .reference import IntotoDemo
 
 pytest.importorskip("in_toto", reason="in-toto not installed: pip install 'mlspec-attest[intoto]'")
 
-DEMO = INTEROP_DIR / "intoto"
 FUTURE = "2099-01-01T00:00:00Z"
 PAST = "2001-01-01T00:00:00Z"
-LINKS = ("write-code.776a00e2.link", "package.2f89b927.link")
 
 
 def find_in_toto_verify() -> Path | None:
-    """The reference CLI: beside this interpreter, in the probe venv, or on PATH."""
-    for candidate in (
-        Path(sys.executable).parent / "in-toto-verify",
-        Path("/tmp/probe/bin/in-toto-verify"),
-    ):
-        if candidate.is_file():
-            return candidate
+    """The reference CLI: beside this interpreter (the test venv), or on PATH."""
+    candidate = Path(sys.executable).parent / "in-toto-verify"
+    if candidate.is_file():
+        return candidate
     found = shutil.which("in-toto-verify")
     return Path(found) if found else None
 
@@ -77,10 +75,8 @@ def exit_code(report: VerificationReport) -> int:
 
 
 @pytest.fixture(scope="module")
-def demo() -> Path:
-    if not DEMO.is_dir():
-        pytest.skip(f"interop fixtures not present at {DEMO}")
-    return DEMO
+def demo(intoto_demo: IntotoDemo) -> IntotoDemo:
+    return intoto_demo
 
 
 # ----------------------------------------------------------------- building
@@ -89,8 +85,7 @@ def _sign(
 ) -> dict[str, Any]:
     """Sign a legacy layout dict with ``key`` using in-toto itself (Metablock or DSSE).
 
-    ``public``: the key as a layout lists it, when its keyid is not the one
-    securesystemslib computes today (the demo's keys use legacy keyids).
+    ``public``: the key as a layout lists it (its keyid names the signature).
     """
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
@@ -133,7 +128,7 @@ def _edit(doc: dict[str, Any], change: Callable[[dict[str, Any]], None]) -> None
 
 
 def demo_layout(
-    demo: Path,
+    demo: IntotoDemo,
     dsse: bool,
     *,
     expires: str = FUTURE,
@@ -145,7 +140,7 @@ def demo_layout(
     ``strict`` adds ``DISALLOW *`` to the inspection (after allowing the files
     that belong in the folder), so a changed tarball or a stray file is caught.
     """
-    folder = demo / ("demo_dsse_files" if dsse else "demo_files")
+    folder = demo.dsse if dsse else demo.files
     layout = _payload(json.loads((folder / "demo.layout.template").read_text()))
     layout["expires"] = expires
     inspection = layout["inspect"][0]
@@ -156,24 +151,24 @@ def demo_layout(
         inspection["expected_products"] += [["ALLOW", "foo.tar.gz"], *allow, ["DISALLOW", "*"]]
     if change is not None:
         change(layout)
-    return _sign(layout, dsse, demo / "demo_files" / "alice")
+    return _sign(layout, dsse, demo.files / "alice")
 
 
-def make_folder(demo: Path, root: Path, layout: dict[str, Any], dsse: bool) -> Path:
+def make_folder(demo: IntotoDemo, root: Path, layout: dict[str, Any], dsse: bool) -> Path:
     """root.layout + the two links + foo.tar.gz + alice.pub, nothing else."""
     root.mkdir(parents=True)
-    links = demo / ("demo_dsse_files" if dsse else "demo_files")
-    for name in LINKS:
+    links = demo.dsse if dsse else demo.files
+    for name in demo.links:
         shutil.copyfile(links / name, root / name)
     for name in ("foo.tar.gz", "alice.pub"):
-        shutil.copyfile(demo / "demo_files" / name, root / name)
+        shutil.copyfile(demo.files / name, root / name)
     (root / "root.layout").write_text(json.dumps(layout, indent=1))
     return root
 
 
 # -------------------------------------------------------------------- cases
 def _tamper_link(folder: Path) -> None:
-    path = folder / "package.2f89b927.link"
+    [path] = folder.glob("package.*.link")  # carl's
     doc = json.loads(path.read_text())
     _edit(doc, lambda link: link["products"]["foo.tar.gz"].update(sha256="0" * 64))
     path.write_text(json.dumps(doc))
@@ -218,7 +213,7 @@ CASES = [
         "link-missing",
         1,
         frozenset({Check.STAGE_MISSING}),
-        prepare=lambda f: (f / "write-code.776a00e2.link").unlink(),
+        prepare=lambda f: next(f.glob("write-code.*.link")).unlink(),
     ),
     Case(
         "tarball-corrupt",
@@ -250,11 +245,13 @@ CASES = [
 
 @pytest.mark.parametrize("dsse", [False, True], ids=["metablock", "dsse"])
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_agrees_with_in_toto_verify(demo: Path, tmp_path: Path, case: Case, dsse: bool) -> None:
+def test_agrees_with_in_toto_verify(
+    demo: IntotoDemo, tmp_path: Path, case: Case, dsse: bool
+) -> None:
     layout = demo_layout(demo, dsse, expires=case.expires, strict=case.strict)
     if case.edit_layout is not None:
         _edit(layout, case.edit_layout)
-    key = demo / "demo_files" / case.key
+    key = demo.files / case.key
     verdicts: dict[str, int] = {}
     for who in ("reference", "ours"):
         folder = make_folder(demo, tmp_path / who, layout, dsse)
@@ -277,7 +274,7 @@ def test_agrees_with_in_toto_verify(demo: Path, tmp_path: Path, case: Case, dsse
 
 
 # --------------------------------------------------------- our own behaviour
-def test_report_names_every_failure(demo: Path, tmp_path: Path) -> None:
+def test_report_names_every_failure(demo: IntotoDemo, tmp_path: Path) -> None:
     """in-toto stops at the first failure; the report lists them all."""
     folder = make_folder(demo, tmp_path / "f", demo_layout(demo, False, expires=PAST), False)
     _tamper_link(folder)
@@ -285,7 +282,7 @@ def test_report_names_every_failure(demo: Path, tmp_path: Path) -> None:
     assert checks_of(report) == {Check.POLICY_EXPIRED, Check.SIGNATURE, Check.THRESHOLD}
     [signature] = [f for f in report.failures if f.check is Check.SIGNATURE]
     assert signature.stage == "package"
-    assert signature.source == "package.2f89b927.link"
+    assert signature.source == demo.package_link
     # the inspection must not run over artifacts that failed verification
     assert not (folder / "foo.py").exists()
     assert any("inspections not run" in n for n in report.notes)
@@ -293,7 +290,7 @@ def test_report_names_every_failure(demo: Path, tmp_path: Path) -> None:
     assert statuses == {"write-code": "ok", "package": "failed", "untar": "not-run"}
 
 
-def test_report_on_pass(demo: Path, tmp_path: Path) -> None:
+def test_report_on_pass(demo: IntotoDemo, tmp_path: Path) -> None:
     folder = make_folder(demo, tmp_path / "f", demo_layout(demo, True), True)
     report = verify_intoto_layout(folder / "root.layout", [folder / "alice.pub"], folder)
     assert report.passed, report.failures
@@ -305,11 +302,11 @@ def test_report_on_pass(demo: Path, tmp_path: Path) -> None:
         ("package", "in-toto step", "ok"),
         ("untar", "in-toto inspection", "ok"),
     ]
-    assert doc["stages"][0]["attestations"] == ["write-code.776a00e2.link"]
+    assert doc["stages"][0]["attestations"] == [demo.write_code_link]
     assert (folder / "foo.py").is_file()  # the inspection ran in the link directory
 
 
-def test_inspections_disabled_fail_closed(demo: Path, tmp_path: Path) -> None:
+def test_inspections_disabled_fail_closed(demo: IntotoDemo, tmp_path: Path) -> None:
     folder = make_folder(demo, tmp_path / "f", demo_layout(demo, False), False)
     report = verify_intoto_layout(
         folder / "root.layout", [folder / "alice.pub"], folder, run_inspections=False
@@ -320,7 +317,7 @@ def test_inspections_disabled_fail_closed(demo: Path, tmp_path: Path) -> None:
     assert not (folder / "foo.py").exists()
 
 
-def test_inspection_workdir(demo: Path, tmp_path: Path) -> None:
+def test_inspection_workdir(demo: IntotoDemo, tmp_path: Path) -> None:
     """Links in one folder, the product to inspect in another."""
     folder = make_folder(demo, tmp_path / "links", demo_layout(demo, False), False)
     work = tmp_path / "work"
@@ -333,46 +330,45 @@ def test_inspection_workdir(demo: Path, tmp_path: Path) -> None:
     assert (work / "foo.py").is_file()
 
 
-def test_threshold_met_despite_bad_extra_link(demo: Path, tmp_path: Path) -> None:
+def test_threshold_met_despite_bad_extra_link(demo: IntotoDemo, tmp_path: Path) -> None:
     """A broken link beside enough good ones is ignored, as in in-toto (with a note)."""
 
     def two_keys(doc: dict[str, Any]) -> None:
-        carl = "2f89b9272acfc8f4a0a0f094d789fdb0ba798b0fe41f2f5f417c12f0085ff498"
-        bob = "776a00e29f3559e0141b3b096f696abc6cfb0c657ab40f441132b345b08453f5"
-        doc["steps"][1]["pubkeys"] = [carl, bob]
+        doc["steps"][1]["pubkeys"] = [demo.carl, demo.bob]
 
     layout = demo_layout(demo, False, change=two_keys)
     folder = make_folder(demo, tmp_path / "f", layout, False)
     # a "package" link named for bob's key, but bob never signed it
-    shutil.copyfile(folder / "package.2f89b927.link", folder / "package.776a00e2.link")
+    bobs = f"package.{demo.bob[:8]}.link"
+    shutil.copyfile(folder / demo.package_link, folder / bobs)
     report = verify_intoto_layout(folder / "root.layout", [folder / "alice.pub"], folder)
     assert report.passed, report.failures
-    assert any("package.776a00e2.link: ignored" in n for n in report.notes)
+    assert any(f"{bobs}: ignored" in n for n in report.notes)
     done = reference_verify(folder, "--layout", "root.layout", "--verification-keys", "alice.pub")
     assert done.returncode == 0, done.stderr
 
 
-def test_detects_layouts(demo: Path, tmp_path: Path) -> None:
+def test_detects_layouts(demo: IntotoDemo, tmp_path: Path) -> None:
     for dsse in (False, True):
         path = tmp_path / f"layout-{dsse}.json"
         path.write_text(json.dumps(demo_layout(demo, dsse)))
         assert is_intoto_layout(path)
-    assert not is_intoto_layout(demo / "demo_files" / "package.2f89b927.link")
-    assert not is_intoto_layout(demo / "demo_dsse_files" / "package.2f89b927.link")
-    assert not is_intoto_layout(demo / "demo_files" / "alice.pub")
+    assert not is_intoto_layout(demo.files / demo.package_link)
+    assert not is_intoto_layout(demo.dsse / demo.package_link)
+    assert not is_intoto_layout(demo.files / "alice.pub")
     assert not is_intoto_layout(tmp_path / "missing.json")
     assert not is_intoto_layout(Path(__file__).parents[1] / "golden" / "policy.signed.json")
 
 
-def test_bad_inputs(demo: Path, tmp_path: Path) -> None:
+def test_bad_inputs(demo: IntotoDemo, tmp_path: Path) -> None:
     folder = make_folder(demo, tmp_path / "f", demo_layout(demo, False), False)
     layout, key = folder / "root.layout", folder / "alice.pub"
     with pytest.raises(UsageError):
         verify_intoto_layout(layout, [], folder)
     with pytest.raises(MalformedDocumentError, match="link, not a layout"):
-        verify_intoto_layout(folder / "package.2f89b927.link", [key], folder)
+        verify_intoto_layout(folder / demo.package_link, [key], folder)
     with pytest.raises(MalformedDocumentError):
-        verify_intoto_layout(demo / "demo_files" / "alice.pub", [key], folder)
+        verify_intoto_layout(demo.files / "alice.pub", [key], folder)
     (folder / "dup.layout").write_text('{"signed": {}, "signed": {}, "signatures": []}')
     with pytest.raises(MalformedDocumentError, match="duplicate"):
         verify_intoto_layout(folder / "dup.layout", [key], folder)
@@ -380,9 +376,9 @@ def test_bad_inputs(demo: Path, tmp_path: Path) -> None:
         verify_intoto_layout(layout, [key], tmp_path / "nowhere")
 
 
-def test_malformed_link_is_a_failure(demo: Path, tmp_path: Path) -> None:
+def test_malformed_link_is_a_failure(demo: IntotoDemo, tmp_path: Path) -> None:
     folder = make_folder(demo, tmp_path / "f", demo_layout(demo, False), False)
-    (folder / "write-code.776a00e2.link").write_text("{not json")
+    (folder / demo.write_code_link).write_text("{not json")
     report = verify_intoto_layout(folder / "root.layout", [folder / "alice.pub"], folder)
     assert Check.ATTESTATION_MALFORMED in checks_of(report)
     assert Check.STAGE_MISSING in checks_of(report)
@@ -398,13 +394,13 @@ def test_missing_extra_is_a_backend_error(monkeypatch: pytest.MonkeyPatch) -> No
     assert info.value.exit_code == 4
 
 
-def _sublayout_folder(demo: Path, root: Path) -> Path:
+def _sublayout_folder(demo: IntotoDemo, root: Path) -> Path:
     """alice's root layout delegates step ``build`` to bob, whose sublayout has the demo's
-    two steps; their links live in ``build.776a00e2/`` as in-toto expects."""
-    files = demo / "demo_files"
+    two steps; their links live in ``build.<bob's keyid prefix>/`` as in-toto expects."""
+    files = demo.files
     template = _payload(json.loads((files / "demo.layout.template").read_text()))
     sub = dict(template, expires=FUTURE, inspect=[])
-    bob = "776a00e29f3559e0141b3b096f696abc6cfb0c657ab40f441132b345b08453f5"
+    bob = demo.bob
     root_layout = {
         "_type": "layout",
         "expires": FUTURE,
@@ -426,21 +422,21 @@ def _sublayout_folder(demo: Path, root: Path) -> Path:
     root.mkdir(parents=True)
     (root / "root.layout").write_text(json.dumps(_sign(root_layout, False, files / "alice")))
     signed_sub = _sign(sub, False, files / "bob", template["keys"][bob])
-    (root / "build.776a00e2.link").write_text(json.dumps(signed_sub))
-    (root / "build.776a00e2").mkdir()
-    for name in LINKS:
-        shutil.copyfile(files / name, root / "build.776a00e2" / name)
+    (root / f"build.{bob[:8]}.link").write_text(json.dumps(signed_sub))
+    (root / f"build.{bob[:8]}").mkdir()
+    for name in demo.links:
+        shutil.copyfile(files / name, root / f"build.{bob[:8]}" / name)
     shutil.copyfile(files / "alice.pub", root / "alice.pub")
     return root
 
 
 @pytest.mark.parametrize("tampered", [False, True], ids=["pass", "sublayout-link-tampered"])
-def test_sublayouts_agree(demo: Path, tmp_path: Path, tampered: bool) -> None:
+def test_sublayouts_agree(demo: IntotoDemo, tmp_path: Path, tampered: bool) -> None:
     verdicts = {}
     for who in ("reference", "ours"):
         folder = _sublayout_folder(demo, tmp_path / who)
         if tampered:
-            _tamper_link(folder / "build.776a00e2")
+            _tamper_link(folder / f"build.{demo.bob[:8]}")
         if who == "reference":
             done = reference_verify(
                 folder, "--layout", "root.layout", "--verification-keys", "alice.pub"
@@ -488,7 +484,7 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, st
 @cli_wired
 @pytest.mark.parametrize("dsse", [False, True], ids=["metablock", "dsse"])
 def test_cli_verify_layout(
-    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], dsse: bool
+    demo: IntotoDemo, tmp_path: Path, capsys: pytest.CaptureFixture[str], dsse: bool
 ) -> None:
     folder = make_folder(demo, tmp_path / "ok", demo_layout(demo, dsse), dsse)
     base: list[str | Path] = ["verify", "--policy", folder / "root.layout"]

@@ -1,8 +1,10 @@
 """OpenSSF model-signing interop, library level: every fixture agrees with its README.
 
 Real data only: signatures made by model-signing v0.2.0 … v1.1.0 (key, certificate,
-Sigstore), the reference's golden manifests and payloads, and signatures the
-reference library makes in this test run. Fixtures are copied to a temporary
+Sigstore; committed in tests/assets), the key and certificate signatures of the installed
+release and the manifests of the reference test models (made by model-signing in this
+session, tests/interop/reference.py), the reference's committed golden payloads, and
+signatures the reference library makes in the tests. Fixtures are copied to a temporary
 folder before anything writes next to them.
 """
 
@@ -12,8 +14,6 @@ import base64
 import importlib.util
 import json
 import os
-import shutil
-import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -65,53 +65,52 @@ from mlspec_attest.signing.keys import (
     write_key_pair,
 )
 
-from ..support import INTEROP_DIR
+from ..support import asset
+from .reference import (
+    OMS_CERTIFICATE_FIXTURE,
+    OMS_KEY_FIXTURE,
+    OmsFixtures,
+    copy_tree,
+)
 
-OMS_DIR = INTEROP_DIR / "model-signing"
+TRUST_DIR = asset("model-signing/trust-config")
 IDENTITY = "stefanb@us.ibm.com"
 ISSUER = "https://sigstore.verify.ibm.com/oauth2"
 VERSIONS = ("v0.3.1", "v1.0.0", "v1.0.1", "v1.1.0")
 
-pytestmark = pytest.mark.skipif(
-    not OMS_DIR.is_dir(), reason=f"model-signing interop fixtures not present at {OMS_DIR}"
-)
-
-
-def copy_tree(src: Path, dst: Path) -> Path:
-    """Copy read-only fixtures to a writable temporary folder."""
-    shutil.copytree(src, dst, symlinks=True)
-    for root, dirs, files in os.walk(dst):
-        for name in dirs + files:
-            p = Path(root) / name
-            if not p.is_symlink():
-                p.chmod(p.stat().st_mode | stat.S_IWUSR)
-    return dst
-
 
 @pytest.fixture(scope="module")
-def fixtures(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A writable copy of ``cli-fixtures/`` (read-only tests share it)."""
-    return copy_tree(OMS_DIR / "cli-fixtures", tmp_path_factory.mktemp("oms") / "cli-fixtures")
+def fixtures(oms_fixtures: OmsFixtures) -> Path:
+    """``cli-fixtures/``, shared by the tests that only read it."""
+    return oms_fixtures.root
 
 
 @pytest.fixture
-def fresh(tmp_path: Path) -> Callable[[str], Path]:
-    """``fresh("v1.1.0-elliptic-key")``: a private copy of one fixture, for tests that write."""
+def fresh(oms_fixtures: OmsFixtures, tmp_path: Path) -> Callable[[str], Path]:
+    """``fresh(OMS_KEY_FIXTURE)``: a private copy of one fixture, for tests that write."""
 
     def copy(name: str) -> Path:
-        return copy_tree(OMS_DIR / "cli-fixtures" / name, tmp_path / name)
+        return copy_tree(oms_fixtures.root / name, tmp_path / name)
 
     return copy
 
 
 @pytest.fixture(scope="module")
-def test_key() -> Path:
-    """The published TEST key pair model-signing signed its key fixtures with (ECDSA P-384)."""
-    return OMS_DIR / "cli-fixtures" / "keys" / "certificate"
+def test_key(oms_fixtures: OmsFixtures) -> Path:
+    """Keys made in this session: ``signing-key.pem`` (ECDSA P-384) and its public key, a
+    certificate for it and a root -> intermediate CA chain; the current release's key and
+    certificate fixtures are signed with them."""
+    return oms_fixtures.generated
+
+
+@pytest.fixture(scope="module")
+def published_keys(oms_fixtures: OmsFixtures) -> Path:
+    """The public TEST key and CA chain model-signing's older releases signed with."""
+    return oms_fixtures.published
 
 
 def trust_for(kind: str, keys: Path) -> KeyTrust | CertificateTrust | SigstoreTrust:
-    trust_dir = OMS_DIR / "trust-config"
+    trust_dir = TRUST_DIR
     prod = trust_dir / "prod_client_trust_config.json"
     if kind == "key":
         return KeyTrust.from_file(keys / "signing-key-pub.pem")
@@ -171,7 +170,12 @@ def _readme_cases() -> list[Case]:
     # v1.0.1 records no ignore_paths: without --ignore-paths the extra file is denied ...
     for method, trust in (("elliptic-key", "key"), ("certificate", "ca"), ("sigstore", "prod")):
         cases.append(Case(f"v1.0.1-{method}", trust, False, check="file-added"))
-    # ... while v1.1.0 records ignore-me itself.
+    # ... while v1.1.0 records ignore-me itself, as does the installed release, whose key and
+    # certificate signatures are made in this session (with keys and a CA chain made here).
+    cases.append(Case(OMS_KEY_FIXTURE, "key", True))
+    cases.append(Case(OMS_CERTIFICATE_FIXTURE, "ca", True))
+    cases.append(Case(OMS_CERTIFICATE_FIXTURE, "ca+int-ca", True))
+    cases.append(Case(OMS_CERTIFICATE_FIXTURE, "int-ca", False, check="certificate-chain"))
     return cases
 
 
@@ -179,11 +183,12 @@ README_CASES = _readme_cases()
 
 
 @pytest.mark.parametrize("case", README_CASES, ids=[c.id for c in README_CASES])
-def test_fixture_agrees_with_readme(case: Case, fixtures: Path, test_key: Path) -> None:
-    folder = fixtures / case.fixture
+def test_fixture_agrees_with_readme(case: Case, oms_fixtures: OmsFixtures) -> None:
+    folder = oms_fixtures.root / case.fixture
     model = folder / case.model if case.model else folder
+    keys = oms_fixtures.keys_for(case.fixture)
     report = check_model(
-        model, folder / "model.sig", trust_for(case.trust, test_key), ignore_paths=case.ignore
+        model, folder / "model.sig", trust_for(case.trust, keys), ignore_paths=case.ignore
     )
     assert report.passed is case.passes, [str(p) for p in report.problems]
     if case.passes:
@@ -193,26 +198,26 @@ def test_fixture_agrees_with_readme(case: Case, fixtures: Path, test_key: Path) 
         assert case.check in {p.check for p in report.problems}
 
 
-def test_every_cli_fixture_is_covered() -> None:
-    folders = {p.name for p in (OMS_DIR / "cli-fixtures").iterdir() if p.name != "keys"}
+def test_every_cli_fixture_is_covered(fixtures: Path) -> None:
+    folders = {p.name for p in fixtures.iterdir() if p.name != "keys"}
     assert folders == {c.fixture for c in README_CASES}
 
 
 def test_legacy_v020_uses_the_buggy_pae_and_digests_predicate(
-    fixtures: Path, test_key: Path
+    fixtures: Path, published_keys: Path
 ) -> None:
     folder = fixtures / "v0.2.0-certificate"
-    report = verify_model(folder, folder / "model.sig", trust_for("ca", test_key))
+    report = verify_model(folder, folder / "model.sig", trust_for("ca", published_keys))
     assert report.predicate_type == PREDICATE_LEGACY and report.legacy
     assert report.pae == "legacy-v0.2"
     assert report.subject_digest is None  # v0.2 had no root digest
     assert report.resources == 2
 
 
-def test_older_key_bundles_carry_raw_bytes(fixtures: Path, test_key: Path) -> None:
+def test_older_key_bundles_carry_raw_bytes(fixtures: Path, published_keys: Path) -> None:
     folder = fixtures / "v1.0.1-elliptic-key"
     report = verify_model(
-        folder, folder / "model.sig", trust_for("key", test_key), ignore_paths=["ignore-me"]
+        folder, folder / "model.sig", trust_for("key", published_keys), ignore_paths=["ignore-me"]
     )
     assert any("rawBytes" in n for n in report.notes)
     assert (
@@ -223,19 +228,21 @@ def test_older_key_bundles_carry_raw_bytes(fixtures: Path, test_key: Path) -> No
     )
 
 
-def test_recorded_ignore_paths_are_a_set(fixtures: Path, test_key: Path) -> None:
-    folder = fixtures / "v1.1.0-certificate"
-    report = verify_model(folder, folder / "model.sig", trust_for("ca", test_key))
+@pytest.mark.parametrize("fixture", ["v1.1.0-certificate", OMS_CERTIFICATE_FIXTURE])
+def test_recorded_ignore_paths_are_a_set(fixture: str, oms_fixtures: OmsFixtures) -> None:
+    folder = oms_fixtures.root / fixture
+    trust = trust_for("ca", oms_fixtures.keys_for(fixture))
+    report = verify_model(folder, folder / "model.sig", trust)
     assert report.serialization is not None
     assert report.serialization.ignore_paths >= {"ignore-me", "model.sig", ".git"}
     assert report.subject_digest == report.manifest_digest
 
 
 def test_single_file_signature_on_its_folder_says_what_to_do(
-    fixtures: Path, test_key: Path
+    fixtures: Path, published_keys: Path
 ) -> None:
     folder = fixtures / "v1.0.0-elliptic-key"
-    report = check_model(folder, folder / "model.sig", trust_for("key", test_key))
+    report = check_model(folder, folder / "model.sig", trust_for("key", published_keys))
     assert not report.passed
     assert {p.check for p in report.problems} == {"file-added", "file-removed"}
     assert any("single file" in n for n in report.notes)
@@ -260,45 +267,42 @@ GOLDEN_SERIALIZATIONS = {
 
 
 @pytest.fixture(scope="module")
-def golden_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """golden-models/ copied, with the empty folder git cannot keep and the symlink model.
+def golden_models(oms_golden: Path) -> Path:
+    """The reference test models (the empty folder and the symlink model included).
 
     model-signing's ``symlink_model_folder`` is a folder holding a link to a file outside
     it whose content is the sample model file.
     """
-    base = tmp_path_factory.mktemp("golden")
-    models = copy_tree(OMS_DIR / "golden-models", base / "golden-models")
-    (models / "empty_model_folder" / "empty_folder_model").mkdir(parents=True)
-    outside = base / "external"
-    outside.mkdir()
-    shutil.copyfile(models / "sample_model_file" / "file_model", outside / "file")
-    link_dir = models / "symlink_model_folder" / "symlink_model"
-    link_dir.mkdir(parents=True)
-    (link_dir / "symlink_file").symlink_to(outside / "file")
-    return models
+    return oms_golden / "golden-models"
 
 
 GOLDEN_CASES = [(m, s) for m in GOLDEN_MODELS for s in GOLDEN_SERIALIZATIONS]
 
 
 @pytest.mark.parametrize(("model", "suffix"), GOLDEN_CASES)
-def test_golden_payload_is_byte_identical(golden_models: Path, model: str, suffix: str) -> None:
+def test_golden_payload_is_byte_identical(
+    golden_models: Path, oms_golden: Path, model: str, suffix: str
+) -> None:
+    """Byte for byte model-transparency's committed golden payload, and as data what the
+    installed model-signing makes (whose JSON key order varies from run to run)."""
     manifest, problems = build_manifest(
         golden_models / model / GOLDEN_MODELS[model], GOLDEN_SERIALIZATIONS[suffix]
     )
     assert problems == []
-    golden = OMS_DIR / "golden-payloads" / "signing-TestPayload" / f"{model}{suffix}"
+    golden = asset(f"model-signing/golden-payloads/signing-TestPayload/{model}{suffix}")
     assert manifest.payload().decode() + "\n" == golden.read_text()
+    made = oms_golden / "golden-payloads" / "signing-TestPayload" / f"{model}{suffix}"
+    assert json.loads(manifest.payload()) == json.loads(made.read_text())
 
 
 @pytest.mark.parametrize(("model", "suffix"), GOLDEN_CASES)
-def test_golden_manifest(golden_models: Path, model: str, suffix: str) -> None:
+def test_golden_manifest(golden_models: Path, oms_golden: Path, model: str, suffix: str) -> None:
     manifest, _ = build_manifest(
         golden_models / model / GOLDEN_MODELS[model], GOLDEN_SERIALIZATIONS[suffix]
     )
     folder = "file" if suffix == "" else "file_shard"
     name = model + ("_small_shards" if suffix == "_small_shards" else "")
-    golden = OMS_DIR / "golden-manifests" / folder / "TestSerializer" / name
+    golden = oms_golden / "golden-manifests" / folder / "TestSerializer" / name
     assert [f"{r.name}:{r.digest}" for r in manifest.resources] == golden.read_text().split()
 
 
@@ -346,10 +350,8 @@ def reference_verify_key(
 
 
 @pytest.fixture
-def sample_model(tmp_path: Path) -> Path:
-    model = copy_tree(
-        OMS_DIR / "golden-models" / "sample_model_folder" / "sample_model", tmp_path / "model"
-    )
+def sample_model(golden_models: Path, tmp_path: Path) -> Path:
+    model = copy_tree(golden_models / "sample_model_folder" / "sample_model", tmp_path / "model")
     (model / ".git").mkdir()
     (model / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
     (model / "README.local").write_text("not part of the model\n")
@@ -519,7 +521,7 @@ def statement_for(resources: list[dict[str, str]], **serialization: Any) -> dict
 def test_unsafe_resource_names_are_denied(
     name: str, fresh: Callable[[str], Path], test_key: Path
 ) -> None:
-    folder = fresh("v1.1.0-elliptic-key")
+    folder = fresh(OMS_KEY_FIXTURE)
     signer = load_private_key(test_key / "signing-key.pem")
     sig = sign_statement(
         statement_for([{"algorithm": "sha256", "digest": "00" * 32, "name": name}]),
@@ -557,7 +559,7 @@ def test_implicit_git_ignore_never_hides_a_signed_file(tmp_path: Path, test_key:
 
 
 def test_inconsistent_root_is_denied(fresh: Callable[[str], Path], test_key: Path) -> None:
-    folder = fresh("v1.1.0-elliptic-key")
+    folder = fresh(OMS_KEY_FIXTURE)
     statement = json.loads(
         base64.b64decode(json.loads((folder / "model.sig").read_text())["dsseEnvelope"]["payload"])
     )
@@ -609,7 +611,7 @@ def test_malformed_bundles_are_bad_input(
     fresh: Callable[[str], Path],
     test_key: Path,
 ) -> None:
-    folder = fresh("v1.1.0-elliptic-key")
+    folder = fresh(OMS_KEY_FIXTURE)
     bundle = json.loads((folder / "model.sig").read_text())
     mutate(bundle)
     (folder / "model.sig").write_text(json.dumps(bundle))
@@ -619,7 +621,7 @@ def test_malformed_bundles_are_bad_input(
 
 
 def test_duplicate_json_keys_are_bad_input(fresh: Callable[[str], Path], test_key: Path) -> None:
-    folder = fresh("v1.1.0-elliptic-key")
+    folder = fresh(OMS_KEY_FIXTURE)
     text = (folder / "model.sig").read_text()
     (folder / "model.sig").write_text(text[:-1] + ',"mediaType":"x"}')
     with pytest.raises(MalformedDocumentError, match="duplicate"):
@@ -787,10 +789,10 @@ def test_certificate_chain_rules(
 # --- package-stage evidence -------------------------------------------------------------------
 
 
-def test_oms_evidence_round_trip(fresh: Callable[[str], Path], test_key: Path) -> None:
+def test_oms_evidence_round_trip(fresh: Callable[[str], Path], published_keys: Path) -> None:
     folder = fresh("v1.1.0-certificate")
     sig = folder / "model.sig"
-    record = oms_evidence(folder, sig, trust_for("ca", test_key))
+    record = oms_evidence(folder, sig, trust_for("ca", published_keys))
     assert json.loads(json.dumps(record)) == record
     assert record["method"] == "certificate"
     assert record["rootDigest"] == record["manifestDigest"]
@@ -803,25 +805,25 @@ def test_oms_evidence_round_trip(fresh: Callable[[str], Path], test_key: Path) -
     assert len(check_oms_evidence(record, folder, signature_path=sig)) == 2
 
 
-def test_oms_evidence_for_the_legacy_format(fixtures: Path, test_key: Path) -> None:
+def test_oms_evidence_for_the_legacy_format(fixtures: Path, published_keys: Path) -> None:
     folder = fixtures / "v0.2.0-certificate"
-    record = oms_evidence(folder, folder / "model.sig", trust_for("ca", test_key))
+    record = oms_evidence(folder, folder / "model.sig", trust_for("ca", published_keys))
     assert record["legacy"] is True and record["rootDigest"] is None
     assert check_oms_evidence(record, folder) == []
 
 
-def test_oms_evidence_names_the_sigstore_signer(fixtures: Path, test_key: Path) -> None:
+def test_oms_evidence_names_the_sigstore_signer(fixtures: Path, published_keys: Path) -> None:
     folder = fixtures / "v1.1.0-sigstore"
-    record = oms_evidence(folder, folder / "model.sig", trust_for("prod", test_key))
+    record = oms_evidence(folder, folder / "model.sig", trust_for("prod", published_keys))
     assert (record["signer"]["identity"], record["signer"]["issuer"]) == (IDENTITY, ISSUER)
     assert len(record["signer"]["trustConfig"]["sha256"]) == 64
     assert len(record["signer"]["certificate"]["sha256"]) == 64
 
 
-def test_oms_evidence_refuses_a_denied_model(fixtures: Path, test_key: Path) -> None:
+def test_oms_evidence_refuses_a_denied_model(fixtures: Path, published_keys: Path) -> None:
     folder = fixtures / "v1.0.1-sigstore"
     with pytest.raises(ModelSignatureDenied) as info:
-        oms_evidence(folder, folder / "model.sig", trust_for("prod", test_key))
+        oms_evidence(folder, folder / "model.sig", trust_for("prod", published_keys))
     assert info.value.exit_code == ExitCode.DENIED
     assert "file-added" in info.value.diagnostics()
 

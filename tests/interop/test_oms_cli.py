@@ -20,22 +20,21 @@ from mlspec_attest.cli import main as cli_main
 from mlspec_attest.signing.keys import KeyType, generate_key, write_key_pair
 
 from ..sigstore.instance import OIDC_ISSUER, SigstoreInstance
+from .reference import OMS_KEY_FIXTURE, OmsFixtures, copy_tree
 from .test_oms import (
     IDENTITY,
     ISSUER,
-    OMS_DIR,
     README_CASES,
+    TRUST_DIR,
     Case,
-    copy_tree,
     needs_reference,
     reference_verify_key,
 )
 
-pytestmark = pytest.mark.skipif(
-    not OMS_DIR.is_dir(), reason=f"model-signing interop fixtures not present at {OMS_DIR}"
-)
-KEYS = OMS_DIR / "cli-fixtures" / "keys" / "certificate"
-TRUST = OMS_DIR / "trust-config"
+TRUST = TRUST_DIR
+#: In parametrized arguments, stands for the folder of the keys made in this session
+#: (``signing-key.pem`` P-384, ``signing-key-pub.pem``, ``ca-cert.pem``, ...).
+KEYS = Path("<session-keys>")
 
 
 @dataclass(frozen=True)
@@ -72,22 +71,36 @@ def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.fixture(scope="module")
-def fixtures(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return copy_tree(OMS_DIR / "cli-fixtures", tmp_path_factory.mktemp("oms-cli") / "fx")
+def fixtures(oms_fixtures: OmsFixtures) -> Path:
+    return oms_fixtures.root
 
 
-def trust_args(kind: str) -> list[str | Path]:
+@pytest.fixture(scope="module")
+def keys(oms_fixtures: OmsFixtures) -> Path:
+    """The keys made in this session (the current release's fixtures are signed with them)."""
+    return oms_fixtures.generated
+
+
+def with_keys(args: list[str | Path], keys: Path) -> list[str | Path]:
+    """``KEYS / name`` placeholders of a parametrized argument list -> ``keys / name``."""
+    return [
+        keys / a.relative_to(KEYS) if isinstance(a, Path) and a.is_relative_to(KEYS) else a
+        for a in args
+    ]
+
+
+def trust_args(kind: str, keys: Path) -> list[str | Path]:
     prod = TRUST / "prod_client_trust_config.json"
     staging = TRUST / "staging_client_trust_config.json"
     table: dict[str, list[str | Path]] = {
-        "key": ["--public-key", KEYS / "signing-key-pub.pem"],
-        "ca": ["--certificate-chain", KEYS / "ca-cert.pem"],
-        "int-ca": ["--certificate-chain", KEYS / "int-ca-cert.pem"],
+        "key": ["--public-key", keys / "signing-key-pub.pem"],
+        "ca": ["--certificate-chain", keys / "ca-cert.pem"],
+        "int-ca": ["--certificate-chain", keys / "int-ca-cert.pem"],
         "ca+int-ca": [
             "--certificate-chain",
-            KEYS / "int-ca-cert.pem",
+            keys / "int-ca-cert.pem",
             "--certificate-chain",
-            KEYS / "ca-cert.pem",
+            keys / "ca-cert.pem",
         ],
         "prod": ["--trust-config", prod, "--identity", IDENTITY, "--issuer", ISSUER],
         "staging": ["--trust-config", staging, "--identity", IDENTITY, "--issuer", ISSUER],
@@ -105,15 +118,15 @@ def trust_args(kind: str) -> list[str | Path]:
 
 
 @pytest.mark.parametrize("case", README_CASES, ids=[c.id for c in README_CASES])
-def test_cli_fixture_agrees_with_readme(case: Case, fixtures: Path, run: Run) -> None:
-    folder = fixtures / case.fixture
+def test_cli_fixture_agrees_with_readme(case: Case, oms_fixtures: OmsFixtures, run: Run) -> None:
+    folder = oms_fixtures.root / case.fixture
     model = folder / case.model if case.model else folder
     ignore: list[str | Path] = []
     for name in case.ignore:
         ignore += ["--ignore-paths", folder / name]  # paths on disk, as model_signing takes them
     r = run(
         "model", "verify", model, "--signature", folder / "model.sig",
-        *trust_args(case.trust), *ignore, "--json",
+        *trust_args(case.trust, oms_fixtures.keys_for(case.fixture)), *ignore, "--json",
     )  # fmt: skip
     doc = r.json()
     assert doc["schemaVersion"] == "https://mlspec-attest.dev/model-verification/v1"
@@ -125,23 +138,33 @@ def test_cli_fixture_agrees_with_readme(case: Case, fixtures: Path, run: Run) ->
 
 
 @pytest.fixture
-def signed_fixture(tmp_path: Path) -> Path:
-    return copy_tree(OMS_DIR / "cli-fixtures" / "v1.1.0-elliptic-key", tmp_path / "model")
+def signed_fixture(oms_fixtures: OmsFixtures, tmp_path: Path) -> Path:
+    """A private copy of the installed model-signing's key signature (made this session)."""
+    return copy_tree(oms_fixtures.root / OMS_KEY_FIXTURE, tmp_path / "model")
 
 
-def verify_key(run: Run, model: Path, *extra: str | Path) -> Result:
-    return run(
-        "model", "verify", model, "--signature", model / "model.sig",
-        "--public-key", KEYS / "signing-key-pub.pem", "--json", *extra,
-    )  # fmt: skip
+Verify = Callable[..., Result]
 
 
-def test_byte_flip_is_denied_naming_the_file(signed_fixture: Path, run: Run) -> None:
+@pytest.fixture
+def verify_key(run: Run, keys: Path) -> Verify:
+    """``verify_key(model, *extra)``: ``model verify`` with the session's public key."""
+
+    def verify(model: Path, *extra: str | Path) -> Result:
+        return run(
+            "model", "verify", model, "--signature", model / "model.sig",
+            "--public-key", keys / "signing-key-pub.pem", "--json", *extra,
+        )  # fmt: skip
+
+    return verify
+
+
+def test_byte_flip_is_denied_naming_the_file(signed_fixture: Path, verify_key: Verify) -> None:
     target = signed_fixture / "signme-2"
     data = bytearray(target.read_bytes())
     data[3] ^= 0x01
     target.write_bytes(bytes(data))
-    r = verify_key(run, signed_fixture)
+    r = verify_key(signed_fixture)
     assert r.code == 1
     (problem,) = r.json()["problems"]
     assert problem["check"] == "digest-mismatch"
@@ -149,25 +172,29 @@ def test_byte_flip_is_denied_naming_the_file(signed_fixture: Path, run: Run) -> 
     assert problem["expected"].startswith("sha256:32dcb1f8")
 
 
-def test_added_and_removed_files_are_denied(signed_fixture: Path, run: Run) -> None:
+def test_added_and_removed_files_are_denied(
+    signed_fixture: Path, run: Run, verify_key: Verify, keys: Path
+) -> None:
     (signed_fixture / "signme-1").unlink()
     (signed_fixture / "sub").mkdir()
     (signed_fixture / "sub" / "extra.bin").write_bytes(b"x")
-    r = verify_key(run, signed_fixture)
+    r = verify_key(signed_fixture)
     assert r.code == 1
     found = {(p["check"], p["message"].split()[0]) for p in r.json()["problems"]}
     assert found == {("file-added", "sub/extra.bin"), ("file-removed", "signme-1")}
     text = run(
         "model", "verify", signed_fixture, "--signature", signed_fixture / "model.sig",
-        "--public-key", KEYS / "signing-key-pub.pem",
+        "--public-key", keys / "signing-key-pub.pem",
     )  # fmt: skip
     assert text.code == 1 and "DENIED" in text.out and "sub/extra.bin" in text.out
 
 
-def test_user_ignore_paths_are_added_to_the_recorded_set(signed_fixture: Path, run: Run) -> None:
+def test_user_ignore_paths_are_added_to_the_recorded_set(
+    signed_fixture: Path, verify_key: Verify
+) -> None:
     (signed_fixture / "notes.txt").write_text("local notes")
-    assert verify_key(run, signed_fixture).code == 1
-    r = verify_key(run, signed_fixture, "--ignore-paths", signed_fixture / "notes.txt")
+    assert verify_key(signed_fixture).code == 1
+    r = verify_key(signed_fixture, "--ignore-paths", signed_fixture / "notes.txt")
     assert r.code == 0
     assert "notes.txt" in r.json()["ignored"]
 
@@ -203,14 +230,14 @@ def test_raw_bytes_naming_another_key_is_denied(fixtures: Path, run: Run, tmp_pa
     assert [p["check"] for p in r.json()["problems"]] == ["key-hint"]
 
 
-def test_altered_payload_is_denied(signed_fixture: Path, run: Run) -> None:
+def test_altered_payload_is_denied(signed_fixture: Path, verify_key: Verify) -> None:
     import base64
 
     bundle = json.loads((signed_fixture / "model.sig").read_text())
     payload = base64.b64decode(bundle["dsseEnvelope"]["payload"]).replace(b"signme-2", b"signme-3")
     bundle["dsseEnvelope"]["payload"] = base64.b64encode(payload).decode()
     (signed_fixture / "model.sig").write_text(json.dumps(bundle))
-    r = verify_key(run, signed_fixture)
+    r = verify_key(signed_fixture)
     assert r.code == 1
     assert [p["check"] for p in r.json()["problems"]] == ["signature"]
 
@@ -236,28 +263,30 @@ def test_altered_payload_is_denied(signed_fixture: Path, run: Run) -> None:
     ],
 )
 def test_usage_and_bad_trust_input(
-    args: list[str | Path], code: int, signed_fixture: Path, run: Run
+    args: list[str | Path], code: int, signed_fixture: Path, run: Run, keys: Path
 ) -> None:
     r = run(
-        "model", "verify", signed_fixture, "--signature", signed_fixture / "model.sig", *args,
-        "--json",
+        "model", "verify", signed_fixture, "--signature", signed_fixture / "model.sig",
+        *with_keys(args, keys), "--json",
     )  # fmt: skip
     assert r.code == code
     assert r.json()["result"] == "ERROR"
 
 
-def test_missing_inputs_are_bad_input(signed_fixture: Path, run: Run, tmp_path: Path) -> None:
-    r = verify_key(run, tmp_path / "no-such-model")
+def test_missing_inputs_are_bad_input(
+    signed_fixture: Path, run: Run, verify_key: Verify, keys: Path, tmp_path: Path
+) -> None:
+    r = verify_key(tmp_path / "no-such-model")
     assert r.code == 3
     r = run(
         "model", "verify", signed_fixture, "--signature", tmp_path / "none.sig",
-        "--public-key", KEYS / "signing-key-pub.pem", "--json",
+        "--public-key", keys / "signing-key-pub.pem", "--json",
     )  # fmt: skip
     assert r.code == 3
     (tmp_path / "junk.sig").write_text("{not json")
     r = run(
         "model", "verify", signed_fixture, "--signature", tmp_path / "junk.sig",
-        "--public-key", KEYS / "signing-key-pub.pem", "--json",
+        "--public-key", keys / "signing-key-pub.pem", "--json",
     )  # fmt: skip
     assert (r.code, r.json()["error"]["type"]) == (3, "MalformedDocumentError")
 
@@ -268,7 +297,7 @@ def test_sigstore_missing_is_a_backend_error(
     monkeypatch.setitem(sys.modules, "sigstore", None)
     folder = fixtures / "v1.1.0-sigstore"
     r = run(
-        "model", "verify", folder, "--signature", folder / "model.sig", *trust_args("prod"),
+        "model", "verify", folder, "--signature", folder / "model.sig", *trust_args("prod", fixtures),
         "--json",
     )  # fmt: skip
     assert r.code == 4
@@ -279,9 +308,9 @@ def test_sigstore_missing_is_a_backend_error(
 
 
 @pytest.fixture
-def model_dir(tmp_path: Path) -> Path:
+def model_dir(oms_golden: Path, tmp_path: Path) -> Path:
     return copy_tree(
-        OMS_DIR / "golden-models" / "sample_model_folder" / "sample_model", tmp_path / "m"
+        oms_golden / "golden-models" / "sample_model_folder" / "sample_model", tmp_path / "m"
     )
 
 
@@ -295,18 +324,20 @@ def model_dir(tmp_path: Path) -> Path:
         ["--serialization", "shards", "--hash", "blake2b", "--shard-size", "5"],
     ],
 )
-def test_sign_then_verify(how: list[str], model_dir: Path, run: Run) -> None:
+def test_sign_then_verify(
+    how: list[str], model_dir: Path, run: Run, verify_key: Verify, keys: Path
+) -> None:
     if "blake3" in how:
         pytest.importorskip("blake3", reason="blake3 extra not installed")
     r = run(
-        "model", "sign", model_dir, "--key", KEYS / "signing-key.pem",
+        "model", "sign", model_dir, "--key", keys / "signing-key.pem",
         "--signature", model_dir / "model.sig", *how, "--json",
     )  # fmt: skip
     assert r.code == 0, r.err
     signed = r.json()
     assert signed["result"] == "SIGNED"
     assert "model.sig" in signed["serialization"]["ignore_paths"]
-    r = verify_key(run, model_dir)
+    r = verify_key(model_dir)
     assert r.code == 0, r.out
     doc = r.json()
     assert doc["rootDigest"] == signed["rootDigest"]
@@ -314,15 +345,15 @@ def test_sign_then_verify(how: list[str], model_dir: Path, run: Run) -> None:
 
 
 @needs_reference
-def test_reference_cli_accepts_a_cli_signature(model_dir: Path, run: Run) -> None:
+def test_reference_cli_accepts_a_cli_signature(model_dir: Path, run: Run, keys: Path) -> None:
     (model_dir / "scratch").mkdir()
     (model_dir / "scratch" / "tmp.txt").write_text("left out")
     r = run(
-        "model", "sign", model_dir, "--key", KEYS / "signing-key.pem",
+        "model", "sign", model_dir, "--key", keys / "signing-key.pem",
         "--signature", model_dir / "model.sig", "--ignore-paths", model_dir / "scratch",
     )  # fmt: skip
     assert r.code == 0, r.err
-    done = reference_verify_key(model_dir, model_dir / "model.sig", KEYS / "signing-key-pub.pem")
+    done = reference_verify_key(model_dir, model_dir / "model.sig", keys / "signing-key-pub.pem")
     assert done.returncode == 0, done.stderr
 
 
@@ -337,10 +368,18 @@ def test_reference_cli_accepts_a_cli_signature(model_dir: Path, run: Run) -> Non
     ],
 )
 def test_sign_usage(
-    args: list[str | Path], code: int, model_dir: Path, run: Run, monkeypatch: pytest.MonkeyPatch
+    args: list[str | Path],
+    code: int,
+    model_dir: Path,
+    run: Run,
+    keys: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("SIGSTORE_ID_TOKEN", raising=False)
-    r = run("model", "sign", model_dir, "--signature", model_dir / "model.sig", *args, "--json")
+    r = run(
+        "model", "sign", model_dir, "--signature", model_dir / "model.sig",
+        *with_keys(args, keys), "--json",
+    )  # fmt: skip
     assert r.code == code
     assert not (model_dir / "model.sig").exists()
 

@@ -1,6 +1,6 @@
-"""Real Sigstore bundles (../shared/interop/sigstore/bundles) through ``bundle verify``.
+"""Real Sigstore bundles (tests/assets/sigstore/bundles) through ``bundle verify``.
 
-As that folder's README says: the valid staging and production bundles verify
+As tests/assets/README.md says: the valid staging and production bundles verify
 offline with their instance's trust root and identity; the TSA bundle verifies
 with its trust config while the duplicate, too-many and late timestamps fail;
 every invalid bundle fails; a bundle checked against the other instance's root,
@@ -25,10 +25,10 @@ from mlspec_attest.signing.sigstore_verify import (
     verify_bundle,
 )
 
-from ..support import INTEROP_DIR
+from ..support import asset
 from .conftest import Cli
 
-SIGSTORE = INTEROP_DIR / "sigstore"
+SIGSTORE = asset("sigstore")
 BUNDLES = SIGSTORE / "bundles"
 ROOTS = SIGSTORE / "trust" / "sigstore-4.5.1-embedded"
 PRODUCTION = ROOTS / "production" / "trusted_root.json"
@@ -45,10 +45,6 @@ RFC8785_RELEASE = (
 )
 CONFORMANCE = SIGSTORE / "conformance" / "bundle-verify"
 
-pytestmark = pytest.mark.skipif(
-    not BUNDLES.is_dir(), reason=f"Sigstore interop bundles not present at {BUNDLES}"
-)
-
 # The DSSE statement in a.dsse.staging-rekor-v2.txt.sigstore.json attests the conformance
 # suite's a.txt (its only subject), not the file stored beside it.
 A_TXT = "sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf"
@@ -64,9 +60,7 @@ VALID = [
 ]  # fmt: skip
 TSA_FAIL = ["tsa/bundle.duplicate.sigstore", "tsa/bundle.many_timestamp.sigstore", "tsa/bundle.txt.late_timestamp.sigstore"]  # fmt: skip
 INVALID = sorted(
-    p.relative_to(BUNDLES).as_posix()
-    for p in (BUNDLES / "invalid").glob("*.sigstore*")
-    if BUNDLES.is_dir()
+    p.relative_to(BUNDLES).as_posix() for p in (BUNDLES / "invalid").glob("*.sigstore*")
 )
 
 
@@ -217,8 +211,6 @@ def test_managed_key_bundle_checks_its_log_entry() -> None:
     from mlspec_attest.signing.keys import load_public_key
 
     folder = CONFORMANCE / "managed-key-happy-path"
-    if not folder.is_dir():
-        pytest.skip("conformance vectors not present")
     doc = json.loads((folder / "bundle.sigstore.json").read_text())
     key = load_public_key(folder / "key.pub")
     digest = sha256_file(CONFORMANCE / "a.txt")

@@ -1,6 +1,7 @@
 """The 70 sigstore-conformance ``bundle-verify`` vectors through ``mlspec-attest bundle verify``.
 
-Layout (../shared/interop/sigstore/conformance/bundle-verify/README.md): one folder
+The vectors are committed in tests/assets/sigstore/conformance/bundle-verify (see
+tests/assets/README.md for their source). Layout, as in sigstore-conformance: one folder
 per vector with ``bundle.sigstore.json``; optional ``artifact`` (default ``a.txt``
 beside the folders), ``identity``/``issuer`` (defaults below), ``key.pub`` (verify
 with the key instead of an identity) and ``trusted_root.json`` (default: the
@@ -18,18 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from ..support import INTEROP_DIR
+from ..support import asset
 from .conftest import Cli
 
-CONFORMANCE = INTEROP_DIR / "sigstore" / "conformance" / "bundle-verify"
-DEFAULT_ROOT = (
-    INTEROP_DIR
-    / "sigstore"
-    / "trust"
-    / "sigstore-4.5.1-embedded"
-    / "production"
-    / "trusted_root.json"
-)
+CONFORMANCE = asset("sigstore/conformance/bundle-verify")
+DEFAULT_ROOT = asset("sigstore/trust/sigstore-4.5.1-embedded/production/trusted_root.json")
 DEFAULT_IDENTITY = (
     "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/"
     ".github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main"
@@ -37,13 +31,7 @@ DEFAULT_IDENTITY = (
 DEFAULT_ISSUER = "https://token.actions.githubusercontent.com"
 SIGSTORE_PYTHON_SCORE = 66
 
-pytestmark = pytest.mark.skipif(
-    not CONFORMANCE.is_dir(), reason=f"conformance vectors not present at {CONFORMANCE}"
-)
-
-VECTORS = (
-    sorted(p.name for p in CONFORMANCE.iterdir() if p.is_dir()) if CONFORMANCE.is_dir() else []
-)
+VECTORS = sorted(p.name for p in CONFORMANCE.iterdir() if p.is_dir())
 # exit code of every vector run so far in this session (the summary reuses them)
 RESULTS: dict[str, int] = {}
 

@@ -18,7 +18,7 @@ from mlspec_attest.bundle import sign_to_bundle
 from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE
 from mlspec_attest.signing.sigstore_verify import SigstoreIdentity, TrustRoot, verify_bundle
 
-from ..support import INTEROP_DIR
+from ..support import asset
 
 pytestmark = [
     pytest.mark.online,
@@ -28,7 +28,7 @@ pytestmark = [
     ),
 ]
 
-PRODUCTION_BUNDLE = INTEROP_DIR / "sigstore" / "bundles" / "valid-production"
+PRODUCTION_BUNDLE = asset("sigstore/bundles/valid-production")
 
 
 def test_refreshed_production_root_verifies_a_production_bundle() -> None:

@@ -13,11 +13,11 @@ from mlspec_attest.policy import compile_policy, lint_policy_text, parse_signed_
 from mlspec_attest.policy.load import Problem
 from mlspec_attest.signing.sigstore_verify import SigstoreIdentity
 
-from ..support import INTEROP_DIR, KeyPair
+from ..support import KeyPair, asset
 from .conftest import Cli
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-ROOTS = INTEROP_DIR / "sigstore" / "trust" / "sigstore-4.5.1-embedded"
+ROOTS = asset("sigstore/trust/sigstore-4.5.1-embedded")
 
 HEAD = """\
 apiVersion: mlspec-attest/v1
