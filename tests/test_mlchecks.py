@@ -270,8 +270,11 @@ def test_leakage_digest_set_deleted_from_the_store(ml: MLPipeline) -> None:
     record = ml.signed_stages["split"].statement.metadata.details["leakage"]
     address = record["splits"]["holdback"]["digestSet"].removeprefix("sha256:")
     (ml.store_path / "blobs" / "sha256" / address).unlink()
-    failures = only(ml.verify(), Check.LEAKAGE)
-    assert all("not in the store" in f.message for f in failures)
+    report = ml.verify()
+    # The set is the leakage proof's and the hold-back content check's: both cannot look.
+    assert checks_of(report) == {Check.LEAKAGE, Check.HOLDBACK_EVIDENCE}
+    assert all(f.stage == "split" for f in report.failures)
+    assert all("not in the store" in f.message for f in report.failures)
 
 
 # -- requirements ---------------------------------------------------------------------
