@@ -319,8 +319,49 @@ def _normalized_row(columns: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     return _ordered_row([n for n, _ in items], range(len(items)), [v for _, v in items])
 
 
+# RFC 8785 serializes an array as "[" + its members' serializations joined by "," + "]"
+# (no whitespace), so a row is the join of its [name, value] pairs, each serialized by
+# rfc8785 once per row whatever the number of projections. Names and scalar values
+# repeat (categories, flags, small integers): their bytes are cached, boundedly.
+_CACHE_LIMIT = 1 << 16
+_NAME_BYTES: dict[str, bytes] = {}
+_VALUE_BYTES: dict[tuple[type, Any], bytes] = {}
+
+Encoded = list[tuple[str, bytes]]
+
+
+def _cached(cache: dict[Any, bytes], key: Any, value: Any, where: object) -> bytes:
+    found = cache.get(key)
+    if found is None:
+        found = _canonical(value, where)
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[key] = found
+    return found
+
+
+def _encode_row(row: Mapping[str, Any], where: object) -> Encoded:
+    """Each ``[name, value]`` pair of a normalized row as RFC 8785 bytes, in row order."""
+    out: Encoded = []
+    for name, value in row.items():
+        name_bytes = _cached(_NAME_BYTES, name, name, where)
+        if isinstance(value, list | dict):
+            value_bytes = _canonical(value, where)
+        else:
+            value_bytes = _cached(_VALUE_BYTES, (type(value), value), value, where)
+        out.append((name, b"[" + name_bytes + b"," + value_bytes + b"]"))
+    return out
+
+
+def _project(encoded: Encoded, drop: frozenset[str]) -> bytes:
+    """The RFC 8785 bytes of the row without the ``drop`` columns."""
+    if not drop:
+        return b"[" + b",".join(pair for _, pair in encoded) + b"]"
+    return b"[" + b",".join(pair for name, pair in encoded if name not in drop) + b"]"
+
+
 def _row_bytes(row: Mapping[str, Any], drop: frozenset[str], where: object) -> bytes:
-    return _canonical([[n, v] for n, v in row.items() if n not in drop], where)
+    return _project(_encode_row(row, where), drop)
 
 
 def canonical_row(row: Mapping[str, Any], exclude: Iterable[str] = ()) -> bytes:
@@ -655,7 +696,7 @@ def _jsonl_rows(path: Path, columns: set[str]) -> Iterator[dict[str, Any]]:
                     continue
                 try:
                     obj = _JSON_DECODER.decode(line)
-                except ValueError as exc:
+                except (ValueError, RecursionError) as exc:
                     raise BadInputError(f"{path}:{lineno}: not valid JSON ({exc})") from exc
                 if not isinstance(obj, dict):
                     raise BadInputError(f"{path}:{lineno}: expected a JSON object per line")
@@ -814,8 +855,9 @@ def hash_rows(dataset: Dataset, projections: Sequence[tuple[frozenset[str], Sink
                 sink(row)
             continue
         tracker.update(row, columns)
+        encoded = _encode_row(row, shard)
         for drop, sink in projections:
-            sink(sha256(_row_bytes(row, drop, shard)).digest())
+            sink(sha256(_project(encoded, drop)).digest())
     constant = tracker.constant(columns, rows)
     return Profile(rows, len(dataset.shards), frozenset(columns), constant)
 
