@@ -53,7 +53,7 @@ def fingerprint_materials(
     for path in paths:
         name = artifact_name(path, base_dir)
         if name not in materials:
-            materials[name] = _material_entry(path, blobs)
+            materials[name] = _material_entry(path, name, blobs)
     record = {
         "schemaVersion": MATERIAL_ROWS_SCHEMA,
         "canonicalization": CANONICALIZATION,
@@ -62,14 +62,15 @@ def fingerprint_materials(
     return record, blobs
 
 
-def _material_entry(path: Path, blobs: dict[str, bytes]) -> dict[str, Any]:
+def _material_entry(path: Path, name: str, blobs: dict[str, bytes]) -> dict[str, Any]:
     opened = open_material(path)
     if isinstance(opened, str):
         return {"format": "none", "reason": opened}
     try:
         hashed = hash_content(opened)
     except BadInputError as exc:
-        return {"format": "unreadable", "reason": exc.message}
+        # Named by the artifact name: no signer-local path in a signed claim.
+        return {"format": "unreadable", "reason": exc.message.replace(str(path), name)}
     return {
         "format": opened.format,
         "files": hashed.profile.files,
