@@ -35,7 +35,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from .errors import BadInputError, MalformedDocumentError, UsageError
+from .errors import BadInputError, MalformedDocumentError, MlspecError, UsageError
 from .fsutil import artifact_name
 from .rows import (
     CANONICALIZATION,
@@ -399,7 +399,15 @@ def prove_splits(
     record, blobs, proof_sets = _proof_record(splits, base_dir, hashed, dropped)
     record["excludeColumns"] = sorted(excluded)
     record["columns"] = sorted(shared - excluded - labels)
+    check_own_record("leakage-v2", record)
     return SplitProof(dict(sorted(record.items())), blobs, proof_sets)
+
+
+def check_own_record(schema: str, record: Mapping[str, Any]) -> None:
+    """A record this module wrote matches its published schema (else: a bug, exit 70)."""
+    problem = schema_problem(schema, record)
+    if problem:
+        raise MlspecError(f"internal error: the record does not match {schema}: {problem}")
 
 
 def _proof_record(

@@ -58,6 +58,7 @@ from typing import IO, Any
 from .digest import path_components_key
 from .errors import ArtifactPathError, BadInputError, MalformedDocumentError, UsageError
 from .jsonio import canonical
+from .limits import MAX_JSON_DEPTH
 from .treewalk import walk_tree
 
 CANONICALIZATION = "mlspec-rows/v2"
@@ -125,6 +126,8 @@ _SMALL_INT_RE = re.compile(r"[+-]?\d{1,15}", re.ASCII)
 _PLAIN_FRACTION_RE = re.compile(r"[+-]?\d*\.\d*[1-9]\d*", re.ASCII)
 _NUMBER_START = frozenset("+-.0123456789")
 _PARQUET_BATCH = 65536
+# A row is [[name, value], ...]: two levels above the value itself.
+_MAX_CELL_DEPTH = MAX_JSON_DEPTH - 2
 _SNIFF_BYTES = 65536
 _SNIFF_LINES = 20
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -237,7 +240,7 @@ def _decimal_value(value: Decimal) -> int | float | str | None:
     return _number_value(str(value))
 
 
-def _object_value(value: Mapping[Any, Any]) -> dict[str, Any]:
+def _object_value(value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, member in value.items():
         if not isinstance(key, str):
@@ -245,15 +248,16 @@ def _object_value(value: Mapping[Any, Any]) -> dict[str, Any]:
         name = canonical_name(key)
         if name in out:
             raise BadInputError(f"object key {name!r} appears twice (after canonicalization)")
-        out[name] = normalize_value(member)
+        out[name] = normalize_value(member, _depth=depth)
     return out
 
 
-def normalize_value(value: Any) -> Any:
+def normalize_value(value: Any, *, _depth: int = 0) -> Any:
     """The normalized plain-JSON value of one input value; None when it is null.
 
     The result is None, a bool, an int of magnitude below 2**53, a finite float,
-    a str, or a list or dict of such values, ready for RFC 8785.
+    a str, or a list or dict of such values, ready for RFC 8785. Lists and
+    objects nested deeper than the JSON limit are bad input.
     """
     if value is None or value is True or value is False:
         return value
@@ -269,10 +273,12 @@ def normalize_value(value: Any) -> Any:
         return _float_value(value)
     if isinstance(value, Decimal):
         return _decimal_value(value)
-    if isinstance(value, list | tuple):
-        return [normalize_value(v) for v in value]
-    if isinstance(value, dict):
-        return _object_value(value)
+    if isinstance(value, list | tuple | dict):
+        if _depth >= _MAX_CELL_DEPTH:
+            raise BadInputError(f"a value nested deeper than {_MAX_CELL_DEPTH} levels")
+        if isinstance(value, dict):
+            return _object_value(value, _depth + 1)
+        return [normalize_value(v, _depth=_depth + 1) for v in value]
     if isinstance(value, dt.date | dt.time):
         return _text_value(value.isoformat())
     if isinstance(value, bytes | bytearray | memoryview):
@@ -604,7 +610,7 @@ def _decode_head(data: bytes) -> str | None:
 def _looks_like_jsonl(line: str) -> bool:
     try:
         return isinstance(_JSON_DECODER.decode(line), dict)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
 
 

@@ -29,6 +29,7 @@ from .leakage import (
     LEAKAGE_SCHEMA,
     RowDigestSet,
     Unusable,
+    check_own_record,
     content_record,
     hash_content,
     load_digest_set,
@@ -59,6 +60,7 @@ def fingerprint_materials(
         "canonicalization": CANONICALIZATION,
         "materials": dict(sorted(materials.items())),
     }
+    check_own_record("material-rows-v1", record)
     return record, blobs
 
 

@@ -163,3 +163,13 @@ def test_the_proof_refuses_mixed_kinds_and_per_file_exclusions(tmp_path: Path) -
         prove_splits({"train": tmp_path / "images", "holdback": table})
     with pytest.raises(UsageError, match="not to per-file digests"):
         prove_splits({"train": tmp_path / "images"}, exclude_columns=["id"])
+
+
+def test_deep_nesting_is_bad_input_not_a_crash(tmp_path: Path) -> None:
+    deep = '{"a": ' + "[" * 70 + "1" + "]" * 70 + "}\n"
+    with pytest.raises(BadInputError, match="nested deeper than 62 levels"):
+        row_digests(write(tmp_path / "deep.jsonl", deep))
+    very_deep = '{"a": ' * 5000 + "1" + "}" * 5000 + "\n"
+    with pytest.raises(BadInputError, match="not valid JSON"):
+        row_digests(write(tmp_path / "deeper.jsonl", very_deep))
+    assert sniff_format(write(tmp_path / "deeper.bin", very_deep)) == "text without a table shape"

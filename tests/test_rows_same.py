@@ -8,6 +8,7 @@ tmp_path (CSV, TSV, JSON Lines, Parquet, gzip), real hashing; nothing mocked.
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
 import pytest
@@ -244,3 +245,11 @@ def test_N13_other_delimiters(tmp_path: Path) -> None:
 
 def test_N14_near_duplicates(tmp_path: Path) -> None:
     assert not same(tmp_path, "name,age\nJon Smith,40\n", "name,age\nJohn Smith,40\n")
+
+
+def test_every_line_of_the_documented_list_has_exactly_one_test() -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "leakage.md").read_text("utf-8")
+    lines = [f"{kind}{int(n):02d}" for kind, n in re.findall(r"^\| ([SN])(\d+) \|", doc, re.M)]
+    tests = [name.split("_")[1] for name in globals() if re.match(r"test_[SN]\d\d_", name)]
+    assert len(lines) == 33
+    assert sorted(lines) == sorted(tests)
