@@ -68,6 +68,8 @@ def test_context_manager_signs_on_success(
     assert meta.slices == {"sex": {"f": {"count": 3, "metrics": {"mae": 40.0}}}}
     assert meta.roles == {"train": "data/train.csv", "model": "model.pkl"}
     assert meta.infrastructure == {"accelerator": "none"}
+    rows = meta.details.pop("materialRows")  # computed by sign (docs/leakage.md)
+    assert list(rows["materials"]) == ["data/train.csv"]
     assert meta.details == {"notes": {"trials": 3}, "predecessors": {}}
     bundle = Bundle.from_json(load_file(s.result.path))
     assert bundle.envelope.verified_by(keys["ml-engineer"].public)
