@@ -65,10 +65,12 @@ from mlspec_attest.signing.keys import (
     write_key_pair,
 )
 
+from ..sigstore.instance import OIDC_ISSUER, SigstoreInstance
 from ..support import asset
 from .reference import (
     OMS_CERTIFICATE_FIXTURE,
     OMS_KEY_FIXTURE,
+    OMS_VERSION,
     OmsFixtures,
     copy_tree,
 )
@@ -467,6 +469,68 @@ def test_we_verify_reference_signatures_it_cannot(
     assert report.serialization.method == method
     done = reference_verify_key(sample_model, sig, test_key / "signing-key-pub.pem")
     assert done.returncode == 1  # the reference CLI always re-hashes with files/sha256
+
+
+@pytest.fixture(scope="module")
+def loopback_keyless(
+    sigstore_instance_factory: Callable[[str], SigstoreInstance],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, SigstoreInstance]:
+    """The sigstore method of the installed model-signing, as its CLI fixtures are made, but
+    on the loopback Sigstore: ``model_signing`` signs keyless with the instance's trust
+    config and an identity token for ml@example.com."""
+    from model_signing import hashing, signing
+
+    instance = sigstore_instance_factory("main")
+    model = tmp_path_factory.mktemp("oms-keyless") / f"{OMS_VERSION}-sigstore"
+    model.mkdir()
+    for name, data in (("signme-1", b"signme-1"), ("signme-2", b"signme-2"), ("ignore-me", b"")):
+        (model / name).write_bytes(data)
+    config = signing.Config().use_sigstore_signer(
+        identity_token=instance.token("ml@example.com"), trust_config=instance.trust_config_path
+    )
+    config.set_hashing_config(hashing.Config().set_ignored_paths(paths=["ignore-me", "model.sig"]))
+    config.sign(model, model / "model.sig")
+    return model, instance
+
+
+@needs_reference
+@pytest.mark.parametrize("trust", ["loopback", "other-instance", "wrong-identity", "wrong-issuer"])
+def test_reference_keyless_signature_on_the_loopback_sigstore(
+    trust: str,
+    loopback_keyless: tuple[Path, SigstoreInstance],
+    sigstore_instance_factory: Callable[[str], SigstoreInstance],
+) -> None:
+    """As the published sigstore fixtures (right trust config and identity pass; another
+    instance's trust config, a wrong identity or issuer fail), and the reference agrees."""
+    model, instance = loopback_keyless
+    config, identity, issuer = {
+        "loopback": (instance.trust_config_path, "ml@example.com", OIDC_ISSUER),
+        "other-instance": (
+            sigstore_instance_factory("other").trust_config_path,
+            "ml@example.com",
+            OIDC_ISSUER,
+        ),
+        "wrong-identity": (instance.trust_config_path, "mallory@example.com", OIDC_ISSUER),
+        "wrong-issuer": (instance.trust_config_path, "ml@example.com", "https://issuer.example"),
+    }[trust]
+    report = check_model(model, model / "model.sig", SigstoreTrust(config, identity, issuer))
+    passes = trust == "loopback"
+    assert report.passed is passes, [str(p) for p in report.problems]
+    if passes:
+        assert report.serialization is not None
+        assert report.serialization.ignore_paths >= {"ignore-me", "model.sig"}
+    else:
+        assert "sigstore" in {p.check for p in report.problems}
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "model_signing", "verify", "sigstore",
+            "--signature", str(model / "model.sig"), "--trust_config", str(config),
+            "--identity", identity, "--identity_provider", issuer, str(model),
+        ],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert (done.returncode == 0) is passes, done.stdout + done.stderr
 
 
 def test_signing_refuses_non_ec_keys(sample_model: Path) -> None:
