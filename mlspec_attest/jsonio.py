@@ -158,7 +158,7 @@ def loads_strict(
     """
     limit = limits.MAX_JSON_BYTES if max_bytes is None else max_bytes
     if len(data) > limit:
-        raise MalformedDocumentError(limits.too_large(what, limit, "this document"))
+        raise MalformedDocumentError(limits.too_large(what, limit, "a JSON document"))
     if isinstance(data, str):
         if data.startswith("\ufeff"):
             raise MalformedDocumentError(f"{what}: not valid JSON: {_bom_problem(codecs.BOM_UTF8)}")
@@ -194,12 +194,18 @@ def _parse(text: str, what: str, safe_integers: bool) -> Any:
     return doc
 
 
-def load_file(path: Path, *, what: str | None = None, max_bytes: int | None = None) -> Any:
+def load_file(
+    path: Path,
+    *,
+    what: str | None = None,
+    max_bytes: int | None = None,
+    kind: str = "a JSON document",
+) -> Any:
     """Read and strictly parse a JSON file of at most ``max_bytes`` (default
-    :data:`~mlspec_attest.limits.MAX_JSON_BYTES`)."""
+    :data:`~mlspec_attest.limits.MAX_JSON_BYTES`); ``kind`` names that limit."""
     label = what or str(path)
     limit = limits.MAX_JSON_BYTES if max_bytes is None else max_bytes
-    data = limits.read_limited(path, limit, what=label, kind="this document")
+    data = limits.read_limited(path, limit, what=label, kind=kind)
     return loads_strict(data, what=label, max_bytes=limit)
 
 

@@ -177,7 +177,7 @@ def _check_numbers(root: Any, what: str) -> None:
         ):
             raise YamlError(
                 what,
-                f"integer {_clip(str(node))} is outside the interoperable range ±(2^53−1); "
+                f"integer {_shown(node)} is outside the interoperable range ±(2^53−1); "
                 "quote it to make it a string",
                 line,
             )
@@ -197,5 +197,6 @@ def _item_line(node: Any, index: int, default: int | None) -> int | None:
         return default
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= 24 else text[:20] + "…"
+def _shown(value: int) -> str:
+    # str() of a huge int is slow and capped at 4300 digits: name its size instead
+    return str(value) if value.bit_length() <= 80 else f"with {value.bit_length()} bits"

@@ -112,7 +112,8 @@ def parse_yaml(text: str, *, source: str, max_bytes: int = MAX_POLICY_BYTES) -> 
     except YamlError as exc:
         if not exc.parsing:
             raise PolicyError(exc.message) from exc  # not parsed at all (too large)
-        raise YamlSyntaxError(f"{source}: not valid YAML", Problem(exc.detail, exc.line)) from exc
+        problem = Problem(f"not valid YAML: {exc.detail}", exc.line)
+        raise YamlSyntaxError(f"{source}: cannot be read as YAML", problem) from exc
     return root, _line_finder(root)
 
 

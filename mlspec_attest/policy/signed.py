@@ -71,5 +71,6 @@ def load_signed_policy(path: Path) -> SignedPolicy:
             remedy=f"mlspec-attest policy sign {path} --key OWNER.key --out {path.with_suffix('.signed.json')}",
         )
     return parse_signed_policy(
-        load_file(path, what=str(path), max_bytes=MAX_BUNDLE_BYTES), what=str(path)
+        load_file(path, what=str(path), max_bytes=MAX_BUNDLE_BYTES, kind="a signed policy"),
+        what=str(path),
     )
