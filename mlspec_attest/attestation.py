@@ -363,7 +363,12 @@ def _split_proof(record: StageRecord, base: Path, blobs: list[bytes]) -> dict[st
     return proof.record
 
 
-def _material_rows(paths: Sequence[Path], base: Path, blobs: list[bytes]) -> dict[str, Any] | None:
+def _material_rows(
+    paths: Sequence[Path],
+    base: Path,
+    blobs: list[bytes],
+    digests: Mapping[str, ArtifactDigest],
+) -> dict[str, Any] | None:
     """Row fingerprints of the materials (``details.materialRows``); their sets join ``blobs``.
 
     They let the verifier recognise hold-back rows in whatever a stage read,
@@ -373,7 +378,7 @@ def _material_rows(paths: Sequence[Path], base: Path, blobs: list[bytes]) -> dic
         return None
     from .rowsets import fingerprint_materials
 
-    found, material_blobs = fingerprint_materials(paths, base)
+    found, material_blobs = fingerprint_materials(paths, base, digests)
     blobs.extend(material_blobs.values())
     return found
 
@@ -453,8 +458,8 @@ def sign_stage(
             store, run_id or (None if new_run else store.current_run())
         )
     blobs: list[bytes] = []
-    materials, _ = _descriptors(record.materials, base, blobs, hashing)
-    material_rows = _material_rows(record.materials, base, blobs)
+    materials, material_digests = _descriptors(record.materials, base, blobs, hashing)
+    material_rows = _material_rows(record.materials, base, blobs, material_digests)
     result: CommandResult | None = None
     if command:
         result = run_command(list(command), echo=echo, stdout_to_stderr=quiet_stdout)

@@ -50,7 +50,7 @@ import re
 import unicodedata
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -391,12 +391,15 @@ class Dataset:
     digest per file), or ``mixed`` for a material directory of several formats.
     ``shards`` are (file, format) in path-component order; ``ignored`` are the
     relative names of files that hold no rows (empty files, job markers).
+    ``known`` maps files (``str(path)``) to a SHA-256 already computed for them
+    (by the digest engine), so per-example files are not hashed twice.
     """
 
     path: Path
     format: str
     shards: tuple[tuple[Path, str], ...]
     ignored: tuple[str, ...] = ()
+    known: Mapping[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
 
 def format_of(path: Path) -> str | None:
@@ -837,7 +840,7 @@ def _shard_rows(dataset: Dataset, columns: set[str]) -> Iterator[tuple[Path, Any
     """(shard, normalized row) for tabular shards, (file, SHA-256 of its bytes) for files."""
     for shard, fmt in dataset.shards:
         if fmt == "files":
-            yield shard, _file_digest(shard)
+            yield shard, dataset.known.get(str(shard)) or _file_digest(shard)
         else:
             for row in _READERS[fmt](shard, columns):
                 yield shard, row

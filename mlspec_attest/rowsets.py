@@ -19,10 +19,11 @@ does not pass.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .digest import ArtifactDigest
 from .errors import BadInputError
 from .fsutil import artifact_name
 from .leakage import (
@@ -46,15 +47,22 @@ DETAILS_KEY = "materialRows"
 
 # --- signing -------------------------------------------------------------------
 def fingerprint_materials(
-    paths: Sequence[Path], base_dir: Path
+    paths: Sequence[Path],
+    base_dir: Path,
+    digests: Mapping[str, ArtifactDigest] | None = None,
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """The ``details.materialRows`` record of a stage's materials, and the blobs it names."""
+    """The ``details.materialRows`` record of a stage's materials, and the blobs it names.
+
+    ``digests`` (by artifact name, from hashing the materials) spare hashing
+    per-example files a second time.
+    """
     blobs: dict[str, bytes] = {}
     materials: dict[str, Any] = {}
     for path in paths:
         name = artifact_name(path, base_dir)
         if name not in materials:
-            materials[name] = _material_entry(path, name, blobs)
+            known = _known_digests(path, (digests or {}).get(name))
+            materials[name] = _material_entry(path, name, known, blobs)
     record = {
         "schemaVersion": MATERIAL_ROWS_SCHEMA,
         "canonicalization": CANONICALIZATION,
@@ -64,12 +72,24 @@ def fingerprint_materials(
     return record, blobs
 
 
-def _material_entry(path: Path, name: str, blobs: dict[str, bytes]) -> dict[str, Any]:
+def _known_digests(path: Path, digest: ArtifactDigest | None) -> dict[str, bytes]:
+    """``str(file) -> SHA-256`` of the files a default-scheme artifact digest covers."""
+    if digest is None or not digest.scheme.is_default:
+        return {}
+    if digest.kind == "file":
+        return {str(path): bytes.fromhex(digest.digest)}
+    entries = digest.manifest.entries if digest.manifest is not None else ()
+    return {str(path / entry.path): bytes.fromhex(entry.digest) for entry in entries}
+
+
+def _material_entry(
+    path: Path, name: str, known: Mapping[str, bytes], blobs: dict[str, bytes]
+) -> dict[str, Any]:
     opened = open_material(path)
     if isinstance(opened, str):
         return {"format": "none", "reason": opened}
     try:
-        hashed = hash_content(opened)
+        hashed = hash_content(replace(opened, known=known))
     except BadInputError as exc:
         # Named by the artifact name: no signer-local path in a signed claim.
         return {"format": "unreadable", "reason": exc.message.replace(str(path), name)}

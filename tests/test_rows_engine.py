@@ -173,3 +173,21 @@ def test_deep_nesting_is_bad_input_not_a_crash(tmp_path: Path) -> None:
     with pytest.raises(BadInputError, match="not valid JSON"):
         row_digests(write(tmp_path / "deeper.jsonl", very_deep))
     assert sniff_format(write(tmp_path / "deeper.bin", very_deep)) == "text without a table shape"
+
+
+def test_material_files_reuse_the_digest_engine(tmp_path: Path) -> None:
+    from mlspec_attest.digest import digest_path
+
+    write(tmp_path / "images/a/1.png", "A")
+    write(tmp_path / "images/b/2.png", "B")
+    write(tmp_path / "single.png", "C")
+    paths = [tmp_path / "images", tmp_path / "single.png"]
+    digests = {name: digest_path(tmp_path / name) for name in ("images", "single.png")}
+    with_digests, blobs = fingerprint_materials(paths, tmp_path, digests)
+    assert with_digests == fingerprint_materials(paths, tmp_path)[0]
+    entry = with_digests["materials"]["images"]
+    assert (entry["format"], entry["rows"]) == ("files", 2)
+    stored = RowDigestSet.from_blob(blobs[entry["contentSets"]["all"]["digestSet"]], 2)
+    assert stored == RowDigestSet.from_digests(
+        [hashlib.sha256(b"A").digest(), hashlib.sha256(b"B").digest()]
+    )
