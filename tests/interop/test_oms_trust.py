@@ -1,0 +1,491 @@
+"""How a model-signing signature's key is trusted: certificate chains, key hints, ECDSA hashes.
+
+Every case is a real chain of real ECDSA certificates made here and a real signature
+over a real model's manifest; each denial names the check that refused it. These are
+the cases mutation testing (docs/testing.md) showed no other test would notice.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE, pae
+from mlspec_attest.interop.oms import (
+    CertificateTrust,
+    KeyTrust,
+    ModelVerification,
+    Serialization,
+    check_model,
+)
+from mlspec_attest.interop.oms_manifest import build_manifest
+from mlspec_attest.interop.oms_trust import PAE_DSSE, PAE_LEGACY, legacy_pae
+from mlspec_attest.signing.keys import LocalPublicKey
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+_KU_FALSE = dict.fromkeys(
+    [
+        "content_commitment",
+        "key_encipherment",
+        "data_encipherment",
+        "key_agreement",
+        "crl_sign",
+        "encipher_only",
+        "decipher_only",
+    ],
+    False,
+)
+
+
+@dataclass
+class Node:
+    """A certificate and its private key."""
+
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+
+
+def issue(
+    subject: str,
+    issuer: Node | None,
+    *,
+    ca: bool | None = True,
+    path_length: int | None = None,
+    key_cert_sign: bool | None = True,
+    digital_signature: bool | None = None,
+    code_signing: bool = False,
+    server_auth: bool = False,
+    valid: tuple[datetime, datetime] = (NOW - timedelta(days=1), NOW + timedelta(days=365)),
+    curve: ec.EllipticCurve | None = None,
+) -> Node:
+    """A certificate for ``subject`` signed by ``issuer`` (self-signed when None).
+
+    ``ca=None`` leaves out basicConstraints; ``key_cert_sign=None`` and
+    ``digital_signature=None`` leave out keyUsage (when both are None).
+    """
+    key = ec.generate_private_key(curve or ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer.cert.subject if issuer else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(valid[0])
+        .not_valid_after(valid[1])
+    )
+    if ca is not None:
+        builder = builder.add_extension(
+            x509.BasicConstraints(ca=ca, path_length=path_length if ca else None), critical=True
+        )
+    if key_cert_sign is not None or digital_signature is not None:
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                key_cert_sign=bool(key_cert_sign),
+                digital_signature=bool(digital_signature),
+                **_KU_FALSE,
+            ),
+            critical=True,
+        )
+    usages = [ExtendedKeyUsageOID.CODE_SIGNING] if code_signing else []
+    usages += [ExtendedKeyUsageOID.SERVER_AUTH] if server_auth else []
+    if usages:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+    signer = issuer.key if issuer else key
+    return Node(builder.sign(signer, hashes.SHA256()), key)
+
+
+def leaf_of(issuer: Node, **kw: Any) -> Node:
+    kw.setdefault("code_signing", True)
+    return issue("signer", issuer, ca=False, key_cert_sign=None, **kw)
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(b"weights " * 64)
+    (folder / "config.json").write_text('{"layers": 2}')
+    return folder
+
+
+def payload_of(model: Path) -> bytes:
+    manifest, _ = build_manifest(model, Serialization())
+    return manifest.payload()
+
+
+def write_bundle(
+    path: Path,
+    payload: bytes,
+    sig: bytes,
+    material: dict[str, Any],
+) -> Path:
+    path.write_text(
+        json.dumps(
+            {
+                "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+                "verificationMaterial": {**material, "tlogEntries": []},
+                "dsseEnvelope": {
+                    "payload": base64.b64encode(payload).decode(),
+                    "payloadType": INTOTO_PAYLOAD_TYPE,
+                    "signatures": [{"sig": base64.b64encode(sig).decode(), "keyid": ""}],
+                },
+            }
+        )
+    )
+    return path
+
+
+def chain_material(*certs: x509.Certificate) -> dict[str, Any]:
+    raw = [
+        {"rawBytes": base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode()}
+        for c in certs
+    ]
+    return {"x509CertificateChain": {"certificates": raw}}
+
+
+def certificate_signed(
+    model: Path, leaf: Node, *chain: Node, payload: bytes | None = None, signed: bytes | None = None
+) -> Path:
+    """A bundle as `model_signing sign certificate` writes it: leaf first, then the chain.
+
+    ``signed`` (default: the bundle's payload) is what the leaf key actually signs.
+    """
+    payload = payload if payload is not None else payload_of(model)
+    message = pae(INTOTO_PAYLOAD_TYPE, signed if signed is not None else payload)
+    sig = leaf.key.sign(message, ec.ECDSA(hashes.SHA256()))
+    material = chain_material(leaf.cert, *(n.cert for n in chain))
+    return write_bundle(model.parent / "model.sig", payload, sig, material)
+
+
+def trust(tmp_path: Path, *anchors: Node) -> CertificateTrust:
+    path = tmp_path / "trust.pem"
+    path.write_bytes(b"".join(a.cert.public_bytes(serialization.Encoding.PEM) for a in anchors))
+    return CertificateTrust.from_files([path])
+
+
+def checks(report: ModelVerification) -> list[str]:
+    return [p.check for p in report.problems]
+
+
+def messages(report: ModelVerification) -> str:
+    return " | ".join(p.message for p in report.problems)
+
+
+# --- the DSSE signature of a certificate-signed model -----------------------------------------
+
+
+def test_certificate_signature_over_another_payload_is_denied(model: Path, tmp_path: Path) -> None:
+    root = issue("root", None)
+    leaf = leaf_of(root)
+    other = json.loads(payload_of(model))
+    other["subject"][0]["digest"]["sha256"] = "00" * 32
+    sig = certificate_signed(model, leaf, root, signed=json.dumps(other).encode())
+    report = check_model(model, sig, trust(tmp_path, root))
+    assert not report.passed
+    assert checks(report) == ["signature"]
+    assert "does not verify under the signing certificate's key" in messages(report)
+
+
+def test_certificate_signature_by_another_key_is_denied(model: Path, tmp_path: Path) -> None:
+    root = issue("root", None)
+    leaf = leaf_of(root)
+    impostor = leaf_of(root)
+    sig = certificate_signed(model, impostor, root)
+    doc = json.loads(sig.read_text())
+    doc["verificationMaterial"] = {**chain_material(leaf.cert, root.cert), "tlogEntries": []}
+    sig.write_text(json.dumps(doc))
+    report = check_model(model, sig, trust(tmp_path, root))
+    assert checks(report) == ["signature"]
+
+
+def test_certificate_signature_verifies(model: Path, tmp_path: Path) -> None:
+    root = issue("root", None)
+    inter = issue("inter", root)
+    leaf = leaf_of(inter)
+    report = check_model(model, certificate_signed(model, leaf, inter), trust(tmp_path, root))
+    assert report.passed, messages(report)
+    assert report.signer["root"]["subject"] == "CN=root"
+    assert report.pae == PAE_DSSE
+
+
+# --- path length, CA flags, key usage ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("root_len", "inter_len", "error"),
+    [
+        (0, None, "allows 0 intermediate(s) below it, chain has 1"),
+        (1, None, None),
+        (None, 0, None),  # the intermediate issues the leaf directly: 0 below it
+    ],
+)
+def test_path_length_limit(
+    root_len: int | None, inter_len: int | None, error: str | None, model: Path, tmp_path: Path
+) -> None:
+    root = issue("root", None, path_length=root_len)
+    inter = issue("inter", root, path_length=inter_len)
+    leaf = leaf_of(inter)
+    report = check_model(model, certificate_signed(model, leaf, inter), trust(tmp_path, root))
+    if error is None:
+        assert report.passed, messages(report)
+    else:
+        assert checks(report) == ["certificate-chain"]
+        assert error in messages(report)
+        assert "issuer CN=root" in messages(report)
+
+
+def test_path_length_counts_every_intermediate(model: Path, tmp_path: Path) -> None:
+    root = issue("root", None, path_length=1)
+    upper = issue("upper", root)
+    lower = issue("lower", upper, path_length=0)
+    leaf = leaf_of(lower)
+    report = check_model(
+        model, certificate_signed(model, leaf, lower, upper), trust(tmp_path, root)
+    )
+    assert checks(report) == ["certificate-chain"]
+    assert "allows 1 intermediate(s) below it, chain has 2" in messages(report)
+    # and an intermediate's own limit binds the intermediates below it
+    root = issue("root", None)
+    upper = issue("upper", root, path_length=0)
+    lower = issue("lower", upper)
+    leaf = leaf_of(lower)
+    report = check_model(
+        model, certificate_signed(model, leaf, lower, upper), trust(tmp_path, root)
+    )
+    assert checks(report) == ["certificate-chain"]
+    assert "issuer CN=upper allows 0 intermediate(s) below it, chain has 1" in messages(report)
+
+
+@pytest.mark.parametrize(
+    ("inter_kw", "error"),
+    [
+        ({"ca": None}, "has no basicConstraints (not a CA)"),
+        ({"ca": False}, "is not a CA"),
+        ({"key_cert_sign": False, "digital_signature": True}, "may not sign certificates"),
+        ({"key_cert_sign": None}, None),  # no keyUsage at all: not restricted
+    ],
+)
+def test_intermediate_must_be_a_ca(
+    inter_kw: dict[str, Any], error: str | None, model: Path, tmp_path: Path
+) -> None:
+    root = issue("root", None)
+    inter = issue("inter", root, **inter_kw)
+    leaf = leaf_of(inter)
+    report = check_model(model, certificate_signed(model, leaf, inter), trust(tmp_path, root))
+    if error is None:
+        assert report.passed, messages(report)
+    else:
+        assert checks(report) == ["certificate-chain"]
+        assert f"issuer CN=inter {error}" in messages(report)
+
+
+def test_a_root_without_basic_constraints_is_still_an_anchor(model: Path, tmp_path: Path) -> None:
+    root = issue("root", None, ca=None, key_cert_sign=None)
+    leaf = leaf_of(root)
+    report = check_model(model, certificate_signed(model, leaf), trust(tmp_path, root))
+    assert report.passed, messages(report)
+
+
+def test_a_root_that_is_not_a_ca_is_refused(model: Path, tmp_path: Path) -> None:
+    root = issue("root", None, ca=False)
+    leaf = leaf_of(root)
+    report = check_model(model, certificate_signed(model, leaf), trust(tmp_path, root))
+    assert checks(report) == ["certificate-chain"]
+    assert "issuer CN=root is not a CA" in messages(report)
+
+
+@pytest.mark.parametrize(
+    ("leaf_kw", "ok"),
+    [
+        ({"digital_signature": True, "code_signing": False}, True),
+        ({"digital_signature": False, "code_signing": True}, True),
+        ({"digital_signature": False, "code_signing": False, "server_auth": True}, False),
+        ({"digital_signature": None, "code_signing": False, "server_auth": True}, False),
+    ],
+)
+def test_leaf_usage(leaf_kw: dict[str, Any], ok: bool, model: Path, tmp_path: Path) -> None:
+    root = issue("root", None)
+    leaf = leaf_of(root, **leaf_kw)
+    report = check_model(model, certificate_signed(model, leaf), trust(tmp_path, root))
+    if ok:
+        assert report.passed, messages(report)
+    else:
+        assert checks(report) == ["certificate-usage"]
+        assert "allows neither digital signatures nor code signing" in messages(report)
+
+
+# --- validity at issuance and chain depth ------------------------------------------------------
+
+
+def test_issuer_valid_until_the_instant_the_leaf_was_issued(model: Path, tmp_path: Path) -> None:
+    root = issue("root", None, valid=(NOW - timedelta(days=30), NOW + timedelta(days=30)))
+    issued = NOW - timedelta(days=5)
+    inter = issue("inter", root, valid=(NOW - timedelta(days=10), issued))
+    leaf = leaf_of(inter, valid=(issued, NOW + timedelta(days=1)))
+    report = check_model(model, certificate_signed(model, leaf, inter), trust(tmp_path, root))
+    assert report.passed, messages(report)
+    # one second later the intermediate had expired
+    late = leaf_of(inter, valid=(issued + timedelta(seconds=1), NOW + timedelta(days=1)))
+    report = check_model(model, certificate_signed(model, late, inter), trust(tmp_path, root))
+    assert checks(report) == ["certificate-chain"]
+    assert "CN=inter was not valid when the signing certificate was issued" in messages(report)
+
+
+def test_issuer_not_yet_valid_when_the_leaf_was_issued(model: Path, tmp_path: Path) -> None:
+    root = issue("root", None, valid=(NOW - timedelta(days=30), NOW + timedelta(days=30)))
+    inter = issue("inter", root, valid=(NOW - timedelta(days=2), NOW + timedelta(days=30)))
+    leaf = leaf_of(inter, valid=(NOW - timedelta(days=3), NOW + timedelta(days=1)))
+    report = check_model(model, certificate_signed(model, leaf, inter), trust(tmp_path, root))
+    assert checks(report) == ["certificate-chain"]
+    assert "CN=inter was not valid" in messages(report)
+
+
+def _long_chain(intermediates: int) -> tuple[Node, list[Node]]:
+    root = issue("root", None)
+    chain: list[Node] = []
+    above = root
+    for i in range(intermediates):
+        above = issue(f"inter-{i}", above)
+        chain.append(above)
+    return root, chain
+
+
+@pytest.mark.parametrize(("intermediates", "ok"), [(7, True), (8, False)])
+def test_chain_depth_limit(intermediates: int, ok: bool, model: Path, tmp_path: Path) -> None:
+    root, chain = _long_chain(intermediates)
+    leaf = leaf_of(chain[-1])
+    sig = certificate_signed(model, leaf, *reversed(chain))
+    report = check_model(model, sig, trust(tmp_path, root))
+    if ok:
+        assert report.passed, messages(report)
+    else:
+        assert checks(report) == ["certificate-chain"]
+        assert "does not chain to a trusted root" in messages(report)
+
+
+def test_trusted_intermediates_help_but_do_not_anchor(model: Path, tmp_path: Path) -> None:
+    root = issue("root", None)
+    inter = issue("inter", root)
+    leaf = leaf_of(inter)
+    # the bundle carries only the leaf; the verifier supplies intermediate and root
+    report = check_model(model, certificate_signed(model, leaf), trust(tmp_path, inter, root))
+    assert report.passed, messages(report)
+    report = check_model(model, certificate_signed(model, leaf), trust(tmp_path, inter))
+    assert checks(report) == ["certificate-chain"]
+    assert "none of the certificates given is a self-signed root" in messages(report)
+
+
+# --- key trust: hints and ECDSA hashes ---------------------------------------------------------
+
+
+def _pub(tmp_path: Path, key: ec.EllipticCurvePrivateKey, name: str = "signer.pub") -> Path:
+    path = tmp_path / name
+    path.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return path
+
+
+def _keyid(key: ec.EllipticCurvePrivateKey) -> str:
+    return LocalPublicKey(key.public_key()).keyid
+
+
+def key_signed(
+    model: Path, key: ec.EllipticCurvePrivateKey, material: dict[str, Any], message: bytes
+) -> Path:
+    sig = key.sign(message, ec.ECDSA(hashes.SHA256()))
+    return write_bundle(model.parent / "model.sig", payload_of(model), sig, material)
+
+
+def test_key_hint_is_compared_case_insensitively(model: Path, tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    message = pae(INTOTO_PAYLOAD_TYPE, payload_of(model))
+    material = {"publicKey": {"hint": _keyid(key).upper()}}
+    report = check_model(
+        model, key_signed(model, key, material, message), KeyTrust.from_file(_pub(tmp_path, key))
+    )
+    assert report.passed, messages(report)
+
+
+def test_key_hint_naming_another_key_is_denied(model: Path, tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    other = ec.generate_private_key(ec.SECP256R1())
+    message = pae(INTOTO_PAYLOAD_TYPE, payload_of(model))
+    sig = key_signed(model, key, {"publicKey": {"hint": _keyid(other)}}, message)
+    report = check_model(model, sig, KeyTrust.from_file(_pub(tmp_path, key)))
+    assert checks(report) == ["key-hint"]
+    assert report.problems[0].found == _keyid(other)
+    assert report.problems[0].expected == _keyid(key)
+
+
+@pytest.mark.parametrize("encoding", ["pem", "der"])
+def test_raw_bytes_naming_the_key(encoding: str, model: Path, tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    fmt = serialization.Encoding.PEM if encoding == "pem" else serialization.Encoding.DER
+    raw = key.public_key().public_bytes(fmt, serialization.PublicFormat.SubjectPublicKeyInfo)
+    material = {"publicKey": {"rawBytes": base64.b64encode(raw).decode()}}
+    message = pae(INTOTO_PAYLOAD_TYPE, payload_of(model))
+    sig = key_signed(model, key, material, message)
+    report = check_model(model, sig, KeyTrust.from_file(_pub(tmp_path, key)))
+    assert report.passed, messages(report)
+    assert any("publicKey.rawBytes instead of publicKey.hint" in n for n in report.notes)
+    # the same bundle naming another key's bytes is denied
+    other = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(fmt, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    doc = json.loads(sig.read_text())
+    doc["verificationMaterial"]["publicKey"]["rawBytes"] = base64.b64encode(other).decode()
+    sig.write_text(json.dumps(doc))
+    report = check_model(model, sig, KeyTrust.from_file(_pub(tmp_path, key)))
+    assert checks(report) == ["key-hint"]
+    assert "publicKey.rawBytes is a different key" in messages(report)
+
+
+@pytest.mark.parametrize(
+    ("curve", "algorithm", "legacy", "ok"),
+    [
+        (ec.SECP384R1(), hashes.SHA384(), False, True),
+        (ec.SECP384R1(), hashes.SHA256(), False, False),  # DSSE: the curve's hash only
+        (ec.SECP521R1(), hashes.SHA512(), False, True),
+        (ec.SECP521R1(), hashes.SHA384(), False, False),
+        (ec.SECP384R1(), hashes.SHA384(), True, True),  # legacy PAE: the curve's hash
+        (ec.SECP384R1(), hashes.SHA256(), True, True),  # legacy PAE: or sha256
+    ],
+)
+def test_ecdsa_hash_follows_the_curve(
+    curve: ec.EllipticCurve,
+    algorithm: hashes.HashAlgorithm,
+    legacy: bool,
+    ok: bool,
+    model: Path,
+    tmp_path: Path,
+) -> None:
+    key = ec.generate_private_key(curve)
+    payload = payload_of(model)
+    message = legacy_pae(payload) if legacy else pae(INTOTO_PAYLOAD_TYPE, payload)
+    sig = key.sign(message, ec.ECDSA(algorithm))
+    bundle = write_bundle(
+        model.parent / "model.sig", payload, sig, {"publicKey": {"hint": _keyid(key)}}
+    )
+    report = check_model(model, bundle, KeyTrust.from_file(_pub(tmp_path, key)))
+    if ok:
+        assert report.passed, messages(report)
+        assert report.pae == (PAE_LEGACY if legacy else PAE_DSSE)
+    else:
+        assert checks(report) == ["signature"]
+        assert "does not verify under the public key given" in messages(report)
