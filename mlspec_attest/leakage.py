@@ -42,6 +42,7 @@ from .rows import (
     RETIRED_CANONICALIZATIONS,
     Dataset,
     Profile,
+    canonical_name,
     check_excluded,
     excluded_names,
     hash_rows,
@@ -380,14 +381,10 @@ def prove_splits(
     stored: the caller stores the blobs once the stage is signed.
     """
     datasets = _open_splits(splits, fmt)
-    excluded: frozenset[str] = frozenset()
-    for ds in datasets.values():
-        excluded = excluded_names(ds, exclude_columns)
-    first = {role: _hash(ds, [frozenset(), excluded]) for role, ds in datasets.items()}
-    for role, ds in datasets.items():
-        check_excluded(ds.path, first[role][0].columns, excluded)
+    excluded = frozenset(canonical_name(c) for c in exclude_columns)
+    first = {role: _first_pass(ds, exclude_columns, excluded) for role, ds in datasets.items()}
     profiles = {role: profile for role, (profile, _) in first.items()}
-    shared = frozenset.intersection(*(p.columns for p in profiles.values()))
+    shared = shared_columns(profiles.values())
     labels = split_labels(profiles, shared - excluded)
     dropped: dict[str, dict[str, str]] = {}
     hashed: dict[str, HashedDataset] = {}
@@ -401,6 +398,23 @@ def prove_splits(
     record["columns"] = sorted(shared - excluded - labels)
     check_own_record("leakage-v2", record)
     return SplitProof(dict(sorted(record.items())), blobs, proof_sets)
+
+
+def _first_pass(
+    dataset: Dataset, exclude_columns: Sequence[str], excluded: frozenset[str]
+) -> tuple[Profile, Sets]:
+    """Every column and every column but the excluded, hashed in one pass."""
+    excluded_names(dataset, exclude_columns)  # refuses exclusions on per-file splits
+    profile, sets = _hash(dataset, [frozenset(), excluded])
+    if profile.rows or profile.columns:
+        check_excluded(dataset.path, profile.columns, excluded)
+    return profile, sets
+
+
+def shared_columns(profiles: Iterable[Profile]) -> frozenset[str]:
+    """The columns every split with rows has (an empty split constrains nothing)."""
+    with_rows = [p.columns for p in profiles if p.rows]
+    return frozenset.intersection(*with_rows) if with_rows else frozenset()
 
 
 def check_own_record(schema: str, record: Mapping[str, Any]) -> None:

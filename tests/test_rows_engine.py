@@ -191,3 +191,16 @@ def test_material_files_reuse_the_digest_engine(tmp_path: Path) -> None:
     assert stored == RowDigestSet.from_digests(
         [hashlib.sha256(b"A").digest(), hashlib.sha256(b"B").digest()]
     )
+
+
+def test_an_empty_split_constrains_no_column(tmp_path: Path) -> None:
+    train = write(tmp_path / "train.jsonl", '{"a": 1, "b": 2}\n{"a": 3, "b": 4}\n')
+    validation = write(tmp_path / "validation.jsonl", '{"a": 5, "b": 6}\n')
+    empty = write(tmp_path / "holdback.jsonl", "")
+    proof = prove_splits({"train": train, "validation": validation, "holdback": empty})
+    assert proof.record["columns"] == ["a", "b"]
+    assert proof.record["overlaps"] == {
+        "holdback|train": 0,
+        "holdback|validation": 0,
+        "train|validation": 0,
+    }
