@@ -1,0 +1,424 @@
+"""Each check on a key bundle's transparency-log entry, one at a time, with its reason.
+
+The loopback Rekor (instance.py) logs whatever body it is given and signs it for real
+(inclusion proof, checkpoint, signed entry timestamp), so an entry that records
+another verifier, another payload or another signature is a genuinely logged entry:
+only the body check can refuse it. Times come from the log; ``now`` is the one fake,
+the verifier's clock, to place an entry in the verifier's future.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, utils
+
+from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE, pae
+from mlspec_attest.errors import MalformedDocumentError, SigstoreVerificationError
+from mlspec_attest.signing.keys import KeyType, LocalKeySigner, generate_key
+from mlspec_attest.signing.sigstore_verify import TrustRoot, VerifiedBundle, verify_bundle
+
+from .instance import SigstoreInstance
+from .test_key_transparency import BUNDLE_V03, b64, log, statement
+
+ARTIFACT = b"weights v1"
+DIGEST = hashlib.sha256(ARTIFACT).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def signer() -> LocalKeySigner:
+    return generate_key(KeyType.ECDSA_P256)
+
+
+@pytest.fixture(scope="module")
+def other() -> LocalKeySigner:
+    return generate_key(KeyType.ECDSA_P256)
+
+
+@pytest.fixture(scope="module")
+def trust(sigstore_instance: SigstoreInstance) -> TrustRoot:
+    return TrustRoot.from_json(sigstore_instance.trust_config, source="loopback")
+
+
+def pem(key: LocalKeySigner) -> str:
+    return b64(key.public_key.pem().encode())
+
+
+def envelope_of(key: LocalKeySigner, payload: bytes) -> tuple[dict[str, Any], bytes]:
+    sig = key.sign(pae(INTOTO_PAYLOAD_TYPE, payload))
+    env = {"payload": b64(payload), "payloadType": INTOTO_PAYLOAD_TYPE, "signatures": [{"sig": b64(sig)}]}  # fmt: skip
+    return env, sig
+
+
+def key_bundle(
+    key: LocalKeySigner, entries: list[dict[str, Any]], **content: Any
+) -> dict[str, Any]:
+    return {
+        "mediaType": BUNDLE_V03,
+        "verificationMaterial": {"publicKey": {"hint": key.public_key.keyid}, "tlogEntries": entries},
+        **content,
+    }  # fmt: skip
+
+
+def verify(
+    doc: dict[str, Any], key: LocalKeySigner, trust: TrustRoot, now: datetime | None = None
+) -> VerifiedBundle:
+    return verify_bundle(doc, trust=trust, key=key.public_key, artifact_sha256=DIGEST, now=now)
+
+
+def denied(
+    doc: dict[str, Any], key: LocalKeySigner, trust: TrustRoot, now: datetime | None = None
+) -> str:
+    with pytest.raises(SigstoreVerificationError) as info:
+        verify(doc, key, trust, now)
+    assert info.value.exit_code == 1
+    return info.value.message
+
+
+# --- intoto 0.0.2 --------------------------------------------------------------------------
+
+
+def intoto_entry(
+    instance: SigstoreInstance,
+    key: LocalKeySigner,
+    env: dict[str, Any],
+    sig: bytes,
+    payload: bytes,
+    **change: Any,
+) -> dict[str, Any]:
+    """Log an intoto 0.0.2 body as Rekor persists it; ``change`` alters one field of it."""
+    recorded: dict[str, Any] = {
+        "payloadType": change.get("payload_type", INTOTO_PAYLOAD_TYPE),
+        "payload": b64(env["payload"].encode()),
+        "signatures": change.get(
+            "signatures", [{"sig": b64(b64(sig).encode()), "publicKey": change.get("verifier", pem(key))}]
+        ),
+    }  # fmt: skip
+    if recorded["payloadType"] is None:
+        del recorded["payloadType"]
+    content: dict[str, Any] = {
+        "envelope": recorded,
+        "hash": {"algorithm": "sha256", "value": hashlib.sha256(json.dumps(env).encode()).hexdigest()},
+        "payloadHash": change.get(
+            "payload_hash", {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()}
+        ),
+    }  # fmt: skip
+    if change.get("no_envelope"):
+        del content["envelope"]
+    body = {"apiVersion": "0.0.2", "kind": "intoto", "spec": {"content": content}}
+    return log(instance, body)
+
+
+def test_intoto_entry_as_logged_verifies(
+    sigstore_instance: SigstoreInstance, signer: LocalKeySigner, trust: TrustRoot
+) -> None:
+    payload = statement(DIGEST)
+    env, sig = envelope_of(signer, payload)
+    entry = intoto_entry(sigstore_instance, signer, env, sig, payload)
+    verified = verify(key_bundle(signer, [entry], dsseEnvelope=env), signer, trust)
+    assert verified.log_entries == 1
+    assert [t.source for t in verified.times] == ["transparency-log"]
+    assert verified.times[0].time == datetime.fromtimestamp(int(entry["integratedTime"]), tz=UTC)
+    # a recorded envelope that omits payloadType is what older Rekor clients sent
+    entry = intoto_entry(sigstore_instance, signer, env, sig, payload, payload_type=None)
+    verify(key_bundle(signer, [entry], dsseEnvelope=env), signer, trust)
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("another-verifier", "intoto entry: signed by another verifier"),
+        ("payload-hash", "intoto entry: payload hash mismatch"),
+        ("payload-hash-algorithm", "intoto entry: payload hash mismatch"),
+        ("payload-hash-missing", "intoto entry: payload hash mismatch"),
+        ("another-signature", "intoto entry: signature mismatch"),
+        ("signature-not-base64", "intoto entry: signature mismatch"),
+        ("two-signatures", "intoto entry: signature count mismatch"),
+        ("no-signatures", "intoto entry: signature count mismatch"),
+        ("payload-type", "intoto entry: payloadType mismatch"),
+        ("no-envelope", "intoto entry has no envelope"),
+    ],
+)
+def test_intoto_entry_recording_something_else_is_denied(
+    case: str,
+    reason: str,
+    sigstore_instance: SigstoreInstance,
+    signer: LocalKeySigner,
+    other: LocalKeySigner,
+    trust: TrustRoot,
+) -> None:
+    payload = statement(DIGEST)
+    env, sig = envelope_of(signer, payload)
+    _, other_sig = envelope_of(other, payload)
+    good = {"sig": b64(b64(sig).encode()), "publicKey": pem(signer)}
+    change: dict[str, Any] = {
+        "another-verifier": {"verifier": pem(other)},
+        "payload-hash": {"payload_hash": {"algorithm": "sha256", "value": hashlib.sha256(b"x").hexdigest()}},
+        "payload-hash-algorithm": {"payload_hash": {"algorithm": "sha512", "value": hashlib.sha256(payload).hexdigest()}},
+        "payload-hash-missing": {"payload_hash": None},
+        "another-signature": {"signatures": [{"sig": b64(b64(other_sig).encode()), "publicKey": pem(signer)}]},
+        "signature-not-base64": {"signatures": [{"sig": "%%%", "publicKey": pem(signer)}]},
+        "two-signatures": {"signatures": [good, good]},
+        "no-signatures": {"signatures": []},
+        "payload-type": {"payload_type": "text/plain"},
+        "no-envelope": {"no_envelope": True},
+    }[case]  # fmt: skip
+    entry = intoto_entry(sigstore_instance, signer, env, sig, payload, **change)
+    message = denied(key_bundle(signer, [entry], dsseEnvelope=env), signer, trust)
+    assert "transparency-log verification failed" in message
+    assert reason in message
+
+
+def test_intoto_entry_for_a_message_signature_is_denied(
+    sigstore_instance: SigstoreInstance, signer: LocalKeySigner, trust: TrustRoot
+) -> None:
+    payload = statement(DIGEST)
+    env, sig = envelope_of(signer, payload)
+    entry = intoto_entry(sigstore_instance, signer, env, sig, payload)
+    digest_sig = _prehashed_signature(signer)
+    doc = key_bundle(signer, [entry], messageSignature={"signature": b64(digest_sig)})
+    message = denied(doc, signer, trust)
+    assert "the log entry is inconsistent with the bundle" in message
+
+
+# --- dsse 0.0.1 ----------------------------------------------------------------------------
+
+
+def dsse_entry(instance: SigstoreInstance, env: dict[str, Any], verifier: str) -> dict[str, Any]:
+    proposed = {"envelope": json.dumps(env), "verifiers": [verifier]}
+    body = {"apiVersion": "0.0.1", "kind": "dsse", "spec": {"proposedContent": proposed}}
+    return log(instance, body)
+
+
+def test_dsse_entry_checks(
+    sigstore_instance: SigstoreInstance,
+    signer: LocalKeySigner,
+    other: LocalKeySigner,
+    trust: TrustRoot,
+) -> None:
+    payload = statement(DIGEST)
+    env, _ = envelope_of(signer, payload)
+    doc = key_bundle(signer, [dsse_entry(sigstore_instance, env, pem(signer))], dsseEnvelope=env)
+    assert verify(doc, signer, trust).log_entries == 1
+    inconsistent = "the log entry is inconsistent with the bundle"
+    # the entry names another verifier
+    doc = key_bundle(signer, [dsse_entry(sigstore_instance, env, pem(other))], dsseEnvelope=env)
+    assert inconsistent in denied(doc, signer, trust)
+    # the entry records the same signature over another payload (payload hash differs)
+    swapped = {**env, "payload": b64(statement("ab" * 32))}
+    doc = key_bundle(
+        signer, [dsse_entry(sigstore_instance, swapped, pem(signer))], dsseEnvelope=env
+    )
+    assert inconsistent in denied(doc, signer, trust)
+    # the entry records two signatures
+    doubled = {**env, "signatures": env["signatures"] * 2}
+    doc = key_bundle(
+        signer, [dsse_entry(sigstore_instance, doubled, pem(signer))], dsseEnvelope=env
+    )
+    assert inconsistent in denied(doc, signer, trust)
+    # the entry records another signature
+    other_env, _ = envelope_of(other, payload)
+    doc = key_bundle(
+        signer, [dsse_entry(sigstore_instance, other_env, pem(signer))], dsseEnvelope=env
+    )
+    assert inconsistent in denied(doc, signer, trust)
+
+
+def test_dsse_entry_with_another_hash_algorithm_is_denied(
+    sigstore_instance: SigstoreInstance, signer: LocalKeySigner, trust: TrustRoot
+) -> None:
+    payload = statement(DIGEST)
+    env, sig = envelope_of(signer, payload)
+    body = {
+        "apiVersion": "0.0.1",
+        "kind": "dsse",
+        "spec": {
+            "envelopeHash": {"algorithm": "sha256", "value": hashlib.sha256(json.dumps(env).encode()).hexdigest()},
+            "payloadHash": {"algorithm": "sha512", "value": hashlib.sha256(payload).hexdigest()},
+            "signatures": [{"signature": b64(sig), "verifier": pem(signer)}],
+        },
+    }  # fmt: skip
+    doc = key_bundle(signer, [log(sigstore_instance, body)], dsseEnvelope=env)
+    assert "the log entry is inconsistent with the bundle" in denied(doc, signer, trust)
+    body["spec"]["payloadHash"]["algorithm"] = "sha256"
+    doc = key_bundle(signer, [log(sigstore_instance, body)], dsseEnvelope=env)
+    assert verify(doc, signer, trust).log_entries == 1
+
+
+# --- hashedrekord 0.0.1 --------------------------------------------------------------------
+
+
+def _prehashed_signature(key: LocalKeySigner) -> bytes:
+    private = key.private_key
+    assert isinstance(private, ec.EllipticCurvePrivateKey)
+    return private.sign(bytes.fromhex(DIGEST), ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+
+
+def hashedrekord_entry(
+    instance: SigstoreInstance,
+    sig: bytes,
+    verifier: str,
+    *,
+    value: str = DIGEST,
+    algorithm: str = "sha256",
+) -> dict[str, Any]:
+    body = {
+        "apiVersion": "0.0.1",
+        "kind": "hashedrekord",
+        "spec": {
+            "data": {"hash": {"algorithm": algorithm, "value": value}},
+            "signature": {"content": b64(sig), "publicKey": {"content": verifier}},
+        },
+    }
+    return log(instance, body)
+
+
+def message_bundle(key: LocalKeySigner, sig: bytes, entry: dict[str, Any]) -> dict[str, Any]:
+    message = {
+        "messageDigest": {"algorithm": "SHA2_256", "digest": b64(bytes.fromhex(DIGEST))},
+        "signature": b64(sig),
+    }
+    return key_bundle(key, [entry], messageSignature=message)
+
+
+@pytest.mark.parametrize(
+    "case", ["another-key", "another-hash", "another-algorithm", "another-signature"]
+)
+def test_hashedrekord_entry_recording_something_else_is_denied(
+    case: str,
+    sigstore_instance: SigstoreInstance,
+    signer: LocalKeySigner,
+    other: LocalKeySigner,
+    trust: TrustRoot,
+) -> None:
+    sig = _prehashed_signature(signer)
+    kwargs: dict[str, Any] = {
+        "another-key": {"verifier": pem(other)},
+        "another-hash": {"value": "ab" * 32},
+        "another-algorithm": {"algorithm": "sha512"},
+        "another-signature": {"sig": _prehashed_signature(other)},
+    }[case]
+    entry = hashedrekord_entry(
+        sigstore_instance,
+        kwargs.pop("sig", sig),
+        kwargs.pop("verifier", pem(signer)),
+        **kwargs,
+    )
+    message = denied(message_bundle(signer, sig, entry), signer, trust)
+    assert "the log entry is inconsistent with the bundle" in message
+
+
+def test_hashedrekord_entry_for_a_dsse_bundle_is_denied(
+    sigstore_instance: SigstoreInstance, signer: LocalKeySigner, trust: TrustRoot
+) -> None:
+    env, sig = envelope_of(signer, statement(DIGEST))
+    entry = hashedrekord_entry(sigstore_instance, sig, pem(signer))
+    message = denied(key_bundle(signer, [entry], dsseEnvelope=env), signer, trust)
+    assert "the log entry is inconsistent with the bundle" in message
+
+
+# --- signed time ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def logged(
+    sigstore_instance: SigstoreInstance, signer: LocalKeySigner
+) -> tuple[dict[str, Any], datetime]:
+    sig = _prehashed_signature(signer)
+    entry = hashedrekord_entry(sigstore_instance, sig, pem(signer))
+    integrated = datetime.fromtimestamp(int(entry["integratedTime"]), tz=UTC)
+    return message_bundle(signer, sig, entry), integrated
+
+
+def test_entry_integrated_in_the_future_is_denied(
+    logged: tuple[dict[str, Any], datetime], signer: LocalKeySigner, trust: TrustRoot
+) -> None:
+    doc, integrated = logged
+    # five minutes of clock skew are allowed, to the second
+    verified = verify(doc, signer, trust, now=integrated - timedelta(minutes=5))
+    assert [(t.source, t.time) for t in verified.times] == [("transparency-log", integrated)]
+    message = denied(doc, signer, trust, now=integrated - timedelta(minutes=5, seconds=1))
+    assert "the log entry is integrated in the future" in message
+    message = denied(doc, signer, trust, now=integrated - timedelta(days=1))
+    assert "the log entry is integrated in the future" in message
+
+
+def test_entry_without_a_promise_has_no_signed_time(
+    logged: tuple[dict[str, Any], datetime], signer: LocalKeySigner, trust: TrustRoot
+) -> None:
+    doc, _ = logged
+    del doc["verificationMaterial"]["tlogEntries"][0]["inclusionPromise"]
+    message = denied(doc, signer, trust)
+    assert "the bundle needs an inclusion promise or a signed timestamp" in message
+
+
+def test_v01_bundle_needs_an_inclusion_promise(
+    logged: tuple[dict[str, Any], datetime], signer: LocalKeySigner, trust: TrustRoot
+) -> None:
+    doc, _ = logged
+    doc["mediaType"] = "application/vnd.dev.sigstore.bundle+json;version=0.1"
+    assert verify(doc, signer, trust).log_entries == 1
+    del doc["verificationMaterial"]["tlogEntries"][0]["inclusionPromise"]
+    assert "a v0.1 bundle needs an inclusion promise" in denied(doc, signer, trust)
+
+
+def test_altered_integrated_time_breaks_the_promise(
+    logged: tuple[dict[str, Any], datetime], signer: LocalKeySigner, trust: TrustRoot
+) -> None:
+    doc, integrated = logged
+    entry = doc["verificationMaterial"]["tlogEntries"][0]
+    entry["integratedTime"] = str(int(integrated.timestamp()) - 3600)
+    assert "transparency-log verification failed" in denied(doc, signer, trust)
+
+
+def test_entry_of_an_unsupported_kind_is_denied(
+    sigstore_instance: SigstoreInstance, signer: LocalKeySigner, trust: TrustRoot
+) -> None:
+    sig = _prehashed_signature(signer)
+    body = {
+        "apiVersion": "0.0.1",
+        "kind": "rekord",
+        "spec": {"data": {"hash": {"algorithm": "sha256", "value": DIGEST}}},
+    }
+    doc = message_bundle(signer, sig, log(sigstore_instance, body))
+    message = denied(doc, signer, trust)
+    assert "integrated time is not supported for rekord/0.0.1 entries" in message
+
+
+# --- how many entries and signatures -------------------------------------------------------
+
+
+def test_exactly_one_log_entry(
+    logged: tuple[dict[str, Any], datetime], signer: LocalKeySigner, trust: TrustRoot
+) -> None:
+    doc, _ = logged
+    entries = doc["verificationMaterial"]["tlogEntries"]
+    doc["verificationMaterial"]["tlogEntries"] = entries * 2
+    with pytest.raises(MalformedDocumentError, match="expected exactly one log entry, found 2"):
+        verify(doc, signer, trust)
+    doc["verificationMaterial"]["tlogEntries"] = []
+    message = denied(doc, signer, trust)
+    assert "a trust root was given, but the bundle has no transparency-log entry" in message
+
+
+@pytest.mark.parametrize("order", ["valid-first", "valid-second"])
+def test_key_bundle_with_several_signatures_is_denied(
+    order: str, signer: LocalKeySigner, other: LocalKeySigner
+) -> None:
+    payload = statement(DIGEST)
+    env, _ = envelope_of(signer, payload)
+    other_env, _ = envelope_of(other, payload)
+    sigs = env["signatures"] + other_env["signatures"]
+    env["signatures"] = sigs if order == "valid-first" else sigs[::-1]
+    doc = key_bundle(signer, [], dsseEnvelope=env)
+    with pytest.raises(SigstoreVerificationError, match="expected one DSSE signature, found 2"):
+        verify_bundle(doc, trust=None, key=signer.public_key, artifact_sha256=DIGEST)
+    # the signer's signature alone: accepted
+    env["signatures"] = sigs[:1]
+    verified = verify_bundle(doc, trust=None, key=signer.public_key, artifact_sha256=DIGEST)
+    assert verified.keyid == signer.public_key.keyid
