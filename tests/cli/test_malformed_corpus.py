@@ -8,9 +8,11 @@ error message, no traceback. The limits enforce "bounded" without timing
 anything: a parse that ran away would hit RLIMIT_CPU (killed by SIGXCPU) or
 RLIMIT_AS (MemoryError, exit 70), and fail the case.
 
-RLIMIT_AS is 256 MiB: the interpreter with cryptography, click, ruamel and
-jsonschema loaded maps about 100 MiB of address space. MALLOC_ARENA_MAX keeps
-glibc from reserving 64 MiB of address space per hashing thread.
+RLIMIT_AS is 256 MiB: ``policy lint`` or ``policy sign`` (the interpreter with
+cryptography, click, ruamel and jsonschema loaded) needs about 50 MiB of
+address space, found by bisecting RLIMIT_AS, so the limit leaves room for the
+work but not for a runaway parse. MALLOC_ARENA_MAX keeps glibc from reserving
+64 MiB of address space per hashing thread.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import pytest
 
 from mlspec_attest.bundle import Bundle
 from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE, Envelope
+from mlspec_attest.interop.intoto_export import export_intoto
 from mlspec_attest.interop.oms import sign_model
 from mlspec_attest.jsonio import canonical
 from mlspec_attest.limits import (
@@ -86,8 +89,6 @@ class Workspace:
     model_sig: Path
     layout_dir: Path
     data: Path
-    schema_yaml: Path
-    objectives: Path
 
     def verify_args(self, store: Path | None = None) -> list[str | Path]:
         args: list[str | Path] = list(self.pipeline.cli_verify_args())
@@ -138,8 +139,6 @@ def ws(tmp_path_factory: pytest.TempPathFactory, keys: dict[str, KeyPair]) -> Wo
     model_sig = root / "model.sig"
     sign_model(model, model_sig, keys["data-engineer"].signer)  # ECDSA P-256, as OMS wants
     layout_dir = root / "layout"
-    from mlspec_attest.interop.intoto_export import export_intoto
-
     export_intoto(
         pipeline.signed,
         [keys["owner"].public],
@@ -152,13 +151,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory, keys: dict[str, KeyPair]) -> Wo
     )
     data = root / "data.csv"
     data.write_text("age,bmi\n30,21.5\n40,25.0\n")
-    schema_yaml = root / "schema.yaml"
-    schema_yaml.write_text(SCHEMA)
-    objectives = root / "objectives.yaml"
-    objectives.write_text(OBJECTIVES)
-    return Workspace(
-        pipeline, keys, root, model, model_sig, layout_dir, data, schema_yaml, objectives
-    )
+    return Workspace(pipeline, keys, root, model, model_sig, layout_dir, data)
 
 
 # ------------------------------------------------------------ bad contents
@@ -185,11 +178,10 @@ def laughs_yaml(head: str) -> bytes:
 
 
 BINARY = bytes(range(256)) * 16
-UTF16 = "utf-16"
 
 
 def utf16(text: str) -> bytes:
-    return text.encode(UTF16)  # with its byte order mark
+    return text.encode("utf-16")  # with its byte order mark
 
 
 def bom(data: bytes) -> bytes:
@@ -204,6 +196,7 @@ def write(path: Path, data: bytes) -> Path:
 
 # --------------------------------------------------------------------- cases
 Build = Callable[[Workspace, Path], list[str | Path]]
+Content = Callable[[Workspace], bytes] | int  # bytes to write, or the size of a sparse file
 
 
 @dataclass(frozen=True)
@@ -219,7 +212,7 @@ CASES: list[Case] = []
 
 def cases_for(
     kind: str,
-    contents: dict[str, tuple[Callable[[Workspace], bytes], str]],
+    contents: dict[str, tuple[Content, str]],
     args: Callable[[Workspace, Path], list[str | Path]],
     name: str,
     codes: frozenset[int] = frozenset({3}),
@@ -227,7 +220,7 @@ def cases_for(
     """Register one case per bad content: ``contents[id] = (make bytes, expected text)``."""
     for label, (make, says) in contents.items():
 
-        def build(w: Workspace, d: Path, make: Any = make) -> list[str | Path]:
+        def build(w: Workspace, d: Path, make: Content = make) -> list[str | Path]:
             target = d / name
             if isinstance(make, int):  # a size: a sparse file just over a limit
                 sparse(target, make)
@@ -256,7 +249,7 @@ def policy_args(*command: str) -> Callable[[Workspace, Path], list[str | Path]]:
 
 
 # policy YAML: lint, show and sign read it ------------------------------------
-POLICY_YAML: dict[str, tuple[Any, str]] = {
+POLICY_YAML: dict[str, tuple[Content, str]] = {
     "truncated": (
         lambda w: good_policy(w).split("functionaries: [")[0].encode() + b"x: [a",
         "not valid YAML",
@@ -357,7 +350,7 @@ def owner_signed_edit(edit: Callable[[str], str]) -> Callable[[Workspace], bytes
     return make
 
 
-SIGNED_POLICY: dict[str, tuple[Any, str]] = {
+SIGNED_POLICY: dict[str, tuple[Content, str]] = {
     "truncated": (lambda w: w.pipeline.signed_policy_path.read_bytes()[:200], "not valid JSON"),
     "binary": (lambda w: BINARY, "not UTF-8 text"),
     "nested-1e5": (lambda w: deep_json(), "nested deeper than 64"),
@@ -413,7 +406,7 @@ def bundle_doc(w: Workspace) -> dict[str, Any]:
     return doc
 
 
-RUN_BUNDLE: dict[str, tuple[Any, str]] = {
+RUN_BUNDLE: dict[str, tuple[Content, str]] = {
     "truncated": (lambda w: w.pipeline.bundle_path("ingest").read_bytes()[:100], "not valid JSON"),
     "binary": (lambda w: BINARY, "not UTF-8 text"),
     "nested-1e5": (lambda w: deep_json(), "nested deeper than 64"),
@@ -461,7 +454,7 @@ def with_metric(value: str) -> Callable[[Workspace], bytes]:
     return edited(lambda t: t.replace('"metrics":{}', '"metrics":{"mae":' + value + "}"))
 
 
-PAYLOAD: dict[str, tuple[Any, str]] = {
+PAYLOAD: dict[str, tuple[Content, str]] = {
     "truncated": (resigned(lambda w: statement_text(w)[:120].encode()), "not valid JSON"),
     "binary": (resigned(lambda w: BINARY), "not UTF-8 text"),
     "nested-1e5": (resigned(lambda w: deep_json()), "nested deeper than 64"),
@@ -491,7 +484,7 @@ cases_for("dsse-payload", PAYLOAD, _resigned_args, "ingest.sigstore.json", DENIE
 
 # metrics JSON for `sign --metrics` ----------------------------------------------------
 GOOD_METRICS = b'{"metrics": {"mae": 41.5}}'
-METRICS: dict[str, tuple[Any, str]] = {
+METRICS: dict[str, tuple[Content, str]] = {
     "truncated": (lambda w: GOOD_METRICS[:12], "not valid JSON"),
     "binary": (lambda w: BINARY, "not UTF-8 text"),
     "nested-1e5": (lambda w: deep_json(), "nested deeper than 64"),
@@ -521,7 +514,7 @@ cases_for(
 
 
 # objectives YAML -------------------------------------------------------------------
-OBJECTIVES_CASES: dict[str, tuple[Any, str]] = {
+OBJECTIVES_CASES: dict[str, tuple[Content, str]] = {
     "truncated": (lambda w: OBJECTIVES.encode() + b"  - {id: x, stage: [", "not valid YAML"),
     "binary": (lambda w: BINARY, "not UTF-8 text"),
     "nested-1e5": (lambda w: OBJECTIVES.encode() + deep_yaml(), "nested deeper than 64"),
@@ -561,7 +554,7 @@ SCHEMA_JSON = json.dumps(
         "columns": [{"name": "age", "type": "integer"}],
     }
 )
-SCHEMA_YAML_CASES: dict[str, tuple[Any, str]] = {
+SCHEMA_YAML_CASES: dict[str, tuple[Content, str]] = {
     "truncated": (lambda w: SCHEMA[:120].encode() + b"{", "not valid YAML"),
     "binary": (lambda w: BINARY, "not UTF-8 text"),
     "nested-1e5": (lambda w: SCHEMA.encode() + deep_yaml(), "nested deeper than 64"),
@@ -572,7 +565,7 @@ SCHEMA_YAML_CASES: dict[str, tuple[Any, str]] = {
     "nan": (lambda w: SCHEMA.replace("min: 0", "min: .nan").encode(), "nan"),
     "huge-int": (lambda w: SCHEMA.replace("min: 0", f"min: {2**64}").encode(), "±(2^53−1)"),
 }
-SCHEMA_JSON_CASES: dict[str, tuple[Any, str]] = {
+SCHEMA_JSON_CASES: dict[str, tuple[Content, str]] = {
     "truncated": (lambda w: SCHEMA_JSON[:40].encode(), "not valid JSON"),
     "nested-1e5": (lambda w: deep_json(), "nested deeper than 64"),
     "bom": (lambda w: bom(SCHEMA_JSON.encode()), "byte order mark"),
@@ -600,7 +593,7 @@ def pem_text(w: Workspace) -> str:
     return w.keys["owner"].pub_path.read_text()
 
 
-KEYS: dict[str, tuple[Any, str]] = {
+KEYS: dict[str, tuple[Content, str]] = {
     "truncated": (lambda w: pem_text(w)[:60].encode(), "not a PEM"),
     "binary": (lambda w: BINARY, "not a PEM"),
     "huge": (MAX_KEY_BYTES + 1, "larger than 64 KiB, the limit for a key"),
@@ -677,11 +670,15 @@ def layout_bytes(w: Workspace) -> bytes:
     return (w.layout_dir / "root.layout").read_bytes()
 
 
-LAYOUT: dict[str, tuple[Any, str]] = {
+LAYOUT: dict[str, tuple[Content, str]] = {
     "truncated": (lambda w: layout_bytes(w)[:300], "not valid JSON"),
     "binary": (lambda w: BINARY, "not UTF-8 text"),
     "nested-1e5": (lambda w: deep_json(), "nested deeper than 64"),
     "huge": (MAX_JSON_BYTES + 1, "larger than"),
+    "wrong-type": (
+        lambda w: b'{"signed": {"_type": "layout", "steps": 5}, "signatures": []}',
+        "invalid in-toto layout",
+    ),
     "utf-16": (lambda w: utf16(layout_bytes(w).decode()), "UTF-16"),
     "bom": (lambda w: bom(layout_bytes(w)), "byte order mark"),
     "1e400": (lambda w: layout_bytes(w)[:-1] + b',"x":1e400}', "1e400 is out of range"),
@@ -712,8 +709,14 @@ def _link_args(bad: bytes) -> Build:
     return build
 
 
-for label, bad in {"nested-1e5": deep_json(), "binary": BINARY, "1e400": b'{"x": 1e400}'}.items():
-    CASES.append(Case(f"intoto-link-{label}", _link_args(bad), "ingest", DENIED))
+for label, bad in {
+    "nested-1e5": deep_json(),
+    "binary": BINARY,
+    "1e400": b'{"x": 1e400}',
+    "bom": bom(b'{"signed": {"_type": "link"}, "signatures": []}'),
+    "wrong-type": b'{"signed": {"_type": "link", "name": 5, "materials": []}, "signatures": 5}',
+}.items():
+    CASES.append(Case(f"intoto-link-{label}", _link_args(bad), "unreadable link", DENIED))
 
 
 # OpenSSF model signature (model verify) ----------------------------------------------
@@ -731,7 +734,7 @@ def oms_resigned(payload: bytes) -> Callable[[Workspace], bytes]:
     return make
 
 
-OMS: dict[str, tuple[Any, str]] = {
+OMS: dict[str, tuple[Content, str]] = {
     "truncated": (lambda w: w.model_sig.read_bytes()[:100], "not valid JSON"),
     "binary": (lambda w: BINARY, "not UTF-8 text"),
     "nested-1e5": (lambda w: deep_json(), "nested deeper than 64"),
