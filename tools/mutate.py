@@ -279,6 +279,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--mutant", action="append", default=[], help="(re)run only mutants matching this glob"
     )
+    parser.add_argument(
+        "--rerun-survivors",
+        action="store_true",
+        help="test the last run's survivors again (after adding tests)",
+    )
     parser.add_argument("--show", action="append", default=[], help="print a mutant's diff")
     parser.add_argument("--in-workspace", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -293,11 +298,17 @@ def main(argv: list[str] | None = None) -> int:
         return run_module(modules[0], args.max_children, args.mutant)
     if not args.report_only:
         for module in modules:
+            globs = list(args.mutant)
+            if args.rerun_survivors:
+                lost = [n for n, st in module_results(module).items() if st not in KILLED]
+                if not lost:
+                    continue
+                globs += lost
             print(f"=== {module}", flush=True)
             prepare_workspace(module, args.fresh)
             cmd = [sys.executable, str(Path(__file__).resolve()), "--in-workspace"]
             cmd += ["--max-children", str(args.max_children), module]
-            for glob in args.mutant:
+            for glob in globs:
                 cmd += ["--mutant", glob]
             code = subprocess.call(cmd)
             if code:
