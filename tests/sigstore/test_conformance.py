@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from ..support import asset
-from .conftest import Cli
+from .conftest import Cli, CliResult
+from .reasons import CONFORMANCE_FAIL, assert_fails_for
 
 CONFORMANCE = asset("sigstore/conformance/bundle-verify")
 DEFAULT_ROOT = asset("sigstore/trust/sigstore-4.5.1-embedded/production/trusted_root.json")
@@ -63,26 +64,27 @@ def vector_args(name: str) -> list[str | Path]:
     ]
 
 
-def run_vector(cli: Cli, name: str) -> int:
+def run_vector(cli: Cli, name: str) -> CliResult:
     result = cli(*vector_args(name))
     assert result.clean, result.err
     RESULTS[name] = result.code
-    return result.code
+    return result
 
 
 def test_all_seventy_vectors_present() -> None:
     assert len(VECTORS) == 70
     assert sum(v.endswith("_fail") for v in VECTORS) > 30
+    assert set(CONFORMANCE_FAIL) == {v for v in VECTORS if v.endswith("_fail")}
 
 
 @pytest.mark.parametrize("name", VECTORS)
 def test_vector(cli: Cli, name: str) -> None:
-    code = run_vector(cli, name)
+    result = run_vector(cli, name)
     if name.endswith("_fail"):
-        # Denied (1) or malformed (3); never passed, never a usage or internal error.
-        assert code in (1, 3), f"{name} must fail, exit {code}"
+        # Denied (1) or malformed (3), for the reason the vector is about.
+        assert_fails_for(result, CONFORMANCE_FAIL[name], name)
     else:
-        assert code == 0, f"{name} must verify, exit {code}"
+        assert result.code == 0, f"{name} must verify, exit {result.code}"
 
 
 def test_agreement_score(cli: Cli) -> None:
