@@ -23,8 +23,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, utils
 from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE, pae
 from mlspec_attest.signing.keys import KeyType, LocalKeySigner, generate_key, write_key_pair
 
-from .conftest import Cli
+from .conftest import Cli, CliResult
 from .instance import SigstoreInstance
+from .reasons import assert_fails_for
 
 BUNDLE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
 
@@ -181,6 +182,24 @@ def intoto(instance: SigstoreInstance, key: LocalKeySigner, artifact: bytes) -> 
     }
 
 
+# Why each tampering is denied, per entry kind: the signature (message or DSSE) is checked
+# first; a log entry for another signature fails the entry-body check.
+SIGNATURE_REASONS = {
+    "hashedrekord": "the signature does not verify over sha256",
+    "dsse": "the DSSE signature does not verify under key",
+    "intoto": "the DSSE signature does not verify under key",
+}
+ARTIFACT_REASONS = {
+    "hashedrekord": "the bundle's message digest is not the artifact's sha256",
+    "dsse": "the in-toto statement has no subject with sha256",
+    "intoto": "the in-toto statement has no subject with sha256",
+}
+GRAFT_REASONS = {
+    "hashedrekord": "the log entry is inconsistent with the bundle",
+    "dsse": "the log entry is inconsistent with the bundle",
+    "intoto": "intoto entry: signature mismatch",
+}
+
 Maker = Callable[[SigstoreInstance, LocalKeySigner, bytes], dict[str, Any]]
 KINDS: dict[str, Maker] = {"hashedrekord": hashedrekord, "dsse": dsse, "intoto": intoto}
 
@@ -200,27 +219,31 @@ def test_logged_key_bundles(
     bundle = tmp_path / "model.bin.sigstore.json"
     bundle.write_text(json.dumps(KINDS[kind](sigstore_instance, key, artifact.read_bytes())))
 
-    def verify(*extra: str | Path, path: Path = bundle, trust: Path | None = None) -> int:
+    def verify(*extra: str | Path, path: Path = bundle, trust: Path | None = None) -> CliResult:
         tc = trust or sigstore_instance.trust_config_path
         result = cli("bundle", "verify", path, "--trust-config", tc, "--json", *extra)
         assert result.clean, result.err
-        return result.code
+        return result
 
-    assert verify("--artifact", artifact, "--key", pub) == 0
+    assert verify("--artifact", artifact, "--key", pub).code == 0
     # another key
     _, other_pub = write_key_pair(generate_key(KeyType.ECDSA_P256), tmp_path / "other")
-    assert verify("--artifact", artifact, "--key", other_pub) == 1
+    why = SIGNATURE_REASONS[kind]
+    assert_fails_for(verify("--artifact", artifact, "--key", other_pub), (1, why), kind)
     # another artifact
     other = tmp_path / "other.bin"
     other.write_bytes(b"weights v2")
-    assert verify("--artifact", other, "--key", pub) == 1
+    why = ARTIFACT_REASONS[kind]
+    assert_fails_for(verify("--artifact", other, "--key", pub), (1, why), kind)
     # another instance's trust root (its Rekor key is not this log's)
     elsewhere = sigstore_instance_factory("other").trust_config_path
-    assert verify("--artifact", artifact, "--key", pub, trust=elsewhere) == 1
+    denied = verify("--artifact", artifact, "--key", pub, trust=elsewhere)
+    assert_fails_for(denied, (1, "transparency-log verification failed"), kind)
     # a log entry for another signature, grafted onto this bundle
     graft = json.loads(bundle.read_text())
     donor = KINDS[kind](sigstore_instance, key, b"weights v2")
     graft["verificationMaterial"]["tlogEntries"] = donor["verificationMaterial"]["tlogEntries"]
     grafted = tmp_path / "grafted.sigstore.json"
     grafted.write_text(json.dumps(graft))
-    assert verify("--artifact", artifact, "--key", pub, path=grafted) == 1
+    denied = verify("--artifact", artifact, "--key", pub, path=grafted)
+    assert_fails_for(denied, (1, GRAFT_REASONS[kind]), kind)
