@@ -20,6 +20,7 @@ import pytest
 from ..support import KeyPair
 from .conftest import Cli
 from .instance import OIDC_ISSUER, SigstoreInstance
+from .reasons import IDENTITY_MISMATCH, assert_fails_for
 
 POLICY = """\
 apiVersion: mlspec-attest/v1
@@ -282,12 +283,14 @@ def test_bundle_verify_cli_on_a_keyless_stage(workspace: Workspace, tmp_path: Pa
     regex = workspace.cli(*base, "--identity-regex", "[a-z]+@example\\.com")
     assert regex.code == 0, regex.err
     wrong = workspace.cli(*base, "--identity", "bob@example.com")
-    assert wrong.code == 1
-    assert wrong.json()["result"] == "FAILED"
+    assert_fails_for(wrong, (1, "signed by alice@example.com"), "wrong identity")
+    assert_fails_for(wrong, (1, IDENTITY_MISMATCH), "wrong identity")
     other_file = tmp_path / "other.bin"
     other_file.write_bytes(b"not the product")
-    other = workspace.cli(*[other_file if a == base[4] else a for a in base], "--identity", "x")
-    assert other.code == 1
+    other = workspace.cli(
+        *[other_file if a == base[4] else a for a in base], "--identity", "alice@example.com"
+    )
+    assert_fails_for(other, (1, "the in-toto statement has no subject with sha256"), "artifact")
 
 
 def test_sign_without_token_is_a_usage_error(
