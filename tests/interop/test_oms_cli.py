@@ -193,7 +193,11 @@ def test_user_ignore_paths_are_added_to_the_recorded_set(
     signed_fixture: Path, verify_key: Verify
 ) -> None:
     (signed_fixture / "notes.txt").write_text("local notes")
-    assert verify_key(signed_fixture).code == 1
+    denied = verify_key(signed_fixture)
+    assert denied.code == 1
+    assert [(p["check"], p["message"].split()[0]) for p in denied.json()["problems"]] == [
+        ("file-added", "notes.txt")
+    ]
     r = verify_key(signed_fixture, "--ignore-paths", signed_fixture / "notes.txt")
     assert r.code == 0
     assert "notes.txt" in r.json()["ignored"]
@@ -405,8 +409,9 @@ def test_sigstore_sign_round_trip(
     verify = ["model", "verify", model_dir, "--signature", sig, "--trust-config", trust]
     ok = run(*verify, "--identity", "ml@example.com", "--issuer", OIDC_ISSUER)
     assert ok.code == 0, ok.err
-    wrong = run(*verify, "--identity", "mallory@example.com", "--issuer", OIDC_ISSUER)
+    wrong = run(*verify, "--identity", "mallory@example.com", "--issuer", OIDC_ISSUER, "--json")
     assert wrong.code == 1
+    assert [p["check"] for p in wrong.json()["problems"]] == ["sigstore"]
 
 
 def test_help_names_every_trust(run: Run) -> None:
