@@ -1,0 +1,112 @@
+"""Every corpus input (seeds and past crashers) replayed through its target.
+
+``crash-*`` files are inputs that once crashed a parser (found by fuzzing);
+each stays here as a regression test. A crasher whose fix has not landed yet
+is listed in PENDING and expected to fail, strictly: when the fix lands the
+case turns XPASS, which fails the run, and its PENDING entry is removed.
+
+Pending cases run in a subprocess with a time and memory limit, since some
+of them hang or exhaust memory until fixed; the rest run in process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from .conftest import TargetLoader
+from .targets._harness import CORPUS_DIR, PROJECT_ROOT, target_names
+
+#: "<target>/<file>" -> why it still crashes (the fix pending in mlspec_attest/).
+PENDING: dict[str, str] = {
+    "celexpr/crash-recursion-parentheses": "pending fix: CEL evaluation of 300 nested "
+    "parentheses raises RecursionError (cel-python's tree visitor recurses per level)",
+    "celexpr/crash-recursion-sum": "pending fix: CEL evaluation of a 600-term sum raises "
+    "RecursionError",
+    "celexpr/crash-recursion-negations": "pending fix: CEL evaluation of 1000 chained '!' "
+    "raises RecursionError",
+    "jsonio/crash-large-double-canonical": "pending fix: canonical() writes the double "
+    "1.111111111110111e17 as the integer 111111111111011100 (RFC 8785), which loads_strict "
+    "refuses as beyond 2^53: signed bytes the reader cannot read back",
+    "manifest/crash-oom-huge-sharded-size.json": "pending fix: DirectoryManifest.from_json "
+    "builds the list of shard bounds of a claimed size (888888888813 bytes / 16) to count "
+    "them: MemoryError/hang from 360 bytes",
+    "oms_statement/crash-typeerror-unhashable-hash-type.json": "pending fix: "
+    "Serialization.from_json tests 'hash_type not in HASH_SIZES' (a dict): a list or object "
+    "hash_type in a (validly signed) model-signing statement raises TypeError",
+    "tabular/crash-zlib-error-csv-gz": "pending fix: tabular.TabularReader lets zlib.error "
+    "escape from a corrupt gzip stream (data.csv.gz) while reading the header",
+    "oms_certificate/crash-valueerror-issuer.der": "pending fix: oms_trust._verify_certificate "
+    "reads leaf.issuer outside any error handling; cryptography parses lazily and raises "
+    "ValueError for a malformed issuer Name (exit 70 instead of 3)",
+    "oms_certificate/crash-valueerror-subject.der": "pending fix: as crash-valueerror-issuer, "
+    "for leaf.subject",
+    "oms_certificate/crash-typeerror-subject-bitstring.der": "pending fix: leaf.subject of a "
+    "certificate with a BitString attribute under another OID raises TypeError in cryptography",
+    "oms_certificate/crash-invalidversion.der": "pending fix: oms_trust._bundle_certificates "
+    "catches ValueError but load_der_x509_certificate raises x509.InvalidVersion (an "
+    "Exception, not a ValueError) for version 4",
+    "oms_signature/crash-invalidversion.json": "pending fix: the same InvalidVersion, from a "
+    "model.sig whose certificate says X.509 version 10",
+    "keys/crash-internalerror-x448-short-key": "pending fix: load_private_key lets "
+    "cryptography's InternalError escape (a PKCS#8 X448 key of 32 bytes: OpenSSL 'key setup "
+    "failed'); it should be KeyLoadError",
+}
+
+#: Limits for a pending case's subprocess (seconds, bytes of address space).
+PENDING_SECONDS = 60
+PENDING_MEMORY = 512 << 20
+
+
+def _cases() -> list[Any]:
+    cases = []
+    for name in target_names():
+        for path in sorted((CORPUS_DIR / name).iterdir()):
+            key = f"{name}/{path.name}"
+            marks = [pytest.mark.xfail(strict=True, reason=PENDING[key])] if key in PENDING else []
+            cases.append(pytest.param(name, path.name, id=key, marks=marks))
+    return cases
+
+
+def test_every_target_has_a_corpus_and_every_corpus_a_target() -> None:
+    corpora = sorted(p.name for p in CORPUS_DIR.iterdir() if p.is_dir())
+    assert corpora == target_names()
+    assert all(any((CORPUS_DIR / name).glob("seed-*")) for name in corpora)
+    stale = [key for key in PENDING if not (CORPUS_DIR / key).is_file()]
+    assert not stale, f"PENDING names missing corpus files: {stale}"
+
+
+_CHILD = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, ({memory}, {memory}))
+from tests.fuzz.targets import {name} as target
+target.TestOneInput(open(sys.argv[1], "rb").read())
+"""
+
+
+def _replay_in_subprocess(name: str, filename: str) -> None:
+    code = _CHILD.format(memory=PENDING_MEMORY, name=name)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", code, os.fspath(CORPUS_DIR / name / filename)],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=PENDING_SECONDS,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"{name}/{filename}: still running after {PENDING_SECONDS} s") from exc
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize(("name", "filename"), _cases())
+def test_corpus_input(name: str, filename: str, load_target: TargetLoader) -> None:
+    if f"{name}/{filename}" in PENDING:
+        _replay_in_subprocess(name, filename)
+        return
+    target = load_target(name)
+    target.TestOneInput((CORPUS_DIR / name / filename).read_bytes())
