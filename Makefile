@@ -51,3 +51,22 @@ mutate: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mlspec build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+## Fuzz every parser with atheris, FUZZ_SECONDS each (default 60); FUZZ_TARGETS="jsonio dsse"
+## picks some, FUZZ_FLAGS adds libFuzzer flags. Runs start from the seed-* corpus; new corpus
+## entries and crash reproducers go to FUZZ_OUT (outside the tree). A crasher belongs in
+## tests/fuzz/corpus/<target>/crash-<what> (docs/testing.md).
+.PHONY: fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_OUT ?= $(or $(TMPDIR),/tmp)/mlspec-attest-fuzz
+FUZZ_TARGETS ?= $(sort $(basename $(notdir $(filter-out tests/fuzz/targets/_%,$(wildcard tests/fuzz/targets/*.py)))))
+fuzz: $(STAMP)
+	@status=0; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_OUT)/$$t/corpus $(FUZZ_OUT)/$$t/artifacts; \
+	  cp tests/fuzz/corpus/$$t/seed-* $(FUZZ_OUT)/$$t/corpus/; \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS) s (crashes: $(FUZZ_OUT)/$$t/artifacts)"; \
+	  MLSPEC_FUZZ_WORKDIR=$(FUZZ_OUT)/$$t/work $(BIN)/python -m tests.fuzz.targets.$$t \
+	    $(FUZZ_OUT)/$$t/corpus -max_total_time=$(FUZZ_SECONDS) \
+	    -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_OUT)/$$t/artifacts/ $(FUZZ_FLAGS) || status=1; \
+	done; exit $$status
