@@ -104,7 +104,7 @@ def scenario(
     name: str,
     attack: str,
     code: int,
-    checks: Sequence[str] = (),
+    checks: Sequence[str] | None = (),
     message: str | None = None,
     *,
     bug: str | None = None,
@@ -113,7 +113,9 @@ def scenario(
 
     def decorate(fn: Callable[..., None]) -> Callable[..., None]:
         s = _register(
-            Scenario(name, _category_of(fn.__module__), attack, code, tuple(checks), message, bug)
+            Scenario(
+                name, _category_of(fn.__module__), attack, code, tuple(checks or ()), message, bug
+            )
         )
         return pytest.mark.parametrize("case", [pytest.param(s, id=name, marks=_marks(s))])(fn)
 
@@ -125,13 +127,15 @@ def case(
     name: str,
     attack: str,
     code: int,
-    checks: Sequence[str] = (),
+    checks: Sequence[str] | None = (),
     message: str | None = None,
     *values: Any,
     bug: str | None = None,
 ) -> Any:
     """One ``pytest.param`` of a parametrized group: ``(case, *values)``, id = name."""
-    s = _register(Scenario(name, _category_of(module), attack, code, tuple(checks), message, bug))
+    s = _register(
+        Scenario(name, _category_of(module), attack, code, tuple(checks or ()), message, bug)
+    )
     return pytest.param(s, *values, id=name, marks=_marks(s))
 
 
@@ -184,7 +188,11 @@ class Outcome:
 
 
 def expect(outcome: Outcome, s: Scenario) -> None:
-    """Assert the scenario's exit code and reason, and that nothing crashed."""
+    """Assert the scenario's exit code and reason, and that nothing crashed.
+
+    ``ADVERSARIAL_SHOW=1`` prints what each scenario got (run with ``-s``)."""
+    if os.environ.get("ADVERSARIAL_SHOW"):
+        print(f"\n[{s.name}] {outcome.describe()}")
     assert outcome.hang is None, f"{s.name}: {outcome.describe()}"
     assert outcome.code != INTERNAL_ERROR, f"{s.name}: internal error: {outcome.describe()}"
     assert "Traceback" not in outcome.err, f"{s.name}: traceback: {outcome.err[-2000:]}"
@@ -197,7 +205,11 @@ def expect(outcome: Outcome, s: Scenario) -> None:
     missing = [c for c in s.checks if c not in outcome.checks]
     assert not missing, f"{s.name}: missing checks {missing}: {outcome.describe()}"
     if s.message:
-        text = outcome.failure_text if s.code == 1 else outcome.error_message
+        text = (
+            outcome.failure_text
+            if s.code == 1
+            else "\n".join((outcome.error_message, outcome.out, outcome.err))
+        )
         assert s.message in text, f"{s.name}: {s.message!r} not in: {outcome.describe()}"
 
 
@@ -409,6 +421,29 @@ def cwd(path: Path) -> Iterator[None]:
         yield
     finally:
         os.chdir(old)
+
+
+class Hang(AssertionError):
+    """The command under test did not return (blocked on a FIFO or the like)."""
+
+
+@contextlib.contextmanager
+def hang_guard(seconds: int = 120) -> Iterator[None]:
+    """A safety net for in-process scenarios that open attacker-chosen special files:
+    if the code blocks (a FIFO opened without O_NONBLOCK ...), SIGALRM interrupts the
+    system call and the scenario fails instead of hanging the suite. Nothing is timed:
+    a correct verifier never comes near the limit."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise Hang(f"blocked for {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def kill_self() -> None:
