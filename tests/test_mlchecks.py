@@ -472,7 +472,10 @@ def test_baseline_of_another_stage_is_refused(with_change: MLPipeline) -> None:
     [failure] = [f for f in report.failures if f.check is Check.BASELINE]
     assert failure.stage == "evaluate"
     assert "baseline is an attestation of 'test'" in failure.message
-    assert "no baseline metrics" in next(f for f in report.failures if f.check is Check.OBJECTIVE).message
+    assert (
+        "no baseline metrics"
+        in next(f for f in report.failures if f.check is Check.OBJECTIVE).message
+    )
 
 
 def test_the_run_itself_is_no_baseline(with_change: MLPipeline) -> None:
@@ -486,7 +489,10 @@ def test_the_run_itself_is_no_baseline(with_change: MLPipeline) -> None:
     assert checks_of(report) == {Check.BASELINE, Check.OBJECTIVE}
     [failure] = [f for f in report.failures if f.check is Check.BASELINE]
     assert "comes from the run being verified" in failure.message
-    assert "no baseline metrics" in next(f for f in report.failures if f.check is Check.OBJECTIVE).message
+    assert (
+        "no baseline metrics"
+        in next(f for f in report.failures if f.check is Check.OBJECTIVE).message
+    )
 
 
 def test_baseline_unreadable(with_change: MLPipeline, tmp_path: Path) -> None:
