@@ -394,12 +394,14 @@ def test_missing_extra_is_a_backend_error(monkeypatch: pytest.MonkeyPatch) -> No
     assert info.value.exit_code == 4
 
 
-def _sublayout_folder(demo: IntotoDemo, root: Path) -> Path:
+def _sublayout_folder(
+    demo: IntotoDemo, root: Path, inspect: list[dict[str, Any]] | None = None
+) -> Path:
     """alice's root layout delegates step ``build`` to bob, whose sublayout has the demo's
     two steps; their links live in ``build.<bob's keyid prefix>/`` as in-toto expects."""
     files = demo.files
     template = _payload(json.loads((files / "demo.layout.template").read_text()))
-    sub = dict(template, expires=FUTURE, inspect=[])
+    sub = dict(template, expires=FUTURE, inspect=inspect or [])
     bob = demo.bob
     root_layout = {
         "_type": "layout",
@@ -455,6 +457,35 @@ def test_sublayouts_agree(demo: IntotoDemo, tmp_path: Path, tampered: bool) -> N
         assert stages["build"] == "failed"
     else:
         assert stages == {"build/write-code": "ok", "build/package": "ok", "build": "ok"}
+
+
+def test_a_functionarys_sublayout_never_runs_its_inspections(
+    demo: IntotoDemo, tmp_path: Path
+) -> None:
+    """bob signs a sublayout whose inspection would run a command on the verifier's
+    machine; only alice (the owner) may make the verifier run commands."""
+    marker = tmp_path / "work" / "PWNED"
+    marker.parent.mkdir()
+    inspection = {
+        "_type": "inspection",
+        "name": "pwn",
+        "run": ["touch", str(marker)],
+        "expected_materials": [],
+        "expected_products": [],
+    }
+    folder = _sublayout_folder(demo, tmp_path / "f", inspect=[inspection])
+    report = verify_intoto_layout(
+        folder / "root.layout",
+        [folder / "alice.pub"],
+        folder,
+        run_inspections=True,
+        workdir=marker.parent,
+    )
+    assert not marker.exists()
+    [failure] = [f for f in report.failures if f.check is Check.INSPECTION]
+    assert failure.stage == "build/pwn"
+    assert "only the policy owner's own layout may run commands" in failure.message
+    assert exit_code(report) == 1
 
 
 # ------------------------------------------------ `mlspec-attest verify` (CLI)
