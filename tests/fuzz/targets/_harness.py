@@ -16,9 +16,10 @@ Environment:
     crash (exception type + innermost library frame) as ``<target>/<signature>/``
     with the first input and its traceback, and keep fuzzing.
 ``MLSPEC_FUZZ_INSTRUMENT``
-    ``0`` skips atheris' bytecode instrumentation (fast start, blind mutation);
-    ``core`` instruments mlspec_attest only, not the extra packages a target
-    names in ``INSTRUMENT`` (ruamel, cel-python: ten seconds of start-up).
+    Coverage instrumentation: ``core`` (default) instruments mlspec_attest;
+    ``all`` adds the packages a target names in ``INSTRUMENT`` (ruamel,
+    cel-python: ten seconds of start-up and far fewer runs per second);
+    ``0`` none (fast start, blind mutation: the smoke tests).
 """
 
 from __future__ import annotations
@@ -159,17 +160,17 @@ def _instrument(packages: Iterable[str]) -> int:
 def main(target: Callable[[bytes], None]) -> None:
     """Entry point of ``python -m tests.fuzz.targets.<name> [libFuzzer flags] [corpus]``.
 
-    A target module may name extra packages to instrument besides
-    ``mlspec_attest`` in a module-level ``INSTRUMENT`` tuple.
+    A target module may name third-party parsers it drives in a module-level
+    ``INSTRUMENT`` tuple, instrumented too with MLSPEC_FUZZ_INSTRUMENT=all.
     """
     import atheris
 
     module = sys.modules[target.__module__]
     name = Path(module.__file__ or "target").stem
     _warm_up(name, target)
-    instrument = os.environ.get("MLSPEC_FUZZ_INSTRUMENT", "1")
+    instrument = os.environ.get("MLSPEC_FUZZ_INSTRUMENT", "core")
     if instrument != "0":
-        extra: tuple[str, ...] = () if instrument == "core" else getattr(module, "INSTRUMENT", ())
+        extra: tuple[str, ...] = getattr(module, "INSTRUMENT", ()) if instrument == "all" else ()
         count = _instrument(("mlspec_attest", "rfc8785", *extra))
         sys.stderr.write(f"INFO: instrumented {count} functions\n")
     triage = os.environ.get("MLSPEC_FUZZ_TRIAGE")
