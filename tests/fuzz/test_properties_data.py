@@ -264,6 +264,33 @@ def test_oms_statement_parser_raises_only_bad_input(doc: Any) -> None:
     parse_or_none(parse_statement, json.dumps(doc).encode())
 
 
+def _signed_model_sig() -> dict[str, Any]:
+    from .targets._oms import signed_bundle
+
+    manifest = ModelManifest("m", Serialization(), (Resource("a", "sha256", "00" * 32),))
+    return signed_bundle(manifest.payload()).to_json()
+
+
+@budget(30)
+@given(st.data())
+def test_model_signature_check_raises_only_bad_input(
+    fuzz_workdir: Path, scratch: Path, data: st.DataObject
+) -> None:
+    """A model.sig (a Sigstore bundle of a really signed statement), mutated, checked under a
+    key and under a certificate root: problems in a report, or bad input, nothing else."""
+    from mlspec_attest.interop.oms import check_model
+
+    from .targets._oms import certificate_trust, key_trust, model_dir
+
+    doc = data.draw(mutated_doc(_signed_model_sig()))
+    signature = scratch / "model.sig"
+    signature.write_text(json.dumps(doc))
+    for trust in (key_trust(), certificate_trust()):
+        report = parse_or_none(check_model, model_dir(), signature, trust, workers=1)
+        if report is not None:
+            report.to_json()
+
+
 # ---------------------------------------------------------------- keys
 @functools.cache
 def key_pairs() -> tuple[LocalKeySigner, ...]:

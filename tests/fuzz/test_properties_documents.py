@@ -155,6 +155,19 @@ def test_policy_compiler_reports_problems_and_never_raises(doc: Any) -> None:
         assert again is not None and again.to_json() == form, [str(p) for p in problems]
 
 
+GOLDEN_SIGNED_POLICY = loads_strict(
+    (PROJECT_ROOT / "tests" / "golden" / "policy.signed.json").read_bytes()
+)
+
+
+@budget(50)
+@given(json_values | mutated_doc(GOLDEN_SIGNED_POLICY))
+def test_signed_policy_parser_raises_only_bad_input(doc: Any) -> None:
+    signed = parse_or_none(parse_signed_policy, doc)
+    if signed is not None:
+        assert isinstance(signed.unsigned_by([owners()[0].public_key]), list)
+
+
 POLICY_TEXTS = [
     p.read_bytes() for p in sorted(POLICIES.glob("*.yaml")) if b"kind: Policy" in p.read_bytes()
 ]
