@@ -27,6 +27,8 @@ from .instance import SigstoreInstance
 from .test_key_transparency import BUNDLE_V03, b64, log, statement
 
 ARTIFACT = b"weights v1"
+TLOG = "bundle: transparency-log verification failed: "
+INCONSISTENT = "the log entry is inconsistent with the bundle (another signature, key or artifact)"
 DIGEST = hashlib.sha256(ARTIFACT).hexdigest()
 
 
@@ -77,6 +79,11 @@ def denied(
     with pytest.raises(SigstoreVerificationError) as info:
         verify(doc, key, trust, now)
     assert info.value.exit_code == 1
+    if info.value.message.startswith(TLOG):
+        assert info.value.remedy == (
+            "the bundle is altered, or it was logged by another Sigstore instance than the "
+            "trust root (loopback)"
+        )
     return info.value.message
 
 
@@ -170,8 +177,7 @@ def test_intoto_entry_recording_something_else_is_denied(
     }[case]  # fmt: skip
     entry = intoto_entry(sigstore_instance, signer, env, sig, payload, **change)
     message = denied(key_bundle(signer, [entry], dsseEnvelope=env), signer, trust)
-    assert "transparency-log verification failed" in message
-    assert reason in message
+    assert message == TLOG + reason
 
 
 def test_intoto_entry_for_a_message_signature_is_denied(
@@ -183,7 +189,7 @@ def test_intoto_entry_for_a_message_signature_is_denied(
     digest_sig = _prehashed_signature(signer)
     doc = key_bundle(signer, [entry], messageSignature={"signature": b64(digest_sig)})
     message = denied(doc, signer, trust)
-    assert "the log entry is inconsistent with the bundle" in message
+    assert message == TLOG + INCONSISTENT
 
 
 # --- dsse 0.0.1 ----------------------------------------------------------------------------
@@ -205,28 +211,28 @@ def test_dsse_entry_checks(
     env, _ = envelope_of(signer, payload)
     doc = key_bundle(signer, [dsse_entry(sigstore_instance, env, pem(signer))], dsseEnvelope=env)
     assert verify(doc, signer, trust).log_entries == 1
-    inconsistent = "the log entry is inconsistent with the bundle"
+    inconsistent = TLOG + INCONSISTENT
     # the entry names another verifier
     doc = key_bundle(signer, [dsse_entry(sigstore_instance, env, pem(other))], dsseEnvelope=env)
-    assert inconsistent in denied(doc, signer, trust)
+    assert denied(doc, signer, trust) == inconsistent
     # the entry records the same signature over another payload (payload hash differs)
     swapped = {**env, "payload": b64(statement("ab" * 32))}
     doc = key_bundle(
         signer, [dsse_entry(sigstore_instance, swapped, pem(signer))], dsseEnvelope=env
     )
-    assert inconsistent in denied(doc, signer, trust)
+    assert denied(doc, signer, trust) == inconsistent
     # the entry records two signatures
     doubled = {**env, "signatures": env["signatures"] * 2}
     doc = key_bundle(
         signer, [dsse_entry(sigstore_instance, doubled, pem(signer))], dsseEnvelope=env
     )
-    assert inconsistent in denied(doc, signer, trust)
+    assert denied(doc, signer, trust) == inconsistent
     # the entry records another signature
     other_env, _ = envelope_of(other, payload)
     doc = key_bundle(
         signer, [dsse_entry(sigstore_instance, other_env, pem(signer))], dsseEnvelope=env
     )
-    assert inconsistent in denied(doc, signer, trust)
+    assert denied(doc, signer, trust) == inconsistent
 
 
 def test_dsse_entry_with_another_hash_algorithm_is_denied(
@@ -244,7 +250,7 @@ def test_dsse_entry_with_another_hash_algorithm_is_denied(
         },
     }  # fmt: skip
     doc = key_bundle(signer, [log(sigstore_instance, body)], dsseEnvelope=env)
-    assert "the log entry is inconsistent with the bundle" in denied(doc, signer, trust)
+    assert denied(doc, signer, trust) == TLOG + INCONSISTENT
     body["spec"]["payloadHash"]["algorithm"] = "sha256"
     doc = key_bundle(signer, [log(sigstore_instance, body)], dsseEnvelope=env)
     assert verify(doc, signer, trust).log_entries == 1
@@ -310,7 +316,7 @@ def test_hashedrekord_entry_recording_something_else_is_denied(
         **kwargs,
     )
     message = denied(message_bundle(signer, sig, entry), signer, trust)
-    assert "the log entry is inconsistent with the bundle" in message
+    assert message == TLOG + INCONSISTENT
 
 
 def test_hashedrekord_entry_for_a_dsse_bundle_is_denied(
@@ -319,7 +325,7 @@ def test_hashedrekord_entry_for_a_dsse_bundle_is_denied(
     env, sig = envelope_of(signer, statement(DIGEST))
     entry = hashedrekord_entry(sigstore_instance, sig, pem(signer))
     message = denied(key_bundle(signer, [entry], dsseEnvelope=env), signer, trust)
-    assert "the log entry is inconsistent with the bundle" in message
+    assert message == TLOG + INCONSISTENT
 
 
 # --- signed time ---------------------------------------------------------------------------
@@ -343,9 +349,9 @@ def test_entry_integrated_in_the_future_is_denied(
     verified = verify(doc, signer, trust, now=integrated - timedelta(minutes=5))
     assert [(t.source, t.time) for t in verified.times] == [("transparency-log", integrated)]
     message = denied(doc, signer, trust, now=integrated - timedelta(minutes=5, seconds=1))
-    assert "the log entry is integrated in the future" in message
+    assert message == TLOG + "the log entry is integrated in the future"
     message = denied(doc, signer, trust, now=integrated - timedelta(days=1))
-    assert "the log entry is integrated in the future" in message
+    assert message == TLOG + "the log entry is integrated in the future"
 
 
 def test_entry_without_a_promise_has_no_signed_time(
@@ -354,7 +360,7 @@ def test_entry_without_a_promise_has_no_signed_time(
     doc, _ = logged
     del doc["verificationMaterial"]["tlogEntries"][0]["inclusionPromise"]
     message = denied(doc, signer, trust)
-    assert "the bundle needs an inclusion promise or a signed timestamp" in message
+    assert message == TLOG + "the bundle needs an inclusion promise or a signed timestamp"
 
 
 def test_v01_bundle_needs_an_inclusion_promise(
@@ -364,7 +370,7 @@ def test_v01_bundle_needs_an_inclusion_promise(
     doc["mediaType"] = "application/vnd.dev.sigstore.bundle+json;version=0.1"
     assert verify(doc, signer, trust).log_entries == 1
     del doc["verificationMaterial"]["tlogEntries"][0]["inclusionPromise"]
-    assert "a v0.1 bundle needs an inclusion promise" in denied(doc, signer, trust)
+    assert denied(doc, signer, trust) == TLOG + "a v0.1 bundle needs an inclusion promise"
 
 
 def test_altered_integrated_time_breaks_the_promise(
@@ -373,7 +379,7 @@ def test_altered_integrated_time_breaks_the_promise(
     doc, integrated = logged
     entry = doc["verificationMaterial"]["tlogEntries"][0]
     entry["integratedTime"] = str(int(integrated.timestamp()) - 3600)
-    assert "transparency-log verification failed" in denied(doc, signer, trust)
+    assert denied(doc, signer, trust).startswith(TLOG)
 
 
 def test_entry_of_an_unsupported_kind_is_denied(
@@ -387,7 +393,7 @@ def test_entry_of_an_unsupported_kind_is_denied(
     }
     doc = message_bundle(signer, sig, log(sigstore_instance, body))
     message = denied(doc, signer, trust)
-    assert "integrated time is not supported for rekord/0.0.1 entries" in message
+    assert message == TLOG + "integrated time is not supported for rekord/0.0.1 entries"
 
 
 # --- how many entries and signatures -------------------------------------------------------
@@ -399,11 +405,14 @@ def test_exactly_one_log_entry(
     doc, _ = logged
     entries = doc["verificationMaterial"]["tlogEntries"]
     doc["verificationMaterial"]["tlogEntries"] = entries * 2
-    with pytest.raises(MalformedDocumentError, match="expected exactly one log entry, found 2"):
+    with pytest.raises(MalformedDocumentError) as info:
         verify(doc, signer, trust)
+    assert info.value.message == (
+        "bundle: not a valid Sigstore bundle (expected exactly one log entry, found 2)"
+    )
     doc["verificationMaterial"]["tlogEntries"] = []
     message = denied(doc, signer, trust)
-    assert "a trust root was given, but the bundle has no transparency-log entry" in message
+    assert message == "bundle: a trust root was given, but the bundle has no transparency-log entry"
 
 
 @pytest.mark.parametrize("order", ["valid-first", "valid-second"])
@@ -416,8 +425,9 @@ def test_key_bundle_with_several_signatures_is_denied(
     sigs = env["signatures"] + other_env["signatures"]
     env["signatures"] = sigs if order == "valid-first" else sigs[::-1]
     doc = key_bundle(signer, [], dsseEnvelope=env)
-    with pytest.raises(SigstoreVerificationError, match="expected one DSSE signature, found 2"):
+    with pytest.raises(SigstoreVerificationError) as info:
         verify_bundle(doc, trust=None, key=signer.public_key, artifact_sha256=DIGEST)
+    assert info.value.message == "bundle: expected one DSSE signature, found 2"
     # the signer's signature alone: accepted
     env["signatures"] = sigs[:1]
     verified = verify_bundle(doc, trust=None, key=signer.public_key, artifact_sha256=DIGEST)
