@@ -23,6 +23,7 @@ import io
 import json
 import math
 import re
+import zlib
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -140,7 +141,7 @@ def detect_format(path: Path) -> str:
                     head = unzipped.read(4096)
             else:
                 head = raw.read(4096)
-    except (OSError, EOFError):
+    except (OSError, EOFError, zlib.error):
         return "csv"  # reading proper reports the problem
     return "jsonl" if head.lstrip().startswith(b"{") else "csv"
 
@@ -261,7 +262,7 @@ class TabularReader:
             raise BadInputError(f"{self.path}: CSV header: {exc}") from exc
         except UnicodeDecodeError as exc:
             raise self._decode_error(exc) from exc
-        except (OSError, EOFError) as exc:  # gzip: corrupt or truncated stream
+        except (OSError, EOFError, zlib.error) as exc:  # gzip: corrupt or truncated stream
             raise BadInputError(f"{self.path}: cannot read ({exc})") from exc
         if header is None:
             raise BadInputError(
@@ -289,7 +290,7 @@ class TabularReader:
                 self.rows_read += 1
         except UnicodeDecodeError as exc:
             raise self._decode_error(exc) from exc
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise BadInputError(f"{self.path}: cannot read ({exc})") from exc
 
     def _csv_rows(self) -> Iterator[dict[str, Cell]]:

@@ -204,3 +204,15 @@ def test_an_empty_split_constrains_no_column(tmp_path: Path) -> None:
         "holdback|validation": 0,
         "train|validation": 0,
     }
+
+
+def test_a_corrupt_gzip_stream_is_bad_input_for_both_readers(tmp_path: Path) -> None:
+    from mlspec_attest.tabular import TabularReader
+
+    data = bytearray(gzip.compress(b"a,b\n" + b"1,2\n" * 200))
+    data[20:24] = b"\xff\xff\xff\xff"  # inside the deflate stream
+    path = write(tmp_path / "broken.csv.gz", bytes(data))
+    with pytest.raises(BadInputError, match="cannot read"), TabularReader(path) as reader:
+        list(reader)
+    with pytest.raises(BadInputError, match="cannot read"):
+        row_digests(path)
