@@ -6,7 +6,15 @@ expected, what was found"), so they are asserted word for word.
 
 from __future__ import annotations
 
-from mlspec_attest.policy.rules import ArtifactRule, LinkArtifacts, RuleViolation, evaluate_rules
+import pytest
+
+from mlspec_attest.policy.rules import (
+    ArtifactRule,
+    LinkArtifacts,
+    RuleSyntaxError,
+    RuleViolation,
+    evaluate_rules,
+)
 
 D1 = {"sha256": "1" * 64}
 D2 = {"sha256": "2" * 64}
@@ -103,3 +111,35 @@ def test_require_names_the_absent_artifact() -> None:
     [v] = violations(("REQUIRE model.bin",), {"x.bin": D1}, {})
     assert v.artifacts == ("model.bin",)
     assert v.message == "required artifact 'model.bin' is absent"
+
+
+USAGE = "MATCH <pattern> [IN <prefix>] WITH (MATERIALS|PRODUCTS) [IN <prefix>] FROM <stage>"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty rule"),
+        (
+            "COPY a",
+            "unknown rule verb 'COPY' (expected one of "
+            "MATCH, CREATE, DELETE, MODIFY, ALLOW, DISALLOW, REQUIRE)",
+        ),
+        ("CREATE a b", "CREATE takes exactly one pattern: 'CREATE a b'"),
+        ("MATCH a", f"incomplete MATCH rule 'MATCH a'; expected {USAGE}"),
+        # a verb in the place of WITH is refused even when the rest would parse
+        (
+            "MATCH a FOO PRODUCTS FROM x",
+            f"malformed MATCH rule 'MATCH a FOO PRODUCTS FROM x'; expected {USAGE}",
+        ),
+        # a destination prefix, but no FROM: malformed, not a missing prefix
+        (
+            "MATCH a WITH PRODUCTS IN p",
+            f"malformed MATCH rule 'MATCH a WITH PRODUCTS IN p'; expected {USAGE}",
+        ),
+    ],
+)
+def test_parse_error_messages(text: str, message: str) -> None:
+    with pytest.raises(RuleSyntaxError) as info:
+        ArtifactRule.parse(text)
+    assert str(info.value) == message
