@@ -210,12 +210,23 @@ def load_file(
 
 
 # ------------------------------------------------------------------ writing
-def check_depth(obj: Any, *, what: str = "value") -> None:
-    """Refuse a value nested deeper than :data:`~mlspec_attest.limits.MAX_JSON_DEPTH`
-    (iteratively: the check itself cannot overflow the stack)."""
+def check_writable(obj: Any, *, what: str = "value") -> None:
+    """Refuse a value :func:`loads_strict` could not read back once canonical (iteratively:
+    the check itself cannot overflow the stack).
+
+    That is nesting deeper than :data:`~mlspec_attest.limits.MAX_JSON_DEPTH`, and a double
+    of magnitude from 2^53 up to 1e21: RFC 8785 writes those as plain integer digits
+    (``1.2e17`` -> ``120000000000000000``), beyond the integer range readers accept.
+    """
     todo: list[tuple[Any, int]] = [(obj, 1)]
     while todo:
         node, depth = todo.pop()
+        if isinstance(node, float) and _BIG_DOUBLES[0] <= abs(node) < _BIG_DOUBLES[1]:
+            raise MalformedDocumentError(
+                f"{what}: number {node!r} would be written as an integer beyond ±(2^53−1) "
+                "(RFC 8785 writes doubles below 1e21 in plain digits), which readers refuse; "
+                "record it as a string or in larger units"
+            )
         if isinstance(node, dict | list | tuple):
             if depth > limits.MAX_JSON_DEPTH:
                 raise MalformedDocumentError(
@@ -226,9 +237,12 @@ def check_depth(obj: Any, *, what: str = "value") -> None:
             todo.extend((child, depth + 1) for child in children)
 
 
+_BIG_DOUBLES = (float(2**53), 1e21)
+
+
 def canonical(obj: Any) -> bytes:
     """RFC 8785 canonical bytes of a JSON-compatible value that :func:`loads_strict` reads back."""
-    check_depth(obj)
+    check_writable(obj)
     try:
         return bytes(rfc8785.dumps(obj))
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:

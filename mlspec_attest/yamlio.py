@@ -11,6 +11,9 @@ document never needs and an attacker could use (docs/formats.md, "Limits"):
 * nesting deeper than :data:`~mlspec_attest.limits.MAX_YAML_DEPTH`;
 * numbers JSON cannot carry: NaN, infinities (``.inf``, ``1e400``) and integers
   beyond ±(2^53−1), since each document ends up as signed or hashed JSON;
+* unpaired surrogate escapes (``"\\ud800"``); an escaped surrogate *pair*, which
+  YAML's 16-bit ``\\u`` leaves as two surrogates, is joined into its character
+  as JSON readers do;
 * more than one document in a stream;
 * text that is not UTF-8. A leading UTF-8 byte order mark is accepted and
   dropped (YAML 1.2 §5.2 allows it and editors write it; the signed form is
@@ -24,6 +27,7 @@ from __future__ import annotations
 import codecs
 import io
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,9 @@ from ruamel.yaml.events import AliasEvent, CollectionStartEvent
 
 from . import limits
 from .errors import BadInputError, MalformedDocumentError
+from .limits import MAX_SAFE_INTEGER
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class YamlError(MalformedDocumentError):
@@ -155,32 +162,69 @@ def load_yaml(text: str, *, what: str, max_bytes: int) -> Any:
         # constructors (``2024-02-30``, huge hex integers ...): all are bad input.
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise YamlError(what, first) from exc
-    _check_numbers(root, what)
+    if isinstance(root, str):
+        return _joined(root, what, 1)
+    _check_values(root, what)
     return root
 
 
-def _check_numbers(root: Any, what: str) -> None:
-    """Refuse numbers JSON cannot carry exactly (iteratively; the tree is depth-bounded)."""
+def _check_values(root: Any, what: str) -> None:
+    """Refuse numbers JSON cannot carry exactly, and join escaped surrogate pairs in strings
+    (iteratively; the tree is depth-bounded)."""
     todo: list[tuple[Any, int | None]] = [(root, 1)]
     while todo:
         node, line = todo.pop()
         if isinstance(node, dict):
-            todo.extend((v, _key_line(node, k, line)) for k, v in node.items())
+            for key in list(node):
+                here = _key_line(node, key, line)
+                key = _fix_key(node, key, what, here)
+                if isinstance(node[key], str):
+                    node[key] = _joined(node[key], what, here)
+                todo.append((node[key], here))
         elif isinstance(node, list):
-            todo.extend((v, _item_line(node, i, line)) for i, v in enumerate(node))
-        elif isinstance(node, float) and not math.isfinite(node):
-            raise YamlError(what, f"{float(node)} is not a finite number", line)
-        elif (
-            isinstance(node, int)
-            and not isinstance(node, bool)
-            and abs(node) > limits.MAX_SAFE_INTEGER
-        ):
-            raise YamlError(
-                what,
-                f"integer {_shown(node)} is outside the interoperable range ±(2^53−1); "
-                "quote it to make it a string",
-                line,
-            )
+            for i, item in enumerate(node):
+                here = _item_line(node, i, line)
+                if isinstance(item, str):
+                    node[i] = _joined(item, what, here)
+                todo.append((node[i], here))
+        else:
+            _check_number(node, what, line)
+
+
+def _check_number(node: Any, what: str, line: int | None) -> None:
+    if isinstance(node, float) and not math.isfinite(node):
+        raise YamlError(what, f"{float(node)} is not a finite number", line)
+    if isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_SAFE_INTEGER:
+        raise YamlError(
+            what,
+            f"integer {_shown(node)} is outside the interoperable range ±(2^53−1); "
+            "quote it to make it a string",
+            line,
+        )
+
+
+def _joined(text: str, what: str, line: int | None) -> str:
+    """YAML's ``\\u`` escapes are 16-bit, so the loader leaves an escaped surrogate pair
+    (``"\\ud83d\\ude00"``, as ``json.dumps`` writes 😀) as two surrogates: join them.
+    An unpaired one is no character at all (and no JSON reader or writer takes it)."""
+    if not _SURROGATE.search(text):
+        return text
+    try:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16")
+    except UnicodeDecodeError as exc:
+        raise YamlError(what, "a string holds an unpaired UTF-16 surrogate escape", line) from exc
+
+
+def _fix_key(node: Any, key: Any, what: str, line: int | None) -> Any:
+    """A key with an escaped surrogate pair, renamed in place (same position)."""
+    if not isinstance(key, str) or not _SURROGATE.search(key):
+        return key
+    fixed = _joined(key, what, line)
+    if fixed in node:
+        raise YamlError(what, f"duplicate key {fixed!r}", line)
+    position = list(node).index(key)
+    node.insert(position, fixed, node.pop(key))
+    return fixed
 
 
 def _key_line(node: Any, key: Any, default: int | None) -> int | None:

@@ -160,6 +160,21 @@ def test_canonical_refuses_what_reading_would_refuse() -> None:
     assert loads_strict(canonical(deep[0])) == deep[0]
 
 
+def test_canonical_refuses_doubles_it_would_write_as_huge_integers() -> None:
+    # RFC 8785 writes a double below 1e21 in plain digits: from 2^53 up that is an
+    # integer literal beyond the range loads_strict reads, so it is refused at writing
+    for value in (float(2**53), 1.1111111111110111e17, -1e20):
+        with pytest.raises(MalformedDocumentError) as info:
+            canonical({"m": value})
+        assert info.value.message == (
+            f"value: number {value!r} would be written as an integer beyond ±(2^53−1) "
+            "(RFC 8785 writes doubles below 1e21 in plain digits), which readers refuse; "
+            "record it as a string or in larger units"
+        )
+    for value in (float(2**53 - 1), 1e21, -1e300, 0.1):
+        assert loads_strict(canonical([value])) == [value]
+
+
 # ------------------------------------------------------------------ JSON: size, files
 def test_size_limits(tmp_path: Path) -> None:
     assert refusal('"0123456789"', max_bytes=5) == (  # type: ignore[arg-type]
@@ -297,6 +312,18 @@ def yaml_refusal(text: str) -> str:
 )
 def test_yaml_refusals(text: str, message: str) -> None:
     assert yaml_refusal(text) == message
+
+
+def test_yaml_joins_escaped_surrogate_pairs() -> None:
+    # YAML's \\u is a 16-bit escape: json.dumps writes 😀 as a pair, which must read as 😀
+    text = '{"a": "\\ud83d\\ude00", "\\ud83d\\ude01": ["\\ud83d\\ude02"]}'
+    assert load_yaml(text, what="p.yaml", max_bytes=1000) == {"a": "😀", "😁": ["😂"]}
+    assert yaml_refusal('a: "\\ud800"') == (
+        "p.yaml: not valid YAML: line 1: a string holds an unpaired UTF-16 surrogate escape"
+    )
+    assert yaml_refusal('{"\\ud83d\\ude00": 1, "😀": 2}') == (
+        "p.yaml: not valid YAML: line 1: duplicate key '😀'"
+    )
 
 
 def test_yaml_depth_limit_is_exact() -> None:

@@ -63,7 +63,7 @@ def _limits() -> None:
 
 def run_cli(args: list[str | Path], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLSPEC_")}
-    env.update(MALLOC_ARENA_MAX="2", PYTHONPATH=str(PROJECT_ROOT))
+    env.update(MALLOC_ARENA_MAX="2", PYTHONPATH=str(PROJECT_ROOT), PYTHONDONTWRITEBYTECODE="1")
     return subprocess.run(
         [sys.executable, "-m", "mlspec_attest", *map(str, args)],
         cwd=cwd,
@@ -785,10 +785,14 @@ def readable(stdout: str) -> str:
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_malformed_input_is_refused_cleanly(ws: Workspace, case: Case, tmp_path: Path) -> None:
     args = case.build(ws, tmp_path)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = run_cli(args, tmp_path)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     output = result.stdout + result.stderr
     assert "Traceback" not in output, output[-3000:]
-    assert result.returncode in case.codes, (result.returncode, output[-3000:])
+    # -24 (SIGXCPU) or -9 (SIGKILL): the CPU limit was hit; 70 with MemoryError: the memory limit
+    assert result.returncode in case.codes, (result.returncode, f"{cpu:.2f}s CPU", output[-3000:])
     if result.returncode == 1:
         # a denial: verify's JSON report names the input and the problem
         assert case.says in readable(result.stdout) + result.stderr, output[-3000:]

@@ -29,9 +29,6 @@ PENDING: dict[str, str] = {
     "RecursionError",
     "celexpr/crash-recursion-negations": "pending fix: CEL evaluation of 1000 chained '!' "
     "raises RecursionError",
-    "jsonio/crash-large-double-canonical": "pending fix: canonical() writes the double "
-    "1.111111111110111e17 as the integer 111111111111011100 (RFC 8785), which loads_strict "
-    "refuses as beyond 2^53: signed bytes the reader cannot read back",
     "manifest/crash-oom-huge-sharded-size.json": "pending fix: DirectoryManifest.from_json "
     "builds the list of shard bounds of a claimed size (888888888813 bytes / 16) to count "
     "them: MemoryError/hang from 360 bytes",

@@ -294,12 +294,6 @@ def test_cel_compile_and_evaluate_raise_only_documented_errors(text: str) -> Non
         assert isinstance(compiled.evaluate(activation), bool)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pending fix: the YAML loader decodes a surrogate-pair escape (\\ud83d\\ude00, as "
-    "json.dumps writes non-BMP characters) into two unpaired surrogates, which the JSON reader "
-    "refuses and canonical JSON cannot encode (found by the objectives properties)",
-)
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
 def test_objectives_yaml_and_json_agree_on_escaped_astral_characters(
     scratch: Path, suffix: str
