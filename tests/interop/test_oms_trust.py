@@ -525,3 +525,241 @@ def test_certificate_chain_without_certificates_is_bad_input(
     with pytest.raises(MalformedDocumentError) as info:
         check_model(model, sig, trust(tmp_path, root))
     assert info.value.message == "signature: x509CertificateChain has no certificates"
+
+
+# --- the whole report: signer, check, expected, found, remedy -------------------------------------
+
+
+def _fp(node: Node) -> str:
+    return node.cert.fingerprint(hashes.SHA256()).hex()
+
+
+def test_certificate_report_names_signer_and_root(model: Path, tmp_path: Path) -> None:
+    root = issue("root", None)
+    inter = issue("inter", root)
+    leaf = leaf_of(inter)
+    report = check_model(model, certificate_signed(model, leaf, inter), trust(tmp_path, root))
+    assert report.passed, messages(report)
+    assert report.method == "certificate"
+    assert report.signer == {
+        "method": "certificate",
+        "subject": "CN=signer",
+        "issuer": "CN=inter",
+        "sha256": _fp(leaf),
+        "root": {"subject": "CN=root", "sha256": _fp(root)},
+    }
+
+
+def test_unchained_certificate_report(model: Path, tmp_path: Path) -> None:
+    root = issue("root", None)
+    stranger = issue("stranger", None)
+    leaf = leaf_of(stranger)
+    report = check_model(model, certificate_signed(model, leaf), trust(tmp_path, root))
+    assert report.method == "certificate"
+    assert report.signer == {
+        "method": "certificate",
+        "subject": "CN=signer",
+        "issuer": "CN=stranger",
+        "sha256": _fp(leaf),
+    }
+    assert [p.to_json() for p in report.problems] == [
+        {
+            "check": "certificate-chain",
+            "message": "the signing certificate does not chain to a trusted root",
+            "expected": "a chain to one of: CN=root",
+            "found": "leaf CN=signer issued by CN=stranger",
+            "remedy": "pass the root CA that issued the signer's chain with --certificate-chain",
+        }
+    ]
+
+
+def test_no_root_given_report(model: Path, tmp_path: Path) -> None:
+    root = issue("root", None)
+    inter = issue("inter", root)
+    report = check_model(
+        model, certificate_signed(model, leaf_of(inter), inter), trust(tmp_path, inter)
+    )
+    assert [p.to_json() for p in report.problems] == [
+        {
+            "check": "certificate-chain",
+            "message": "none of the certificates given is a self-signed root",
+            "remedy": "pass the root CA certificate with --certificate-chain",
+        }
+    ]
+
+
+def test_expired_issuer_report_says_when_it_was_valid(model: Path, tmp_path: Path) -> None:
+    root = issue("root", None, valid=(NOW - timedelta(days=30), NOW + timedelta(days=30)))
+    inter = issue("inter", root, valid=(NOW - timedelta(days=20), NOW - timedelta(days=10)))
+    leaf = leaf_of(inter, valid=(NOW - timedelta(days=5), NOW + timedelta(days=1)))
+    report = check_model(model, certificate_signed(model, leaf, inter), trust(tmp_path, root))
+    [problem] = report.problems
+    assert problem.to_json() == {
+        "check": "certificate-chain",
+        "message": "CN=inter was not valid when the signing certificate was issued",
+        "found": f"valid {inter.cert.not_valid_before_utc} .. {inter.cert.not_valid_after_utc}",
+    }
+
+
+def test_bad_signature_report(model: Path, tmp_path: Path) -> None:
+    root = issue("root", None)
+    sig = certificate_signed(model, leaf_of(root), root, signed=b"{}")
+    [problem] = check_model(model, sig, trust(tmp_path, root)).problems
+    assert problem.to_json() == {
+        "check": "signature",
+        "message": "the DSSE signature does not verify under the signing certificate's key",
+        "remedy": "the signature or its payload was altered",
+    }
+
+
+def test_rsa_signing_certificate_is_refused(model: Path, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    root = issue("root", None)
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rsa-signer")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(root.cert.subject)
+        .public_key(rsa_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=1))
+        .not_valid_after(NOW + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
+        .sign(root.key, hashes.SHA256())
+    )
+    payload = payload_of(model)
+    sig = rsa_key.sign(pae(INTOTO_PAYLOAD_TYPE, payload), padding.PKCS1v15(), hashes.SHA256())
+    bundle = write_bundle(model.parent / "model.sig", payload, sig, chain_material(cert, root.cert))
+    [problem] = check_model(model, bundle, trust(tmp_path, root)).problems
+    assert problem.to_json() == {
+        "check": "signature",
+        "message": "the signing certificate holds a RSAPublicKey; model-signing uses ECDSA",
+    }
+
+
+def test_single_certificate_field_is_read(model: Path, tmp_path: Path) -> None:
+    """Older bundles carry the leaf in ``certificate`` rather than a chain."""
+    root = issue("root", None)
+    leaf = leaf_of(root)
+    sig = certificate_signed(model, leaf)
+    doc = json.loads(sig.read_text())
+    raw = doc["verificationMaterial"].pop("x509CertificateChain")["certificates"][0]
+    doc["verificationMaterial"]["certificate"] = raw
+    sig.write_text(json.dumps(doc))
+    report = check_model(model, sig, trust(tmp_path, root))
+    assert report.passed, messages(report)
+    assert report.signer["sha256"] == _fp(leaf)
+
+
+def test_bundle_without_a_certificate_is_bad_input(model: Path, tmp_path: Path) -> None:
+    root = issue("root", None)
+    sig = certificate_signed(model, leaf_of(root))
+    doc = json.loads(sig.read_text())
+    doc["verificationMaterial"] = {"tlogEntries": []}
+    sig.write_text(json.dumps(doc))
+    with pytest.raises(MalformedDocumentError) as info:
+        check_model(model, sig, trust(tmp_path, root))
+    assert info.value.message == "signature: the bundle carries no certificate"
+    assert info.value.remedy == "verify a key-signed model with --public-key"
+
+
+@pytest.mark.parametrize(
+    "case", ["not-an-object", "no-raw-bytes", "not-text", "junk-in-base64", "not-der"]
+)
+def test_certificate_that_is_not_der_is_bad_input(case: str, model: Path, tmp_path: Path) -> None:
+    root = issue("root", None)
+    leaf = leaf_of(root)
+    sig = certificate_signed(model, leaf, root)
+    doc = json.loads(sig.read_text())
+    good = doc["verificationMaterial"]["x509CertificateChain"]["certificates"][1]["rawBytes"]
+    bad: Any = {
+        "not-an-object": good,
+        "no-raw-bytes": {"bytes": good},
+        "not-text": {"rawBytes": 12345},
+        # a valid certificate with a character outside base64: strict decoding refuses it
+        "junk-in-base64": {"rawBytes": good[:8] + "!" + good[8:]},
+        "not-der": {"rawBytes": base64.b64encode(b"not a certificate").decode()},
+    }[case]
+    doc["verificationMaterial"]["x509CertificateChain"]["certificates"][1] = bad
+    sig.write_text(json.dumps(doc))
+    with pytest.raises(MalformedDocumentError) as info:
+        check_model(model, sig, trust(tmp_path, root))
+    assert info.value.message == "signature: certificate 1 is not DER"
+
+
+def test_key_report(model: Path, tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    other = ec.generate_private_key(ec.SECP256R1())
+    message = pae(INTOTO_PAYLOAD_TYPE, payload_of(model))
+    trust_key = KeyTrust.from_file(_pub(tmp_path, key))
+    described = {"method": "key", "keyid": _keyid(key), "keyDetails": "PKIX_ECDSA_P256_SHA_256"}
+    report = check_model(
+        model, key_signed(model, key, {"publicKey": {"hint": _keyid(key)}}, message), trust_key
+    )
+    assert report.passed, messages(report)
+    assert (report.method, report.signer) == ("key", described)
+    # another key's hint
+    sig = key_signed(model, key, {"publicKey": {"hint": _keyid(other)}}, message)
+    report = check_model(model, sig, trust_key)
+    assert (report.method, report.signer) == ("key", described)
+    assert [p.to_json() for p in report.problems] == [
+        {
+            "check": "key-hint",
+            "message": "the signature names a different public key than the one given",
+            "expected": _keyid(key),
+            "found": _keyid(other),
+            "remedy": "verify with the public key that signed the model",
+        }
+    ]
+    # signed by another key, naming none
+    sig = key_signed(model, other, {}, message)
+    report = check_model(model, sig, trust_key)
+    assert [p.to_json() for p in report.problems] == [
+        {
+            "check": "signature",
+            "message": "the DSSE signature does not verify under the public key given",
+            "expected": f"a signature by key {_keyid(key)}",
+            "remedy": "the signature or its payload was altered, or another key signed it",
+        }
+    ]
+
+
+def test_key_bundles_naming_no_key_say_so(model: Path, tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    message = pae(INTOTO_PAYLOAD_TYPE, payload_of(model))
+    trust_key = KeyTrust.from_file(_pub(tmp_path, key))
+    report = check_model(model, key_signed(model, key, {}, message), trust_key)
+    assert report.passed, messages(report)
+    assert "the bundle names no public key; checked with the key given" in report.notes
+    report = check_model(model, key_signed(model, key, {"publicKey": {}}, message), trust_key)
+    assert report.passed, messages(report)
+    assert "the bundle's publicKey carries no hint; checked with the key given" in report.notes
+
+
+@pytest.mark.parametrize(
+    ("material", "error"),
+    [
+        ({"publicKey": "abc"}, "signature: verificationMaterial.publicKey is not an object"),
+        ({"publicKey": {"hint": 7}}, "signature: publicKey.hint is not a string"),
+        (
+            {"publicKey": {"rawBytes": "%%%"}},
+            "signature: publicKey.rawBytes is not a base64 public key",
+        ),
+        (
+            {"publicKey": {"rawBytes": 7}},
+            "signature: publicKey.rawBytes is not a base64 public key",
+        ),
+    ],
+)
+def test_malformed_key_material_is_bad_input(
+    material: dict[str, Any], error: str, model: Path, tmp_path: Path
+) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    message = pae(INTOTO_PAYLOAD_TYPE, payload_of(model))
+    sig = key_signed(model, key, material, message)
+    with pytest.raises(MalformedDocumentError) as info:
+        check_model(model, sig, KeyTrust.from_file(_pub(tmp_path, key)))
+    assert info.value.message == error
