@@ -229,18 +229,10 @@ def test_baseline_dev_zero(case: Scenario, hp: Pipeline) -> None:
     expect(verify_limited(hp, "--baseline", "/dev/zero"), case)
 
 
-FIFO_BUG = (
-    "limits.py read_limited opens with a blocking Path.open('rb') before it can see the "
-    "file type: a FIFO given as {what} blocks verify forever in open() (kernel wait "
-    "wait_for_partner); use O_NONBLOCK and refuse non-regular files"
-)
-
-
 @scenario(
     "policy-file-is-fifo",
     "pass a FIFO (nobody writes to it) as --policy",
     3,
-    bug=FIFO_BUG.format(what="--policy (interop/intoto_support.py is_intoto_layout -> load_file)"),
 )
 def test_policy_fifo(case: Scenario, hp: Pipeline) -> None:
     fifo = hp.root / "policy.fifo"
@@ -254,7 +246,6 @@ def test_policy_fifo(case: Scenario, hp: Pipeline) -> None:
     "policy-key-is-fifo",
     "pass a FIFO as --policy-key",
     3,
-    bug=FIFO_BUG.format(what="--policy-key (signing/keys.py load_public_key)"),
 )
 def test_policy_key_fifo(case: Scenario, hp: Pipeline) -> None:
     fifo = hp.root / "owner.fifo"
@@ -269,7 +260,6 @@ def test_policy_key_fifo(case: Scenario, hp: Pipeline) -> None:
     "pass a FIFO as --baseline",
     1,
     ["baseline"],
-    bug=FIFO_BUG.format(what="--baseline (verify.py load_baseline -> jsonio.load_file)"),
 )
 def test_baseline_fifo(case: Scenario, hp: Pipeline) -> None:
     fifo = hp.root / "baseline.fifo"
