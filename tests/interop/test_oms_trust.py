@@ -551,10 +551,10 @@ def test_certificate_report_names_signer_and_root(model: Path, tmp_path: Path) -
 
 
 def test_unchained_certificate_report(model: Path, tmp_path: Path) -> None:
-    root = issue("root", None)
+    root, other_root = issue("root", None), issue("other-root", None)
     stranger = issue("stranger", None)
     leaf = leaf_of(stranger)
-    report = check_model(model, certificate_signed(model, leaf), trust(tmp_path, root))
+    report = check_model(model, certificate_signed(model, leaf), trust(tmp_path, root, other_root))
     assert report.method == "certificate"
     assert report.signer == {
         "method": "certificate",
@@ -566,7 +566,7 @@ def test_unchained_certificate_report(model: Path, tmp_path: Path) -> None:
         {
             "check": "certificate-chain",
             "message": "the signing certificate does not chain to a trusted root",
-            "expected": "a chain to one of: CN=root",
+            "expected": "a chain to one of: CN=root, CN=other-root",
             "found": "leaf CN=signer issued by CN=stranger",
             "remedy": "pass the root CA that issued the signer's chain with --certificate-chain",
         }
