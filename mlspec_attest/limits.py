@@ -14,7 +14,9 @@ memory), and maps every OS error to a clear bad-input error.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, Final
@@ -127,11 +129,12 @@ def read_limited(
 
     A file whose size is over the limit is refused before reading; the read
     itself also stops after ``limit + 1`` bytes, since a FIFO, ``/dev/zero`` or a
-    growing file report a smaller size than they deliver. Raises ``error`` (a
-    bad-input error, exit 3) with one clear message.
+    growing file report a smaller size than they deliver. Opening never blocks
+    (a FIFO without a writer reads as empty). Raises ``error`` (a bad-input
+    error, exit 3) with one clear message.
     """
     try:
-        with path.open("rb") as handle:
+        with _open_for_reading(path) as handle:
             size = os.fstat(handle.fileno()).st_size
             if size > limit:
                 raise error(too_large(what, limit, kind))
@@ -145,6 +148,23 @@ def read_limited(
     if len(data) > limit:
         raise error(too_large(what, limit, kind))
     return data
+
+
+def _open_for_reading(path: Path) -> BinaryIO:
+    """Open without blocking: a FIFO nobody writes to would otherwise hang ``open`` forever.
+
+    Once open, reads block again as usual, so a pipe with a writer (``<(cmd)``) is read
+    whole, and one without reads as empty.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _read_at_most(handle: BinaryIO, count: int, size_hint: int) -> bytes:

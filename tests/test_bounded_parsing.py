@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -205,6 +206,8 @@ def test_read_limited_errors(tmp_path: Path) -> None:
     assert message(tmp_path) == "x: cannot read (is a directory, expected a file)"
     (tmp_path / "ok").write_bytes(b"0123456789")
     assert read_limited(tmp_path / "ok", 10, what="x", kind="k") == b"0123456789"
+    os.mkfifo(tmp_path / "fifo")  # nobody writes to it: reads as empty instead of hanging
+    assert read_limited(tmp_path / "fifo", 10, what="x", kind="k") == b""
 
 
 def test_docs_list_every_limit() -> None:
