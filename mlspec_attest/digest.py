@@ -316,7 +316,7 @@ class DirectoryManifest:
 
     @classmethod
     def from_bytes(cls, data: bytes, *, what: str = "manifest") -> DirectoryManifest:
-        """Parse a stored manifest (up to 1 GiB: about ten million files)."""
+        """Parse a stored manifest (up to ``limits.MAX_MANIFEST_BYTES``)."""
         return cls.from_json(loads_strict(data, what=what, max_bytes=MANIFEST_MAX_BYTES))
 
     @classmethod

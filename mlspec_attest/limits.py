@@ -54,10 +54,12 @@ MAX_DSSE_SIGNATURES: Final = 64
 per owner; each costs a verification per trusted key, so a flood of them would
 cost CPU rather than memory."""
 
-MAX_MANIFEST_BYTES: Final = 1 * GiB
-"""A stored directory manifest (one line per file): about ten million files.
-It is only read back by the digest a signature covers, so only a signer can
-make it large."""
+MAX_MANIFEST_BYTES: Final = MAX_JSON_BYTES
+"""A directory manifest read back from the store (about 570,000 files). Only a
+signer can make one large (it is fetched by the digest the signature covers),
+but parsing costs about 14 times its size in memory, and the verifier reads it
+only to list the files of a mismatch: a larger one is reported as unreadable,
+the verdict is the same."""
 
 MAX_METRICS_BYTES: Final = 8 * MiB
 """A ``sign --metrics`` document. Its metrics and slices go into the signed
