@@ -432,3 +432,103 @@ def test_key_bundle_with_several_signatures_is_denied(
     env["signatures"] = sigs[:1]
     verified = verify_bundle(doc, trust=None, key=signer.public_key, artifact_sha256=DIGEST)
     assert verified.keyid == signer.public_key.keyid
+
+
+# --- the intoto body check on its own (as the keyless path calls it) ----------------------------
+
+
+def _certificate(key: LocalKeySigner) -> Any:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    private = key.private_key
+    assert isinstance(private, ec.EllipticCurvePrivateKey)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "signer")])
+    now = datetime.now(UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .sign(private, hashes.SHA256())
+    )
+
+
+def _intoto_raw(
+    env: dict[str, Any], sig: bytes, payload: bytes, verifier: str, **spec: Any
+) -> bytes:
+    content: dict[str, Any] = {
+        "envelope": {
+            "payloadType": INTOTO_PAYLOAD_TYPE,
+            "payload": b64(env["payload"].encode()),
+            "signatures": [{"sig": b64(b64(sig).encode()), "publicKey": verifier}],
+        },
+        "payloadHash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()},
+    }
+    content.update(spec)
+    return json.dumps(
+        {"apiVersion": "0.0.2", "kind": "intoto", "spec": {"content": content}}
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("verifier", "reason"),
+    [
+        ("signer", None),
+        ("other", "intoto entry: signed by another verifier"),
+        ("not-a-certificate", "intoto entry: signed by another verifier"),
+        ("not-base64", "log entry: verifier is not base64"),
+    ],
+)
+def test_intoto_body_names_the_signing_certificate(
+    verifier: str, reason: str | None, signer: LocalKeySigner, other: LocalKeySigner
+) -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from sigstore import errors as sigstore_errors
+
+    from mlspec_attest.signing import _sigstore_compat
+
+    cert = _certificate(signer)
+    pems = {
+        "signer": b64(cert.public_bytes(Encoding.PEM)),
+        "other": b64(_certificate(other).public_bytes(Encoding.PEM)),
+        "not-a-certificate": b64(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+        "not-base64": "%%%",
+    }
+    payload = statement(DIGEST)
+    env, sig = envelope_of(signer, payload)
+    raw = _intoto_raw(env, sig, payload, pems[verifier])
+
+    def check() -> None:
+        _sigstore_compat._check_intoto_body(
+            raw,
+            INTOTO_PAYLOAD_TYPE,
+            payload,
+            sig,
+            lambda pem: _sigstore_compat._same_certificate(pem, cert),
+        )
+
+    if reason is None:
+        check()
+        return
+    with pytest.raises(sigstore_errors.VerificationError) as info:
+        check()
+    assert str(info.value) == reason
+
+
+def test_intoto_body_content_must_be_an_object(signer: LocalKeySigner) -> None:
+    from sigstore import errors as sigstore_errors
+
+    from mlspec_attest.signing import _sigstore_compat
+
+    payload = statement(DIGEST)
+    _, sig = envelope_of(signer, payload)
+    raw = json.dumps({"apiVersion": "0.0.2", "kind": "intoto", "spec": {"content": "x"}})
+    with pytest.raises(sigstore_errors.VerificationError) as info:
+        _sigstore_compat._check_intoto_body(
+            raw.encode(), INTOTO_PAYLOAD_TYPE, payload, sig, lambda pem: True
+        )
+    assert str(info.value) == "intoto entry has no envelope"
