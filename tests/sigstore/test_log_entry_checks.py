@@ -221,6 +221,11 @@ def test_dsse_entry_checks(
         signer, [dsse_entry(sigstore_instance, swapped, pem(signer))], dsseEnvelope=env
     )
     assert denied(doc, signer, trust) == inconsistent
+    # the entry names a verifier that is no public key at all
+    doc = key_bundle(
+        signer, [dsse_entry(sigstore_instance, env, b64(b"not a key"))], dsseEnvelope=env
+    )
+    assert denied(doc, signer, trust) == inconsistent
     # the entry records two signatures
     doubled = {**env, "signatures": env["signatures"] * 2}
     doc = key_bundle(
