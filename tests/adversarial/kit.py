@@ -139,6 +139,33 @@ def case(
     return pytest.param(s, *values, id=name, marks=_marks(s))
 
 
+def render_catalog() -> str:
+    """The README's scenario table (and its list of known bugs), from the registry."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = [
+        "| # | Scenario | Category | What the attacker does | Exit | Expected reason |",
+        "|---|---|---|---|---|---|",
+    ]
+    ordered = sorted(REGISTRY.values(), key=lambda s: (list(CATEGORIES).index(s.category), s.name))
+    for i, s in enumerate(ordered, 1):
+        reason = s.reason + (" — **xfail: BUG**" if s.bug else "")
+        lines.append(
+            f"| {i} | `{s.name}` | {s.category} | {cell(s.attack)} | {s.code} | {cell(reason)} |"
+        )
+    lines += ["", "Scenarios per category:", ""]
+    for key, title in CATEGORIES.items():
+        count = sum(1 for s in REGISTRY.values() if s.category == key)
+        lines.append(f"* {key} ({title}): {count}")
+    lines.append(f"* total: {len(REGISTRY)}")
+    bugs = [s for s in ordered if s.bug]
+    lines += ["", "Known bugs (each scenario is `xfail(strict=True)` until fixed):", ""]
+    lines += [f"* `{s.name}`: {cell(s.bug or '')}" for s in bugs]
+    return "\n".join(lines) + "\n"
+
+
 # ------------------------------------------------------------------ outcomes
 @dataclass
 class Outcome:

@@ -157,9 +157,7 @@ def test_kill_holding_lock(case: Scenario, hp: Pipeline, cli: Cli) -> None:
 )
 def test_torn_bundle(case: Scenario, hp: Pipeline, cli: Cli) -> None:
     data = hp.bundle_path("package").read_bytes()
-    (hp.store.run_dir(hp.run_id) / "package.torn.sigstore.json").write_bytes(
-        data[: len(data) // 2]
-    )
+    (hp.store.run_dir(hp.run_id) / "package.torn.sigstore.json").write_bytes(data[: len(data) // 2])
     expect(cli.verify(hp), case)
 
 
@@ -182,5 +180,3 @@ def test_hidden_forged(case: Scenario, hp: Pipeline, cli: Cli) -> None:
         out=run / ".package.forged.sigstore.json.x1y2.tmp",
     )
     expect(cli.verify(hp), case)
-
-

@@ -502,6 +502,10 @@ def _slsa(statement: dict[str, Any]) -> None:
     statement["predicateType"] = "https://slsa.dev/provenance/v1"
 
 
+def _link_v02(statement: dict[str, Any]) -> None:
+    statement["predicateType"] = "https://in-toto.io/attestation/link/v0.2"
+
+
 def _statement_v01(statement: dict[str, Any]) -> None:
     statement["_type"] = "https://in-toto.io/Statement/v0.1"
 
@@ -517,6 +521,15 @@ def _statement_v01(statement: dict[str, Any]) -> None:
             [MALFORMED],
             "is not a Link v0.3",
             _slsa,
+        ),
+        case(
+            M,
+            "link-v0.2-predicate-type",
+            "the package functionary signs the statement with a link v0.2 predicateType",
+            1,
+            [MALFORMED],
+            "is not a Link v0.3",
+            _link_v02,
         ),
         case(
             M,

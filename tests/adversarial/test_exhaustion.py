@@ -229,6 +229,7 @@ def test_baseline_dev_zero(case: Scenario, hp: Pipeline) -> None:
     "policy-file-is-fifo",
     "pass a FIFO (nobody writes to it) as --policy",
     3,
+    message="not valid JSON",
 )
 def test_policy_fifo(case: Scenario, hp: Pipeline) -> None:
     fifo = hp.root / "policy.fifo"
@@ -242,6 +243,7 @@ def test_policy_fifo(case: Scenario, hp: Pipeline) -> None:
     "policy-key-is-fifo",
     "pass a FIFO as --policy-key",
     3,
+    message="not a PEM public key",
 )
 def test_policy_key_fifo(case: Scenario, hp: Pipeline) -> None:
     fifo = hp.root / "owner.fifo"
@@ -256,6 +258,7 @@ def test_policy_key_fifo(case: Scenario, hp: Pipeline) -> None:
     "pass a FIFO as --baseline",
     1,
     ["baseline"],
+    "baseline unreadable",
 )
 def test_baseline_fifo(case: Scenario, hp: Pipeline) -> None:
     fifo = hp.root / "baseline.fifo"
@@ -307,3 +310,26 @@ def test_current_run_garbage_sign(case: Scenario, hp: Pipeline) -> None:
     args = ["sign", "--stage", "ingest", "--key", key, "--product", "data/raw.csv"]
     args += ["--store", hp.store_path, "--json"]
     expect(run_limited(args, cwd=hp.ws), case)
+
+
+@scenario(
+    "sharded-digest-with-one-byte-shards",
+    "the package functionary attests dist/model (4 MB of honest weights) under the digest "
+    "scheme sha256-sharded-1: the verifier re-hashes it as 4 million one-byte shards",
+    1,
+    ["artifact-mismatch"],
+    bug="digest.py DigestScheme.of_digest_set / from_key accept any shard size from the signed "
+    "DigestSet (sha256-sharded-1), and hashengine.digest_shards materializes one job tuple and "
+    "one digest per shard: re-hashing a 4 MB model dies with MemoryError (exit 70) under a "
+    "768 MiB limit; a GB-sized model exhausts any gate. One insider is enough",
+)
+def test_one_byte_shards(case: Scenario, hp: Pipeline) -> None:
+    hp.bundle_path("package").unlink()
+    (hp.ws / "dist/model/weights-large.bin").write_bytes(os.urandom(4 * 1024 * 1024))
+    hp.sign("package", build=False)
+
+    def one_byte_shards(statement: dict[str, Any]) -> None:
+        statement["subject"][0]["digest"] = {"sha256-sharded-1": "0" * 64}
+
+    resign(hp, "package", hp.keys["release-engineer"].signer, one_byte_shards)
+    expect(verify_limited(hp), case)

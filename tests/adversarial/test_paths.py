@@ -436,3 +436,37 @@ def test_manifest_dotdot(case: Scenario, hp: Pipeline, cli: Cli) -> None:
 
     resign(hp, "package", hp.keys["release-engineer"].signer, mutate)
     expect(cli.verify(hp), case)
+
+
+@pytest.mark.parametrize(
+    ("case", "product"),
+    [
+        case(
+            M,
+            "fifo-as-signed-product",
+            "`sign --product` a FIFO nobody writes to",
+            3,
+            None,
+            "not a regular file or directory",
+            "fifo",
+        ),
+        case(
+            M,
+            "char-device-as-signed-product",
+            "`sign --product /dev/zero`",
+            3,
+            None,
+            "not a regular file or directory",
+            "/dev/zero",
+        ),
+    ],
+)
+def test_special_product(case: Scenario, product: str, hp: Pipeline, cli: Cli) -> None:
+    path = Path(product) if product.startswith("/") else hp.ws / product
+    if product == "fifo":
+        os.mkfifo(path)
+    key = hp.keys["release-engineer"].key_path
+    args = ["sign", "--stage", "package", "--key", key, "--product", path, "--base-dir", "/"]
+    args += ["--store", hp.store_path, "--run-id", hp.run_id, "--json"]
+    with hang_guard():
+        expect(cli(*args), case)
