@@ -623,3 +623,34 @@ def _package_digest(edit: Any) -> Any:
 def test_digest_sets(case: Scenario, mutate: Any, hp: Pipeline, cli: Cli) -> None:
     resign(hp, "package", hp.keys["release-engineer"].signer, mutate)
     expect(cli.verify(hp), case)
+
+
+@pytest.mark.parametrize(
+    ("case", "mutate"),
+    [
+        case(
+            M,
+            "stage-kind-relabelled",
+            "the package functionary signs package claiming kind 'custom' (the policy says package)",
+            1,
+            ["stage-kind"],
+            "stage kind differs from the policy",
+            lambda s: mlspec(s).__setitem__("kind", "custom"),
+        ),
+        case(
+            M,
+            "stage-name-case-variant-in-statement",
+            "the package functionary signs its stage as 'Package'",
+            1,
+            [MALFORMED, "stage-missing"],
+            "does not match",
+            lambda s: (
+                mlspec(s).__setitem__("stage", "Package"),
+                s["predicate"].__setitem__("name", "Package"),
+            ),
+        ),
+    ],
+)
+def test_stage_identity(case: Scenario, mutate: Any, hp: Pipeline, cli: Cli) -> None:
+    resign(hp, "package", hp.keys["release-engineer"].signer, mutate)
+    expect(cli.verify(hp), case)

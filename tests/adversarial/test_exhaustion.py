@@ -314,22 +314,22 @@ def test_current_run_garbage_sign(case: Scenario, hp: Pipeline) -> None:
 
 @scenario(
     "sharded-digest-with-one-byte-shards",
-    "the package functionary attests dist/model (4 MB of honest weights) under the digest "
-    "scheme sha256-sharded-1: the verifier re-hashes it as 4 million one-byte shards",
+    "the package functionary attests dist/model (2 MB of honest weights) under the digest "
+    "scheme sha256-sharded-1: the verifier re-hashes it as 2 million one-byte shards",
     1,
     ["artifact-mismatch"],
     bug="digest.py DigestScheme.of_digest_set / from_key accept any shard size from the signed "
     "DigestSet (sha256-sharded-1), and hashengine.digest_shards materializes one job tuple and "
-    "one digest per shard: re-hashing a 4 MB model dies with MemoryError (exit 70) under a "
-    "768 MiB limit; a GB-sized model exhausts any gate. One insider is enough",
+    "one digest per shard: re-hashing a 2 MB model dies with MemoryError (exit 70) under a "
+    "512 MiB limit; a GB-sized model exhausts any gate. One insider is enough",
 )
 def test_one_byte_shards(case: Scenario, hp: Pipeline) -> None:
     hp.bundle_path("package").unlink()
-    (hp.ws / "dist/model/weights-large.bin").write_bytes(os.urandom(4 * 1024 * 1024))
+    (hp.ws / "dist/model/weights-large.bin").write_bytes(os.urandom(2 * 1024 * 1024))
     hp.sign("package", build=False)
 
     def one_byte_shards(statement: dict[str, Any]) -> None:
         statement["subject"][0]["digest"] = {"sha256-sharded-1": "0" * 64}
 
     resign(hp, "package", hp.keys["release-engineer"].signer, one_byte_shards)
-    expect(verify_limited(hp), case)
+    expect(verify_limited(hp, memory=512 * 1024**2), case)
