@@ -68,6 +68,8 @@ class Scenario:
     message: str | None = None
     #: set when the scenario shows a real bug: the test is xfail(strict=True)
     bug: str | None = None
+    #: shown in the README next to the reason (e.g. a documented limitation)
+    note: str | None = None
 
     @property
     def reason(self) -> str:
@@ -75,7 +77,9 @@ class Scenario:
         if self.message:
             parts.append(f"“{self.message}”")
         if self.code == 0 and not parts:
-            parts.append("passes (honest outcome)")
+            parts.append("passes" if self.note else "passes (honest outcome)")
+        if self.note:
+            parts.append(self.note)
         return "; ".join(parts)
 
 
@@ -108,14 +112,14 @@ def scenario(
     message: str | None = None,
     *,
     bug: str | None = None,
+    note: str | None = None,
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Decorate a test as one named scenario; it receives ``case`` (its Scenario)."""
 
     def decorate(fn: Callable[..., None]) -> Callable[..., None]:
+        category = _category_of(fn.__module__)
         s = _register(
-            Scenario(
-                name, _category_of(fn.__module__), attack, code, tuple(checks or ()), message, bug
-            )
+            Scenario(name, category, attack, code, tuple(checks or ()), message, bug, note)
         )
         return pytest.mark.parametrize("case", [pytest.param(s, id=name, marks=_marks(s))])(fn)
 

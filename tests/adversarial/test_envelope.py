@@ -130,6 +130,7 @@ def test_signed_policy_as_stage(case: Scenario, hp: Pipeline, cli: Cli) -> None:
     "replace train's two files by one envelope carrying both functionaries' signatures",
     1,
     ["threshold"],
+    note="one attestation file counts for one key (docs/verification.md § 5)",
 )
 def test_one_envelope_two_signatures(case: Scenario, hp: Pipeline, cli: Cli) -> None:
     eng, rev = hp.bundle_path("train", "ml-engineer"), hp.bundle_path("train", "ml-reviewer")
@@ -217,6 +218,7 @@ def test_payload_urlsafe(case: Scenario, hp: Pipeline, cli: Cli) -> None:
     1,
     [MALFORMED],
     "not valid base64",
+    note="fail-closed, though unpadded URL-safe base64 is read (dsse.py b64decode_strict)",
 )
 def test_payload_unpadded(case: Scenario, hp: Pipeline, cli: Cli) -> None:
     _add_variant(hp, _split_variant(hp, padded=True), lambda text: text.rstrip("="))

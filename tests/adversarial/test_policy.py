@@ -272,6 +272,7 @@ def test_twin_functionaries(case: Scenario, make_pipeline: Any, cli: Cli) -> Non
     "rule-list-without-disallow",
     "under a policy whose train materials lack 'DISALLOW *', train also reads an unproduced file",
     0,
+    note="in-toto semantics: unlisted artifacts pass; `policy lint` warns (asserted)",
 )
 def test_rules_without_disallow(case: Scenario, make_pipeline: Any, cli: Cli) -> None:
     match = "      - MATCH data/split/train.csv WITH PRODUCTS FROM split\n"

@@ -140,9 +140,11 @@ def test_laxer_policy_bound(case: Scenario, hp: Pipeline, cli: Cli) -> None:
 
 @scenario(
     "older-laxer-policy-swapped-in-unbound-run",
-    "as above, for a run whose stages were signed without --policy (binding is opt-in): the "
-    "laxer policy is still valid and nothing ties the run to the newer one (documented gap)",
+    "as above, for a run whose stages were signed without --policy: the laxer policy is still "
+    "valid and nothing ties the run to the newer one",
     0,
+    note="documented limitation: binding is opt-in (sign --policy, requirePolicyDigest: true); "
+    "the lifecycle template requires it",
 )
 def test_laxer_policy_unbound(case: Scenario, make_pipeline: Any, cli: Cli) -> None:
     p = make_pipeline("unbound", bind_policy=False).run()
