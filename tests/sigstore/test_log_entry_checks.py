@@ -537,3 +537,69 @@ def test_intoto_body_content_must_be_an_object(signer: LocalKeySigner) -> None:
             raw.encode(), INTOTO_PAYLOAD_TYPE, payload, sig, lambda pem: True
         )
     assert str(info.value) == "intoto entry has no envelope"
+
+
+# --- malformed fields of a logged entry: named, never a crash -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("hashedrekord-signature", "log entry: signature is not base64"),
+        ("hashedrekord-signature-junk", "log entry: signature is not base64"),
+        ("hashedrekord-signature-number", "log entry: signature is not base64 text"),
+        ("hashedrekord-key", "log entry: public key is not base64"),
+        ("hashedrekord-signature-not-object", INCONSISTENT),
+        ("dsse-signature", "log entry: signature is not base64"),
+        ("dsse-verifier", "log entry: verifier is not base64"),
+        ("dsse-for-a-message-signature", INCONSISTENT),
+    ],
+)
+def test_malformed_entry_fields_are_named(
+    case: str,
+    reason: str,
+    sigstore_instance: SigstoreInstance,
+    signer: LocalKeySigner,
+    trust: TrustRoot,
+) -> None:
+    sig = _prehashed_signature(signer)
+    good = b64(sig)
+    if case.startswith("hashedrekord"):
+        content: Any = {
+            "hashedrekord-signature": "%%%",
+            "hashedrekord-signature-junk": good[:8] + "!" + good[8:],
+            "hashedrekord-signature-number": 12345,
+        }.get(case, good)
+        key_content = "%%%" if case == "hashedrekord-key" else pem(signer)
+        signature: Any = {"content": content, "publicKey": {"content": key_content}}
+        if case == "hashedrekord-signature-not-object":
+            signature = "x"
+        body = {
+            "apiVersion": "0.0.1",
+            "kind": "hashedrekord",
+            "spec": {"data": {"hash": {"algorithm": "sha256", "value": DIGEST}}, "signature": signature},
+        }  # fmt: skip
+        doc = message_bundle(signer, sig, log(sigstore_instance, body))
+    else:
+        payload = statement(DIGEST)
+        env, dsse_sig = envelope_of(signer, payload)
+        recorded = {
+            "dsse-signature": {"signature": "%%%", "verifier": pem(signer)},
+            "dsse-verifier": {"signature": b64(dsse_sig), "verifier": "%%%"},
+            # the message signature itself, recorded as if it were a DSSE signature
+            "dsse-for-a-message-signature": {"signature": good, "verifier": pem(signer)},
+        }[case]
+        body = {
+            "apiVersion": "0.0.1",
+            "kind": "dsse",
+            "spec": {
+                "payloadHash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()},
+                "signatures": [recorded],
+            },
+        }  # fmt: skip
+        entry = log(sigstore_instance, body)
+        if case == "dsse-for-a-message-signature":
+            doc = message_bundle(signer, sig, entry)
+        else:
+            doc = key_bundle(signer, [entry], dsseEnvelope=env)
+    assert denied(doc, signer, trust) == TLOG + reason
