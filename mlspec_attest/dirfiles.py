@@ -36,9 +36,31 @@ def rule_paths(policy: Policy) -> frozenset[str]:
 
 
 def _paths_of(rule: ArtifactRule) -> Iterable[str]:
-    yield posixpath.join(rule.source_prefix, rule.pattern) if rule.source_prefix else rule.pattern
+    yield _own_path(rule)
     if rule.verb is RuleVerb.MATCH and rule.dest_prefix:
         yield posixpath.join(rule.dest_prefix, rule.pattern)
+
+
+def _own_path(rule: ArtifactRule) -> str:
+    return posixpath.join(rule.source_prefix, rule.pattern) if rule.source_prefix else rule.pattern
+
+
+def rule_queue(
+    rules: Iterable[ArtifactRule], recorded: Digests, expanded: Digests
+) -> dict[str, Mapping[str, str]]:
+    """The artifacts a rule list sees: what the stage recorded, plus the files of each
+    directory that one of *these* rules names a path inside.
+
+    Other stages may look inside a directory (a ``MATCH … IN`` lookup) without this
+    list having to account for its files one by one.
+    """
+    own = [_own_path(rule) for rule in rules]
+    inside = [name for name in recorded if reaches_inside(name, own)]
+    out: dict[str, Mapping[str, str]] = dict(recorded)
+    for name, digest in expanded.items():
+        if any(name.startswith(d.rstrip("/") + "/") for d in inside):
+            out[name] = digest
+    return out
 
 
 def reaches_inside(directory: str, paths: Iterable[str]) -> bool:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from .accepted import AcceptedAttestation, Baseline, Conflict, StageEvidence, resolve
 from .bundle import Bundle
 from .digest import DEFAULT_SCHEME, ArtifactDigest, DigestScheme, DirectoryManifest, digest_path
-from .dirfiles import Expander, rule_paths
+from .dirfiles import Expander, rule_paths, rule_queue
 from .dsse import INTOTO_PAYLOAD_TYPE
 from .errors import (
     ArtifactPathError,
@@ -541,9 +541,18 @@ class PipelineVerifier:
             link = links.get(stage.name)
             if link is None:
                 continue
+            recorded = chosen[stage.name].artifacts()
             for side, rules, arts in (
-                ("materials", stage.material_rules, link.materials),
-                ("products", stage.product_rules, link.products),
+                (
+                    "materials",
+                    stage.material_rules,
+                    rule_queue(stage.material_rules, recorded.materials, link.materials),
+                ),
+                (
+                    "products",
+                    stage.product_rules,
+                    rule_queue(stage.product_rules, recorded.products, link.products),
+                ),
             ):
                 for v in evaluate_rules(rules, arts, link, links):
                     self.report.fail(

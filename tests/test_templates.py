@@ -16,7 +16,7 @@ import pytest
 
 from mlspec_attest.attestation import StageRecord, sign_stage
 from mlspec_attest.digest import digest_path
-from mlspec_attest.dirfiles import Expander, rule_paths
+from mlspec_attest.dirfiles import Expander, rule_paths, rule_queue
 from mlspec_attest.jsonio import canonical
 from mlspec_attest.policy import load_policy_yaml, load_signed_policy, sign_policy
 from mlspec_attest.policy.model import Policy
@@ -203,12 +203,20 @@ def _lifecycle_package(tmp: Path, policy: Policy, edit: dict[str, bytes | None])
     expander = Expander(store, rule_paths(policy))
     links = {"train": expander.link(train), "package": expander.link(package)}
     assert expander.problems == []
-    stage = policy.stage("package")
-    assert stage is not None
-    violations = evaluate_rules(
-        stage.product_rules, links["package"].products, links["package"], links
-    )
-    return [f"{v.rule}: {v.message}" for v in violations]
+    violations = []
+    for name, side, recorded in (
+        ("train", "products", train.products),  # train's own rules do not look inside model
+        ("package", "products", package.products),
+    ):
+        stage = policy.stage(name)
+        assert stage is not None
+        rules = stage.product_rules if side == "products" else stage.material_rules
+        expanded = getattr(links[name], side)
+        queue = rule_queue(rules, recorded, expanded)
+        violations += [
+            f"{v.rule}: {v.message}" for v in evaluate_rules(rules, queue, links[name], links)
+        ]
+    return violations
 
 
 def test_lifecycle_honest_package_passes_its_rules(tmp_path: Path, lifecycle: Policy) -> None:

@@ -365,8 +365,7 @@ def backdoor_model(workdir: Path) -> None:
 
 def resign_package(workdir: Path, env: dict[str, str], run_id: str, key: Path) -> None:
     """Delete the genuine package attestation and sign the swapped package with ``key``."""
-    for bundle in run_dir(workdir, run_id).glob("package.*.sigstore.json"):
-        bundle.unlink()
+    forget(workdir, run_id, "package")
     cli_ok(
         [
             "sign", "--stage", "package", "--key", str(key), "--policy", str(SIGNED_POLICY),
@@ -376,6 +375,34 @@ def resign_package(workdir: Path, env: dict[str, str], run_id: str, key: Path) -
         workdir,
         env,
     )  # fmt: skip
+
+
+def attack_backdoor_file(workdir: Path, env: dict[str, str], run_id: str) -> str:
+    (workdir / "dist/model/loader.py").write_text("import os  # runs at import time\n")
+    resign_package(workdir, env, run_id, KEYS / "release-engineer.key")
+    return (
+        "the release engineer adds loader.py to dist/model and re-signs package with the "
+        "legitimate release-engineer key: the policy binds what ships to the trained bytes"
+    )
+
+
+def attack_two_versions(workdir: Path, env: dict[str, str], run_id: str) -> str:
+    backdoor_model(workdir)
+    cli_ok(
+        [
+            "sign", "--stage", "package", "--key", str(KEYS / "release-engineer.key"),
+            "--policy", str(SIGNED_POLICY), "--material", "model",
+            "--material", "reports/evaluation.json", "--material", "reports/test.json",
+            "--product", "dist/model",
+        ],
+        workdir,
+        env,
+    )  # fmt: skip
+    return (
+        "package signed a second time in the same run by the release-engineer key, now with "
+        "a backdoored model.pkl, beside the genuine attestation: which one counts must never "
+        "depend on file names"
+    )
 
 
 def attack_tamper_model(workdir: Path, env: dict[str, str], run_id: str) -> str:
@@ -417,6 +444,7 @@ def attack_poison_train(workdir: Path, env: dict[str, str], run_id: str) -> str:
             rows[i] = ",".join(values)
             poisoned += 1
     train.write_text("\n".join([head, *rows]) + "\n")
+    forget(workdir, run_id, "train")
     proc = run_script(STAGE_BY_NAME["train"], workdir, env)
     if proc.returncode != 0:
         raise DemoError(f"re-running train failed:\n{proc.stdout}{proc.stderr}")
@@ -485,8 +513,21 @@ def attack_edit_attestation(workdir: Path, env: dict[str, str], run_id: str) -> 
     )
 
 
+def forget(workdir: Path, run_id: str, name: str) -> None:
+    """Remove a stage's earlier attestations before it is re-run in the same run.
+
+    A run that holds two different signed versions of one stage is denied as a
+    conflict (`conflicting-attestations`) whatever else is wrong; the attacks
+    below replace the stage's record instead, so each shows the check that
+    catches it on its own.
+    """
+    for bundle in run_dir(workdir, run_id).glob(f"{name}.*.sigstore.json"):
+        bundle.unlink()
+
+
 def rerun(workdir: Path, env: dict[str, str], name: str, *args: str) -> str:
     """Re-run one stage script legitimately (its owner's key); its summary line."""
+    forget(workdir, env["MLSPEC_RUN_ID"], name)
     proc = run_script(STAGE_BY_NAME[name], workdir, env, *args)
     if proc.returncode != 0:
         raise DemoError(f"re-running {name} {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
@@ -551,6 +592,10 @@ ML_ATTACKS: tuple[Attack, ...] = (
     Attack("j-leaked-row", "a hold-back row leaked into the training split",
            ("leakage", "split"), attack_leaked_row, match="holdback|train",
            criteria="summary"),
+    Attack("k-backdoor-file", "a file added to the package by its legitimate signer",
+           ("artifact-rule", "package"), attack_backdoor_file, match="dist/model/loader.py"),
+    Attack("l-two-versions", "two signed versions of package in one run",
+           ("conflicting-attestations", "package"), attack_two_versions),
 )  # fmt: skip
 
 
