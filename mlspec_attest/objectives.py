@@ -147,15 +147,18 @@ def parse_objectives(doc: Any, *, what: str = "objectives", line_of: Any = None)
     return Objectives(meta["name"], str(meta["version"]), tuple(doc["criteria"]), doc)
 
 
-def load_objectives_text(text: str, *, what: str) -> Objectives:
+def load_objectives_text(text: str | bytes, *, what: str) -> Objectives:
     """Parse YAML (or JSON) objectives text with line numbers for problems.
 
     Strict and bounded like a policy (:mod:`mlspec_attest.yamlio`), up to
-    :data:`~mlspec_attest.limits.MAX_OBJECTIVES_BYTES`.
+    :data:`~mlspec_attest.limits.MAX_OBJECTIVES_BYTES`; bytes must be UTF-8.
     """
     from .limits import MAX_OBJECTIVES_BYTES
     from .policy.load import parse_yaml, plain
+    from .yamlio import decode_yaml
 
+    if isinstance(text, bytes):
+        text = decode_yaml(text, what=what)
     root, line_of = parse_yaml(text, source=what, max_bytes=MAX_OBJECTIVES_BYTES)
     return parse_objectives(plain(root), what=what, line_of=line_of)
 

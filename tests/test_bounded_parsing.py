@@ -490,6 +490,16 @@ def test_policy_files_are_read_boundedly(tmp_path: Path) -> None:
     )
 
 
+def test_objectives_bytes_are_decoded_strictly() -> None:
+    from mlspec_attest.objectives import load_objectives_text
+
+    with pytest.raises(YamlError) as info:
+        load_objectives_text(b"kind: Objectives\n# caf\xe9\n", what="o.yaml")
+    assert info.value.message == (
+        "o.yaml: not UTF-8 text (byte 0xe9 at offset 22); is it a binary file?"
+    )
+
+
 # ------------------------------------------------------------------ signed content
 def test_dsse_payload_and_signature_limits(
     monkeypatch: pytest.MonkeyPatch, keys: dict[str, KeyPair]
