@@ -35,8 +35,6 @@ PENDING: dict[str, str] = {
     "oms_statement/crash-typeerror-unhashable-hash-type.json": "pending fix: "
     "Serialization.from_json tests 'hash_type not in HASH_SIZES' (a dict): a list or object "
     "hash_type in a (validly signed) model-signing statement raises TypeError",
-    "tabular/crash-zlib-error-csv-gz": "pending fix: tabular.TabularReader lets zlib.error "
-    "escape from a corrupt gzip stream (data.csv.gz) while reading the header",
     "oms_certificate/crash-valueerror-issuer.der": "pending fix: oms_trust._verify_certificate "
     "reads leaf.issuer outside any error handling; cryptography parses lazily and raises "
     "ValueError for a malformed issuer Name (exit 70 instead of 3)",
