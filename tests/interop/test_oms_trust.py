@@ -8,7 +8,9 @@ the cases mutation testing (docs/testing.md) showed no other test would notice.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,17 +23,20 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE, pae
-from mlspec_attest.errors import MalformedDocumentError
+from mlspec_attest.errors import KeyLoadError, MalformedDocumentError
 from mlspec_attest.interop.oms import (
     CertificateTrust,
     KeyTrust,
     ModelVerification,
     Serialization,
+    SigstoreTrust,
     check_model,
 )
 from mlspec_attest.interop.oms_manifest import build_manifest
 from mlspec_attest.interop.oms_trust import PAE_DSSE, PAE_LEGACY, legacy_pae
 from mlspec_attest.signing.keys import LocalPublicKey
+
+from ..support import asset
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 _KU_FALSE = dict.fromkeys(
@@ -763,3 +768,120 @@ def test_malformed_key_material_is_bad_input(
     with pytest.raises(MalformedDocumentError) as info:
         check_model(model, sig, KeyTrust.from_file(_pub(tmp_path, key)))
     assert info.value.message == error
+
+
+# --- loading the trust: certificate files and Sigstore trust roots -------------------------------
+
+FIXTURES = asset("model-signing/cli-fixtures")
+PROD = asset("model-signing/trust-config/prod_client_trust_config.json")
+SIGSTORE_SIGNER = ("stefanb@us.ibm.com", "https://sigstore.verify.ibm.com/oauth2")
+
+
+def test_certificate_files_that_cannot_be_used(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.pem"
+    with pytest.raises(KeyLoadError) as info:
+        CertificateTrust.from_files([missing])
+    assert info.value.message == f"{missing}: certificate file not found"
+    folder = tmp_path / "folder.pem"
+    folder.mkdir()
+    with pytest.raises(KeyLoadError) as info:
+        CertificateTrust.from_files([folder])
+    assert info.value.message == f"{folder}: cannot read (Is a directory)"
+    text = tmp_path / "text.pem"
+    text.write_text("not a certificate")
+    with pytest.raises(KeyLoadError) as info:
+        CertificateTrust.from_files([text])
+    assert info.value.message == f"{text}: no PEM certificates in the file"
+    with pytest.raises(KeyLoadError) as info:
+        CertificateTrust.from_files([])
+    assert info.value.message == "no trusted certificates given"
+
+
+def test_certificate_trust_remembers_its_files(tmp_path: Path) -> None:
+    root = issue("root", None)
+    loaded = trust(tmp_path, root)
+    assert loaded.sources == (str(tmp_path / "trust.pem"),)
+    assert loaded.certificates == (root.cert,)
+
+
+def test_sigstore_trust_describes_its_config(tmp_path: Path) -> None:
+    identity, issuer = SIGSTORE_SIGNER
+    described = SigstoreTrust(PROD, identity, issuer).describe()
+    assert described == {
+        "method": "sigstore",
+        "identity": identity,
+        "issuer": issuer,
+        "trustConfig": {"path": str(PROD), "sha256": hashlib.sha256(PROD.read_bytes()).hexdigest()},
+    }
+    gone = tmp_path / "gone.json"
+    assert SigstoreTrust(gone, identity, issuer).describe()["trustConfig"] == {"path": str(gone)}
+
+
+def _sigstore_model(tmp_path: Path) -> Path:
+    folder = tmp_path / "v1.1.0-sigstore"
+    shutil.copytree(FIXTURES / "v1.1.0-sigstore", folder)
+    return folder
+
+
+@pytest.mark.parametrize("form", ["client-trust-config", "trusted-root"])
+def test_sigstore_signature_under_either_trust_form(form: str, tmp_path: Path) -> None:
+    folder = _sigstore_model(tmp_path)
+    config = PROD
+    if form == "trusted-root":
+        config = tmp_path / "trusted_root.json"
+        config.write_text(json.dumps(json.loads(PROD.read_text())["trustedRoot"]))
+    report = check_model(folder, folder / "model.sig", SigstoreTrust(config, *SIGSTORE_SIGNER))
+    assert report.passed, messages(report)
+    assert report.method == "sigstore"
+    assert report.pae == PAE_DSSE
+    assert report.signer["trustConfig"]["path"] == str(config)
+    assert set(report.signer["certificate"]) == {"sha256"}
+
+
+def test_sigstore_wrong_identity_report(tmp_path: Path) -> None:
+    folder = _sigstore_model(tmp_path)
+    _, issuer = SIGSTORE_SIGNER
+    report = check_model(
+        folder, folder / "model.sig", SigstoreTrust(PROD, "mallory@example.com", issuer)
+    )
+    [problem] = report.problems
+    assert problem.check == "sigstore"
+    assert problem.message.startswith("Sigstore verification failed: ")
+    assert problem.expected == f"mallory@example.com via {issuer} under {PROD}"
+    assert problem.remedy == (
+        "check --identity, --issuer and that --trust-config is the instance that issued "
+        "the signature"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        ({"mediaType": "application/json"}, "mediaType 'application/json' is neither a Sigstore ClientTrustConfig nor a TrustedRoot"),
+        ({}, "mediaType '' is neither a Sigstore ClientTrustConfig nor a TrustedRoot"),
+        ([], "mediaType '' is neither a Sigstore ClientTrustConfig nor a TrustedRoot"),
+        ({"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1"}, "sigstore cannot use it"),
+    ],
+)  # fmt: skip
+def test_unusable_sigstore_trust_config(content: Any, error: str, tmp_path: Path) -> None:
+    folder = _sigstore_model(tmp_path)
+    config = tmp_path / "trust.json"
+    config.write_text(json.dumps(content))
+    with pytest.raises(MalformedDocumentError) as info:
+        check_model(folder, folder / "model.sig", SigstoreTrust(config, *SIGSTORE_SIGNER))
+    assert info.value.message.startswith(f"trust config {config}: {error}")
+
+
+def test_sigstore_signature_that_is_no_bundle(tmp_path: Path) -> None:
+    folder = _sigstore_model(tmp_path)
+    (folder / "model.sig").write_text('{"mediaType": "x"}')
+    with pytest.raises(MalformedDocumentError) as info:
+        check_model(folder, folder / "model.sig", SigstoreTrust(PROD, *SIGSTORE_SIGNER))
+    assert info.value.message.startswith(
+        f"signature {folder / 'model.sig'}: not a Sigstore bundle ("
+    )
+    (folder / "model.sig").write_text('{"a": 1, "a": 2}')
+    with pytest.raises(MalformedDocumentError) as info:
+        check_model(folder, folder / "model.sig", SigstoreTrust(PROD, *SIGSTORE_SIGNER))
+    assert info.value.message.startswith(f"signature {folder / 'model.sig'}: ")
+    assert "duplicate" in info.value.message
