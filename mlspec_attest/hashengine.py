@@ -37,7 +37,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import ArtifactPathError, UsageError
+from .errors import ArtifactPathError, BadInputError, UsageError
+from .limits import MAX_SHARDS
 
 if TYPE_CHECKING:
     from .digestcache import DigestCache
@@ -558,6 +559,13 @@ def digest_shards(
         fd, st = _open_regular(path)
         os.close(fd)
         sizes.append(st.st_size)
+    count = sum(-(-size // shard_size) for size in sizes)
+    if count > MAX_SHARDS:
+        raise BadInputError(
+            f"{len(sizes)} file(s) would be split into {count} shards of {shard_size} bytes "
+            f"(the limit is {MAX_SHARDS})",
+            remedy="use a larger shard size (model-signing's default is 1000000000 bytes)",
+        )
     jobs = [
         (i, k, start, end)
         for i, size in enumerate(sizes)

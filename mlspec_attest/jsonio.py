@@ -249,6 +249,19 @@ def canonical(obj: Any) -> bytes:
         raise MalformedDocumentError(f"value cannot be canonicalized as JSON: {exc}") from exc
 
 
+def canonical_value(obj: Any) -> bytes:
+    """RFC 8785 bytes of data that is hashed and never read back as JSON (dataset rows).
+
+    Unlike :func:`canonical`, large doubles are fine here: a row value of 1.6e16 is
+    data, and its canonical digits are only ever hashed. Callers bound the depth
+    (a row is flat: name/value pairs).
+    """
+    try:
+        return bytes(rfc8785.dumps(obj))
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise MalformedDocumentError(f"value cannot be canonicalized as JSON: {exc}") from exc
+
+
 def pretty(obj: Any) -> str:
     """Human-readable JSON (stable key order)."""
     return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False)

@@ -561,7 +561,9 @@ def load_digest_set(
         return Unusable(
             "record-malformed", f"{what}: bad digest set entry", "a valid entry", address
         )
-    blob = store.get_blob(match.group(1))
+    # The signed count bounds the read: 32 bytes a row, plus zlib's worst-case overhead.
+    limit = len(ROWSET_MAGIC) + rows * DIGEST_SIZE * 1001 // 1000 + 4096
+    blob = store.get_blob(match.group(1), limit=limit)
     if blob is None:
         return Unusable(
             "digest-set-missing",

@@ -76,6 +76,21 @@ MAX_INTOTO_METADATA_BYTES: Final = MAX_JSON_BYTES
 """A legacy in-toto layout or link (``verify --policy LAYOUT``). ``in-toto-run``
 records one entry per file, so links of large directories are large."""
 
+MAX_BLOB_BYTES: Final = 1 * GiB
+"""Default bound on a content-addressed blob read back from the store (manifests,
+objectives documents). Callers that know the size from signed content pass a
+tighter or larger bound (a row digest set: 32 bytes per attested row). Only
+regular files are read: a blob replaced by ``/dev/zero`` or a FIFO is absent."""
+
+MAX_RUN_MARKER_BYTES: Final = 4 * KiB
+"""``current-run`` holds one run id (at most 128 characters) and a newline."""
+
+MAX_SHARDS: Final = 2**18
+"""Most byte-range shards one hashing job may split its files into. The shard size
+can come from a signed DigestSet (``sha256-sharded-1``): without this bound one
+insider could make every gate re-hashing a model build one job per byte. With
+model-signing's 1 GB default this allows 256 TiB."""
+
 MAX_KEY_BYTES: Final = 64 * KiB
 """A PEM key file. An RSA-4096 private key is 3.3 KiB; a key file is never
 a certificate bundle."""

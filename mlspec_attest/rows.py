@@ -57,7 +57,7 @@ from typing import IO, Any
 
 from .digest import path_components_key
 from .errors import ArtifactPathError, BadInputError, MalformedDocumentError, UsageError
-from .jsonio import canonical
+from .jsonio import canonical_value
 from .limits import MAX_JSON_DEPTH
 from .treewalk import walk_tree
 
@@ -292,7 +292,7 @@ def normalize_value(value: Any, *, _depth: int = 0) -> Any:
 def _canonical(obj: Any, where: object) -> bytes:
     """RFC 8785 bytes of normalized values; unserializable text is bad input."""
     try:
-        return canonical(obj)
+        return canonical_value(obj)
     except MalformedDocumentError as exc:  # in practice: an unpaired surrogate
         raise BadInputError(f"{where}: {exc.message}") from exc
 
@@ -804,7 +804,7 @@ def _same(a: Any, b: Any) -> bool:
     if type(a) is not type(b):
         return False
     if isinstance(a, list | dict):
-        return bool(canonical(a) == canonical(b))
+        return bool(canonical_value(a) == canonical_value(b))
     return bool(a == b)
 
 

@@ -214,6 +214,8 @@ class StageStatement:
         if not isinstance(materials, list) or not isinstance(command, list):
             raise MalformedDocumentError(f"{what}: materials and command must be lists")
         env = predicate.get("environment", {})
+        for side, entries in (("subject", subject), ("materials", materials)):
+            _refuse_duplicate_names(entries, f"{what}: {side}")
         return cls(
             products=tuple(
                 ResourceDescriptor.from_json(s, what=f"{what}: subject[{i}]")
@@ -232,6 +234,18 @@ class StageStatement:
             ),
             environment=env if isinstance(env, dict) else {},
         )
+
+
+def _refuse_duplicate_names(entries: list[Any], what: str) -> None:
+    """An artifact named twice is ambiguous: one reader could take the first entry and
+    another the last (a rule and the deploy check disagreeing). Refused, not resolved."""
+    seen: set[str] = set()
+    for entry in entries:
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if isinstance(name, str):
+            if name in seen:
+                raise MalformedDocumentError(f"{what}: artifact {name!r} is listed twice")
+            seen.add(name)
 
 
 def check_finite_metrics(metrics: dict[str, Any], *, what: str) -> dict[str, float]:

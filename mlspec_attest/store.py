@@ -21,6 +21,7 @@ import hashlib
 import os
 import re
 import secrets
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from .bundle import Bundle
 from .errors import BadInputError, MlspecError, StoreError, UsageError
 from .fsutil import atomic_write, create_once, exclusive_lock
 from .jsonio import canonical, load_file
+from .limits import MAX_BLOB_BYTES, MAX_BUNDLE_BYTES, MAX_RUN_MARKER_BYTES, read_limited
 
 DEFAULT_STORE = Path(".mlspec/attestations")
 STORE_ENV = "MLSPEC_ATTEST_STORE"
@@ -49,7 +51,7 @@ def new_run_id() -> str:
 
 
 def check_run_id(run_id: str) -> str:
-    if not RUN_ID_RE.match(run_id):
+    if not RUN_ID_RE.fullmatch(run_id):
         raise UsageError(
             f"run id {run_id!r} is not valid",
             remedy="use letters, digits and . _ : - (at most 128 characters)",
@@ -81,16 +83,22 @@ class AttestationStore:
         if not base.is_dir():
             return []
         # Only names a run id can have: hidden or stray entries are not runs.
-        return sorted(p.name for p in base.iterdir() if RUN_ID_RE.match(p.name) and p.is_dir())
+        return sorted(p.name for p in base.iterdir() if RUN_ID_RE.fullmatch(p.name) and p.is_dir())
 
     def current_run(self) -> str | None:
         marker = self.root / "current-run"
-        try:
-            value = marker.read_text().strip()
-        except FileNotFoundError:
+        if not marker.exists():
             return None
-        except OSError as exc:
-            raise StoreError(f"cannot read {marker}: {exc.strerror}") from exc
+        try:
+            data = read_limited(
+                marker, MAX_RUN_MARKER_BYTES, what=str(marker), kind="the current-run marker"
+            )
+        except BadInputError as exc:
+            raise _marker_error(exc.message) from exc
+        try:
+            value = data.decode("ascii").strip()
+        except UnicodeDecodeError:
+            raise _marker_error(f"{marker}: not a run id (not ASCII)") from None
         return check_run_id(value) if value else None
 
     def set_current_run(self, run_id: str) -> None:
@@ -162,10 +170,19 @@ class AttestationStore:
         if not directory.is_dir():
             raise BadInputError(f"store {self.root} has no run {run_id!r}")
         for path in sorted(directory.iterdir()):
-            if path.name.startswith(".") or not path.is_file():
+            if path.name.startswith("."):
+                continue  # a write in progress (fsutil writes hidden temporaries)
+            if not path.is_file():
+                # Never silently skipped: whatever is in a run is evidence or a failure.
+                yield StoredAttestation(
+                    path,
+                    None,
+                    f"{path.name}: not a regular file (a directory, FIFO, device or dangling link)",
+                )
                 continue
             try:
-                bundle = Bundle.from_json(load_file(path), what=path.name)
+                doc = load_file(path, max_bytes=MAX_BUNDLE_BYTES, kind="a Sigstore bundle")
+                bundle = Bundle.from_json(doc, what=path.name)
             except MlspecError as exc:
                 yield StoredAttestation(path, None, exc.message)
                 continue
@@ -183,16 +200,26 @@ class AttestationStore:
             atomic_write(path, data)  # a corrupted copy (bytes not matching its name): repair
         return digest
 
-    def get_blob(self, digest: str) -> bytes | None:
-        """The blob with this sha256, verified, or None if absent or corrupted."""
+    def get_blob(self, digest: str, *, limit: int = MAX_BLOB_BYTES) -> bytes | None:
+        """The blob with this sha256, verified, or None if absent, corrupted, not a
+        regular file, or larger than ``limit`` bytes (nothing unbounded is ever read)."""
         if not re.fullmatch(r"[0-9a-f]{64}", digest):
             return None
         path = self.root / "blobs" / "sha256" / digest
         try:
-            data = path.read_bytes()
-        except OSError:
+            if not stat.S_ISREG(path.stat().st_mode):
+                return None
+            data = read_limited(path, limit, what=f"blob {digest}", kind="a stored blob")
+        except (OSError, BadInputError):
             return None
         return data if hashlib.sha256(data).hexdigest() == digest else None
+
+
+def _marker_error(message: str) -> UsageError:
+    return UsageError(
+        message,
+        remedy="pass --run-id (or set MLSPEC_RUN_ID), or remove the store's current-run file",
+    )
 
 
 def _holds(path: Path, data: bytes) -> bool:

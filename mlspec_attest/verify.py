@@ -710,6 +710,18 @@ class PipelineVerifier:
                 )
                 self.report.artifacts.append(ArtifactSummary(role, str(path), "missing"))
                 continue
+            except MlspecError as exc:
+                # e.g. a signed digest whose shard size would split the files past the limit
+                self.report.fail(
+                    Check.ARTIFACT_MISMATCH,
+                    spec.stage,
+                    f"deploy artifact {role!r} cannot be re-hashed as attested: {exc.message}",
+                    expected="a digest this verifier can recompute within its limits",
+                    found=", ".join(sorted(attested.digest)) if attested else "no digest",
+                    remedy=exc.remedy or "re-sign the stage with a supported digest",
+                )
+                self.report.artifacts.append(ArtifactSummary(role, str(path), "mismatch"))
+                continue
             if attested is None:
                 self.report.fail(
                     Check.ARTIFACT_MISMATCH,

@@ -181,10 +181,12 @@ def test_add_and_read_attestations(tmp_path: Path, keys: dict[str, KeyPair]) -> 
     (tmp_path / "runs/r1/subdir").mkdir()
     (tmp_path / "runs/r1/zz-broken.sigstore.json").write_text("{not json")
     stored = list(store.attestations("r1"))
-    assert [s.path.name for s in stored] == [path.name, "zz-broken.sigstore.json"]
-    assert stored[0].bundle == bundle and stored[0].error is None
-    assert stored[1].bundle is None and stored[1].error is not None
-    assert "not valid JSON" in stored[1].error
+    # hidden files are writes in progress; anything else in a run is evidence or a failure
+    assert [s.path.name for s in stored] == ["subdir", path.name, "zz-broken.sigstore.json"]
+    assert stored[1].bundle == bundle and stored[1].error is None
+    assert stored[0].bundle is None and "not a regular file" in (stored[0].error or "")
+    assert stored[2].bundle is None and stored[2].error is not None
+    assert "not valid JSON" in stored[2].error
     assert all_files(tmp_path / "runs/r1") == [
         ".hidden",
         path.name,

@@ -193,9 +193,11 @@ def test_deploy_dir_symlink(case: Scenario, hp: Pipeline, cli: Cli) -> None:
 
 @scenario(
     "fifo-in-run-directory",
-    "create a FIFO named package.x.sigstore.json in the run directory (not a file: no evidence)",
-    0,
-    note="skipped like a directory: never opened, never evidence",
+    "create a FIFO named package.x.sigstore.json in the run directory",
+    1,
+    ["attestation-malformed"],
+    "not a regular file",
+    note="never opened (no hang); anything in a run that is not a regular file is a failure",
 )
 def test_fifo_in_run_dir(case: Scenario, hp: Pipeline, cli: Cli) -> None:
     os.mkfifo(hp.store.run_dir(hp.run_id) / "package.fifo.sigstore.json")
