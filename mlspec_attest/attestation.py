@@ -28,6 +28,7 @@ from .errors import (
 )
 from .fsutil import artifact_name
 from .jsonio import load_file
+from .limits import MAX_DSSE_PAYLOAD_BYTES, MAX_METRICS_BYTES
 from .runner import CommandResult, run_command
 from .signing.base import BundleSigner, Signer
 from .stages import StageKind, parse_kind
@@ -98,7 +99,9 @@ def read_metrics_document(path: Path) -> MetricsDocument:
     The full format (docs/metrics.md) also allows ``schemaVersion``,
     ``confidenceIntervals`` and ``omitted``, overall and per slice.
     """
-    doc = load_file(path, what=f"metrics file {path}")
+    doc = load_file(
+        path, what=f"metrics file {path}", max_bytes=MAX_METRICS_BYTES, kind="a metrics file"
+    )
     if not isinstance(doc, dict):
         raise MalformedDocumentError(f"metrics file {path}: expected a JSON object")
     if "schemaVersion" in doc:
@@ -336,7 +339,7 @@ def _store_objectives(
             continue
         if found:
             raise UsageError("an objectives stage may carry only one objectives document")
-        objectives = load_objectives_text(data.decode("utf-8"), what=str(path))
+        objectives = load_objectives_text(data, what=str(path))
         found = {
             "objectives": {
                 "artifact": artifact_name(path, base),
@@ -489,7 +492,12 @@ def sign_stage(
         if not inside and path not in record.products:
             record.products.append(path)
     for name, path in record.detail_files.items():
-        record.details[name] = load_file(path, what=f"--detail {name}={path}")
+        record.details[name] = load_file(
+            path,
+            what=f"--detail {name}={path}",
+            max_bytes=MAX_DSSE_PAYLOAD_BYTES,
+            kind="a detail record (it is signed inside the statement)",
+        )
     for name, produce in record.evidence:
         record.details[name] = produce()
     record.details["predecessors"] = record.predecessors
