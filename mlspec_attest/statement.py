@@ -19,6 +19,7 @@ Layout of one stage attestation (docs/formats.md has the full description)::
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -216,7 +217,7 @@ class StageStatement:
         env = predicate.get("environment", {})
         for side, entries in (("subject", subject), ("materials", materials)):
             _refuse_duplicate_names(entries, f"{what}: {side}")
-        return cls(
+        statement = cls(
             products=tuple(
                 ResourceDescriptor.from_json(s, what=f"{what}: subject[{i}]")
                 for i, s in enumerate(subject)
@@ -234,6 +235,12 @@ class StageStatement:
             ),
             environment=env if isinstance(env, dict) else {},
         )
+        for side, descriptors in (
+            ("subject", statement.products),
+            ("materials", statement.materials),
+        ):
+            _refuse_files_with_insides(descriptors, f"{what}: {side}")
+        return statement
 
 
 def _refuse_duplicate_names(entries: list[Any], what: str) -> None:
@@ -246,6 +253,23 @@ def _refuse_duplicate_names(entries: list[Any], what: str) -> None:
             if name in seen:
                 raise MalformedDocumentError(f"{what}: artifact {name!r} is listed twice")
             seen.add(name)
+
+
+def _refuse_files_with_insides(descriptors: Sequence[ResourceDescriptor], what: str) -> None:
+    """A name recorded as a file cannot also have artifacts inside it (``X`` and ``X/y``).
+
+    No file system holds both; a statement claiming it could satisfy rules that look
+    inside ``X`` while ``X`` itself is an opaque file (a tarball) that ships anything.
+    """
+    files = {d.name for d in descriptors if "manifest-sha256" not in d.digest}
+    for d in descriptors:
+        parent = d.name
+        while "/" in parent:
+            parent = parent.rsplit("/", 1)[0]
+            if parent in files:
+                raise MalformedDocumentError(
+                    f"{what}: {d.name!r} is recorded inside {parent!r}, which is recorded as a file"
+                )
 
 
 def check_finite_metrics(metrics: dict[str, Any], *, what: str) -> dict[str, float]:

@@ -182,11 +182,44 @@ def _mlspec(doc: dict[str, Any]) -> dict[str, Any]:
         pytest.param(
             lambda d: _mlspec(d).update(schemaVersion="v0"), "stage schema", id="schema-version"
         ),
+        pytest.param(
+            lambda d: d["subject"].append(dict(d["subject"][0], digest={"sha256": "0" * 64})),
+            "is listed twice",
+            id="duplicate-product",
+        ),
+        pytest.param(
+            lambda d: d["predicate"]["materials"].append(d["predicate"]["materials"][0]),
+            "is listed twice",
+            id="duplicate-material",
+        ),
+        pytest.param(
+            lambda d: d["subject"].extend(
+                [
+                    {"name": "dist/model", "digest": {"sha256": "1" * 64}},
+                    {"name": "dist/model/model.pkl", "digest": {"sha256": "2" * 64}},
+                ]
+            ),
+            "recorded inside 'dist/model', which is recorded as a file",
+            id="file-with-insides",
+        ),
     ],
 )
 def test_malformed_statements_are_refused(mutate: Any, message: str) -> None:
     with pytest.raises(MalformedDocumentError, match=message):
         StageStatement.from_json(_broken(mutate))
+
+
+def test_a_directory_may_list_a_file_inside_it() -> None:
+    """A directory artifact (with a manifest) and one of its files, both recorded: fine."""
+
+    def add(d: dict[str, Any]) -> None:
+        d["subject"] = [
+            {"name": "model", "digest": {"sha256": "1" * 64, "manifest-sha256": "2" * 64}},
+            {"name": "model/weights.bin", "digest": {"sha256": "3" * 64}},
+        ]
+
+    statement = StageStatement.from_json(_broken(add))
+    assert [p.name for p in statement.products] == ["model", "model/weights.bin"]
 
 
 def test_duplicate_keys_in_payload_are_refused() -> None:
