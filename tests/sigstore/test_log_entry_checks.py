@@ -23,6 +23,7 @@ from mlspec_attest.errors import MalformedDocumentError, SigstoreVerificationErr
 from mlspec_attest.signing.keys import KeyType, LocalKeySigner, generate_key
 from mlspec_attest.signing.sigstore_verify import TrustRoot, VerifiedBundle, verify_bundle
 
+from ..support import asset
 from .instance import SigstoreInstance
 from .test_key_transparency import BUNDLE_V03, b64, log, statement
 
@@ -603,3 +604,96 @@ def test_malformed_entry_fields_are_named(
         else:
             doc = key_bundle(signer, [entry], dsseEnvelope=env)
     assert denied(doc, signer, trust) == TLOG + reason
+
+
+# --- signed timestamps on a key bundle ----------------------------------------------------------
+
+MANY_STAMPS = asset("sigstore/bundles/tsa/bundle.many_timestamp.sigstore")
+
+
+def _stamps(count: int) -> list[dict[str, str]]:
+    """``count`` distinct, well-formed RFC 3161 timestamps (of another signature: none verify)."""
+    doc = json.loads(MANY_STAMPS.read_text())
+    stamps: list[dict[str, str]] = doc["verificationMaterial"]["timestampVerificationData"][
+        "rfc3161Timestamps"
+    ]
+    assert len(stamps) >= count
+    return stamps[:count]
+
+
+@pytest.mark.parametrize(("count", "reason"), [(32, None), (33, "too many signed timestamps")])
+def test_at_most_32_signed_timestamps(
+    count: int,
+    reason: str | None,
+    logged: tuple[dict[str, Any], datetime],
+    signer: LocalKeySigner,
+    trust: TrustRoot,
+) -> None:
+    doc, integrated = logged
+    doc["verificationMaterial"]["timestampVerificationData"] = {"rfc3161Timestamps": _stamps(count)}
+    if reason is None:
+        # none of them is this signature's, so only the log's time counts
+        assert [(t.source, t.time) for t in verify(doc, signer, trust).times] == [
+            ("transparency-log", integrated)
+        ]
+    else:
+        assert denied(doc, signer, trust) == TLOG + reason
+
+
+def test_duplicate_signed_timestamps_are_denied(
+    logged: tuple[dict[str, Any], datetime], signer: LocalKeySigner, trust: TrustRoot
+) -> None:
+    doc, _ = logged
+    doc["verificationMaterial"]["timestampVerificationData"] = {"rfc3161Timestamps": _stamps(1) * 2}
+    assert denied(doc, signer, trust) == TLOG + "duplicate signed timestamp"
+
+
+def test_integrated_time_without_a_promise_is_no_signed_time(
+    logged: tuple[dict[str, Any], datetime], signer: LocalKeySigner, trust: TrustRoot
+) -> None:
+    """A timestamp (that does not verify) lets the bundle past the shape check; the entry's
+    integrated time, with no promise signing it, must not count as a signed time."""
+    doc, _ = logged
+    del doc["verificationMaterial"]["tlogEntries"][0]["inclusionPromise"]
+    doc["verificationMaterial"]["timestampVerificationData"] = {"rfc3161Timestamps": _stamps(1)}
+    assert denied(doc, signer, trust) == TLOG + "no verified source of signing time"
+
+
+def test_undecodable_signed_timestamp_is_bad_input(
+    logged: tuple[dict[str, Any], datetime], signer: LocalKeySigner, trust: TrustRoot
+) -> None:
+    doc, _ = logged
+    doc["verificationMaterial"]["timestampVerificationData"] = {
+        "rfc3161Timestamps": [{"signedTimestamp": b64(b"not a timestamp response")}]
+    }
+    with pytest.raises(MalformedDocumentError) as info:
+        verify(doc, signer, trust)
+    assert info.value.message.startswith("bundle: not a valid Sigstore bundle (")
+
+
+# --- the body of an entry, read on its own ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"not json", "log entry body is not JSON"),
+        (b"[]", "log entry body does not match the entry's kind and version"),
+        (b'{"kind": "dsse", "apiVersion": "0.0.2", "spec": {}}', "log entry body does not match the entry's kind and version"),
+        (b'{"kind": "intoto", "apiVersion": "0.0.1", "spec": {}}', "log entry body does not match the entry's kind and version"),
+        (b'{"kind": "intoto", "apiVersion": "0.0.2"}', "log entry body has no spec"),
+        (b'{"kind": "intoto", "apiVersion": "0.0.2", "spec": []}', "log entry body has no spec"),
+    ],
+)  # fmt: skip
+def test_entry_body_shape(raw: bytes, reason: str, signer: LocalKeySigner) -> None:
+    from sigstore import errors as sigstore_errors
+
+    from mlspec_attest.signing import _sigstore_compat
+
+    payload = statement(DIGEST)
+    _, sig = envelope_of(signer, payload)
+    with pytest.raises(sigstore_errors.VerificationError) as info:
+        _sigstore_compat._check_intoto_body(
+            raw, INTOTO_PAYLOAD_TYPE, payload, sig, lambda pem: True
+        )
+    assert str(info.value) == reason

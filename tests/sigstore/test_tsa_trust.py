@@ -149,3 +149,76 @@ def test_authority_validity_starts_inclusively(
     with pytest.raises(SigstoreVerificationError) as info:
         verify(bundle, config(start=rfc3339(first + timedelta(microseconds=1))))
     assert "not enough sources of verified time" in info.value.message
+
+
+# --- keyless bundles: what the result says, and times without a promise -------------------------
+
+TSA = asset("sigstore/bundles/tsa")
+TSA_SIGNER = SigstoreIdentity(
+    "https://accounts.google.com", identity="alexis.challande@trailofbits.com"
+)
+
+
+def _tsa_verify(doc: dict[str, Any], trust: dict[str, Any]) -> VerifiedBundle:
+    return verify_bundle(
+        doc,
+        trust=TrustRoot.from_json(trust, source="tsa-test"),
+        identities=[TSA_SIGNER],
+        artifact_sha256=sha256_file(TSA / "bundle.txt"),
+    )
+
+
+def test_message_signature_result_has_no_payload() -> None:
+    doc = json.loads((STAGING / "bundle.txt.sigstore").read_text())
+    verified = verify_bundle(
+        doc,
+        trust=TrustRoot.from_json(json.loads(ROOT.read_text()), source="staging"),
+        identities=[SigstoreIdentity("https://github.com/login/oauth", identity="a@tny.town")],
+        artifact_sha256=sha256_file(STAGING / "bundle.txt"),
+    )
+    assert (verified.payload_type, verified.payload) == (None, None)
+    out = verified.to_json()
+    assert out["content"] == "message-signature"
+    assert "payloadType" not in out
+    assert out["method"] == "sigstore"
+
+
+def test_keyless_failure_names_the_trust_root() -> None:
+    doc = json.loads((STAGING / "bundle.txt.sigstore").read_text())
+    with pytest.raises(SigstoreVerificationError) as info:
+        verify_bundle(
+            doc,
+            trust=TrustRoot.from_json(json.loads(ROOT.read_text()), source="staging"),
+            identities=[SigstoreIdentity("https://github.com/login/oauth", identity="a@tny.town")],
+            artifact_sha256="ab" * 32,
+        )
+    assert (
+        info.value.message == "bundle: Sigstore verification failed: Bundle message digest mismatch"
+    )
+    assert info.value.remedy == (
+        "the bundle is altered, or it comes from another Sigstore instance than the trust root "
+        "(staging)"
+    )
+
+
+def test_timestamps_need_an_authority_in_the_trust_root() -> None:
+    doc = json.loads((TSA / "bundle.txt.sigstore").read_text())
+    trust = json.loads((TSA / "trust_config.json").read_text())
+    trust["trustedRoot"]["timestampAuthorities"] = []
+    with pytest.raises(SigstoreVerificationError) as info:
+        _tsa_verify(doc, trust)
+    assert info.value.message == (
+        "bundle: Sigstore verification failed: the bundle carries signed timestamps, but the "
+        "trust root names no timestamp authority"
+    )
+
+
+def test_keyless_integrated_time_without_a_promise_is_no_signed_time() -> None:
+    """Without its promise, an entry's integrated time is not signed: it must not count."""
+    doc = json.loads((TSA / "bundle.txt.sigstore").read_text())
+    trust = json.loads((TSA / "trust_config.json").read_text())
+    assert [t.source for t in _tsa_verify(doc, trust).times] == ["transparency-log"]
+    del doc["verificationMaterial"]["tlogEntries"][0]["inclusionPromise"]
+    with pytest.raises(SigstoreVerificationError) as info:
+        _tsa_verify(doc, trust)
+    assert "not enough sources of verified time" in info.value.message
