@@ -697,3 +697,22 @@ def test_entry_body_shape(raw: bytes, reason: str, signer: LocalKeySigner) -> No
             raw, INTOTO_PAYLOAD_TYPE, payload, sig, lambda pem: True
         )
     assert str(info.value) == reason
+
+
+def test_log_key_expired_since_still_verifies_what_it_logged(
+    sigstore_instance: SigstoreInstance,
+    logged: tuple[dict[str, Any], datetime],
+    signer: LocalKeySigner,
+) -> None:
+    """A Rekor key's validity may have ended since; entries it signed while valid still verify."""
+    import copy
+    import time
+
+    doc, integrated = logged
+    root = copy.deepcopy(sigstore_instance.trusted_root)
+    ended = integrated + timedelta(seconds=1)
+    while datetime.now(UTC) <= ended:
+        time.sleep(0.2)
+    root["tlogs"][0]["publicKey"]["validFor"]["end"] = ended.strftime("%Y-%m-%dT%H:%M:%SZ")
+    trust = TrustRoot.from_json(root, source="loopback, log key expired")
+    assert verify(doc, signer, trust).log_entries == 1

@@ -181,6 +181,7 @@ def test_message_signature_result_has_no_payload() -> None:
     assert out["content"] == "message-signature"
     assert "payloadType" not in out
     assert out["method"] == "sigstore"
+    assert (verified.log_entries, out["transparencyLogEntries"]) == (1, 1)
 
 
 def test_keyless_failure_names_the_trust_root() -> None:
