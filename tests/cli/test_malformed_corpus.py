@@ -410,7 +410,7 @@ RUN_BUNDLE: dict[str, tuple[Content, str]] = {
     "truncated": (lambda w: w.pipeline.bundle_path("ingest").read_bytes()[:100], "not valid JSON"),
     "binary": (lambda w: BINARY, "not UTF-8 text"),
     "nested-1e5": (lambda w: deep_json(), "nested deeper than 64"),
-    "huge": (MAX_JSON_BYTES + 1, "larger than 64 MiB"),  # the store reads with the JSON limit
+    "huge": (MAX_JSON_BYTES + 1, "larger than 48 MiB, the limit for a Sigstore bundle"),
     "wrong-type": (lambda w: b'{"mediaType": 5}', "mediaType"),
     "utf-16": (lambda w: utf16(json.dumps(bundle_doc(w))), "UTF-16"),
     "bom": (lambda w: bom(canonical(bundle_doc(w))), "byte order mark"),
@@ -488,7 +488,7 @@ METRICS: dict[str, tuple[Content, str]] = {
     "truncated": (lambda w: GOOD_METRICS[:12], "not valid JSON"),
     "binary": (lambda w: BINARY, "not UTF-8 text"),
     "nested-1e5": (lambda w: deep_json(), "nested deeper than 64"),
-    "huge": (MAX_JSON_BYTES + 1, "larger than 64 MiB"),
+    "huge": (MAX_JSON_BYTES + 1, "larger than 8 MiB, the limit for a metrics file"),
     "wrong-type": (lambda w: b'{"metrics": {"mae": "low"}}', "mae"),
     "utf-16": (lambda w: utf16(GOOD_METRICS.decode()), "UTF-16"),
     "bom": (lambda w: bom(GOOD_METRICS), "byte order mark"),
