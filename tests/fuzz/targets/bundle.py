@@ -25,8 +25,9 @@ def TestOneInput(data: bytes) -> None:
     assert isinstance(bundle.is_keyless, bool)
     assert is_bundle(bundle.to_json())
     assert Bundle.from_json(bundle.to_json()) == bundle
-    again = parse_or_none(parse, canonical(bundle.to_json()))
-    assert again is None or again == bundle  # None: e.g. a huge integer in the material
+    raw = parse_or_none(canonical, bundle.to_json())  # None: a number RFC 8785 cannot carry
+    if raw is not None:
+        assert parse(raw) == bundle
 
 
 if __name__ == "__main__":

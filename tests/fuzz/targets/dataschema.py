@@ -24,7 +24,9 @@ def TestOneInput(data: bytes) -> None:
     )
     if schema is None:
         return
-    digest = schema_digest(schema)
+    digest = parse_or_none(schema_digest, schema)
+    if digest is None:
+        return  # a number canonical JSON refuses (validation would refuse it the same way)
     assert schema_digest(loads_strict(canonical(schema))) == digest
     for name, rows in (("rows.csv", CSV), ("rows.jsonl", JSONL)):
         result = validate_dataset(input_file(rows, name), schema)
