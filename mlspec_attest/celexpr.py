@@ -26,11 +26,9 @@ class ExpressionError(Exception):
 
 
 def _cel() -> Any:
-    try:
-        import celpy
-    except ImportError as exc:  # pragma: no cover - cel-python is a core dependency
-        raise MalformedDocumentError("cel-python is not installed") from exc
-    return celpy
+    from .extras import require
+
+    return require("celpy", "policy requirements (CEL expressions)")
 
 
 def _numbers(args: tuple[Any, ...]) -> list[Any]:
@@ -82,6 +80,10 @@ class CompiledExpression:
             raise ExpressionError(_explain(exc)) from exc
         except (ValueError, TypeError, ZeroDivisionError, KeyError) as exc:
             raise ExpressionError(str(exc)) from exc
+        except RecursionError as exc:  # cel-python walks its tree recursively
+            raise ExpressionError(
+                "expression is nested too deeply to evaluate; split it into simpler ones"
+            ) from exc
         if isinstance(result, celpy.CELEvalError):
             raise ExpressionError(_explain(result))
         from celpy import celtypes
@@ -122,11 +124,16 @@ def compile_expression(text: str) -> CompiledExpression:
     env = _environment()
     try:
         ast = env.compile(text)
+        program = env.program(ast, functions=FUNCTIONS)
     except celpy.CELParseError as exc:
         raise MalformedDocumentError(
             f"invalid CEL expression {text!r}: {_parse_problem(exc)}"
         ) from exc
-    return CompiledExpression(text, env.program(ast, functions=FUNCTIONS))
+    except RecursionError as exc:
+        raise MalformedDocumentError(
+            f"invalid CEL expression {text[:60]!r}…: nested too deeply; split it into simpler ones"
+        ) from exc
+    return CompiledExpression(text, program)
 
 
 def literal(value: float) -> str:

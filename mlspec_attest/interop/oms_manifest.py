@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..errors import ArtifactPathError, BackendError, MalformedDocumentError, UsageError
+from ..errors import ArtifactPathError, MalformedDocumentError, UsageError
 
 IN_TOTO_STATEMENT_V1 = "https://in-toto.io/Statement/v1"
 PREDICATE_V1 = "https://model_signing/signature/v1.0"
@@ -119,7 +119,7 @@ class Serialization:
         method, hash_type = doc.get("method"), doc.get("hash_type")
         if method not in METHODS:
             raise MalformedDocumentError(f"{what}: unknown method {method!r}")
-        if hash_type not in HASH_SIZES:
+        if not isinstance(hash_type, str) or hash_type not in HASH_SIZES:
             raise MalformedDocumentError(
                 f"{what}: unsupported hash_type {hash_type!r}",
                 remedy="model-signing hashes with sha256, blake2b or blake3",
@@ -498,12 +498,9 @@ def _hasher_factory(hash_type: str) -> Callable[[], Any]:
         return hashlib.sha256
     if hash_type == "blake2b":
         return hashlib.blake2b
-    try:
-        import blake3
-    except ImportError as exc:
-        raise BackendError(
-            "the blake3 hash needs the blake3 package", remedy="pip install 'mlspec-attest[blake3]'"
-        ) from exc
+    from ..extras import require
+
+    blake3: Any = require("blake3", "the blake3 digest algorithm")
 
     def make() -> Any:
         return blake3.blake3(max_threads=blake3.blake3.AUTO)

@@ -39,7 +39,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ..bundle import Bundle
 from ..dsse import INTOTO_PAYLOAD_TYPE, pae
-from ..errors import BackendError, KeyLoadError, MalformedDocumentError
+from ..errors import KeyLoadError, MalformedDocumentError
+from ..extras import missing
 from ..jsonio import load_file
 from ..signing.keys import LocalPublicKey, load_public_key
 from .oms_manifest import Problem
@@ -47,7 +48,6 @@ from .oms_manifest import Problem
 MAX_CHAIN_DEPTH = 8
 PAE_DSSE = "dsse-v1"
 PAE_LEGACY = "legacy-v0.2"
-SIGSTORE_HINT = "pip install 'sigstore>=4.5,<5'"
 
 
 def legacy_pae(payload: bytes) -> bytes:
@@ -334,9 +334,14 @@ def _bundle_certificates(bundle: Bundle) -> list[x509.Certificate]:
         value = raw.get("rawBytes") if isinstance(raw, dict) else None
         try:
             der = base64.b64decode(value, validate=True) if isinstance(value, str) else b""
-            certs.append(x509.load_der_x509_certificate(der))
-        except (binascii.Error, ValueError) as exc:
-            raise MalformedDocumentError(f"signature: certificate {i} is not DER") from exc
+            cert = x509.load_der_x509_certificate(der)
+            # Names are decoded lazily by cryptography: decode them here, so a
+            # malformed name is this input's error, not a crash later.
+            cert.subject.rfc4514_string()
+            cert.issuer.rfc4514_string()
+            certs.append(cert)
+        except (binascii.Error, ValueError, TypeError, x509.InvalidVersion) as exc:
+            raise MalformedDocumentError(f"signature: certificate {i} is not valid DER") from exc
     return certs
 
 
@@ -494,9 +499,7 @@ def _verify_sigstore(signature: Path, trust: SigstoreTrust) -> SignatureCheck:
         from sigstore import models as sigstore_models
         from sigstore.verify import Verifier, policy
     except ImportError as exc:
-        raise BackendError(
-            "verifying Sigstore model signatures needs sigstore-python", remedy=SIGSTORE_HINT
-        ) from exc
+        raise missing("sigstore", "verifying Sigstore model signatures", exc) from exc
     load_file(signature, what=f"signature {signature}")  # strict JSON first: no duplicate keys
     try:
         bundle = sigstore_models.Bundle.from_json(signature.read_bytes())

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import InternalError, InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
@@ -75,7 +75,7 @@ class LocalPublicKey:
         data = pem.encode() if isinstance(pem, str) else pem
         try:
             loaded = serialization.load_pem_public_key(data)
-        except (ValueError, UnsupportedAlgorithm) as exc:
+        except (ValueError, UnsupportedAlgorithm, InternalError) as exc:
             raise KeyLoadError(
                 f"{source}: not a PEM public key (SubjectPublicKeyInfo)",
                 remedy="pass the .pub file written by `mlspec-attest keygen`",
@@ -164,7 +164,7 @@ def load_private_key(path: Path, *, passphrase: bytes | None = None) -> LocalKey
                 remedy="pass --passphrase-env VAR naming an environment variable with the passphrase",
             ) from exc
         raise KeyLoadError(f"{path}: private key is not encrypted; omit the passphrase") from exc
-    except (ValueError, UnsupportedAlgorithm) as exc:
+    except (ValueError, UnsupportedAlgorithm, InternalError) as exc:
         hint = "wrong passphrase or " if passphrase else ""
         raise KeyLoadError(
             f"{path}: cannot load private key ({hint}not a PEM private key)",

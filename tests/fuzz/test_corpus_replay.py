@@ -22,35 +22,7 @@ from .conftest import TargetLoader
 from .targets._harness import CORPUS_DIR, PROJECT_ROOT, target_names
 
 #: "<target>/<file>" -> why it still crashes (the fix pending in mlspec_attest/).
-PENDING: dict[str, str] = {
-    "celexpr/crash-recursion-parentheses": "pending fix: CEL evaluation of 300 nested "
-    "parentheses raises RecursionError (cel-python's tree visitor recurses per level)",
-    "celexpr/crash-recursion-sum": "pending fix: CEL evaluation of a 600-term sum raises "
-    "RecursionError",
-    "celexpr/crash-recursion-negations": "pending fix: CEL evaluation of 1000 chained '!' "
-    "raises RecursionError",
-    "manifest/crash-oom-huge-sharded-size.json": "pending fix: DirectoryManifest.from_json "
-    "builds the list of shard bounds of a claimed size (888888888813 bytes / 16) to count "
-    "them: MemoryError/hang from 360 bytes",
-    "oms_statement/crash-typeerror-unhashable-hash-type.json": "pending fix: "
-    "Serialization.from_json tests 'hash_type not in HASH_SIZES' (a dict): a list or object "
-    "hash_type in a (validly signed) model-signing statement raises TypeError",
-    "oms_certificate/crash-valueerror-issuer.der": "pending fix: oms_trust._verify_certificate "
-    "reads leaf.issuer outside any error handling; cryptography parses lazily and raises "
-    "ValueError for a malformed issuer Name (exit 70 instead of 3)",
-    "oms_certificate/crash-valueerror-subject.der": "pending fix: as crash-valueerror-issuer, "
-    "for leaf.subject",
-    "oms_certificate/crash-typeerror-subject-bitstring.der": "pending fix: leaf.subject of a "
-    "certificate with a BitString attribute under another OID raises TypeError in cryptography",
-    "oms_certificate/crash-invalidversion.der": "pending fix: oms_trust._bundle_certificates "
-    "catches ValueError but load_der_x509_certificate raises x509.InvalidVersion (an "
-    "Exception, not a ValueError) for version 4",
-    "oms_signature/crash-invalidversion.json": "pending fix: the same InvalidVersion, from a "
-    "model.sig whose certificate says X.509 version 10",
-    "keys/crash-internalerror-x448-short-key": "pending fix: load_private_key lets "
-    "cryptography's InternalError escape (a PKCS#8 X448 key of 32 bytes: OpenSSL 'key setup "
-    "failed'); it should be KeyLoadError",
-}
+PENDING: dict[str, str] = {}
 
 #: Cases that hang or exhaust memory while pending: replayed in a limited subprocess.
 ISOLATED = {"manifest/crash-oom-huge-sharded-size.json"}

@@ -243,12 +243,6 @@ OMS_STATEMENT = json.loads(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pending fix: Serialization.from_json tests 'hash_type not in HASH_SIZES' (a dict), "
-    "so an unhashable hash_type (a list or object) raises TypeError (found by these properties: "
-    "tests/fuzz/corpus/oms_statement/crash-typeerror-unhashable-hash-type.json)",
-)
 @budget(30)
 @given(json_values | mutated_doc(OMS_STATEMENT))
 @example(
