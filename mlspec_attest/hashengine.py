@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import mmap
 import os
 import stat
@@ -111,14 +110,9 @@ def hasher_factory(algorithm: str) -> Callable[..., Hasher]:
 
 
 def import_blake3() -> Any:
-    try:
-        blake3: Any = importlib.import_module("blake3")
-    except ImportError as exc:
-        raise UsageError(
-            "the blake3 digest algorithm needs the blake3 package",
-            remedy="pip install 'mlspec-attest[blake3]'",
-        ) from exc
-    return blake3
+    from .extras import require
+
+    return require("blake3", "the blake3 digest algorithm")
 
 
 # ------------------------------------------------------------ one file

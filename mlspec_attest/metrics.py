@@ -12,8 +12,9 @@ constant target, precision with no positive predictions) is left out and the
 reason recorded under ``omitted``: the document never holds NaN, so a policy
 objective over a missing metric fails closed instead of comparing against NaN.
 
-scikit-learn and numpy are optional (``pip install 'mlspec-attest[metrics]'``)
-and imported only when metrics are computed; validating a document needs neither.
+scikit-learn and numpy are optional (the ``metrics`` extra, see
+:mod:`mlspec_attest.extras`) and imported only when metrics are computed;
+validating a document needs neither.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ CLASSIFICATION_METRICS = ("count", "accuracy", "precision", "recall", "f1", "roc
 # An interval estimated from fewer than half of the resamples says more about which
 # resamples happened to be defined than about the metric: it is omitted instead.
 _MIN_DEFINED_SHARE = 0.5
-_INSTALL_HINT = "pip install 'mlspec-attest[metrics]'"
 _INTEGRAL_DECIMAL = re.compile(r"[+-]?[0-9]+\.0+")
 
 Computed = tuple[dict[str, float], dict[str, str]]
@@ -275,14 +275,10 @@ def validate_metrics_document(doc: Any, *, what: str) -> None:
 
 # ------------------------------------------------------------------ computation
 def _backend() -> tuple[Any, Any]:
-    try:
-        import numpy
-        import sklearn.metrics
-    except ImportError as exc:
-        raise BadInputError(
-            f"computing metrics needs scikit-learn and numpy ({exc})", remedy=_INSTALL_HINT
-        ) from exc
-    return numpy, sklearn.metrics
+    from .extras import require
+
+    numpy = require("numpy", "computing metrics")
+    return numpy, require("sklearn.metrics", "computing metrics")
 
 
 def _document(

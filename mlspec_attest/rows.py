@@ -42,7 +42,6 @@ import csv
 import datetime as dt
 import gzip
 import hashlib
-import importlib
 import json
 import math
 import os
@@ -719,13 +718,9 @@ def _jsonl_rows(path: Path, columns: set[str]) -> Iterator[dict[str, Any]]:
 
 
 def _parquet_module(path: Path) -> Any:
-    try:
-        return importlib.import_module("pyarrow.parquet")
-    except ImportError as exc:
-        raise BadInputError(
-            f"{path}: reading Parquet needs pyarrow",
-            remedy="install mlspec-attest[parquet] (or pip install pyarrow)",
-        ) from exc
+    from .extras import require
+
+    return require("pyarrow.parquet", "reading Parquet")
 
 
 def _parquet_rows(path: Path, columns: set[str]) -> Iterator[dict[str, Any]]:

@@ -51,8 +51,7 @@ def digest(
     For a directory the root is the OpenSSF model-signing digest (sha256 over the
     per-file sha256 digests in path-component order); manifest-sha256 also covers
     the file names. --serialization shards gives model-signing's "shards" root
-    (files cut into --shard-size byte ranges, hashed in parallel); --algorithm
-    blake3 needs the `blake3` extra.
+    (files cut into --shard-size byte ranges, hashed in parallel).
     """
     from ..digest import DigestScheme, digest_path, intoto_dir_digest
     from ..errors import UsageError

@@ -14,6 +14,7 @@ from click.core import ParameterSource
 from .options import digest_scheme_options, passphrase_from_env, split_pairs, store_option
 
 if TYPE_CHECKING:
+    from ..attestation import StageRecord
     from ..signing.base import BundleSigner, Signer
 
 
@@ -250,6 +251,14 @@ def sign(
             raise UsageError(f"--started-on {started_on!r} is not an RFC 3339 instant") from exc
     if command and command[0] == "--":
         command = command[1:]
+    if run_id:
+        from ..store import check_run_id
+
+        check_run_id(run_id)
+    if algorithm == "blake3":
+        from ..hashengine import import_blake3
+
+        import_blake3()  # a missing package is exit 4 now, not after the stage command
     signer = _signer(key, passphrase_env, use_sigstore, identity_token, trust_config, staging)
     record = StageRecord(stage=stage, kind=kind, materials=list(materials), products=list(products))
     record.parameters = dict(parse_param(p) for p in params)
@@ -266,6 +275,7 @@ def sign(
     record.detail_files = {name: Path(p) for name, p in split_pairs(details, "--detail").items()}
     if started_on:
         record.started_on = started_on
+    _check_roles(record)
     if oms_signature:
         record.evidence.append(
             (
@@ -342,6 +352,28 @@ def _signer(
     return SigstoreSigner.create(
         identity_token=identity_token, trust_config=trust_config, staging=staging
     )
+
+
+def _check_roles(record: StageRecord) -> None:
+    """A --role naming a path no option names fails before the stage command runs.
+
+    sign_stage checks the recorded names again after hashing (a --conversion inside a
+    directory product is no product of its own, for one); this catches the rest early.
+    """
+    from ..errors import UsageError
+
+    named = {
+        os.path.abspath(p)
+        for p in (
+            *record.materials,
+            *record.products,
+            *record.splits.values(),
+            *record.conversions.values(),
+        )
+    }
+    for role, path in record.roles.items():
+        if os.path.abspath(path) not in named:
+            raise UsageError(f"--role {role}={path}: not one of this stage's materials or products")
 
 
 def _signer_summary(signer: Signer | BundleSigner) -> dict[str, Any]:

@@ -10,9 +10,10 @@
 * :func:`export_jsonl`, :func:`write_jsonl` and :func:`read_jsonl` handle
   ``.intoto.jsonl`` (one DSSE envelope a line) for witness, Archivista, GUAC.
 
-The layout and link features need the ``intoto`` extra (in-toto and
-securesystemslib); without it they raise ``BackendError`` (exit 4) saying
-``pip install 'mlspec-attest[intoto]'``. ``.intoto.jsonl`` needs nothing extra.
+The layout and link features use in-toto and securesystemslib (core
+dependencies, imported on first use); an installation without them raises
+``BackendError`` (exit 4, see :mod:`mlspec_attest.extras`). ``.intoto.jsonl``
+needs neither.
 docs/in-toto.md describes formats, semantics and differences.
 """
 

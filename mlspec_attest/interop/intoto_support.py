@@ -2,9 +2,9 @@
 
 in-toto's own libraries do the format work: ``in_toto.models`` parses legacy
 Metablocks and DSSE envelopes and verifies their signatures, and
-securesystemslib converts keys and signs. They are imported lazily; without
-them every in-toto feature raises :class:`BackendError` naming the extra to
-install.
+securesystemslib converts keys and signs. They are core dependencies imported
+lazily; an installation without them makes every in-toto feature raise
+:class:`BackendError` (exit 4) through :mod:`mlspec_attest.extras`.
 """
 
 from __future__ import annotations
@@ -15,24 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from ..dsse import INTOTO_PAYLOAD_TYPE
-from ..errors import BackendError, MalformedDocumentError, MlspecError
+from ..errors import MalformedDocumentError, MlspecError
+from ..extras import install_hint, require
 from ..jsonio import load_file, loads_strict
 from ..signing.keys import LocalPublicKey, load_public_key
 
-INSTALL_HINT = "pip install 'mlspec-attest[intoto]'"
+INSTALL_HINT = install_hint(None)
 LINK_SUFFIX = ".link"
 
 
 def require_intoto() -> None:
-    """Fail with a clear, fail-closed error when the ``intoto`` extra is missing."""
-    try:
-        importlib.import_module("in_toto.models.metadata")
-        importlib.import_module("securesystemslib.signer")
-    except ImportError as exc:
-        raise BackendError(
-            f"in-toto interop needs the in-toto and securesystemslib packages ({exc.name} is missing)",
-            remedy=INSTALL_HINT,
-        ) from exc
+    """Fail closed, with :mod:`mlspec_attest.extras`' error, when in-toto is missing."""
+    require("in_toto.models.metadata", "in-toto interop (layouts and links)")
+    require("securesystemslib.signer", "in-toto interop (layouts and links)")
 
 
 def lib(module: str) -> Any:

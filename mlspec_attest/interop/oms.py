@@ -47,6 +47,7 @@ from ..errors import (
     MalformedDocumentError,
     VerificationError,
 )
+from ..extras import missing
 from ..fsutil import atomic_write
 from ..signing.keys import LocalKeySigner
 from .oms_manifest import (
@@ -64,7 +65,6 @@ from .oms_manifest import (
     split_shard_name,
 )
 from .oms_trust import (
-    SIGSTORE_HINT,
     CertificateTrust,
     KeyTrust,
     OmsTrust,
@@ -380,7 +380,7 @@ def sign_model_sigstore(
         from sigstore.oidc import IdentityError, IdentityToken
         from sigstore.sign import SigningContext
     except ImportError as exc:
-        raise BackendError("Sigstore signing needs sigstore-python", remedy=SIGSTORE_HINT) from exc
+        raise missing("sigstore", "Sigstore model signing", exc) from exc
     try:
         token = IdentityToken(identity_token)
     except IdentityError as exc:

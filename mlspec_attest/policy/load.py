@@ -326,7 +326,7 @@ def _sigstore_trust(
     try:
         found.sigstore()  # parse it fully now, not at verification time
     except BackendError:
-        err(here, "sigstore-python is not installed; the trust root was not checked", "warning")
+        raise  # sigstore-python cannot be imported: exit 4, never a policy unchecked
     except MlspecError as exc:
         err(here, exc.message)
         return None

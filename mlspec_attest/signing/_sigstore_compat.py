@@ -34,9 +34,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ..errors import BackendError, MalformedDocumentError, SigstoreVerificationError
+from ..errors import MalformedDocumentError, SigstoreVerificationError
+from ..extras import missing
 from .sigstore_verify import (
-    SIGSTORE_HINT,
     SignedTime,
     SigstoreIdentity,
     TrustRoot,
@@ -59,8 +59,8 @@ try:
     from sigstore_models.bundle.v1 import Bundle as BundleModel
     from sigstore_models.common.v1 import HashAlgorithm
     from sigstore_models.trustroot import v1 as trustroot_v1
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise BackendError("Sigstore bundles need sigstore-python", remedy=SIGSTORE_HINT) from exc
+except ImportError as exc:
+    raise missing("sigstore", "verifying Sigstore bundles", exc) from exc
 
 if TYPE_CHECKING:
     from .keys import LocalPublicKey

@@ -25,8 +25,9 @@ from typing import Any
 from ..bundle import Bundle
 from ..dsse import INTOTO_PAYLOAD_TYPE
 from ..errors import BackendError, BadInputError, MalformedDocumentError, MlspecError, UsageError
+from ..extras import missing
 from ..jsonio import load_file
-from .sigstore_verify import SIGSTORE_HINT, CertificateIdentity, SigstoreIdentity, TrustRoot
+from .sigstore_verify import CertificateIdentity, SigstoreIdentity, TrustRoot
 
 TOKEN_ENV = "SIGSTORE_ID_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 
@@ -37,9 +38,7 @@ def _sigstore() -> Any:
         import sigstore.oidc
         import sigstore.sign
     except ImportError as exc:
-        raise BackendError(
-            "keyless signing (--sigstore) needs sigstore-python", remedy=SIGSTORE_HINT
-        ) from exc
+        raise missing("sigstore", "keyless signing (--sigstore)", exc) from exc
     return sigstore
 
 
@@ -146,10 +145,7 @@ class SigstoreSigner:
         from sigstore._internal.rekor import RekorClientError
         from sigstore.dsse import Statement
 
-        try:
-            statement = Statement(payload)
-        except sigstore.errors.Error as exc:
-            raise BadInputError(f"not an in-toto statement sigstore can sign: {exc}") from exc
+        statement = _statement_as_is(Statement, payload, sigstore.errors.Error)
         if self._ambient:
             # CI tokens live minutes and a stage may run for hours: ask again now.
             self._token = _identity_token(resolve_identity_token(None))
@@ -200,6 +196,53 @@ class SigstoreSigner:
         if verified.payload != payload:
             raise BackendError("the Sigstore bundle signs another payload than requested")
         self.signed_as = verified.identity
+
+
+# The subject digest algorithms sigstore-python's statement model accepts.
+_SIGSTORE_SUBJECT_DIGESTS = frozenset(
+    ("sha256", "sha384", "sha512", "sha3_256", "sha3_384", "sha3_512")
+)
+
+
+def _statement_as_is(statement_type: Any, payload: bytes, error_type: Any) -> Any:
+    """sigstore-python's ``Statement`` for ``payload``, whose bytes it signs unchanged.
+
+    sigstore-python checks a statement against its own model before signing, and
+    that model takes SHA-2 and SHA-3 subject digests only; the in-toto spec allows
+    any algorithm, and ours name others: a directory product's subject is its
+    ``manifest-sha256`` (``manifest-blake3`` ...), a blake3 scheme's file subject
+    its ``blake3``. So the model checks a copy without those digests (type,
+    subjects, predicate type: everything else), and the statement then carries
+    our payload bytes, which are what ``sign_dsse`` puts in the envelope and
+    signs (``Statement._contents``, the PAE body). Our own model built and checked
+    the payload (statement.py), and :meth:`SigstoreSigner._self_check` verifies
+    that the bundle signs exactly these bytes, so a sigstore-python that stopped
+    signing ``_contents`` fails closed.
+    """
+    try:
+        doc = json.loads(payload)
+        checked = dict(doc)
+        checked["subject"] = [
+            {
+                **subject,
+                "digest": {
+                    algorithm: value
+                    for algorithm, value in subject["digest"].items()
+                    if algorithm in _SIGSTORE_SUBJECT_DIGESTS
+                },
+            }
+            for subject in doc["subject"]
+        ]
+        statement = statement_type(json.dumps(checked).encode())
+    except (ValueError, TypeError, KeyError, AttributeError, error_type) as exc:
+        raise BadInputError(f"not an in-toto statement sigstore can sign: {exc}") from exc
+    if getattr(statement, "_contents", None) is None:
+        raise BackendError(
+            "this sigstore-python signs statements differently than mlspec-attest expects",
+            remedy="install sigstore>=4.5,<5",
+        )
+    statement._contents = payload
+    return statement
 
 
 def _identity_token(raw: str) -> Any:

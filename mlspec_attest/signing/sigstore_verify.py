@@ -53,6 +53,7 @@ from ..errors import (
     SigstoreVerificationError,
     UsageError,
 )
+from ..extras import missing
 from ..jsonio import canonical, load_file, loads_strict
 from .keys import LocalPublicKey
 
@@ -60,7 +61,6 @@ if TYPE_CHECKING:
     from cryptography import x509
     from sigstore.models import TrustedRoot as SigstoreTrustedRoot
 
-SIGSTORE_HINT = "pip install 'mlspec-attest[sigstore]' (sigstore>=4.5,<5)"
 TRUSTED_ROOT_MEDIA_TYPE = "application/vnd.dev.sigstore.trustedroot+json;version=0.1"
 CLIENT_TRUST_CONFIG_MEDIA_TYPE = "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json"
 STATEMENT_TYPES = ("https://in-toto.io/Statement/v1",)
@@ -276,10 +276,7 @@ class TrustRoot:
         try:
             from sigstore._utils import read_embedded
         except ImportError as exc:
-            raise BackendError(
-                f"the {instance} trust root is embedded in sigstore-python, which is not installed",
-                remedy=SIGSTORE_HINT,
-            ) from exc
+            raise missing("sigstore", f"the embedded {instance} trust root", exc) from exc
         try:
             data = read_embedded("trusted_root.json", url)
         except FileNotFoundError as exc:
@@ -298,7 +295,7 @@ class TrustRoot:
             from sigstore import errors as sigstore_errors
             from sigstore.models import ClientTrustConfig
         except ImportError as exc:
-            raise BackendError("refreshing needs sigstore-python", remedy=SIGSTORE_HINT) from exc
+            raise missing("sigstore", f"refreshing the {instance} trust root", exc) from exc
         try:
             config = ClientTrustConfig.from_tuf(url, offline=False)
         except sigstore_errors.Error as exc:

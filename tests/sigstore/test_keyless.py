@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,7 @@ class Workspace:
         instance: SigstoreInstance | None = None,
         materials: tuple[str, ...] = (),
         products: tuple[str, ...] = (),
+        command: tuple[str, ...] = (),
     ) -> dict[str, Any]:
         by = instance or self.instance
         args: list[str | Path] = [
@@ -103,6 +105,8 @@ class Workspace:
             args += ["--material", self.root / m]
         for p in products:
             args += ["--product", self.root / p]
+        if command:
+            args += ["--", *command]
         result = self.cli(*args)
         assert result.code == 0, result.err
         doc: dict[str, Any] = result.json()
@@ -137,10 +141,19 @@ def workspace(
     (root / "data").mkdir(parents=True)
     (root / "data/raw.csv").write_text("x,y\n1,2\n3,4\n")
     (root / "model.bin").write_bytes(b"\x00weights\x01")
+    return make_workspace(root, POLICY, sigstore_instance, keys, cli)
+
+
+def make_workspace(
+    root: Path, policy: str, instance: SigstoreInstance, keys: dict[str, KeyPair], cli: Cli
+) -> Workspace:
+    """A signed ``policy`` (with ``{issuer}`` and ``{trust_config}`` filled in) in ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    sigstore_instance = instance
     trust_config = root / "trust-config.json"
     trust_config.write_text(sigstore_instance.trust_config_path.read_text())
     (root / "policy.yaml").write_text(
-        POLICY.format(issuer=OIDC_ISSUER, trust_config="trust-config.json")
+        policy.format(issuer=OIDC_ISSUER, trust_config="trust-config.json")
     )
     owner = keys["owner"]
     signed = cli(
@@ -353,3 +366,181 @@ def test_verification_never_touches_the_network(
         OIDC_ISSUER,
     )
     assert result.code == 0, result.err
+
+
+# ------------------------------------------------------------------ directory products
+DIRECTORY_POLICY = """\
+apiVersion: mlspec-attest/v1
+kind: Policy
+metadata:
+  name: keyless-directories
+expires: "2099-01-01T00:00:00Z"
+functionaries:
+  data-engineer:
+    sigstore:
+      issuer: {issuer}
+      identity: alice@example.com
+  trainer:
+    sigstore:
+      issuer: {issuer}
+      identity: bob@example.com
+trust:
+  sigstore:
+    trustConfig: {trust_config}
+deploy:
+  artifacts:
+    dataset:
+      stage: ingest
+      product: data
+    model:
+      stage: train
+      product: model
+stages:
+  - name: ingest
+    kind: ingest
+    functionaries: [data-engineer]
+    products: ["CREATE data", "DISALLOW *"]
+  - name: train
+    kind: train
+    after: [ingest]
+    functionaries: [trainer]
+    materials: ["MATCH data WITH PRODUCTS FROM ingest", "DISALLOW *"]
+    products: ["CREATE model", "DISALLOW *"]
+"""
+
+# The stage commands write the directories, so the products exist only after they ran.
+WRITE_DATASET = """\
+import pathlib
+d = pathlib.Path("{root}/data")
+(d / "shards").mkdir(parents=True)
+(d / "shards/part-0.csv").write_text("x,y\\n1,2\\n")
+(d / "shards/part-1.csv").write_text("x,y\\n3,4\\n")
+(d / "schema.json").write_text('{{"columns": ["x", "y"]}}')
+"""
+WRITE_MODEL = """\
+import pathlib
+d = pathlib.Path("{root}/model")
+d.mkdir()
+(d / "weights.bin").write_bytes(bytes(range(256)) * 64)
+(d / "config.json").write_text('{{"layers": 2}}')
+"""
+
+
+@pytest.fixture
+def dir_workspace(
+    tmp_path: Path, sigstore_instance: SigstoreInstance, keys: dict[str, KeyPair], cli: Cli
+) -> Workspace:
+    return make_workspace(tmp_path / "pipeline", DIRECTORY_POLICY, sigstore_instance, keys, cli)
+
+
+def sign_directory_pipeline(ws: Workspace) -> tuple[dict[str, Any], dict[str, Any]]:
+    python = sys.executable
+    ingest = ws.sign(
+        "ingest",
+        "alice@example.com",
+        products=("data",),
+        command=(python, "-c", WRITE_DATASET.format(root=ws.root.as_posix())),
+    )
+    train = ws.sign(
+        "train",
+        "bob@example.com",
+        materials=("data",),
+        products=("model",),
+        command=(python, "-c", WRITE_MODEL.format(root=ws.root.as_posix())),
+    )
+    return ingest, train
+
+
+def verify_deployed(ws: Workspace) -> tuple[int, dict[str, Any]]:
+    result = ws.cli(
+        "verify",
+        "--policy",
+        ws.signed_policy,
+        "--policy-key",
+        ws.owner.pub_path,
+        "--store",
+        ws.store,
+        "--run-id",
+        "run-1",
+        "--artifact",
+        f"dataset={ws.root / 'data'}",
+        "--artifact",
+        f"model={ws.root / 'model'}",
+        "--json",
+    )
+    assert result.clean, result.err
+    return result.code, result.json()
+
+
+def stored_statement(ws: Workspace, stage: str) -> dict[str, Any]:
+    [path] = (ws.store / "runs" / "run-1").glob(f"{stage}.*.sigstore.json")
+    doc = json.loads(path.read_text())
+    statement: dict[str, Any] = json.loads(base64.b64decode(doc["dsseEnvelope"]["payload"]))
+    return statement
+
+
+def test_keyless_directory_dataset_and_model_verify(dir_workspace: Workspace) -> None:
+    """A directory product is signed keyless with the same statement a key would sign: its
+    subject digest is the manifest digest, which sigstore-python's own statement model
+    does not know - the payload bytes are signed unchanged."""
+    ingest, train = sign_directory_pipeline(dir_workspace)
+    assert ingest["sigstore"]["identity"] == "alice@example.com"
+    assert train["sigstore"]["identity"] == "bob@example.com"
+    for stage, name in (("ingest", "data"), ("train", "model")):
+        [subject] = stored_statement(dir_workspace, stage)["subject"]
+        assert subject["name"] == name
+        assert "manifest-sha256" in subject["digest"]
+    code, report = verify_deployed(dir_workspace)
+    assert code == 0, report["failures"]
+    assert [(s["name"], s["status"], s["signers"]) for s in report["stages"]] == [
+        ("ingest", "ok", ["data-engineer"]),
+        ("train", "ok", ["trainer"]),
+    ]
+
+
+def test_keyless_directory_bundle_is_what_sigstore_python_verifies(
+    dir_workspace: Workspace,
+) -> None:
+    from sigstore.models import Bundle, ClientTrustConfig
+    from sigstore.verify import Verifier, policy
+
+    sign_directory_pipeline(dir_workspace)
+    [path] = (dir_workspace.store / "runs" / "run-1").glob("train.*.sigstore.json")
+    config = ClientTrustConfig.from_json(dir_workspace.instance.trust_config_path.read_text())
+    payload_type, payload = Verifier(trusted_root=config.trusted_root).verify_dsse(
+        Bundle.from_json(path.read_bytes()),
+        policy.Identity(identity="bob@example.com", issuer=OIDC_ISSUER),
+    )
+    assert payload_type == "application/vnd.in-toto+json"
+    assert payload == base64.b64decode(json.loads(path.read_text())["dsseEnvelope"]["payload"])
+    assert json.loads(payload)["subject"][0]["name"] == "model"
+
+
+def test_keyless_directory_changed_after_signing_is_denied(dir_workspace: Workspace) -> None:
+    sign_directory_pipeline(dir_workspace)
+    (dir_workspace.root / "model/weights.bin").write_bytes(b"swapped weights")
+    (dir_workspace.root / "data/shards/part-2.csv").write_text("x,y\n5,6\n")
+    code, report = verify_deployed(dir_workspace)
+    assert code == 1
+    assert {("artifact-mismatch", "train"), ("artifact-mismatch", "ingest")} <= set(
+        failures(report)
+    )
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "serialization"),
+    [("blake3", "files"), ("blake2b", "files"), ("sha256", "shards")],
+)
+def test_keyless_signs_every_digest_scheme(
+    dir_workspace: Workspace, monkeypatch: pytest.MonkeyPatch, algorithm: str, serialization: str
+) -> None:
+    """Subjects with no SHA-2 digest sigstore-python knows, and sharded manifests, sign
+    keyless too."""
+    monkeypatch.setenv("MLSPEC_ATTEST_DIGEST_ALGORITHM", algorithm)
+    monkeypatch.setenv("MLSPEC_ATTEST_DIGEST_SERIALIZATION", serialization)
+    sign_directory_pipeline(dir_workspace)
+    [subject] = stored_statement(dir_workspace, "train")["subject"]
+    # No digest sigstore-python's own statement model accepts: the payload is signed as is.
+    assert not set(subject["digest"]) & {"sha256", "sha384", "sha512"}, subject
+    code, report = verify_deployed(dir_workspace)
+    assert code == 0, report["failures"]
