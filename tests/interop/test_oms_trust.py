@@ -23,7 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE, pae
-from mlspec_attest.errors import KeyLoadError, MalformedDocumentError
+from mlspec_attest.errors import BackendError, KeyLoadError, MalformedDocumentError
+from mlspec_attest.extras import install_hint
 from mlspec_attest.interop.oms import (
     CertificateTrust,
     KeyTrust,
@@ -453,7 +454,7 @@ def test_raw_bytes_naming_the_key(encoding: str, model: Path, tmp_path: Path) ->
     sig = key_signed(model, key, material, message)
     report = check_model(model, sig, KeyTrust.from_file(_pub(tmp_path, key)))
     assert report.passed, messages(report)
-    assert any("publicKey.rawBytes instead of publicKey.hint" in n for n in report.notes)
+    assert report.notes == ("older signature format: publicKey.rawBytes instead of publicKey.hint",)
     # the same bundle naming another key's bytes is denied
     other = (
         ec.generate_private_key(ec.SECP256R1())
@@ -464,10 +465,21 @@ def test_raw_bytes_naming_the_key(encoding: str, model: Path, tmp_path: Path) ->
     doc["verificationMaterial"]["publicKey"]["rawBytes"] = base64.b64encode(other).decode()
     sig.write_text(json.dumps(doc))
     report = check_model(model, sig, KeyTrust.from_file(_pub(tmp_path, key)))
-    assert checks(report) == ["key-hint"]
-    assert messages(report) == (
-        "the signature's publicKey.rawBytes is a different key than the one given"
-    )
+    assert [p.to_json() for p in report.problems] == [
+        {
+            "check": "key-hint",
+            "message": "the signature's publicKey.rawBytes is a different key than the one given",
+            "expected": _keyid(key),
+            "found": LocalPublicKey.from_pem(
+                serialization.load_der_public_key(other).public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
+                if encoding == "der"
+                else other
+            ).keyid,
+            "remedy": "verify with the public key that signed the model",
+        }
+    ]
 
 
 @pytest.mark.parametrize(
@@ -692,7 +704,7 @@ def test_certificate_that_is_not_der_is_bad_input(case: str, model: Path, tmp_pa
     sig.write_text(json.dumps(doc))
     with pytest.raises(MalformedDocumentError) as info:
         check_model(model, sig, trust(tmp_path, root))
-    assert info.value.message == "signature: certificate 1 is not DER"
+    assert info.value.message == "signature: certificate 1 is not valid DER"
 
 
 def test_key_report(model: Path, tmp_path: Path) -> None:
@@ -722,6 +734,7 @@ def test_key_report(model: Path, tmp_path: Path) -> None:
     # signed by another key, naming none
     sig = key_signed(model, other, {}, message)
     report = check_model(model, sig, trust_key)
+    assert (report.method, report.signer) == ("key", described)
     assert [p.to_json() for p in report.problems] == [
         {
             "check": "signature",
@@ -844,6 +857,8 @@ def test_sigstore_wrong_identity_report(tmp_path: Path) -> None:
     report = check_model(
         folder, folder / "model.sig", SigstoreTrust(PROD, "mallory@example.com", issuer)
     )
+    assert report.method == "sigstore"
+    assert report.signer["identity"] == "mallory@example.com"
     [problem] = report.problems
     assert problem.check == "sigstore"
     assert problem.message.startswith("Sigstore verification failed: ")
@@ -885,3 +900,68 @@ def test_sigstore_signature_that_is_no_bundle(tmp_path: Path) -> None:
         check_model(folder, folder / "model.sig", SigstoreTrust(PROD, *SIGSTORE_SIGNER))
     assert info.value.message.startswith(f"signature {folder / 'model.sig'}: ")
     assert "duplicate" in info.value.message
+
+
+def test_key_trust_loads_only_elliptic_curve_keys(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    pub = tmp_path / "ed.pub"
+    pub.write_bytes(
+        ed25519.Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    with pytest.raises(KeyLoadError) as info:
+        KeyTrust.from_file(pub)
+    assert info.value.message == f"{pub}: model-signing keys are ECDSA P-256, P-384 or P-521"
+    assert info.value.remedy == "create one with `mlspec-attest keygen --type ecdsa-p256`"
+    good = _pub(tmp_path, ec.generate_private_key(ec.SECP384R1()))
+    assert KeyTrust.from_file(good).source == str(good)
+
+
+def test_raw_bytes_with_junk_in_the_base64_is_bad_input(model: Path, tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    raw = b64 = base64.b64encode(
+        key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    ).decode()
+    material = {"publicKey": {"rawBytes": raw[:6] + "!" + raw[6:]}}
+    sig = key_signed(model, key, material, pae(INTOTO_PAYLOAD_TYPE, payload_of(model)))
+    with pytest.raises(MalformedDocumentError) as info:
+        check_model(model, sig, KeyTrust.from_file(_pub(tmp_path, key)))
+    assert info.value.message == "signature: publicKey.rawBytes is not a base64 public key"
+    del b64
+
+
+def test_unreadable_signature_files_are_named(model: Path, tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    trust_key = KeyTrust.from_file(_pub(tmp_path, key))
+    sig = tmp_path / "broken.sig"
+    sig.write_text("{not json")
+    with pytest.raises(MalformedDocumentError) as info:
+        check_model(model, sig, trust_key)
+    assert info.value.message.startswith(f"signature {sig}: ")
+    sig.write_text(json.dumps({"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}))
+    with pytest.raises(MalformedDocumentError) as info:
+        check_model(model, sig, trust_key)
+    assert info.value.message.startswith(f"signature {sig}: bundle carries no DSSE envelope")
+    folder = _sigstore_model(tmp_path)
+    config = tmp_path / "config.json"
+    config.write_text("{not json")
+    with pytest.raises(MalformedDocumentError) as info:
+        check_model(folder, folder / "model.sig", SigstoreTrust(config, *SIGSTORE_SIGNER))
+    assert info.value.message.startswith(f"trust config {config}: ")
+
+
+def test_sigstore_signatures_need_sigstore_python(
+    model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    folder = _sigstore_model(tmp_path)
+    monkeypatch.setitem(sys.modules, "sigstore.verify", None)
+    with pytest.raises(BackendError) as info:
+        check_model(folder, folder / "model.sig", SigstoreTrust(PROD, *SIGSTORE_SIGNER))
+    assert info.value.message.startswith("verifying Sigstore model signatures needs sigstore")
+    assert info.value.remedy == install_hint(None)
