@@ -544,3 +544,73 @@ def test_keyless_signs_every_digest_scheme(
     assert not set(subject["digest"]) & {"sha256", "sha384", "sha512"}, subject
     code, report = verify_deployed(dir_workspace)
     assert code == 0, report["failures"]
+
+
+# ------------------------------------------------------ found before the stage command
+def keyless_sign_with_command(ws: Workspace, marker: Path, *options: str | Path) -> tuple[int, str]:
+    result = ws.cli(
+        "sign", "--stage", "train", "--sigstore", *options,
+        "--product", ws.root / "model", "--store", ws.store, "--base-dir", ws.root,
+        "--", sys.executable, "-c", WRITE_MODEL.format(root=ws.root.as_posix())
+        + f"open({str(marker)!r}, 'w')",
+    )  # fmt: skip
+    assert result.clean, result.err
+    return result.code, result.err
+
+
+def test_missing_token_is_found_before_the_stage_command(
+    dir_workspace: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("SIGSTORE_ID_TOKEN", raising=False)
+    for var in (
+        "GITHUB_ACTIONS",
+        "GITLAB_CI",
+        "BUILDKITE",
+        "CIRCLECI",
+        "GOOGLE_SERVICE_ACCOUNT_NAME",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    marker = tmp_path / "ran"
+    config = dir_workspace.instance.trust_config_path
+    code, err = keyless_sign_with_command(dir_workspace, marker, "--trust-config", config)
+    assert code == 2
+    assert "keyless signing needs an OIDC identity token" in err
+    assert not marker.exists()
+    assert not (dir_workspace.root / "model").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "code", "message"),
+    [
+        (None, 3, "file not found"),
+        ("{not json", 3, "trust config"),
+        ('{"mediaType": "application/json"}', 3, "not a Sigstore ClientTrustConfig"),
+    ],
+)
+def test_unusable_trust_config_is_found_before_the_stage_command(
+    dir_workspace: Workspace, tmp_path: Path, content: str | None, code: int, message: str
+) -> None:
+    config = tmp_path / "trust-config.json"
+    if content is not None:
+        config.write_text(content)
+    marker = tmp_path / "ran"
+    token = dir_workspace.instance.token("bob@example.com")
+    found, err = keyless_sign_with_command(
+        dir_workspace, marker, "--trust-config", config, "--identity-token", token
+    )
+    assert (found, message in err) == (code, True), err
+    assert not marker.exists()
+
+
+def test_expired_token_is_found_before_the_stage_command(
+    dir_workspace: Workspace, tmp_path: Path
+) -> None:
+    marker = tmp_path / "ran"
+    token = dir_workspace.instance.token("bob@example.com", lifetime=-60)
+    code, err = keyless_sign_with_command(
+        dir_workspace, marker, "--trust-config", dir_workspace.instance.trust_config_path,
+        "--identity-token", token,
+    )  # fmt: skip
+    assert code == 3
+    assert "the OIDC identity token is not usable" in err
+    assert not marker.exists()
