@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -219,3 +220,115 @@ def test_in_toto_pkcs1_rsa_key_loads(intoto_demo: IntotoDemo) -> None:
 def test_in_toto_legacy_json_key_is_refused(intoto_demo: IntotoDemo) -> None:
     with pytest.raises(KeyLoadError):
         load_private_key(intoto_demo.files / "danny")
+
+
+# ------------------------------------------------------- what each failure says
+# Asserted word for word: mutation testing (docs/testing.md) showed that matching a fragment
+# would not notice a wrong file name, hint or remedy.
+
+
+def test_generated_key_types_are_what_they_say() -> None:
+    p256 = generate_key(KeyType.ECDSA_P256).private_key
+    p384 = generate_key(KeyType.ECDSA_P384).private_key
+    rsa_key = generate_key(KeyType.RSA_3072).private_key
+    assert isinstance(p256, ec.EllipticCurvePrivateKey) and p256.curve.name == "secp256r1"
+    assert isinstance(p384, ec.EllipticCurvePrivateKey) and p384.curve.name == "secp384r1"
+    assert isinstance(rsa_key, rsa.RSAPrivateKey) and rsa_key.key_size == 3072
+
+
+def test_key_pair_files_are_never_readable_by_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The private key is 0600 from the moment it exists, not only after a final chmod."""
+    import os
+
+    seen: dict[str, int] = {}
+    real_chmod = os.chmod
+
+    def recording_chmod(path: Any, mode: int, **kw: Any) -> None:
+        seen[Path(path).name] = stat.S_IMODE(os.stat(path).st_mode)
+        real_chmod(path, mode, **kw)
+
+    monkeypatch.setattr(os, "chmod", recording_chmod)
+    old = os.umask(0)
+    try:
+        key_path, pub_path = write_key_pair(generate_key(KeyType.ED25519), tmp_path / "k")
+    finally:
+        os.umask(old)
+    assert seen.get("k.key", 0o600) == 0o600
+    assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(pub_path.stat().st_mode) == 0o644
+
+
+def test_private_key_load_errors_name_the_file(tmp_path: Path, keys: dict[str, KeyPair]) -> None:
+    pair = keys["owner"]
+    encrypted = tmp_path / "enc.key"
+    from cryptography.hazmat.primitives.serialization import (
+        BestAvailableEncryption,
+        Encoding,
+        PrivateFormat,
+    )
+
+    private = load_private_key(pair.key_path).private_key
+    encrypted.write_bytes(
+        private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, BestAvailableEncryption(b"pw"))
+    )
+    with pytest.raises(KeyLoadError) as info:
+        load_private_key(encrypted)
+    assert info.value.message == f"{encrypted}: private key is encrypted"
+    assert info.value.remedy == (
+        "pass --passphrase-env VAR naming an environment variable with the passphrase"
+    )
+    with pytest.raises(KeyLoadError) as info:
+        load_private_key(encrypted, passphrase=b"wrong")
+    assert info.value.message == (
+        f"{encrypted}: cannot load private key (wrong passphrase or not a PEM private key)"
+    )
+    with pytest.raises(KeyLoadError) as info:
+        load_private_key(pair.pub_path)
+    assert info.value.message == f"{pair.pub_path}: cannot load private key (not a PEM private key)"
+    assert info.value.remedy == "pass the .key file written by `mlspec-attest keygen`, not the .pub"
+
+
+def test_key_file_errors_name_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.key"
+    with pytest.raises(KeyLoadError) as info:
+        load_private_key(missing)
+    assert info.value.message == f"key {missing}: file not found"
+    with pytest.raises(KeyLoadError) as info:
+        load_public_key(missing)
+    assert info.value.message == f"public key {missing}: file not found"
+    huge = tmp_path / "huge.key"
+    huge.write_bytes(b"x" * (64 * 1024 + 1))
+    with pytest.raises(KeyLoadError) as info:
+        load_private_key(huge)
+    assert info.value.message == f"key {huge}: larger than 64 KiB, the limit for a key"
+    with pytest.raises(KeyLoadError) as info:
+        load_public_key(huge)
+    assert info.value.message == f"public key {huge}: larger than 64 KiB, the limit for a key"
+
+
+def test_private_key_type_errors_name_the_file(tmp_path: Path) -> None:
+    small = tmp_path / "small.key"
+    small.write_bytes(
+        rsa.generate_private_key(public_exponent=65537, key_size=1024).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    with pytest.raises(KeyLoadError) as info:
+        load_private_key(small)
+    assert info.value.message == f"{small}: RSA key of 1024 bits is too small"
+    other = tmp_path / "dsa.key"
+    dsa_key = dsa.generate_private_key(key_size=2048)
+    other.write_bytes(
+        dsa_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    with pytest.raises(KeyLoadError) as info:
+        load_private_key(other)
+    assert info.value.message == f"{other}: unsupported private key type {type(dsa_key).__name__}"
