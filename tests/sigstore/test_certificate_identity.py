@@ -70,6 +70,7 @@ def certificate(
         (b"\x0c\x03abc", "abc"),
         (b"\x0c\x00", ""),
         (b"\x0c\x81\x03abc", "abc"),  # long-form length
+        (b"\x0c\x81\x00", ""),  # long form, nothing after the length bytes
         (b"\x0c\x82\x01\x00" + b"a" * 256, "a" * 256),
         (b"\x0c\x84\x00\x00\x00\x03abc", "abc"),  # four length bytes: the most allowed
         (b"\x0c", None),  # too short

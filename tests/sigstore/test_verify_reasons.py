@@ -380,3 +380,70 @@ def test_artifact_files(tmp_path: Path) -> None:
     with pytest.raises(BadInputError) as info:
         sha256_file(tmp_path)
     assert info.value.message == f"{tmp_path}: cannot read (Is a directory)"
+
+
+# --- signature schemes, times and trust-root files ---------------------------------------------
+
+
+def test_p384_dsse_signed_with_sha256_verifies() -> None:
+    """Sigstore clients sign DSSE with ECDSA-SHA256 whatever the curve."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from mlspec_attest.dsse import pae
+
+    signer = generate_key(KeyType.ECDSA_P384)
+    private = signer.private_key
+    assert isinstance(private, ec.EllipticCurvePrivateKey)
+    payload = statement(DIGEST)
+    sig = private.sign(pae(INTOTO_PAYLOAD_TYPE, payload), ec.ECDSA(hashes.SHA256()))
+    doc = dsse_bundle(signer, payload)
+    doc["dsseEnvelope"]["signatures"] = [{"sig": b64(sig)}]
+    verified = verify_bundle(doc, trust=None, key=signer.public_key, artifact_sha256=DIGEST)
+    assert verified.payload == payload
+
+
+def test_ed25519_never_verifies_a_message_digest() -> None:
+    signer = generate_key(KeyType.ED25519)
+    doc = message_bundle(generate_key(KeyType.ECDSA_P256))
+    doc["messageSignature"]["signature"] = b64(signer.sign(bytes.fromhex(DIGEST)))
+    err = refused(
+        SigstoreVerificationError, doc, trust=None, key=signer.public_key, artifact_sha256=DIGEST
+    )
+    assert err.message.startswith(f"bundle: the signature does not verify over sha256 {DIGEST}")
+
+
+def test_signed_times_are_reported_in_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+    from datetime import datetime, timedelta, timezone
+
+    from mlspec_attest.signing.sigstore_verify import SignedTime
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))
+        assert SignedTime("timestamp-authority", when).to_json() == {
+            "source": "timestamp-authority",
+            "time": "2026-01-02T01:04:05+00:00",
+        }
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_trust_root_files(tmp_path: Path) -> None:
+    config = asset("model-signing/trust-config/prod_client_trust_config.json")
+    assert TrustRoot.from_file(config).source == str(config)
+    assert TrustRoot.from_file(config, source="named").source == "named"
+    broken = tmp_path / "root.json"
+    broken.write_text("{")
+    with pytest.raises(MalformedDocumentError) as info:
+        TrustRoot.from_file(broken)
+    assert info.value.message.startswith(f"trust root {broken}: ")
+    unusable = TrustRoot.from_json(
+        {"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1"}, source="x"
+    )
+    with pytest.raises(MalformedDocumentError) as info:
+        unusable.sigstore()
+    assert info.value.message.startswith("trust root x: not a usable TrustedRoot (")
