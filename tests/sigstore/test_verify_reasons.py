@@ -447,3 +447,41 @@ def test_trust_root_files(tmp_path: Path) -> None:
     with pytest.raises(MalformedDocumentError) as info:
         unusable.sigstore()
     assert info.value.message.startswith("trust root x: not a usable TrustedRoot (")
+
+
+@pytest.mark.parametrize(
+    ("count", "note"), [(1, "1 transparency-log entry"), (2, "2 transparency-log entries")]
+)
+def test_unchecked_log_entries_are_noted(count: int, note: str, key: LocalKeySigner) -> None:
+    doc = message_bundle(key)
+    doc["verificationMaterial"]["tlogEntries"] = [{"logIndex": str(i)} for i in range(count)]
+    verified = verify_bundle(doc, trust=None, key=key.public_key, artifact_sha256=DIGEST)
+    assert verified.notes == (f"{note} not checked (no trust root given)",)
+    assert verified.log_entries == 0
+    out = verified.to_json()
+    assert out["notes"] == [f"{note} not checked (no trust root given)"]
+    assert out["transparencyLogEntries"] == 0
+
+
+def test_keyless_result_names_signer_rules_and_times() -> None:
+    beacon = (
+        "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/"
+        ".github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main"
+    )
+    rule = SigstoreIdentity("https://token.actions.githubusercontent.com", identity=beacon)
+    verified = verify_bundle(
+        _keyless(),
+        trust=TrustRoot.embedded("production"),
+        identities=[rule],
+        artifact_sha256=sha256_file(CONFORMANCE / "a.txt"),
+    )
+    out = verified.to_json()
+    assert verified.identity is not None
+    assert out["signer"] == verified.identity.to_json()
+    assert out["signer"]["identity"] == beacon
+    assert out["matchedRules"] == [rule.to_json()]
+    assert out["content"] == "message-signature"
+    assert out["transparencyLogEntries"] == 1
+    assert out["signedTimes"] == [t.to_json() for t in verified.times]
+    assert [t["source"] for t in out["signedTimes"]] == ["transparency-log"]
+    assert "notes" not in out
