@@ -6,19 +6,41 @@ STAMP := $(VENV)/.installed-dev
 
 .PHONY: venv demo test lint clean
 
+# Prefix for a step that can be quiet for a while (pip installing wheels, npm ci): a line
+# every 15 s says it is still going. The ticker ends with the step's shell.
+TICKING = ( i=0; while sleep 1; do i=$$((i+1)); [ $$((i % 15)) -ne 0 ] || \
+	echo "   ... still working ($$i s)"; done ) & trap "kill $$! 2>/dev/null" EXIT;
+
+# Installed in three steps, each announced, so a first install (a minute or two) shows
+# what it is doing; later runs skip all of it until pyproject.toml changes.
 $(STAMP): pyproject.toml
+	@echo "== make: creating $(VENV) with $(PYTHON), then installing mlspec-attest into it"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[dev,demo]'
+	@echo "== make [1/3]: mlspec-attest and its core dependencies (sigstore, in-toto, blake3 ...)"
+	@$(TICKING) $(BIN)/pip install -e .
+	@echo "== make [2/3]: the optional features: scikit-learn, numpy, pyarrow (the 'all' extra)"
+	@$(TICKING) $(BIN)/pip install -e '.[all]'
+	@echo "== make [3/3]: test, lint and demo tools (the 'dev' and 'demo' extras)"
+	@$(TICKING) $(BIN)/pip install -e '.[dev,demo]'
 	touch $(STAMP)
+	@echo "== make: $(VENV) is ready"
 
 venv: $(STAMP)
 
 ## Run the full example pipeline: sign 13 stages, verify, show attacks refused.
+## Ends by printing where its outputs are (examples/pipeline/work/) and what to open first.
 demo: $(STAMP)
+	@echo "== make: running examples/pipeline/run_demo.py (about a minute)"
 	$(BIN)/python examples/pipeline/run_demo.py
 
-## Run the offline test suite.
+## Run the offline test suite. The keyless tier's loopback Sigstore needs node and npm
+## (it skips, saying so, without them); its node packages are installed once, here.
 test: $(STAMP)
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+	  echo "== make: node packages of the loopback Sigstore (npm ci, once per lock file)"; \
+	  $(TICKING) $(BIN)/python -m tests.sigstore.instance; \
+	fi
+	@echo "== make: running the test suite (pytest)"
 	$(BIN)/python -m pytest -q
 
 ## ruff + mypy (strict)

@@ -718,7 +718,30 @@ def main() -> int:
     if denied != total:
         print("  DEMO FAILED: an attack was not denied")
         return 1
+    where_to_look(run_id)
     return 0
+
+
+def where_to_look(run_id: str) -> None:
+    """Where the demo left its outputs, and what to open first."""
+    header(f"Outputs: {rel(WORK)}/ (git-ignored, replaced by the next run)")
+    bundles = rel(WORK / STORE / "runs" / run_id)
+    package = next((WORK / STORE / "runs" / run_id).glob("package.*.sigstore.json"), None)
+    rows = [
+        ("open first", rel(WORK / GATE_REPORT), "the deploy gate's report, every check"),
+        ("attestations", f"{bundles}/", "one signed bundle per stage (13)"),
+        ("signed policy", rel(WORK / SIGNED_POLICY), "what the gate verified against"),
+        ("deployed model", rel(WORK / "dist" / "model") + "/", "re-hashed by the gate and serve"),
+        ("ML reports", rel(WORK / "reports") + "/", "analysis, validation, evaluation, test"),
+        ("attacks", rel(WORK / ATTACKS_DIR) + "/", "one tampered copy of the work dir per attack"),
+        ("walkthrough", rel(HERE / "README.md"), "what each stage and attack shows"),
+    ]
+    for label, path, what in rows:
+        print(f"  {label:<15} {path}")
+        print(f"  {'':<15}   {what}")
+    if package is not None:
+        cli = rel(Path(sys.executable).parent / "mlspec-attest")
+        print(f"\n  then, to read one attestation: {cli} inspect {rel(package)}")
 
 
 if __name__ == "__main__":
