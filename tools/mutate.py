@@ -97,20 +97,39 @@ SELECTIONS: dict[str, list[str]] = {
     "mlspec_attest/signing/sigstore_verify.py": ["tests/sigstore"],
     "mlspec_attest/signing/_sigstore_compat.py": ["tests/sigstore"],
     "mlspec_attest/interop/oms_trust.py": ["tests/interop", "tests/cli/test_sign.py"],
+    "mlspec_attest/dsse.py": [
+        "tests/test_dsse.py",
+        "tests/test_bundle.py",
+        "tests/test_golden.py",
+        "tests/test_statement.py",
+        "tests/sigstore/test_bundles.py",
+        "tests/sigstore/test_verify_reasons.py",
+        *_VERIFY_TESTS,
+    ],
+    "mlspec_attest/bundle.py": [
+        "tests/test_bundle.py",
+        "tests/test_dsse.py",
+        "tests/test_golden.py",
+        "tests/test_store.py",
+        "tests/interop/test_oms.py",
+        "tests/interop/test_oms_trust.py",
+        *_VERIFY_TESTS,
+    ],
 }
 # Given to every pytest run mutmut makes.
 PYTEST_ARGS = ["-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning"]
-# What a workspace links to: the package, the tests and the files the tests read.
-WORKSPACE_LINKS = (
-    PACKAGE,
-    "tests",
-    "policies",
-    "docs",
-    "examples",
-    "keys-example",
-    "README.md",
-    "pyproject.toml",
-)
+# What a workspace links to: the tree, but for what is not source (the tests read some
+# of the rest: policies, schemas, examples, the Makefile, .ci, ...).
+NOT_LINKED = {".git", ".venv", ".hypothesis", "mutants", "build", "dist", ".mlspec"}
+
+
+def workspace_links() -> list[str]:
+    return sorted(
+        p.name
+        for p in ROOT.iterdir()
+        if p.name not in NOT_LINKED and not p.name.endswith(("_cache", ".egg-info"))
+    )
+
 
 KILLED = {"killed", "timeout", "caught by type check"}
 MUTANT_NAME = re.compile(rf"{PACKAGE}\.[\w.ǁ]+__mutmut_\d+")
@@ -120,7 +139,9 @@ def settings(modules: list[str]) -> dict[str, Any]:
     return {
         "source_paths": [PACKAGE],
         "only_mutate": modules,
-        "also_copy": [p for p in WORKSPACE_LINKS if p not in (PACKAGE, "tests", "pyproject.toml")],
+        "also_copy": [
+            p for p in workspace_links() if p not in (PACKAGE, "tests", "pyproject.toml")
+        ],
         "pytest_add_cli_args_test_selection": SELECTIONS.get(modules[0], FULL_SUITE),
         "pytest_add_cli_args": PYTEST_ARGS,
         # A mutant that runs 15x its tests' clean time (plus 5 s) is a timeout (killed).
@@ -164,7 +185,7 @@ def prepare_workspace(module: str, fresh: bool) -> Path:
     if fresh:
         shutil.rmtree(ws, ignore_errors=True)
     ws.mkdir(parents=True, exist_ok=True)
-    for name in WORKSPACE_LINKS:
+    for name in workspace_links():
         link = ws / name
         if not link.is_symlink() and (ROOT / name).exists():
             link.symlink_to(ROOT / name)
@@ -212,13 +233,14 @@ def explained_survivors() -> set[str]:
     if not DOC.exists():
         return set()
     text = DOC.read_text(encoding="utf-8")
-    start = text.find("# Mutation testing")
-    if start < 0:
+    head = re.search(r"^(#{1,6}) Mutation testing[ \t]*$", text, re.MULTILINE)
+    if head is None:
         return set()
-    section = text[start:]
-    end = re.search(r"^#{1,2} (?!Mutation testing)", section[2:], re.MULTILINE)
+    level = len(head.group(1))
+    section = text[head.end() :]
+    end = re.search(rf"^#{{1,{level}}} ", section, re.MULTILINE)
     if end:
-        section = section[: end.start() + 2]
+        section = section[: end.start()]
     return set(MUTANT_NAME.findall(section))
 
 
