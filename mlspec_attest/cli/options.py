@@ -113,8 +113,7 @@ def digest_scheme_options(prefix: str) -> Callable[[F], F]:
             type=click.Choice(["sha256", "blake2b", "blake3"]),
             default="sha256",
             show_default=True,
-            help="Digest algorithm: sha256 (what verifiers expect by default), blake2b or "
-            "blake3 (faster on large files) [env MLSPEC_ATTEST_DIGEST_ALGORITHM].",
+            help="Digest algorithm [env MLSPEC_ATTEST_DIGEST_ALGORITHM].",
         )(func)
 
     return decorate

@@ -241,6 +241,23 @@ def test_leakage_check_parquet(cli: Cli, absent: Absent, tmp_path: Path) -> None
     assert_missing(result, "reading Parquet", "pyarrow", "pip install 'mlspec-attest[parquet]'")
 
 
+def test_sign_with_a_parquet_material(
+    cli: Cli, absent: Absent, tmp_path: Path, keys: dict[str, KeyPair]
+) -> None:
+    """Row fingerprints of a Parquet material cannot be taken: exit 4, not an "unreadable"
+    record that the hold-back check would deny at deploy time."""
+    absent("pyarrow")
+    (tmp_path / "train.parquet").write_bytes(b"PAR1")
+    (tmp_path / "model.bin").write_bytes(b"m")
+    result = cli(
+        "sign", "--stage", "train", "--key", keys["owner"].key_path, "--material",
+        tmp_path / "train.parquet", "--product", tmp_path / "model.bin", "--base-dir", tmp_path,
+        "--store", tmp_path / "store",
+    )  # fmt: skip
+    assert_missing(result, "reading Parquet", "pyarrow", "pip install 'mlspec-attest[parquet]'")
+    assert not (tmp_path / "store" / "runs").exists()
+
+
 # ------------------------------------------------------------------------------ CEL
 def test_policy_requirements(absent: Absent) -> None:
     from mlspec_attest import celexpr
