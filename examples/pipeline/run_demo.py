@@ -687,6 +687,10 @@ def attacks(
         pool.submit(attack_serve_swapped, run_id),
         *ml_attacks,
     ]
+    print(
+        f"  {len(futures)} attacks run in parallel; each result prints as its turn comes",
+        flush=True,
+    )
     denied = 0
     for i, future in enumerate(futures):
         ok, lines = future.result()
