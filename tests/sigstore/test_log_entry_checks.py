@@ -212,6 +212,9 @@ def test_dsse_entry_checks(
     env, _ = envelope_of(signer, payload)
     doc = key_bundle(signer, [dsse_entry(sigstore_instance, env, pem(signer))], dsseEnvelope=env)
     assert verify(doc, signer, trust).log_entries == 1
+    # a DSSE bundle names its artifact itself: the log entry verifies without one given
+    alone = verify_bundle(doc, trust=trust, key=signer.public_key)
+    assert (alone.log_entries, alone.payload) == (1, payload)
     inconsistent = TLOG + INCONSISTENT
     # the entry names another verifier
     doc = key_bundle(signer, [dsse_entry(sigstore_instance, env, pem(other))], dsseEnvelope=env)

@@ -485,3 +485,68 @@ def test_keyless_result_names_signer_rules_and_times() -> None:
     assert out["signedTimes"] == [t.to_json() for t in verified.times]
     assert [t["source"] for t in out["signedTimes"]] == ["transparency-log"]
     assert "notes" not in out
+
+
+def test_statement_that_is_not_json(key: LocalKeySigner) -> None:
+    err = refused(
+        SigstoreVerificationError,
+        dsse_bundle(key, b"not json"),
+        trust=None,
+        key=key.public_key,
+        artifact_sha256=DIGEST,
+    )
+    assert err.message.startswith("bundle: in-toto statement: ")
+
+
+def test_statement_of_another_artifact_says_what_to_do(key: LocalKeySigner) -> None:
+    err = refused(
+        SigstoreVerificationError,
+        dsse_bundle(key, statement("ab" * 32)),
+        trust=None,
+        key=key.public_key,
+        artifact_sha256=DIGEST,
+    )
+    assert err.remedy == "this bundle attests another artifact"
+
+
+def test_malformed_envelope_is_named(key: LocalKeySigner) -> None:
+    doc = dsse_bundle(key, statement(DIGEST))
+    del doc["dsseEnvelope"]["payload"]
+    err = refused(
+        MalformedDocumentError, doc, trust=None, key=key.public_key, artifact_sha256=DIGEST
+    )
+    assert err.message.startswith("bundle: dsseEnvelope: ")
+
+
+def test_unlogged_key_bundle_under_a_trust_root(key: LocalKeySigner) -> None:
+    err = refused(
+        SigstoreVerificationError,
+        message_bundle(key),
+        trust=TrustRoot.embedded("production"),
+        key=key.public_key,
+        artifact_sha256=DIGEST,
+    )
+    assert err.message == (
+        "bundle: a trust root was given, but the bundle has no transparency-log entry"
+    )
+    assert err.remedy == "this key bundle was never logged; verify it with --key alone"
+
+
+def test_keyless_dsse_of_another_artifact() -> None:
+    staging = asset("sigstore/bundles/valid-staging")
+    doc = json.loads((staging / "a.dsse.staging-rekor-v2.txt.sigstore.json").read_text())
+    beacon = (
+        "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/"
+        ".github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main"
+    )
+    err = refused(
+        SigstoreVerificationError,
+        doc,
+        trust=TrustRoot.embedded("staging"),
+        identities=[
+            SigstoreIdentity("https://token.actions.githubusercontent.com", identity=beacon)
+        ],
+        artifact_sha256="ab" * 32,
+    )
+    assert err.message == f"bundle: the in-toto statement has no subject with sha256 {'ab' * 32}"
+    assert err.remedy == "this bundle attests another artifact"
