@@ -332,3 +332,34 @@ def test_private_key_type_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(KeyLoadError) as info:
         load_private_key(other)
     assert info.value.message == f"{other}: unsupported private key type {type(dsa_key).__name__}"
+
+
+def test_public_key_load_errors_name_the_source(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.pub"
+    garbage.write_text("not a key")
+    with pytest.raises(KeyLoadError) as info:
+        load_public_key(garbage)
+    assert info.value.message == f"{garbage}: not a PEM public key (SubjectPublicKeyInfo)"
+    assert info.value.remedy == "pass the .pub file written by `mlspec-attest keygen`"
+    with pytest.raises(KeyLoadError) as info:
+        LocalPublicKey.from_pem("not a key")
+    assert info.value.message == "public key: not a PEM public key (SubjectPublicKeyInfo)"
+    small = tmp_path / "small.pub"
+    small.write_bytes(
+        rsa.generate_private_key(public_exponent=65537, key_size=1024)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    with pytest.raises(KeyLoadError) as info:
+        load_public_key(small)
+    assert info.value.message == f"{small}: RSA key of 1024 bits is too small"
+    odd = tmp_path / "x25519.pub"
+    x_key = x25519.X25519PrivateKey.generate().public_key()
+    odd.write_bytes(
+        x_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    with pytest.raises(KeyLoadError) as info:
+        load_public_key(odd)
+    assert info.value.message == f"{odd}: unsupported key type {type(x_key).__name__}"
