@@ -77,6 +77,7 @@ SELECTIONS: dict[str, list[str]] = {
         "tests/interop/test_intoto.py",
     ],
     "mlspec_attest/policy/signed.py": [
+        "tests/test_signed_policy.py",
         *_VERIFY_TESTS,
         "tests/test_golden.py",
         "tests/cli/test_policy.py",
