@@ -170,7 +170,9 @@ def _run_console(
             for name, content in pending.items():
                 (cwd / name).write_text(content)
             pending.clear()
-        script = f'{command.text}\n__status=$?\npwd > {shlex.quote(str(cwd_file))}\nexit "$__status"'
+        script = (
+            f'{command.text}\n__status=$?\npwd > {shlex.quote(str(cwd_file))}\nexit "$__status"'
+        )
         done = subprocess.run(
             ["bash", "-c", script],
             cwd=cwd,
@@ -187,7 +189,9 @@ def _run_console(
         )
         shown = _mask(command.output[0]) if command.output else ""
         printed = _mask(output.splitlines()[0]) if output else ""
-        assert printed == shown, f"{where} printed first:\n  {printed}\nthe README shows:\n  {shown}"
+        assert printed == shown, (
+            f"{where} printed first:\n  {printed}\nthe README shows:\n  {shown}"
+        )
         cwd = Path(cwd_file.read_text().strip())
         assert cwd.is_relative_to(temp), f"{where} left the temporary directory for {cwd}"
     assert not pending, f"no command ran in the temporary directory to use {sorted(pending)}"
