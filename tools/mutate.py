@@ -114,6 +114,7 @@ SELECTIONS: dict[str, list[str]] = {
         "tests/test_store.py",
         "tests/interop/test_oms.py",
         "tests/interop/test_oms_trust.py",
+        "tests/sigstore/test_keyless.py",
         *_VERIFY_TESTS,
     ],
 }
