@@ -69,6 +69,7 @@ def test_an_invalid_payload_lists_its_errors(pipeline: Pipeline) -> None:
         parse_signed_policy(doc, what="p.json")
     assert info.value.message == "p.json: signed policy payload is invalid"
     assert info.value.problems
+    assert all("stages" in problem for problem in info.value.problems), info.value.problems
     with pytest.raises(MalformedDocumentError) as bad:
         parse_signed_policy({**doc, "payload": base64.b64encode(b"{").decode()})
     assert bad.value.message.startswith("signed policy: payload: ")
@@ -91,3 +92,14 @@ def test_a_signed_policy_loads_with_its_digest(pipeline: Pipeline) -> None:
     assert signed.unsigned_by([pipeline.keys["owner"].public]) == []
     other = pipeline.keys["intruder"].public
     assert signed.unsigned_by([pipeline.keys["owner"].public, other]) == [other]
+
+
+def test_a_document_that_is_no_envelope_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "policy.signed.json"
+    path.write_text(json.dumps({"payload": 1}))
+    with pytest.raises(MalformedDocumentError) as info:
+        load_signed_policy(path)
+    assert info.value.message.startswith(f"{path}: ")
+    with pytest.raises(MalformedDocumentError) as info:
+        parse_signed_policy({"payload": 1})
+    assert info.value.message.startswith("signed policy: ")
