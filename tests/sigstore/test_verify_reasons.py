@@ -550,3 +550,58 @@ def test_keyless_dsse_of_another_artifact() -> None:
     )
     assert err.message == f"bundle: the in-toto statement has no subject with sha256 {'ab' * 32}"
     assert err.remedy == "this bundle attests another artifact"
+
+
+# --- refreshing a trust root over TUF (the network is the one fake) ----------------------------
+
+
+def test_refreshed_trust_root_comes_from_the_instance_tuf_repository(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--refresh-trust``: the TUF client is the network edge, replaced by one that returns
+    the staging ClientTrustConfig committed in the assets; everything after it is real."""
+    from sigstore.models import ClientTrustConfig
+
+    config_text = asset("model-signing/trust-config/staging_client_trust_config.json").read_text()
+    fetched = ClientTrustConfig.from_json(config_text)
+    calls: list[tuple[str, bool]] = []
+
+    def from_tuf(cls: type, url: str, offline: bool) -> ClientTrustConfig:
+        calls.append((url, offline))
+        return fetched
+
+    monkeypatch.setattr(ClientTrustConfig, "from_tuf", classmethod(from_tuf))
+    root = TrustRoot.refreshed("staging")
+    assert calls == [("https://tuf-repo-cdn.sigstage.dev", False)]
+    assert root.source == (
+        "instance:staging (refreshed over TUF from https://tuf-repo-cdn.sigstage.dev)"
+    )
+    assert root.to_json() == json.loads(fetched.trusted_root._inner.to_json())
+    root.sigstore()  # a usable trusted root
+
+
+def test_refresh_failure_is_a_backend_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sigstore import errors as sigstore_errors
+    from sigstore.models import ClientTrustConfig
+
+    def from_tuf(cls: type, url: str, offline: bool) -> ClientTrustConfig:
+        raise sigstore_errors.Error("no route to the TUF repository")
+
+    monkeypatch.setattr(ClientTrustConfig, "from_tuf", classmethod(from_tuf))
+    with pytest.raises(BackendError) as info:
+        TrustRoot.refreshed("production")
+    assert info.value.message == (
+        "cannot refresh the production trust root over TUF: no route to the TUF repository"
+    )
+    with pytest.raises(UsageError) as usage:
+        TrustRoot.refreshed("elsewhere")
+    assert usage.value.message == "unknown Sigstore instance 'elsewhere'"
+
+
+def test_refresh_without_sigstore(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "sigstore", None)
+    with pytest.raises(BackendError) as info:
+        TrustRoot.refreshed("production")
+    assert info.value.message == (
+        "refreshing the production trust root needs sigstore, which is not installed"
+    )
