@@ -142,3 +142,11 @@ def test_model_signing_bundle_does_not_verify_under_another_key(
     fixtures = asset("model-signing/cli-fixtures")
     bundle = Bundle.from_json(load_file(fixtures / "v1.1.0-elliptic-key/model.sig"))
     assert not bundle.envelope.verified_by(keys["ml-reviewer"].public)  # also P-384
+
+
+def test_envelope_errors_name_the_bundle(bundle: Bundle) -> None:
+    doc = json.loads(canonical(bundle.to_json()))
+    doc["dsseEnvelope"]["signatures"] = []
+    with pytest.raises(MalformedDocumentError) as info:
+        Bundle.from_json(doc, what="b.json")
+    assert info.value.message.startswith("b.json: dsseEnvelope: ")
