@@ -117,6 +117,26 @@ SELECTIONS: dict[str, list[str]] = {
         "tests/sigstore/test_keyless.py",
         *_VERIFY_TESTS,
     ],
+    "mlspec_attest/store.py": [
+        "tests/test_store.py",
+        "tests/test_attestation.py",
+        "tests/test_api.py",
+        "tests/test_golden.py",
+        "tests/cli/test_sign.py",
+        *_VERIFY_TESTS,
+    ],
+    "mlspec_attest/accepted.py": [
+        *_VERIFY_TESTS,
+        "tests/test_verify_boundaries.py",
+        "tests/test_mlchecks.py",
+        "tests/test_objectives.py",
+        "tests/interop/test_intoto_export.py",
+    ],
+    "mlspec_attest/dirfiles.py": [
+        *_VERIFY_TESTS,
+        "tests/test_verify_boundaries.py",
+        "tests/test_digest.py",
+    ],
 }
 # Given to every pytest run mutmut makes.
 PYTEST_ARGS = ["-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning"]
