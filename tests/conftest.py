@@ -22,6 +22,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from mlspec_attest.signing.keys import KeyType, generate_key, write_key_pair
 
 from .interop import reference
+from .mlpipeline import MakeML, MLPipeline
 from .support import ROLE_KEY_TYPES, KeyPair, Pipeline
 
 # The suite must not write into the source tree: no example database, and
@@ -124,3 +125,19 @@ def oms_golden(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The reference test models with the manifests and payloads model-signing makes for them
     (``golden-models/``, ``golden-manifests/``, ``golden-payloads/``). Shared: do not write."""
     return reference.build_oms_golden(tmp_path_factory.mktemp("oms-golden"))
+
+
+@pytest.fixture
+def make_ml(tmp_path: Path, keys: dict[str, KeyPair]) -> MakeML:
+    """Factory of real ML pipelines (tests/mlpipeline.py), each in its own folder."""
+    counter = iter(range(100))
+
+    def factory(**options: Any) -> MLPipeline:
+        return MLPipeline(tmp_path / f"ml{next(counter)}", keys, **options)
+
+    return factory
+
+
+@pytest.fixture
+def ml(make_ml: MakeML) -> MLPipeline:
+    return make_ml()

@@ -9,7 +9,7 @@ on timing. Each ``sign_<stage>`` method takes the knobs a test needs to cheat.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,11 @@ from mlspec_attest.dataschema import validate_dataset
 from mlspec_attest.jsonio import canonical
 from mlspec_attest.policy import load_policy_yaml, load_signed_policy, sign_policy
 from mlspec_attest.policy.signed import SignedPolicy
-from mlspec_attest.report import VerificationReport
+from mlspec_attest.report import Check, Failure, VerificationReport
 from mlspec_attest.store import AttestationStore
 from mlspec_attest.verify import verify_pipeline
 
-from .support import POLICY_EXPIRES, VERIFY_NOW, FakeClock, KeyPair, indent_pem
+from .support import POLICY_EXPIRES, VERIFY_NOW, FakeClock, KeyPair, checks_of, indent_pem
 
 #: functionary name in the policy -> key pair of the session ``keys`` fixture
 FUNCTIONARY_KEYS: dict[str, str] = {
@@ -451,3 +451,12 @@ class MLPipeline:
             self.run_id,
             *extra,
         ]
+
+
+MakeML = Callable[..., "MLPipeline"]
+
+
+def only(report: VerificationReport, check: Check) -> list[Failure]:
+    """The failures of ``check``; asserts no other check fired."""
+    assert checks_of(report) == {check}, [str(f) for f in report.failures]
+    return [f for f in report.failures if f.check is check]

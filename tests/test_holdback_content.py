@@ -26,33 +26,10 @@ from mlspec_attest.cli.main import main
 from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE
 from mlspec_attest.errors import BadInputError
 from mlspec_attest.jsonio import canonical
-from mlspec_attest.report import Check, Failure, VerificationReport
+from mlspec_attest.report import Check
 
-from .mlpipeline import STAGE_SIGNERS, MLPipeline, csv, write
+from .mlpipeline import STAGE_SIGNERS, MakeML, MLPipeline, csv, only, write
 from .support import KeyPair, checks_of
-
-MakeML = Callable[..., MLPipeline]
-
-
-@pytest.fixture
-def make_ml(tmp_path: Path, keys: dict[str, KeyPair]) -> MakeML:
-    counter = iter(range(100))
-
-    def factory(**options: Any) -> MLPipeline:
-        return MLPipeline(tmp_path / f"ml{next(counter)}", keys, **options)
-
-    return factory
-
-
-@pytest.fixture
-def ml(make_ml: MakeML) -> MLPipeline:
-    return make_ml()
-
-
-def only(report: VerificationReport, check: Check) -> list[Failure]:
-    """The failures of ``check``; asserts no other check fired."""
-    assert checks_of(report) == {check}, [str(f) for f in report.failures]
-    return [f for f in report.failures if f.check is check]
 
 
 def until(ml: MLPipeline, last: str) -> None:

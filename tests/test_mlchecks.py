@@ -21,7 +21,7 @@ import pytest
 from mlspec_attest.dataschema import validate_dataset
 from mlspec_attest.errors import ObjectiveNotMetError
 from mlspec_attest.policy import load_signed_policy
-from mlspec_attest.report import Check, VerificationReport
+from mlspec_attest.report import Check
 from mlspec_attest.verify import require_verified
 
 from .mlpipeline import (
@@ -29,34 +29,13 @@ from .mlpipeline import (
     DATA_SCHEMA,
     OBJECTIVES_YAML,
     TEST_METRICS,
+    MakeML,
     MLPipeline,
     csv,
+    only,
     raw_rows,
 )
 from .support import VERIFY_NOW, KeyPair, checks_of, rewrite_payload
-
-MakeML = Callable[..., MLPipeline]
-
-
-@pytest.fixture
-def make_ml(tmp_path: Path, keys: dict[str, KeyPair]) -> MakeML:
-    counter = iter(range(100))
-
-    def factory(**options: Any) -> MLPipeline:
-        return MLPipeline(tmp_path / f"ml{next(counter)}", keys, **options)
-
-    return factory
-
-
-@pytest.fixture
-def ml(make_ml: MakeML) -> MLPipeline:
-    return make_ml()
-
-
-def only(report: VerificationReport, check: Check) -> list[Any]:
-    """The failures of ``check``; asserts no other check fired."""
-    assert checks_of(report) == {check}, [str(f) for f in report.failures]
-    return [f for f in report.failures if f.check is check]
 
 
 def payload_digest(p: MLPipeline, stage: str) -> str:
