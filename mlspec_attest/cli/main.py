@@ -58,6 +58,26 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+HELP_OPTION_NAMES = ["-h", "--help"]
+
+
+def _short_help_everywhere(command: click.Command) -> None:
+    """``-h`` on every command, however it is reached.
+
+    A context inherits help names from its parent, but click caches each command's
+    help option on first use: a command first invoked on its own (an embedding
+    program, a test) would keep ``--help`` alone. Setting the names on the command
+    itself makes both paths agree.
+    """
+    command.context_settings.setdefault("help_option_names", HELP_OPTION_NAMES)
+    cached = command._help_option
+    if cached is not None and "-h" not in cached.opts:
+        command._help_option = None  # rebuilt with both names on next use
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _short_help_everywhere(sub)
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -69,6 +89,7 @@ class LazyGroup(click.Group):
         module = importlib.import_module(f"{__package__}.{spec[0]}")
         command = getattr(module, spec[1])
         assert isinstance(command, click.Command)
+        _short_help_everywhere(command)
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -77,7 +98,7 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": HELP_OPTION_NAMES})
 @click.version_option(__version__, prog_name="mlspec-attest")
 def cli() -> None:
     """Sign every stage of an ML pipeline and verify the whole chain before deploy.

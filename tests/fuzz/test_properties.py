@@ -31,6 +31,7 @@ from mlspec_attest.hashengine import shard_bounds
 from mlspec_attest.interop.intoto_jsonl import dumps_jsonl, parse_jsonl
 from mlspec_attest.jsonio import canonical, loads_strict
 from mlspec_attest.rfc3339 import format_rfc3339
+from mlspec_attest.schemas import load_schema
 from mlspec_attest.signing.keys import KeyType, LocalKeySigner, generate_key
 from mlspec_attest.statement import (
     MLSPEC_METADATA_VERSION,
@@ -258,8 +259,15 @@ def stage_metadata(draw: st.DrawFn) -> StageMetadata:
             )
         ),
         roles=draw(st.dictionaries(st.text(min_size=1, max_size=8), artifact_names, max_size=3)),
-        details=draw(json_objects),
+        # Free-form details only: the typed entries (search, leakage, predecessors ...)
+        # have schemas of their own and generators elsewhere.
+        details={k: v for k, v in draw(json_objects).items() if k not in TYPED_DETAILS},
     )
+
+
+TYPED_DETAILS = frozenset(
+    load_schema("stage-metadata-v1")["properties"]["details"].get("properties", {})
+)
 
 
 def _consistent(items: list[ResourceDescriptor]) -> bool:
