@@ -204,3 +204,54 @@ def test_b64decode_strict() -> None:
     assert b64decode_strict("aGk", "x") == b"hi"  # unpadded (URL-safe form)
     with pytest.raises(MalformedDocumentError, match="x: expected a base64 string"):
         b64decode_strict(None, "x")
+
+
+# ------------------------------------------------------- bounds and reasons, to the byte
+# Mutation testing (docs/testing.md) showed the size bound and the messages unpinned.
+
+
+@pytest.mark.parametrize(
+    ("value", "max_bytes", "decoded"),
+    [
+        ("AAAA", 3, b"\0\0\0"),  # 4 characters: the most that 3 bytes may take
+        ("AAAAAA==", 5, b"\0\0\0\0"),  # 8 characters: the most that 5 bytes may take
+        ("AAAAAA==", 4, b"\0\0\0\0"),
+    ],
+)
+def test_size_bound_admits_up_to_its_limit(value: str, max_bytes: int, decoded: bytes) -> None:
+    assert b64decode_strict(value, "x", max_bytes=max_bytes) == decoded
+
+
+@pytest.mark.parametrize(("value", "max_bytes"), [("AAAAA", 3), ("AAAAAA==", 3), ("A" * 12, 5)])
+def test_size_bound_refuses_before_decoding(value: str, max_bytes: int) -> None:
+    with pytest.raises(MalformedDocumentError) as info:
+        b64decode_strict(value, "x", max_bytes=max_bytes)
+    assert info.value.message == f"x: larger than {max_bytes} bytes once decoded"
+
+
+def test_envelope_payload_bound() -> None:
+    limit = 32 * 1024 * 1024
+    doc = {"payloadType": "t", "payload": "A" * ((limit + 2) // 3 * 4 + 4), "signatures": [{"sig": "AA=="}]}  # fmt: skip
+    with pytest.raises(MalformedDocumentError) as info:
+        Envelope.from_json(doc)
+    assert info.value.message == "DSSE envelope: payload: larger than 32 MiB once decoded"
+
+
+def test_envelope_signature_count_bound() -> None:
+    sigs = [{"sig": base64.b64encode(bytes([i])).decode()} for i in range(64)]
+    doc = {"payloadType": "t", "payload": "", "signatures": sigs}
+    assert len(Envelope.from_json(doc).signatures) == 64
+    with pytest.raises(MalformedDocumentError) as info:
+        Envelope.from_json({**doc, "signatures": [*sigs, {"sig": "AA=="}]})
+    assert info.value.message == "DSSE envelope: 65 signatures, more than the 64 allowed"
+
+
+def test_envelope_signature_fields() -> None:
+    doc = {"payloadType": "t", "payload": "", "signatures": [{"sig": "AA=="}]}
+    assert Envelope.from_json(doc).signatures[0].keyid == ""
+    with pytest.raises(MalformedDocumentError) as info:
+        Envelope.from_json({**doc, "signatures": [{"sig": "AA=="}, {"sig": "%%"}]}, what="e")
+    assert info.value.message == "e: sig 1: not valid base64"
+    with pytest.raises(MalformedDocumentError) as info:
+        Envelope.from_json([])
+    assert info.value.message == "DSSE envelope: expected a JSON object"
