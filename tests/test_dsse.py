@@ -252,6 +252,10 @@ def test_envelope_signature_fields() -> None:
     with pytest.raises(MalformedDocumentError) as info:
         Envelope.from_json({**doc, "signatures": [{"sig": "AA=="}, {"sig": "%%"}]}, what="e")
     assert info.value.message == "e: sig 1: not valid base64"
+    # URL-safe alphabet, but no valid length: refused by the URL-safe decoder too
+    with pytest.raises(MalformedDocumentError) as info:
+        b64decode_strict("AAAAA", "u")
+    assert info.value.message == "u: not valid base64"
     with pytest.raises(MalformedDocumentError) as info:
         Envelope.from_json([])
     assert info.value.message == "DSSE envelope: expected a JSON object"
