@@ -11,6 +11,7 @@ import base64
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from mlspec_attest.digest import digest_path
 from mlspec_attest.dsse import pae
@@ -94,3 +95,125 @@ def test_deploy_digest_equal_to_the_bytes_passes(honest: Pipeline) -> None:
     )
     report = honest.verify()
     assert report.passed, [str(f) for f in report.failures]
+
+
+# --- directories seen file by file (mlspec_attest/dirfiles.py) --------------------------------
+
+
+def _directory(
+    root: Path, name: str, files: dict[str, bytes], **scheme: object
+) -> tuple[str, dict[str, str], object]:
+    from mlspec_attest.digest import DigestScheme
+
+    folder = root / name
+    for rel, data in files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(data)
+    digest = digest_path(folder, scheme=DigestScheme(**scheme))
+    return digest.digest_set(), digest.manifest
+
+
+def _expander(tmp_path: Path, paths: set[str], *manifests: Any) -> Any:
+    from mlspec_attest.dirfiles import Expander
+    from mlspec_attest.store import AttestationStore
+
+    store = AttestationStore(tmp_path / "store")
+    for manifest in manifests:
+        store.put_blob(manifest.canonical_bytes())
+    return Expander(store, frozenset(paths))
+
+
+def test_every_named_directory_is_expanded_whatever_comes_before(tmp_path: Path) -> None:
+    a_digest, a_manifest = _directory(tmp_path, "a", {"x": b"1"})
+    b_digest, b_manifest = _directory(tmp_path, "b", {"y": b"2"})
+    c_digest, _ = _directory(tmp_path, "c", {"z": b"3"})  # its manifest is not stored
+    artifacts = {
+        "a": a_digest,  # not named inside by any rule: left whole
+        "b": b_digest,
+        "c": c_digest,
+        "file.txt": {"sha256": "1" * 64},
+        "d": {"sha256": "2" * 64},  # a file named like a directory a rule looks into
+    }
+    expander = _expander(tmp_path, {"b/*", "c/*", "d/*"}, a_manifest, b_manifest)
+    out = expander.expand(artifacts)
+    assert out["b/y"] == {"sha256": b_manifest.entries[0].digest}
+    assert "a/x" not in out and "c/z" not in out
+    assert expander.problems == [
+        f"the files of directory 'c' cannot be checked: its manifest "
+        f"sha256:{c_digest['manifest-sha256'][:16]}… is not in the store or is corrupt"
+    ]
+    # the same with the missing manifest first in order: b is still expanded
+    expander = _expander(tmp_path, {"b/*", "0/*"}, b_manifest)
+    out = expander.expand({"0": c_digest, "b": b_digest})
+    assert "b/y" in out
+
+
+def test_a_corrupt_or_wrong_manifest_is_a_problem(tmp_path: Path) -> None:
+    from mlspec_attest.dirfiles import Expander
+    from mlspec_attest.store import AttestationStore
+
+    b_digest, b_manifest = _directory(tmp_path, "b", {"y": b"2"})
+    e_digest, e_manifest = _directory(tmp_path, "e", {"w": b"4"})
+    store = AttestationStore(tmp_path / "store")
+    corrupt = store.put_blob(b"not a manifest")
+    store.put_blob(e_manifest.canonical_bytes())
+    store.put_blob(b_manifest.canonical_bytes())
+    expander = Expander(store, frozenset({"b/*", "c/*", "e/*"}))
+    out = expander.expand(
+        {
+            "c": {"sha256": "3" * 64, "manifest-sha256": corrupt},
+            "e": {**e_digest, "sha256": b_digest["sha256"]},  # another directory's root
+            "b": b_digest,
+        }
+    )
+    assert expander.problems == [
+        f"the files of directory 'c' cannot be checked: its manifest sha256:{corrupt[:16]}… "
+        "is not in the store or is corrupt",
+        "the manifest of directory 'e' does not produce its attested digest",
+    ]
+    assert "e/w" not in out and "c/x" not in out
+    assert "b/y" in out  # after two refused directories
+
+
+def test_a_file_recorded_twice_with_different_digests_is_a_problem(tmp_path: Path) -> None:
+    b_digest, b_manifest = _directory(tmp_path, "b", {"y": b"2", "z": b"3"})
+    entries = {e.path: e.digest for e in b_manifest.entries}
+    expander = _expander(tmp_path, {"b/*"}, b_manifest)
+    expander.expand({"b": b_digest, "b/y": {"sha256": entries["y"]}, "b/z": {"sha256": "f" * 64}})
+    assert expander.problems == [
+        "'b/z' is recorded twice with different digests (as an artifact and inside directory 'b')"
+    ]
+
+
+def test_sharded_directories_expand_with_their_shards(tmp_path: Path) -> None:
+    from mlspec_attest.dirfiles import file_digest
+
+    _, manifest = _directory(
+        tmp_path, "s", {"w": b"0123456789"}, serialization="shards", shard_size=4
+    )
+    [entry] = manifest.entries
+    assert file_digest(entry, manifest) == {"sha256-shards-4": ",".join(entry.shards)}
+    assert len(entry.shards) == 3
+
+
+def test_which_rules_reach_inside_a_directory() -> None:
+    from mlspec_attest.dirfiles import reaches_inside, rule_queue
+    from mlspec_attest.policy.rules import ArtifactRule
+
+    assert reaches_inside("dataX", ["dataX/a"])
+    assert reaches_inside("data ", ["data /a"])
+    assert reaches_inside("/abs", ["/abs/x"])
+    assert not reaches_inside("data", ["dataset/a", "data"])
+    rules = [
+        ArtifactRule.parse("DISALLOW * "),
+        ArtifactRule.parse("MATCH w IN dataX WITH PRODUCTS FROM s"),
+    ]
+    recorded = {"dataX": {"sha256": "1" * 64}, "other": {"sha256": "2" * 64}}
+    expanded = {**recorded, "dataX/w": {"sha256": "3" * 64}, "other/v": {"sha256": "4" * 64}}
+    assert rule_queue(rules, recorded, expanded) == {**recorded, "dataX/w": {"sha256": "3" * 64}}
+    # only a rule's own path counts, with its IN prefix joined
+    plain = [ArtifactRule.parse("MATCH dataX/w WITH PRODUCTS FROM s")]
+    assert "dataX/w" in rule_queue(plain, recorded, expanded)
+    assert "dataX/w" not in rule_queue(
+        [ArtifactRule.parse("MATCH w WITH PRODUCTS FROM s")], recorded, expanded
+    )
