@@ -217,3 +217,29 @@ def test_which_rules_reach_inside_a_directory() -> None:
     assert "dataX/w" not in rule_queue(
         [ArtifactRule.parse("MATCH w WITH PRODUCTS FROM s")], recorded, expanded
     )
+
+
+def test_a_wrong_manifest_does_not_stop_the_directories_after_it(tmp_path: Path) -> None:
+    a_digest, a_manifest = _directory(tmp_path, "a", {"w": b"4"})
+    b_digest, b_manifest = _directory(tmp_path, "b", {"y": b"2"})
+    expander = _expander(tmp_path, {"a/*", "b/*"}, a_manifest, b_manifest)
+    out = expander.expand({"a": {**a_digest, "sha256": b_digest["sha256"]}, "b": b_digest})
+    assert expander.problems == [
+        "the manifest of directory 'a' does not produce its attested digest"
+    ]
+    assert "b/y" in out and "a/w" not in out
+
+
+def test_rule_queue_keeps_directory_names_as_they_are() -> None:
+    from mlspec_attest.dirfiles import rule_queue
+    from mlspec_attest.policy.rules import ArtifactRule, RuleVerb
+
+    for directory in ("data ", "/abs"):
+        recorded = {directory: {"sha256": "1" * 64}}
+        inside = f"{directory}/w"
+        expanded = {**recorded, inside: {"sha256": "3" * 64}}
+        rules = [ArtifactRule.parse(f"MATCH w IN {directory.strip()} WITH PRODUCTS FROM s")]
+        if directory == "data ":
+            # (a prefix with a trailing space cannot be written in a rule's text)
+            rules = [ArtifactRule(RuleVerb.MATCH, "w", directory, "products", None, "s")]
+        assert rule_queue(rules, recorded, expanded) == expanded, directory
