@@ -243,3 +243,28 @@ def test_rule_queue_keeps_directory_names_as_they_are() -> None:
             # (a prefix with a trailing space cannot be written in a rule's text)
             rules = [ArtifactRule(RuleVerb.MATCH, "w", directory, "products", None, "s")]
         assert rule_queue(rules, recorded, expanded) == expanded, directory
+
+
+# --- what differs between conflicting records of a stage (mlspec_attest/accepted.py) -----------
+
+
+def test_differing_fields_names_each_difference() -> None:
+    from mlspec_attest.accepted import differing_fields
+
+    same = {"products": [{"name": "m", "digest": {"sha256": "1" * 64}}], "metadata": {"a": None}}
+    assert differing_fields([same, dict(same), dict(same)]) == []
+    assert differing_fields([1, 2]) == ["statement"]
+    first = {"products": [1], "metadata": {"parameters": {"seed": 1, "lr": 0.1}, "stage": "t"}}
+    second = {"products": [2], "metadata": {"parameters": {"seed": 2, "lr": 0.1}, "stage": "t"}}
+    assert differing_fields([first, second]) == ["metadata.parameters.seed", "products"]
+    # a field present as null in one record and absent from the other differs
+    assert differing_fields([{"a": None}, {}]) == ["a"]
+    assert differing_fields([{"a": {"b": None}}, {"a": {}}]) == ["a.b"]
+
+
+def test_differing_fields_stops_three_levels_down() -> None:
+    from mlspec_attest.accepted import differing_fields
+
+    deep = [{"a": {"b": {"c": {"d": 1}}}}, {"a": {"b": {"c": {"d": 2}}}}]
+    assert differing_fields(deep) == ["a.b.c"]
+    assert differing_fields([{"a": {"b": {"c": 1}}}, {"a": {"b": {"c": 2}}}]) == ["a.b.c"]
