@@ -126,6 +126,7 @@ SELECTIONS: dict[str, list[str]] = {
         *_VERIFY_TESTS,
     ],
     "mlspec_attest/accepted.py": [
+        "tests/test_accepted.py",
         *_VERIFY_TESTS,
         "tests/test_verify_boundaries.py",
         "tests/test_mlchecks.py",
