@@ -49,10 +49,10 @@ class AcceptedAttestation:
 
     def claim(self) -> dict[str, Any]:
         """What this attestation asserts about the stage, minus signer-local facts."""
-        metadata = self.statement.metadata.to_json()
+        metadata = self.statement.metadata.to_json()  # always has the times and details
         for name in SIGNER_LOCAL_FIELDS:
-            metadata.pop(name, None)
-        details = dict(metadata.get("details", {}))
+            del metadata[name]
+        details = dict(metadata["details"])
         for name in SIGNER_LOCAL_DETAILS:
             details.pop(name, None)
         metadata["details"] = details

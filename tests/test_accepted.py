@@ -95,6 +95,9 @@ def test_the_claim_holds_every_asserted_field(keys: dict[str, KeyPair]) -> None:
         assert key in meta, key
     assert meta["roles"] == {"train": "data/train.csv", "model": "model"}
     assert meta["infrastructure"] == {"accelerator": "none"}
+    # an attestation that recorded no predecessors has the same claim
+    bare = _statement(details={"notes": {"trials": 3}})
+    assert _accepted(bare, keys["ml-engineer"]).claim() == claim
 
 
 @pytest.mark.parametrize(
