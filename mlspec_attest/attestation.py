@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -23,7 +22,6 @@ from .errors import (
     BadInputError,
     CommandFailedError,
     MalformedDocumentError,
-    MlspecError,
     UsageError,
 )
 from .fsutil import artifact_name
@@ -416,14 +414,9 @@ def seen_attestations(store: AttestationStore, run_id: str | None) -> dict[str, 
         return {}
     seen: dict[str, set[str]] = {}
     for stored in store.attestations(run_id):
-        if stored.bundle is None:
-            continue
-        payload = stored.bundle.envelope.payload
-        try:
-            stage = StageStatement.from_payload(payload).name
-        except MlspecError:
-            continue
-        seen.setdefault(stage, set()).add("sha256:" + hashlib.sha256(payload).hexdigest())
+        stage, digest = stored.claimed_stage(), stored.payload_digest
+        if stage is not None and digest is not None:
+            seen.setdefault(stage, set()).add(digest)
     return {stage: sorted(digests) for stage, digests in sorted(seen.items())}
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from .bundle import Bundle
 from .errors import BadInputError, MlspecError, StoreError, UsageError
 from .fsutil import atomic_write, create_once, exclusive_lock
-from .jsonio import canonical, load_file
+from .jsonio import canonical, load_file, loads_strict
 from .limits import MAX_BLOB_BYTES, MAX_BUNDLE_BYTES, MAX_RUN_MARKER_BYTES, read_limited
 
 DEFAULT_STORE = Path(".mlspec/attestations")
@@ -66,6 +66,23 @@ class StoredAttestation:
     path: Path
     bundle: Bundle | None
     error: str | None = None
+
+    @property
+    def payload_digest(self) -> str | None:
+        """``sha256:<hex>`` of the signed payload: how other records name this attestation."""
+        if self.bundle is None:
+            return None
+        return "sha256:" + hashlib.sha256(self.bundle.envelope.payload).hexdigest()
+
+    def claimed_stage(self) -> str | None:
+        """The stage the payload names, read without trusting it (messages, predecessor records)."""
+        if self.bundle is None:
+            return None
+        try:
+            name = loads_strict(self.bundle.envelope.payload)["predicate"]["name"]
+        except (MlspecError, KeyError, TypeError):
+            return None
+        return name if isinstance(name, str) else None
 
 
 class AttestationStore:

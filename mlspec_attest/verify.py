@@ -20,7 +20,6 @@ whose signature does not verify (its content cannot be trusted at all).
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -39,7 +38,6 @@ from .errors import (
     SigstoreVerificationError,
     UsageError,
 )
-from .jsonio import loads_strict
 from .policy.model import Functionary, Policy, StagePolicy, format_rfc3339, parse_rfc3339
 from .policy.rules import LinkArtifacts, evaluate_rules
 from .policy.signed import SignedPolicy
@@ -56,15 +54,8 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 def _claimed_stage(stored: StoredAttestation) -> str | None:
-    """The stage an attestation claims to be, read without trusting it (for messages)."""
-    if stored.bundle is not None:
-        try:
-            doc = loads_strict(stored.bundle.envelope.payload)
-            name = doc["predicate"]["name"]
-            return str(name) if isinstance(name, str) else None
-        except (MlspecError, KeyError, TypeError):
-            pass
-    return stored.path.name.split(".", 1)[0] or None
+    """The stage an attestation claims to be, for messages: its payload's, else its file name's."""
+    return stored.claimed_stage() or stored.path.name.split(".", 1)[0] or None
 
 
 class PipelineVerifier:
@@ -359,7 +350,7 @@ class PipelineVerifier:
                 source=source,
             )
         ok = self._check_signed_times(statement, source) and ok
-        digest = "sha256:" + hashlib.sha256(bundle.envelope.payload).hexdigest()
+        digest = stored.payload_digest or ""
         return AcceptedAttestation(statement, signer, stored.path, digest) if ok else None
 
     def _check_signed_times(self, statement: StageStatement, source: str) -> bool:
@@ -589,7 +580,7 @@ class PipelineVerifier:
             )
             return None
         stage = self.policy.stage(statement.name)
-        if not self._baseline_signed(bundle, statement, source):
+        if not self._baseline_signed(bundle, statement, stage, source):
             return None
         problems = []
         if bundle.envelope.payload_type != INTOTO_PAYLOAD_TYPE:
@@ -624,8 +615,13 @@ class PipelineVerifier:
         )
         return Baseline(statement.name, statement.metadata.run_id, dict(statement.metadata.metrics))
 
-    def _baseline_signed(self, bundle: Bundle, statement: StageStatement, source: str) -> bool:
-        stage = self.policy.stage(statement.name)
+    def _baseline_signed(
+        self,
+        bundle: Bundle,
+        statement: StageStatement,
+        stage: StagePolicy | None,
+        source: str,
+    ) -> bool:
         allowed = list(self.policy.keys_for(stage).values()) if stage else []
         found = "none valid"
         if bundle.is_keyless:

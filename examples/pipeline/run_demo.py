@@ -538,8 +538,7 @@ def rerun(workdir: Path, env: dict[str, str], name: str, *args: str) -> str:
 def drop_post_deploy(workdir: Path, run_id: str) -> None:
     """The re-run pipeline reaches the deploy gate again: serve/monitor/log have not run."""
     for name in ("serve", "monitor", "log"):
-        for bundle in run_dir(workdir, run_id).glob(f"{name}.*.sigstore.json"):
-            bundle.unlink()
+        forget(workdir, run_id, name)
 
 
 def attack_unfair_model(workdir: Path, env: dict[str, str], run_id: str) -> str:
