@@ -63,7 +63,7 @@ bench: $(BENCH_STAMP)
 ## Mutation testing of the security-critical modules (mutmut 3; see docs/testing.md).
 ## Per-module kill rates; exit 1 below 95 % or with a survivor docs/testing.md does not
 ## explain. Results are cached in mutants/ (re-runs test only what changed).
-##   make mutate MODULES="mlspec_attest/dsse.py mlspec_attest/bundle.py"
+##   make mutate MODULES="mlspec_attest/formats/dsse.py mlspec_attest/formats/bundle.py"
 ##   make mutate MUTATE_ARGS="--report-only"    (or --fresh, --max-children 1)
 .PHONY: mutate
 MODULES ?=

@@ -65,7 +65,7 @@ def model_signing(serialization: str) -> Callable[[Path], str]:
 
 def ours(algorithm: str, serialization: str = "files") -> Callable[[Path], str]:
     def run(path: Path) -> str:
-        from mlspec_attest.digest import DigestScheme, digest_path
+        from mlspec_attest.digest.manifest import DigestScheme, digest_path
 
         result = digest_path(path, scheme=DigestScheme(algorithm, serialization))
         return result.digest
@@ -97,8 +97,8 @@ def warm_imports(tool: str) -> None:
     if tool.startswith("ms-"):
         import model_signing.hashing  # noqa: F401
     elif tool.startswith("ours"):
-        import mlspec_attest.digest
-        import mlspec_attest.hashengine  # noqa: F401
+        import mlspec_attest.digest.engine
+        import mlspec_attest.digest.manifest  # noqa: F401
 
         if tool == "ours-blake3":
             import blake3

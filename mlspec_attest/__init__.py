@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from mlspec_attest._version import __version__
 
 __all__ = ["StageSession", "__version__", "attest", "stage"]
 
 if TYPE_CHECKING:
-    from .api import StageSession, attest, stage
+    from mlspec_attest.api import StageSession, attest, stage
 
 
 def __getattr__(name: str) -> Any:
     if name in ("stage", "attest", "StageSession"):
-        from . import api
+        from mlspec_attest import api
 
         return getattr(api, name)
     raise AttributeError(f"module 'mlspec_attest' has no attribute {name!r}")

@@ -1,3 +1,3 @@
-from .cli.main import main
+from mlspec_attest.cli.main import main
 
 main()

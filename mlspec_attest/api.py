@@ -37,7 +37,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
-from .attestation import (
+from mlspec_attest.attestation.stage import (
     HashingOptions,
     SignedStage,
     StageRecord,
@@ -45,11 +45,11 @@ from .attestation import (
     seen_attestations,
     sign_stage,
 )
-from .errors import UsageError
-from .signing.base import Signer
-from .signing.keys import load_private_key
-from .statement import JSONScalar, check_finite_metrics
-from .store import AttestationStore, default_store_path
+from mlspec_attest.errors import UsageError
+from mlspec_attest.formats.signer import Signer
+from mlspec_attest.formats.statement import JSONScalar, check_finite_metrics
+from mlspec_attest.signing.keys import load_private_key
+from mlspec_attest.store.ledger import AttestationStore, default_store_path
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -91,7 +91,7 @@ class StageSession:
         policy = policy or (None if policy_digest else os.environ.get("MLSPEC_ATTEST_POLICY"))
         digest = policy_digest
         if policy:
-            from .policy.signed import load_signed_policy
+            from mlspec_attest.policy.signed import load_signed_policy
 
             digest = load_signed_policy(Path(policy)).digest
         self.record = StageRecord(stage=name, kind=kind, policy_digest=digest)
@@ -146,7 +146,7 @@ class StageSession:
         self, family: str, value: object, *, count: int, metrics: Mapping[str, float]
     ) -> StageSession:
         """Metrics of one slice; ``value`` is keyed like computed documents (1.0 -> "1")."""
-        from .metrics import slice_key
+        from mlspec_attest.evidence.metrics import slice_key
 
         checked = check_finite_metrics(dict(metrics), what=f"slice {family}={value}")
         self.record.slices.setdefault(family, {})[slice_key(value)] = {

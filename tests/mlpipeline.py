@@ -13,14 +13,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlspec_attest.attestation import SignedStage, StageRecord, sign_stage
-from mlspec_attest.dataschema import validate_dataset
-from mlspec_attest.jsonio import canonical
+from mlspec_attest.attestation.stage import SignedStage, StageRecord, sign_stage
+from mlspec_attest.evidence.dataschema import validate_dataset
+from mlspec_attest.formats.jsonio import canonical
 from mlspec_attest.policy import load_policy_yaml, load_signed_policy, sign_policy
 from mlspec_attest.policy.signed import SignedPolicy
-from mlspec_attest.report import Check, Failure, VerificationReport
-from mlspec_attest.store import AttestationStore
-from mlspec_attest.verify import verify_pipeline
+from mlspec_attest.store.ledger import AttestationStore
+from mlspec_attest.verify.pipeline import verify_pipeline
+from mlspec_attest.verify.report import Check, Failure, VerificationReport
 
 from .support import POLICY_EXPIRES, VERIFY_NOW, FakeClock, KeyPair, checks_of, indent_pem
 

@@ -16,18 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from mlspec_attest import api
-from mlspec_attest.attestation import SignedStage, StageRecord, sign_stage
-from mlspec_attest.jsonio import canonical
+from mlspec_attest.attestation.stage import SignedStage, StageRecord, sign_stage
+from mlspec_attest.formats.jsonio import canonical
 from mlspec_attest.policy import load_policy_yaml, load_signed_policy, sign_policy
 from mlspec_attest.policy.signed import SignedPolicy
-from mlspec_attest.report import Check, VerificationReport
-from mlspec_attest.signing.keys import (
-    KeyType,
-    LocalKeySigner,
-    LocalPublicKey,
-)
-from mlspec_attest.store import AttestationStore
-from mlspec_attest.verify import verify_pipeline
+from mlspec_attest.signing.keys import KeyType, LocalKeySigner, LocalPublicKey
+from mlspec_attest.store.ledger import AttestationStore
+from mlspec_attest.verify.pipeline import verify_pipeline
+from mlspec_attest.verify.report import Check, VerificationReport
 
 TESTS_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = TESTS_DIR.parent

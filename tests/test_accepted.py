@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from mlspec_attest.accepted import AcceptedAttestation, Conflict, StageEvidence, resolve
-from mlspec_attest.policy.model import Functionary
-from mlspec_attest.statement import (
+from mlspec_attest.formats.statement import (
     CommandRecord,
     ResourceDescriptor,
     StageMetadata,
     StageStatement,
 )
+from mlspec_attest.policy.model import Functionary
+from mlspec_attest.verify.accepted import AcceptedAttestation, Conflict, StageEvidence, resolve
 
 from .support import KeyPair
 

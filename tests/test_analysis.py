@@ -14,18 +14,18 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from mlspec_attest.analysis import (
+from mlspec_attest.cli import main as cli_main
+from mlspec_attest.cli.data_cmd import analyze
+from mlspec_attest.errors import BadInputError, UsageError
+from mlspec_attest.evidence.analysis import (
     ANALYSIS_SCHEMA,
     MAX_OUTLIER_ROWS,
     analysis_metrics,
     analyze_dataset,
     remove_outliers,
 )
-from mlspec_attest.cli import main as cli_main
-from mlspec_attest.cli.data_cmd import analyze
-from mlspec_attest.errors import BadInputError, UsageError
-from mlspec_attest.schemas import schema_errors
-from mlspec_attest.tabular import TabularReader, read_columns
+from mlspec_attest.formats.schemas import schema_errors
+from mlspec_attest.formats.tabular import TabularReader, read_columns
 
 TABULAR = Path(__file__).parent / "data" / "tabular"
 SENSORS_CSV = TABULAR / "sensors.csv"

@@ -10,12 +10,12 @@ import pytest
 
 import mlspec_attest
 from mlspec_attest import api
-from mlspec_attest.bundle import Bundle
 from mlspec_attest.errors import MalformedDocumentError, UsageError
-from mlspec_attest.jsonio import load_file
+from mlspec_attest.formats.bundle import Bundle
+from mlspec_attest.formats.jsonio import load_file
+from mlspec_attest.formats.statement import StageStatement
 from mlspec_attest.signing.keys import write_key_pair
-from mlspec_attest.statement import StageStatement
-from mlspec_attest.store import AttestationStore
+from mlspec_attest.store.ledger import AttestationStore
 
 from .support import KeyPair, Pipeline
 
@@ -243,8 +243,8 @@ def test_lazy_package_attributes() -> None:
 
 def test_package_attest_is_the_one_call_function() -> None:
     # The documented one-call API is ``mlspec_attest.attest(...)``; the internal module
-    # ``mlspec_attest/attestation.py`` must not shadow it once it has been imported.
-    importlib.import_module("mlspec_attest.attestation")  # what importing the API does anyway
+    # ``mlspec_attest/attestation/stage.py`` must not shadow it once it has been imported.
+    importlib.import_module("mlspec_attest.attestation.stage")  # what importing the API does anyway
     assert mlspec_attest.attest is api.attest
     from mlspec_attest import attest
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlspec_attest import __version__
-from mlspec_attest.attestation import (
+from mlspec_attest.attestation.stage import (
     StageRecord,
     check_stage_name,
     environment_facts,
@@ -21,8 +21,7 @@ from mlspec_attest.attestation import (
     resolve_run_id,
     sign_stage,
 )
-from mlspec_attest.bundle import Bundle
-from mlspec_attest.digest import DirectoryManifest
+from mlspec_attest.digest.manifest import DirectoryManifest
 from mlspec_attest.errors import (
     ArtifactPathError,
     BadInputError,
@@ -31,9 +30,10 @@ from mlspec_attest.errors import (
     MalformedDocumentError,
     UsageError,
 )
-from mlspec_attest.jsonio import load_file, loads_strict
-from mlspec_attest.statement import StageStatement
-from mlspec_attest.store import AttestationStore
+from mlspec_attest.formats.bundle import Bundle
+from mlspec_attest.formats.jsonio import load_file, loads_strict
+from mlspec_attest.formats.statement import StageStatement
+from mlspec_attest.store.ledger import AttestationStore
 
 from .support import FakeClock, KeyPair
 

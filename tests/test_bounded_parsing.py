@@ -1,8 +1,8 @@
 """Bounded, strict parsing of untrusted input (issue 10): each rule with its exact message.
 
 The CLI-level corpus is ``tests/cli/test_malformed_corpus.py``; here every rule
-of :mod:`mlspec_attest.jsonio`, :mod:`mlspec_attest.yamlio`,
-:mod:`mlspec_attest.rfc3339` and the policy expiry check is pinned at unit
+of :mod:`mlspec_attest.formats.jsonio`, :mod:`mlspec_attest.formats.yamlio`,
+:mod:`mlspec_attest.formats.rfc3339` and the policy expiry check is pinned at unit
 level, with property tests that nothing but the documented error escapes.
 """
 
@@ -20,21 +20,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlspec_attest import dsse, limits
-from mlspec_attest.dsse import Envelope
 from mlspec_attest.errors import KeyLoadError, MalformedDocumentError, PolicyError
-from mlspec_attest.jsonio import canonical, load_file, loads_strict, nests_deeper_than
-from mlspec_attest.limits import (
+from mlspec_attest.formats import dsse, limits
+from mlspec_attest.formats.dsse import Envelope
+from mlspec_attest.formats.jsonio import canonical, load_file, loads_strict, nests_deeper_than
+from mlspec_attest.formats.limits import (
     MAX_JSON_DEPTH,
     MAX_SAFE_INTEGER,
     MAX_YAML_DEPTH,
     format_size,
     read_limited,
 )
+from mlspec_attest.formats.rfc3339 import format_rfc3339, parse_rfc3339
+from mlspec_attest.formats.statement import StageStatement
+from mlspec_attest.formats.yamlio import YamlError, decode_yaml, load_yaml
 from mlspec_attest.policy.load import expiry_problems, lint_policy_text, load_policy_yaml
-from mlspec_attest.rfc3339 import format_rfc3339, parse_rfc3339
-from mlspec_attest.statement import StageStatement
-from mlspec_attest.yamlio import YamlError, decode_yaml, load_yaml
 
 from .support import PROJECT_ROOT, KeyPair, Pipeline
 
@@ -493,7 +493,7 @@ def test_policy_files_are_read_boundedly(tmp_path: Path) -> None:
 
 
 def test_objectives_bytes_are_decoded_strictly() -> None:
-    from mlspec_attest.objectives import load_objectives_text
+    from mlspec_attest.policy.objectives import load_objectives_text
 
     with pytest.raises(YamlError) as info:
         load_objectives_text(b"kind: Objectives\n# caf\xe9\n", what="o.yaml")

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from mlspec_attest.bundle import BUNDLE_MEDIA_TYPE_V03, Bundle, is_bundle
-from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE, Envelope
 from mlspec_attest.errors import MalformedDocumentError
-from mlspec_attest.jsonio import canonical, load_file
+from mlspec_attest.formats.bundle import BUNDLE_MEDIA_TYPE_V03, Bundle, is_bundle
+from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE, Envelope
+from mlspec_attest.formats.jsonio import canonical, load_file
 from mlspec_attest.signing.keys import load_public_key
 
 from .support import KeyPair, asset

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlspec_attest.celexpr import (
+from mlspec_attest.errors import MalformedDocumentError
+from mlspec_attest.policy.celexpr import (
     CompiledExpression,
     ExpressionError,
     compile_expression,
@@ -16,7 +17,6 @@ from mlspec_attest.celexpr import (
     literal,
     non_finite_paths,
 )
-from mlspec_attest.errors import MalformedDocumentError
 
 
 def holds(text: str, **activation: object) -> bool:

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 from mlspec_attest.cli import main as cli_main
 from mlspec_attest.cli.data_cmd import schema, validate
-from mlspec_attest.dataschema import (
+from mlspec_attest.errors import BadInputError, UsageError
+from mlspec_attest.evidence.dataschema import (
     DATA_SCHEMA_KIND,
     MAX_VIOLATIONS,
     VALIDATION_SCHEMA,
@@ -24,8 +25,7 @@ from mlspec_attest.dataschema import (
     schema_digest,
     validate_dataset,
 )
-from mlspec_attest.errors import BadInputError, UsageError
-from mlspec_attest.jsonio import canonical
+from mlspec_attest.formats.jsonio import canonical
 
 from .test_analysis import SENSORS_CSV, SENSORS_JSONL, TABULAR, write_diabetes_csv
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlspec_attest.digest import (
+from mlspec_attest.digest.manifest import (
     MANIFEST_TYPE,
     DirectoryManifest,
     FileEntry,
@@ -23,7 +23,7 @@ from mlspec_attest.digest import (
     sha256_file,
 )
 from mlspec_attest.errors import ArtifactPathError, BadInputError
-from mlspec_attest.jsonio import loads_strict
+from mlspec_attest.formats.jsonio import loads_strict
 
 from .support import asset
 

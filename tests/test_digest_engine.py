@@ -20,11 +20,20 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlspec_attest import hashengine
-from mlspec_attest.attestation import HashingOptions, StageRecord, sign_stage
+from mlspec_attest.attestation.stage import HashingOptions, StageRecord, sign_stage
 from mlspec_attest.cli.main import main
 from mlspec_attest.cli.progress import TerminalProgress, progress_for
-from mlspec_attest.digest import (
+from mlspec_attest.digest import engine as hashengine
+from mlspec_attest.digest.cache import CACHE_FILE, DigestCache
+from mlspec_attest.digest.engine import (
+    CHUNK,
+    SMALL_FILE,
+    digest_file,
+    digest_files,
+    digest_shards,
+    shard_bounds,
+)
+from mlspec_attest.digest.manifest import (
     DEFAULT_SCHEME,
     MANIFEST_TYPE,
     MANIFEST_TYPE_V2,
@@ -36,19 +45,10 @@ from mlspec_attest.digest import (
     digest_path,
     intoto_dir_digest,
 )
-from mlspec_attest.digestcache import CACHE_FILE, DigestCache
+from mlspec_attest.digest.walk import IgnoreRules
 from mlspec_attest.errors import ArtifactPathError, BackendError, BadInputError, UsageError
-from mlspec_attest.hashengine import (
-    CHUNK,
-    SMALL_FILE,
-    digest_file,
-    digest_files,
-    digest_shards,
-    shard_bounds,
-)
-from mlspec_attest.report import Check
-from mlspec_attest.store import AttestationStore
-from mlspec_attest.treewalk import IgnoreRules
+from mlspec_attest.store.ledger import AttestationStore
+from mlspec_attest.verify.report import Check
 
 from .interop.reference import DirTree
 from .support import VERIFY_NOW, Pipeline, checks_of
@@ -410,8 +410,8 @@ def test_path_component_order_for_shards(tmp_path: Path) -> None:
 
 
 def test_manifests_list_files_in_path_component_order(tmp_path: Path) -> None:
-    from mlspec_attest.digest import path_components_key
-    from mlspec_attest.treewalk import walk_tree
+    from mlspec_attest.digest.manifest import path_components_key
+    from mlspec_attest.digest.walk import walk_tree
 
     names = ["a-c", "a/b", "a.d", "a/b-c/x", "a/c/y/z", "ab", "a0", "B", "é", "a b", "a/ b", "~"]
     for name in names:
@@ -681,8 +681,8 @@ def test_attestation_size_does_not_grow_with_the_dataset(pipeline: Pipeline) -> 
 
 
 def test_a_million_file_dataset_still_has_an_o1_statement() -> None:
-    from mlspec_attest.digest import ArtifactDigest
-    from mlspec_attest.statement import ResourceDescriptor
+    from mlspec_attest.digest.manifest import ArtifactDigest
+    from mlspec_attest.formats.statement import ResourceDescriptor
 
     entries = tuple(FileEntry(f"{i:07d}", f"{i:064x}", 1) for i in range(1_000_000))
     manifest = DirectoryManifest(entries)
@@ -751,7 +751,7 @@ def test_verify_rehashes_with_the_attested_scheme(pipeline: Pipeline, scheme: Di
 def test_verify_reports_an_unknown_digest_algorithm(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlspec_attest.digest import ArtifactDigest
+    from mlspec_attest.digest.manifest import ArtifactDigest
 
     with monkeypatch.context() as patch:
         # A signer whose tool recorded an algorithm this verifier cannot compute.
@@ -769,7 +769,7 @@ def test_verify_reports_an_unknown_digest_algorithm(
 @pytest.fixture
 def cache_everything(monkeypatch: pytest.MonkeyPatch) -> None:
     """Cache files of any size and age (the defaults skip small and fresh files)."""
-    monkeypatch.setattr("mlspec_attest.digestcache.RACY_NS", 0)
+    monkeypatch.setattr("mlspec_attest.digest.cache.RACY_NS", 0)
     monkeypatch.setattr(hashengine, "CACHE_MIN_SIZE", 0)
 
 
@@ -819,7 +819,7 @@ def test_cache_for_a_single_file_and_other_algorithms(tmp_path: Path) -> None:
 
 
 def test_small_files_bypass_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("mlspec_attest.digestcache.RACY_NS", 0)
+    monkeypatch.setattr("mlspec_attest.digest.cache.RACY_NS", 0)
     write(tmp_path / "d/small", b"s" * 100)
     big = os.urandom(hashengine.CACHE_MIN_SIZE)
     write(tmp_path / "d/big", big)

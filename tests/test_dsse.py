@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlspec_attest.dsse import (
+from mlspec_attest.errors import MalformedDocumentError
+from mlspec_attest.formats.dsse import (
     INTOTO_PAYLOAD_TYPE,
     Envelope,
     EnvelopeSignature,
     b64decode_strict,
     pae,
 )
-from mlspec_attest.errors import MalformedDocumentError
 from mlspec_attest.signing.keys import KeyType
 
 from .support import KeyPair

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from mlspec_attest.attestation import SignedStage, StageRecord, sign_stage
-from mlspec_attest.bundle import Bundle
-from mlspec_attest.digest import DirectoryManifest, digest_directory
-from mlspec_attest.jsonio import canonical, loads_strict
+from mlspec_attest.attestation.stage import SignedStage, StageRecord, sign_stage
+from mlspec_attest.digest.manifest import DirectoryManifest, digest_directory
+from mlspec_attest.formats.bundle import Bundle
+from mlspec_attest.formats.jsonio import canonical, loads_strict
+from mlspec_attest.formats.statement import StageStatement
 from mlspec_attest.policy import load_policy_yaml, parse_signed_policy, sign_policy
 from mlspec_attest.signing.keys import LocalKeySigner, load_private_key, load_public_key
-from mlspec_attest.statement import StageStatement
-from mlspec_attest.store import AttestationStore
+from mlspec_attest.store.ledger import AttestationStore
 
 from .support import indent_pem
 

@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 
-from mlspec_attest.bundle import sign_to_bundle
 from mlspec_attest.cli.main import main
-from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE
 from mlspec_attest.errors import BadInputError
-from mlspec_attest.jsonio import canonical
-from mlspec_attest.report import Check
+from mlspec_attest.formats.bundle import sign_to_bundle
+from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
+from mlspec_attest.formats.jsonio import canonical
+from mlspec_attest.verify.report import Check
 
 from .mlpipeline import STAGE_SIGNERS, MakeML, MLPipeline, csv, only, write
 from .support import KeyPair, checks_of
@@ -431,7 +431,7 @@ def test_sign_refuses_a_split_it_cannot_read(
 
 
 def test_sign_stores_nothing_when_the_proof_fails(tmp_path: Path) -> None:
-    from mlspec_attest.leakage import prove_splits
+    from mlspec_attest.evidence.leakage import prove_splits
 
     write(tmp_path / "train.csv", "a\n1\n")
     write(tmp_path / "holdback.csv", "a\n1\n")

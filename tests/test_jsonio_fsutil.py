@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlspec_attest import jsonio
 from mlspec_attest.errors import ArtifactPathError, MalformedDocumentError
-from mlspec_attest.fsutil import artifact_name, check_relative_name
-from mlspec_attest.jsonio import canonical, load_file, loads_strict
+from mlspec_attest.formats import jsonio
+from mlspec_attest.formats.fsutil import artifact_name, check_relative_name
+from mlspec_attest.formats.jsonio import canonical, load_file, loads_strict
 
 
 # ----------------------------------------------------------------- jsonio

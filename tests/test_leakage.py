@@ -17,6 +17,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mlspec_attest.digest.rows import (
+    CANONICALIZATION,
+    FORMATS,
+    _general_number_value,
+    _number_value,
+    canonical_row,
+    row_digest,
+    value_token,
+)
 from mlspec_attest.errors import (
     ArtifactPathError,
     BackendError,
@@ -24,8 +33,7 @@ from mlspec_attest.errors import (
     MalformedDocumentError,
     UsageError,
 )
-from mlspec_attest.jsonio import canonical, canonical_value
-from mlspec_attest.leakage import (
+from mlspec_attest.evidence.leakage import (
     LEAKAGE_SCHEMA,
     ROWSET_MAGIC,
     LeakageFinding,
@@ -35,17 +43,9 @@ from mlspec_attest.leakage import (
     pair_key,
     row_digests,
 )
-from mlspec_attest.rows import (
-    CANONICALIZATION,
-    FORMATS,
-    _general_number_value,
-    _number_value,
-    canonical_row,
-    row_digest,
-    value_token,
-)
-from mlspec_attest.schemas import schema_errors
-from mlspec_attest.store import AttestationStore
+from mlspec_attest.formats.jsonio import canonical, canonical_value
+from mlspec_attest.formats.schemas import schema_errors
+from mlspec_attest.store.ledger import AttestationStore
 
 DATA = Path(__file__).parent / "data" / "leakage"
 HEADER = "id,age,city,income,label"

@@ -1,4 +1,4 @@
-"""Metrics from predictions (``mlspec_attest.metrics``) and ``mlspec-attest metrics``.
+"""Metrics from predictions (``mlspec_attest.evidence.metrics``) and ``mlspec-attest metrics``.
 
 Every value is checked against scikit-learn's own metric functions on real data
 sets that scikit-learn ships (diabetes, breast cancer, iris) and real models.
@@ -28,7 +28,7 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
-from mlspec_attest.attestation import StageRecord, load_metrics_file, sign_stage  # noqa: E402
+from mlspec_attest.attestation.stage import StageRecord, load_metrics_file, sign_stage  # noqa: E402
 from mlspec_attest.cli import main as cli_main  # noqa: E402
 from mlspec_attest.cli.metrics_cmd import metrics as metrics_group  # noqa: E402
 from mlspec_attest.errors import (  # noqa: E402
@@ -38,8 +38,7 @@ from mlspec_attest.errors import (  # noqa: E402
     MalformedDocumentError,
     UsageError,
 )
-from mlspec_attest.jsonio import load_file  # noqa: E402
-from mlspec_attest.metrics import (  # noqa: E402
+from mlspec_attest.evidence.metrics import (  # noqa: E402
     METRICS_SCHEMA,
     classification_metrics,
     metrics_from_csv,
@@ -47,7 +46,8 @@ from mlspec_attest.metrics import (  # noqa: E402
     slice_key,
     validate_metrics_document,
 )
-from mlspec_attest.store import AttestationStore  # noqa: E402
+from mlspec_attest.formats.jsonio import load_file  # noqa: E402
+from mlspec_attest.store.ledger import AttestationStore  # noqa: E402
 
 from .support import KeyPair  # noqa: E402
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from mlspec_attest.dataschema import validate_dataset
 from mlspec_attest.errors import ObjectiveNotMetError
+from mlspec_attest.evidence.dataschema import validate_dataset
 from mlspec_attest.policy import load_signed_policy
-from mlspec_attest.report import Check
-from mlspec_attest.verify import require_verified
+from mlspec_attest.verify.pipeline import require_verified
+from mlspec_attest.verify.report import Check
 
 from .mlpipeline import (
     CHANGE_CRITERION,

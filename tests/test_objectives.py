@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from mlspec_attest.attestation import StageRecord, sign_stage
+from mlspec_attest.attestation.stage import StageRecord, sign_stage
 from mlspec_attest.errors import MalformedDocumentError, PolicyError, UsageError
-from mlspec_attest.objectives import (
+from mlspec_attest.policy.objectives import (
     CriterionResult,
     Evidence,
     evaluate_criterion,
@@ -27,8 +27,8 @@ from mlspec_attest.objectives import (
     looks_like_objectives,
     parse_objectives,
 )
-from mlspec_attest.store import AttestationStore
-from mlspec_attest.templates import template_text
+from mlspec_attest.policy.templates import template_text
+from mlspec_attest.store.ledger import AttestationStore
 
 from .support import FakeClock, KeyPair
 

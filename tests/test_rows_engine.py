@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mlspec_attest.errors import BadInputError, UsageError
-from mlspec_attest.leakage import RowDigestSet, prove_splits, row_digests
-from mlspec_attest.rows import (
+from mlspec_attest.digest.rows import (
     INVISIBLE,
     canonical_name,
     canonical_row,
@@ -23,9 +21,11 @@ from mlspec_attest.rows import (
     open_material,
     sniff_format,
 )
-from mlspec_attest.rowsets import MATERIAL_ROWS_SCHEMA, fingerprint_materials
-from mlspec_attest.schemas import schema_errors
-from mlspec_attest.store import AttestationStore
+from mlspec_attest.errors import BadInputError, UsageError
+from mlspec_attest.evidence.leakage import RowDigestSet, prove_splits, row_digests
+from mlspec_attest.evidence.rowsets import MATERIAL_ROWS_SCHEMA, fingerprint_materials
+from mlspec_attest.formats.schemas import schema_errors
+from mlspec_attest.store.ledger import AttestationStore
 
 #: Cf characters that are visible or structural, so they are kept (docs/leakage.md).
 VISIBLE_FORMAT = (
@@ -176,7 +176,7 @@ def test_deep_nesting_is_bad_input_not_a_crash(tmp_path: Path) -> None:
 
 
 def test_material_files_reuse_the_digest_engine(tmp_path: Path) -> None:
-    from mlspec_attest.digest import digest_path
+    from mlspec_attest.digest.manifest import digest_path
 
     write(tmp_path / "images/a/1.png", "A")
     write(tmp_path / "images/b/2.png", "B")
@@ -207,7 +207,7 @@ def test_an_empty_split_constrains_no_column(tmp_path: Path) -> None:
 
 
 def test_a_corrupt_gzip_stream_is_bad_input_for_both_readers(tmp_path: Path) -> None:
-    from mlspec_attest.tabular import TabularReader
+    from mlspec_attest.formats.tabular import TabularReader
 
     data = bytearray(gzip.compress(b"a,b\n" + b"1,2\n" * 200))
     data[20:24] = b"\xff\xff\xff\xff"  # inside the deflate stream

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from mlspec_attest.schemas import load_schema, schema_errors
+from mlspec_attest.formats.schemas import load_schema, schema_errors
 
 from .support import PROJECT_ROOT
 
-PACKAGE_SCHEMAS = PROJECT_ROOT / "mlspec_attest" / "schemas"
+PACKAGE_SCHEMAS = PROJECT_ROOT / "mlspec_attest" / "formats" / "schemas"
 DOCS_SCHEMAS = PROJECT_ROOT / "docs" / "schemas"
 NAMES = sorted(p.name for p in PACKAGE_SCHEMAS.glob("*.json"))
 

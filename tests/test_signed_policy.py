@@ -13,12 +13,8 @@ from pathlib import Path
 import pytest
 
 from mlspec_attest.errors import MalformedDocumentError, PolicyError
-from mlspec_attest.jsonio import canonical
-from mlspec_attest.policy.signed import (
-    POLICY_PAYLOAD_TYPE,
-    load_signed_policy,
-    parse_signed_policy,
-)
+from mlspec_attest.formats.jsonio import canonical
+from mlspec_attest.policy.signed import POLICY_PAYLOAD_TYPE, load_signed_policy, parse_signed_policy
 
 from .support import Pipeline
 

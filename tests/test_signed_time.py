@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from mlspec_attest.report import Check
+from mlspec_attest.verify.report import Check
 
 from .support import STAGES, FakeClock, Pipeline
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlspec_attest.stages import LIFECYCLE_ORDER, PROFILES, StageKind, parse_kind
+from mlspec_attest.formats.stages import LIFECYCLE_ORDER, PROFILES, StageKind, parse_kind
 
 LIFECYCLE = [
     "objectives",

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from mlspec_attest.errors import MalformedDocumentError
-from mlspec_attest.jsonio import canonical
-from mlspec_attest.statement import (
+from mlspec_attest.formats.jsonio import canonical
+from mlspec_attest.formats.statement import (
     LINK_PREDICATE_TYPE,
     MLSPEC_METADATA_VERSION,
     STATEMENT_TYPE,

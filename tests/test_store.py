@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from mlspec_attest.bundle import Bundle
-from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE, Envelope
 from mlspec_attest.errors import BadInputError, StoreError, UsageError
-from mlspec_attest.fsutil import atomic_write, create_once
-from mlspec_attest.jsonio import canonical
-from mlspec_attest.store import (
+from mlspec_attest.formats.bundle import Bundle
+from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE, Envelope
+from mlspec_attest.formats.fsutil import atomic_write, create_once
+from mlspec_attest.formats.jsonio import canonical
+from mlspec_attest.store.ledger import (
     DEFAULT_STORE,
     RUN_ID_RE,
     STORE_ENV,

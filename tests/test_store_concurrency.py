@@ -23,12 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from mlspec_attest.bundle import Bundle
 from mlspec_attest.errors import StoreError
-from mlspec_attest.fsutil import create_once, exclusive_lock, write_error
-from mlspec_attest.jsonio import load_file
-from mlspec_attest.statement import StageStatement
-from mlspec_attest.store import LOCK_NAME, RUN_ID_RE, AttestationStore, check_run_id
+from mlspec_attest.formats.bundle import Bundle
+from mlspec_attest.formats.fsutil import create_once, exclusive_lock, write_error
+from mlspec_attest.formats.jsonio import load_file
+from mlspec_attest.formats.statement import StageStatement
+from mlspec_attest.store.ledger import LOCK_NAME, RUN_ID_RE, AttestationStore, check_run_id
 
 from .support import KeyPair
 
@@ -39,8 +39,8 @@ TEMP_RE = re.compile(r"^\..+\.tmp$")
 # start gate, and only then runs the real CLI: all children race at one point.
 GATED_SIGN = """
 import os, sys, time
-import mlspec_attest.attestation, mlspec_attest.cli.sign, mlspec_attest.digest
-import mlspec_attest.digestcache, mlspec_attest.signing.keys
+import mlspec_attest.attestation.stage, mlspec_attest.cli.sign, mlspec_attest.digest.manifest
+import mlspec_attest.digest.cache, mlspec_attest.signing.keys
 from mlspec_attest.cli.main import main
 ready, gate = sys.argv[1], sys.argv[2]
 open(ready, "w").close()
@@ -265,7 +265,7 @@ def test_write_killed_midway_is_invisible(tmp_path: Path, writer: str) -> None:
     if writer == "atomic_write":
         target.write_bytes(b"old")
     code = (
-        "import sys; from pathlib import Path; from mlspec_attest import fsutil; "
+        "import sys; from pathlib import Path; from mlspec_attest.formats import fsutil; "
         f"fsutil.{writer}(Path(sys.argv[1]), b'\\x01' * (96 << 20))"
     )
     proc = subprocess.Popen([PY, "-c", code, str(target)])
@@ -318,7 +318,7 @@ def test_lock_times_out_with_a_clear_error(tmp_path: Path) -> None:
 def test_lock_of_a_killed_holder_is_released(tmp_path: Path) -> None:
     lock = tmp_path / LOCK_NAME
     code = (
-        "import sys, time; from pathlib import Path; from mlspec_attest.fsutil import "
+        "import sys, time; from pathlib import Path; from mlspec_attest.formats.fsutil import "
         "exclusive_lock\nwith exclusive_lock(Path(sys.argv[1])):\n"
         "    print('locked', flush=True); time.sleep(600)"
     )

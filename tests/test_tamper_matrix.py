@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from mlspec_attest.cli.main import main
-from mlspec_attest.digest import digest_path
+from mlspec_attest.digest.manifest import digest_path
 from mlspec_attest.errors import ExitCode
-from mlspec_attest.jsonio import canonical
-from mlspec_attest.report import Check
+from mlspec_attest.formats.jsonio import canonical
+from mlspec_attest.verify.report import Check
 
 from .support import STAGES, Pipeline, flip_byte, read_bundle, rewrite_payload
 

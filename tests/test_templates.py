@@ -14,17 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from mlspec_attest.attestation import StageRecord, sign_stage
-from mlspec_attest.digest import digest_path
-from mlspec_attest.dirfiles import Expander, rule_paths, rule_queue
-from mlspec_attest.jsonio import canonical
+from mlspec_attest.attestation.stage import StageRecord, sign_stage
+from mlspec_attest.digest.manifest import digest_path
+from mlspec_attest.formats.jsonio import canonical
 from mlspec_attest.policy import load_policy_yaml, load_signed_policy, sign_policy
 from mlspec_attest.policy.model import Policy
 from mlspec_attest.policy.rules import LinkArtifacts, evaluate_rules
-from mlspec_attest.report import Check, VerificationReport
-from mlspec_attest.store import AttestationStore
-from mlspec_attest.templates import template_text
-from mlspec_attest.verify import verify_pipeline
+from mlspec_attest.policy.templates import template_text
+from mlspec_attest.store.ledger import AttestationStore
+from mlspec_attest.verify.dirfiles import Expander, rule_paths, rule_queue
+from mlspec_attest.verify.pipeline import verify_pipeline
+from mlspec_attest.verify.report import Check, VerificationReport
 
 from .support import VERIFY_NOW, FakeClock, KeyPair
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlspec_attest.report import Check, VerificationReport
+from mlspec_attest.verify.report import Check, VerificationReport
 
 from .support import KeyPair, Pipeline, checks_of
 

@@ -10,14 +10,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mlspec_attest.attestation import StageRecord, sign_stage
-from mlspec_attest.bundle import Bundle
-from mlspec_attest.dsse import Envelope
+from mlspec_attest.attestation.stage import StageRecord, sign_stage
 from mlspec_attest.errors import BadInputError, UsageError, VerificationError
-from mlspec_attest.jsonio import canonical
+from mlspec_attest.formats.bundle import Bundle
+from mlspec_attest.formats.dsse import Envelope
+from mlspec_attest.formats.jsonio import canonical
 from mlspec_attest.policy import load_signed_policy
-from mlspec_attest.report import ERROR_NAMES, REPORT_SCHEMA, Check
-from mlspec_attest.verify import require_verified, verify_pipeline
+from mlspec_attest.verify.pipeline import require_verified, verify_pipeline
+from mlspec_attest.verify.report import ERROR_NAMES, REPORT_SCHEMA, Check
 
 from .support import STAGES, VERIFY_NOW, Pipeline, checks_of, flip_byte
 

@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mlspec_attest.digest import digest_path
-from mlspec_attest.dsse import pae
-from mlspec_attest.jsonio import canonical
-from mlspec_attest.report import Check
+from mlspec_attest.digest.manifest import digest_path
+from mlspec_attest.formats.dsse import pae
+from mlspec_attest.formats.jsonio import canonical
+from mlspec_attest.verify.report import Check
 
 from .support import Pipeline, checks_of, read_bundle
 
@@ -97,13 +97,13 @@ def test_deploy_digest_equal_to_the_bytes_passes(honest: Pipeline) -> None:
     assert report.passed, [str(f) for f in report.failures]
 
 
-# --- directories seen file by file (mlspec_attest/dirfiles.py) --------------------------------
+# --- directories seen file by file (mlspec_attest/verify/dirfiles.py) --------------------------------
 
 
 def _directory(
     root: Path, name: str, files: dict[str, bytes], **scheme: object
 ) -> tuple[str, dict[str, str], object]:
-    from mlspec_attest.digest import DigestScheme
+    from mlspec_attest.digest.manifest import DigestScheme
 
     folder = root / name
     for rel, data in files.items():
@@ -114,8 +114,8 @@ def _directory(
 
 
 def _expander(tmp_path: Path, paths: set[str], *manifests: Any) -> Any:
-    from mlspec_attest.dirfiles import Expander
-    from mlspec_attest.store import AttestationStore
+    from mlspec_attest.store.ledger import AttestationStore
+    from mlspec_attest.verify.dirfiles import Expander
 
     store = AttestationStore(tmp_path / "store")
     for manifest in manifests:
@@ -149,8 +149,8 @@ def test_every_named_directory_is_expanded_whatever_comes_before(tmp_path: Path)
 
 
 def test_a_corrupt_or_wrong_manifest_is_a_problem(tmp_path: Path) -> None:
-    from mlspec_attest.dirfiles import Expander
-    from mlspec_attest.store import AttestationStore
+    from mlspec_attest.store.ledger import AttestationStore
+    from mlspec_attest.verify.dirfiles import Expander
 
     b_digest, b_manifest = _directory(tmp_path, "b", {"y": b"2"})
     e_digest, e_manifest = _directory(tmp_path, "e", {"w": b"4"})
@@ -186,7 +186,7 @@ def test_a_file_recorded_twice_with_different_digests_is_a_problem(tmp_path: Pat
 
 
 def test_sharded_directories_expand_with_their_shards(tmp_path: Path) -> None:
-    from mlspec_attest.dirfiles import file_digest
+    from mlspec_attest.verify.dirfiles import file_digest
 
     _, manifest = _directory(
         tmp_path, "s", {"w": b"0123456789"}, serialization="shards", shard_size=4
@@ -197,8 +197,8 @@ def test_sharded_directories_expand_with_their_shards(tmp_path: Path) -> None:
 
 
 def test_which_rules_reach_inside_a_directory() -> None:
-    from mlspec_attest.dirfiles import reaches_inside, rule_queue
     from mlspec_attest.policy.rules import ArtifactRule
+    from mlspec_attest.verify.dirfiles import reaches_inside, rule_queue
 
     assert reaches_inside("dataX", ["dataX/a"])
     assert reaches_inside("data ", ["data /a"])
@@ -231,8 +231,8 @@ def test_a_wrong_manifest_does_not_stop_the_directories_after_it(tmp_path: Path)
 
 
 def test_rule_queue_keeps_directory_names_as_they_are() -> None:
-    from mlspec_attest.dirfiles import rule_queue
     from mlspec_attest.policy.rules import ArtifactRule, RuleVerb
+    from mlspec_attest.verify.dirfiles import rule_queue
 
     for directory in ("data ", "/abs"):
         recorded = {directory: {"sha256": "1" * 64}}
@@ -245,11 +245,11 @@ def test_rule_queue_keeps_directory_names_as_they_are() -> None:
         assert rule_queue(rules, recorded, expanded) == expanded, directory
 
 
-# --- what differs between conflicting records of a stage (mlspec_attest/accepted.py) -----------
+# --- what differs between conflicting records of a stage (mlspec_attest/verify/accepted.py) -----------
 
 
 def test_differing_fields_names_each_difference() -> None:
-    from mlspec_attest.accepted import differing_fields
+    from mlspec_attest.verify.accepted import differing_fields
 
     same = {"products": [{"name": "m", "digest": {"sha256": "1" * 64}}], "metadata": {"a": None}}
     assert differing_fields([same, dict(same), dict(same)]) == []
@@ -263,7 +263,7 @@ def test_differing_fields_names_each_difference() -> None:
 
 
 def test_differing_fields_stops_three_levels_down() -> None:
-    from mlspec_attest.accepted import differing_fields
+    from mlspec_attest.verify.accepted import differing_fields
 
     deep = [{"a": {"b": {"c": {"d": 1}}}}, {"a": {"b": {"c": {"d": 2}}}}]
     assert differing_fields(deep) == ["a.b.c"]

@@ -18,7 +18,7 @@ cache: only functions whose source changed, and tests that are new, run again;
 mutmut 3 reads its settings from ``[tool.mutmut]`` in pyproject.toml or from
 setup.cfg; this script gives them instead (``settings``, below, through mutmut's
 config reader, hence the exact pin), so that the module list can come from the
-command line: ``make mutate MODULES="mlspec_attest/dsse.py ..."``.
+command line: ``make mutate MODULES="mlspec_attest/formats/dsse.py ..."``.
 
 Usage::
 
@@ -47,15 +47,15 @@ DEFAULT_MODULES = (
     "mlspec_attest/policy/rules.py",
     "mlspec_attest/policy/signed.py",
     "mlspec_attest/signing/keys.py",
-    "mlspec_attest/signing/sigstore_verify.py",
-    "mlspec_attest/signing/_sigstore_compat.py",
-    "mlspec_attest/interop/oms_trust.py",
-    "mlspec_attest/dsse.py",
-    "mlspec_attest/bundle.py",
-    "mlspec_attest/store.py",
-    "mlspec_attest/accepted.py",
-    "mlspec_attest/dirfiles.py",
-    "mlspec_attest/verify.py",
+    "mlspec_attest/signing/sigstore/verify.py",
+    "mlspec_attest/signing/sigstore/_compat.py",
+    "mlspec_attest/interop/oms/trust.py",
+    "mlspec_attest/formats/dsse.py",
+    "mlspec_attest/formats/bundle.py",
+    "mlspec_attest/store/ledger.py",
+    "mlspec_attest/verify/accepted.py",
+    "mlspec_attest/verify/dirfiles.py",
+    "mlspec_attest/verify/pipeline.py",
 )
 
 # Which tests mutmut may run for a module: every test that can reach its code (mutmut
@@ -95,10 +95,10 @@ SELECTIONS: dict[str, list[str]] = {
         "tests/interop/test_oms.py",
         *_VERIFY_TESTS,
     ],
-    "mlspec_attest/signing/sigstore_verify.py": ["tests/sigstore"],
-    "mlspec_attest/signing/_sigstore_compat.py": ["tests/sigstore"],
-    "mlspec_attest/interop/oms_trust.py": ["tests/interop", "tests/cli/test_sign.py"],
-    "mlspec_attest/dsse.py": [
+    "mlspec_attest/signing/sigstore/verify.py": ["tests/sigstore"],
+    "mlspec_attest/signing/sigstore/_compat.py": ["tests/sigstore"],
+    "mlspec_attest/interop/oms/trust.py": ["tests/interop", "tests/cli/test_sign.py"],
+    "mlspec_attest/formats/dsse.py": [
         "tests/test_dsse.py",
         "tests/test_bundle.py",
         "tests/test_golden.py",
@@ -107,7 +107,7 @@ SELECTIONS: dict[str, list[str]] = {
         "tests/sigstore/test_verify_reasons.py",
         *_VERIFY_TESTS,
     ],
-    "mlspec_attest/bundle.py": [
+    "mlspec_attest/formats/bundle.py": [
         "tests/test_bundle.py",
         "tests/test_dsse.py",
         "tests/test_golden.py",
@@ -117,7 +117,7 @@ SELECTIONS: dict[str, list[str]] = {
         "tests/sigstore/test_keyless.py",
         *_VERIFY_TESTS,
     ],
-    "mlspec_attest/store.py": [
+    "mlspec_attest/store/ledger.py": [
         "tests/test_store.py",
         "tests/test_attestation.py",
         "tests/test_api.py",
@@ -125,7 +125,7 @@ SELECTIONS: dict[str, list[str]] = {
         "tests/cli/test_sign.py",
         *_VERIFY_TESTS,
     ],
-    "mlspec_attest/accepted.py": [
+    "mlspec_attest/verify/accepted.py": [
         "tests/test_accepted.py",
         *_VERIFY_TESTS,
         "tests/test_verify_boundaries.py",
@@ -133,7 +133,7 @@ SELECTIONS: dict[str, list[str]] = {
         "tests/test_objectives.py",
         "tests/interop/test_intoto_export.py",
     ],
-    "mlspec_attest/dirfiles.py": [
+    "mlspec_attest/verify/dirfiles.py": [
         *_VERIFY_TESTS,
         "tests/test_verify_boundaries.py",
         "tests/test_digest.py",

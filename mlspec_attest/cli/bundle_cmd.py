@@ -92,10 +92,10 @@ def verify(
       mlspec-attest bundle verify .mlspec/runs/R/train.1a2b3c4d.sigstore.json \\
           --artifact model/weights.bin --key keys/trainer.pub
     """
-    from ..errors import ExitCode, SigstoreVerificationError, UsageError
-    from ..jsonio import load_file
-    from ..signing.keys import load_public_key
-    from ..signing.sigstore_verify import (
+    from mlspec_attest.errors import ExitCode, SigstoreVerificationError, UsageError
+    from mlspec_attest.formats.jsonio import load_file
+    from mlspec_attest.signing.keys import load_public_key
+    from mlspec_attest.signing.sigstore.verify import (
         SigstoreIdentity,
         TrustRoot,
         sha256_file,

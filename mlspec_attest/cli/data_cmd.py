@@ -21,7 +21,7 @@ def _document(doc: Any) -> str:
 
 
 def _write(path: Path, text: str) -> None:
-    from ..fsutil import atomic_write
+    from mlspec_attest.formats.fsutil import atomic_write
 
     atomic_write(path, text.encode("utf-8"))
     click.echo(f"wrote {path}", err=True)
@@ -120,7 +120,7 @@ def analyze(
       mlspec-attest analyze data.csv --slice sex --out analysis.json
       mlspec-attest sign --stage analyze --material data.csv --product analysis.json
     """
-    from ..analysis import analyze_dataset
+    from mlspec_attest.evidence.analysis import analyze_dataset
 
     report = analyze_dataset(
         data, slices=slices, outliers=outliers, threshold=threshold, exclude_columns=exclude
@@ -201,7 +201,7 @@ def infer(
     review the schema, widen bounds, then commit it and bump --version on change.
     Without --out the schema is printed (YAML, or JSON with --json).
     """
-    from ..dataschema import infer_schema
+    from mlspec_attest.evidence.dataschema import infer_schema
 
     doc = infer_schema(data, rows=rows, name=name, version=schema_version)
     comment = (
@@ -261,8 +261,8 @@ def validate(data: Path, schema_path: Path, out: Path | None, as_json: bool) -> 
     A deprecated schema still validates, with a warning; the record carries
     the flag so a policy can refuse to train on such data.
     """
-    from ..dataschema import load_data_schema, validate_dataset
-    from ..errors import ExitCode
+    from mlspec_attest.errors import ExitCode
+    from mlspec_attest.evidence.dataschema import load_data_schema, validate_dataset
 
     result = validate_dataset(data, load_data_schema(schema_path))
     record = result.to_json()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .options import digest_scheme_options
+from mlspec_attest.cli.options import digest_scheme_options
 
 
 @click.command()
@@ -53,9 +53,9 @@ def digest(
     the file names. --serialization shards gives model-signing's "shards" root
     (files cut into --shard-size byte ranges, hashed in parallel).
     """
-    from ..digest import DigestScheme, digest_path, intoto_dir_digest
-    from ..errors import UsageError
-    from .progress import progress_for
+    from mlspec_attest.cli.progress import progress_for
+    from mlspec_attest.digest.manifest import DigestScheme, digest_path, intoto_dir_digest
+    from mlspec_attest.errors import UsageError
 
     if layout == "intoto-dir":
         if (algorithm, serialization) != ("sha256", "files"):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .options import (
+from mlspec_attest.cli.options import (
     passphrase_from_env,
     policy_key_option,
     run_id_option,
@@ -22,8 +22,8 @@ from .options import (
 )
 
 if TYPE_CHECKING:
-    from ..policy.model import Policy
-    from ..signing.keys import LocalKeySigner
+    from mlspec_attest.policy.model import Policy
+    from mlspec_attest.signing.keys import LocalKeySigner
 
 EXPORT_SCHEMA = "https://mlspec-attest.dev/export/v1"
 
@@ -37,8 +37,8 @@ def _functionary_signers(
     policy: Policy, pairs: tuple[str, ...], key_dir: Path | None
 ) -> list[LocalKeySigner]:
     """Private keys from ``NAME=KEYFILE`` pairs (checked against the policy) and a directory."""
-    from ..errors import UsageError
-    from ..signing.keys import load_private_key
+    from mlspec_attest.errors import UsageError
+    from mlspec_attest.signing.keys import load_private_key
 
     signers: list[LocalKeySigner] = []
     for name, path in split_pairs(pairs, "--functionary-key").items():
@@ -140,12 +140,12 @@ def intoto_cmd(
     `in-toto-verify --layout OUT/root.layout --verification-keys OWNER.pub
     --link-dir OUT`.
     """
-    from ..errors import ExitCode
-    from ..interop.intoto import export_intoto
-    from ..policy.signed import load_signed_policy
-    from ..signing.keys import load_private_key, load_public_key
-    from .options import open_store
-    from .render import report_text
+    from mlspec_attest.cli.options import open_store
+    from mlspec_attest.cli.render import report_text
+    from mlspec_attest.errors import ExitCode
+    from mlspec_attest.interop.intoto import export_intoto
+    from mlspec_attest.policy.signed import load_signed_policy
+    from mlspec_attest.signing.keys import load_private_key, load_public_key
 
     signed = load_signed_policy(policy_path)
     owner_keys = [load_public_key(k) for k in policy_keys]
@@ -206,8 +206,8 @@ def jsonl_cmd(store: Path | None, run_id: str | None, out: Path, as_json: bool) 
     The envelopes are copied as signed (nothing is verified or re-signed), for
     tools such as witness, Archivista and GUAC.
     """
-    from ..interop.intoto import export_jsonl
-    from .options import open_store
+    from mlspec_attest.cli.options import open_store
+    from mlspec_attest.interop.intoto import export_jsonl
 
     result = export_jsonl(open_store(store), out, run_id=run_id)
     doc = {

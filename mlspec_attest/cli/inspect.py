@@ -11,15 +11,15 @@ import click
 
 def describe(path: Path) -> dict[str, Any]:
     """A JSON description of an attestation bundle, DSSE envelope, signed policy or YAML policy."""
-    from ..bundle import Bundle, is_bundle
-    from ..dsse import INTOTO_PAYLOAD_TYPE, Envelope
-    from ..errors import MalformedDocumentError
-    from ..jsonio import load_file, loads_strict
-    from ..policy.signed import POLICY_PAYLOAD_TYPE, parse_signed_policy
-    from ..statement import StageStatement
+    from mlspec_attest.errors import MalformedDocumentError
+    from mlspec_attest.formats.bundle import Bundle, is_bundle
+    from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE, Envelope
+    from mlspec_attest.formats.jsonio import load_file, loads_strict
+    from mlspec_attest.formats.statement import StageStatement
+    from mlspec_attest.policy.signed import POLICY_PAYLOAD_TYPE, parse_signed_policy
 
     if path.suffix in (".yaml", ".yml"):
-        from .sources import read_policy_any
+        from mlspec_attest.cli.sources import read_policy_any
 
         return {
             "schemaVersion": "https://mlspec-attest.dev/inspect/v1",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..signing.keys import KeyType, generate_key, write_key_pair
-from .options import passphrase_from_env
+from mlspec_attest.cli.options import passphrase_from_env
+from mlspec_attest.signing.keys import KeyType, generate_key, write_key_pair
 
 
 @click.command()
@@ -36,7 +36,7 @@ def keygen(
     The key id printed is the hex SHA-256 of the public key PEM, the value
     bundles carry as publicKey.hint.
     """
-    from ..errors import UsageError
+    from mlspec_attest.errors import UsageError
 
     for suffix in (".key", ".pub"):
         existing = out.with_name(out.name + suffix)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .options import split_pairs
+from mlspec_attest.cli.options import split_pairs
 
 LEAKAGE_CHECK_SCHEMA = "https://mlspec-attest.dev/leakage-check/v1"
 # Kept literal so that `--help` does not import the row readers (see rows.FORMATS).
@@ -70,8 +70,8 @@ def check(
     Nothing is stored. The split stage's attestation records the same numbers
     (details.leakage), which `verify` recomputes from the stored digest sets.
     """
-    from ..errors import ExitCode, UsageError
-    from ..leakage import prove_splits
+    from mlspec_attest.errors import ExitCode, UsageError
+    from mlspec_attest.evidence.leakage import prove_splits
 
     paths = {role: Path(p) for role, p in split_pairs(splits, "SPLIT=PATH").items()}
     if len(paths) < 2:

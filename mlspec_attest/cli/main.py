@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from .. import __version__
-from ..errors import ExitCode, MlspecError
+from mlspec_attest._version import __version__
+from mlspec_attest.errors import ExitCode, MlspecError
 
 ERROR_SCHEMA = "https://mlspec-attest.dev/error/v1"
 

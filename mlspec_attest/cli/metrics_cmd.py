@@ -104,9 +104,9 @@ def compute(
     A metric undefined for a slice (AUC with one class) is left out and the reason
     recorded under "omitted". The output is a valid `sign --metrics FILE`.
     """
-    from ..fsutil import atomic_write
-    from ..jsonio import pretty
-    from ..metrics import metrics_from_csv
+    from mlspec_attest.evidence.metrics import metrics_from_csv
+    from mlspec_attest.formats.fsutil import atomic_write
+    from mlspec_attest.formats.jsonio import pretty
 
     doc = metrics_from_csv(
         csv_path,
@@ -141,8 +141,8 @@ def validate(path: Path, as_json: bool) -> None:
     Every problem is listed: schema violations, NaN or infinite numbers,
     non-integer counts, intervals with low above high.
     """
-    from ..jsonio import load_file
-    from ..metrics import validate_metrics_document
+    from mlspec_attest.evidence.metrics import validate_metrics_document
+    from mlspec_attest.formats.jsonio import load_file
 
     what = f"metrics file {path}"
     doc = load_file(path, what=what)

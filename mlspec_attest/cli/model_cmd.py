@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from ..interop.oms import ModelSignature, ModelVerification, OmsTrust
+    from mlspec_attest.interop.oms.signature import ModelSignature, ModelVerification, OmsTrust
 
 
 @click.group()
@@ -45,8 +45,8 @@ def _trust(
     identity: str | None,
     issuer: str | None,
 ) -> OmsTrust:
-    from ..errors import UsageError
-    from ..interop.oms import CertificateTrust, KeyTrust, SigstoreTrust
+    from mlspec_attest.errors import UsageError
+    from mlspec_attest.interop.oms.signature import CertificateTrust, KeyTrust, SigstoreTrust
 
     chosen = [
         name
@@ -167,8 +167,8 @@ def verify(
     re-hashes MODEL as the signature's serialization records (files or shards;
     sha256, blake2b or blake3) and lists every file added, removed or changed.
     """
-    from ..errors import ExitCode
-    from ..interop.oms import check_model
+    from mlspec_attest.errors import ExitCode
+    from mlspec_attest.interop.oms.signature import check_model
 
     trust = _trust(public_key, certificate_chain, trust_config, identity, issuer)
     ignored = _model_relative(ignore_paths, model_path) if ignore_paths else []
@@ -284,10 +284,10 @@ def sign(
     bundle's publicKey.hint names the key); with --sigstore it is a keyless
     Sigstore bundle (needs the network and an identity token).
     """
-    from ..errors import UsageError
-    from ..interop.oms import Serialization, sign_model, sign_model_sigstore
-    from ..signing.keys import load_private_key
-    from .options import passphrase_from_env
+    from mlspec_attest.cli.options import passphrase_from_env
+    from mlspec_attest.errors import UsageError
+    from mlspec_attest.interop.oms.signature import Serialization, sign_model, sign_model_sigstore
+    from mlspec_attest.signing.keys import load_private_key
 
     if use_sigstore == (key is not None):
         raise UsageError("choose one: --key KEY or --sigstore")

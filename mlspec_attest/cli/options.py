@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ..errors import UsageError
+from mlspec_attest.errors import UsageError
 
 if TYPE_CHECKING:
     # The store pulls in the signing stack; commands that only hash (digest) do not.
-    from ..store import AttestationStore
+    from mlspec_attest.store.ledger import AttestationStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,7 +49,7 @@ def run_id_option(verb: str) -> Callable[[F], F]:
 
 
 def open_store(path: Path | None) -> AttestationStore:
-    from ..store import AttestationStore, default_store_path
+    from mlspec_attest.store.ledger import AttestationStore, default_store_path
 
     return AttestationStore(path or default_store_path())
 

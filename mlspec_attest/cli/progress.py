@@ -13,13 +13,13 @@ import threading
 import time
 from typing import Any
 
-from ..hashengine import ProgressSink
+from mlspec_attest.digest.engine import ProgressSink
 
 SHOW_AFTER_SECONDS = 1.0
 
 
 class TerminalProgress:
-    """A :class:`~mlspec_attest.hashengine.ProgressSink` drawing a rich bar on stderr."""
+    """A :class:`~mlspec_attest.digest.engine.ProgressSink` drawing a rich bar on stderr."""
 
     def __init__(self, *, show_after: float = SHOW_AFTER_SECONDS, stream: Any = None) -> None:
         self.show_after = show_after

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..policy.model import Policy, format_rfc3339
-from ..report import VerificationReport
+from mlspec_attest.policy.model import Policy, format_rfc3339
+from mlspec_attest.verify.report import VerificationReport
 
 
 def policy_text(policy: Policy, digest: str | None = None) -> str:

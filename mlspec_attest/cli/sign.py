@@ -11,11 +11,16 @@ from typing import TYPE_CHECKING, Any
 import click
 from click.core import ParameterSource
 
-from .options import digest_scheme_options, passphrase_from_env, split_pairs, store_option
+from mlspec_attest.cli.options import (
+    digest_scheme_options,
+    passphrase_from_env,
+    split_pairs,
+    store_option,
+)
 
 if TYPE_CHECKING:
-    from ..attestation import StageRecord
-    from ..signing.base import BundleSigner, Signer
+    from mlspec_attest.attestation.stage import StageRecord
+    from mlspec_attest.formats.signer import BundleSigner, Signer
 
 
 @click.command(context_settings={"allow_interspersed_args": False})
@@ -235,15 +240,15 @@ def sign(
           --material data/train.csv --product model/ --param max_depth=4 \\
           -- python train.py
     """
-    from ..attestation import HashingOptions, StageRecord, parse_param, sign_stage
-    from ..digest import DigestScheme
-    from ..digestcache import cache_from_option
-    from ..errors import UsageError
-    from .options import open_store
-    from .progress import progress_for
+    from mlspec_attest.attestation.stage import HashingOptions, StageRecord, parse_param, sign_stage
+    from mlspec_attest.cli.options import open_store
+    from mlspec_attest.cli.progress import progress_for
+    from mlspec_attest.digest.cache import cache_from_option
+    from mlspec_attest.digest.manifest import DigestScheme
+    from mlspec_attest.errors import UsageError
 
     if started_on:
-        from ..rfc3339 import parse_rfc3339
+        from mlspec_attest.formats.rfc3339 import parse_rfc3339
 
         try:
             parse_rfc3339(started_on)
@@ -252,11 +257,11 @@ def sign(
     if command and command[0] == "--":
         command = command[1:]
     if run_id:
-        from ..store import check_run_id
+        from mlspec_attest.store.ledger import check_run_id
 
         check_run_id(run_id)
     if algorithm == "blake3":
-        from ..hashengine import import_blake3
+        from mlspec_attest.digest.engine import import_blake3
 
         import_blake3()  # a missing package is exit 4 now, not after the stage command
     signer = _signer(key, passphrase_env, use_sigstore, identity_token, trust_config, staging)
@@ -284,7 +289,7 @@ def sign(
             )
         )
     if policy_path:
-        from ..policy.signed import load_signed_policy
+        from mlspec_attest.policy.signed import load_signed_policy
 
         record.policy_digest = load_signed_policy(policy_path).digest
     result = sign_stage(
@@ -331,8 +336,8 @@ def _signer(
     staging: bool,
 ) -> Signer | BundleSigner:
     """A local key signer, or with --sigstore a keyless one (checked before any work starts)."""
-    from ..errors import UsageError
-    from ..signing.keys import load_private_key
+    from mlspec_attest.errors import UsageError
+    from mlspec_attest.signing.keys import load_private_key
 
     source = click.get_current_context().get_parameter_source
     if not use_sigstore:
@@ -347,7 +352,7 @@ def _signer(
         raise UsageError("choose one: --key KEY or --sigstore")
     if staging and source("trust_config") is not ParameterSource.COMMANDLINE:
         trust_config = None  # an environment default does not override --staging
-    from ..signing.sigstore import SigstoreSigner
+    from mlspec_attest.signing.sigstore.sign import SigstoreSigner
 
     return SigstoreSigner.create(
         identity_token=identity_token, trust_config=trust_config, staging=staging
@@ -360,7 +365,7 @@ def _check_roles(record: StageRecord) -> None:
     sign_stage checks the recorded names again after hashing (a --conversion inside a
     directory product is no product of its own, for one); this catches the rest early.
     """
-    from ..errors import UsageError
+    from mlspec_attest.errors import UsageError
 
     named = {
         os.path.abspath(p)
@@ -377,7 +382,7 @@ def _check_roles(record: StageRecord) -> None:
 
 
 def _signer_summary(signer: Signer | BundleSigner) -> dict[str, Any]:
-    from ..signing.base import BundleSigner
+    from mlspec_attest.formats.signer import BundleSigner
 
     if not isinstance(signer, BundleSigner):
         return {"keyid": signer.public_key.keyid}
@@ -400,7 +405,7 @@ def _oms_producer(
     products: list[Path],
 ) -> Callable[[], Any]:
     """Verify an existing model-signing signature once the stage's outputs exist."""
-    from ..errors import UsageError
+    from mlspec_attest.errors import UsageError
 
     if (public_key is None) == (not chain):
         raise UsageError(
@@ -408,7 +413,7 @@ def _oms_producer(
         )
 
     def produce() -> Any:
-        from ..interop.oms import CertificateTrust, KeyTrust, oms_evidence
+        from mlspec_attest.interop.oms.signature import CertificateTrust, KeyTrust, oms_evidence
 
         target = model
         if target is None:

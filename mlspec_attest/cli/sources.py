@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..policy.model import Policy
+from mlspec_attest.policy.model import Policy
 
 
 def read_policy_any(path: Path) -> tuple[Policy, str]:
@@ -14,12 +14,12 @@ def read_policy_any(path: Path) -> tuple[Policy, str]:
     for YAML it is the digest the payload will have once signed.
     """
     if path.suffix in (".yaml", ".yml"):
-        from ..policy.load import load_policy_yaml
+        from mlspec_attest.policy.load import load_policy_yaml
 
         policy = load_policy_yaml(path)
         return policy, policy.digest()
-    from ..jsonio import load_file
-    from ..policy.signed import parse_signed_policy
+    from mlspec_attest.formats.jsonio import load_file
+    from mlspec_attest.policy.signed import parse_signed_policy
 
     signed = parse_signed_policy(load_file(path), what=str(path))
     return signed.policy, signed.digest

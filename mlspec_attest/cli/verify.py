@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .options import policy_key_option, run_id_option, split_pairs, store_option
+from mlspec_attest.cli.options import policy_key_option, run_id_option, split_pairs, store_option
 
 
 @click.command()
@@ -62,18 +62,18 @@ def verify(
     rules; and each --artifact re-hashed against the attested product. Every
     failure is reported (stage, check, expected, found, fix).
     """
-    from ..errors import ExitCode
-    from ..interop.intoto import is_intoto_layout
-    from ..policy.signed import load_signed_policy
-    from ..signing.keys import load_public_key
-    from ..verify import verify_pipeline
-    from .options import open_store
-    from .progress import progress_for
-    from .render import report_text
+    from mlspec_attest.cli.options import open_store
+    from mlspec_attest.cli.progress import progress_for
+    from mlspec_attest.cli.render import report_text
+    from mlspec_attest.errors import ExitCode
+    from mlspec_attest.interop.intoto import is_intoto_layout
+    from mlspec_attest.policy.signed import load_signed_policy
+    from mlspec_attest.signing.keys import load_public_key
+    from mlspec_attest.verify.pipeline import verify_pipeline
 
     if is_intoto_layout(policy_path):
-        from ..errors import UsageError
-        from ..interop.intoto import verify_intoto_layout
+        from mlspec_attest.errors import UsageError
+        from mlspec_attest.interop.intoto import verify_intoto_layout
 
         ctx = click.get_current_context()
         from_command_line = click.core.ParameterSource.COMMANDLINE

@@ -1,9 +1,9 @@
 """Policies: what a pipeline must prove before deploy (the in-toto layout of an ML pipeline)."""
 
-from .load import Problem, compile_policy, lint_policy_text, load_policy_yaml
-from .model import DeployArtifact, Functionary, Policy, StagePolicy
-from .rules import ArtifactRule, RuleVerb, evaluate_rules
-from .signed import (
+from mlspec_attest.policy.load import Problem, compile_policy, lint_policy_text, load_policy_yaml
+from mlspec_attest.policy.model import DeployArtifact, Functionary, Policy, StagePolicy
+from mlspec_attest.policy.rules import ArtifactRule, RuleVerb, evaluate_rules
+from mlspec_attest.policy.signed import (
     POLICY_PAYLOAD_TYPE,
     SignedPolicy,
     load_signed_policy,

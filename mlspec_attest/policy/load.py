@@ -15,14 +15,12 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from ..errors import BackendError, MlspecError, PolicyError
-from ..limits import MAX_POLICY_BYTES
-from ..schemas import schema_errors
-from ..signing.keys import LocalPublicKey, load_public_key
-from ..signing.sigstore_verify import SigstoreIdentity, TrustRoot
-from ..stages import StageKind
-from ..yamlio import YamlError, load_yaml, read_yaml_file
-from .model import (
+from mlspec_attest.errors import BackendError, MlspecError, PolicyError
+from mlspec_attest.formats.limits import MAX_POLICY_BYTES
+from mlspec_attest.formats.schemas import schema_errors
+from mlspec_attest.formats.stages import StageKind
+from mlspec_attest.formats.yamlio import YamlError, load_yaml, read_yaml_file
+from mlspec_attest.policy.model import (
     DataValidationRule,
     DeployArtifact,
     Functionary,
@@ -34,7 +32,9 @@ from .model import (
     format_rfc3339,
     parse_rfc3339,
 )
-from .rules import ArtifactRule, RuleSyntaxError, RuleVerb
+from mlspec_attest.policy.rules import ArtifactRule, RuleSyntaxError, RuleVerb
+from mlspec_attest.signing.keys import LocalPublicKey, load_public_key
+from mlspec_attest.signing.sigstore.verify import SigstoreIdentity, TrustRoot
 
 LineOf = Callable[[Sequence[str | int]], int | None]
 
@@ -106,7 +106,7 @@ class YamlSyntaxError(PolicyError):
 
 
 def parse_yaml(text: str, *, source: str, max_bytes: int = MAX_POLICY_BYTES) -> tuple[Any, LineOf]:
-    """Parse policy YAML strictly and boundedly (see :mod:`mlspec_attest.yamlio`)."""
+    """Parse policy YAML strictly and boundedly (see :mod:`mlspec_attest.formats.yamlio`)."""
     try:
         root = load_yaml(text, what=source, max_bytes=max_bytes)
     except YamlError as exc:
@@ -357,8 +357,8 @@ def _ml_sections(
     err: Callable[..., None],
 ) -> dict[str, Any]:
     """The ML-specific sections: objectives, separation, leakage, dataValidation, requirements."""
-    from ..celexpr import compile_expression
-    from ..errors import MalformedDocumentError as _Bad
+    from mlspec_attest.errors import MalformedDocumentError as _Bad
+    from mlspec_attest.policy.celexpr import compile_expression
 
     kinds = {s.name: s.kind.value for s in stages}
 
@@ -520,7 +520,7 @@ def lint_policy_text(
 
 
 def read_policy_text(path: Path) -> str:
-    """The text of a YAML policy file: at most :data:`~mlspec_attest.limits.MAX_POLICY_BYTES`,
+    """The text of a YAML policy file: at most :data:`~mlspec_attest.formats.limits.MAX_POLICY_BYTES`,
     UTF-8 (a leading BOM is dropped). Raises :class:`PolicyError` (exit 3)."""
     try:
         return read_yaml_file(path, MAX_POLICY_BYTES, what=str(path), kind="a policy")

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..errors import UsageError
-from ..rfc3339 import format_rfc3339 as format_rfc3339
-from ..rfc3339 import parse_rfc3339 as parse_rfc3339
-from ..signing.keys import LocalPublicKey
-from ..signing.sigstore_verify import SigstoreIdentity, TrustRoot
-from ..stages import StageKind
-from .rules import ArtifactRule
+from mlspec_attest.errors import UsageError
+from mlspec_attest.formats.rfc3339 import format_rfc3339 as format_rfc3339
+from mlspec_attest.formats.rfc3339 import parse_rfc3339 as parse_rfc3339
+from mlspec_attest.formats.stages import StageKind
+from mlspec_attest.policy.rules import ArtifactRule
+from mlspec_attest.signing.keys import LocalPublicKey
+from mlspec_attest.signing.sigstore.verify import SigstoreIdentity, TrustRoot
 
 POLICY_API_VERSION = "mlspec-attest/v1"
 POLICY_KIND = "Policy"
@@ -268,7 +268,7 @@ class Policy:
         return doc
 
     def digest(self) -> str:
-        from ..jsonio import canonical
+        from mlspec_attest.formats.jsonio import canonical
 
         return "sha256:" + hashlib.sha256(canonical(self.to_json())).hexdigest()
 

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..dsse import Envelope
-from ..errors import MalformedDocumentError, PolicyError
-from ..jsonio import canonical, load_file, loads_strict
-from ..limits import MAX_BUNDLE_BYTES, MAX_DSSE_PAYLOAD_BYTES
-from ..signing.base import PublicKeyVerifier, Signer
-from .load import compile_policy
-from .model import Policy
+from mlspec_attest.errors import MalformedDocumentError, PolicyError
+from mlspec_attest.formats.dsse import Envelope
+from mlspec_attest.formats.jsonio import canonical, load_file, loads_strict
+from mlspec_attest.formats.limits import MAX_BUNDLE_BYTES, MAX_DSSE_PAYLOAD_BYTES
+from mlspec_attest.formats.signer import PublicKeyVerifier, Signer
+from mlspec_attest.policy.load import compile_policy
+from mlspec_attest.policy.model import Policy
 
 POLICY_PAYLOAD_TYPE = "application/vnd.mlspec-attest.policy+json"
 

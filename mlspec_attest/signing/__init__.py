@@ -3,11 +3,11 @@
 Local keys (``keys``) sign raw bytes (:class:`Signer`); keyless Sigstore
 (``sigstore``) returns the whole bundle (:class:`BundleSigner`); PKCS#11 can plug
 in as either. Every check after signature verification lives once, in
-:mod:`mlspec_attest.verify`; ``sigstore_verify`` verifies any Sigstore bundle offline.
+:mod:`mlspec_attest.verify.pipeline`; ``sigstore_verify`` verifies any Sigstore bundle offline.
 """
 
-from .base import BundleSigner, PublicKeyVerifier, Signer
-from .keys import (
+from mlspec_attest.formats.signer import BundleSigner, PublicKeyVerifier, Signer
+from mlspec_attest.signing.keys import (
     KeyType,
     LocalKeySigner,
     LocalPublicKey,

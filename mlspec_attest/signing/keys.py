@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
-from ..errors import KeyLoadError
-from ..fsutil import atomic_write
-from ..limits import MAX_KEY_BYTES, read_limited
+from mlspec_attest.errors import KeyLoadError
+from mlspec_attest.formats.fsutil import atomic_write
+from mlspec_attest.formats.limits import MAX_KEY_BYTES, read_limited
 
 SupportedPrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 SupportedPublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey

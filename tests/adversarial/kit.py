@@ -31,10 +31,10 @@ from typing import Any
 
 import pytest
 
-from mlspec_attest.bundle import BUNDLE_MEDIA_TYPE_V03
 from mlspec_attest.cli.main import main
-from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE, pae
-from mlspec_attest.jsonio import canonical
+from mlspec_attest.formats.bundle import BUNDLE_MEDIA_TYPE_V03
+from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE, pae
+from mlspec_attest.formats.jsonio import canonical
 from mlspec_attest.signing.keys import LocalKeySigner
 
 from ..support import PROJECT_ROOT, Pipeline, read_bundle

@@ -30,7 +30,7 @@ main(sys.argv[1:])
 DIE_HOLDING_LOCK = """
 import os, signal, sys
 from pathlib import Path
-from mlspec_attest.fsutil import exclusive_lock
+from mlspec_attest.formats.fsutil import exclusive_lock
 with exclusive_lock(Path(sys.argv[1])):
     os.kill(os.getpid(), signal.SIGKILL)
 """

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from mlspec_attest.digest import digest_path
-from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE
-from mlspec_attest.jsonio import canonical
+from mlspec_attest.digest.manifest import digest_path
+from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
+from mlspec_attest.formats.jsonio import canonical
 from mlspec_attest.policy.signed import POLICY_PAYLOAD_TYPE
 
 from ..support import STAGES, Pipeline, read_bundle

@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mlspec_attest.digest import MANIFEST_TYPE
-from mlspec_attest.limits import MAX_JSON_BYTES
+from mlspec_attest.digest.manifest import MANIFEST_TYPE
+from mlspec_attest.formats.limits import MAX_JSON_BYTES
 
 from ..support import Pipeline, flip_byte, read_bundle
 from .kit import (

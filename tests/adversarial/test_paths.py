@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from mlspec_attest.digest import MANIFEST_TYPE, digest_path
-from mlspec_attest.jsonio import canonical
+from mlspec_attest.digest.manifest import MANIFEST_TYPE, digest_path
+from mlspec_attest.formats.jsonio import canonical
 
 from ..support import Pipeline
 from .kit import Cli, Scenario, case, expect, hang_guard, resign, scenario

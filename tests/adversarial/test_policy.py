@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from mlspec_attest.dsse import Envelope
-from mlspec_attest.jsonio import canonical
+from mlspec_attest.formats.dsse import Envelope
+from mlspec_attest.formats.jsonio import canonical
 from mlspec_attest.policy.signed import POLICY_PAYLOAD_TYPE
 
 from ..support import KeyPair, Pipeline, indent_pem

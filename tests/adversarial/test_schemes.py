@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
-from mlspec_attest.dsse import pae
+from mlspec_attest.formats.dsse import pae
 
 from ..support import Pipeline, read_bundle
 from .kit import Cli, Scenario, case, edit_bundle, expect, scenario

@@ -6,8 +6,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from mlspec_attest.digest import digest_directory
-from mlspec_attest.jsonio import canonical
+from mlspec_attest.digest.manifest import digest_directory
+from mlspec_attest.formats.jsonio import canonical
 
 from ..support import Pipeline, asset
 from .conftest import Cli

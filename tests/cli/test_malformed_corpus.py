@@ -33,18 +33,18 @@ from typing import Any
 
 import pytest
 
-from mlspec_attest.bundle import Bundle
-from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE, Envelope
-from mlspec_attest.interop.intoto_export import export_intoto
-from mlspec_attest.interop.oms import sign_model
-from mlspec_attest.jsonio import canonical
-from mlspec_attest.limits import (
+from mlspec_attest.formats.bundle import Bundle
+from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE, Envelope
+from mlspec_attest.formats.jsonio import canonical
+from mlspec_attest.formats.limits import (
     MAX_DATA_SCHEMA_BYTES,
     MAX_JSON_BYTES,
     MAX_KEY_BYTES,
     MAX_OBJECTIVES_BYTES,
     MAX_POLICY_BYTES,
 )
+from mlspec_attest.interop.intoto.export import export_intoto
+from mlspec_attest.interop.oms.signature import sign_model
 from mlspec_attest.policy.signed import POLICY_PAYLOAD_TYPE
 from mlspec_attest.signing.keys import LocalKeySigner
 

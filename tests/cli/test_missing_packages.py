@@ -3,7 +3,7 @@
 The absence is simulated at its true edge: ``sys.modules[name] = None`` is what
 Python's import system itself treats as "this module cannot be imported", so the
 code under test runs unchanged up to its import. Each case runs the real command
-and asserts the exit code and the exact message and fix (mlspec_attest/extras.py).
+and asserts the exit code and the exact message and fix (mlspec_attest/errors.py).
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mlspec_attest.errors import BackendError, ExitCode
-from mlspec_attest.extras import PACKAGES, install_hint, missing, require
+from mlspec_attest.errors import PACKAGES, BackendError, ExitCode, install_hint, missing, require
 
 from ..support import KeyPair, asset
 from .conftest import Cli
@@ -103,7 +102,7 @@ def test_sign_blake3_fails_before_the_stage_command(
 
 
 def test_model_signing_blake3_hash(absent: Absent, tmp_path: Path) -> None:
-    from mlspec_attest.interop.oms_manifest import Serialization, build_manifest
+    from mlspec_attest.interop.oms.manifest import Serialization, build_manifest
 
     absent("blake3")
     (tmp_path / "m").mkdir()
@@ -138,7 +137,7 @@ def bundle_verify_args(*trust: str | Path) -> list[str | Path]:
 
 
 def test_bundle_verify(cli: Cli, absent: Absent) -> None:
-    absent("sigstore", reimport=("mlspec_attest.signing._sigstore_compat",))
+    absent("sigstore", reimport=("mlspec_attest.signing.sigstore._compat",))
     root = asset("sigstore/trust/sigstore-4.5.1-embedded/staging/trusted_root.json")
     result = cli(*bundle_verify_args("--trusted-root", root))
     assert_missing(result, "verifying Sigstore bundles", "sigstore", CORE)
@@ -152,7 +151,7 @@ def test_embedded_trust_root(cli: Cli, absent: Absent) -> None:
 
 def test_sigstore_dependency_names_itself(cli: Cli, absent: Absent) -> None:
     """A dependency of sigstore's that is gone is named, not sigstore."""
-    absent("rfc3161_client", reimport=("mlspec_attest.signing._sigstore_compat",))
+    absent("rfc3161_client", reimport=("mlspec_attest.signing.sigstore._compat",))
     root = asset("sigstore/trust/sigstore-4.5.1-embedded/staging/trusted_root.json")
     result = cli(*bundle_verify_args("--trusted-root", root))
     assert_missing(result, "verifying Sigstore bundles", "rfc3161-client", CORE)
@@ -173,7 +172,7 @@ def test_policy_with_a_sigstore_trust_root(
     cli: Cli, absent: Absent, tmp_path: Path, keys: dict[str, KeyPair]
 ) -> None:
     """A trust root that cannot be checked is not signed into a policy with a warning."""
-    absent("sigstore", reimport=("mlspec_attest.signing._sigstore_compat",))
+    absent("sigstore", reimport=("mlspec_attest.signing.sigstore._compat",))
     root = asset("sigstore/trust/sigstore-4.5.1-embedded/staging/trusted_root.json")
     (tmp_path / "root.json").write_bytes(root.read_bytes())
     (tmp_path / "policy.yaml").write_text(
@@ -260,7 +259,7 @@ def test_sign_with_a_parquet_material(
 
 # ------------------------------------------------------------------------------ CEL
 def test_policy_requirements(absent: Absent) -> None:
-    from mlspec_attest import celexpr
+    from mlspec_attest.policy import celexpr
 
     absent("celpy")
     with pytest.raises(BackendError) as info:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlspec_attest.jsonio import load_file
+from mlspec_attest.formats.jsonio import load_file
 from mlspec_attest.policy import parse_signed_policy
 
 from ..support import PROJECT_ROOT, KeyPair, Pipeline

@@ -10,11 +10,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from mlspec_attest.bundle import Bundle
-from mlspec_attest.jsonio import load_file
+from mlspec_attest.formats.bundle import Bundle
+from mlspec_attest.formats.jsonio import load_file
+from mlspec_attest.formats.statement import StageStatement
 from mlspec_attest.signing.keys import write_key_pair
-from mlspec_attest.statement import StageStatement
-from mlspec_attest.store import AttestationStore
+from mlspec_attest.store.ledger import AttestationStore
 
 from ..support import KeyPair, Pipeline
 from .conftest import Cli

@@ -21,12 +21,12 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from mlspec_attest.digest import DigestScheme, digest_directory
-from mlspec_attest.dsse import Envelope
-from mlspec_attest.interop.oms import Serialization
-from mlspec_attest.interop.oms_manifest import build_manifest
-from mlspec_attest.jsonio import canonical
-from mlspec_attest.leakage import RowDigestSet
+from mlspec_attest.digest.manifest import DigestScheme, digest_directory
+from mlspec_attest.evidence.leakage import RowDigestSet
+from mlspec_attest.formats.dsse import Envelope
+from mlspec_attest.formats.jsonio import canonical
+from mlspec_attest.interop.oms.manifest import build_manifest
+from mlspec_attest.interop.oms.signature import Serialization
 from mlspec_attest.policy import load_policy_yaml, sign_policy
 from mlspec_attest.signing.keys import KeyType, generate_key, load_private_key
 
@@ -200,7 +200,7 @@ def objectives() -> Seeds:
 
 def dataschema() -> Seeds:
     sensors = (TESTS / "data" / "tabular" / "sensors-schema.yaml").read_bytes()
-    from mlspec_attest.dataschema import load_data_schema
+    from mlspec_attest.evidence.dataschema import load_data_schema
 
     as_json = json.dumps(load_data_schema(TESTS / "data" / "tabular" / "sensors-schema.yaml"))
     example = PROJECT_ROOT / "examples" / "pipeline" / "schemas" / "diabetes-features.v3.yaml"

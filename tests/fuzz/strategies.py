@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from mlspec_attest.stages import StageKind
+from mlspec_attest.formats.stages import StageKind
 
 MAX_SAFE_INTEGER = 2**53 - 1
 HEX = "0123456789abcdef"

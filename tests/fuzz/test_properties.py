@@ -23,23 +23,23 @@ from typing import Any
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from mlspec_attest.bundle import KNOWN_BUNDLE_MEDIA_TYPES, Bundle
-from mlspec_attest.digest import DEFAULT_SCHEME, DigestScheme, DirectoryManifest, FileEntry
-from mlspec_attest.dsse import Envelope, EnvelopeSignature, b64decode_strict, pae
+from mlspec_attest.digest.engine import shard_bounds
+from mlspec_attest.digest.manifest import DEFAULT_SCHEME, DigestScheme, DirectoryManifest, FileEntry
 from mlspec_attest.errors import MalformedDocumentError
-from mlspec_attest.hashengine import shard_bounds
-from mlspec_attest.interop.intoto_jsonl import dumps_jsonl, parse_jsonl
-from mlspec_attest.jsonio import canonical, loads_strict
-from mlspec_attest.rfc3339 import format_rfc3339
-from mlspec_attest.schemas import load_schema
-from mlspec_attest.signing.keys import KeyType, LocalKeySigner, generate_key
-from mlspec_attest.statement import (
+from mlspec_attest.formats.bundle import KNOWN_BUNDLE_MEDIA_TYPES, Bundle
+from mlspec_attest.formats.dsse import Envelope, EnvelopeSignature, b64decode_strict, pae
+from mlspec_attest.formats.jsonio import canonical, loads_strict
+from mlspec_attest.formats.rfc3339 import format_rfc3339
+from mlspec_attest.formats.schemas import load_schema
+from mlspec_attest.formats.statement import (
     MLSPEC_METADATA_VERSION,
     CommandRecord,
     ResourceDescriptor,
     StageMetadata,
     StageStatement,
 )
+from mlspec_attest.interop.intoto.jsonl import dumps_jsonl, parse_jsonl
+from mlspec_attest.signing.keys import KeyType, LocalKeySigner, generate_key
 
 from .strategies import (
     artifact_names,

@@ -23,8 +23,10 @@ from cryptography.hazmat.primitives import serialization
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from mlspec_attest.digest.rows import iter_row_digests, normalize_value, row_digest
 from mlspec_attest.errors import KeyLoadError
-from mlspec_attest.interop.oms_manifest import (
+from mlspec_attest.evidence.leakage import RowDigestSet, check_leakage
+from mlspec_attest.interop.oms.manifest import (
     HASH_SIZES,
     MAX_SHARD_SIZE,
     ModelManifest,
@@ -32,8 +34,6 @@ from mlspec_attest.interop.oms_manifest import (
     Serialization,
     parse_statement,
 )
-from mlspec_attest.leakage import RowDigestSet, check_leakage
-from mlspec_attest.rows import iter_row_digests, normalize_value, row_digest
 from mlspec_attest.signing.keys import (
     KeyType,
     LocalKeySigner,
@@ -272,7 +272,7 @@ def test_model_signature_check_raises_only_bad_input(
 ) -> None:
     """A model.sig (a Sigstore bundle of a really signed statement), mutated, checked under a
     key and under a certificate root: problems in a report, or bad input, nothing else."""
-    from mlspec_attest.interop.oms import check_model
+    from mlspec_attest.interop.oms.signature import check_model
 
     from .targets._oms import certificate_trust, key_trust, model_dir
 

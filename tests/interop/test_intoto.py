@@ -33,8 +33,8 @@ from mlspec_attest.interop.intoto import (
     require_intoto,
     verify_intoto_layout,
 )
-from mlspec_attest.interop.intoto_support import lib
-from mlspec_attest.report import Check, VerificationReport
+from mlspec_attest.interop.intoto.support import lib
+from mlspec_attest.verify.report import Check, VerificationReport
 
 from ..support import checks_of
 from .reference import IntotoDemo

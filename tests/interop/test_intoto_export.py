@@ -19,7 +19,7 @@ from mlspec_attest.interop.intoto import (
     sslib_key_dict,
     verify_intoto_layout,
 )
-from mlspec_attest.report import Check
+from mlspec_attest.verify.report import Check
 
 from ..support import STAGES, VERIFY_NOW, KeyPair, Pipeline, checks_of, flip_byte
 from .test_intoto import reference_verify

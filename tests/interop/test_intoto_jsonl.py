@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from mlspec_attest.bundle import Bundle
 from mlspec_attest.cli import main as cli_main
-from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE
 from mlspec_attest.errors import MalformedDocumentError, UsageError
+from mlspec_attest.formats.bundle import Bundle
+from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
+from mlspec_attest.formats.jsonio import load_file
+from mlspec_attest.formats.statement import StageStatement
 from mlspec_attest.interop.intoto import export_jsonl, parse_jsonl, read_jsonl, write_jsonl
-from mlspec_attest.jsonio import load_file
-from mlspec_attest.statement import StageStatement
 
 from ..support import STAGES, Pipeline
 

@@ -28,15 +28,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from mlspec_attest.bundle import Bundle
-from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE, Envelope
-from mlspec_attest.errors import (
-    ArtifactPathError,
-    ExitCode,
-    KeyLoadError,
-    MalformedDocumentError,
+from mlspec_attest.errors import ArtifactPathError, ExitCode, KeyLoadError, MalformedDocumentError
+from mlspec_attest.formats.bundle import Bundle
+from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE, Envelope
+from mlspec_attest.interop.oms.manifest import (
+    PREDICATE_LEGACY,
+    PREDICATE_V1,
+    Resource,
+    build_manifest,
+    root_digest,
+    unsafe_name_reason,
 )
-from mlspec_attest.interop.oms import (
+from mlspec_attest.interop.oms.signature import (
     CertificateTrust,
     KeyTrust,
     ModelSignatureDenied,
@@ -48,15 +51,7 @@ from mlspec_attest.interop.oms import (
     sign_model,
     verify_model,
 )
-from mlspec_attest.interop.oms_manifest import (
-    PREDICATE_LEGACY,
-    PREDICATE_V1,
-    Resource,
-    build_manifest,
-    root_digest,
-    unsafe_name_reason,
-)
-from mlspec_attest.interop.oms_trust import legacy_pae
+from mlspec_attest.interop.oms.trust import legacy_pae
 from mlspec_attest.signing.keys import (
     KeyType,
     LocalKeySigner,

@@ -306,7 +306,7 @@ def test_sigstore_missing_is_a_backend_error(
     )  # fmt: skip
     assert r.code == 4
     error = r.json()["error"]
-    # sigstore is a core dependency: its absence is a broken install (mlspec_attest.extras)
+    # sigstore is a core dependency: its absence is a broken install (mlspec_attest.errors)
     assert error["message"].startswith("verifying Sigstore model signatures needs sigstore")
     assert error["remedy"] == "pip install 'mlspec-attest'"
 

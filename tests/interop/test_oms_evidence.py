@@ -7,16 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from mlspec_attest.attestation import StageRecord, sign_stage
+from mlspec_attest.attestation.stage import StageRecord, sign_stage
 from mlspec_attest.cli.main import main
-from mlspec_attest.interop.oms import KeyTrust, ModelSignatureDenied, oms_evidence, sign_model
-from mlspec_attest.jsonio import canonical
+from mlspec_attest.formats.jsonio import canonical
+from mlspec_attest.interop.oms.signature import (
+    KeyTrust,
+    ModelSignatureDenied,
+    oms_evidence,
+    sign_model,
+)
 from mlspec_attest.policy import load_policy_yaml, sign_policy
 from mlspec_attest.policy.signed import parse_signed_policy
-from mlspec_attest.report import Check
 from mlspec_attest.signing.keys import KeyType, generate_key, write_key_pair
-from mlspec_attest.store import AttestationStore
-from mlspec_attest.verify import verify_pipeline
+from mlspec_attest.store.ledger import AttestationStore
+from mlspec_attest.verify.pipeline import verify_pipeline
+from mlspec_attest.verify.report import Check
 
 POLICY = """\
 apiVersion: mlspec-attest/v1
@@ -65,7 +70,7 @@ def _sign_package(ws: Path, details: dict[str, object]) -> None:
 
 
 def _verify(ws: Path) -> list[Check]:
-    from mlspec_attest.jsonio import load_file
+    from mlspec_attest.formats.jsonio import load_file
     from mlspec_attest.signing.keys import load_public_key
 
     signed = parse_signed_policy(load_file(ws / "policy.signed.json"))

@@ -22,10 +22,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE, pae
-from mlspec_attest.errors import BackendError, KeyLoadError, MalformedDocumentError
-from mlspec_attest.extras import install_hint
-from mlspec_attest.interop.oms import (
+from mlspec_attest.errors import BackendError, KeyLoadError, MalformedDocumentError, install_hint
+from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE, pae
+from mlspec_attest.interop.oms.manifest import build_manifest
+from mlspec_attest.interop.oms.signature import (
     CertificateTrust,
     KeyTrust,
     ModelVerification,
@@ -33,8 +33,7 @@ from mlspec_attest.interop.oms import (
     SigstoreTrust,
     check_model,
 )
-from mlspec_attest.interop.oms_manifest import build_manifest
-from mlspec_attest.interop.oms_trust import PAE_DSSE, PAE_LEGACY, legacy_pae
+from mlspec_attest.interop.oms.trust import PAE_DSSE, PAE_LEGACY, legacy_pae
 from mlspec_attest.signing.keys import LocalPublicKey
 
 from ..support import asset

@@ -17,7 +17,7 @@ import pytest
 
 from mlspec_attest.errors import MalformedDocumentError, SigstoreVerificationError, UsageError
 from mlspec_attest.signing.keys import generate_key
-from mlspec_attest.signing.sigstore_verify import (
+from mlspec_attest.signing.sigstore.verify import (
     IdentityMismatchError,
     SigstoreIdentity,
     TrustRoot,
@@ -197,7 +197,7 @@ def test_exit_codes_and_usage(cli: Cli, tmp_path: Path) -> None:
 
 def test_identity_regex_is_anchored() -> None:
     rule = SigstoreIdentity("https://issuer", identity_regex=r"alice@example\.com")
-    from mlspec_attest.signing.sigstore_verify import CertificateIdentity
+    from mlspec_attest.signing.sigstore.verify import CertificateIdentity
 
     assert rule.matches(CertificateIdentity(("alice@example.com",), "https://issuer"))
     assert not rule.matches(CertificateIdentity(("alice@example.com.evil",), "https://issuer"))
@@ -265,8 +265,8 @@ def test_managed_key_bundle_checks_its_log_entry() -> None:
 
 def test_local_key_bundles_verify_with_bundle_verify(cli: Cli, tmp_path: Path) -> None:
     """Bundles from `mlspec-attest sign --key` verify with --key alone (no sigstore needed)."""
-    from mlspec_attest.bundle import sign_to_bundle
-    from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE
+    from mlspec_attest.formats.bundle import sign_to_bundle
+    from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
     from mlspec_attest.signing.keys import KeyType, write_key_pair
 
     artifact = tmp_path / "model.bin"
@@ -306,8 +306,8 @@ def test_usage_errors_from_the_library() -> None:
 
 
 def test_unlogged_key_bundle_with_a_trust_root_is_denied(cli: Cli, tmp_path: Path) -> None:
-    from mlspec_attest.bundle import sign_to_bundle
-    from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE
+    from mlspec_attest.formats.bundle import sign_to_bundle
+    from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
     from mlspec_attest.signing.keys import KeyType, write_key_pair
 
     signer = generate_key(KeyType.ECDSA_P256)

@@ -10,7 +10,7 @@ production root embedded in sigstore 4.5.1). A folder ending ``_fail`` must fail
 sigstore-python 4.5.1 agrees on 66; mlspec-attest must never pass a ``_fail``
 vector, must agree on at least as many, and agrees on all 70 (managed-key bundles,
 Rekor intoto entries and the inclusive TSA validity end are handled in
-``mlspec_attest/signing/_sigstore_compat.py``).
+``mlspec_attest/signing/sigstore/_compat.py``).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
-from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE, pae
+from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE, pae
 from mlspec_attest.signing.keys import KeyType, LocalKeySigner, generate_key, write_key_pair
 
 from .conftest import Cli, CliResult

@@ -18,10 +18,10 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
-from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE, pae
 from mlspec_attest.errors import MalformedDocumentError, SigstoreVerificationError
+from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE, pae
 from mlspec_attest.signing.keys import KeyType, LocalKeySigner, generate_key
-from mlspec_attest.signing.sigstore_verify import TrustRoot, VerifiedBundle, verify_bundle
+from mlspec_attest.signing.sigstore.verify import TrustRoot, VerifiedBundle, verify_bundle
 
 from ..support import asset
 from .instance import SigstoreInstance
@@ -498,7 +498,7 @@ def test_intoto_body_names_the_signing_certificate(
     from cryptography.hazmat.primitives.serialization import Encoding
     from sigstore import errors as sigstore_errors
 
-    from mlspec_attest.signing import _sigstore_compat
+    from mlspec_attest.signing.sigstore import _compat as _sigstore_compat
 
     cert = _certificate(signer)
     pems = {
@@ -531,7 +531,7 @@ def test_intoto_body_names_the_signing_certificate(
 def test_intoto_body_content_must_be_an_object(signer: LocalKeySigner) -> None:
     from sigstore import errors as sigstore_errors
 
-    from mlspec_attest.signing import _sigstore_compat
+    from mlspec_attest.signing.sigstore import _compat as _sigstore_compat
 
     payload = statement(DIGEST)
     _, sig = envelope_of(signer, payload)
@@ -691,7 +691,7 @@ def test_undecodable_signed_timestamp_is_bad_input(
 def test_entry_body_shape(raw: bytes, reason: str, signer: LocalKeySigner) -> None:
     from sigstore import errors as sigstore_errors
 
-    from mlspec_attest.signing import _sigstore_compat
+    from mlspec_attest.signing.sigstore import _compat as _sigstore_compat
 
     payload = statement(DIGEST)
     _, sig = envelope_of(signer, payload)

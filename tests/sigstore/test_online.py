@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from mlspec_attest.bundle import sign_to_bundle
-from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE
-from mlspec_attest.signing.sigstore_verify import SigstoreIdentity, TrustRoot, verify_bundle
+from mlspec_attest.formats.bundle import sign_to_bundle
+from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
+from mlspec_attest.signing.sigstore.verify import SigstoreIdentity, TrustRoot, verify_bundle
 
 from ..support import asset
 
@@ -53,7 +53,7 @@ def test_refreshed_production_root_verifies_a_production_bundle() -> None:
 
 def test_keyless_signing_on_public_staging(tmp_path: Path) -> None:
     from mlspec_attest.errors import UsageError
-    from mlspec_attest.signing.sigstore import SigstoreSigner
+    from mlspec_attest.signing.sigstore.sign import SigstoreSigner
 
     try:
         signer = SigstoreSigner.create(staging=True)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from mlspec_attest.jsonio import canonical
+from mlspec_attest.formats.jsonio import canonical
 from mlspec_attest.policy import compile_policy, lint_policy_text, parse_signed_policy, sign_policy
 from mlspec_attest.policy.load import Problem
-from mlspec_attest.signing.sigstore_verify import SigstoreIdentity
+from mlspec_attest.signing.sigstore.verify import SigstoreIdentity
 
 from ..support import KeyPair, asset
 from .conftest import Cli

@@ -23,7 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from rfc3161_client import decode_timestamp_response
 
 from mlspec_attest.errors import SigstoreVerificationError
-from mlspec_attest.signing.sigstore_verify import (
+from mlspec_attest.signing.sigstore.verify import (
     SigstoreIdentity,
     TrustRoot,
     VerifiedBundle,

@@ -16,8 +16,6 @@ from typing import Any
 
 import pytest
 
-from mlspec_attest.bundle import sign_to_bundle
-from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE
 from mlspec_attest.errors import (
     BackendError,
     BadInputError,
@@ -25,8 +23,10 @@ from mlspec_attest.errors import (
     SigstoreVerificationError,
     UsageError,
 )
+from mlspec_attest.formats.bundle import sign_to_bundle
+from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
 from mlspec_attest.signing.keys import KeyType, LocalKeySigner, generate_key
-from mlspec_attest.signing.sigstore_verify import (
+from mlspec_attest.signing.sigstore.verify import (
     IdentityMismatchError,
     SigstoreIdentity,
     TrustRoot,
@@ -390,7 +390,7 @@ def test_p384_dsse_signed_with_sha256_verifies() -> None:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from mlspec_attest.dsse import pae
+    from mlspec_attest.formats.dsse import pae
 
     signer = generate_key(KeyType.ECDSA_P384)
     private = signer.private_key
@@ -417,7 +417,7 @@ def test_signed_times_are_reported_in_utc(monkeypatch: pytest.MonkeyPatch) -> No
     import time
     from datetime import datetime, timedelta, timezone
 
-    from mlspec_attest.signing.sigstore_verify import SignedTime
+    from mlspec_attest.signing.sigstore.verify import SignedTime
 
     monkeypatch.setenv("TZ", "America/New_York")
     time.tzset()

@@ -254,14 +254,14 @@ def assess(
 ) -> dict[str, Any]:
     """Score the model on one split and pre-check the signed objectives.
 
-    Metrics come from ``mlspec_attest.metrics.regression_metrics`` (overall and per
+    Metrics come from ``mlspec_attest.evidence.metrics.regression_metrics`` (overall and per
     ``sex``, with bootstrap confidence intervals), plus ``bias`` and a
     predict-the-training-mean baseline (``baseline_mae``, ``mae_vs_baseline``). The
     metrics document goes to ``.metrics/<stage>.json`` (``sign --metrics``; outside
     every attested path). ``mlspec-attest objectives check`` then evaluates the
     criteria with this file (and the earlier evaluate file) as evidence.
     """
-    from mlspec_attest.metrics import regression_metrics
+    from mlspec_attest.evidence.metrics import regression_metrics
 
     model, meta = load_model(model_dir)
     header, data = read_csv(data_path)

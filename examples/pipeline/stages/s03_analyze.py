@@ -1,6 +1,6 @@
 """Stage 3 - data analysis (Python API, signed by data-scientist).
 
-``mlspec_attest.analysis.analyze_dataset`` profiles the raw data: statistics for
+``mlspec_attest.evidence.analysis.analyze_dataset`` profiles the raw data: statistics for
 every feature (count, missing, mean, sample std, min, max, quantiles), the same
 per ``sex`` slice, and z-score outliers (|z| > 3.5 on any feature; the row id is
 excluded). The report (``analysis-v1``) is the product ``reports/analysis.json``
@@ -16,7 +16,7 @@ from pathlib import Path
 from common import ID_COLUMN, TARGET, key, policy_path
 
 import mlspec_attest
-from mlspec_attest.analysis import analysis_metrics, analyze_dataset
+from mlspec_attest.evidence.analysis import analysis_metrics, analyze_dataset
 
 RAW = Path("data/raw/diabetes.csv")
 REPORT = Path("reports/analysis.json")

@@ -1,6 +1,6 @@
 """Stage 4 - data transformation (Python API, signed by data-engineer).
 
-Reads the raw data and the analysis report. ``mlspec_attest.analysis.remove_outliers``
+Reads the raw data and the analysis report. ``mlspec_attest.evidence.analysis.remove_outliers``
 drops exactly the rows the report's fences flag (it refuses a report made for
 other bytes) and returns the ``transform/v1`` record: rows in and out, the
 outliers removed per feature, and the feature mappings applied, which are then
@@ -28,7 +28,7 @@ from common import (
 )
 
 import mlspec_attest
-from mlspec_attest.analysis import remove_outliers
+from mlspec_attest.evidence.analysis import remove_outliers
 
 RAW = Path("data/raw/diabetes.csv")
 ANALYSIS = Path("reports/analysis.json")

@@ -26,7 +26,7 @@ from typing import Any
 
 from common import cli_sign, mlspec, mlspec_ok, read_json, work_mode, wrapped_self, write_json
 
-from mlspec_attest.dataschema import load_data_schema, schema_digest, validate_dataset
+from mlspec_attest.evidence.dataschema import load_data_schema, schema_digest, validate_dataset
 
 FEATURES = Path("data/features/diabetes.csv")
 REPORT = Path("reports/validation.json")

@@ -6,7 +6,7 @@ to ``model/`` (``model.pkl`` + ``metadata.json``). Recorded: the chosen
 hyperparameters (``hp.*`` parameters), the whole search (``s.search()`` ->
 ``details.search``: the space, every trial with its params, CV score and rank,
 and the chosen one), CV and training metrics (from
-``mlspec_attest.metrics.regression_metrics``), and the infrastructure the stage
+``mlspec_attest.evidence.metrics.regression_metrics``), and the infrastructure the stage
 ran on.
 
 ``--unfair`` (demo attack only) adds an openly recorded post-processing step
@@ -36,7 +36,7 @@ from common import (
 )
 
 import mlspec_attest
-from mlspec_attest.metrics import regression_metrics
+from mlspec_attest.evidence.metrics import regression_metrics
 
 TRAIN = Path("data/split/train.csv")
 MODEL = Path("model")

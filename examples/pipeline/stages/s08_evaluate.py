@@ -1,7 +1,7 @@
 """Stage 8 - evaluation on the validation split (runs, then `mlspec-attest sign --metrics`; evaluator).
 
 Scores the trained model on ``data/split/validation.csv`` with
-``mlspec_attest.metrics.regression_metrics``: count, MAE, MSE, RMSE, R2, max and
+``mlspec_attest.evidence.metrics.regression_metrics``: count, MAE, MSE, RMSE, R2, max and
 median absolute error, overall and per ``sex`` slice, with bootstrap confidence
 intervals; plus bias and the MAE of a predict-the-training-mean baseline
 (``baseline_mae``, which the objectives' ``expr`` criterion compares against).

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlspec_attest.leakage import compute_split_proof
-from mlspec_attest.store import AttestationStore
+from mlspec_attest.evidence.leakage import compute_split_proof
+from mlspec_attest.store.ledger import AttestationStore
 
 TRAIN = b"age,city,label\n34,Berlin,yes\n51,Paris,no\n29,Rome,no\n"
 HOLDBACK = b"age,city,label\n29,Rome,no\n40,Oslo,yes\n"

@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from mlspec_attest.bundle import Bundle
-from mlspec_attest.dsse import INTOTO_PAYLOAD_TYPE, Envelope
-from mlspec_attest.interop.oms import CertificateTrust, KeyTrust
+from mlspec_attest.formats.bundle import Bundle
+from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE, Envelope
+from mlspec_attest.interop.oms.signature import CertificateTrust, KeyTrust
 from mlspec_attest.signing.keys import LocalKeySigner, load_private_key
 
 from ._harness import PROJECT_ROOT, workdir

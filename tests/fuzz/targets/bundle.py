@@ -7,8 +7,8 @@ round-trips.
 
 from __future__ import annotations
 
-from mlspec_attest.bundle import Bundle, is_bundle
-from mlspec_attest.jsonio import canonical, loads_strict
+from mlspec_attest.formats.bundle import Bundle, is_bundle
+from mlspec_attest.formats.jsonio import canonical, loads_strict
 
 from ._harness import main, parse_or_none
 

@@ -7,7 +7,7 @@ escapes; evaluation yields a bool.
 
 from __future__ import annotations
 
-from mlspec_attest.celexpr import ExpressionError, compile_expression
+from mlspec_attest.policy.celexpr import ExpressionError, compile_expression
 
 from ._harness import main, parse_or_none
 

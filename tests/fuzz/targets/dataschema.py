@@ -7,8 +7,8 @@ Lines file and its digest is the same after a JSON round trip.
 
 from __future__ import annotations
 
-from mlspec_attest.dataschema import load_data_schema, schema_digest, validate_dataset
-from mlspec_attest.jsonio import canonical, loads_strict
+from mlspec_attest.evidence.dataschema import load_data_schema, schema_digest, validate_dataset
+from mlspec_attest.formats.jsonio import canonical, loads_strict
 
 from ._harness import input_file, main, parse_or_none, split_mode
 

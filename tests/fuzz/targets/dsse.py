@@ -6,8 +6,8 @@ accepted envelope returns a bool; to_json/from_json round-trips exactly.
 
 from __future__ import annotations
 
-from mlspec_attest.dsse import Envelope, pae
-from mlspec_attest.jsonio import canonical, loads_strict
+from mlspec_attest.formats.dsse import Envelope, pae
+from mlspec_attest.formats.jsonio import canonical, loads_strict
 from mlspec_attest.signing.keys import load_public_key
 
 from ._harness import GOLDEN_DIR, main, parse_or_none

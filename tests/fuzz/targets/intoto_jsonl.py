@@ -6,7 +6,7 @@ accepted file write out (dumps_jsonl) and read back equal.
 
 from __future__ import annotations
 
-from mlspec_attest.interop.intoto_jsonl import dumps_jsonl, parse_jsonl
+from mlspec_attest.interop.intoto.jsonl import dumps_jsonl, parse_jsonl
 
 from ._harness import main, parse_or_none
 

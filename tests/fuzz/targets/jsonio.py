@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from mlspec_attest.errors import MalformedDocumentError
-from mlspec_attest.jsonio import canonical, loads_strict
+from mlspec_attest.formats.jsonio import canonical, loads_strict
 
 from ._harness import main
 

@@ -7,8 +7,8 @@ Checks: only bad-input errors; the check returns findings, never raises.
 
 from __future__ import annotations
 
-from mlspec_attest.jsonio import loads_strict
-from mlspec_attest.leakage import DEFAULT_PAIRS, LeakageFinding, check_leakage
+from mlspec_attest.evidence.leakage import DEFAULT_PAIRS, LeakageFinding, check_leakage
+from mlspec_attest.formats.jsonio import loads_strict
 
 from ._harness import main, parse_or_none, workdir
 from ._leakage import split_proof

@@ -13,7 +13,7 @@ import json
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from mlspec_attest.interop.oms import check_model
+from mlspec_attest.interop.oms.signature import check_model
 
 from ._harness import input_file, main, parse_or_none
 from ._oms import certificate_trust, certificates, model_dir, signed_bundle

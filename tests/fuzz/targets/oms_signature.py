@@ -7,7 +7,7 @@ as problems in a report that renders.
 
 from __future__ import annotations
 
-from mlspec_attest.interop.oms import check_model
+from mlspec_attest.interop.oms.signature import check_model
 
 from ._harness import input_file, main, parse_or_none
 from ._oms import certificate_trust, key_trust, model_dir

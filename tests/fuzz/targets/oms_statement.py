@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 
-from mlspec_attest.interop.oms import check_model
-from mlspec_attest.interop.oms_manifest import parse_statement
+from mlspec_attest.interop.oms.manifest import parse_statement
+from mlspec_attest.interop.oms.signature import check_model
 
 from ._harness import input_file, main, parse_or_none
 from ._oms import key_trust, model_dir, signed_bundle

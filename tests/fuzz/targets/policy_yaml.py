@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from mlspec_attest.jsonio import canonical, loads_strict
+from mlspec_attest.formats.jsonio import canonical, loads_strict
 from mlspec_attest.policy import load_policy_yaml
 from mlspec_attest.policy.load import compile_policy
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from mlspec_attest.rfc3339 import format_rfc3339, parse_rfc3339
+from mlspec_attest.formats.rfc3339 import format_rfc3339, parse_rfc3339
 
 from ._harness import main
 

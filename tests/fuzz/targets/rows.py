@@ -7,7 +7,7 @@ bad-input errors; every digest is 32 bytes.
 
 from __future__ import annotations
 
-from mlspec_attest.rows import iter_row_digests
+from mlspec_attest.digest.rows import iter_row_digests
 
 from ._harness import input_file, main, parse_or_none, split_mode
 

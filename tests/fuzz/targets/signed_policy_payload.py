@@ -8,7 +8,7 @@ signs and parses again to the same document.
 
 from __future__ import annotations
 
-from mlspec_attest.dsse import Envelope
+from mlspec_attest.formats.dsse import Envelope
 from mlspec_attest.policy import sign_policy
 from mlspec_attest.policy.signed import POLICY_PAYLOAD_TYPE, parse_signed_policy
 from mlspec_attest.signing.keys import KeyType, generate_key

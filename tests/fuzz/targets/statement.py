@@ -7,7 +7,7 @@ statement, and its canonical bytes are stable.
 
 from __future__ import annotations
 
-from mlspec_attest.statement import StageStatement
+from mlspec_attest.formats.statement import StageStatement
 
 from ._harness import main, parse_or_none
 

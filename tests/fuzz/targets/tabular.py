@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlspec_attest.analysis import analyze_dataset
-from mlspec_attest.dataschema import validate_dataset
+from mlspec_attest.evidence.analysis import analyze_dataset
+from mlspec_attest.evidence.dataschema import validate_dataset
 
 from ._harness import input_file, main, parse_or_none, split_mode
 

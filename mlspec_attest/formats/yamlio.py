@@ -1,0 +1,246 @@
+"""The one YAML loader: bounded, strict, with line numbers (policies, objectives, data schemas).
+
+ruamel.yaml's round-trip loader keeps the line of every key, which lint
+messages need. On top of it this module refuses what a human-written
+document never needs and an attacker could use (docs/formats.md, "Limits"):
+
+* anchors, aliases and merge keys (``&a``, ``*a``, ``<<: *a``): stacked aliases
+  expand into billions of nodes;
+* explicit tags (``!!str``, ``!!python/object``, ``!foo``): the round-trip loader
+  turns them into objects no schema expects;
+* nesting deeper than :data:`~mlspec_attest.formats.limits.MAX_YAML_DEPTH`;
+* numbers JSON cannot carry: NaN, infinities (``.inf``, ``1e400``) and integers
+  beyond ±(2^53−1), since each document ends up as signed or hashed JSON;
+* unpaired surrogate escapes (``"\\ud800"``); an escaped surrogate *pair*, which
+  YAML's 16-bit ``\\u`` leaves as two surrogates, is joined into its character
+  as JSON readers do;
+* more than one document in a stream;
+* text that is not UTF-8. A leading UTF-8 byte order mark is accepted and
+  dropped (YAML 1.2 §5.2 allows it and editors write it; the signed form is
+  canonical JSON, so it cannot make two readers disagree); UTF-16/32 are not.
+
+Every refusal is a :class:`YamlError` (bad input, exit 3) naming the line.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.composer import Composer
+from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.events import AliasEvent, CollectionStartEvent
+
+from mlspec_attest.errors import BadInputError, MalformedDocumentError
+from mlspec_attest.formats import limits
+from mlspec_attest.formats.limits import MAX_SAFE_INTEGER
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class YamlError(MalformedDocumentError):
+    """A YAML file that cannot be read, does not parse or is refused.
+
+    ``detail`` and ``line`` locate a parse problem, so that callers can list it
+    with their own headline; ``parsing=False`` marks a file that was not read.
+    """
+
+    def __init__(
+        self, what: str, detail: str, line: int | None = None, *, parsing: bool = True
+    ) -> None:
+        where = f"line {line}: " if line else ""
+        super().__init__(f"{what}: {'not valid YAML: ' if parsing else ''}{where}{detail}")
+        self.detail = detail
+        self.line = line
+        self.parsing = parsing
+
+
+def decode_yaml(data: bytes, *, what: str) -> str:
+    """UTF-8 text of a YAML file; a leading UTF-8 BOM is dropped, anything else refused."""
+    for bom, encoding in (
+        (codecs.BOM_UTF32_LE, "UTF-32"),
+        (codecs.BOM_UTF32_BE, "UTF-32"),
+        (codecs.BOM_UTF16_LE, "UTF-16"),
+        (codecs.BOM_UTF16_BE, "UTF-16"),
+    ):
+        if data.startswith(bom):
+            raise YamlError(
+                what, f"{encoding} text (byte order mark); save the file as UTF-8", parsing=False
+            )
+    try:
+        return data.removeprefix(codecs.BOM_UTF8).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        offset = exc.start + (len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0)
+        raise YamlError(
+            what,
+            f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {offset}); "
+            "is it a binary file?",
+            parsing=False,
+        ) from exc
+
+
+def read_yaml_file(path: Path, limit: int, *, what: str, kind: str) -> str:
+    """Read (at most ``limit`` bytes) and decode a YAML file; every failure is a YamlError."""
+
+    def refuse(message: str) -> BadInputError:
+        return YamlError(what, message.removeprefix(f"{what}: "), parsing=False)
+
+    return decode_yaml(
+        limits.read_limited(path, limit, what=what, kind=kind, error=refuse), what=what
+    )
+
+
+class _Refused(Exception):
+    """Raised inside the composer; :func:`load_yaml` names the document."""
+
+    def __init__(self, detail: str, line: int | None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.line = line
+
+
+class _StrictComposer(Composer):
+    """Refuses anchors, aliases and tags, and bounds nesting, as nodes are composed
+    (before the constructor could expand or recurse into anything)."""
+
+    bounded_depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        line = event.start_mark.line + 1 if event.start_mark else None
+        if isinstance(event, AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _Refused(
+                "YAML anchors and aliases (&name, *name, <<: *name) are not allowed; "
+                "write the value out in full",
+                line,
+            )
+        if getattr(event, "tag", None) is not None:
+            raise _Refused(
+                f"explicit YAML tag {str(event.tag)!r} is not allowed; "
+                "quote the value to make it a string",
+                line,
+            )
+        nested = isinstance(event, CollectionStartEvent)
+        if nested:
+            self.bounded_depth += 1
+            if self.bounded_depth > limits.MAX_YAML_DEPTH:
+                raise _Refused(
+                    f"nested deeper than {limits.MAX_YAML_DEPTH} levels of mappings and sequences",
+                    line,
+                )
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            if nested:
+                self.bounded_depth -= 1
+
+
+def load_yaml(text: str, *, what: str, max_bytes: int) -> Any:
+    """Parse one YAML document (round-trip nodes, with line numbers) strictly and boundedly."""
+    if len(text) > max_bytes or len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise YamlError(what, f"larger than {limits.format_size(max_bytes)}", parsing=False)
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    yaml.Composer = _StrictComposer
+    try:
+        root = yaml.load(io.StringIO(text.removeprefix("\ufeff")))
+    except _Refused as exc:
+        raise YamlError(what, exc.detail, exc.line) from exc
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise YamlError(what, f"{exc.problem or exc.context}", line) from exc
+    except RecursionError as exc:  # bounded above; kept as a backstop
+        raise YamlError(what, "nested too deeply") from exc
+    except Exception as exc:
+        # ruamel also raises plain ValueError/OverflowError/TypeError from its
+        # constructors (``2024-02-30``, huge hex integers ...): all are bad input.
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise YamlError(what, first) from exc
+    if isinstance(root, str):
+        return _joined(root, what, 1)
+    _check_values(root, what)
+    return root
+
+
+def _check_values(root: Any, what: str) -> None:
+    """Refuse numbers JSON cannot carry exactly, and join escaped surrogate pairs in strings
+    (iteratively; the tree is depth-bounded)."""
+    todo: list[tuple[Any, int | None]] = [(root, 1)]
+    while todo:
+        node, line = todo.pop()
+        if isinstance(node, dict):
+            for key in list(node):
+                here = _key_line(node, key, line)
+                key = _fix_key(node, key, what, here)
+                if isinstance(node[key], str):
+                    node[key] = _joined(node[key], what, here)
+                todo.append((node[key], here))
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                here = _item_line(node, i, line)
+                if isinstance(item, str):
+                    node[i] = _joined(item, what, here)
+                todo.append((node[i], here))
+        else:
+            _check_number(node, what, line)
+
+
+def _check_number(node: Any, what: str, line: int | None) -> None:
+    if isinstance(node, float) and not math.isfinite(node):
+        raise YamlError(what, f"{float(node)} is not a finite number", line)
+    if isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_SAFE_INTEGER:
+        raise YamlError(
+            what,
+            f"integer {_shown(node)} is outside the interoperable range ±(2^53−1); "
+            "quote it to make it a string",
+            line,
+        )
+
+
+def _joined(text: str, what: str, line: int | None) -> str:
+    """YAML's ``\\u`` escapes are 16-bit, so the loader leaves an escaped surrogate pair
+    (``"\\ud83d\\ude00"``, as ``json.dumps`` writes 😀) as two surrogates: join them.
+    An unpaired one is no character at all (and no JSON reader or writer takes it)."""
+    if not _SURROGATE.search(text):
+        return text
+    try:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16")
+    except UnicodeDecodeError as exc:
+        raise YamlError(what, "a string holds an unpaired UTF-16 surrogate escape", line) from exc
+
+
+def _fix_key(node: Any, key: Any, what: str, line: int | None) -> Any:
+    """A key with an escaped surrogate pair, renamed in place (same position)."""
+    if not isinstance(key, str) or not _SURROGATE.search(key):
+        return key
+    fixed = _joined(key, what, line)
+    if fixed in node:
+        raise YamlError(what, f"duplicate key {fixed!r}", line)
+    position = list(node).index(key)
+    node.insert(position, fixed, node.pop(key))
+    return fixed
+
+
+def _key_line(node: Any, key: Any, default: int | None) -> int | None:
+    try:
+        return int(node.lc.key(key)[0]) + 1
+    except (AttributeError, KeyError, TypeError):
+        return default
+
+
+def _item_line(node: Any, index: int, default: int | None) -> int | None:
+    try:
+        return int(node.lc.item(index)[0]) + 1
+    except (AttributeError, KeyError, TypeError, IndexError):
+        return default
+
+
+def _shown(value: int) -> str:
+    # str() of a huge int is slow and capped at 4300 digits: name its size instead
+    return str(value) if value.bit_length() <= 80 else f"with {value.bit_length()} bits"

@@ -1,0 +1,62 @@
+"""in-toto interop: verify in-toto layouts, export runs as layouts + links, ``.intoto.jsonl``.
+
+* :func:`verify_intoto_layout` verifies a legacy or DSSE in-toto layout against
+  ``<step>.<keyid8>.link`` files with in-toto's semantics (inspections
+  included) and returns a :class:`~mlspec_attest.verify.report.VerificationReport`.
+* :func:`is_intoto_layout` tells an in-toto layout from a signed mlspec-attest
+  policy, so ``verify --policy`` can accept either.
+* :func:`export_intoto` writes a verified local-key run as a legacy layout and
+  links that the reference ``in-toto-verify`` accepts.
+* :func:`export_jsonl`, :func:`write_jsonl` and :func:`read_jsonl` handle
+  ``.intoto.jsonl`` (one DSSE envelope a line) for witness, Archivista, GUAC.
+
+The layout and link features use in-toto and securesystemslib (core
+dependencies, imported on first use); an installation without them raises
+``BackendError`` (exit 4, see :mod:`mlspec_attest.errors`). ``.intoto.jsonl``
+needs neither.
+docs/in-toto.md describes formats, semantics and differences.
+"""
+
+from __future__ import annotations
+
+from mlspec_attest.interop.intoto.export import DEFAULT_LAYOUT_NAME, IntotoExport, export_intoto
+from mlspec_attest.interop.intoto.jsonl import (
+    JSONL_SUFFIX,
+    JsonlExport,
+    export_jsonl,
+    parse_jsonl,
+    read_jsonl,
+    write_jsonl,
+)
+from mlspec_attest.interop.intoto.support import (
+    INSTALL_HINT,
+    is_intoto_layout,
+    load_layout_key,
+    require_intoto,
+    sslib_key_dict,
+)
+from mlspec_attest.interop.intoto.verify import (
+    DEFAULT_INSPECT_TIMEOUT,
+    INSPECTION_CHECK,
+    verify_intoto_layout,
+)
+
+__all__ = [
+    "DEFAULT_INSPECT_TIMEOUT",
+    "DEFAULT_LAYOUT_NAME",
+    "INSPECTION_CHECK",
+    "INSTALL_HINT",
+    "JSONL_SUFFIX",
+    "IntotoExport",
+    "JsonlExport",
+    "export_intoto",
+    "export_jsonl",
+    "is_intoto_layout",
+    "load_layout_key",
+    "parse_jsonl",
+    "read_jsonl",
+    "require_intoto",
+    "sslib_key_dict",
+    "verify_intoto_layout",
+    "write_jsonl",
+]

@@ -1,0 +1,165 @@
+"""Safe expressions: CEL (Common Expression Language) through cel-python.
+
+CEL is not Turing-complete: no loops beyond bounded macros over finite
+collections, no I/O, no side effects, so a policy or objectives author cannot
+make the verifier do anything but compute a value. Every typed launch
+criterion compiles to a CEL expression and is evaluated here; raw ``expr``
+criteria and policy requirements use the same evaluator.
+
+Added functions: ``abs(x)``, ``min(list)`` / ``min(a, b, ...)`` and
+``max(list)`` / ``max(a, b, ...)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from mlspec_attest.errors import MalformedDocumentError
+
+
+class ExpressionError(Exception):
+    """An expression could not be evaluated to a boolean (missing key, type error ...)."""
+
+
+def _cel() -> Any:
+    from mlspec_attest.errors import require
+
+    return require("celpy", "policy requirements (CEL expressions)")
+
+
+def _numbers(args: tuple[Any, ...]) -> list[Any]:
+    from celpy import celtypes
+
+    if len(args) == 1 and isinstance(args[0], celtypes.ListType):
+        items = list(args[0])
+    else:
+        items = list(args)
+    if not items:
+        raise ValueError("min()/max() of an empty list")
+    return items
+
+
+def _cel_abs(value: Any) -> Any:
+    return type(value)(abs(value))
+
+
+def _cel_min(*args: Any) -> Any:
+    return min(_numbers(args))
+
+
+def _cel_max(*args: Any) -> Any:
+    return max(_numbers(args))
+
+
+FUNCTIONS = {"abs": _cel_abs, "min": _cel_min, "max": _cel_max}
+
+
+@cache
+def _environment() -> Any:
+    return _cel().Environment()
+
+
+@dataclass(frozen=True)
+class CompiledExpression:
+    """A parsed CEL expression, ready to evaluate against activations."""
+
+    text: str
+    program: Any
+
+    def evaluate(self, activation: Mapping[str, Any]) -> bool:
+        """Evaluate to a boolean; any error or non-boolean result raises ExpressionError."""
+        celpy = _cel()
+        try:
+            cel_activation = {k: celpy.json_to_cel(v) for k, v in activation.items()}
+            result = self.program.evaluate(cel_activation)
+        except celpy.CELEvalError as exc:
+            raise ExpressionError(_explain(exc)) from exc
+        except (ValueError, TypeError, ZeroDivisionError, KeyError) as exc:
+            raise ExpressionError(str(exc)) from exc
+        except RecursionError as exc:  # cel-python walks its tree recursively
+            raise ExpressionError(
+                "expression is nested too deeply to evaluate; split it into simpler ones"
+            ) from exc
+        if isinstance(result, celpy.CELEvalError):
+            raise ExpressionError(_explain(result))
+        from celpy import celtypes
+
+        if not isinstance(result, celtypes.BoolType):
+            raise ExpressionError(f"expression yields {type(result).__name__}, not a boolean")
+        return bool(result)
+
+
+def _explain(exc: BaseException) -> str:
+    args = getattr(exc, "args", ())
+    text = str(args[0]) if args else str(exc)
+    if "no such member" in text or "no such key" in text:
+        return f"missing value: {text}"
+    if "CELEvalError" in text:
+        # An error inside a sub-expression (typically a missing stage or key).
+        return "missing value: the expression refers to a stage, key or field that does not exist"
+    if "no matching overload" in text and "IntType" in text and "DoubleType" in text:
+        return (
+            "CEL compares integers and doubles strictly: write 45.0 rather than 45 "
+            f"when comparing with a metric ({text.split(':', 1)[0]})"
+        )
+    return text
+
+
+def _parse_problem(exc: BaseException) -> str:
+    """Where a CEL parse failed: cel-python puts the source line and a caret in args[0]."""
+    lines = str(exc.args[0]).splitlines() if exc.args else []
+    if len(lines) >= 2 and lines[1].strip() == "^":
+        column = lines[1].index("^")
+        return f"syntax error at column {column + 1} (near {lines[0][column : column + 12]!r})"
+    return "syntax error"
+
+
+def compile_expression(text: str) -> CompiledExpression:
+    """Parse ``text``; a syntax error raises MalformedDocumentError naming the problem."""
+    celpy = _cel()
+    env = _environment()
+    try:
+        ast = env.compile(text)
+        program = env.program(ast, functions=FUNCTIONS)
+    except celpy.CELParseError as exc:
+        raise MalformedDocumentError(
+            f"invalid CEL expression {text!r}: {_parse_problem(exc)}"
+        ) from exc
+    except RecursionError as exc:
+        raise MalformedDocumentError(
+            f"invalid CEL expression {text[:60]!r}…: nested too deeply; split it into simpler ones"
+        ) from exc
+    return CompiledExpression(text, program)
+
+
+def literal(value: float) -> str:
+    """A CEL double literal for ``value`` (always with a decimal point or exponent)."""
+    if not math.isfinite(value):
+        raise MalformedDocumentError(f"threshold {value!r} is not finite")
+    text = repr(float(value))
+    return text if any(c in text for c in ".e") else text + ".0"
+
+
+def key(name: str) -> str:
+    """A CEL string literal usable as a map index: ``metrics["mae"]``."""
+    escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = escaped.replace("\n", "\\n").replace("\r", "\\r")
+    return f'"{escaped}"'
+
+
+def non_finite_paths(value: Any, prefix: str = "") -> list[str]:
+    """Dotted paths of every NaN or infinite number inside ``value``."""
+    found: list[str] = []
+    if isinstance(value, float) and not math.isfinite(value):
+        found.append(prefix or "(value)")
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            found.extend(non_finite_paths(v, f"{prefix}.{k}" if prefix else str(k)))
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            found.extend(non_finite_paths(v, f"{prefix}[{i}]"))
+    return found

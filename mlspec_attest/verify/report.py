@@ -1,0 +1,198 @@
+"""Verification reports: every failure with stage, check, expected, found and remedy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from mlspec_attest import errors
+
+if TYPE_CHECKING:
+    from mlspec_attest.policy.objectives import CriterionResult
+
+REPORT_SCHEMA = "https://mlspec-attest.dev/verification-report/v1"
+
+
+class Check(StrEnum):
+    """Every check ``verify`` performs, in order; docs/verification.md describes each.
+
+    The second value is the error class name a fail-closed caller sees.
+    """
+
+    POLICY_SIGNATURE = "policy-signature"
+    POLICY_EXPIRED = "policy-expired"
+    ATTESTATION_MALFORMED = "attestation-malformed"
+    SIGNATURE = "signature"
+    SIGNER_NOT_ALLOWED = "signer-not-allowed"
+    RUN_ID = "run-id"
+    POLICY_DIGEST = "policy-digest"
+    STAGE_KIND = "stage-kind"
+    STAGE_MISSING = "stage-missing"
+    CONFLICT = "conflicting-attestations"
+    SIGNED_TIME = "signed-time"
+    THRESHOLD = "threshold"
+    ORDERING = "ordering"
+    ARTIFACT_RULE = "artifact-rule"
+    INSPECTION = "inspection"
+    OBJECTIVES_DOCUMENT = "objectives-document"
+    BASELINE = "baseline"
+    OBJECTIVE = "objective"
+    HOLDBACK_NOT_TESTED = "holdback-not-tested"
+    HOLDBACK_READ = "holdback-read"
+    HOLDBACK_EVIDENCE = "holdback-evidence"
+    TEST_MODEL = "test-model-mismatch"
+    TEST_ORDER = "test-before-evaluate"
+    TEST_DATA_REUSED = "test-data-reused"
+    LEAKAGE = "leakage"
+    DATA_VALIDATION = "data-validation"
+    DEPRECATED_DATA = "deprecated-data"
+    REQUIREMENT = "requirement"
+    ARTIFACT_MISSING = "artifact-missing"
+    ARTIFACT_MISMATCH = "artifact-mismatch"
+    OMS_SIGNATURE = "oms-signature"
+
+
+ERROR_CLASSES: dict[Check, type[errors.VerificationError]] = {
+    Check.POLICY_SIGNATURE: errors.PolicySignatureError,
+    Check.POLICY_EXPIRED: errors.PolicyExpiredError,
+    Check.ATTESTATION_MALFORMED: errors.MalformedAttestationError,
+    Check.SIGNATURE: errors.SignatureVerificationError,
+    Check.SIGNER_NOT_ALLOWED: errors.UnauthorizedSignerError,
+    Check.RUN_ID: errors.RunMismatchError,
+    Check.POLICY_DIGEST: errors.PolicyDigestMismatchError,
+    Check.STAGE_KIND: errors.StageKindMismatchError,
+    Check.STAGE_MISSING: errors.StageNotFoundError,
+    Check.CONFLICT: errors.ConflictingAttestationsError,
+    Check.SIGNED_TIME: errors.SignedTimeError,
+    Check.THRESHOLD: errors.ThresholdVerificationError,
+    Check.ORDERING: errors.OrderingVerificationError,
+    Check.ARTIFACT_RULE: errors.RuleVerificationError,
+    Check.INSPECTION: errors.InspectionError,
+    Check.OBJECTIVES_DOCUMENT: errors.ObjectivesDocumentError,
+    Check.BASELINE: errors.BaselineVerificationError,
+    Check.OBJECTIVE: errors.ObjectiveNotMetError,
+    Check.HOLDBACK_NOT_TESTED: errors.HoldbackNotTestedError,
+    Check.HOLDBACK_READ: errors.HoldbackReadError,
+    # The row evidence that would show hold-back rows in what a stage read is
+    # missing or unusable: it may have read them, so the same class as reading them.
+    Check.HOLDBACK_EVIDENCE: errors.HoldbackReadError,
+    Check.TEST_MODEL: errors.EvaluatedModelMismatchError,
+    Check.TEST_ORDER: errors.HoldbackTestOrderError,
+    Check.TEST_DATA_REUSED: errors.HoldbackDataReusedError,
+    Check.LEAKAGE: errors.LeakageError,
+    Check.DATA_VALIDATION: errors.DataValidationError,
+    Check.DEPRECATED_DATA: errors.DeprecatedDataError,
+    Check.REQUIREMENT: errors.RequirementNotMetError,
+    Check.ARTIFACT_MISSING: errors.ArtifactNotSuppliedError,
+    Check.ARTIFACT_MISMATCH: errors.ArtifactMismatchError,
+    Check.OMS_SIGNATURE: errors.ModelSignatureMismatchError,
+}
+ERROR_NAMES: dict[Check, str] = {c: cls.__name__ for c, cls in ERROR_CLASSES.items()}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One reason the pipeline is denied."""
+
+    check: Check
+    stage: str | None
+    message: str
+    expected: str = ""
+    found: str = ""
+    remedy: str = ""
+    source: str = ""
+
+    @property
+    def error(self) -> str:
+        return ERROR_NAMES[self.check]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "check": self.check.value,
+            "error": self.error,
+            "stage": self.stage,
+            "message": self.message,
+            "expected": self.expected,
+            "found": self.found,
+            "remedy": self.remedy,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class StageSummary:
+    name: str
+    kind: str
+    status: str  # "ok" | "failed" | "missing" | "optional-missing"
+    signers: tuple[str, ...] = ()
+    attestations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ArtifactSummary:
+    role: str
+    path: str | None
+    status: str  # "ok" | "mismatch" | "missing" | "not-checked"
+    digest: dict[str, str] = field(default_factory=dict)
+    # For a directory that differs: every file added, removed or changed.
+    files: dict[str, list[str]] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "role": self.role,
+            "path": self.path,
+            "status": self.status,
+            "digest": self.digest,
+        }
+        if self.files is not None:
+            out["files"] = self.files
+        return out
+
+
+@dataclass
+class VerificationReport:
+    """The full result of one verification; ``passed`` only if there is no failure."""
+
+    policy_name: str
+    policy_digest: str
+    run_id: str | None
+    verified_at: str
+    failures: list[Failure] = field(default_factory=list)
+    stages: list[StageSummary] = field(default_factory=list)
+    artifacts: list[ArtifactSummary] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    objectives: list[CriterionResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def fail(self, check: Check, stage: str | None, message: str, **kw: str) -> None:
+        self.failures.append(Failure(check, stage, message, **kw))
+
+    def failed_stages(self) -> set[str]:
+        return {f.stage for f in self.failures if f.stage}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schemaVersion": REPORT_SCHEMA,
+            "result": "PASSED" if self.passed else "FAILED",
+            "policy": {"name": self.policy_name, "digest": self.policy_digest},
+            "runId": self.run_id,
+            "verifiedAt": self.verified_at,
+            "stages": [
+                {
+                    "name": s.name,
+                    "kind": s.kind,
+                    "status": s.status,
+                    "signers": list(s.signers),
+                    "attestations": list(s.attestations),
+                }
+                for s in self.stages
+            ],
+            "artifacts": [a.to_json() for a in self.artifacts],
+            "objectives": [r.to_json() for r in self.objectives],
+            "failures": [f.to_json() for f in self.failures],
+            "notes": list(self.notes),
+        }
