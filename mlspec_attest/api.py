@@ -41,11 +41,11 @@ from mlspec_attest.attestation.stage import (
     HashingOptions,
     SignedStage,
     StageRecord,
-    load_metrics_file,
     seen_attestations,
     sign_stage,
 )
 from mlspec_attest.errors import UsageError
+from mlspec_attest.evidence.metrics_file import load_metrics_file
 from mlspec_attest.formats.signer import Signer
 from mlspec_attest.formats.statement import JSONScalar, check_finite_metrics
 from mlspec_attest.signing.keys import load_private_key

@@ -15,7 +15,6 @@ from mlspec_attest.attestation.stage import (
     StageRecord,
     check_stage_name,
     environment_facts,
-    load_metrics_file,
     parse_param,
     resolve_kind,
     resolve_run_id,
@@ -30,6 +29,7 @@ from mlspec_attest.errors import (
     MalformedDocumentError,
     UsageError,
 )
+from mlspec_attest.evidence.metrics_file import load_metrics_file
 from mlspec_attest.formats.bundle import Bundle
 from mlspec_attest.formats.jsonio import load_file, loads_strict
 from mlspec_attest.formats.statement import StageStatement

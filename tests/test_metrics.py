@@ -28,7 +28,7 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
-from mlspec_attest.attestation.stage import StageRecord, load_metrics_file, sign_stage  # noqa: E402
+from mlspec_attest.attestation.stage import StageRecord, sign_stage  # noqa: E402
 from mlspec_attest.cli import main as cli_main  # noqa: E402
 from mlspec_attest.cli.metrics_cmd import metrics as metrics_group  # noqa: E402
 from mlspec_attest.errors import (  # noqa: E402
@@ -46,6 +46,7 @@ from mlspec_attest.evidence.metrics import (  # noqa: E402
     slice_key,
     validate_metrics_document,
 )
+from mlspec_attest.evidence.metrics_file import load_metrics_file  # noqa: E402
 from mlspec_attest.formats.jsonio import load_file  # noqa: E402
 from mlspec_attest.store.ledger import AttestationStore  # noqa: E402
 

@@ -65,8 +65,8 @@ def check(
     Use it inside a stage to stop before signing a model that cannot launch;
     the binding check is the one `verify` runs on the signed attestations.
     """
-    from mlspec_attest.attestation.stage import load_metrics_file
     from mlspec_attest.errors import ExitCode
+    from mlspec_attest.evidence.metrics_file import load_metrics_file
     from mlspec_attest.policy.objectives import (
         evaluate_objectives,
         evidence_from_metrics_files,

@@ -20,7 +20,8 @@ from mlspec_attest.cli.options import (
 
 if TYPE_CHECKING:
     from mlspec_attest.attestation.stage import StageRecord
-    from mlspec_attest.formats.signer import BundleSigner, Signer
+    from mlspec_attest.formats.bundle import BundleSigner
+    from mlspec_attest.formats.signer import Signer
 
 
 @click.command(context_settings={"allow_interspersed_args": False})
@@ -382,7 +383,7 @@ def _check_roles(record: StageRecord) -> None:
 
 
 def _signer_summary(signer: Signer | BundleSigner) -> dict[str, Any]:
-    from mlspec_attest.formats.signer import BundleSigner
+    from mlspec_attest.formats.bundle import BundleSigner
 
     if not isinstance(signer, BundleSigner):
         return {"keyid": signer.public_key.keyid}

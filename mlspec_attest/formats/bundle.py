@@ -9,11 +9,11 @@ transparency-log entries in the same place, kept verbatim.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from mlspec_attest.errors import MalformedDocumentError
 from mlspec_attest.formats.dsse import Envelope
-from mlspec_attest.formats.signer import BundleSigner, Signer
+from mlspec_attest.formats.signer import Signer
 
 BUNDLE_MEDIA_TYPE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
 KNOWN_BUNDLE_MEDIA_TYPES = (
@@ -73,6 +73,23 @@ class Bundle:
             raise MalformedDocumentError(f"{what}: missing verificationMaterial")
         envelope = Envelope.from_json(doc["dsseEnvelope"], what=f"{what}: dsseEnvelope")
         return cls(envelope, material, str(media_type))
+
+
+@runtime_checkable
+class BundleSigner(Protocol):
+    """A backend that signs a whole DSSE envelope and returns its Sigstore bundle.
+
+    Keyless Sigstore is one: the certificate and the transparency-log entry come
+    with the signature, so the backend, not the caller, writes the verification
+    material. Use :func:`mlspec_attest.formats.bundle.sign_to_bundle` to sign with either kind.
+    """
+
+    @property
+    def keyid(self) -> str:
+        """Hex id naming the signer in the store (one file per stage and signer)."""
+        ...
+
+    def sign_envelope(self, payload: bytes, payload_type: str) -> Bundle: ...
 
 
 def sign_to_bundle(

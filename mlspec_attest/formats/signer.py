@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
-
-if TYPE_CHECKING:
-    from mlspec_attest.formats.bundle import Bundle
+from typing import Protocol, runtime_checkable
 
 
 @runtime_checkable
@@ -38,20 +35,3 @@ class Signer(Protocol):
     def public_key(self) -> PublicKeyVerifier: ...
 
     def sign(self, data: bytes) -> bytes: ...
-
-
-@runtime_checkable
-class BundleSigner(Protocol):
-    """A backend that signs a whole DSSE envelope and returns its Sigstore bundle.
-
-    Keyless Sigstore is one: the certificate and the transparency-log entry come
-    with the signature, so the backend, not the caller, writes the verification
-    material. Use :func:`mlspec_attest.formats.bundle.sign_to_bundle` to sign with either kind.
-    """
-
-    @property
-    def keyid(self) -> str:
-        """Hex id naming the signer in the store (one file per stage and signer)."""
-        ...
-
-    def sign_envelope(self, payload: bytes, payload_type: str) -> Bundle: ...

@@ -390,7 +390,7 @@ def evaluate_objectives(
 
 def evidence_from_metrics_files(files: Sequence[tuple[str, Path]]) -> dict[str, Evidence]:
     """Evidence from local metrics JSON files (stage -> file), for pre-signing checks."""
-    from mlspec_attest.attestation.stage import load_metrics_file
+    from mlspec_attest.evidence.metrics_file import load_metrics_file
 
     out: dict[str, Evidence] = {}
     for stage, path in files:

@@ -6,7 +6,8 @@ in as either. Every check after signature verification lives once, in
 :mod:`mlspec_attest.verify.pipeline`; ``sigstore_verify`` verifies any Sigstore bundle offline.
 """
 
-from mlspec_attest.formats.signer import BundleSigner, PublicKeyVerifier, Signer
+from mlspec_attest.formats.bundle import BundleSigner
+from mlspec_attest.formats.signer import PublicKeyVerifier, Signer
 from mlspec_attest.signing.keys import (
     KeyType,
     LocalKeySigner,

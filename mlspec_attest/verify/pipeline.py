@@ -62,6 +62,7 @@ from mlspec_attest.verify.accepted import (
     resolve,
 )
 from mlspec_attest.verify.dirfiles import Expander, rule_paths, rule_queue
+from mlspec_attest.verify.oms_evidence import check_oms_evidence
 from mlspec_attest.verify.report import ArtifactSummary, Check, StageSummary, VerificationReport
 
 if TYPE_CHECKING:
@@ -775,8 +776,6 @@ class PipelineVerifier:
         record = att.statement.metadata.details.get("omsSignature")
         if record is None or not path.is_dir():
             return
-        from mlspec_attest.interop.oms.signature import check_oms_evidence
-
         for problem in check_oms_evidence(record, path):
             self.report.fail(
                 Check.OMS_SIGNATURE,

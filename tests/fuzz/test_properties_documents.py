@@ -20,8 +20,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from mlspec_attest.attestation.stage import read_metrics_document
 from mlspec_attest.evidence.dataschema import load_data_schema, schema_digest
+from mlspec_attest.evidence.metrics_file import read_metrics_document
 from mlspec_attest.formats.jsonio import canonical, loads_strict
 from mlspec_attest.formats.rfc3339 import format_rfc3339, parse_rfc3339
 from mlspec_attest.policy import sign_policy

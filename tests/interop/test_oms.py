@@ -46,7 +46,6 @@ from mlspec_attest.interop.oms.signature import (
     Serialization,
     SigstoreTrust,
     check_model,
-    check_oms_evidence,
     oms_evidence,
     sign_model,
     verify_model,
@@ -59,6 +58,7 @@ from mlspec_attest.signing.keys import (
     load_private_key,
     write_key_pair,
 )
+from mlspec_attest.verify.oms_evidence import check_oms_evidence
 
 from ..sigstore.instance import OIDC_ISSUER, SigstoreInstance
 from ..support import asset

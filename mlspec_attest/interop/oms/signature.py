@@ -31,7 +31,6 @@ that record.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -72,6 +71,7 @@ from mlspec_attest.interop.oms.trust import (
     verify_signature,
 )
 from mlspec_attest.signing.keys import LocalKeySigner
+from mlspec_attest.verify.oms_evidence import EVIDENCE_SCHEMA, sha256_file
 
 __all__ = [
     "EVIDENCE_SCHEMA",
@@ -87,7 +87,6 @@ __all__ = [
     "Serialization",
     "SigstoreTrust",
     "check_model",
-    "check_oms_evidence",
     "oms_evidence",
     "sign_model",
     "sign_model_sigstore",
@@ -96,7 +95,6 @@ __all__ = [
 
 REPORT_SCHEMA = "https://mlspec-attest.dev/model-verification/v1"
 SIGNATURE_SCHEMA = "https://mlspec-attest.dev/model-signature/v1"
-EVIDENCE_SCHEMA = "https://mlspec-attest.dev/oms-evidence/v1"
 
 
 class ModelSignatureDenied(VerificationError):
@@ -419,17 +417,6 @@ def sign_model_sigstore(
 # --- package-stage evidence ------------------------------------------------------------------
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    except OSError as exc:
-        raise ArtifactPathError(f"{path}: cannot read ({exc.strerror})") from exc
-    return h.hexdigest()
-
-
 def oms_evidence(
     model_dir: Path,
     signature_path: Path,
@@ -468,68 +455,5 @@ def oms_evidence(
         "manifestDigest": {"sha256": report.manifest_digest},
         "resources": report.resources,
         "ignorePaths": list(report.ignored),
-        "signature": {"name": signature_path.name, "sha256": _sha256_file(signature_path)},
+        "signature": {"name": signature_path.name, "sha256": sha256_file(signature_path)},
     }
-
-
-def check_oms_evidence(
-    record: Any,
-    model_dir: Path,
-    *,
-    signature_path: Path | None = None,
-    workers: int | None = None,
-) -> list[str]:
-    """Problems found checking the served ``model_dir`` against an :func:`oms_evidence` record.
-
-    The model is serialized as the record says and its canonical manifest
-    digest compared; with ``signature_path`` the signature file must also be the
-    one recorded. An empty list means the served model is the verified one.
-    """
-    if not isinstance(record, dict) or record.get("schemaVersion") != EVIDENCE_SCHEMA:
-        return [f"omsSignature: not an OMS evidence record ({EVIDENCE_SCHEMA})"]
-    try:
-        serialization = Serialization.from_json(record.get("serialization"))
-    except MalformedDocumentError as exc:
-        return [f"omsSignature: {exc.message}"]
-    ignored = record.get("ignorePaths", [])
-    manifest_digest = record.get("manifestDigest")
-    want = manifest_digest.get("sha256") if isinstance(manifest_digest, dict) else None
-    count = record.get("resources")
-    if (
-        not isinstance(ignored, list)
-        or not all(isinstance(p, str) for p in ignored)
-        or not isinstance(want, str)
-        or not isinstance(count, int)
-    ):
-        return ["omsSignature: record lacks ignorePaths, manifestDigest.sha256 or resources"]
-    problems: list[str] = []
-    if signature_path is not None:
-        recorded = record.get("signature")
-        want_sig = recorded.get("sha256") if isinstance(recorded, dict) else None
-        if not signature_path.is_file():
-            problems.append(f"omsSignature: signature file {signature_path} is missing")
-        elif _sha256_file(signature_path) != want_sig:
-            problems.append(
-                f"omsSignature: {signature_path} is not the signature verified at package time"
-            )
-    if not model_dir.exists():
-        return [*problems, f"omsSignature: model {model_dir} not found"]
-    try:
-        manifest, walk = build_manifest(
-            model_dir,
-            replace(serialization, ignore_paths=frozenset()),
-            extra_ignore=ignored,
-            workers=workers,
-        )
-    except (ArtifactPathError, BackendError) as exc:
-        return [*problems, f"omsSignature: {exc.message}"]
-    problems += [f"omsSignature: {p.message}" for p in walk]
-    found = manifest.root_digest
-    if found != want or len(manifest.resources) != count:
-        problems.append(
-            f"omsSignature: served model {model_dir} differs from the signed model: manifest "
-            f"sha256:{want} ({count} resources) expected, sha256:{found} "
-            f"({len(manifest.resources)} resources) found; run `mlspec-attest model verify` "
-            "for the files that differ"
-        )
-    return problems

@@ -1,5 +1,5 @@
 """Keyless signing with Sigstore: a short-lived Fulcio certificate for an OIDC identity,
-the signature recorded in Rekor. A backend of the :class:`~.base.BundleSigner` protocol.
+the signature recorded in Rekor. A backend of the :class:`~mlspec_attest.formats.bundle.BundleSigner` protocol.
 
 The result is the bundle sigstore-python writes (v0.3: ``certificate`` +
 ``tlogEntries`` with inclusion proof, checkpoint and promise), held in our
@@ -174,7 +174,7 @@ class SigstoreSigner:
         return str(bundle.to_json())
 
     def sign_envelope(self, payload: bytes, payload_type: str) -> Bundle:
-        """The :class:`~.base.BundleSigner` method; the bundle is verified before returning."""
+        """The :class:`~mlspec_attest.formats.bundle.BundleSigner` method; the bundle is verified before returning."""
         if payload_type != INTOTO_PAYLOAD_TYPE:
             raise UsageError(
                 f"Sigstore signs in-toto statements only, not {payload_type!r}",

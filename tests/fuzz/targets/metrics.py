@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from mlspec_attest.attestation.stage import read_metrics_document
+from mlspec_attest.evidence.metrics_file import read_metrics_document
 
 from ._harness import input_file, main, parse_or_none
 

@@ -1,0 +1,91 @@
+"""Reading a metrics file (``sign --metrics FILE``, ``objectives check --metrics``).
+
+The one reader of the metrics format (docs/metrics.md): strict, bounded, finite numbers
+only; a document with ``schemaVersion`` is also checked against metrics-v1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlspec_attest.errors import MalformedDocumentError
+from mlspec_attest.evidence.metrics import validate_metrics_document
+from mlspec_attest.formats.jsonio import load_file
+from mlspec_attest.formats.limits import MAX_METRICS_BYTES
+from mlspec_attest.formats.statement import check_finite_metrics
+
+
+@dataclass(frozen=True)
+class MetricsDocument:
+    """What ``--metrics FILE`` contributes to a stage: overall metrics, slices, intervals."""
+
+    metrics: dict[str, float]
+    slices: dict[str, Any]
+    intervals: dict[str, Any]
+    omitted: dict[str, Any] = field(default_factory=dict)
+
+
+def read_metrics_document(path: Path) -> MetricsDocument:
+    """Read ``--metrics FILE``: ``{"metrics": {...}, "slices": {...}}`` or a flat map of numbers.
+
+    The full format (docs/metrics.md) also allows ``schemaVersion``,
+    ``confidenceIntervals`` and ``omitted``, overall and per slice.
+    """
+    doc = load_file(
+        path, what=f"metrics file {path}", max_bytes=MAX_METRICS_BYTES, kind="a metrics file"
+    )
+    if not isinstance(doc, dict):
+        raise MalformedDocumentError(f"metrics file {path}: expected a JSON object")
+    if "schemaVersion" in doc:
+        validate_metrics_document(doc, what=f"metrics file {path}")
+    intervals: Any = {}
+    if "metrics" in doc or "slices" in doc:
+        unknown = set(doc) - {
+            "metrics",
+            "slices",
+            "schemaVersion",
+            "confidenceIntervals",
+            "omitted",
+        }
+        if unknown:
+            raise MalformedDocumentError(f"metrics file {path}: unknown field(s) {sorted(unknown)}")
+        metrics = doc.get("metrics", {})
+        slices = doc.get("slices", {})
+        intervals = doc.get("confidenceIntervals", {})
+    else:
+        metrics, slices = doc, {}
+    if (
+        not isinstance(metrics, dict)
+        or not isinstance(slices, dict)
+        or not isinstance(intervals, dict)
+    ):
+        raise MalformedDocumentError(
+            f"metrics file {path}: metrics, slices and confidenceIntervals must be objects"
+        )
+    checked = check_finite_metrics(metrics, what=f"metrics file {path}")
+    for family, members in slices.items():
+        if not isinstance(members, dict):
+            raise MalformedDocumentError(
+                f"metrics file {path}: slice family {family!r} must be an object"
+            )
+        for value, entry in members.items():
+            where = f"metrics file {path}: slice {family}={value}"
+            if not isinstance(entry, dict) or not isinstance(entry.get("metrics"), dict):
+                raise MalformedDocumentError(f"{where}: needs 'count' and 'metrics'")
+            extra = set(entry) - {"count", "metrics", "confidenceIntervals", "omitted"}
+            if extra:
+                raise MalformedDocumentError(f"{where}: unknown field(s) {sorted(extra)}")
+            count = entry.get("count")
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise MalformedDocumentError(f"{where}: count must be a non-negative integer")
+            check_finite_metrics(entry["metrics"], what=where)
+    omitted = doc.get("omitted", {}) if "metrics" in doc else {}
+    return MetricsDocument(checked, slices, intervals, omitted if isinstance(omitted, dict) else {})
+
+
+def load_metrics_file(path: Path) -> tuple[dict[str, float], dict[str, Any]]:
+    """(metrics, slices) of a metrics file; see :func:`read_metrics_document`."""
+    doc = read_metrics_document(path)
+    return doc.metrics, doc.slices

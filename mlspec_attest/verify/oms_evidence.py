@@ -1,0 +1,94 @@
+"""The package stage's OpenSSF model-signing evidence, checked against the served model.
+
+``sign --oms-signature`` records, on the package stage, which OMS signature was
+verified over which model manifest (:data:`EVIDENCE_SCHEMA`); at deploy time
+:func:`check_oms_evidence` serializes the model on disk the way the record says and
+compares its manifest digest, so the model served is the one whose signature was
+checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from mlspec_attest.errors import ArtifactPathError, BackendError, MalformedDocumentError
+from mlspec_attest.interop.oms.manifest import Serialization, build_manifest
+
+EVIDENCE_SCHEMA = "https://mlspec-attest.dev/oms-evidence/v1"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as exc:
+        raise ArtifactPathError(f"{path}: cannot read ({exc.strerror})") from exc
+    return h.hexdigest()
+
+
+def check_oms_evidence(
+    record: Any,
+    model_dir: Path,
+    *,
+    signature_path: Path | None = None,
+    workers: int | None = None,
+) -> list[str]:
+    """Problems found checking the served ``model_dir`` against an :func:`oms_evidence` record.
+
+    The model is serialized as the record says and its canonical manifest
+    digest compared; with ``signature_path`` the signature file must also be the
+    one recorded. An empty list means the served model is the verified one.
+    """
+    if not isinstance(record, dict) or record.get("schemaVersion") != EVIDENCE_SCHEMA:
+        return [f"omsSignature: not an OMS evidence record ({EVIDENCE_SCHEMA})"]
+    try:
+        serialization = Serialization.from_json(record.get("serialization"))
+    except MalformedDocumentError as exc:
+        return [f"omsSignature: {exc.message}"]
+    ignored = record.get("ignorePaths", [])
+    manifest_digest = record.get("manifestDigest")
+    want = manifest_digest.get("sha256") if isinstance(manifest_digest, dict) else None
+    count = record.get("resources")
+    if (
+        not isinstance(ignored, list)
+        or not all(isinstance(p, str) for p in ignored)
+        or not isinstance(want, str)
+        or not isinstance(count, int)
+    ):
+        return ["omsSignature: record lacks ignorePaths, manifestDigest.sha256 or resources"]
+    problems: list[str] = []
+    if signature_path is not None:
+        recorded = record.get("signature")
+        want_sig = recorded.get("sha256") if isinstance(recorded, dict) else None
+        if not signature_path.is_file():
+            problems.append(f"omsSignature: signature file {signature_path} is missing")
+        elif sha256_file(signature_path) != want_sig:
+            problems.append(
+                f"omsSignature: {signature_path} is not the signature verified at package time"
+            )
+    if not model_dir.exists():
+        return [*problems, f"omsSignature: model {model_dir} not found"]
+    try:
+        manifest, walk = build_manifest(
+            model_dir,
+            replace(serialization, ignore_paths=frozenset()),
+            extra_ignore=ignored,
+            workers=workers,
+        )
+    except (ArtifactPathError, BackendError) as exc:
+        return [*problems, f"omsSignature: {exc.message}"]
+    problems += [f"omsSignature: {p.message}" for p in walk]
+    found = manifest.root_digest
+    if found != want or len(manifest.resources) != count:
+        problems.append(
+            f"omsSignature: served model {model_dir} differs from the signed model: manifest "
+            f"sha256:{want} ({count} resources) expected, sha256:{found} "
+            f"({len(manifest.resources)} resources) found; run `mlspec-attest model verify` "
+            "for the files that differ"
+        )
+    return problems
