@@ -14,17 +14,10 @@ from click.testing import CliRunner
 from mlspec_attest.cli import main as cli_main
 from mlspec_attest.cli.data_cmd import schema, validate
 from mlspec_attest.errors import BadInputError, UsageError
-from mlspec_attest.evidence.dataschema import (
-    DATA_SCHEMA_KIND,
-    MAX_VIOLATIONS,
-    VALIDATION_SCHEMA,
-    DataSchemaError,
-    ValidationResult,
-    infer_schema,
-    load_data_schema,
-    schema_digest,
-    validate_dataset,
-)
+from mlspec_attest.evidence.dataschema import load_data_schema, schema_digest, validate_dataset
+from mlspec_attest.evidence.schema_document import DATA_SCHEMA_KIND, DataSchemaError
+from mlspec_attest.evidence.schema_inference import infer_schema
+from mlspec_attest.evidence.violations import MAX_VIOLATIONS, VALIDATION_SCHEMA, ValidationResult
 from mlspec_attest.formats.jsonio import canonical
 
 from .test_analysis import SENSORS_CSV, SENSORS_JSONL, TABULAR, write_diabetes_csv

@@ -6,11 +6,21 @@ analyze and validate stages, so ``sign`` attests them with the data.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import click
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from mlspec_attest.errors import ExitCode
+from mlspec_attest.evidence.analysis import analyze_dataset
+from mlspec_attest.evidence.dataschema import load_data_schema, validate_dataset
+from mlspec_attest.evidence.schema_inference import infer_schema
+from mlspec_attest.evidence.violations import ValidationResult
+from mlspec_attest.formats.fsutil import atomic_write
 
 _DATA = click.Path(path_type=Path)
 _OUT = click.Path(path_type=Path, dir_okay=False)
@@ -21,8 +31,6 @@ def _document(doc: Any) -> str:
 
 
 def _write(path: Path, text: str) -> None:
-    from mlspec_attest.formats.fsutil import atomic_write
-
     atomic_write(path, text.encode("utf-8"))
     click.echo(f"wrote {path}", err=True)
 
@@ -120,8 +128,6 @@ def analyze(
       mlspec-attest analyze data.csv --slice sex --out analysis.json
       mlspec-attest sign --stage analyze --material data.csv --product analysis.json
     """
-    from mlspec_attest.evidence.analysis import analyze_dataset
-
     report = analyze_dataset(
         data, slices=slices, outliers=outliers, threshold=threshold, exclude_columns=exclude
     )
@@ -135,11 +141,6 @@ def analyze(
 
 # ----------------------------------------------------------------------------- schema
 def _schema_yaml(doc: dict[str, Any], comment: str | None) -> str:
-    import io
-
-    from ruamel.yaml import YAML
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
     def node(value: Any, key: str | None = None) -> Any:
         if isinstance(value, dict):
             mapping = CommentedMap()
@@ -201,8 +202,6 @@ def infer(
     review the schema, widen bounds, then commit it and bump --version on change.
     Without --out the schema is printed (YAML, or JSON with --json).
     """
-    from mlspec_attest.evidence.dataschema import infer_schema
-
     doc = infer_schema(data, rows=rows, name=name, version=schema_version)
     comment = (
         f"Inferred by mlspec-attest from the first {doc['inferredFrom']['rows']} rows of "
@@ -222,7 +221,7 @@ def infer(
 
 
 # ----------------------------------------------------------------------------- validate
-def _validation_text(data: Path, result: Any) -> str:
+def _validation_text(data: Path, result: ValidationResult) -> str:
     label = f"{result.schema_name} version {result.schema_version}"
     if result.passed:
         return f"PASSED  {data} matches data schema {label} ({result.rows} rows)"
@@ -261,9 +260,6 @@ def validate(data: Path, schema_path: Path, out: Path | None, as_json: bool) -> 
     A deprecated schema still validates, with a warning; the record carries
     the flag so a policy can refuse to train on such data.
     """
-    from mlspec_attest.errors import ExitCode
-    from mlspec_attest.evidence.dataschema import load_data_schema, validate_dataset
-
     result = validate_dataset(data, load_data_schema(schema_path))
     record = result.to_json()
     if out is not None:

@@ -20,6 +20,14 @@ document never needs and an attacker could use (docs/formats.md, "Limits"):
   canonical JSON, so it cannot make two readers disagree); UTF-16/32 are not.
 
 Every refusal is a :class:`YamlError` (bad input, exit 3) naming the line.
+
+:func:`plain` turns the parsed nodes into plain JSON values with one date rule for
+every document kind (docs/data.md, "YAML dates"): an unquoted timestamp is the
+RFC 3339 instant it names (UTC, ``Z``; no zone means UTC) and an unquoted bare date
+is midnight UTC of that day (``2030-01-01`` -> ``"2030-01-01T00:00:00Z"``), so a
+policy's ``expires`` and a data schema's value mean the same instant and hash the
+same. Quote a value to keep it as text. :func:`line_finder` maps a path inside the
+document to the line that holds it, for lint messages.
 """
 
 from __future__ import annotations
@@ -28,10 +36,13 @@ import codecs
 import io
 import math
 import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.events import AliasEvent, CollectionStartEvent
@@ -39,6 +50,7 @@ from ruamel.yaml.events import AliasEvent, CollectionStartEvent
 from mlspec_attest.errors import BadInputError, MalformedDocumentError
 from mlspec_attest.formats import limits
 from mlspec_attest.formats.limits import MAX_SAFE_INTEGER
+from mlspec_attest.formats.rfc3339 import format_rfc3339
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -244,3 +256,62 @@ def _item_line(node: Any, index: int, default: int | None) -> int | None:
 def _shown(value: int) -> str:
     # str() of a huge int is slow and capped at 4300 digits: name its size instead
     return str(value) if value.bit_length() <= 80 else f"with {value.bit_length()} bits"
+
+
+# ------------------------------------------------------------------ plain values
+LineOf = Callable[[Sequence[str | int]], int | None]
+"""The line (1-based) of the node at a path of keys and indexes, or None."""
+
+
+def plain(node: Any) -> Any:
+    """Parsed YAML nodes -> plain JSON values (dict, list, str, int, float, bool, None).
+
+    The one date rule: a timestamp becomes its RFC 3339 instant in UTC (a
+    timestamp without a zone is UTC), a bare date midnight UTC of that day. A
+    timestamp out of range once shifted to UTC keeps its ISO text, so the
+    field's own check refuses it on its line.
+    """
+    if isinstance(node, Mapping):
+        return {str(k): plain(v) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, datetime):
+        moment = node if node.tzinfo else node.replace(tzinfo=UTC)
+        try:
+            return format_rfc3339(moment)
+        except (OverflowError, ValueError):
+            return moment.isoformat()
+    if isinstance(node, date):
+        return node.isoformat() + "T00:00:00Z"
+    return str(node)
+
+
+def line_finder(root: Any, *, document_line: bool = False) -> LineOf:
+    """A :data:`LineOf` for a parsed document.
+
+    ``document_line``: a path that is not in a mapping document (a missing
+    required field) is reported on line 1, the document itself.
+    """
+
+    def line_of(path: Sequence[str | int]) -> int | None:
+        node, line = root, None
+        for part in path:
+            if isinstance(node, CommentedMap) and part in node:
+                line = node.lc.key(part)[0] + 1
+                node = node[part]
+            elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+                line = node.lc.item(part)[0] + 1
+                node = node[part]
+            else:
+                break
+        if line is None and document_line and isinstance(root, CommentedMap):
+            return 1
+        return line
+
+    return line_of
