@@ -8,6 +8,14 @@ from pathlib import Path
 import click
 
 from mlspec_attest.cli.options import split_pairs
+from mlspec_attest.errors import ExitCode, UsageError
+from mlspec_attest.evidence.metrics_file import load_metrics_file
+from mlspec_attest.policy.objectives import (
+    evaluate_objectives,
+    evidence_from_metrics_files,
+    load_objectives,
+)
+from mlspec_attest.policy.templates import template_text
 
 
 @click.group()
@@ -23,8 +31,6 @@ def objectives() -> None:
 @objectives.command("init")
 def init() -> None:
     """Print a commented objectives template."""
-    from mlspec_attest.policy.templates import template_text
-
     click.echo(template_text("objectives"), nl=False)
 
 
@@ -32,8 +38,6 @@ def init() -> None:
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 def lint(file: Path) -> None:
     """Report every problem in an objectives document (exit 0 valid, 3 invalid)."""
-    from mlspec_attest.policy.objectives import load_objectives
-
     doc = load_objectives(file)
     click.echo(f"{file}: ok ({doc.name} v{doc.version}, {len(doc.criteria)} criteria)", err=True)
 
@@ -65,19 +69,9 @@ def check(
     Use it inside a stage to stop before signing a model that cannot launch;
     the binding check is the one `verify` runs on the signed attestations.
     """
-    from mlspec_attest.errors import ExitCode
-    from mlspec_attest.evidence.metrics_file import load_metrics_file
-    from mlspec_attest.policy.objectives import (
-        evaluate_objectives,
-        evidence_from_metrics_files,
-        load_objectives,
-    )
-
     doc = load_objectives(file)
     files = [(stage, Path(p)) for stage, p in split_pairs(evidence, "--evidence").items()]
     baseline = load_metrics_file(baseline_metrics)[0] if baseline_metrics else None
-    from mlspec_attest.errors import UsageError
-
     by_stage = evidence_from_metrics_files(files)
     wanted = sorted({c["stage"] for c in doc.criteria})
     if not set(by_stage) & set(wanted):

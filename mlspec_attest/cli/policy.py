@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from mlspec_attest.cli.options import passphrase_from_env
+from mlspec_attest.cli.render import policy_mermaid, policy_text
+from mlspec_attest.errors import ExitCode, PolicyError
+from mlspec_attest.formats.fsutil import atomic_write
+from mlspec_attest.formats.jsonio import canonical
+from mlspec_attest.policy.load import lint_policy_text, load_policy_yaml, read_policy_any
+from mlspec_attest.policy.problems import expiry_problems
+from mlspec_attest.policy.signed import sign_policy
+from mlspec_attest.policy.source import read_policy_text
+from mlspec_attest.policy.templates import template_text
+from mlspec_attest.signing.keys import load_private_key
 
 
 @click.group()
@@ -31,8 +42,6 @@ def policy() -> None:
 )
 def init(template: str) -> None:
     """Print a commented policy template to stdout."""
-    from mlspec_attest.policy.templates import template_text
-
     click.echo(template_text(template), nl=False)
 
 
@@ -45,9 +54,6 @@ def lint(file: Path, as_json: bool) -> None:
     An expired policy is an error, one expiring within 30 days a warning.
     Exit 0 if there are no errors (warnings are printed), 3 otherwise.
     """
-    from mlspec_attest.errors import ExitCode
-    from mlspec_attest.policy.load import lint_policy_text, read_policy_text
-
     text = read_policy_text(file)
     policy_obj, problems = lint_policy_text(text, source=str(file), base_dir=file.parent)
     errors = [p for p in problems if p.severity == "error"]
@@ -80,9 +86,6 @@ def lint(file: Path, as_json: bool) -> None:
 )
 def show(file: Path, fmt: str) -> None:
     """Show stages in order, their signers and rules (YAML or signed policy; no trust decision)."""
-    from mlspec_attest.cli.render import policy_mermaid, policy_text
-    from mlspec_attest.cli.sources import read_policy_any
-
     policy_obj, digest = read_policy_any(file)
     click.echo(policy_mermaid(policy_obj) if fmt == "mermaid" else policy_text(policy_obj, digest))
 
@@ -109,15 +112,6 @@ def sign_cmd(file: Path, keys: tuple[Path, ...], out: Path, passphrase_env: str 
 
     An expired policy is refused (verification would always deny it).
     """
-    from datetime import UTC, datetime
-
-    from mlspec_attest.errors import PolicyError
-    from mlspec_attest.formats.fsutil import atomic_write
-    from mlspec_attest.formats.jsonio import canonical
-    from mlspec_attest.policy.load import expiry_problems, load_policy_yaml
-    from mlspec_attest.policy.signed import sign_policy
-    from mlspec_attest.signing.keys import load_private_key
-
     policy_obj = load_policy_yaml(file)
     for problem in expiry_problems(policy_obj.expires, datetime.now(UTC)):
         if problem.severity == "error":

@@ -1,7 +1,9 @@
 """Policies: what a pipeline must prove before deploy (the in-toto layout of an ML pipeline)."""
 
-from mlspec_attest.policy.load import Problem, compile_policy, lint_policy_text, load_policy_yaml
+from mlspec_attest.policy.compiler import compile_policy
+from mlspec_attest.policy.load import lint_policy_text, load_policy_yaml, read_policy_any
 from mlspec_attest.policy.model import DeployArtifact, Functionary, Policy, StagePolicy
+from mlspec_attest.policy.problems import Problem
 from mlspec_attest.policy.rules import ArtifactRule, RuleVerb, evaluate_rules
 from mlspec_attest.policy.signed import (
     POLICY_PAYLOAD_TYPE,
@@ -27,5 +29,6 @@ __all__ = [
     "load_policy_yaml",
     "load_signed_policy",
     "parse_signed_policy",
+    "read_policy_any",
     "sign_policy",
 ]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from mlspec_attest.errors import MalformedDocumentError
+from mlspec_attest.errors import MalformedDocumentError, require
 
 
 class ExpressionError(Exception):
@@ -26,8 +26,6 @@ class ExpressionError(Exception):
 
 
 def _cel() -> Any:
-    from mlspec_attest.errors import require
-
     return require("celpy", "policy requirements (CEL expressions)")
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from mlspec_attest.errors import UsageError
+from mlspec_attest.formats.jsonio import canonical
 from mlspec_attest.formats.rfc3339 import format_rfc3339 as format_rfc3339
 from mlspec_attest.formats.rfc3339 import parse_rfc3339 as parse_rfc3339
 from mlspec_attest.formats.stages import StageKind
@@ -268,8 +269,6 @@ class Policy:
         return doc
 
     def digest(self) -> str:
-        from mlspec_attest.formats.jsonio import canonical
-
         return "sha256:" + hashlib.sha256(canonical(self.to_json())).hexdigest()
 
 

@@ -21,7 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from mlspec_attest.errors import MalformedDocumentError, PolicyError
+from mlspec_attest.evidence.metrics_file import load_metrics_file
+from mlspec_attest.formats.limits import MAX_OBJECTIVES_BYTES
 from mlspec_attest.formats.schemas import schema_errors
+from mlspec_attest.formats.yamlio import decode_yaml, plain, read_yaml_file
 from mlspec_attest.policy.celexpr import (
     ExpressionError,
     compile_expression,
@@ -29,6 +32,7 @@ from mlspec_attest.policy.celexpr import (
     literal,
     non_finite_paths,
 )
+from mlspec_attest.policy.source import parse_yaml
 
 OBJECTIVES_KIND = "Objectives"
 
@@ -159,10 +163,6 @@ def load_objectives_text(text: str | bytes, *, what: str) -> Objectives:
     Strict and bounded like a policy (:mod:`mlspec_attest.formats.yamlio`), up to
     :data:`~mlspec_attest.formats.limits.MAX_OBJECTIVES_BYTES`; bytes must be UTF-8.
     """
-    from mlspec_attest.formats.limits import MAX_OBJECTIVES_BYTES
-    from mlspec_attest.formats.yamlio import decode_yaml
-    from mlspec_attest.policy.load import parse_yaml, plain
-
     if isinstance(text, bytes):
         text = decode_yaml(text, what=what)
     root, line_of = parse_yaml(text, source=what, max_bytes=MAX_OBJECTIVES_BYTES)
@@ -171,9 +171,6 @@ def load_objectives_text(text: str | bytes, *, what: str) -> Objectives:
 
 def load_objectives(path: Path) -> Objectives:
     """Read an objectives file (UTF-8, at most ``MAX_OBJECTIVES_BYTES``) and parse it."""
-    from mlspec_attest.formats.limits import MAX_OBJECTIVES_BYTES
-    from mlspec_attest.formats.yamlio import read_yaml_file
-
     text = read_yaml_file(path, MAX_OBJECTIVES_BYTES, what=str(path), kind="an objectives document")
     return load_objectives_text(text, what=str(path))
 
@@ -242,9 +239,11 @@ def _eligible(c: Mapping[str, Any], ev: Evidence) -> tuple[list[str], list[str]]
     return eligible, skipped
 
 
-def _compile(
-    c: Mapping[str, Any], ev: Evidence, baseline: Mapping[str, float] | None
-) -> tuple[str, str, dict[str, float], str]:
+Compiled = tuple[str, str, dict[str, float], str]
+"""(CEL expression, threshold text, observed values, note) of one criterion."""
+
+
+def _compile(c: Mapping[str, Any], ev: Evidence, baseline: Mapping[str, float] | None) -> Compiled:
     """(CEL expression, threshold text, observed values, note) for one criterion."""
     kind = criterion_kind(c)
     where = f"{ev.stage}'s attestation"
@@ -253,61 +252,82 @@ def _compile(
         expr, threshold = _bounds(f"metrics[{key(c['metric'])}]", c)
         return expr, threshold, {c["metric"]: v}, ""
     if kind == "change":
-        ch = c["change"]
-        metric = ch["metric"]
-        if baseline is None:
-            raise _Fail(
-                "no baseline metrics: pass the baseline model's attestation "
-                "(verify --baseline) or metrics (objectives check --baseline-metrics)"
-            )
-        cur = _value(ev.metrics, metric, where)
-        base = _value(baseline, metric, "the baseline attestation")
-        m, b = f"metrics[{key(metric)}]", f"baseline[{key(metric)}]"
-        delta = f"({m} - {b})" if ch["direction"] == "lower-is-better" else f"({b} - {m})"
-        if ch.get("relative"):
-            if base == 0:
-                raise _Fail(f"relative change undefined: baseline {metric} is 0", {metric: cur})
-            delta = f"{delta} / abs({b})"
-        unit = " (relative)" if ch.get("relative") else ""
-        return (
-            f"{delta} <= {literal(ch['maxWorsening'])}",
-            f"worsening <= {ch['maxWorsening']}{unit}",
-            {metric: cur, f"baseline.{metric}": base},
-            "",
-        )
+        return _compile_change(c["change"], ev, baseline, where)
     if kind in ("gap", "eachSlice"):
-        spec = c[kind]
-        family, metric = spec["family"], spec["metric"]
-        eligible, skipped = _eligible(spec, ev)
-        note = (
-            f"skipped for support < {spec.get('minCount', 0)}: {', '.join(skipped)}"
-            if skipped
-            else ""
-        )
-        need = 2 if kind == "gap" else 1
-        if len(eligible) < need:
-            raise _Fail(
-                f"{len(eligible)} slice(s) of {family!r} with count >= {spec.get('minCount', 0)}; "
-                f"need at least {need}" + (f" ({note})" if note else "")
-            )
-        metrics = ev.slice_metrics()[family]
-        observed = {
-            f"{family}={v}": _value(metrics[v], metric, f"slice {family}={v} of {where}")
-            for v in eligible
-        }
-        terms = [f"slices[{key(family)}][{key(v)}][{key(metric)}]" for v in eligible]
-        if kind == "gap":
-            observed["gap"] = max(observed.values()) - min(observed.values())
-            listing = ", ".join(terms)
-            return (
-                f"max([{listing}]) - min([{listing}]) <= {literal(spec['max'])}",
-                f"gap <= {spec['max']}",
-                observed,
-                note,
-            )
-        parts, thresholds = zip(*(_bounds(t, spec) for t in terms), strict=True)
-        return " && ".join(parts), f"each slice {thresholds[0]}", observed, note
+        return _compile_slices(kind, c[kind], ev, where)
     return c["expr"], "expression is true", {}, ""
+
+
+def _compile_change(
+    ch: Mapping[str, Any], ev: Evidence, baseline: Mapping[str, float] | None, where: str
+) -> Compiled:
+    """A ``change`` criterion: how much worse than the baseline model the metric may get."""
+    metric = ch["metric"]
+    if baseline is None:
+        raise _Fail(
+            "no baseline metrics: pass the baseline model's attestation "
+            "(verify --baseline) or metrics (objectives check --baseline-metrics)"
+        )
+    cur = _value(ev.metrics, metric, where)
+    base = _value(baseline, metric, "the baseline attestation")
+    m, b = f"metrics[{key(metric)}]", f"baseline[{key(metric)}]"
+    delta = f"({m} - {b})" if ch["direction"] == "lower-is-better" else f"({b} - {m})"
+    if ch.get("relative"):
+        if base == 0:
+            raise _Fail(f"relative change undefined: baseline {metric} is 0", {metric: cur})
+        delta = f"{delta} / abs({b})"
+    unit = " (relative)" if ch.get("relative") else ""
+    return (
+        f"{delta} <= {literal(ch['maxWorsening'])}",
+        f"worsening <= {ch['maxWorsening']}{unit}",
+        {metric: cur, f"baseline.{metric}": base},
+        "",
+    )
+
+
+def _compile_slices(kind: str, spec: Mapping[str, Any], ev: Evidence, where: str) -> Compiled:
+    """A ``gap`` (between the best and worst slice) or ``eachSlice`` criterion."""
+    family, metric = spec["family"], spec["metric"]
+    eligible, skipped = _eligible(spec, ev)
+    note = (
+        f"skipped for support < {spec.get('minCount', 0)}: {', '.join(skipped)}" if skipped else ""
+    )
+    need = 2 if kind == "gap" else 1
+    if len(eligible) < need:
+        raise _Fail(
+            f"{len(eligible)} slice(s) of {family!r} with count >= {spec.get('minCount', 0)}; "
+            f"need at least {need}" + (f" ({note})" if note else "")
+        )
+    metrics = ev.slice_metrics()[family]
+    observed = {
+        f"{family}={v}": _value(metrics[v], metric, f"slice {family}={v} of {where}")
+        for v in eligible
+    }
+    terms = [f"slices[{key(family)}][{key(v)}][{key(metric)}]" for v in eligible]
+    if kind == "gap":
+        observed["gap"] = max(observed.values()) - min(observed.values())
+        listing = ", ".join(terms)
+        return (
+            f"max([{listing}]) - min([{listing}]) <= {literal(spec['max'])}",
+            f"gap <= {spec['max']}",
+            observed,
+            note,
+        )
+    parts, thresholds = zip(*(_bounds(t, spec) for t in terms), strict=True)
+    return " && ".join(parts), f"each slice {thresholds[0]}", observed, note
+
+
+def _activation(
+    ev: Evidence, baseline: Mapping[str, float] | None, stages: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """What a criterion's CEL expression sees."""
+    return {
+        "metrics": ev.metric_values(),
+        "slices": ev.slice_metrics(),
+        "counts": ev.slice_counts(),
+        "baseline": as_doubles(baseline or {}),
+        "stages": dict(stages or {}),
+    }
 
 
 def evaluate_criterion(
@@ -331,43 +351,23 @@ def evaluate_criterion(
     observed: dict[str, float] = {}
     try:
         expression, threshold, observed, note = _compile(c, ev, baseline)
-        activation = {
-            "metrics": ev.metric_values(),
-            "slices": ev.slice_metrics(),
-            "counts": ev.slice_counts(),
-            "baseline": as_doubles(baseline or {}),
-            "stages": dict(stages or {}),
-        }
+        activation = _activation(ev, baseline, stages)
         if kind == "expr":
             bad = non_finite_paths({k: activation[k] for k in ("metrics", "slices", "baseline")})
             if bad:
                 raise _Fail(f"non-finite value(s) in the evidence: {', '.join(bad)}")
         passed = compile_expression(expression).evaluate(activation)
     except _Fail as exc:
+        message, observed = exc.message, observed or exc.observed
         return CriterionResult(
-            c["id"],
-            kind,
-            stage,
-            False,
-            exc.message,
-            expression,
-            threshold,
-            observed or exc.observed,
-            ev.digest,
+            c["id"], kind, stage, False, message, expression, threshold, observed, ev.digest
         )
     except (ExpressionError, MalformedDocumentError) as exc:
         message = exc.message if isinstance(exc, MalformedDocumentError) else str(exc)
         return CriterionResult(
-            c["id"],
-            kind,
-            stage,
-            False,
-            f"cannot evaluate: {message}",
-            expression,
-            threshold,
-            observed,
-            ev.digest,
-        )
+            c["id"], kind, stage, False, f"cannot evaluate: {message}", expression, threshold,
+            observed, ev.digest,
+        )  # fmt: skip
     summary = ", ".join(f"{k}={v:.6g}" for k, v in observed.items())
     message = ("met" if passed else "not met") + (f": {summary}" if summary else "")
     if note:
@@ -390,8 +390,6 @@ def evaluate_objectives(
 
 def evidence_from_metrics_files(files: Sequence[tuple[str, Path]]) -> dict[str, Evidence]:
     """Evidence from local metrics JSON files (stage -> file), for pre-signing checks."""
-    from mlspec_attest.evidence.metrics_file import load_metrics_file
-
     out: dict[str, Evidence] = {}
     for stage, path in files:
         metrics, slices = load_metrics_file(path)

@@ -13,8 +13,9 @@ from mlspec_attest.formats.dsse import Envelope
 from mlspec_attest.formats.jsonio import canonical, load_file, loads_strict
 from mlspec_attest.formats.limits import MAX_BUNDLE_BYTES, MAX_DSSE_PAYLOAD_BYTES
 from mlspec_attest.formats.signer import PublicKeyVerifier, Signer
-from mlspec_attest.policy.load import compile_policy
+from mlspec_attest.policy.compiler import compile_policy
 from mlspec_attest.policy.model import Policy
+from mlspec_attest.policy.source import YAML_SUFFIXES
 
 POLICY_PAYLOAD_TYPE = "application/vnd.mlspec-attest.policy+json"
 
@@ -65,7 +66,7 @@ def parse_signed_policy(doc: Any, *, what: str = "signed policy") -> SignedPolic
 
 
 def load_signed_policy(path: Path) -> SignedPolicy:
-    if path.suffix in (".yaml", ".yml"):
+    if path.suffix in YAML_SUFFIXES:
         raise MalformedDocumentError(
             f"{path}: expected a signed policy (JSON from `policy sign`), not YAML",
             remedy=f"mlspec-attest policy sign {path} --key OWNER.key --out {path.with_suffix('.signed.json')}",

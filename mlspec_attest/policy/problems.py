@@ -1,0 +1,90 @@
+"""What the policy linter finds: problems with their line, and the expiry judgement."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from mlspec_attest.formats.rfc3339 import format_rfc3339
+from mlspec_attest.formats.yamlio import LineOf
+
+EXPIRES_SOON = timedelta(days=30)
+"""Lint warns about a policy that expires sooner than this: renew and re-sign it in time."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of the policy linter."""
+
+    message: str
+    line: int | None = None
+    path: str = ""
+    severity: str = "error"  # or "warning"
+    code: str = ""  # "expired" marks the clock-dependent error a load ignores
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        field = f"{self.path}: " if self.path else ""
+        return f"{where}{self.severity}: {field}{self.message}"
+
+
+def no_lines(_path: Sequence[str | int]) -> int | None:
+    """The :data:`LineOf` of a document without a source (signed JSON)."""
+    return None
+
+
+def json_path(path: Sequence[str | int]) -> str:
+    """``["stages", 0, "name"]`` -> ``stages[0].name``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+@dataclass
+class Findings:
+    """The problems found so far, each placed on its source line.
+
+    Calling it records one: ``report(["stages", 0, "name"], "duplicate stage name")``.
+    """
+
+    line_of: LineOf = no_lines
+    problems: list[Problem] = field(default_factory=list)
+
+    def __call__(self, path: Sequence[str | int], message: str, severity: str = "error") -> None:
+        self.problems.append(Problem(message, self.line_of(path), json_path(path), severity))
+
+    def has_errors(self) -> bool:
+        return any(p.severity == "error" for p in self.problems)
+
+
+def expiry_problems(expires: datetime, now: datetime, line: int | None = None) -> list[Problem]:
+    """An expired policy is an error, one expiring within :data:`EXPIRES_SOON` a warning.
+
+    Subtracting aware datetimes cannot overflow, whatever the years involved.
+    """
+    left = expires - now
+    when = format_rfc3339(expires)
+    if left <= timedelta(0):
+        return [
+            Problem(
+                f"policy expired at {when}; verification will always deny it "
+                "(set a later 'expires' and sign it again)",
+                line,
+                "expires",
+                "error",
+                "expired",
+            )
+        ]
+    if left < EXPIRES_SOON:
+        return [
+            Problem(
+                f"policy expires at {when}, in {left.days} day(s); renew it and sign it again "
+                "before then",
+                line,
+                "expires",
+                "warning",
+            )
+        ]
+    return []
