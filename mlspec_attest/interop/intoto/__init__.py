@@ -4,9 +4,11 @@
   ``<step>.<keyid8>.link`` files with in-toto's semantics (inspections
   included) and returns a :class:`~mlspec_attest.verify.report.VerificationReport`.
 * :func:`is_intoto_layout` tells an in-toto layout from a signed mlspec-attest
-  policy, so ``verify --policy`` can accept either.
+  policy, and :func:`verify_policy_or_layout` runs the verifier that fits, so
+  ``verify --policy`` accepts either.
 * :func:`export_intoto` writes a verified local-key run as a legacy layout and
-  links that the reference ``in-toto-verify`` accepts.
+  links that the reference ``in-toto-verify`` accepts, re-signing each link with
+  the functionary's key (:func:`functionary_signers` finds them).
 * :func:`export_jsonl`, :func:`write_jsonl` and :func:`read_jsonl` handle
   ``.intoto.jsonl`` (one DSSE envelope a line) for witness, Archivista, GUAC.
 
@@ -15,11 +17,18 @@ dependencies, imported on first use); an installation without them raises
 ``BackendError`` (exit 4, see :mod:`mlspec_attest.errors`). ``.intoto.jsonl``
 needs neither.
 docs/in-toto.md describes formats, semantics and differences.
+
+Modules: ``support`` (the optional dependency, keys, reading metadata),
+``verify`` (the entry point and the step table) over ``layout``, ``links``,
+``artifact_rules``, ``inspections`` and ``scope``; ``export`` over
+``metablocks`` and ``functionary_keys``; ``jsonl``; ``policy_or_layout``.
 """
 
 from __future__ import annotations
 
 from mlspec_attest.interop.intoto.export import DEFAULT_LAYOUT_NAME, IntotoExport, export_intoto
+from mlspec_attest.interop.intoto.functionary_keys import functionary_signers
+from mlspec_attest.interop.intoto.inspections import DEFAULT_INSPECT_TIMEOUT, INSPECTION_CHECK
 from mlspec_attest.interop.intoto.jsonl import (
     JSONL_SUFFIX,
     JsonlExport,
@@ -28,6 +37,7 @@ from mlspec_attest.interop.intoto.jsonl import (
     read_jsonl,
     write_jsonl,
 )
+from mlspec_attest.interop.intoto.policy_or_layout import verify_policy_or_layout
 from mlspec_attest.interop.intoto.support import (
     INSTALL_HINT,
     is_intoto_layout,
@@ -35,11 +45,7 @@ from mlspec_attest.interop.intoto.support import (
     require_intoto,
     sslib_key_dict,
 )
-from mlspec_attest.interop.intoto.verify import (
-    DEFAULT_INSPECT_TIMEOUT,
-    INSPECTION_CHECK,
-    verify_intoto_layout,
-)
+from mlspec_attest.interop.intoto.verify import verify_intoto_layout
 
 __all__ = [
     "DEFAULT_INSPECT_TIMEOUT",
@@ -51,6 +57,7 @@ __all__ = [
     "JsonlExport",
     "export_intoto",
     "export_jsonl",
+    "functionary_signers",
     "is_intoto_layout",
     "load_layout_key",
     "parse_jsonl",
@@ -58,5 +65,6 @@ __all__ = [
     "require_intoto",
     "sslib_key_dict",
     "verify_intoto_layout",
+    "verify_policy_or_layout",
     "write_jsonl",
 ]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mlspec_attest.errors import MalformedDocumentError, MlspecError, install_hint, require
-from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
+from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE, b64decode_strict
 from mlspec_attest.formats.jsonio import load_file, loads_strict
 from mlspec_attest.signing.keys import LocalPublicKey, load_public_key
 
@@ -68,8 +68,6 @@ def load_layout_key(path: Path) -> dict[str, Any]:
 
 
 def _payload_document(doc: dict[str, Any], what: str) -> Any:
-    from mlspec_attest.formats.dsse import b64decode_strict
-
     return loads_strict(
         b64decode_strict(doc.get("payload"), f"{what}: payload"), what=f"{what}: payload"
     )
