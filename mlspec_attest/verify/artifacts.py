@@ -1,0 +1,236 @@
+"""Step 9: the deploy artifacts, re-hashed and compared with what their stage attested.
+
+Every byte is read again (never a cache), with the digest scheme the stage signed;
+a directory that differs is explained file by file from the signed manifest in the
+store, and a model whose package stage recorded an OpenSSF model-signing signature
+must also match that signature's manifest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlspec_attest.digest.manifest import (
+    DEFAULT_SCHEME,
+    ArtifactDigest,
+    DigestScheme,
+    DirectoryManifest,
+    digest_path,
+)
+from mlspec_attest.errors import ArtifactPathError, MlspecError
+from mlspec_attest.formats.statement import ResourceDescriptor
+from mlspec_attest.policy.model import DeployArtifact, Policy
+from mlspec_attest.store.ledger import AttestationStore
+from mlspec_attest.verify.accepted import AcceptedAttestation
+from mlspec_attest.verify.oms_evidence import check_oms_evidence
+from mlspec_attest.verify.report import ArtifactSummary, Check, VerificationReport
+
+if TYPE_CHECKING:
+    from mlspec_attest.digest.engine import ProgressSink
+
+_FIX_DIGEST = "re-sign the stage with a supported digest"
+
+
+@dataclass(frozen=True)
+class DeployTarget:
+    """One deploy role of the policy and the path given for it."""
+
+    role: str
+    spec: DeployArtifact
+    path: Path
+
+    @property
+    def stage(self) -> str:
+        return self.spec.stage
+
+    def summary(
+        self,
+        status: str,
+        digest: dict[str, str] | None = None,
+        files: dict[str, list[str]] | None = None,
+    ) -> ArtifactSummary:
+        return ArtifactSummary(self.role, str(self.path), status, digest or {}, files)
+
+
+def attested_product(
+    spec: DeployArtifact, chosen: Mapping[str, AcceptedAttestation]
+) -> ResourceDescriptor | None:
+    """The product the deploy role names, in the chosen attestation of its stage."""
+    att = chosen.get(spec.stage)
+    if att is None:
+        return None
+    return next((p for p in att.statement.products if p.name == spec.product), None)
+
+
+class DeployArtifacts:
+    """Checks the ``--artifact`` paths against the policy's deploy roles."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        paths: Mapping[str, Path],
+        store: AttestationStore,
+        report: VerificationReport,
+        progress: ProgressSink | None = None,
+    ) -> None:
+        self.policy = policy
+        self.paths = paths
+        self.store = store
+        self.report = report
+        self.progress = progress
+
+    def check(self, chosen: Mapping[str, AcceptedAttestation]) -> None:
+        """Re-hash every deploy artifact (all its bytes, never a cache) and compare."""
+        for role, spec in sorted(self.policy.deploy.items()):
+            path = self.paths.get(role)
+            if path is None:
+                summary = self.not_supplied(role, spec)
+            else:
+                summary = self.check_target(DeployTarget(role, spec, path), chosen)
+            self.report.artifacts.append(summary)
+
+    def not_supplied(self, role: str, spec: DeployArtifact) -> ArtifactSummary:
+        if spec.required:
+            self.report.fail(
+                Check.ARTIFACT_MISSING,
+                spec.stage,
+                f"deploy artifact {role!r} was not supplied",
+                expected=f"--artifact {role}=PATH (product {spec.product} of {spec.stage})",
+                found="not given",
+                remedy=f"pass --artifact {role}=PATH to verify the bytes you deploy",
+            )
+        return ArtifactSummary(role, None, "not-checked")
+
+    def check_target(
+        self, target: DeployTarget, chosen: Mapping[str, AcceptedAttestation]
+    ) -> ArtifactSummary:
+        attested = attested_product(target.spec, chosen)
+        scheme = self.scheme(target, attested)
+        if scheme is None:
+            return target.summary("mismatch")
+        actual = self.rehash(target, scheme, attested)
+        if isinstance(actual, ArtifactSummary):
+            return actual
+        if attested is None:
+            return self.not_attested(target, actual)
+        if dict(attested.digest) == actual.digest_set():
+            self.check_oms_evidence(target.stage, chosen[target.stage], target.path)
+            return target.summary("ok", actual.digest_set())
+        return self.differs(target, attested, actual, scheme)
+
+    def scheme(
+        self, target: DeployTarget, attested: ResourceDescriptor | None
+    ) -> DigestScheme | None:
+        """The scheme the stage signed with (the default when it attests nothing);
+        None (reported) when this verifier cannot recompute it."""
+        if attested is None:
+            return DEFAULT_SCHEME
+        try:
+            return DigestScheme.of_digest_set(attested.digest)
+        except MlspecError as exc:
+            self.report.fail(
+                Check.ARTIFACT_MISMATCH,
+                target.stage,
+                f"deploy artifact {target.role!r}: {exc.message}",
+                expected="a digest this verifier can recompute",
+                found=", ".join(sorted(attested.digest)),
+                remedy=exc.remedy or _FIX_DIGEST,
+            )
+            return None
+
+    def rehash(
+        self, target: DeployTarget, scheme: DigestScheme, attested: ResourceDescriptor | None
+    ) -> ArtifactDigest | ArtifactSummary:
+        """The artifact's digest now, or (reported) the summary of why there is none."""
+        try:
+            return digest_path(target.path, scheme=scheme, progress=self.progress)
+        except ArtifactPathError as exc:
+            self.report.fail(
+                Check.ARTIFACT_MISSING,
+                target.stage,
+                f"deploy artifact {target.role!r}: {exc.message}",
+                expected=f"a readable file or directory at {target.path}",
+                found="missing",
+                remedy="pass the path of the artifact you are about to deploy",
+            )
+            return target.summary("missing")
+        except MlspecError as exc:
+            # e.g. a signed digest whose shard size would split the files past the limit
+            self.report.fail(
+                Check.ARTIFACT_MISMATCH,
+                target.stage,
+                f"deploy artifact {target.role!r} cannot be re-hashed as attested: {exc.message}",
+                expected="a digest this verifier can recompute within its limits",
+                found=", ".join(sorted(attested.digest)) if attested else "no digest",
+                remedy=exc.remedy or _FIX_DIGEST,
+            )
+            return target.summary("mismatch")
+
+    def not_attested(self, target: DeployTarget, actual: ArtifactDigest) -> ArtifactSummary:
+        spec = target.spec
+        self.report.fail(
+            Check.ARTIFACT_MISMATCH,
+            spec.stage,
+            f"deploy artifact {target.role!r}: stage {spec.stage!r} attests no product {spec.product!r}",
+            expected=f"product {spec.product} in a valid {spec.stage} attestation",
+            found="none",
+            remedy="fix the stage failures above first",
+        )
+        return target.summary("mismatch", actual.digest_set())
+
+    def differs(
+        self,
+        target: DeployTarget,
+        attested: ResourceDescriptor,
+        actual: ArtifactDigest,
+        scheme: DigestScheme,
+    ) -> ArtifactSummary:
+        description, files = self.describe_difference(attested.digest, actual)
+        key = scheme.key
+        self.report.fail(
+            Check.ARTIFACT_MISMATCH,
+            target.stage,
+            f"deploy artifact {target.role!r} at {target.path} differs from what {target.stage!r} attested",
+            expected=f"{key} {attested.digest.get(key, '?')}",
+            found=f"{key} {actual.digest}; {description}",
+            remedy="do not deploy: the bytes on disk are not the attested ones; rebuild through the pipeline",
+        )
+        return target.summary("mismatch", actual.digest_set(), files)
+
+    def check_oms_evidence(self, stage: str, att: AcceptedAttestation, path: Path) -> None:
+        """If the stage recorded an OpenSSF model-signing signature, the served model must match it."""
+        record = att.statement.metadata.details.get("omsSignature")
+        if record is None or not path.is_dir():
+            return
+        for problem in check_oms_evidence(record, path):
+            self.report.fail(
+                Check.OMS_SIGNATURE,
+                stage,
+                f"model at {path} does not match the model-signing signature recorded at {stage}: {problem}",
+                expected="the model the recorded OMS signature covers",
+                found=problem,
+                remedy="serve exactly the signed model directory",
+            )
+
+    def describe_difference(
+        self, attested: Mapping[str, str], actual: ArtifactDigest
+    ) -> tuple[str, dict[str, list[str]] | None]:
+        """A one-line account of the difference and, for manifests, every file that differs."""
+        if actual.manifest is None:
+            if "manifest-sha256" in attested:
+                return "attested a directory, found a file", None
+            return "file content differs", None
+        if "manifest-sha256" not in attested:
+            return "attested a file, found a directory", None
+        blob = self.store.get_blob(attested["manifest-sha256"])
+        if blob is None:
+            return "directory content differs (attested manifest not in store)", None
+        try:
+            expected = DirectoryManifest.from_bytes(blob)
+        except MlspecError:
+            return "directory content differs (stored manifest unreadable)", None
+        diff = expected.diff(actual.manifest)
+        return diff.summary(), diff.to_json()
