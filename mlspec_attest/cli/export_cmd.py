@@ -9,21 +9,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from mlspec_attest.cli.options import (
+    open_store,
     passphrase_from_env,
     policy_key_option,
     run_id_option,
     split_pairs,
     store_option,
 )
-
-if TYPE_CHECKING:
-    from mlspec_attest.policy.model import Policy
-    from mlspec_attest.signing.keys import LocalKeySigner
+from mlspec_attest.cli.render import report_text
+from mlspec_attest.errors import ExitCode
+from mlspec_attest.interop.intoto import (
+    IntotoExport,
+    export_intoto,
+    export_jsonl,
+    functionary_signers,
+)
+from mlspec_attest.policy.signed import load_signed_policy
+from mlspec_attest.signing.keys import load_private_key, load_public_key
 
 EXPORT_SCHEMA = "https://mlspec-attest.dev/export/v1"
 
@@ -31,39 +38,6 @@ EXPORT_SCHEMA = "https://mlspec-attest.dev/export/v1"
 @click.group()
 def export() -> None:
     """Export a run for other tools: an in-toto layout and links, or .intoto.jsonl."""
-
-
-def _functionary_signers(
-    policy: Policy, pairs: tuple[str, ...], key_dir: Path | None
-) -> list[LocalKeySigner]:
-    """Private keys from ``NAME=KEYFILE`` pairs (checked against the policy) and a directory."""
-    from mlspec_attest.errors import UsageError
-    from mlspec_attest.signing.keys import load_private_key
-
-    signers: list[LocalKeySigner] = []
-    for name, path in split_pairs(pairs, "--functionary-key").items():
-        functionary = policy.functionaries.get(name)
-        if functionary is None:
-            raise UsageError(
-                f"--functionary-key {name}: the policy has no functionary {name!r}",
-                remedy="functionaries: " + ", ".join(sorted(policy.functionaries)),
-            )
-        signer = load_private_key(Path(path))
-        if signer.public_key.keyid != functionary.keyid:
-            raise UsageError(
-                f"--functionary-key {name}={path}: not the key the policy lists for {name!r}",
-                remedy=f"expected the private key of public key {functionary.keyid[:16]}",
-            )
-        signers.append(signer)
-    if key_dir is not None:
-        if not key_dir.is_dir():
-            raise UsageError(f"--functionary-key-dir {key_dir} is not a directory")
-        known = {f.keyid for f in policy.functionaries.values()}
-        for key_file in sorted(key_dir.glob("*.key")):
-            signer = load_private_key(key_file)
-            if signer.public_key.keyid in known:
-                signers.append(signer)
-    return signers
 
 
 def _echo(doc: dict[str, Any], text: str, as_json: bool) -> None:
@@ -140,17 +114,11 @@ def intoto_cmd(
     `in-toto-verify --layout OUT/root.layout --verification-keys OWNER.pub
     --link-dir OUT`.
     """
-    from mlspec_attest.cli.options import open_store
-    from mlspec_attest.cli.render import report_text
-    from mlspec_attest.errors import ExitCode
-    from mlspec_attest.interop.intoto import export_intoto
-    from mlspec_attest.policy.signed import load_signed_policy
-    from mlspec_attest.signing.keys import load_private_key, load_public_key
-
     signed = load_signed_policy(policy_path)
     owner_keys = [load_public_key(k) for k in policy_keys]
     layout_signer = load_private_key(key_path, passphrase=passphrase_from_env(passphrase_env))
-    signers = _functionary_signers(signed.policy, functionary_keys, functionary_key_dir)
+    named = split_pairs(functionary_keys, "--functionary-key")
+    signers = functionary_signers(signed.policy, named, functionary_key_dir)
     deploy = {role: Path(p) for role, p in split_pairs(artifacts, "--artifact").items()}
     result = export_intoto(
         signed,
@@ -166,7 +134,11 @@ def intoto_cmd(
     if result.layout is None:
         _echo(result.report.to_json(), report_text(result.report), as_json)
         raise SystemExit(ExitCode.DENIED)
-    owner = policy_keys[0]
+    _echo(*_exported(result, policy_keys[0], out_dir), as_json)
+
+
+def _exported(result: IntotoExport, owner: Path, out_dir: Path) -> tuple[dict[str, Any], str]:
+    """The JSON document and the text of a written export."""
     doc = {
         "schemaVersion": EXPORT_SCHEMA,
         "result": "EXPORTED",
@@ -186,7 +158,7 @@ def intoto_cmd(
             f"--link-dir {out_dir}",
         ]
     )
-    _echo(doc, text, as_json)
+    return doc, text
 
 
 @export.command("jsonl")
@@ -206,9 +178,6 @@ def jsonl_cmd(store: Path | None, run_id: str | None, out: Path, as_json: bool) 
     The envelopes are copied as signed (nothing is verified or re-signed), for
     tools such as witness, Archivista and GUAC.
     """
-    from mlspec_attest.cli.options import open_store
-    from mlspec_attest.interop.intoto import export_jsonl
-
     result = export_jsonl(open_store(store), out, run_id=run_id)
     doc = {
         "schemaVersion": EXPORT_SCHEMA,

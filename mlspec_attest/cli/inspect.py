@@ -8,19 +8,18 @@ from typing import Any
 
 import click
 
+from mlspec_attest.errors import MalformedDocumentError
+from mlspec_attest.formats.bundle import Bundle, is_bundle
+from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE, Envelope
+from mlspec_attest.formats.jsonio import load_file, loads_strict
+from mlspec_attest.formats.statement import StageStatement
+from mlspec_attest.policy.load import read_policy_any
+from mlspec_attest.policy.signed import POLICY_PAYLOAD_TYPE, parse_signed_policy
+
 
 def describe(path: Path) -> dict[str, Any]:
     """A JSON description of an attestation bundle, DSSE envelope, signed policy or YAML policy."""
-    from mlspec_attest.errors import MalformedDocumentError
-    from mlspec_attest.formats.bundle import Bundle, is_bundle
-    from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE, Envelope
-    from mlspec_attest.formats.jsonio import load_file, loads_strict
-    from mlspec_attest.formats.statement import StageStatement
-    from mlspec_attest.policy.signed import POLICY_PAYLOAD_TYPE, parse_signed_policy
-
     if path.suffix in (".yaml", ".yml"):
-        from mlspec_attest.cli.sources import read_policy_any
-
         return {
             "schemaVersion": "https://mlspec-attest.dev/inspect/v1",
             "file": str(path),

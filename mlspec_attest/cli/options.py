@@ -5,15 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from mlspec_attest.errors import UsageError
-
-if TYPE_CHECKING:
-    # The store pulls in the signing stack; commands that only hash (digest) do not.
-    from mlspec_attest.store.ledger import AttestationStore
+from mlspec_attest.store.ledger import AttestationStore, default_store_path
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,8 +46,7 @@ def run_id_option(verb: str) -> Callable[[F], F]:
 
 
 def open_store(path: Path | None) -> AttestationStore:
-    from mlspec_attest.store.ledger import AttestationStore, default_store_path
-
+    """The attestation store at ``--store``, else the environment's or the default one."""
     return AttestationStore(path or default_store_path())
 
 

@@ -6,13 +6,13 @@ import json
 
 import click
 
+from mlspec_attest.formats.stages import PROFILES
+
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the vocabulary as JSON.")
 def stages(as_json: bool) -> None:
     """List the lifecycle stage kinds, in order, with what each should record."""
-    from mlspec_attest.formats.stages import PROFILES
-
     if as_json:
         click.echo(
             json.dumps(

@@ -8,6 +8,10 @@ from pathlib import Path
 import click
 
 from mlspec_attest.cli.options import policy_key_option, run_id_option, split_pairs, store_option
+from mlspec_attest.cli.progress import progress_for
+from mlspec_attest.cli.render import report_text
+from mlspec_attest.errors import ExitCode
+from mlspec_attest.interop.intoto import verify_policy_or_layout
 
 
 @click.command()
@@ -62,46 +66,18 @@ def verify(
     rules; and each --artifact re-hashed against the attested product. Every
     failure is reported (stage, check, expected, found, fix).
     """
-    from mlspec_attest.cli.options import open_store
-    from mlspec_attest.cli.progress import progress_for
-    from mlspec_attest.cli.render import report_text
-    from mlspec_attest.errors import ExitCode
-    from mlspec_attest.interop.intoto import is_intoto_layout
-    from mlspec_attest.policy.signed import load_signed_policy
-    from mlspec_attest.signing.keys import load_public_key
-    from mlspec_attest.verify.pipeline import verify_pipeline
-
-    if is_intoto_layout(policy_path):
-        from mlspec_attest.errors import UsageError
-        from mlspec_attest.interop.intoto import verify_intoto_layout
-
-        ctx = click.get_current_context()
-        from_command_line = click.core.ParameterSource.COMMANDLINE
-        if artifacts or baseline or ctx.get_parameter_source("run_id") is from_command_line:
-            raise UsageError(
-                "--artifact, --baseline and --run-id do not apply to an in-toto layout",
-                remedy="in-toto layouts check the links in --store (the link directory) and "
-                "their inspections; drop those options",
-            )
-        report = verify_intoto_layout(
-            policy_path,
-            list(policy_keys),
-            store if store is not None else Path("."),
-            run_inspections=run_inspections,
-        )
-    else:
-        signed = load_signed_policy(policy_path)
-        owner_keys = [load_public_key(k) for k in policy_keys]
-        deploy = {role: Path(p) for role, p in split_pairs(artifacts, "--artifact").items()}
-        report = verify_pipeline(
-            signed,
-            list(owner_keys),
-            open_store(store),
-            run_id=run_id,
-            artifacts=deploy,
-            baseline=baseline,
-            progress=progress_for(quiet),
-        )
+    source = click.get_current_context().get_parameter_source("run_id")
+    report = verify_policy_or_layout(
+        policy_path,
+        policy_keys,
+        store,
+        run_id=run_id,
+        run_id_from_environment=source is click.core.ParameterSource.ENVIRONMENT,
+        artifacts={role: Path(p) for role, p in split_pairs(artifacts, "--artifact").items()},
+        baseline=baseline,
+        progress=progress_for(quiet),
+        run_inspections=run_inspections,
+    )
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
