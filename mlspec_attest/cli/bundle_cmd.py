@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import click
+
+from mlspec_attest.errors import ExitCode, SigstoreVerificationError
+from mlspec_attest.formats.jsonio import load_file
+from mlspec_attest.signing.sigstore.bundle_check import BundleCheck
+from mlspec_attest.signing.sigstore.result import VerifiedBundle
 
 SCHEMA = "https://mlspec-attest.dev/bundle-verification/v1"
 
@@ -92,82 +96,52 @@ def verify(
       mlspec-attest bundle verify .mlspec/runs/R/train.1a2b3c4d.sigstore.json \\
           --artifact model/weights.bin --key keys/trainer.pub
     """
-    from mlspec_attest.errors import ExitCode, SigstoreVerificationError, UsageError
-    from mlspec_attest.formats.jsonio import load_file
-    from mlspec_attest.signing.keys import load_public_key
-    from mlspec_attest.signing.sigstore.verify import (
-        SigstoreIdentity,
-        TrustRoot,
-        sha256_file,
-        verify_bundle,
+    check = BundleCheck.from_options(
+        artifact=artifact,
+        digest=digest,
+        trusted_root=trusted_root,
+        trust_config=trust_config,
+        instance=instance,
+        refresh_trust=refresh_trust,
+        key=key,
+        identity=identity,
+        identity_regex=identity_regex,
+        issuer=issuer,
     )
-
-    if (artifact is None) == (digest is None):
-        raise UsageError("name what was signed: --artifact FILE or --digest sha256:HEX")
-    trust_options = [o for o in (trusted_root, trust_config, instance) if o is not None]
-    if len(trust_options) > 1:
-        raise UsageError("choose one of --trusted-root, --trust-config and --instance")
-    if refresh_trust and instance is None:
-        raise UsageError("--refresh-trust goes with --instance production|staging")
-    if identity is not None and identity_regex is not None:
-        raise UsageError("choose one of --identity and --identity-regex")
-    if (identity is not None or identity_regex is not None) != (issuer is not None):
-        raise UsageError("--identity/--identity-regex and --issuer go together")
-    if key is None and not trust_options:
-        raise UsageError(
-            "no trust given",
-            remedy="pass --key PUBKEY, or a trust root (--trusted-root, --trust-config, "
-            "--instance) with --identity and --issuer",
-        )
-    if digest is not None:
-        match = re.fullmatch(r"sha256:([0-9a-fA-F]{64})", digest)
-        if match is None:
-            raise UsageError(f"--digest {digest!r} is not sha256:<64 hex digits>")
-        artifact_sha256 = match.group(1).lower()
-    else:
-        assert artifact is not None
-        artifact_sha256 = sha256_file(artifact)
-    trust: TrustRoot | None = None
-    if trusted_root is not None or trust_config is not None:
-        trust = TrustRoot.from_file(trusted_root or trust_config)  # type: ignore[arg-type]
-    elif instance is not None:
-        trust = TrustRoot.refreshed(instance) if refresh_trust else TrustRoot.embedded(instance)
-    rules: list[SigstoreIdentity] = []
-    if issuer is not None:
-        try:
-            rules.append(SigstoreIdentity(issuer, identity=identity, identity_regex=identity_regex))
-        except ValueError as exc:
-            raise UsageError(str(exc)) from exc
-    public_key = load_public_key(key) if key is not None else None
     doc = load_file(bundle_path, what=f"bundle {bundle_path}")
-    result: dict[str, Any] = {
-        "schemaVersion": SCHEMA,
-        "bundle": str(bundle_path),
-        "artifact": {"path": str(artifact) if artifact else None, "sha256": artifact_sha256},
-        "trustRoot": trust.describe() if trust else None,
-    }
+    result = _result_head(bundle_path, artifact, check)
     try:
-        verified = verify_bundle(
-            doc,
-            trust=trust,
-            identities=rules,
-            key=public_key,
-            artifact_sha256=artifact_sha256,
-            what=str(bundle_path),
-        )
+        verified = check.verify(doc, what=str(bundle_path))
     except SigstoreVerificationError as exc:
         result.update(result="FAILED", reason=exc.message, remedy=exc.remedy or "")
-        if as_json:
-            click.echo(json.dumps(result, indent=2))
-        else:
-            click.echo(f"bundle verification FAILED: {exc.message}")
-            if exc.remedy:
-                click.echo(f"  fix: {exc.remedy}")
+        _echo_failure(result, exc, as_json)
         raise SystemExit(ExitCode.DENIED) from None
     result.update(result="PASSED", **verified.to_json())
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
+    _echo_passed(bundle_path, verified)
+
+
+def _result_head(bundle_path: Path, artifact: Path | None, check: BundleCheck) -> dict[str, Any]:
+    return {
+        "schemaVersion": SCHEMA,
+        "bundle": str(bundle_path),
+        "artifact": {"path": str(artifact) if artifact else None, "sha256": check.artifact_sha256},
+        "trustRoot": check.trust.describe() if check.trust else None,
+    }
+
+
+def _echo_failure(result: dict[str, Any], exc: SigstoreVerificationError, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(f"bundle verification FAILED: {exc.message}")
+    if exc.remedy:
+        click.echo(f"  fix: {exc.remedy}")
+
+
+def _echo_passed(bundle_path: Path, verified: VerifiedBundle) -> None:
     if verified.identity is not None:
         who = verified.identity.describe()
     else:

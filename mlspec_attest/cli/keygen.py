@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 
 from mlspec_attest.cli.options import passphrase_from_env
+from mlspec_attest.errors import UsageError
 from mlspec_attest.signing.keys import KeyType, generate_key, write_key_pair
+from mlspec_attest.signing.schemes import portability_warning
 
 
 @click.command()
@@ -36,8 +38,6 @@ def keygen(
     The key id printed is the hex SHA-256 of the public key PEM, the value
     bundles carry as publicKey.hint.
     """
-    from mlspec_attest.errors import UsageError
-
     for suffix in (".key", ".pub"):
         existing = out.with_name(out.name + suffix)
         if existing.exists() and not force:
@@ -47,6 +47,9 @@ def keygen(
     signer = generate_key(KeyType(key_type))
     key_path, pub_path = write_key_pair(signer, out, passphrase=passphrase_from_env(passphrase_env))
     keyid = signer.public_key.keyid
+    warning = portability_warning(key_type)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
         doc = {
             "schemaVersion": "https://mlspec-attest.dev/keygen/v1",

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-if TYPE_CHECKING:
-    from mlspec_attest.interop.oms.signature import ModelSignature, ModelVerification, OmsTrust
+from mlspec_attest.cli.options import passphrase_from_env
+from mlspec_attest.errors import ExitCode, UsageError
+from mlspec_attest.interop.oms.sign import serialization_for
+from mlspec_attest.interop.oms.signature import (
+    ModelSignature,
+    ModelVerification,
+    check_model,
+    sign_model,
+)
+from mlspec_attest.interop.oms.trust import trust_from_options
+from mlspec_attest.signing.keys import LocalKeySigner, load_private_key
+from mlspec_attest.signing.sigstore.sign import SigstoreSigner
 
 
 @click.group()
@@ -36,43 +46,6 @@ def _model_relative(paths: tuple[Path, ...], model_path: Path) -> list[str]:
             continue
         out.append(rel.as_posix() if rel.parts else ".")
     return out
-
-
-def _trust(
-    public_key: Path | None,
-    certificate_chain: tuple[Path, ...],
-    trust_config: Path | None,
-    identity: str | None,
-    issuer: str | None,
-) -> OmsTrust:
-    from mlspec_attest.errors import UsageError
-    from mlspec_attest.interop.oms.signature import CertificateTrust, KeyTrust, SigstoreTrust
-
-    chosen = [
-        name
-        for name, given in (
-            ("--public-key", public_key is not None),
-            ("--certificate-chain", bool(certificate_chain)),
-            ("--trust-config", trust_config is not None),
-        )
-        if given
-    ]
-    if len(chosen) != 1:
-        raise UsageError(
-            "name exactly one trust: --public-key, --certificate-chain, or "
-            "--trust-config with --identity and --issuer"
-            + (f" (got {', '.join(chosen)})" if chosen else ""),
-        )
-    if (identity or issuer) and trust_config is None:
-        raise UsageError("--identity and --issuer go with --trust-config (Sigstore)")
-    if public_key is not None:
-        return KeyTrust.from_file(public_key)
-    if certificate_chain:
-        return CertificateTrust.from_files(list(certificate_chain))
-    if not identity or not issuer:
-        raise UsageError("Sigstore verification needs --identity and --issuer")
-    assert trust_config is not None
-    return SigstoreTrust(trust_config, identity, issuer)
 
 
 def _signer_text(signer: dict[str, Any]) -> str:
@@ -167,10 +140,7 @@ def verify(
     re-hashes MODEL as the signature's serialization records (files or shards;
     sha256, blake2b or blake3) and lists every file added, removed or changed.
     """
-    from mlspec_attest.errors import ExitCode
-    from mlspec_attest.interop.oms.signature import check_model
-
-    trust = _trust(public_key, certificate_chain, trust_config, identity, issuer)
+    trust = trust_from_options(public_key, certificate_chain, trust_config, identity, issuer)
     ignored = _model_relative(ignore_paths, model_path) if ignore_paths else []
     report = check_model(
         model_path,
@@ -223,6 +193,7 @@ def _signature_text(result: ModelSignature) -> str:
     type=click.Path(path_type=Path, dir_okay=False),
     help="--sigstore: ClientTrustConfig naming the instance [default: public-good production].",
 )
+@click.option("--staging", is_flag=True, help="--sigstore: use the public-good staging instance.")
 @click.option(
     "--ignore-paths",
     multiple=True,
@@ -269,6 +240,7 @@ def sign(
     use_sigstore: bool,
     identity_token: str | None,
     trust_config: Path | None,
+    staging: bool,
     ignore_paths: tuple[Path, ...],
     ignore_git_paths: bool,
     serialization: str,
@@ -282,56 +254,29 @@ def sign(
 
     With --key the signature is what `model_signing sign key` writes (the
     bundle's publicKey.hint names the key); with --sigstore it is a keyless
-    Sigstore bundle (needs the network and an identity token).
+    Sigstore bundle (needs the network and an identity token: --identity-token,
+    SIGSTORE_ID_TOKEN or ambient CI credentials).
     """
-    from mlspec_attest.cli.options import passphrase_from_env
-    from mlspec_attest.errors import UsageError
-    from mlspec_attest.interop.oms.signature import Serialization, sign_model, sign_model_sigstore
-    from mlspec_attest.signing.keys import load_private_key
-
     if use_sigstore == (key is not None):
         raise UsageError("choose one: --key KEY or --sigstore")
-    if serialization == "shards" and hash_type == "blake3":
-        raise UsageError(
-            "blake3 is not sharded (it hashes one file on every core)",
-            remedy="use --serialization files with --hash blake3",
-        )
-    spec = Serialization(
-        serialization,
-        hash_type,
-        allow_symlinks,
-        shard_size if serialization == "shards" else None,
-    )
+    spec = serialization_for(serialization, hash_type, allow_symlinks, shard_size)
     ignored = _model_relative(ignore_paths, model_path) if ignore_paths else []
-    result: ModelSignature
+    signer: LocalKeySigner | SigstoreSigner
     if key is not None:
         signer = load_private_key(key, passphrase=passphrase_from_env(passphrase_env))
-        result = sign_model(
-            model_path,
-            signature,
-            signer,
-            serialization=spec,
-            ignore_paths=ignored,
-            ignore_git_paths=ignore_git_paths,
-            workers=workers,
-        )
     else:
-        token = identity_token
-        if not token:
-            raise UsageError(
-                "--sigstore needs an OIDC identity token",
-                remedy="pass --identity-token or set SIGSTORE_ID_TOKEN",
-            )
-        result = sign_model_sigstore(
-            model_path,
-            signature,
-            identity_token=token,
-            trust_config=trust_config,
-            serialization=spec,
-            ignore_paths=ignored,
-            ignore_git_paths=ignore_git_paths,
-            workers=workers,
+        signer = SigstoreSigner.create(
+            identity_token=identity_token, trust_config=trust_config, staging=staging
         )
+    result = sign_model(
+        model_path,
+        signature,
+        signer,
+        serialization=spec,
+        ignore_paths=ignored,
+        ignore_git_paths=ignore_git_paths,
+        workers=workers,
+    )
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:

@@ -13,19 +13,34 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from cryptography.exceptions import InternalError, InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+from cryptography.exceptions import InternalError, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from mlspec_attest.errors import KeyLoadError
 from mlspec_attest.formats.fsutil import atomic_write
 from mlspec_attest.formats.limits import MAX_KEY_BYTES, read_limited
+from mlspec_attest.signing import schemes
+from mlspec_attest.signing.schemes import (
+    MIN_RSA_BITS,
+    SupportedPrivateKey,
+    SupportedPublicKey,
+    Use,
+)
 
-SupportedPrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
-SupportedPublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
-
-MIN_RSA_BITS = 2048
+__all__ = [
+    "MIN_RSA_BITS",
+    "KeyType",
+    "LocalKeySigner",
+    "LocalPublicKey",
+    "SupportedPrivateKey",
+    "SupportedPublicKey",
+    "generate_key",
+    "load_private_key",
+    "load_public_key",
+    "write_key_pair",
+]
 
 
 class KeyType(StrEnum):
@@ -35,33 +50,6 @@ class KeyType(StrEnum):
     ECDSA_P256 = "ecdsa-p256"
     ECDSA_P384 = "ecdsa-p384"
     RSA_3072 = "rsa-3072"
-
-
-def _pss() -> padding.PSS:
-    return padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
-
-
-def _ec_hash(curve: ec.EllipticCurve) -> hashes.HashAlgorithm:
-    if isinstance(curve, ec.SECP256R1):
-        return hashes.SHA256()
-    if isinstance(curve, ec.SECP384R1):
-        return hashes.SHA384()
-    if isinstance(curve, ec.SECP521R1):
-        return hashes.SHA512()
-    raise KeyLoadError(f"unsupported elliptic curve {curve.name}")
-
-
-def _check_public(key: PublicKeyTypes, source: str) -> SupportedPublicKey:
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        return key
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        _ec_hash(key.curve)
-        return key
-    if isinstance(key, rsa.RSAPublicKey):
-        if key.key_size < MIN_RSA_BITS:
-            raise KeyLoadError(f"{source}: RSA key of {key.key_size} bits is too small")
-        return key
-    raise KeyLoadError(f"{source}: unsupported key type {type(key).__name__}")
 
 
 @dataclass(frozen=True)
@@ -80,7 +68,7 @@ class LocalPublicKey:
                 f"{source}: not a PEM public key (SubjectPublicKeyInfo)",
                 remedy="pass the .pub file written by `mlspec-attest keygen`",
             ) from exc
-        return cls(_check_public(loaded, source))
+        return cls(schemes.check_public(loaded, source))
 
     def pem(self) -> str:
         return self.key.public_bytes(
@@ -93,37 +81,15 @@ class LocalPublicKey:
 
     @property
     def key_details(self) -> str:
-        k = self.key
-        if isinstance(k, ed25519.Ed25519PublicKey):
-            return "PKIX_ED25519"
-        if isinstance(k, ec.EllipticCurvePublicKey):
-            return {
-                "secp256r1": "PKIX_ECDSA_P256_SHA_256",
-                "secp384r1": "PKIX_ECDSA_P384_SHA_384",
-            }.get(k.curve.name, "PKIX_ECDSA_P521_SHA_512")
-        return f"PKIX_RSA_PSS_{k.key_size}_SHA256"
+        return schemes.key_details(self.key)
 
     @property
     def algorithm(self) -> str:
-        k = self.key
-        if isinstance(k, ed25519.Ed25519PublicKey):
-            return "ed25519"
-        if isinstance(k, ec.EllipticCurvePublicKey):
-            return f"ecdsa-{k.curve.name}"
-        return f"rsa-{k.key_size}-pss-sha256"
+        return schemes.algorithm_name(self.key)
 
-    def verify(self, signature: bytes, data: bytes) -> bool:
-        k = self.key
-        try:
-            if isinstance(k, ed25519.Ed25519PublicKey):
-                k.verify(signature, data)
-            elif isinstance(k, ec.EllipticCurvePublicKey):
-                k.verify(signature, data, ec.ECDSA(_ec_hash(k.curve)))
-            else:
-                k.verify(signature, data, _pss(), hashes.SHA256())
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+    def verify(self, signature: bytes, data: bytes, use: Use = Use.LOCAL) -> bool:
+        """Does ``signature`` verify over ``data`` under the schemes ``use`` accepts?"""
+        return schemes.verify(self.key, signature, data, use)
 
 
 @dataclass(frozen=True)
@@ -137,17 +103,12 @@ class LocalKeySigner:
         return LocalPublicKey(self.private_key.public_key())
 
     def sign(self, data: bytes) -> bytes:
-        k = self.private_key
-        if isinstance(k, ed25519.Ed25519PrivateKey):
-            return k.sign(data)
-        if isinstance(k, ec.EllipticCurvePrivateKey):
-            return k.sign(data, ec.ECDSA(_ec_hash(k.curve)))
-        return k.sign(data, _pss(), hashes.SHA256())
+        return schemes.sign(self.private_key, data)
 
 
 def _check_private(key: PrivateKeyTypes, source: str) -> SupportedPrivateKey:
     if isinstance(key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
-        _check_public(key.public_key(), source)
+        schemes.check_public(key.public_key(), source)
         return key
     raise KeyLoadError(f"{source}: unsupported private key type {type(key).__name__}")
 

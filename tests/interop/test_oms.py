@@ -50,7 +50,7 @@ from mlspec_attest.interop.oms.signature import (
     sign_model,
     verify_model,
 )
-from mlspec_attest.interop.oms.trust import legacy_pae
+from mlspec_attest.signing.dsse_pae import legacy_pae
 from mlspec_attest.signing.keys import (
     KeyType,
     LocalKeySigner,

@@ -33,8 +33,9 @@ from mlspec_attest.interop.oms.signature import (
     SigstoreTrust,
     check_model,
 )
-from mlspec_attest.interop.oms.trust import PAE_DSSE, PAE_LEGACY, legacy_pae
+from mlspec_attest.signing.dsse_pae import PAE_DSSE, PAE_LEGACY, legacy_pae
 from mlspec_attest.signing.keys import LocalPublicKey
+from mlspec_attest.signing.sigstore.trust_root import TRUSTED_ROOT_MEDIA_TYPE
 
 from ..support import asset
 
@@ -868,13 +869,21 @@ def test_sigstore_wrong_identity_report(tmp_path: Path) -> None:
     )
 
 
+NEITHER = (
+    "is neither a Sigstore TrustedRoot "
+    "(application/vnd.dev.sigstore.trustedroot+json;version=0.1) nor a ClientTrustConfig"
+)
+
+
 @pytest.mark.parametrize(
     ("content", "error"),
     [
-        ({"mediaType": "application/json"}, "mediaType 'application/json' is neither a Sigstore ClientTrustConfig nor a TrustedRoot"),
-        ({}, "mediaType '' is neither a Sigstore ClientTrustConfig nor a TrustedRoot"),
-        ([], "mediaType '' is neither a Sigstore ClientTrustConfig nor a TrustedRoot"),
-        ({"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1"}, "sigstore cannot use it"),
+        ({"mediaType": "application/json"}, f"mediaType 'application/json' {NEITHER}"),
+        ({}, f"mediaType None {NEITHER}"),
+        ([], "a Sigstore trust root must be a JSON object"),
+        # the one trust-root loader matches mediaType exactly, never by substring
+        ({"mediaType": "x-trustedroot"}, f"mediaType 'x-trustedroot' {NEITHER}"),
+        ({"mediaType": "clienttrustconfig"}, f"mediaType 'clienttrustconfig' {NEITHER}"),
     ],
 )  # fmt: skip
 def test_unusable_sigstore_trust_config(content: Any, error: str, tmp_path: Path) -> None:
@@ -883,7 +892,16 @@ def test_unusable_sigstore_trust_config(content: Any, error: str, tmp_path: Path
     config.write_text(json.dumps(content))
     with pytest.raises(MalformedDocumentError) as info:
         check_model(folder, folder / "model.sig", SigstoreTrust(config, *SIGSTORE_SIGNER))
-    assert info.value.message.startswith(f"trust config {config}: {error}")
+    assert info.value.message == f"{config}: {error}"
+
+
+def test_sigstore_trust_root_sigstore_cannot_use(tmp_path: Path) -> None:
+    folder = _sigstore_model(tmp_path)
+    config = tmp_path / "trust.json"
+    config.write_text(json.dumps({"mediaType": TRUSTED_ROOT_MEDIA_TYPE}))
+    with pytest.raises(MalformedDocumentError) as info:
+        check_model(folder, folder / "model.sig", SigstoreTrust(config, *SIGSTORE_SIGNER))
+    assert info.value.message.startswith(f"trust root {config}: not a usable TrustedRoot (")
 
 
 def test_sigstore_signature_that_is_no_bundle(tmp_path: Path) -> None:
@@ -891,9 +909,7 @@ def test_sigstore_signature_that_is_no_bundle(tmp_path: Path) -> None:
     (folder / "model.sig").write_text('{"mediaType": "x"}')
     with pytest.raises(MalformedDocumentError) as info:
         check_model(folder, folder / "model.sig", SigstoreTrust(PROD, *SIGSTORE_SIGNER))
-    assert info.value.message.startswith(
-        f"signature {folder / 'model.sig'}: not a Sigstore bundle ("
-    )
+    assert info.value.message == f"signature {folder / 'model.sig'}: missing verificationMaterial"
     (folder / "model.sig").write_text('{"a": 1, "a": 2}')
     with pytest.raises(MalformedDocumentError) as info:
         check_model(folder, folder / "model.sig", SigstoreTrust(PROD, *SIGSTORE_SIGNER))
@@ -950,7 +966,7 @@ def test_unreadable_signature_files_are_named(model: Path, tmp_path: Path) -> No
     config.write_text("{not json")
     with pytest.raises(MalformedDocumentError) as info:
         check_model(folder, folder / "model.sig", SigstoreTrust(config, *SIGSTORE_SIGNER))
-    assert info.value.message.startswith(f"trust config {config}: ")
+    assert info.value.message.startswith(f"trust root {config}: not valid JSON")
 
 
 def test_sigstore_signatures_need_sigstore_python(

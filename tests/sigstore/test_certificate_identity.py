@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from mlspec_attest.signing.sigstore.verify import (
+from mlspec_attest.signing.sigstore.identity import (
     CertificateIdentity,
     IdentityMismatchError,
     SigstoreIdentity,

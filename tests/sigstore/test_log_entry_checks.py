@@ -498,7 +498,7 @@ def test_intoto_body_names_the_signing_certificate(
     from cryptography.hazmat.primitives.serialization import Encoding
     from sigstore import errors as sigstore_errors
 
-    from mlspec_attest.signing.sigstore import _compat as _sigstore_compat
+    from mlspec_attest.signing.sigstore import log_entry
 
     cert = _certificate(signer)
     pems = {
@@ -512,12 +512,12 @@ def test_intoto_body_names_the_signing_certificate(
     raw = _intoto_raw(env, sig, payload, pems[verifier])
 
     def check() -> None:
-        _sigstore_compat._check_intoto_body(
+        log_entry.check_intoto_body(
             raw,
             INTOTO_PAYLOAD_TYPE,
             payload,
             sig,
-            lambda pem: _sigstore_compat._same_certificate(pem, cert),
+            lambda pem: log_entry.same_certificate(pem, cert),
         )
 
     if reason is None:
@@ -531,13 +531,13 @@ def test_intoto_body_names_the_signing_certificate(
 def test_intoto_body_content_must_be_an_object(signer: LocalKeySigner) -> None:
     from sigstore import errors as sigstore_errors
 
-    from mlspec_attest.signing.sigstore import _compat as _sigstore_compat
+    from mlspec_attest.signing.sigstore import log_entry
 
     payload = statement(DIGEST)
     _, sig = envelope_of(signer, payload)
     raw = json.dumps({"apiVersion": "0.0.2", "kind": "intoto", "spec": {"content": "x"}})
     with pytest.raises(sigstore_errors.VerificationError) as info:
-        _sigstore_compat._check_intoto_body(
+        log_entry.check_intoto_body(
             raw.encode(), INTOTO_PAYLOAD_TYPE, payload, sig, lambda pem: True
         )
     assert str(info.value) == "intoto entry has no envelope"
@@ -691,14 +691,12 @@ def test_undecodable_signed_timestamp_is_bad_input(
 def test_entry_body_shape(raw: bytes, reason: str, signer: LocalKeySigner) -> None:
     from sigstore import errors as sigstore_errors
 
-    from mlspec_attest.signing.sigstore import _compat as _sigstore_compat
+    from mlspec_attest.signing.sigstore import log_entry
 
     payload = statement(DIGEST)
     _, sig = envelope_of(signer, payload)
     with pytest.raises(sigstore_errors.VerificationError) as info:
-        _sigstore_compat._check_intoto_body(
-            raw, INTOTO_PAYLOAD_TYPE, payload, sig, lambda pem: True
-        )
+        log_entry.check_intoto_body(raw, INTOTO_PAYLOAD_TYPE, payload, sig, lambda pem: True)
     assert str(info.value) == reason
 
 

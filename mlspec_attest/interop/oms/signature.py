@@ -4,7 +4,7 @@ Verification (:func:`check_model` reports, :func:`verify_model` raises), in orde
 
 1. **Read the bundle** — Sigstore bundle v0.3 JSON with one DSSE envelope
    (:class:`~mlspec_attest.errors.MalformedDocumentError`, exit 3, if it is not).
-2. **Signature** — under the trust the caller names: an EC public key, a
+2. **Signature** — (:mod:`.signature_check`) under the trust the caller names: an EC public key, a
    certificate chain to a given root, or a Sigstore identity under an explicit
    trust root (problems ``signature``, ``key-hint``, ``certificate-chain``,
    ``certificate-usage``, ``sigstore``). Nothing below runs unless this passes.
@@ -21,8 +21,8 @@ Verification (:func:`check_model` reports, :func:`verify_model` raises), in orde
    ``digest-mismatch`` (plus ``symlink``/``special-file`` for entries a model
    cannot hold).
 
-Signing (:func:`sign_model`, :func:`sign_model_sigstore`) writes exactly what
-model-signing 1.x writes, so ``model_signing verify`` accepts it.
+Signing (:func:`sign_model`, :func:`sign_model_sigstore`, in :mod:`.sign`) writes
+exactly what model-signing 1.x writes, so ``model_signing verify`` accepts it.
 
 For the ``package`` stage, :func:`oms_evidence` summarizes a verified signature
 as a small record and :func:`check_oms_evidence` checks a served model against
@@ -31,30 +31,19 @@ that record.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mlspec_attest.errors import (
-    ArtifactPathError,
-    BackendError,
-    BadInputError,
-    MalformedDocumentError,
-    VerificationError,
-    missing,
-)
-from mlspec_attest.formats.bundle import Bundle
-from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE, Envelope
-from mlspec_attest.formats.fsutil import atomic_write
+from mlspec_attest.errors import ArtifactPathError, VerificationError
 from mlspec_attest.interop.oms.manifest import (
     GIT_PATHS,
     PREDICATE_LEGACY,
-    ModelManifest,
     Problem,
     Resource,
     Serialization,
+    SignedManifest,
     build_manifest,
     compare_resources,
     parse_statement,
@@ -62,15 +51,15 @@ from mlspec_attest.interop.oms.manifest import (
     root_digest,
     split_shard_name,
 )
-from mlspec_attest.interop.oms.trust import (
-    CertificateTrust,
-    KeyTrust,
-    OmsTrust,
-    SigstoreTrust,
-    _check_ec,
-    verify_signature,
+from mlspec_attest.interop.oms.sign import (
+    SIGNATURE_SCHEMA,
+    ModelSignature,
+    relative_inside,
+    sign_model,
+    sign_model_sigstore,
 )
-from mlspec_attest.signing.keys import LocalKeySigner
+from mlspec_attest.interop.oms.signature_check import verify_signature
+from mlspec_attest.interop.oms.trust import CertificateTrust, KeyTrust, OmsTrust, SigstoreTrust
 from mlspec_attest.verify.oms_evidence import EVIDENCE_SCHEMA, sha256_file
 
 __all__ = [
@@ -94,7 +83,6 @@ __all__ = [
 ]
 
 REPORT_SCHEMA = "https://mlspec-attest.dev/model-verification/v1"
-SIGNATURE_SCHEMA = "https://mlspec-attest.dev/model-signature/v1"
 
 
 class ModelSignatureDenied(VerificationError):
@@ -166,15 +154,6 @@ class ModelVerification:
         }
 
 
-def _relative_inside(path: Path, root: Path) -> str | None:
-    """``path`` relative to the folder ``root`` (posix), or None if it is not inside."""
-    try:
-        rel = path.resolve().relative_to(root.resolve())
-    except (ValueError, OSError):
-        return None
-    return rel.as_posix() if rel.parts else None
-
-
 def _implicit_git_paths(resources: Iterable[Resource], method: str) -> set[str]:
     """Git metadata the signers of signatures without recorded ignore paths left out.
 
@@ -186,6 +165,25 @@ def _implicit_git_paths(resources: Iterable[Resource], method: str) -> set[str]:
         shard = split_shard_name(r.name) if method == "shards" else None
         listed.add((shard[0] if shard else r.name).split("/")[0])
     return {g for g in GIT_PATHS if g not in listed}
+
+
+def _left_out(
+    model: Path,
+    signature: Path,
+    signed: SignedManifest,
+    ignore_paths: Iterable[str],
+    ignore_git_paths: bool | None,
+) -> set[str]:
+    """What verification leaves out besides the recorded ignore paths."""
+    extra = set(ignore_paths)
+    sig_rel = relative_inside(signature, model) if model.is_dir() else None
+    if sig_rel:
+        extra.add(sig_rel)
+    if ignore_git_paths is None and not signed.serialization.ignore_paths:
+        extra.update(_implicit_git_paths(signed.resources, signed.serialization.method))
+    elif ignore_git_paths:
+        extra.update(GIT_PATHS)
+    return extra
 
 
 def check_model(
@@ -217,14 +215,7 @@ def check_model(
     notes = list(checked.notes)
     if checked.pae != "dsse-v1":
         notes.append("signed with the pre-1.0 model-signing PAE (legacy format)")
-    extra = set(ignore_paths)
-    sig_rel = _relative_inside(signature, model) if model.is_dir() else None
-    if sig_rel:
-        extra.add(sig_rel)
-    if ignore_git_paths is None and not signed.serialization.ignore_paths:
-        extra.update(_implicit_git_paths(signed.resources, signed.serialization.method))
-    elif ignore_git_paths:
-        extra.update(GIT_PATHS)
+    extra = _left_out(model, signature, signed, ignore_paths, ignore_git_paths)
     serialization = signed.serialization
     actual, walk_problems = build_manifest(
         model, serialization, extra_ignore=extra, workers=workers
@@ -273,145 +264,6 @@ def verify_model(
     if not report.passed:
         raise ModelSignatureDenied(report)
     return report
-
-
-# --- signing -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelSignature:
-    """A signature written by :func:`sign_model` or :func:`sign_model_sigstore`."""
-
-    path: Path
-    manifest: ModelManifest
-    signer: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "schemaVersion": SIGNATURE_SCHEMA,
-            "result": "SIGNED",
-            "signature": str(self.path),
-            "signer": self.signer,
-            "predicateType": "https://model_signing/signature/v1.0",
-            "modelName": self.manifest.model_name,
-            "serialization": self.manifest.serialization.to_json(),
-            "rootDigest": {"sha256": self.manifest.root_digest},
-            "resources": len(self.manifest.resources),
-        }
-
-
-def _manifest_to_sign(
-    model: Path,
-    signature: Path,
-    serialization: Serialization,
-    ignore_paths: Iterable[str],
-    ignore_git_paths: bool,
-    workers: int | None,
-) -> ModelManifest:
-    recorded = set(serialization.ignore_paths) | set(ignore_paths)
-    sig_rel = _relative_inside(signature, model) if model.is_dir() else None
-    if sig_rel:
-        recorded.add(sig_rel)
-    if ignore_git_paths:
-        recorded.update(GIT_PATHS)
-    planned = replace(serialization, ignore_paths=frozenset(recorded))
-    manifest, problems = build_manifest(model, planned, workers=workers)
-    if problems:
-        raise ArtifactPathError(
-            f"{model}: cannot sign this model: " + "; ".join(p.message for p in problems),
-            remedy=problems[0].remedy or "remove the entries or ignore them with --ignore-paths",
-        )
-    return manifest
-
-
-def sign_model(
-    model: Path,
-    signature: Path,
-    signer: LocalKeySigner,
-    *,
-    serialization: Serialization | None = None,
-    ignore_paths: Iterable[str] = (),
-    ignore_git_paths: bool = True,
-    workers: int | None = None,
-) -> ModelSignature:
-    """Sign ``model`` with an EC key, writing the bundle model-signing 1.x writes.
-
-    ``ignore_paths`` (model-relative), the signature file when it lies inside
-    the model, and git metadata (unless ``ignore_git_paths`` is False) are left
-    out and recorded in the predicate.
-    """
-    _check_ec(signer.public_key.key, "signing key")
-    manifest = _manifest_to_sign(
-        model, signature, serialization or Serialization(), ignore_paths, ignore_git_paths, workers
-    )
-    envelope = Envelope.sign(manifest.payload(), INTOTO_PAYLOAD_TYPE, [signer], keyid_hint=False)
-    public = signer.public_key
-    bundle = Bundle.for_public_key(envelope, public.keyid).to_json()
-    atomic_write(signature, json.dumps(bundle, separators=(",", ":")).encode())
-    return ModelSignature(
-        signature,
-        manifest,
-        {"method": "key", "keyid": public.keyid, "keyDetails": public.key_details},
-    )
-
-
-def sign_model_sigstore(
-    model: Path,
-    signature: Path,
-    *,
-    identity_token: str,
-    trust_config: Path | None = None,
-    serialization: Serialization | None = None,
-    ignore_paths: Iterable[str] = (),
-    ignore_git_paths: bool = True,
-    workers: int | None = None,
-) -> ModelSignature:
-    """Sign ``model`` keyless with Sigstore (Fulcio certificate + Rekor entry); needs the network.
-
-    ``trust_config`` is a ClientTrustConfig JSON naming the instance; without it
-    the public-good production instance is used (its trust root is fetched by TUF).
-    """
-    try:
-        from sigstore import errors as sigstore_errors
-        from sigstore.dsse import Statement
-        from sigstore.models import ClientTrustConfig
-        from sigstore.oidc import IdentityError, IdentityToken
-        from sigstore.sign import SigningContext
-    except ImportError as exc:
-        raise missing("sigstore", "Sigstore model signing", exc) from exc
-    try:
-        token = IdentityToken(identity_token)
-    except IdentityError as exc:
-        raise BadInputError(
-            f"the identity token is not usable: {exc}",
-            remedy="pass a fresh OIDC token with --identity-token or SIGSTORE_ID_TOKEN",
-        ) from exc
-    try:
-        if trust_config is not None:
-            config = ClientTrustConfig.from_json(trust_config.read_text())
-        else:
-            config = ClientTrustConfig.production()
-    except OSError as exc:
-        raise BadInputError(f"{trust_config}: cannot read ({exc.strerror})") from exc
-    except sigstore_errors.Error as exc:
-        raise BackendError(f"Sigstore trust configuration unavailable: {exc}") from exc
-    except Exception as exc:
-        raise MalformedDocumentError(f"{trust_config}: not a ClientTrustConfig ({exc})") from exc
-    manifest = _manifest_to_sign(
-        model, signature, serialization or Serialization(), ignore_paths, ignore_git_paths, workers
-    )
-    try:
-        context = SigningContext.from_trust_config(config)
-        with context.signer(token) as sigstore_signer:
-            bundle = sigstore_signer.sign_dsse(Statement(manifest.payload()))
-    except sigstore_errors.Error as exc:
-        raise BackendError(f"Sigstore signing failed: {exc}") from exc
-    atomic_write(signature, bundle.to_json().encode())
-    return ModelSignature(
-        signature,
-        manifest,
-        {"method": "sigstore", "identity": token.identity, "issuer": token.issuer},
-    )
 
 
 # --- package-stage evidence ------------------------------------------------------------------

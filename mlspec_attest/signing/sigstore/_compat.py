@@ -14,7 +14,7 @@ which runs the 70 conformance vectors through it). sigstore 4.5.1 agrees with
 * ``managed-key-happy-path`` / ``managed-key-and-trusted-root`` - bundles signed
   with a managed key (``publicKey.hint``) do not parse in sigstore-python at all;
   :func:`verify_key_transparency` checks their log entry, signed times and entry
-  body with sigstore's own building blocks.
+  body with sigstore's own building blocks (entry bodies: :mod:`.log_entry`).
 
 Adapted from sigstore-python 4.5.1 ``sigstore/verify/verifier.py`` (Apache-2.0,
 Copyright 2022 The Sigstore Authors) where noted.
@@ -22,26 +22,17 @@ Copyright 2022 The Sigstore Authors) where noted.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from mlspec_attest.errors import MalformedDocumentError, SigstoreVerificationError, missing
-from mlspec_attest.signing.sigstore.verify import (
-    SignedTime,
-    SigstoreIdentity,
-    TrustRoot,
-    VerifiedBundle,
-    check_identity,
-)
+from mlspec_attest.signing.sigstore.identity import SigstoreIdentity, check_identity
+from mlspec_attest.signing.sigstore.result import SignedTime, VerifiedBundle
+from mlspec_attest.signing.sigstore.trust_root import TrustRoot
 
 try:
     from rfc3161_client import TimeStampResponse, VerifierBuilder
@@ -51,13 +42,18 @@ try:
     from sigstore._internal.timestamp import TimestampSource, TimestampVerificationResult
     from sigstore._internal.trust import KeyringPurpose
     from sigstore.hashes import Hashed
-    from sigstore.models import Bundle, InvalidBundle, TimestampVerificationData, TrustedRoot
+    from sigstore.models import Bundle, InvalidBundle, TimestampVerificationData
     from sigstore.models import TransparencyLogEntry as SigstoreLogEntry
     from sigstore.verify import Verifier
     from sigstore.verify.verifier import MAX_ALLOWED_TIMESTAMP
     from sigstore_models.bundle.v1 import Bundle as BundleModel
     from sigstore_models.common.v1 import HashAlgorithm
-    from sigstore_models.trustroot import v1 as trustroot_v1
+
+    from mlspec_attest.signing.sigstore.log_entry import (
+        check_intoto_body,
+        check_key_entry_body,
+        same_certificate,
+    )
 except ImportError as exc:
     raise missing("sigstore", "verifying Sigstore bundles", exc) from exc
 
@@ -68,17 +64,6 @@ if TYPE_CHECKING:
 _PROMISED_KINDS = {("dsse", "0.0.1"), ("hashedrekord", "0.0.1"), ("intoto", "0.0.2")}
 # A log entry integrated this far in the future is refused (clock skew allowance).
 _FUTURE_SKEW = timedelta(minutes=5)
-
-
-def load_trusted_root(document: Mapping[str, Any], source: str) -> TrustedRoot:
-    """Parse a TrustedRoot document into sigstore-python's object (strict)."""
-    try:
-        inner = trustroot_v1.TrustedRoot.from_json(json.dumps(dict(document)))
-        return TrustedRoot(inner)
-    except (ValueError, TypeError, sigstore_errors.Error) as exc:
-        raise MalformedDocumentError(
-            f"trust root {source}: not a usable TrustedRoot ({exc})"
-        ) from exc
 
 
 class ConformingVerifier(Verifier):
@@ -146,92 +131,14 @@ class ConformingVerifier(Verifier):
             raise sigstore_errors.VerificationError("an intoto entry needs a DSSE envelope")
         key = cast(ec.EllipticCurvePublicKey, bundle.signing_certificate.public_key())
         dsse._verify(key, envelope)
-        _check_intoto_body(
+        check_intoto_body(
             bundle.log_entry._inner.canonicalized_body,
             envelope._inner.payload_type,
             envelope._inner.payload,
             envelope.signature,
-            lambda pem: _same_certificate(pem, bundle.signing_certificate),
+            lambda pem: same_certificate(pem, bundle.signing_certificate),
         )
         return envelope._inner.payload_type, envelope._inner.payload
-
-
-def _same_certificate(pem: bytes, cert: x509.Certificate) -> bool:
-    try:
-        return x509.load_pem_x509_certificate(pem) == cert
-    except ValueError:
-        return False
-
-
-def _same_key(pem: bytes, key: LocalPublicKey) -> bool:
-    try:
-        named = serialization.load_pem_public_key(pem)
-    except (ValueError, TypeError):
-        return False
-    spki = serialization.PublicFormat.SubjectPublicKeyInfo
-    der = serialization.Encoding.DER
-    return named.public_bytes(der, spki) == key.key.public_bytes(der, spki)
-
-
-def _b64(value: Any, what: str) -> bytes:
-    if not isinstance(value, str):
-        raise sigstore_errors.VerificationError(f"log entry: {what} is not base64 text")
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise sigstore_errors.VerificationError(f"log entry: {what} is not base64") from exc
-
-
-def _entry_body(raw: bytes, kind: str, version: str) -> dict[str, Any]:
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise sigstore_errors.VerificationError("log entry body is not JSON") from exc
-    if not isinstance(body, dict) or body.get("kind") != kind or body.get("apiVersion") != version:
-        raise sigstore_errors.VerificationError(
-            "log entry body does not match the entry's kind and version"
-        )
-    spec = body.get("spec")
-    if not isinstance(spec, dict):
-        raise sigstore_errors.VerificationError("log entry body has no spec")
-    return spec
-
-
-def _check_intoto_body(
-    raw: bytes,
-    payload_type: str,
-    payload: bytes,
-    signature: bytes,
-    verifier_ok: Callable[[bytes], bool],
-) -> None:
-    """Rekor intoto 0.0.2: the entry records the same single signature, by the same
-    verifier, over a payload with the same hash."""
-    spec = _entry_body(raw, "intoto", "0.0.2")
-    content = spec.get("content")
-    envelope = content.get("envelope") if isinstance(content, dict) else None
-    if not isinstance(content, dict) or not isinstance(envelope, dict):
-        raise sigstore_errors.VerificationError("intoto entry has no envelope")
-    sigs = envelope.get("signatures")
-    if not isinstance(sigs, list) or len(sigs) != 1 or not isinstance(sigs[0], dict):
-        raise sigstore_errors.VerificationError("intoto entry: signature count mismatch")
-    # Rekor stores the signature and the verifier base64 encoded once more.
-    try:
-        recorded = _b64(_b64(sigs[0].get("sig"), "signature").decode("ascii"), "signature")
-    except (sigstore_errors.VerificationError, UnicodeDecodeError):
-        recorded = b""
-    if recorded != signature:
-        raise sigstore_errors.VerificationError("intoto entry: signature mismatch")
-    if not verifier_ok(_b64(sigs[0].get("publicKey"), "verifier")):
-        raise sigstore_errors.VerificationError("intoto entry: signed by another verifier")
-    if envelope.get("payloadType") not in (None, payload_type):
-        raise sigstore_errors.VerificationError("intoto entry: payloadType mismatch")
-    payload_hash = content.get("payloadHash")
-    if (
-        not isinstance(payload_hash, dict)
-        or payload_hash.get("algorithm") != "sha256"
-        or payload_hash.get("value") != hashlib.sha256(payload).hexdigest()
-    ):
-        raise sigstore_errors.VerificationError("intoto entry: payload hash mismatch")
 
 
 def _policy(rules: Sequence[SigstoreIdentity], seen: list[Any]) -> Any:
@@ -306,19 +213,10 @@ def _source_name(source: TimestampSource) -> str:
 # --- managed-key bundles ----------------------------------------------------------------
 
 
-def verify_key_transparency(
-    bundle_json: str,
-    trust: TrustRoot,
-    key: LocalPublicKey,
-    signature: bytes,
-    artifact_digest: bytes | None,
-    now: datetime,
-    what: str,
-) -> tuple[SignedTime, ...]:
-    """For a bundle whose signature the caller checked with ``key``: its one log entry
-    (inclusion proof, checkpoint, promise) and signed times under ``trust``, and that the
-    entry records this signature by this key over this content."""
-    trusted_root = trust.sigstore()
+def _parse_key_bundle(
+    bundle_json: str, what: str
+) -> tuple[BundleModel, Any, SigstoreLogEntry, list[TimeStampResponse]]:
+    """The parts of a key bundle sigstore-python cannot parse as a whole."""
     try:
         inner = BundleModel.from_json(bundle_json)
         media_type = Bundle.BundleType(inner.media_type)
@@ -332,10 +230,58 @@ def verify_key_transparency(
             if tsd and tsd.rfc3161_timestamps
             else []
         )
-    except (InvalidBundle, ValueError, TypeError) as exc:
+    except (InvalidBundle, ValueError, TypeError, sigstore_errors.Error) as exc:
         raise MalformedDocumentError(f"{what}: not a valid Sigstore bundle ({exc})") from exc
-    except sigstore_errors.Error as exc:
-        raise MalformedDocumentError(f"{what}: not a valid Sigstore bundle ({exc})") from exc
+    return inner, media_type, entry, stamps
+
+
+def _key_bundle_times(
+    verifier: ConformingVerifier,
+    log: Any,
+    stamps: list[TimeStampResponse],
+    signature: bytes,
+    now: datetime,
+) -> list[SignedTime]:
+    """The verified signing times of a key bundle: signed timestamps, then the promise."""
+    times: list[SignedTime] = []
+    if stamps:
+        if len(stamps) > MAX_ALLOWED_TIMESTAMP:
+            raise sigstore_errors.VerificationError("too many signed timestamps")
+        if len(set(stamps)) != len(stamps):
+            raise sigstore_errors.VerificationError("duplicate signed timestamp")
+        for stamp in stamps:
+            result = verifier._verify_signed_timestamp(stamp, signature)
+            if result is not None:
+                times.append(SignedTime("timestamp-authority", result.time))
+    if log.integrated_time and log.inclusion_promise:
+        kind = (log.kind_version.kind, log.kind_version.version)
+        if kind not in _PROMISED_KINDS:
+            raise sigstore_errors.VerificationError(
+                f"integrated time is not supported for {kind[0]}/{kind[1]} entries"
+            )
+        integrated = datetime.fromtimestamp(log.integrated_time, tz=UTC)
+        if integrated > now + _FUTURE_SKEW:
+            raise sigstore_errors.VerificationError("the log entry is integrated in the future")
+        times.append(SignedTime("transparency-log", integrated))
+    if not times:
+        raise sigstore_errors.VerificationError("no verified source of signing time")
+    return times
+
+
+def verify_key_transparency(
+    bundle_json: str,
+    trust: TrustRoot,
+    key: LocalPublicKey,
+    signature: bytes,
+    artifact_digest: bytes | None,
+    now: datetime,
+    what: str,
+) -> tuple[SignedTime, ...]:
+    """For a bundle whose signature the caller checked with ``key``: its one log entry
+    (inclusion proof, checkpoint, promise) and signed times under ``trust``, and that the
+    entry records this signature by this key over this content."""
+    trusted_root = trust.sigstore()
+    inner, media_type, entry, stamps = _parse_key_bundle(bundle_json, what)
     log = entry._inner
     try:
         if media_type is Bundle.BundleType.BUNDLE_0_1:
@@ -346,30 +292,9 @@ def verify_key_transparency(
                 "the bundle needs an inclusion promise or a signed timestamp"
             )
         verifier = ConformingVerifier(trusted_root=trusted_root)
-        times: list[SignedTime] = []
-        if stamps:
-            if len(stamps) > MAX_ALLOWED_TIMESTAMP:
-                raise sigstore_errors.VerificationError("too many signed timestamps")
-            if len(set(stamps)) != len(stamps):
-                raise sigstore_errors.VerificationError("duplicate signed timestamp")
-            for stamp in stamps:
-                result = verifier._verify_signed_timestamp(stamp, signature)
-                if result is not None:
-                    times.append(SignedTime("timestamp-authority", result.time))
-        if log.integrated_time and log.inclusion_promise:
-            kind = (log.kind_version.kind, log.kind_version.version)
-            if kind not in _PROMISED_KINDS:
-                raise sigstore_errors.VerificationError(
-                    f"integrated time is not supported for {kind[0]}/{kind[1]} entries"
-                )
-            integrated = datetime.fromtimestamp(log.integrated_time, tz=UTC)
-            if integrated > now + _FUTURE_SKEW:
-                raise sigstore_errors.VerificationError("the log entry is integrated in the future")
-            times.append(SignedTime("transparency-log", integrated))
-        if not times:
-            raise sigstore_errors.VerificationError("no verified source of signing time")
+        times = _key_bundle_times(verifier, log, stamps, signature, now)
         entry._verify(trusted_root.rekor_keyring(KeyringPurpose.VERIFY))
-        _check_key_entry_body(inner, log, key, signature, artifact_digest)
+        check_key_entry_body(inner.dsse_envelope, log, key, signature, artifact_digest)
     except sigstore_errors.Error as exc:
         raise SigstoreVerificationError(
             f"{what}: transparency-log verification failed: {exc}",
@@ -381,63 +306,3 @@ def verify_key_transparency(
             f"{what}: transparency-log verification failed: {exc}"
         ) from exc
     return tuple(times)
-
-
-def _check_key_entry_body(
-    inner: BundleModel,
-    log: Any,
-    key: LocalPublicKey,
-    signature: bytes,
-    artifact_digest: bytes | None,
-) -> None:
-    kind, version = log.kind_version.kind, log.kind_version.version
-    raw: bytes = log.canonicalized_body
-    envelope = inner.dsse_envelope
-    mismatch = sigstore_errors.VerificationError(
-        "the log entry is inconsistent with the bundle (another signature, key or artifact)"
-    )
-    if (kind, version) == ("hashedrekord", "0.0.1"):
-        spec = _entry_body(raw, kind, version)
-        data, sig = spec.get("data"), spec.get("signature")
-        if envelope is not None or not isinstance(data, dict) or not isinstance(sig, dict):
-            raise mismatch
-        digest = data.get("hash")
-        public = sig.get("publicKey")
-        if (
-            not isinstance(digest, dict)
-            or digest.get("algorithm") != "sha256"
-            or artifact_digest is None
-            or digest.get("value") != artifact_digest.hex()
-            or _b64(sig.get("content"), "signature") != signature
-            or not isinstance(public, dict)
-            or not _same_key(_b64(public.get("content"), "public key"), key)
-        ):
-            raise mismatch
-    elif (kind, version) == ("dsse", "0.0.1"):
-        spec = _entry_body(raw, kind, version)
-        sigs = spec.get("signatures")
-        payload_hash = spec.get("payloadHash")
-        if (
-            envelope is None
-            or not isinstance(sigs, list)
-            or len(sigs) != 1
-            or not isinstance(sigs[0], dict)
-            or _b64(sigs[0].get("signature"), "signature") != signature
-            or not _same_key(_b64(sigs[0].get("verifier"), "verifier"), key)
-            or not isinstance(payload_hash, dict)
-            or payload_hash.get("algorithm") != "sha256"
-            or payload_hash.get("value") != hashlib.sha256(envelope.payload).hexdigest()
-        ):
-            raise mismatch
-    elif (kind, version) == ("intoto", "0.0.2"):
-        if envelope is None:
-            raise mismatch
-        _check_intoto_body(
-            raw, envelope.payload_type, envelope.payload, signature, lambda pem: _same_key(pem, key)
-        )
-    else:
-        # Rekor v2 entries of key bundles need a signed timestamp, which no test instance
-        # here provides; refuse rather than accept unexercised code.
-        raise sigstore_errors.VerificationError(
-            f"log entry type {kind}/{version} is not supported for key bundles"
-        )

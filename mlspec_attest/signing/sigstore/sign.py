@@ -16,24 +16,21 @@ the network anyway). sigstore-python is imported only when this module is used.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-from mlspec_attest.errors import (
-    BackendError,
-    BadInputError,
-    MalformedDocumentError,
-    MlspecError,
-    UsageError,
-    missing,
-)
+from cryptography import x509
+
+from mlspec_attest.errors import BackendError, BadInputError, MlspecError, UsageError, missing
 from mlspec_attest.formats.bundle import Bundle
 from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
-from mlspec_attest.formats.jsonio import load_file
-from mlspec_attest.signing.sigstore.verify import CertificateIdentity, SigstoreIdentity, TrustRoot
+from mlspec_attest.signing.sigstore.identity import CertificateIdentity, SigstoreIdentity
+from mlspec_attest.signing.sigstore.trust_root import TrustRoot, load_signing_config, trust_root_of
+from mlspec_attest.signing.sigstore.verify import verify_bundle
 
 TOKEN_ENV = "SIGSTORE_ID_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 
@@ -72,31 +69,6 @@ def resolve_identity_token(explicit: str | None = None) -> str:
     )
 
 
-def load_trust_config(path: Path | None, *, staging: bool = False) -> Any:
-    """A sigstore ``ClientTrustConfig``: from ``path``, else production (or staging) via TUF."""
-    sigstore = _sigstore()
-    if path is not None:
-        doc = load_file(path, what=f"trust config {path}")
-        try:
-            return sigstore.models.ClientTrustConfig.from_json(json.dumps(doc))
-        except (ValueError, TypeError, sigstore.errors.Error) as exc:
-            raise MalformedDocumentError(
-                f"trust config {path}: not a Sigstore ClientTrustConfig ({exc})",
-                remedy="pass the ClientTrustConfig JSON of the instance (mediaType "
-                "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json)",
-            ) from exc
-    try:
-        if staging:
-            return sigstore.models.ClientTrustConfig.staging()
-        return sigstore.models.ClientTrustConfig.production()
-    except sigstore.errors.Error as exc:
-        instance = "staging" if staging else "production"
-        raise BackendError(
-            f"cannot load the Sigstore {instance} configuration over TUF: {exc}",
-            remedy="check the network, or pass --trust-config FILE for a private instance",
-        ) from exc
-
-
 class SigstoreSigner:
     """Signs DSSE payloads keyless; one instance signs as one identity."""
 
@@ -121,7 +93,7 @@ class SigstoreSigner:
             raise UsageError("choose one of --trust-config and --staging")
         ambient = not identity_token and not os.environ.get(TOKEN_ENV)
         token = _identity_token(resolve_identity_token(identity_token))
-        config = load_trust_config(trust_config, staging=staging)
+        config = load_signing_config(trust_config, staging=staging)
         source = str(trust_config) if trust_config else ("staging" if staging else "production")
         return cls(config, token, source=source, ambient=ambient)
 
@@ -140,8 +112,7 @@ class SigstoreSigner:
         return hashlib.sha256(f"{self.issuer}\n{self.identity}".encode()).hexdigest()
 
     def trust_root(self) -> TrustRoot:
-        doc = json.loads(self._config.trusted_root._inner.to_json())
-        return TrustRoot.from_json(doc, source=self.source)
+        return trust_root_of(self._config, source=self.source)
 
     def sign_dsse_json(self, payload: bytes) -> str:
         """Sign the in-toto statement ``payload``; the bundle JSON sigstore-python wrote."""
@@ -173,6 +144,13 @@ class SigstoreSigner:
             ) from exc
         return str(bundle.to_json())
 
+    def sign_statement_json(self, payload: bytes) -> str:
+        """Sign the in-toto statement ``payload``; the bundle JSON as sigstore-python wrote it,
+        verified against the instance's own trust root first."""
+        text = self.sign_dsse_json(payload)
+        self._self_check(json.loads(text), payload)
+        return text
+
     def sign_envelope(self, payload: bytes, payload_type: str) -> Bundle:
         """The :class:`~mlspec_attest.formats.bundle.BundleSigner` method; the bundle is verified before returning."""
         if payload_type != INTOTO_PAYLOAD_TYPE:
@@ -180,16 +158,13 @@ class SigstoreSigner:
                 f"Sigstore signs in-toto statements only, not {payload_type!r}",
                 remedy="sign policies and other documents with a key",
             )
-        text = self.sign_dsse_json(payload)
-        doc = json.loads(text)
+        doc = json.loads(self.sign_dsse_json(payload))
         bundle = Bundle.from_json(doc, what="Sigstore bundle")
         self._self_check(doc, payload)
         return bundle
 
     def _self_check(self, doc: dict[str, Any], payload: bytes) -> None:
         # Catch a broken or misconfigured instance now, not at deploy time.
-        from mlspec_attest.signing.sigstore.verify import verify_bundle
-
         try:
             cert_identity = _certificate_identity(doc)
             rule = SigstoreIdentity(cert_identity.issuer or "", identity=cert_identity.primary)
@@ -263,10 +238,6 @@ def _identity_token(raw: str) -> Any:
 
 
 def _certificate_identity(doc: dict[str, Any]) -> CertificateIdentity:
-    import base64
-
-    from cryptography import x509
-
     raw = doc["verificationMaterial"]["certificate"]["rawBytes"]
     return CertificateIdentity.from_certificate(
         x509.load_der_x509_certificate(base64.b64decode(raw))

@@ -1,0 +1,129 @@
+"""One ``bundle verify`` request: what was signed, which trust root, which identities or key.
+
+:meth:`BundleCheck.from_options` turns the command's options into the inputs of
+:func:`~mlspec_attest.signing.sigstore.verify.verify_bundle` (refusing combinations
+that make no sense, exit 2); :meth:`BundleCheck.verify` runs the one verifier.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlspec_attest.errors import UsageError
+from mlspec_attest.signing.keys import LocalPublicKey, load_public_key
+from mlspec_attest.signing.sigstore.identity import SigstoreIdentity
+from mlspec_attest.signing.sigstore.result import VerifiedBundle
+from mlspec_attest.signing.sigstore.trust_root import TrustRoot
+from mlspec_attest.signing.sigstore.verify import sha256_file, verify_bundle
+
+
+def _check_options(
+    artifact: Path | None,
+    digest: str | None,
+    trust_options: list[Any],
+    instance: str | None,
+    refresh_trust: bool,
+    key: Path | None,
+    identity: str | None,
+    identity_regex: str | None,
+    issuer: str | None,
+) -> None:
+    if (artifact is None) == (digest is None):
+        raise UsageError("name what was signed: --artifact FILE or --digest sha256:HEX")
+    if len(trust_options) > 1:
+        raise UsageError("choose one of --trusted-root, --trust-config and --instance")
+    if refresh_trust and instance is None:
+        raise UsageError("--refresh-trust goes with --instance production|staging")
+    if identity is not None and identity_regex is not None:
+        raise UsageError("choose one of --identity and --identity-regex")
+    if (identity is not None or identity_regex is not None) != (issuer is not None):
+        raise UsageError("--identity/--identity-regex and --issuer go together")
+    if key is None and not trust_options:
+        raise UsageError(
+            "no trust given",
+            remedy="pass --key PUBKEY, or a trust root (--trusted-root, --trust-config, "
+            "--instance) with --identity and --issuer",
+        )
+
+
+def artifact_digest(artifact: Path | None, digest: str | None) -> str:
+    """The signed artifact's hex sha256: ``--digest sha256:HEX``, else the file's."""
+    if digest is not None:
+        match = re.fullmatch(r"sha256:([0-9a-fA-F]{64})", digest)
+        if match is None:
+            raise UsageError(f"--digest {digest!r} is not sha256:<64 hex digits>")
+        return match.group(1).lower()
+    assert artifact is not None
+    return sha256_file(artifact)
+
+
+def trust_root_from_options(
+    trusted_root: Path | None, trust_config: Path | None, instance: str | None, refresh: bool
+) -> TrustRoot | None:
+    """The trust root a file (TrustedRoot or ClientTrustConfig) or an instance names, if any."""
+    path = trusted_root or trust_config
+    if path is not None:
+        return TrustRoot.from_file(path)
+    if instance is not None:
+        return TrustRoot.refreshed(instance) if refresh else TrustRoot.embedded(instance)
+    return None
+
+
+def identity_rules(
+    identity: str | None, identity_regex: str | None, issuer: str | None
+) -> tuple[SigstoreIdentity, ...]:
+    if issuer is None:
+        return ()
+    try:
+        return (SigstoreIdentity(issuer, identity=identity, identity_regex=identity_regex),)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+@dataclass(frozen=True)
+class BundleCheck:
+    """The inputs of one bundle verification."""
+
+    artifact_sha256: str
+    trust: TrustRoot | None
+    rules: tuple[SigstoreIdentity, ...]
+    key: LocalPublicKey | None
+
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        artifact: Path | None,
+        digest: str | None,
+        trusted_root: Path | None,
+        trust_config: Path | None,
+        instance: str | None,
+        refresh_trust: bool,
+        key: Path | None,
+        identity: str | None,
+        identity_regex: str | None,
+        issuer: str | None,
+    ) -> BundleCheck:
+        trust_options = [o for o in (trusted_root, trust_config, instance) if o is not None]
+        _check_options(
+            artifact, digest, trust_options, instance, refresh_trust, key,
+            identity, identity_regex, issuer,
+        )  # fmt: skip
+        sha256 = artifact_digest(artifact, digest)
+        trust = trust_root_from_options(trusted_root, trust_config, instance, refresh_trust)
+        rules = identity_rules(identity, identity_regex, issuer)
+        return cls(sha256, trust, rules, load_public_key(key) if key is not None else None)
+
+    def verify(self, doc: Any, *, what: str) -> VerifiedBundle:
+        """:func:`verify_bundle` with these inputs; raises as it does."""
+        return verify_bundle(
+            doc,
+            trust=self.trust,
+            identities=self.rules,
+            key=self.key,
+            artifact_sha256=self.artifact_sha256,
+            what=what,
+        )
