@@ -37,18 +37,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
-from mlspec_attest.attestation.stage import (
-    HashingOptions,
-    SignedStage,
-    StageRecord,
-    seen_attestations,
-    sign_stage,
-)
+from mlspec_attest.attestation.artifacts import HashingOptions
+from mlspec_attest.attestation.record import StageRecord
+from mlspec_attest.attestation.signers import StageSigner, stage_signer
+from mlspec_attest.attestation.stage import SignedStage, seen_attestations, sign_stage
 from mlspec_attest.errors import UsageError
+from mlspec_attest.evidence.metrics import slice_key
 from mlspec_attest.evidence.metrics_file import load_metrics_file
-from mlspec_attest.formats.signer import Signer
 from mlspec_attest.formats.statement import JSONScalar, check_finite_metrics
-from mlspec_attest.signing.keys import load_private_key
+from mlspec_attest.policy.signed import load_signed_policy
 from mlspec_attest.store.ledger import AttestationStore, default_store_path
 
 P = ParamSpec("P")
@@ -60,17 +57,6 @@ _current: contextvars.ContextVar[StageSession | None] = contextvars.ContextVar(
 )
 
 
-def _signer(key: PathLike | Signer | None, passphrase: bytes | None) -> Signer:
-    if key is None:
-        env = os.environ.get("MLSPEC_ATTEST_KEY")
-        if not env:
-            raise UsageError("no signing key", remedy="pass key=... or set MLSPEC_ATTEST_KEY")
-        key = env
-    if isinstance(key, str | os.PathLike):
-        return load_private_key(Path(key), passphrase=passphrase)
-    return key
-
-
 class StageSession:
     """Collects what one stage read, wrote and measured; signs on :meth:`finish`."""
 
@@ -78,7 +64,7 @@ class StageSession:
         self,
         name: str,
         *,
-        key: PathLike | Signer | None = None,
+        key: PathLike | StageSigner | None = None,
         kind: str | None = None,
         store: PathLike | None = None,
         run_id: str | None = None,
@@ -91,8 +77,6 @@ class StageSession:
         policy = policy or (None if policy_digest else os.environ.get("MLSPEC_ATTEST_POLICY"))
         digest = policy_digest
         if policy:
-            from mlspec_attest.policy.signed import load_signed_policy
-
             digest = load_signed_policy(Path(policy)).digest
         self.record = StageRecord(stage=name, kind=kind, policy_digest=digest)
         self._key = key
@@ -146,8 +130,6 @@ class StageSession:
         self, family: str, value: object, *, count: int, metrics: Mapping[str, float]
     ) -> StageSession:
         """Metrics of one slice; ``value`` is keyed like computed documents (1.0 -> "1")."""
-        from mlspec_attest.evidence.metrics import slice_key
-
         checked = check_finite_metrics(dict(metrics), what=f"slice {family}={value}")
         self.record.slices.setdefault(family, {})[slice_key(value)] = {
             "count": int(count),
@@ -199,7 +181,7 @@ class StageSession:
         """Hash, sign and store now."""
         self.result = sign_stage(
             self.record,
-            _signer(self._key, self._passphrase),
+            stage_signer(self._key, passphrase=self._passphrase),
             self._store,
             run_id=self._run_id,
             base_dir=self._base,
@@ -253,7 +235,7 @@ def current() -> StageSession:
 def attest(
     name: str,
     *,
-    key: PathLike | Signer | None = None,
+    key: PathLike | StageSigner | None = None,
     materials: Iterable[PathLike] = (),
     products: Iterable[PathLike] = (),
     parameters: Mapping[str, JSONScalar] | None = None,

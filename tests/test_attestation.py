@@ -11,15 +11,14 @@ from pathlib import Path
 import pytest
 
 from mlspec_attest import __version__
-from mlspec_attest.attestation.stage import (
+from mlspec_attest.attestation.record import (
     StageRecord,
     check_stage_name,
     environment_facts,
     parse_param,
     resolve_kind,
-    resolve_run_id,
-    sign_stage,
 )
+from mlspec_attest.attestation.stage import resolve_run_id, sign_stage
 from mlspec_attest.digest.manifest import DirectoryManifest
 from mlspec_attest.errors import (
     ArtifactPathError,

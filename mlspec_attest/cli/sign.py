@@ -1,27 +1,36 @@
-"""``mlspec-attest sign``."""
+"""``mlspec-attest sign``: parse the options, :func:`~mlspec_attest.attestation.stage.sign_stage`,
+render; what the options must agree on is checked before the stage's command runs."""
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 from click.core import ParameterSource
 
+from mlspec_attest.attestation import signers
+from mlspec_attest.attestation.artifacts import HashingOptions
+from mlspec_attest.attestation.record import StageRecord, check_roles, parse_param
+from mlspec_attest.attestation.signers import StageSigner
+from mlspec_attest.attestation.stage import SignedStage, sign_stage
 from mlspec_attest.cli.options import (
     digest_scheme_options,
+    open_store,
     passphrase_from_env,
     split_pairs,
     store_option,
 )
-
-if TYPE_CHECKING:
-    from mlspec_attest.attestation.stage import StageRecord
-    from mlspec_attest.formats.bundle import BundleSigner
-    from mlspec_attest.formats.signer import Signer
+from mlspec_attest.cli.progress import progress_for
+from mlspec_attest.digest.cache import cache_from_option
+from mlspec_attest.digest.engine import import_blake3
+from mlspec_attest.digest.manifest import DigestScheme
+from mlspec_attest.errors import UsageError
+from mlspec_attest.formats.rfc3339 import parse_rfc3339
+from mlspec_attest.store.ledger import check_run_id
 
 
 @click.command(context_settings={"allow_interspersed_args": False})
@@ -191,43 +200,7 @@ if TYPE_CHECKING:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar while hashing.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def sign(
-    stage: str,
-    kind: str | None,
-    key: Path | None,
-    passphrase_env: str | None,
-    use_sigstore: bool,
-    identity_token: str | None,
-    trust_config: Path | None,
-    staging: bool,
-    materials: tuple[Path, ...],
-    products: tuple[Path, ...],
-    roles: tuple[str, ...],
-    splits: tuple[str, ...],
-    exclude_columns: tuple[str, ...],
-    conversions: tuple[str, ...],
-    details: tuple[str, ...],
-    metrics: Path | None,
-    params: tuple[str, ...],
-    infra: tuple[str, ...],
-    store: Path | None,
-    run_id: str | None,
-    new_run: bool,
-    policy_path: Path | None,
-    base_dir: Path | None,
-    oms_signature: Path | None,
-    oms_model: Path | None,
-    oms_public_key: Path | None,
-    oms_chain: tuple[Path, ...],
-    started_on: str | None,
-    algorithm: str,
-    serialization: str,
-    shard_size: int,
-    digest_cache: Path | None,
-    quiet: bool,
-    as_json: bool,
-    command: tuple[str, ...],
-) -> None:
+def sign(**options: Any) -> None:
     """Hash what a stage read and wrote, run its command, and sign an in-toto link.
 
     \b
@@ -241,188 +214,179 @@ def sign(
           --material data/train.csv --product model/ --param max_depth=4 \\
           -- python train.py
     """
-    from mlspec_attest.attestation.stage import HashingOptions, StageRecord, parse_param, sign_stage
-    from mlspec_attest.cli.options import open_store
-    from mlspec_attest.cli.progress import progress_for
-    from mlspec_attest.digest.cache import cache_from_option
-    from mlspec_attest.digest.manifest import DigestScheme
-    from mlspec_attest.errors import UsageError
-
-    if started_on:
-        from mlspec_attest.formats.rfc3339 import parse_rfc3339
-
-        try:
-            parse_rfc3339(started_on)
-        except ValueError as exc:
-            raise UsageError(f"--started-on {started_on!r} is not an RFC 3339 instant") from exc
-    if command and command[0] == "--":
-        command = command[1:]
-    if run_id:
-        from mlspec_attest.store.ledger import check_run_id
-
-        check_run_id(run_id)
-    if algorithm == "blake3":
-        from mlspec_attest.digest.engine import import_blake3
-
-        import_blake3()  # a missing package is exit 4 now, not after the stage command
-    signer = _signer(key, passphrase_env, use_sigstore, identity_token, trust_config, staging)
-    record = StageRecord(stage=stage, kind=kind, materials=list(materials), products=list(products))
-    record.parameters = dict(parse_param(p) for p in params)
-    record.infrastructure = {
-        k: parse_param(f"{k}={v}")[1] for k, v in split_pairs(infra, "--infra").items()
-    }
-    record.roles = {role: Path(p) for role, p in split_pairs(roles, "--role").items()}
-    record.metrics_file = metrics
-    record.splits = {role: Path(p) for role, p in split_pairs(splits, "--split").items()}
-    record.split_exclude_columns = exclude_columns
-    record.conversions = {
-        fmt: Path(p) for fmt, p in split_pairs(conversions, "--conversion").items()
-    }
-    record.detail_files = {name: Path(p) for name, p in split_pairs(details, "--detail").items()}
-    if started_on:
-        record.started_on = started_on
-    _check_roles(record)
-    if oms_signature:
-        record.evidence.append(
-            (
-                "omsSignature",
-                _oms_producer(oms_signature, oms_model, oms_public_key, oms_chain, record.products),
-            )
-        )
-    if policy_path:
-        from mlspec_attest.policy.signed import load_signed_policy
-
-        record.policy_digest = load_signed_policy(policy_path).digest
+    args = SignOptions(**options)
+    _check_early(args)
+    signer = _signer(args)
+    record = _record(args)
     result = sign_stage(
         record,
         signer,
-        open_store(store),
-        run_id=run_id,
-        new_run=new_run,
-        base_dir=base_dir,
-        command=command,
-        quiet_stdout=as_json,
+        open_store(args.store),
+        run_id=args.run_id,
+        new_run=args.new_run,
+        base_dir=args.base_dir,
+        command=args.stage_command(),
+        quiet_stdout=args.as_json,
         hashing=HashingOptions(
-            scheme=DigestScheme(algorithm, serialization, shard_size),
-            progress=progress_for(quiet),
-            cache=cache_from_option(digest_cache),
+            scheme=DigestScheme(args.algorithm, args.serialization, args.shard_size),
+            progress=progress_for(args.quiet),
+            cache=cache_from_option(args.digest_cache),
         ),
     )
-    summary = {
-        "schemaVersion": "https://mlspec-attest.dev/sign-result/v1",
-        "stage": stage,
-        "runId": result.run_id,
-        "attestation": os.fspath(result.path),
-        **_signer_summary(signer),
-        "subjects": [p.to_json() for p in result.statement.products],
-    }
-    if as_json:
-        click.echo(json.dumps(summary, indent=2))
-    else:
-        keyless = summary.get("sigstore")
-        who = f" as {keyless['identity']} (keyless, issuer {keyless['issuer']})" if keyless else ""
-        click.echo(
-            f"signed stage {stage!r}{who} (run {result.run_id}, {len(result.statement.materials)} material(s), "
-            f"{len(result.statement.products)} product(s)) -> {result.path}",
-            err=True,
-        )
+    _render(args, signer, result)
 
 
-def _signer(
-    key: Path | None,
-    passphrase_env: str | None,
-    use_sigstore: bool,
-    identity_token: str | None,
-    trust_config: Path | None,
-    staging: bool,
-) -> Signer | BundleSigner:
-    """A local key signer, or with --sigstore a keyless one (checked before any work starts)."""
-    from mlspec_attest.errors import UsageError
-    from mlspec_attest.signing.keys import load_private_key
+@dataclass(frozen=True)
+class SignOptions:
+    """The options of ``sign``, as click parsed them."""
 
-    source = click.get_current_context().get_parameter_source
-    if not use_sigstore:
-        if key is None:
+    stage: str
+    kind: str | None
+    key: Path | None
+    passphrase_env: str | None
+    use_sigstore: bool
+    identity_token: str | None
+    trust_config: Path | None
+    staging: bool
+    materials: tuple[Path, ...]
+    products: tuple[Path, ...]
+    roles: tuple[str, ...]
+    splits: tuple[str, ...]
+    exclude_columns: tuple[str, ...]
+    conversions: tuple[str, ...]
+    details: tuple[str, ...]
+    metrics: Path | None
+    params: tuple[str, ...]
+    infra: tuple[str, ...]
+    store: Path | None
+    run_id: str | None
+    new_run: bool
+    policy_path: Path | None
+    base_dir: Path | None
+    oms_signature: Path | None
+    oms_model: Path | None
+    oms_public_key: Path | None
+    oms_chain: tuple[Path, ...]
+    started_on: str | None
+    algorithm: str
+    serialization: str
+    shard_size: int
+    digest_cache: Path | None
+    quiet: bool
+    as_json: bool
+    command: tuple[str, ...]
+
+    def stage_command(self) -> tuple[str, ...]:
+        """The stage's command line, without a leading ``--``."""
+        return self.command[1:] if self.command and self.command[0] == "--" else self.command
+
+
+def _check_early(args: SignOptions) -> None:
+    """What can be refused from the options alone, before any work."""
+    if args.started_on:
+        try:
+            parse_rfc3339(args.started_on)
+        except ValueError as exc:
             raise UsageError(
-                "no signing key", remedy="pass --key KEY (or set MLSPEC_ATTEST_KEY), or --sigstore"
+                f"--started-on {args.started_on!r} is not an RFC 3339 instant"
+            ) from exc
+    if args.run_id:
+        check_run_id(args.run_id)
+    if args.algorithm == "blake3":
+        import_blake3()  # a missing package is exit 4 now, not after the stage command
+
+
+def _signer(args: SignOptions) -> StageSigner:
+    """--key (with --passphrase-env), or --sigstore keyless: which options go together."""
+    source = click.get_current_context().get_parameter_source
+    if not args.use_sigstore:
+        if args.key is None:
+            raise UsageError(
+                "no signing key", remedy=f"pass --key KEY (or set {signers.KEY_ENV}), or --sigstore"
             )
-        if staging or source("identity_token") is ParameterSource.COMMANDLINE:
+        if args.staging or source("identity_token") is ParameterSource.COMMANDLINE:
             raise UsageError("--identity-token and --staging go with --sigstore")
-        return load_private_key(key, passphrase=passphrase_from_env(passphrase_env))
-    if key is not None and source("key") is ParameterSource.COMMANDLINE:
+        return signers.stage_signer(args.key, passphrase=passphrase_from_env(args.passphrase_env))
+    if args.key is not None and source("key") is ParameterSource.COMMANDLINE:
         raise UsageError("choose one: --key KEY or --sigstore")
-    if staging and source("trust_config") is not ParameterSource.COMMANDLINE:
+    trust_config = args.trust_config
+    if args.staging and source("trust_config") is not ParameterSource.COMMANDLINE:
         trust_config = None  # an environment default does not override --staging
-    from mlspec_attest.signing.sigstore.sign import SigstoreSigner
+    keyless = signers.KeylessOptions(args.identity_token, trust_config, args.staging)
+    return signers.stage_signer(keyless=keyless)
 
-    return SigstoreSigner.create(
-        identity_token=identity_token, trust_config=trust_config, staging=staging
+
+def _record(args: SignOptions) -> StageRecord:
+    """The stage record the options describe."""
+    record = StageRecord(
+        stage=args.stage,
+        kind=args.kind,
+        materials=list(args.materials),
+        products=list(args.products),
     )
-
-
-def _check_roles(record: StageRecord) -> None:
-    """A --role naming a path no option names fails before the stage command runs.
-
-    sign_stage checks the recorded names again after hashing (a --conversion inside a
-    directory product is no product of its own, for one); this catches the rest early.
-    """
-    from mlspec_attest.errors import UsageError
-
-    named = {
-        os.path.abspath(p)
-        for p in (
-            *record.materials,
-            *record.products,
-            *record.splits.values(),
-            *record.conversions.values(),
-        )
+    record.parameters = dict(parse_param(p) for p in args.params)
+    record.infrastructure = {
+        k: parse_param(f"{k}={v}")[1] for k, v in split_pairs(args.infra, "--infra").items()
     }
-    for role, path in record.roles.items():
-        if os.path.abspath(path) not in named:
-            raise UsageError(f"--role {role}={path}: not one of this stage's materials or products")
+    record.roles = {role: Path(p) for role, p in split_pairs(args.roles, "--role").items()}
+    record.metrics_file = args.metrics
+    record.splits = {role: Path(p) for role, p in split_pairs(args.splits, "--split").items()}
+    record.split_exclude_columns = args.exclude_columns
+    record.conversions = {
+        fmt: Path(p) for fmt, p in split_pairs(args.conversions, "--conversion").items()
+    }
+    record.detail_files = {n: Path(p) for n, p in split_pairs(args.details, "--detail").items()}
+    if args.started_on:
+        record.started_on = args.started_on
+    check_roles(record)
+    if args.oms_signature:
+        producer = _oms_producer(args.oms_signature, args, record.products)
+        record.evidence.append(("omsSignature", producer))
+    if args.policy_path:
+        # Start-up: only a stage bound to a policy loads the policy package.
+        from mlspec_attest.policy.signed import load_signed_policy
+
+        record.policy_digest = load_signed_policy(args.policy_path).digest
+    return record
 
 
-def _signer_summary(signer: Signer | BundleSigner) -> dict[str, Any]:
-    from mlspec_attest.formats.bundle import BundleSigner
-
-    if not isinstance(signer, BundleSigner):
-        return {"keyid": signer.public_key.keyid}
-    out: dict[str, Any] = {"keyid": signer.keyid}
-    signed_as = getattr(signer, "signed_as", None)
-    if signed_as is not None:
-        out["sigstore"] = {
-            "identity": signed_as.primary,
-            "issuer": signed_as.issuer,
-            "instance": getattr(signer, "source", ""),
-        }
-    return out
-
-
-def _oms_producer(
-    signature: Path,
-    model: Path | None,
-    public_key: Path | None,
-    chain: tuple[Path, ...],
-    products: list[Path],
-) -> Callable[[], Any]:
+def _oms_producer(signature: Path, args: SignOptions, products: list[Path]) -> Callable[[], Any]:
     """Verify an existing model-signing signature once the stage's outputs exist."""
-    from mlspec_attest.errors import UsageError
-
-    if (public_key is None) == (not chain):
+    if (args.oms_public_key is None) == (not args.oms_chain):
         raise UsageError(
             "--oms-signature needs exactly one of --oms-public-key or --oms-certificate-chain"
         )
 
     def produce() -> Any:
-        from mlspec_attest.interop.oms.signature import CertificateTrust, KeyTrust, oms_evidence
+        # Start-up: only a stage with --oms-signature loads model-signing verification.
+        from mlspec_attest.interop.oms import signature as oms
 
-        target = model
-        if target is None:
-            dirs = [p for p in products if p.is_dir()]
-            if len(dirs) != 1:
-                raise UsageError("--oms-signature: name the model directory with --oms-model")
-            target = dirs[0]
-        trust = KeyTrust.from_file(public_key) if public_key else CertificateTrust.from_files(chain)
-        return oms_evidence(target, signature, trust)
+        key = args.oms_public_key
+        trust = (
+            oms.KeyTrust.from_file(key) if key else oms.CertificateTrust.from_files(args.oms_chain)
+        )
+        return oms.oms_evidence(args.oms_model or _only_directory(products), signature, trust)
 
     return produce
+
+
+def _only_directory(products: list[Path]) -> Path:
+    dirs = [p for p in products if p.is_dir()]
+    if len(dirs) != 1:
+        raise UsageError("--oms-signature: name the model directory with --oms-model")
+    return dirs[0]
+
+
+def _render(args: SignOptions, signer: StageSigner, result: SignedStage) -> None:
+    summary = result.summary(signers.signer_summary(signer))
+    if args.as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    keyless = summary.get("sigstore")
+    who = f" as {keyless['identity']} (keyless, issuer {keyless['issuer']})" if keyless else ""
+    click.echo(
+        f"signed stage {args.stage!r}{who} (run {result.run_id}, "
+        f"{len(result.statement.materials)} material(s), "
+        f"{len(result.statement.products)} product(s)) -> {result.path}",
+        err=True,
+    )
