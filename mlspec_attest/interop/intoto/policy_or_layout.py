@@ -11,6 +11,7 @@ attestation store. Both give a :class:`~mlspec_attest.verify.report.Verification
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from mlspec_attest.digest.engine import ProgressSink
@@ -35,6 +36,7 @@ def verify_policy_or_layout(
     baseline: Path | None = None,
     progress: ProgressSink | None = None,
     run_inspections: bool = True,
+    now: datetime | None = None,
 ) -> VerificationReport:
     """Verify a run against ``policy_path``, a signed policy or an in-toto layout.
 
@@ -45,7 +47,8 @@ def verify_policy_or_layout(
     applies; ``artifacts``, ``baseline`` and a ``run_id`` are a
     :class:`UsageError`, except a run id that only came from the environment
     (``MLSPEC_RUN_ID`` is shared by every command of a run), which is ignored.
-    Never raises for a denial: the report lists every failure.
+    ``now`` (default: the current time) is when expiry is judged. Never raises
+    for a denial: the report lists every failure.
     """
     if is_intoto_layout(policy_path):
         if artifacts or baseline or (run_id is not None and not run_id_from_environment):
@@ -58,6 +61,7 @@ def verify_policy_or_layout(
             policy_path,
             list(policy_keys),
             store if store is not None else Path("."),
+            now=now,
             run_inspections=run_inspections,
         )
     signed = load_signed_policy(policy_path)
@@ -68,6 +72,7 @@ def verify_policy_or_layout(
         AttestationStore(store or default_store_path()),
         run_id=run_id,
         artifacts=artifacts or {},
+        now=now,
         baseline=baseline,
         progress=progress,
     )
