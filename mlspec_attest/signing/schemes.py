@@ -72,10 +72,13 @@ ECDSA_SHA256_ANY_CURVE = frozenset({Use.KEY_BUNDLE, Use.OMS_LEGACY})
 #: Uses where RSA PKCS#1 v1.5 and PSS of any salt length are accepted besides our PSS.
 RSA_ANY_PADDING = frozenset({Use.KEY_BUNDLE})
 
-#: What other verifiers make of the keys ``keygen`` writes (``--type`` value -> warning).
+#: What other verifiers make of our signatures, per key class (see :func:`portability_warning`).
 PORTABILITY: dict[str, str] = {
     "ecdsa-p384": "sigstore-js (4.1) verifies key bundles with SHA-256 only and refuses "
     "bundles signed with this P-384 key (SHA-384); mlspec-attest, sigstore-python and "
+    "model_signing verify them. Use ed25519 or ecdsa-p256 for bundles others must verify.",
+    "ecdsa-p521": "sigstore-js (4.1) verifies key bundles with SHA-256 only and refuses "
+    "bundles signed with this P-521 key (SHA-512); mlspec-attest, sigstore-python and "
     "model_signing verify them. Use ed25519 or ecdsa-p256 for bundles others must verify.",
     "rsa-3072": "sigstore-js (4.1) verifies RSA key bundles with PKCS#1 v1.5 only and "
     "refuses bundles signed with this key (RSA-PSS); model_signing takes no RSA keys. "
@@ -83,9 +86,25 @@ PORTABILITY: dict[str, str] = {
 }
 
 
-def portability_warning(key_type: str) -> str | None:
-    """Why signatures by a ``key_type`` key (a ``keygen --type`` value) will not verify everywhere."""
-    return PORTABILITY.get(str(key_type))
+def portability_warning(key: object) -> str | None:
+    """Why signatures by ``key`` will not verify everywhere (None if they will).
+
+    ``key`` is a ``keygen --type`` value, a ``cryptography`` key, or anything holding
+    one (a :class:`~.keys.LocalKeySigner` or :class:`~.keys.LocalPublicKey`); a keyless
+    signer has no key and no warning.
+    """
+    if isinstance(key, str):
+        return PORTABILITY.get(str(key))
+    inner = getattr(key, "public_key", None) or key
+    inner = getattr(inner, "key", inner)
+    if callable(inner):  # a cryptography private key: public_key() is a method
+        inner = inner()
+    if isinstance(inner, rsa.RSAPublicKey):
+        return PORTABILITY["rsa-3072"]
+    if isinstance(inner, ec.EllipticCurvePublicKey):
+        name = {"secp384r1": "ecdsa-p384", "secp521r1": "ecdsa-p521"}.get(inner.curve.name, "")
+        return PORTABILITY.get(name)
+    return None
 
 
 def kind_of(key: object) -> str | None:

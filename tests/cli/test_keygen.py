@@ -74,3 +74,22 @@ def test_keygen_usage_errors(cli: Cli, tmp_path: Path, args: list[str]) -> None:
     assert result.code == 2
     assert result.clean
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("key_type", [k.value for k in KeyType])
+def test_keygen_warns_of_keys_other_verifiers_refuse(
+    cli: Cli, tmp_path: Path, key_type: str
+) -> None:
+    """P-384 and RSA-PSS key bundles do not verify in sigstore-js 4.1: a warning on
+    stderr, the key written and the exit code unchanged."""
+    for args in ([], ["--json"]):
+        out = tmp_path / f"k{len(args)}"
+        result = cli("keygen", "--type", key_type, "--out", out, *args)
+        assert result.code == 0, result.err
+        warnings = [line for line in result.err.splitlines() if line.startswith("warning: ")]
+        if key_type in ("ecdsa-p384", "rsa-3072"):
+            assert len(warnings) == 1 and "sigstore-js" in warnings[0], result.err
+        else:
+            assert warnings == []
+        assert "warning" not in result.out
+        assert (out.with_name(out.name + ".pub")).exists()
