@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mlspec_attest.policy.model import Policy, format_rfc3339
+from mlspec_attest.formats.rfc3339 import format_rfc3339
+from mlspec_attest.policy.model import Policy
 from mlspec_attest.verify.report import VerificationReport
 
 
