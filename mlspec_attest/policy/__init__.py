@@ -1,4 +1,16 @@
-"""Policies: what a pipeline must prove before deploy (the in-toto layout of an ML pipeline)."""
+"""Policies: what a pipeline must prove before deploy (the in-toto layout of an ML pipeline).
+
+Owns reading a policy of any kind (``load``: YAML lint and load, ``read_policy_any``;
+``source``: the policy's YAML through :mod:`mlspec_attest.formats.yamlio`), compiling
+it (``compiler``, one section per module: ``functionaries``, ``trust``, ``stages``,
+``ml_sections``; findings and expiry in ``problems``), the compiled model (``model``),
+artifact rules (``rules``), signed policies (``signed``), launch objectives and their
+CEL evaluation (``objectives``, ``celexpr``) and the shipped templates (``templates``).
+
+May import: :mod:`mlspec_attest.evidence`, :mod:`mlspec_attest.signing`,
+:mod:`mlspec_attest.digest`, :mod:`mlspec_attest.store`, :mod:`mlspec_attest.formats`,
+:mod:`mlspec_attest.errors`.
+"""
 
 from mlspec_attest.policy.compiler import compile_policy
 from mlspec_attest.policy.load import lint_policy_text, load_policy_yaml, read_policy_any
