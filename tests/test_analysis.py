@@ -24,8 +24,8 @@ from mlspec_attest.evidence.analysis import (
     analyze_dataset,
     remove_outliers,
 )
+from mlspec_attest.formats.cells import TabularReader, read_columns
 from mlspec_attest.formats.schemas import schema_errors
-from mlspec_attest.formats.tabular import TabularReader, read_columns
 
 TABULAR = Path(__file__).parent / "data" / "tabular"
 SENSORS_CSV = TABULAR / "sensors.csv"
@@ -278,11 +278,11 @@ def test_unknown_columns_and_settings_are_usage_errors(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("ragged.csv", "a,b\n1,2\n3\n", "data row 1: 1 fields, the header has 2"),
+        ("ragged.csv", "a,b\n1,2\n3\n", "ragged.csv:3: 1 fields, the header has 2"),
         ("dup.csv", "a,a\n1,2\n", "appears twice"),
         ("empty.csv", "", "empty file"),
         ("quote.csv", 'a,b\n"1,2\n', "malformed CSV"),
-        ("list.jsonl", '{"a": 1}\n[1]\n', "data row 1: expected a JSON object"),
+        ("list.jsonl", '{"a": 1}\n[1]\n', "list.jsonl:2: expected a JSON object"),
         ("nested.jsonl", '{"a": {"b": 1}}\n', "nested dict"),
         ("dupkey.jsonl", '{"a": 1, "a": 2}\n', "duplicate key"),
         ("nan.jsonl", '{"a": NaN}\n', "non-standard JSON constant"),

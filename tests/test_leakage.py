@@ -17,15 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlspec_attest.digest.rows import (
-    CANONICALIZATION,
-    FORMATS,
-    _general_number_value,
-    _number_value,
-    canonical_row,
-    row_digest,
-    value_token,
-)
+from mlspec_attest.digest.datasets import FORMATS
 from mlspec_attest.errors import (
     ArtifactPathError,
     BackendError,
@@ -33,17 +25,19 @@ from mlspec_attest.errors import (
     MalformedDocumentError,
     UsageError,
 )
-from mlspec_attest.evidence.leakage import (
-    LEAKAGE_SCHEMA,
-    ROWSET_MAGIC,
-    LeakageFinding,
-    RowDigestSet,
-    check_leakage,
-    compute_split_proof,
-    pair_key,
-    row_digests,
-)
+from mlspec_attest.evidence.digest_sets import ROWSET_MAGIC, RowDigestSet, row_digests
+from mlspec_attest.evidence.leakage import compute_split_proof
+from mlspec_attest.evidence.overlaps import LeakageFinding, check_leakage
+from mlspec_attest.evidence.records import LEAKAGE_SCHEMA, pair_key
 from mlspec_attest.formats.jsonio import canonical, canonical_value
+from mlspec_attest.formats.rowform import (
+    CANONICALIZATION,
+    _general_number_value,
+    _number_value,
+    canonical_row,
+    row_digest,
+    value_token,
+)
 from mlspec_attest.formats.schemas import schema_errors
 from mlspec_attest.store.ledger import AttestationStore
 
@@ -285,7 +279,7 @@ def test_exclude_columns(tmp_path: Path) -> None:
         ("empty.csv", "", "no header"),
         ("short.csv", "a,b\n1\n", r"short.csv:2: 1 fields, the header has 2"),
         ("dup.csv", "a, a\n1,2\n", "column 'a' appears twice"),
-        ("quote.csv", 'a\n"x\n', "not valid CSV"),
+        ("quote.csv", 'a\n"x\n', "quote.csv:2: malformed CSV"),
         ("bad.jsonl", '{"a": 1}\n{"a": \n', r"bad.jsonl:2: not valid JSON"),
         ("list.jsonl", "[1, 2]\n", "expected a JSON object"),
         ("dupkey.jsonl", '{"a": 1, "a": 2}\n', "duplicate key"),

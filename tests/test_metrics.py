@@ -39,14 +39,16 @@ from mlspec_attest.errors import (  # noqa: E402
     UsageError,
 )
 from mlspec_attest.evidence.metrics import (  # noqa: E402
-    METRICS_SCHEMA,
     classification_metrics,
     metrics_from_csv,
     regression_metrics,
     slice_key,
+)
+from mlspec_attest.evidence.metrics_document import METRICS_SCHEMA  # noqa: E402
+from mlspec_attest.evidence.metrics_file import (  # noqa: E402
+    load_metrics_file,
     validate_metrics_document,
 )
-from mlspec_attest.evidence.metrics_file import load_metrics_file  # noqa: E402
 from mlspec_attest.formats.jsonio import load_file  # noqa: E402
 from mlspec_attest.store.ledger import AttestationStore  # noqa: E402
 
@@ -527,11 +529,11 @@ def test_csv_labels_normalize_integral_decimals(tmp_path: Path) -> None:
     [
         ("", "empty file"),
         ("y,p\n", "no data rows"),
-        ("y,p\n1,2\n3\n", "line 3: 1 fields, the header has 2"),
+        ("y,p\n1,2\n3\n", "bad.csv:3: 1 fields, the header has 2"),
         ("y,p\n1,2\nx,2\n", "line 3, column 'y': 'x' is not a finite number"),
-        ("y,p\n1,nan\n", "'nan' is not a finite number"),
+        ("y,p\n1,nan\n", "line 2, column 'p': a missing value is not a finite number"),
         ("y,q\n1,2\n", "no column 'p'"),
-        ("y,p,p\n1,2,3\n", "column 'p' appears 2 times"),
+        ("y,p,p\n1,2,3\n", "column 'p' appears twice"),
         ('y,p\n"1,2\n', "malformed CSV"),
     ],
 )
@@ -543,7 +545,7 @@ def test_csv_refuses_bad_files(tmp_path: Path, text: str, message: str) -> None:
 
 
 def test_csv_errors_name_the_problem(tmp_path: Path, diabetes_csv: Path) -> None:
-    with pytest.raises(BadInputError, match="file not found"):
+    with pytest.raises(BadInputError, match="no such file"):
         metrics_from_csv(tmp_path / "nope.csv", task="regression", label="y", prediction="p")
     with pytest.raises(BadInputError) as info:
         metrics_from_csv(diabetes_csv, task="regression", label="y", prediction="predicted")
@@ -875,7 +877,7 @@ def test_cli_exit_codes_through_main(cli_with_metrics: MainRunner, tmp_path: Pat
         "p",
     )
     assert result.code == ExitCode.BAD_INPUT and result.clean
-    assert "file not found" in result.err
+    assert "no such file" in result.err
     result = cli_with_metrics(
         "metrics",
         "compute",

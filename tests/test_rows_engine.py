@@ -13,18 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from mlspec_attest.digest.rows import (
-    INVISIBLE,
-    canonical_name,
-    canonical_row,
-    open_dataset,
-    open_material,
-    sniff_format,
-)
+from mlspec_attest.digest.datasets import open_dataset, open_material
 from mlspec_attest.errors import BadInputError, UsageError
-from mlspec_attest.evidence.leakage import RowDigestSet, prove_splits, row_digests
+from mlspec_attest.evidence.digest_sets import RowDigestSet, row_digests
+from mlspec_attest.evidence.leakage import prove_splits
 from mlspec_attest.evidence.rowsets import MATERIAL_ROWS_SCHEMA, fingerprint_materials
+from mlspec_attest.formats.rowform import INVISIBLE, canonical_name, canonical_row
 from mlspec_attest.formats.schemas import schema_errors
+from mlspec_attest.formats.tabular import sniff_format
 from mlspec_attest.store.ledger import AttestationStore
 
 #: Cf characters that are visible or structural, so they are kept (docs/leakage.md).
@@ -207,7 +203,7 @@ def test_an_empty_split_constrains_no_column(tmp_path: Path) -> None:
 
 
 def test_a_corrupt_gzip_stream_is_bad_input_for_both_readers(tmp_path: Path) -> None:
-    from mlspec_attest.formats.tabular import TabularReader
+    from mlspec_attest.formats.cells import TabularReader
 
     data = bytearray(gzip.compress(b"a,b\n" + b"1,2\n" * 200))
     data[20:24] = b"\xff\xff\xff\xff"  # inside the deflate stream

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mlspec_attest.evidence.leakage import RowDigestSet, prove_splits, row_digests
+from mlspec_attest.evidence.digest_sets import RowDigestSet, row_digests
+from mlspec_attest.evidence.leakage import prove_splits
 
 
 def write(path: Path, data: str | bytes) -> Path:
@@ -153,8 +154,8 @@ def test_S16_split_proof_split_label_column(tmp_path: Path) -> None:
 
 def content_overlap(tmp_path: Path, holdback: str, material: str) -> int:
     """Rows of ``material`` the hold-back content check recognises (see tests/test_holdback_content.py)."""
-    from mlspec_attest.digest.rows import open_dataset
-    from mlspec_attest.evidence.leakage import hash_content
+    from mlspec_attest.digest.datasets import open_dataset
+    from mlspec_attest.evidence.content_sets import hash_content
 
     hb = hash_content(open_dataset(write(tmp_path / "hb.csv", holdback)))
     mat = hash_content(open_dataset(write(tmp_path / "mat.csv", material)))

@@ -141,7 +141,7 @@ def validate(path: Path, as_json: bool) -> None:
     Every problem is listed: schema violations, NaN or infinite numbers,
     non-integer counts, intervals with low above high.
     """
-    from mlspec_attest.evidence.metrics import validate_metrics_document
+    from mlspec_attest.evidence.metrics_file import validate_metrics_document
     from mlspec_attest.formats.jsonio import load_file
 
     what = f"metrics file {path}"

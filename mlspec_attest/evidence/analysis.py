@@ -28,10 +28,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from mlspec_attest.digest.manifest import sha256_file
+from mlspec_attest.digest.artifact import sha256_file
 from mlspec_attest.errors import BadInputError, StoreError, UsageError
-from mlspec_attest.formats.jsonio import canonical
-from mlspec_attest.formats.tabular import (
+from mlspec_attest.formats.cells import (
     TabularReader,
     as_number,
     as_text,
@@ -39,6 +38,7 @@ from mlspec_attest.formats.tabular import (
     is_numeric,
     kind_of,
 )
+from mlspec_attest.formats.jsonio import canonical
 
 ANALYSIS_SCHEMA = "https://mlspec-attest.dev/analysis/v1"
 TRANSFORM_SCHEMA = "https://mlspec-attest.dev/transform/v1"

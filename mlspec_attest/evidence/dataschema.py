@@ -35,9 +35,9 @@ from mlspec_attest.evidence.violations import (
     ViolationRecorder,
     check_cell,
 )
+from mlspec_attest.formats.cells import Cell, TabularReader
 from mlspec_attest.formats.jsonio import canonical, loads_strict
 from mlspec_attest.formats.limits import MAX_DATA_SCHEMA_BYTES, read_limited
-from mlspec_attest.formats.tabular import Cell, TabularReader
 from mlspec_attest.formats.yamlio import (
     LineOf,
     YamlError,

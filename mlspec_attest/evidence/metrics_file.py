@@ -6,14 +6,16 @@ only; a document with ``schemaVersion`` is also checked against metrics-v1.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from mlspec_attest.errors import MalformedDocumentError
-from mlspec_attest.evidence.metrics import validate_metrics_document
 from mlspec_attest.formats.jsonio import load_file
 from mlspec_attest.formats.limits import MAX_METRICS_BYTES
+from mlspec_attest.formats.schemas import schema_errors
 from mlspec_attest.formats.statement import check_finite_metrics
 
 
@@ -89,3 +91,71 @@ def load_metrics_file(path: Path) -> tuple[dict[str, float], dict[str, Any]]:
     """(metrics, slices) of a metrics file; see :func:`read_metrics_document`."""
     doc = read_metrics_document(path)
     return doc.metrics, doc.slices
+
+
+def validate_metrics_document(doc: Any, *, what: str) -> None:
+    """Check ``doc`` against metrics-v1.schema.json; raise listing every problem.
+
+    Beyond the schema: numbers must be finite, counts must be JSON integers
+    (not ``5.0``) and every interval needs ``low <= high``.
+    """
+    problems = [f"{_pointer(p)}: {_clip(m)}" for p, m in schema_errors("metrics-v1", doc)]
+    problems += _value_problems(doc)
+    if problems:
+        raise MalformedDocumentError(
+            f"{what}: not a valid metrics document ({len(problems)} problem(s))\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
+def _pointer(path: Sequence[str | int]) -> str:
+    return "".join(f"/{p}" for p in path) or "(root)"
+
+
+def _clip(message: str, limit: int = 200) -> str:
+    return message if len(message) <= limit else message[: limit - 1] + "…"
+
+
+def _value_problems(doc: Any) -> list[str]:
+    problems = [f"{p}: {v!r} is not a finite number" for p, v in _non_finite(doc, "")]
+    if not isinstance(doc, dict):
+        return problems
+    entries: list[tuple[str, Any]] = [("", doc)]
+    slices = doc.get("slices")
+    if isinstance(slices, dict):
+        for family, members in slices.items():
+            if isinstance(members, dict):
+                entries += [(f"/slices/{family}/{key}", e) for key, e in members.items()]
+    for where, entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        if where and isinstance(entry.get("count"), float):
+            problems.append(f"{where}/count: {entry['count']!r} is not an integer")
+        intervals = entry.get("confidenceIntervals")
+        if not isinstance(intervals, dict):
+            continue
+        for name, ci in intervals.items():
+            if not isinstance(ci, dict):
+                continue
+            at = f"{where}/confidenceIntervals/{name}"
+            for key in ("resamples", "skipped"):
+                if isinstance(ci.get(key), float):
+                    problems.append(f"{at}/{key}: {ci[key]!r} is not an integer")
+            low, high = ci.get("low"), ci.get("high")
+            if _is_number(low) and _is_number(high) and low > high:
+                problems.append(f"{at}: low {low!r} is above high {high!r}")
+    return problems
+
+
+def _is_number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _non_finite(value: Any, where: str) -> list[tuple[str, float]]:
+    if isinstance(value, float) and not math.isfinite(value):
+        return [(where or "(root)", value)]
+    if isinstance(value, dict):
+        return [hit for k, v in value.items() for hit in _non_finite(v, f"{where}/{k}")]
+    if isinstance(value, list):
+        return [hit for i, v in enumerate(value) for hit in _non_finite(v, f"{where}/{i}")]
+    return []

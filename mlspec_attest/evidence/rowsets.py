@@ -1,7 +1,7 @@
 """Row fingerprints of the data a stage reads, and the hold-back content check.
 
 Signing side (:func:`fingerprint_materials`): every material a stage reads is
-opened as a dataset (:func:`mlspec_attest.digest.rows.open_material`: by suffix, else
+opened as a dataset (:func:`mlspec_attest.digest.datasets.open_material`: by suffix, else
 by content) and its rows hashed with the same engine as the split proof, into
 the same content sets (every column; and without the columns constant in the
 material). The sets go to the store by content address; ``details.materialRows``
@@ -23,21 +23,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mlspec_attest.digest.manifest import ArtifactDigest
-from mlspec_attest.digest.rows import CANONICALIZATION, open_material
+from mlspec_attest.digest.artifact import ArtifactDigest
+from mlspec_attest.digest.datasets import open_material
 from mlspec_attest.errors import BadInputError
-from mlspec_attest.evidence.leakage import (
+from mlspec_attest.evidence.content_sets import content_record, hash_content
+from mlspec_attest.evidence.digest_sets import RowDigestSet, Unusable, load_digest_set
+from mlspec_attest.evidence.records import (
     LEAKAGE_SCHEMA,
-    RowDigestSet,
-    Unusable,
     check_own_record,
-    content_record,
-    hash_content,
-    load_digest_set,
     retired_problem,
     schema_problem,
 )
 from mlspec_attest.formats.fsutil import artifact_name
+from mlspec_attest.formats.rowform import CANONICALIZATION
 from mlspec_attest.store.ledger import AttestationStore
 
 MATERIAL_ROWS_SCHEMA = "https://mlspec-attest.dev/material-rows/v1"

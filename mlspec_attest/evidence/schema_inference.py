@@ -18,8 +18,7 @@ from mlspec_attest.evidence.schema_document import (
     DATA_SCHEMA_KIND,
     check_data_schema,
 )
-from mlspec_attest.formats.limits import MAX_SAFE_INTEGER
-from mlspec_attest.formats.tabular import (
+from mlspec_attest.formats.cells import (
     Cell,
     TabularReader,
     ValueKind,
@@ -27,6 +26,7 @@ from mlspec_attest.formats.tabular import (
     as_text,
     kind_of,
 )
+from mlspec_attest.formats.limits import MAX_SAFE_INTEGER
 
 MAX_ENUM: Final = 10
 """Inference lists the allowed values of integer and string columns with at most this many."""

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from mlspec_attest.formats.tabular import (
+from mlspec_attest.formats.cells import (
     Cell,
     ValueKind,
     as_boolean,

@@ -1,149 +1,176 @@
-"""Streaming reader for tabular datasets: CSV, TSV and JSON Lines (optionally gzipped).
+"""The one reader of tabular data files: CSV, TSV, JSON Lines and Parquet, gzip, sniffing.
 
-Rows are read one at a time, so analysis and validation run in memory bounded
-by the number of columns, not rows. The reader hashes the raw file bytes as it
-goes: once a file has been read to the end, :attr:`TabularReader.sha256` is the
-same digest ``mlspec-attest digest`` prints for it, so a report can name the
-exact bytes it describes without reading the file twice.
+Every reader of rows goes through this module: row digests
+(:mod:`mlspec_attest.digest.rows`), analysis, data schema inference and
+validation, and metrics from predictions. So a file is read the same way
+whoever reads it (docs/data.md, "Reading data files"):
 
-Cells keep their source typing. CSV cells are text (``str``) and their kind is
-decided lexically (``"12"`` is an integer, ``"1.5"`` a number, ``"true"`` a
-boolean); JSON Lines cells keep their JSON type (``"12"`` is a string there).
-A CSV cell is missing when it is one of :data:`MISSING_TOKENS`; a JSON Lines
-cell is missing when it is ``null`` or the key is absent. Missing cells are
-``None``.
+* **format** by name (``.csv``, ``.tsv``/``.tab``, ``.jsonl``/``.ndjson``,
+  ``.parquet``/``.pq``, each optionally ``.gz``), else by content
+  (:func:`sniff_format`); a file whose format cannot be told is bad input;
+* **gzip** by content (the magic bytes ``1f 8b``), whatever the name; a name
+  ending in ``.gz`` over bytes that are not gzip is bad input;
+* **text** is UTF-8; one leading byte order mark is dropped; anything else that
+  is not UTF-8 is bad input; LF, CR LF and CR all end a record (inside a
+  quoted CSV cell they are kept as written); blank lines are skipped;
+* **header**: the first non-blank CSV record; two names that are one name
+  after removing case, padding and invisible characters
+  (:func:`~mlspec_attest.formats.rowform.canonical_name`) are bad input, and
+  every record needs exactly one field per header name;
+* **JSON Lines**: one object per line; duplicate keys, ``NaN``/``Infinity``
+  and unpaired surrogate escapes are bad input; numbers are kept exactly as
+  written (:class:`~mlspec_attest.formats.rowform.JsonNumber`).
+
+Cells are handed on as written; what a cell means (missing, numeric, the same
+value) is decided by the caller's rules (:mod:`mlspec_attest.formats.cells`,
+:mod:`mlspec_attest.formats.rowform`). A reader that cannot read a row raises
+:class:`~mlspec_attest.errors.BadInputError` naming the file and line: a check
+never runs on rows it could not read.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import hashlib
 import io
 import json
-import math
+import os
 import re
 import zlib
 from collections.abc import Iterator
-from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final, cast
 
-from mlspec_attest.errors import BadInputError, MalformedDocumentError
-from mlspec_attest.formats.jsonio import loads_strict
+from mlspec_attest.errors import ArtifactPathError, BadInputError, require
+from mlspec_attest.formats.rowform import JsonNumber, column_names
 
-Cell = str | int | float | bool | None
-"""One cell: CSV text, a JSON scalar, or None when missing."""
-
-MISSING_TOKENS: Final = frozenset({"", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None"})
-"""CSV cells read as missing (the common spellings of pandas, R and SQL exports)."""
-
-FORMATS: Final = {
+TABULAR_FORMATS: Final = ("csv", "tsv", "jsonl", "parquet")
+SUFFIXES: Final = {
     ".csv": "csv",
     ".tsv": "tsv",
     ".tab": "tsv",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
 }
+GZIP_MAGIC: Final = b"\x1f\x8b"
+PARQUET_MAGIC: Final = b"PAR1"
+DELIMITERS: Final = {"csv": ",", "tsv": "\t"}
 
-MAX_TEXT: Final = 256
-"""Longest cell text copied into a report (violations, top values)."""
-
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_BOOLEANS: Final = {"true": True, "false": False, "True": True, "False": False}
-_BOOLEANS_UPPER: Final = {"TRUE": True, "FALSE": False}
-
-
-class ValueKind(StrEnum):
-    """The kind of one non-missing cell (also the data-schema column types)."""
-
-    BOOLEAN = "boolean"
-    INTEGER = "integer"
-    NUMBER = "number"
-    STRING = "string"
+_SNIFF_BYTES = 65536
+_SNIFF_LINES = 20
+_PARQUET_BATCH = 65536
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
-def kind_of(cell: str | int | float | bool, *, text_cells: bool) -> ValueKind:
-    """Classify a non-missing cell. ``text_cells`` says the cell is CSV text."""
-    if isinstance(cell, bool):
-        return ValueKind.BOOLEAN
-    if isinstance(cell, int):
-        return ValueKind.INTEGER
-    if isinstance(cell, float):
-        return ValueKind.NUMBER
-    if not text_cells:
-        return ValueKind.STRING
-    if _INTEGER.fullmatch(cell):
-        return ValueKind.INTEGER
-    if _DECIMAL.fullmatch(cell):
-        # "1e999" parses to infinity: not a usable number, so it stays text.
-        return ValueKind.NUMBER if math.isfinite(float(cell)) else ValueKind.STRING
-    if cell in _BOOLEANS or cell in _BOOLEANS_UPPER:
-        return ValueKind.BOOLEAN
-    return ValueKind.STRING
-
-
-def is_numeric(cell: str | int | float | bool, *, text_cells: bool) -> bool:
-    """Whether a non-missing cell is an integer or a finite number (fast path of :func:`kind_of`)."""
-    if isinstance(cell, str):
-        if not text_cells or _DECIMAL.fullmatch(cell) is None:
-            return False
-        return math.isfinite(float(cell)) if ("e" in cell or "E" in cell) else True
-    return not isinstance(cell, bool)
-
-
-def as_number(cell: str | int | float | bool, kind: ValueKind) -> float | None:
-    """The finite float value of an integer or number cell, else None."""
-    if kind is ValueKind.INTEGER or kind is ValueKind.NUMBER:
-        value = float(cell)
-        return value if math.isfinite(value) else None
-    return None
-
-
-def as_integer(cell: str | int | float | bool) -> int:
-    """The exact integer value of a cell classified as INTEGER."""
-    return int(cell)
-
-
-def as_boolean(cell: str | int | float | bool) -> bool:
-    """The value of a cell classified as BOOLEAN."""
-    if isinstance(cell, bool):
-        return cell
-    return _BOOLEANS.get(str(cell), _BOOLEANS_UPPER.get(str(cell), False))
-
-
-def as_text(cell: str | int | float | bool) -> str:
-    """The text of a cell: CSV text as is, JSON scalars in their JSON spelling."""
-    if isinstance(cell, str):
-        return cell
-    return json.dumps(cell)
-
-
-def clip_text(text: str) -> str:
-    """``text`` shortened to :data:`MAX_TEXT` characters for a report."""
-    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+# --- formats -----------------------------------------------------------------
+def format_of(path: Path) -> str | None:
+    """The row format a file name implies (``data.csv.gz`` -> csv), or None."""
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    return SUFFIXES.get(os.path.splitext(name)[1])
 
 
 def detect_format(path: Path) -> str:
-    """``csv``, ``tsv`` or ``jsonl`` from the file name (``.gz`` allowed), else by content."""
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    if suffixes and suffixes[-1] in FORMATS:
-        return FORMATS[suffixes[-1]]
-    # No telling suffix: a JSON Lines file starts with an object; anything else is read as CSV.
+    """The format of one data file: by name, else by content; bad input when neither tells."""
+    found = format_of(path)
+    if found is not None:
+        return found
+    sniffed = sniff_format(path)
+    if sniffed not in TABULAR_FORMATS:
+        raise BadInputError(
+            f"{path}: cannot tell the format ({sniffed})",
+            remedy="name it .csv, .tsv, .jsonl or .parquet (optionally .gz)",
+        )
+    return sniffed
+
+
+def sniff_format(path: Path) -> str:
+    """The tabular format of a file by its content, else a short reason why it is not one.
+
+    Gzip is looked into; Parquet is known by its magic; text is JSON Lines when
+    its first line is an object, CSV or TSV when its first lines all have the
+    same number (two or more) of fields.
+    """
+    with open_binary(path) as fh:
+        try:
+            head = fh.read(_SNIFF_BYTES + 1)
+        except OSError as exc:
+            raise ArtifactPathError(f"{path}: cannot read ({exc.strerror})") from exc
+    if head.startswith(PARQUET_MAGIC):
+        return "parquet"
+    if head.startswith(GZIP_MAGIC):
+        head = _gunzip_head(head)
+    truncated = len(head) > _SNIFF_BYTES
+    text = _decode_head(head[:_SNIFF_BYTES])
+    if text is None:
+        return "binary content (not UTF-8 text, gzip or Parquet)"
+    lines = text.splitlines()
+    if truncated:
+        lines = lines[:-1]  # the last line may be cut short
+    lines = [line for line in lines if line.strip()]
+    if not lines:
+        return "no rows"
+    if _looks_like_jsonl(lines[0]):
+        return "jsonl"
+    return _sniff_delimited(lines[: _SNIFF_LINES + 1]) or "text without a table shape"
+
+
+def _gunzip_head(data: bytes) -> bytes:
     try:
-        with _open_binary(path) as raw:
-            if path.suffix.lower() == ".gz":
-                with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
-                    head = unzipped.read(4096)
-            else:
-                head = raw.read(4096)
-    except (OSError, EOFError, zlib.error):
-        return "csv"  # reading proper reports the problem
-    return "jsonl" if head.lstrip().startswith(b"{") else "csv"
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data, _SNIFF_BYTES + 1)
+    except zlib.error:
+        return b"\x00"  # not a usable gzip stream: binary
+
+
+def _decode_head(data: bytes) -> str | None:
+    if b"\x00" in data:
+        return None
+    try:
+        return codecs.getincrementaldecoder("utf-8-sig")().decode(data, final=False)
+    except UnicodeDecodeError:
+        return None
+
+
+def _looks_like_jsonl(line: str) -> bool:
+    try:
+        return isinstance(_JSON_DECODER.decode(line), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
+def _sniff_delimited(lines: list[str]) -> str | None:
+    best: tuple[int, str] | None = None
+    for fmt, delimiter in DELIMITERS.items():
+        try:
+            counts = [len(r) for r in csv.reader(lines, delimiter=delimiter, strict=True)]
+        except csv.Error:
+            continue
+        shaped = len(counts) >= 2 and counts[0] >= 2 and len(set(counts)) == 1
+        if shaped and (best is None or counts[0] > best[0]):
+            best = (counts[0], fmt)
+    return best[1] if best else None
+
+
+# --- opening -----------------------------------------------------------------
+def open_binary(path: Path) -> IO[bytes]:
+    """The file's bytes, unbuffered; a missing or unreadable path is bad input."""
+    try:
+        return path.open("rb", buffering=0)
+    except FileNotFoundError as exc:
+        raise ArtifactPathError(f"{path}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise BadInputError(
+            f"{path}: is a directory, expected a CSV or JSON Lines file",
+            remedy="pass one data file (sharded datasets: analyze each shard)",
+        ) from exc
+    except OSError as exc:
+        raise ArtifactPathError(f"{path}: cannot read ({exc.strerror})") from exc
 
 
 class _HashingReader(io.RawIOBase):
@@ -168,182 +195,195 @@ class _HashingReader(io.RawIOBase):
         while chunk := self._raw.read(1 << 16):
             self.hasher.update(chunk)
 
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
 
+class TextSource:
+    """A data file opened as text: gunzipped when its bytes are gzip, UTF-8, BOM dropped.
 
-def _open_binary(path: Path) -> IO[bytes]:
-    try:
-        return path.open("rb")
-    except FileNotFoundError as exc:
-        raise BadInputError(f"{path}: no such file") from exc
-    except IsADirectoryError as exc:
-        raise BadInputError(
-            f"{path}: is a directory, expected a CSV or JSON Lines file",
-            remedy="pass one data file (sharded datasets: analyze each shard)",
-        ) from exc
-    except OSError as exc:
-        raise BadInputError(f"{path}: cannot read ({exc.strerror})") from exc
-
-
-class TabularReader:
-    """Iterate the rows of one data file as ``{column: cell}`` dicts, streaming.
-
-    Use as a context manager. ``columns`` is the CSV header, or for JSON Lines
-    every key seen so far in order of first appearance. Row numbers in errors
-    are 0-based data rows (the CSV header is not a row).
+    With ``hashing``, :meth:`finish` reads what is left and :attr:`sha256` is
+    the digest of the file's bytes as stored (compressed, if it is).
     """
 
-    def __init__(self, path: Path, *, limit: int | None = None) -> None:
+    def __init__(self, path: Path, *, hashing: bool = False) -> None:
         self.path = path
-        self.format = detect_format(path)
-        self.text_cells = self.format in ("csv", "tsv")
-        self.limit = limit
-        self.columns: list[str] = []
-        self.rows_read = 0
-        self._complete = False
-        self._raw = _open_binary(path)
-        self._hashing = _HashingReader(self._raw)
-        buffered = io.BufferedReader(self._hashing, buffer_size=1 << 16)
+        self._raw = open_binary(path)
+        self._hashing = _HashingReader(self._raw) if hashing else None
+        buffered = io.BufferedReader(cast(Any, self._hashing or self._raw), buffer_size=1 << 16)
+        try:
+            magic = buffered.peek(2)[:2]
+        except OSError as exc:
+            self._raw.close()
+            raise ArtifactPathError(f"{path}: cannot read ({exc.strerror})") from exc
         binary: IO[bytes] = buffered
-        if path.suffix.lower() == ".gz":
+        if magic == GZIP_MAGIC:
             binary = cast(IO[bytes], gzip.GzipFile(fileobj=buffered, mode="rb"))
-        self._text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
-        self._csv: Iterator[list[str]] | None = None
-        if self.text_cells:
-            delimiter = "\t" if self.format == "tsv" else ","
-            self._csv = csv.reader(self._text, delimiter=delimiter, strict=True)
-            try:
-                self.columns = self._read_header()
-            except BaseException:
-                self.close()
-                raise
+        elif magic and path.name.lower().endswith(".gz"):
+            self._raw.close()
+            raise BadInputError(
+                f"{path}: named .gz but its bytes are not gzip",
+                remedy="compress it with gzip, or drop the .gz from its name",
+            )
+        self.text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+        self.sha256: str | None = None
 
-    # -- context manager ------------------------------------------------------------
-    def __enter__(self) -> TabularReader:
+    def finish(self) -> None:
+        """The file was read to its end: hash any bytes left (gzip trailer, padding)."""
+        if self._hashing is not None:
+            self._hashing.drain()
+            self.sha256 = self._hashing.hasher.hexdigest()
+
+    def close(self) -> None:
+        self.text.close()
+        self._raw.close()  # GzipFile leaves the stream it wraps open
+
+    def __enter__(self) -> TextSource:
         return self
 
     def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
 
-    def close(self) -> None:
-        self._text.close()
-        self._raw.close()  # GzipFile leaves the stream it wraps open
 
-    # -- results --------------------------------------------------------------------
-    @property
-    def sha256(self) -> str | None:
-        """Hex sha256 of the file bytes, once the file has been read to the end."""
-        return self._hashing.hasher.hexdigest() if self._complete else None
-
-    # -- reading --------------------------------------------------------------------
-    def _where(self) -> str:
-        return f"{self.path}: data row {self.rows_read}"
-
-    def _decode_error(self, exc: UnicodeDecodeError) -> BadInputError:
+def read_error(path: Path, line: int, exc: BaseException) -> BadInputError:
+    """The bad-input error of a failure while reading rows (decoding, CSV, gzip, I/O)."""
+    if isinstance(exc, UnicodeDecodeError):
         return BadInputError(
-            f"{self.path}: not UTF-8 text ({exc.reason})",
-            remedy="re-encode the file as UTF-8",
+            f"{path}: not UTF-8 text ({exc.reason})", remedy="re-encode the file as UTF-8"
         )
+    if isinstance(exc, csv.Error):
+        return BadInputError(f"{path}:{line}: malformed CSV ({exc})")
+    return BadInputError(f"{path}: cannot read ({exc})")
 
-    def _read_header(self) -> list[str]:
-        assert self._csv is not None
+
+_READ_ERRORS = (csv.Error, UnicodeDecodeError, OSError, EOFError, zlib.error)
+
+
+# --- records -----------------------------------------------------------------
+class DelimitedRecords:
+    """The records of a CSV or TSV file: its header, then lists of raw text fields.
+
+    ``names`` are the canonical header names (:func:`column_names`); ``line``
+    is the line number where the current record ends.
+    """
+
+    def __init__(self, source: TextSource, delimiter: str) -> None:
+        self.path = source.path
+        self._reader = csv.reader(source.text, delimiter=delimiter, strict=True)
         try:
-            header = next(self._csv, None)
+            header = next(self._reader, None)
             while header == []:
-                header = next(self._csv, None)
-        except csv.Error as exc:
-            raise BadInputError(f"{self.path}: CSV header: {exc}") from exc
-        except UnicodeDecodeError as exc:
-            raise self._decode_error(exc) from exc
-        except (OSError, EOFError, zlib.error) as exc:  # gzip: corrupt or truncated stream
-            raise BadInputError(f"{self.path}: cannot read ({exc})") from exc
+                header = next(self._reader, None)
+        except _READ_ERRORS as exc:
+            raise read_error(self.path, self.line, exc) from exc
         if header is None:
             raise BadInputError(
-                f"{self.path}: empty file, expected a header row", remedy="write the column names"
+                f"{self.path}: empty file, no header row",
+                remedy="the first line must name the columns",
             )
-        seen: set[str] = set()
-        for name in header:
-            if name in seen:
-                raise BadInputError(f"{self.path}: column {name!r} appears twice in the header")
-            seen.add(name)
-        return header
+        self.header: list[str] = header
+        self.names = column_names(header, what=str(self.path))
 
-    def __iter__(self) -> Iterator[dict[str, Cell]]:
-        rows = self._csv_rows() if self.text_cells else self._jsonl_rows()
+    @property
+    def line(self) -> int:
+        return self._reader.line_num
+
+    def __iter__(self) -> Iterator[list[str]]:
+        reader, width = self._reader, len(self.header)
         try:
-            # Check the limit before pulling a row, so a JSON Lines row past the
-            # limit never adds its keys to ``columns``.
-            while self.limit is None or self.rows_read < self.limit:
-                row = next(rows, None)
-                if row is None:
-                    self._hashing.drain()
-                    self._complete = True
-                    return
-                yield row
-                self.rows_read += 1
-        except UnicodeDecodeError as exc:
-            raise self._decode_error(exc) from exc
-        except (OSError, EOFError, zlib.error) as exc:
-            raise BadInputError(f"{self.path}: cannot read ({exc})") from exc
-
-    def _csv_rows(self) -> Iterator[dict[str, Cell]]:
-        assert self._csv is not None
-        header = self.columns
-        width = len(header)
-        while True:
-            try:
-                fields = next(self._csv, None)
-            except csv.Error as exc:
-                raise BadInputError(f"{self._where()}: malformed CSV ({exc})") from exc
-            if fields is None:
-                return
-            if not fields:
-                continue  # blank line
-            if len(fields) != width:
-                raise BadInputError(
-                    f"{self._where()}: {len(fields)} fields, the header has {width}",
-                    remedy="every row needs one field per header column (quote embedded commas)",
-                )
-            yield {
-                name: (None if value in MISSING_TOKENS else value)
-                for name, value in zip(header, fields, strict=True)
-            }
-
-    def _jsonl_rows(self) -> Iterator[dict[str, Cell]]:
-        known = set(self.columns)
-        for line in self._text:
-            if not line.strip():
-                continue
-            try:
-                record = loads_strict(line, what=self._where())
-            except MalformedDocumentError as exc:
-                raise BadInputError(exc.message) from exc
-            if not isinstance(record, dict):
-                raise BadInputError(f"{self._where()}: expected a JSON object per line")
-            for key, value in record.items():
-                if isinstance(value, dict | list):
+            for record in reader:
+                if len(record) != width:
+                    if not record:
+                        continue  # blank line
                     raise BadInputError(
-                        f"{self._where()}: column {key!r} holds a nested {type(value).__name__}",
-                        remedy="flatten nested fields into scalar columns",
+                        f"{self.path}:{reader.line_num}: {len(record)} fields, "
+                        f"the header has {width}",
+                        remedy="every row needs one field per header column "
+                        "(quote embedded delimiters)",
                     )
-                if key not in known:
-                    known.add(key)
-                    self.columns.append(key)
-            yield record
+                yield record
+        except _READ_ERRORS as exc:
+            raise read_error(self.path, reader.line_num, exc) from exc
 
 
-def read_columns(path: Path) -> list[str]:
-    """The column names of a data file (JSON Lines: every key, which reads the whole file)."""
-    with TabularReader(path) as reader:
-        if reader.text_cells:
-            return list(reader.columns)
-        for _row in reader:
-            pass
-        return list(reader.columns)
+def _object_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _no_constant(token: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {token}")
+
+
+_JSON_DECODER = json.JSONDecoder(
+    object_pairs_hook=_object_pairs,
+    parse_float=JsonNumber,
+    parse_int=JsonNumber,
+    parse_constant=_no_constant,
+)
+
+
+class JsonLines:
+    """The objects of a JSON Lines file, numbers as :class:`JsonNumber`; ``line`` is 1-based."""
+
+    def __init__(self, source: TextSource) -> None:
+        self.path = source.path
+        self._text = source.text
+        self.line = 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        decode = _JSON_DECODER.decode
+        try:
+            for number, text in enumerate(self._text, 1):
+                self.line = number
+                if not text.strip():
+                    continue
+                try:
+                    record = decode(text)
+                except (ValueError, RecursionError) as exc:
+                    raise BadInputError(f"{self.path}:{self.line}: not valid JSON ({exc})") from exc
+                if not isinstance(record, dict):
+                    raise BadInputError(f"{self.path}:{self.line}: expected a JSON object per line")
+                if "\\u" in text and _SURROGATE_ESCAPE.search(text):
+                    self._check_surrogates(record)
+                yield record
+        except _READ_ERRORS as exc:
+            raise read_error(self.path, self.line + 1, exc) from exc
+
+    def _check_surrogates(self, record: dict[str, Any]) -> None:
+        try:
+            json.dumps(record, ensure_ascii=False, default=lambda n: n.text).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise BadInputError(
+                f"{self.path}:{self.line}: a string holds an unpaired UTF-16 surrogate escape"
+            ) from exc
+
+
+class ParquetRecords:
+    """The rows of a Parquet file as tuples of Python values (needs the ``parquet`` extra)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._pq = require("pyarrow.parquet", "reading Parquet")
+        try:
+            self._file = self._pq.ParquetFile(path)
+            self.header: list[str] = list(self._file.schema_arrow.names)
+        except (OSError, ValueError, TypeError) as exc:
+            raise self._error(exc) from exc
+        self.names = column_names(self.header, what=str(path))
+
+    def _error(self, exc: BaseException) -> BadInputError:
+        # pyarrow's ArrowInvalid/ArrowIOError derive from ValueError/OSError.
+        return BadInputError(f"{self.path}: cannot read Parquet ({exc})")
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        header = self.header
+        try:
+            for batch in self._file.iter_batches(batch_size=_PARQUET_BATCH, columns=header):
+                values = [batch.column(i).to_pylist() for i in range(len(header))]
+                yield from zip(*values, strict=True) if values else [()] * batch.num_rows
+        except (OSError, ValueError, TypeError) as exc:
+            raise self._error(exc) from exc
