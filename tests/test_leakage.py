@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -719,6 +720,8 @@ def test_cli_leakage_check(
 
 
 def test_cli_format_choices_match_library() -> None:
-    from mlspec_attest.cli.leakage_cmd import FORMAT_CHOICES
+    from mlspec_attest.cli.leakage_cmd import check
 
-    assert FORMAT_CHOICES == FORMATS
+    formats = next(p for p in check.params if p.name == "fmt")
+    assert isinstance(formats.type, click.Choice)
+    assert tuple(formats.type.choices) == FORMATS

@@ -9,10 +9,11 @@ from typing import Any
 import click
 
 from mlspec_attest.cli.options import split_pairs
+from mlspec_attest.digest.datasets import FORMATS
+from mlspec_attest.errors import ExitCode, UsageError
+from mlspec_attest.evidence.leakage import prove_splits
 
 LEAKAGE_CHECK_SCHEMA = "https://mlspec-attest.dev/leakage-check/v1"
-# Kept literal so that `--help` does not import the row readers (see rows.FORMATS).
-FORMAT_CHOICES = ("auto", "csv", "tsv", "jsonl", "parquet", "files")
 
 
 @click.group()
@@ -40,7 +41,7 @@ def leakage() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(FORMAT_CHOICES),
+    type=click.Choice(FORMATS),
     default="auto",
     show_default=True,
     help="How to read the splits; auto = by file suffix, directories of shards as rows, "
@@ -70,9 +71,6 @@ def check(
     Nothing is stored. The split stage's attestation records the same numbers
     (details.leakage), which `verify` recomputes from the stored digest sets.
     """
-    from mlspec_attest.errors import ExitCode, UsageError
-    from mlspec_attest.evidence.leakage import prove_splits
-
     paths = {role: Path(p) for role, p in split_pairs(splits, "SPLIT=PATH").items()}
     if len(paths) < 2:
         raise UsageError("give at least two splits as SPLIT=PATH", remedy="see --help")

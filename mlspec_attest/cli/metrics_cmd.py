@@ -7,6 +7,11 @@ from pathlib import Path
 
 import click
 
+from mlspec_attest.evidence.metrics import metrics_from_csv
+from mlspec_attest.evidence.metrics_file import validate_metrics_document
+from mlspec_attest.formats.fsutil import atomic_write
+from mlspec_attest.formats.jsonio import load_file, pretty
+
 VALIDATION_SCHEMA = "https://mlspec-attest.dev/metrics-validation/v1"
 
 
@@ -104,10 +109,6 @@ def compute(
     A metric undefined for a slice (AUC with one class) is left out and the reason
     recorded under "omitted". The output is a valid `sign --metrics FILE`.
     """
-    from mlspec_attest.evidence.metrics import metrics_from_csv
-    from mlspec_attest.formats.fsutil import atomic_write
-    from mlspec_attest.formats.jsonio import pretty
-
     doc = metrics_from_csv(
         csv_path,
         task=task,
@@ -141,9 +142,6 @@ def validate(path: Path, as_json: bool) -> None:
     Every problem is listed: schema violations, NaN or infinite numbers,
     non-integer counts, intervals with low above high.
     """
-    from mlspec_attest.evidence.metrics_file import validate_metrics_document
-    from mlspec_attest.formats.jsonio import load_file
-
     what = f"metrics file {path}"
     doc = load_file(path, what=what)
     validate_metrics_document(doc, what=what)

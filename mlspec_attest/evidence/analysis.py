@@ -1,17 +1,16 @@
 """Data analysis (lifecycle stage 3): descriptive statistics per feature and slice, outliers.
 
-:func:`analyze_dataset` streams a CSV or JSON Lines file twice: the first pass
-decides each column's type (``number`` when every present value is numeric,
-else ``string``), the second gathers the statistics. Numeric columns are kept
-as compact ``array('d')`` (8 bytes a value) for exact quantiles; string
-columns keep a value counter, capped at :data:`MAX_DISTINCT` distinct values.
-The report is a JSON document (schema ``analysis-v1``) meant to be a product
-of the analyze stage; every number in it is finite (``null`` where undefined).
+:func:`analyze_dataset` streams a CSV, TSV or JSON Lines file twice (read by the one
+tabular reader): the first pass decides each column's type (``number`` when every
+present value is numeric, else ``string``), the second gathers the statistics.
+Numeric columns are kept as compact ``array('d')`` (8 bytes a value) for exact
+quantiles; string columns keep a value counter, capped at
+:data:`~mlspec_attest.evidence.feature_stats.MAX_DISTINCT` distinct values. The
+report is a JSON document (schema ``analysis-v1``) meant to be a product of the
+analyze stage; every number in it is finite (``null`` where undefined). The
+statistics themselves are :mod:`mlspec_attest.evidence.feature_stats`.
 
-Conventions (see docs/data.md): ``std`` is the sample standard deviation
-(``statistics.stdev``, n-1); quantiles interpolate linearly between order
-statistics (``statistics.quantiles(method="inclusive")``, numpy's default);
-row indices are 0-based data rows (the CSV header is not a row).
+Row indices are 0-based data rows (the CSV header is not a row).
 """
 
 from __future__ import annotations
@@ -24,13 +23,21 @@ import os
 import tempfile
 from array import array
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 from mlspec_attest.digest.artifact import sha256_file
 from mlspec_attest.errors import BadInputError, StoreError, UsageError
+from mlspec_attest.evidence.feature_stats import (
+    ValueCounter,
+    is_outlier,
+    numeric_summary,
+    outlier_bounds,
+    outlier_settings,
+)
 from mlspec_attest.formats.cells import (
+    Cell,
     TabularReader,
     as_number,
     as_text,
@@ -43,134 +50,11 @@ from mlspec_attest.formats.jsonio import canonical
 ANALYSIS_SCHEMA = "https://mlspec-attest.dev/analysis/v1"
 TRANSFORM_SCHEMA = "https://mlspec-attest.dev/transform/v1"
 
-OUTLIER_METHODS: Final = {"iqr": 1.5, "zscore": 3.0}
-"""Outlier methods and their default thresholds (IQR fences k, |z| limit)."""
-
-QUANTILES: Final = (
-    ("p01", 0.01),
-    ("p05", 0.05),
-    ("p25", 0.25),
-    ("p50", 0.50),
-    ("p75", 0.75),
-    ("p95", 0.95),
-    ("p99", 0.99),
-)
 MAX_OUTLIER_ROWS: Final = 1000
 """Outlier row indices listed in a report; the count always covers all of them."""
-TOP_VALUES: Final = 10
-MAX_DISTINCT: Final = 100_000
-"""Distinct values counted per string column; beyond it counts are approximate."""
 MAX_SLICE_VALUES: Final = 100
 MISSING_SLICE: Final = "null"
 """Slice key of rows whose slice column is missing (never a real value: it is a missing token)."""
-
-
-# --------------------------------------------------------------------- statistics
-def finite(value: float | None) -> float | None:
-    """``value`` if it is a finite number, else None (reports never hold NaN or infinity)."""
-    if value is None or not math.isfinite(value):
-        return None
-    return value
-
-
-def quantile(ordered: Sequence[float], p: float) -> float:
-    """The ``p`` quantile of sorted data, linear between order statistics (type 7)."""
-    position = (len(ordered) - 1) * p
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    fraction = position - low
-    return ordered[low] + (ordered[high] - ordered[low]) * fraction
-
-
-def numeric_summary(values: Sequence[float]) -> dict[str, Any]:
-    """count, missing, mean, std, min, max and quantiles; NaN entries count as missing."""
-    ordered = sorted(v for v in values if v == v)  # NaN != NaN: drops missing values
-    n = len(ordered)
-    missing = len(values) - n
-    stats: dict[str, Any] = {"type": "number", "count": n, "missing": missing}
-    if n == 0:
-        stats.update(mean=None, std=None, min=None, max=None)
-        stats["quantiles"] = {name: None for name, _ in QUANTILES}
-        return stats
-    mean = math.fsum(ordered) / n
-    std = math.sqrt(math.fsum((x - mean) ** 2 for x in ordered) / (n - 1)) if n > 1 else None
-    stats.update(mean=finite(mean), std=finite(std), min=ordered[0], max=ordered[-1])
-    stats["quantiles"] = {name: finite(quantile(ordered, p)) for name, p in QUANTILES}
-    return stats
-
-
-class _ValueCounter:
-    """Counts of the values of a string column, with a cap on distinct values."""
-
-    __slots__ = ("capped", "counts", "missing", "present")
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-        self.present = 0
-        self.missing = 0
-        self.capped = False
-
-    def add(self, text: str | None) -> None:
-        if text is None:
-            self.missing += 1
-            return
-        self.present += 1
-        if text in self.counts or len(self.counts) < MAX_DISTINCT:
-            self.counts[text] += 1
-        else:
-            self.capped = True
-
-    def summary(self) -> dict[str, Any]:
-        top = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_VALUES]
-        stats: dict[str, Any] = {
-            "type": "string",
-            "count": self.present,
-            "missing": self.missing,
-            "distinct": len(self.counts),
-            "top": [[clip_text(value), count] for value, count in top],
-        }
-        if self.capped:
-            stats["distinctCapped"] = True
-        return stats
-
-
-# ---------------------------------------------------------------------- outliers
-def _outlier_settings(method: str, threshold: float | None) -> tuple[str, float]:
-    if method not in OUTLIER_METHODS:
-        raise UsageError(
-            f"unknown outlier method {method!r}", remedy=f"use one of: {', '.join(OUTLIER_METHODS)}"
-        )
-    k = OUTLIER_METHODS[method] if threshold is None else float(threshold)
-    if not math.isfinite(k) or k <= 0:
-        raise UsageError(f"outlier threshold must be a positive number, got {threshold!r}")
-    return method, k
-
-
-def outlier_bounds(stats: Mapping[str, Any], method: str, k: float) -> tuple[float, float] | None:
-    """The (low, high) fences of a numeric feature; None when no value can be an outlier."""
-    if method == "iqr":
-        q1, q3 = stats["quantiles"]["p25"], stats["quantiles"]["p75"]
-        if q1 is None or q3 is None:
-            return None
-        spread = q3 - q1
-        return q1 - k * spread, q3 + k * spread
-    mean, std = stats["mean"], stats["std"]
-    if mean is None or not std:
-        return None  # constant (or single-valued) column: no z-scores
-    return mean - k * std, mean + k * std
-
-
-def _is_outlier(
-    x: float, method: str, k: float, stats: Mapping[str, Any], low: float, high: float
-) -> bool:
-    if x != x:
-        return False
-    if method == "zscore":
-        # Compare |z| directly so a value exactly at the limit is never flagged by rounding.
-        mean: float = stats["mean"]
-        std: float = stats["std"]
-        return abs(x - mean) / std > k
-    return x < low or x > high
 
 
 # ---------------------------------------------------------------------- the passes
@@ -202,6 +86,92 @@ def _check_columns(names: Sequence[str], columns: Sequence[str], option: str) ->
         )
 
 
+class _Slices:
+    """Pass 2, per slice column: each row's slice code and each slice's string counters."""
+
+    def __init__(self, column: str, counted: Sequence[str]) -> None:
+        self.column = column
+        self.keys: dict[str, int] = {}
+        self.codes = array("l")
+        self.counters: list[dict[str, ValueCounter]] = []
+        self._counted = [c for c in counted if c != column]
+
+    def code_of(self, row: Mapping[str, Cell]) -> int:
+        cell = row.get(self.column)
+        key = MISSING_SLICE if cell is None else clip_text(as_text(cell))
+        code = self.keys.get(key)
+        if code is None:
+            if len(self.keys) >= MAX_SLICE_VALUES:
+                raise UsageError(
+                    f"--slice {self.column}: more than {MAX_SLICE_VALUES} distinct values",
+                    remedy="slice on a categorical column (bucket numeric ones first)",
+                )
+            code = self.keys[key] = len(self.keys)
+            self.counters.append({c: ValueCounter() for c in self._counted})
+        self.codes.append(code)
+        return code
+
+    def report(self, features: Sequence[str], values: Mapping[str, array[float]]) -> dict[str, Any]:
+        """Every slice's rows and per-feature statistics."""
+        parts: list[dict[str, array[float]]] = [
+            {c: array("d") for c in values if c != self.column} for _ in self.keys
+        ]
+        for column in values:
+            if column != self.column:
+                for v, code in zip(values[column], self.codes, strict=True):
+                    parts[code][column].append(v)
+        sizes = Counter(self.codes)
+        family: dict[str, Any] = {}
+        for key, code in sorted(self.keys.items()):
+            stats: dict[str, Any] = {}
+            for column in features:
+                if column == self.column:
+                    continue
+                if column in values:
+                    stats[column] = numeric_summary(parts[code][column])
+                else:
+                    stats[column] = self.counters[code][column].summary()
+            family[key] = {"rows": sizes[code], "features": stats}
+        return family
+
+
+class _Gathering:
+    """Pass 2: every numeric value, every string count, overall and per slice."""
+
+    def __init__(
+        self, path: Path, features: Sequence[str], numeric: set[str], slices: Sequence[str]
+    ) -> None:
+        self.path = path
+        self.features = features
+        self.values = {c: array("d") for c in features if c in numeric}
+        self.counters = {c: ValueCounter() for c in features if c not in numeric}
+        self.slices = [_Slices(s, list(self.counters)) for s in slices]
+
+    def add(self, row: Mapping[str, Cell]) -> None:
+        codes = [(s, s.code_of(row)) for s in self.slices]
+        nan = math.nan
+        try:
+            for column, column_values in self.values.items():
+                cell = row.get(column)
+                # Pass 1 found every present value of this column numeric and finite.
+                column_values.append(nan if cell is None else float(cell))
+        except ValueError as exc:
+            raise BadInputError(f"{self.path}: changed while being analyzed") from exc
+        for column, counter in self.counters.items():
+            cell = row.get(column)
+            text = None if cell is None else clip_text(as_text(cell))
+            counter.add(text)
+            for s, code in codes:
+                if column != s.column:
+                    s.counters[code][column].add(text)
+
+    def features_report(self) -> dict[str, dict[str, Any]]:
+        return {
+            c: numeric_summary(self.values[c]) if c in self.values else self.counters[c].summary()
+            for c in self.features
+        }
+
+
 def analyze_dataset(
     path: Path,
     *,
@@ -221,103 +191,28 @@ def analyze_dataset(
     but may still be sliced on. Raises :class:`UsageError` for unknown
     columns or settings, :class:`BadInputError` for unreadable data.
     """
-    method, k = _outlier_settings(outliers, threshold)
+    method, k = outlier_settings(outliers, threshold)
     columns, numeric, _rows, digest = _survey(path)
     _check_columns(slices, columns, "--slice")
     _check_columns(exclude_columns, columns, "--exclude-column")
-    slice_columns = list(dict.fromkeys(slices))
     excluded = set(exclude_columns)
     features = [c for c in columns if c not in excluded]
-
-    values = {c: array("d") for c in features if c in numeric}
-    counters = {c: _ValueCounter() for c in features if c not in numeric}
-    slice_keys: dict[str, dict[str, int]] = {s: {} for s in slice_columns}
-    slice_codes = {s: array("l") for s in slice_columns}
-    # slice column -> slice code -> string feature -> counter
-    slice_counters: dict[str, list[dict[str, _ValueCounter]]] = {s: [] for s in slice_columns}
-    nan = math.nan
-
+    gathering = _Gathering(path, features, numeric, list(dict.fromkeys(slices)))
     with TabularReader(path) as reader:
         for row in reader:
-            codes: list[tuple[str, int]] = []
-            for s in slice_columns:
-                cell = row.get(s)
-                key = MISSING_SLICE if cell is None else clip_text(as_text(cell))
-                keys = slice_keys[s]
-                code = keys.get(key)
-                if code is None:
-                    if len(keys) >= MAX_SLICE_VALUES:
-                        raise UsageError(
-                            f"--slice {s}: more than {MAX_SLICE_VALUES} distinct values",
-                            remedy="slice on a categorical column (bucket numeric ones first)",
-                        )
-                    code = keys[key] = len(keys)
-                    slice_counters[s].append({c: _ValueCounter() for c in counters if c != s})
-                slice_codes[s].append(code)
-                codes.append((s, code))
-            try:
-                for column, column_values in values.items():
-                    cell = row.get(column)
-                    # Pass 1 found every present value of this column numeric and finite.
-                    column_values.append(nan if cell is None else float(cell))
-            except ValueError as exc:
-                raise BadInputError(f"{path}: changed while being analyzed") from exc
-            for column, counter in counters.items():
-                cell = row.get(column)
-                text = None if cell is None else clip_text(as_text(cell))
-                counter.add(text)
-                for s, code in codes:
-                    if column != s:
-                        slice_counters[s][code][column].add(text)
-        rows = reader.rows_read
+            gathering.add(row)
+        rows, fmt = reader.rows_read, reader.format
         if reader.sha256 != digest:
             raise BadInputError(
                 f"{path}: changed while being analyzed", remedy="analyze a stable copy"
             )
-
-    feature_stats: dict[str, dict[str, Any]] = {}
-    for column in features:
-        if column in values:
-            feature_stats[column] = numeric_summary(values[column])
-        else:
-            feature_stats[column] = counters[column].summary()
-
-    slice_report: dict[str, dict[str, Any]] = {}
-    for s in slice_columns:
-        codes_of_rows = slice_codes[s]
-        keys = slice_keys[s]
-        parts: list[dict[str, array[float]]] = [
-            {c: array("d") for c in values if c != s} for _ in keys
-        ]
-        for column in values:
-            if column == s:
-                continue
-            for v, code in zip(values[column], codes_of_rows, strict=True):
-                parts[code][column].append(v)
-        sizes = Counter(codes_of_rows)
-        family: dict[str, Any] = {}
-        for key, code in sorted(keys.items()):
-            slice_features: dict[str, Any] = {}
-            for column in features:
-                if column == s:
-                    continue
-                if column in values:
-                    slice_features[column] = numeric_summary(parts[code][column])
-                else:
-                    slice_features[column] = slice_counters[s][code][column].summary()
-            family[key] = {"rows": sizes[code], "features": slice_features}
-        slice_report[s] = family
-
+    feature_stats = gathering.features_report()
+    values = gathering.values
     return {
         "schemaVersion": ANALYSIS_SCHEMA,
-        "dataset": {
-            "rows": rows,
-            "columns": columns,
-            "format": reader.format,
-            "sha256": digest,
-        },
+        "dataset": {"rows": rows, "columns": columns, "format": fmt, "sha256": digest},
         "features": feature_stats,
-        "slices": slice_report,
+        "slices": {s.column: s.report(features, values) for s in gathering.slices},
         "outliers": _find_outliers(values, feature_stats, method, k),
     }
 
@@ -338,7 +233,7 @@ def _find_outliers(
         if fences is not None:
             low, high = fences
             for index, x in enumerate(column_values):
-                if _is_outlier(x, method, k, stats[column], low, high):
+                if is_outlier(x, method, k, stats[column], low, high):
                     count += 1
                     flagged.add(index)
         per_feature[column] = count
@@ -370,6 +265,10 @@ def analysis_metrics(report: Mapping[str, Any]) -> dict[str, float]:
 
 
 # ------------------------------------------------------------- transformation (stage 4)
+Fence = tuple[str, float, float, Mapping[str, Any]]
+"""(column, low, high, the column's statistics) of one numeric feature with fences."""
+
+
 def remove_outliers(
     path: Path,
     out: Path,
@@ -394,53 +293,16 @@ def remove_outliers(
             remedy="analyze this file first and pass that report",
         )
     found = report["outliers"]
-    method, k = _outlier_settings(found["method"], found["threshold"])
+    method, k = outlier_settings(found["method"], found["threshold"])
     fences = [
         (column, bounds["low"], bounds["high"], report["features"][column])
         for column, bounds in found["bounds"].items()
         if bounds is not None
     ]
     per_feature: Counter[str] = Counter()
-    kept = removed = 0
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    except OSError as exc:
-        raise StoreError(f"cannot write {out}: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh, TabularReader(path) as reader:
-            writer = None
-            if reader.text_cells:
-                delimiter = "\t" if reader.format == "tsv" else ","
-                writer = csv.writer(fh, delimiter=delimiter, lineterminator="\n")
-                writer.writerow(reader.columns)
-            for row in reader:
-                flagged = False
-                for column, low, high, stats in fences:
-                    cell = row.get(column)
-                    if cell is None:
-                        continue
-                    x = as_number(cell, kind_of(cell, text_cells=reader.text_cells))
-                    if x is not None and _is_outlier(x, method, k, stats, low, high):
-                        per_feature[column] += 1
-                        flagged = True
-                if flagged:
-                    removed += 1
-                elif writer is not None:
-                    kept += 1
-                    writer.writerow(["" if row[c] is None else row[c] for c in reader.columns])
-                else:
-                    kept += 1
-                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-            if reader.sha256 != expected:
-                raise BadInputError(f"{path}: changed while being transformed")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    kept, removed = _write_atomically(
+        out, lambda fh: _copy_kept_rows(path, fh, fences, method, k, per_feature, expected)
+    )
     return {
         "schemaVersion": TRANSFORM_SCHEMA,
         "input": {"rows": kept + removed, "sha256": expected},
@@ -453,3 +315,75 @@ def remove_outliers(
             "perFeature": {c: per_feature[c] for c, *_ in fences},
         },
     }
+
+
+def _write_atomically(out: Path, write: Callable[[IO[str]], tuple[int, int]]) -> tuple[int, int]:
+    """Run ``write`` on a temporary file beside ``out``, then move it into place."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    except OSError as exc:
+        raise StoreError(f"cannot write {out}: {exc.strerror}") from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            result = write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return result
+
+
+def _copy_kept_rows(
+    path: Path,
+    fh: IO[str],
+    fences: Sequence[Fence],
+    method: str,
+    k: float,
+    per_feature: Counter[str],
+    expected: str,
+) -> tuple[int, int]:
+    """Write the rows no fence flags, in the input's format; (kept, removed)."""
+    kept = removed = 0
+    with TabularReader(path) as reader:
+        writer = None
+        if reader.text_cells:
+            delimiter = "\t" if reader.format == "tsv" else ","
+            writer = csv.writer(fh, delimiter=delimiter, lineterminator="\n")
+            writer.writerow(reader.columns)
+        for row in reader:
+            if _flag(row, fences, method, k, per_feature, reader.text_cells):
+                removed += 1
+                continue
+            kept += 1
+            if writer is not None:
+                writer.writerow(["" if row[c] is None else row[c] for c in reader.columns])
+            else:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        if reader.sha256 != expected:
+            raise BadInputError(f"{path}: changed while being transformed")
+    return kept, removed
+
+
+def _flag(
+    row: Mapping[str, Cell],
+    fences: Sequence[Fence],
+    method: str,
+    k: float,
+    per_feature: Counter[str],
+    text_cells: bool,
+) -> bool:
+    """Whether any fence flags the row (each flagging feature counted)."""
+    flagged = False
+    for column, low, high, stats in fences:
+        cell = row.get(column)
+        if cell is None:
+            continue
+        x = as_number(cell, kind_of(cell, text_cells=text_cells))
+        if x is not None and is_outlier(x, method, k, stats, low, high):
+            per_feature[column] += 1
+            flagged = True
+    return flagged
