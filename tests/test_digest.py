@@ -12,15 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlspec_attest.digest.manifest import (
+from mlspec_attest.digest.artifact import digest_directory, digest_path, sha256_file
+from mlspec_attest.digest.directory import (
     MANIFEST_TYPE,
     DirectoryManifest,
     FileEntry,
     ManifestDiff,
-    digest_directory,
-    digest_path,
     path_components_key,
-    sha256_file,
 )
 from mlspec_attest.errors import ArtifactPathError, BadInputError
 from mlspec_attest.formats.jsonio import loads_strict

@@ -23,29 +23,32 @@ from hypothesis import strategies as st
 from mlspec_attest.attestation.stage import HashingOptions, StageRecord, sign_stage
 from mlspec_attest.cli.main import main
 from mlspec_attest.cli.progress import TerminalProgress, progress_for
+from mlspec_attest.digest import _reader as readmod
 from mlspec_attest.digest import engine as hashengine
+from mlspec_attest.digest._reader import CHUNK, SMALL_FILE
+from mlspec_attest.digest.artifact import (
+    ArtifactDigest,
+    digest_directory,
+    digest_path,
+    intoto_dir_digest,
+)
 from mlspec_attest.digest.cache import CACHE_FILE, DigestCache
+from mlspec_attest.digest.directory import (
+    MANIFEST_TYPE,
+    MANIFEST_TYPE_V2,
+    DirectoryManifest,
+    FileEntry,
+    ManifestDiff,
+    path_components_key,
+)
 from mlspec_attest.digest.engine import (
-    CHUNK,
-    SMALL_FILE,
     digest_file,
     digest_files,
     digest_shards,
     shard_bounds,
 )
-from mlspec_attest.digest.manifest import (
-    DEFAULT_SCHEME,
-    MANIFEST_TYPE,
-    MANIFEST_TYPE_V2,
-    DigestScheme,
-    DirectoryManifest,
-    FileEntry,
-    ManifestDiff,
-    digest_directory,
-    digest_path,
-    intoto_dir_digest,
-)
-from mlspec_attest.digest.walk import IgnoreRules
+from mlspec_attest.digest.scheme import DEFAULT_SCHEME, DigestScheme
+from mlspec_attest.digest.walk import IgnoreRules, walk_tree
 from mlspec_attest.errors import ArtifactPathError, BackendError, BadInputError, UsageError
 from mlspec_attest.store.ledger import AttestationStore
 from mlspec_attest.verify.report import Check
@@ -104,7 +107,7 @@ def test_a_growing_small_file_is_read_to_its_end(tmp_path: Path) -> None:
     try:
         with open(path, "ab") as fh:
             fh.write(b"y" * 50)
-        reader = hashengine._Reader("sha256", None)
+        reader = readmod.FileReader("sha256", None)
         assert reader.digest_fd(fd, 100, str(path)) == (
             hashlib.sha256(b"x" * 100 + b"y" * 50).digest(),
             150,
@@ -115,8 +118,8 @@ def test_a_growing_small_file_is_read_to_its_end(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def large_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
-    """Big enough for the memory-mapped path (hashengine.MMAP_MIN)."""
-    data = os.urandom(hashengine.MMAP_MIN + 12345)
+    """Big enough for the memory-mapped path (readmod.MMAP_MIN)."""
+    data = os.urandom(readmod.MMAP_MIN + 12345)
     path = tmp_path_factory.mktemp("large") / "weights.bin"
     path.write_bytes(data)
     return path, data
@@ -126,18 +129,18 @@ def large_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
 def test_large_files_mapped_or_read(
     large_file: tuple[Path, bytes], monkeypatch: pytest.MonkeyPatch, use_mmap: bool
 ) -> None:
-    monkeypatch.setattr(hashengine, "_USE_MMAP", use_mmap)
+    monkeypatch.setattr(readmod, "USE_MMAP", use_mmap)
     path, data = large_file
     assert digest_file(str(path)) == (hashlib.sha256(data).digest(), len(data))
-    shard = hashengine.MMAP_MIN + 1  # one mapped shard, one small read shard
+    shard = readmod.MMAP_MIN + 1  # one mapped shard, one small read shard
     [(shards, _)] = digest_shards([str(path)], "sha256", shard, workers=2)
     assert shards == [hashlib.sha256(data[:shard]).digest(), hashlib.sha256(data[shard:]).digest()]
     offset = 4096 * 3 + 5  # a shard starting off a page boundary
     assert (
-        hashengine._Reader("sha256", None).digest_range(
-            str(path), offset, offset + hashengine.MMAP_MIN
+        readmod.FileReader("sha256", None).digest_range(
+            str(path), offset, offset + readmod.MMAP_MIN
         )
-        == hashlib.sha256(data[offset : offset + hashengine.MMAP_MIN]).digest()
+        == hashlib.sha256(data[offset : offset + readmod.MMAP_MIN]).digest()
     )
 
 
@@ -146,8 +149,8 @@ def test_a_mapped_file_that_grew_is_read_to_its_end(large_file: tuple[Path, byte
     fd = os.open(path, os.O_RDONLY)
     try:
         # A stale size hint: the map covers it, the rest is read after it.
-        hint = hashengine.MMAP_MIN
-        assert hashengine._Reader("sha256", None).digest_fd(fd, hint, str(path)) == (
+        hint = readmod.MMAP_MIN
+        assert readmod.FileReader("sha256", None).digest_fd(fd, hint, str(path)) == (
             hashlib.sha256(data).digest(),
             len(data),
         )
@@ -158,7 +161,7 @@ def test_a_mapped_file_that_grew_is_read_to_its_end(large_file: tuple[Path, byte
 def test_helper_processes_give_the_same_digests(tmp_path: Path) -> None:
     count = hashengine.PROCESS_MIN_FILES + 100
     blobs = [os.urandom(i % 300) for i in range(count)]
-    blobs[7] = os.urandom(hashengine.SMALL_FILE + 5)
+    blobs[7] = os.urandom(readmod.SMALL_FILE + 5)
     blobs[8] = os.urandom(CHUNK + 9)
     paths = [str(write(tmp_path / f"d{i % 7}" / f"f{i}", b)) for i, b in enumerate(blobs)]
     expected = [(hashlib.sha256(b).digest(), len(b)) for b in blobs]
@@ -233,7 +236,7 @@ def test_scheme_refusals() -> None:
 # ---------------------------------------------------------------- blake3
 def test_blake3_equals_the_blake3_package(tmp_path: Path) -> None:
     blake3 = pytest.importorskip("blake3")
-    for size in (0, 100, hashengine.BLAKE3_MMAP_MIN, 5 * CHUNK + 3):
+    for size in (0, 100, readmod.BLAKE3_MMAP_MIN, 5 * CHUNK + 3):
         data = os.urandom(size)
         path = write(tmp_path / f"f{size}", data)
         expected = blake3.blake3(data).hexdigest()
@@ -410,9 +413,6 @@ def test_path_component_order_for_shards(tmp_path: Path) -> None:
 
 
 def test_manifests_list_files_in_path_component_order(tmp_path: Path) -> None:
-    from mlspec_attest.digest.manifest import path_components_key
-    from mlspec_attest.digest.walk import walk_tree
-
     names = ["a-c", "a/b", "a.d", "a/b-c/x", "a/c/y/z", "ab", "a0", "B", "é", "a b", "a/ b", "~"]
     for name in names:
         write(tmp_path / "t" / name, name.encode())
@@ -681,7 +681,6 @@ def test_attestation_size_does_not_grow_with_the_dataset(pipeline: Pipeline) -> 
 
 
 def test_a_million_file_dataset_still_has_an_o1_statement() -> None:
-    from mlspec_attest.digest.manifest import ArtifactDigest
     from mlspec_attest.formats.statement import ResourceDescriptor
 
     entries = tuple(FileEntry(f"{i:07d}", f"{i:064x}", 1) for i in range(1_000_000))
@@ -751,7 +750,6 @@ def test_verify_rehashes_with_the_attested_scheme(pipeline: Pipeline, scheme: Di
 def test_verify_reports_an_unknown_digest_algorithm(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlspec_attest.digest.manifest import ArtifactDigest
 
     with monkeypatch.context() as patch:
         # A signer whose tool recorded an algorithm this verifier cannot compute.

@@ -8,6 +8,12 @@ from pathlib import Path
 import click
 
 from mlspec_attest.cli.options import digest_scheme_options
+from mlspec_attest.cli.progress import progress_for
+from mlspec_attest.digest.artifact import ArtifactDigest, digest_path, intoto_dir_digest
+from mlspec_attest.digest.scheme import DigestScheme
+from mlspec_attest.errors import UsageError
+
+DIGEST_SCHEMA = "https://mlspec-attest.dev/digest/v1"
 
 
 @click.command()
@@ -53,57 +59,62 @@ def digest(
     the file names. --serialization shards gives model-signing's "shards" root
     (files cut into --shard-size byte ranges, hashed in parallel).
     """
-    from mlspec_attest.cli.progress import progress_for
-    from mlspec_attest.digest.manifest import DigestScheme, digest_path, intoto_dir_digest
-    from mlspec_attest.errors import UsageError
-
     if layout == "intoto-dir":
         if (algorithm, serialization) != ("sha256", "files"):
             raise UsageError("--scheme intoto-dir is sha256 over files only")
-        value = intoto_dir_digest(path, ignore=ignore, workers=workers)
-        if as_json:
-            doc = {
-                "schemaVersion": "https://mlspec-attest.dev/digest/v1",
-                "path": str(path),
-                "kind": "directory",
-                "scheme": "intoto-dir",
-                "digest": {"sha256": value},
-            }
-            click.echo(json.dumps(doc, indent=2))
-        else:
-            click.echo(f"sha256:{value}  dir:{path}")
+        _echo_intoto_dir(path, intoto_dir_digest(path, ignore=ignore, workers=workers), as_json)
         return
-
     scheme = DigestScheme(algorithm, serialization, shard_size)
     result = digest_path(
         path, ignore=ignore, scheme=scheme, workers=workers, progress=progress_for(quiet)
     )
-    key = scheme.key
     if as_json:
-        out: dict[str, object] = {
-            "schemaVersion": "https://mlspec-attest.dev/digest/v1",
+        click.echo(json.dumps(_digest_document(path, scheme, result), indent=2))
+    else:
+        click.echo(_digest_line(path, scheme, result))
+
+
+def _echo_intoto_dir(path: Path, value: str, as_json: bool) -> None:
+    if as_json:
+        doc = {
+            "schemaVersion": DIGEST_SCHEMA,
             "path": str(path),
-            "kind": result.kind,
-            "digest": result.digest_set(),
-            "size": result.size,
+            "kind": "directory",
+            "scheme": "intoto-dir",
+            "digest": {"sha256": value},
         }
-        if result.manifest is not None:
-            out["root"] = result.manifest.root
-            out["files"] = result.manifest.to_json()["files"]
-            if not scheme.is_default:
-                out["algorithm"] = scheme.algorithm
-                out["serialization"] = result.manifest.to_json()["serialization"]
-        click.echo(json.dumps(out, indent=2))
-        return
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        click.echo(f"sha256:{value}  dir:{path}")
+
+
+def _digest_document(path: Path, scheme: DigestScheme, result: ArtifactDigest) -> dict[str, object]:
+    out: dict[str, object] = {
+        "schemaVersion": DIGEST_SCHEMA,
+        "path": str(path),
+        "kind": result.kind,
+        "digest": result.digest_set(),
+        "size": result.size,
+    }
+    if result.manifest is not None:
+        out["root"] = result.manifest.root
+        out["files"] = result.manifest.to_json()["files"]
+        if not scheme.is_default:
+            out["algorithm"] = scheme.algorithm
+            out["serialization"] = result.manifest.to_json()["serialization"]
+    return out
+
+
+def _digest_line(path: Path, scheme: DigestScheme, result: ArtifactDigest) -> str:
+    key = scheme.key
     if result.kind == "directory":
-        click.echo(
+        return (
             f"{key}:{result.digest}  {path}/  ({result.files} files, {result.size} bytes; "
             f"manifest-sha256:{result.manifest_address})"
         )
-    elif result.manifest_address is not None:
-        click.echo(
+    if result.manifest_address is not None:
+        return (
             f"{key}:{result.digest}  {path}  ({result.size} bytes; "
             f"manifest-sha256:{result.manifest_address})"
         )
-    else:
-        click.echo(f"{key}:{result.digest}  {path}")
+    return f"{key}:{result.digest}  {path}"

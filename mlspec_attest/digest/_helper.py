@@ -30,12 +30,14 @@ import importlib
 import os
 import stat
 import struct
-import subprocess
 import sys
 from array import array
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import subprocess
 
 CHUNK = 4 << 20
 SMALL_FILE = 64 << 10
@@ -128,6 +130,8 @@ class HelperClient:
         """A running helper, or None where one cannot be started (hash locally then)."""
         if not sys.executable or not script.is_file():
             return None
+        import subprocess  # only once there are files enough for a helper: keeps start-up fast
+
         # -S keeps start-up near 15 ms; blake3 lives in site-packages, so it needs site.
         flags = ["-I"] if algorithm == "blake3" else ["-I", "-S"]
         try:
@@ -162,6 +166,8 @@ class HelperClient:
 
     def close(self) -> None:
         """Stop the helper (it exits when its input closes)."""
+        import subprocess
+
         with contextlib.suppress(OSError):
             self.stdin.close()
         try:

@@ -1,77 +1,69 @@
 """The parallel hashing engine behind every digest mlspec-attest records.
 
-``digest.py`` says *what* a digest is (schemes, manifests, roots); this module
-computes them as fast as the machine allows. docs/benchmarks.md has the numbers.
+:mod:`~mlspec_attest.digest.scheme` says *what* a digest is (algorithms,
+serializations), :mod:`~mlspec_attest.digest.artifact` and
+:mod:`~mlspec_attest.digest.serialization` how files become manifests; this
+module computes the digests as fast as the machine allows. docs/benchmarks.md
+has the numbers.
 
 * **Walking** is :mod:`mlspec_attest.digest.walk` (symlinks, names, ignore rules).
-* **Many files**: workers claim *batches* of files from one shared cursor,
-  largest batches first and shrinking towards the end (guided self-scheduling),
-  so a small file costs an ``open``/``fstat``/``read``/``close`` and one hash call,
-  never an executor round trip. From :data:`PROCESS_MIN_FILES` files on, every
-  worker but the calling thread drives a helper process (``_hashhelper.py``):
-  for kilobyte files the interpreter is the bottleneck and threads would only
-  take turns on the GIL.
-* **Large files** are read into a per-thread reusable buffer in 4 MiB pieces, or
-  memory-mapped from :data:`MMAP_MIN` on (no copy out of the page cache);
-  hashlib releases the GIL for every update, so threads hash files in parallel.
+* **One file** is read by :mod:`~mlspec_attest.digest._reader` (one ``open``,
+  ``fstat`` on the descriptor, a reused buffer or a memory map).
+* **Many files**: workers claim batches from one shared cursor
+  (:mod:`~mlspec_attest.digest._schedule`). From :data:`PROCESS_MIN_FILES` files
+  on, every worker but the calling thread drives a helper process
+  (:mod:`~mlspec_attest.digest._helper_driver`): for kilobyte files the
+  interpreter is the bottleneck and threads would only take turns on the GIL.
 * **Shards** (model-signing's "shards" serialization): byte ranges hashed in
   parallel, longest first.
-* **blake3**: files from 1 MiB on are memory-mapped and hashed by blake3's own
-  thread pool.
-* Every file is opened once with ``O_NONBLOCK`` (a FIFO swapped in after the walk
-  cannot hang us) and checked with ``fstat`` on the open descriptor, so what is
-  checked is what is read.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import mmap
 import os
 import stat
-import threading
-from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from mlspec_attest.errors import ArtifactPathError, BadInputError, UsageError
+from mlspec_attest.digest._helper_driver import drive_helper
+from mlspec_attest.digest._reader import (
+    OPEN_FLAGS,
+    SMALL_FILE,
+    ByteProgress,
+    FileReader,
+    hasher_factory,
+    import_blake3,
+    open_regular,
+)
+from mlspec_attest.digest._schedule import Cursor, run_workers
+from mlspec_attest.digest.scheme import DEFAULT_SHARD_SIZE
+from mlspec_attest.errors import ArtifactPathError, BadInputError
 from mlspec_attest.formats.limits import MAX_SHARDS
 
 if TYPE_CHECKING:
     from mlspec_attest.digest.cache import DigestCache
 
-CHUNK = 4 << 20
-"""Read size for large files: big enough to amortize syscalls, small enough for L2/L3."""
+__all__ = [
+    "ProgressSink",
+    "default_workers",
+    "digest_file",
+    "digest_files",
+    "digest_shards",
+    "hasher_factory",
+    "import_blake3",
+    "shard_bounds",
+]
 
-SMALL_FILE = 64 << 10
-"""Files up to this size are read with one ``read`` into a fresh bytes object; larger
-ones go through the reusable buffer (a fresh 1 MiB object costs page faults)."""
-
-BLAKE3_MMAP_MIN = 1 << 20
-"""blake3 memory-maps files from this size on and lets its thread pool hash them."""
-
-MMAP_MIN = 16 << 20
-"""sha256/blake2b memory-map files and shards from this size on: no copy from the page cache."""
-
-MAPPED_STEP = 16 << 20
-BLAKE3_STEP = 256 << 20
-_USE_MMAP = not os.environ.get("MLSPEC_ATTEST_NO_MMAP")
-
-MAX_BATCH = 512
 CACHE_MIN_SIZE = 64 << 10
 """Files smaller than this bypass the digest cache: hashing them is cheaper than a lookup."""
 PROCESS_MIN_FILES = 2048
 """From this many files on, extra workers are helper processes instead of threads."""
 
 _HELPER = Path(__file__).with_name("_helper.py")
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-
-Hasher = Any  # hashlib._Hash or blake3.blake3: update(), digest()
 
 
-class ProgressSink(Protocol):
+class ProgressSink(ByteProgress, Protocol):
     """Receives progress from the engine. ``advance`` is called from worker threads.
 
     Each engine call is one task: ``begin`` (``total_bytes`` is None when the
@@ -80,8 +72,6 @@ class ProgressSink(Protocol):
     """
 
     def begin(self, label: str, files: int, total_bytes: int | None) -> None: ...
-
-    def advance(self, nbytes: int, files: int = 0) -> None: ...
 
     def end(self) -> None: ...
 
@@ -95,157 +85,20 @@ def default_workers() -> int:
     return max(1, min(32, cores))
 
 
-def hasher_factory(algorithm: str) -> Callable[..., Hasher]:
-    """A constructor for fresh hash objects of ``algorithm``."""
-    if algorithm == "sha256":
-        return hashlib.sha256
-    if algorithm == "blake2b":
-        return hashlib.blake2b
-    if algorithm == "blake3":
-        blake3 = import_blake3()
-        return blake3.blake3  # type: ignore[no-any-return]
-    raise UsageError(
-        f"unknown digest algorithm {algorithm!r}", remedy="use sha256, blake2b or blake3"
-    )
-
-
-def import_blake3() -> Any:
-    from mlspec_attest.errors import require
-
-    return require("blake3", "the blake3 digest algorithm")
-
-
 # ------------------------------------------------------------ one file
-def _open_regular(path: str) -> tuple[int, os.stat_result]:
-    try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except FileNotFoundError as exc:
-        raise ArtifactPathError(f"{path}: no such file or directory") from exc
-    except IsADirectoryError as exc:
-        raise ArtifactPathError(f"{path}: is a directory") from exc
-    except PermissionError as exc:
-        raise ArtifactPathError(f"{path}: permission denied") from exc
-    except OSError as exc:
-        raise ArtifactPathError(f"{path}: cannot open ({exc.strerror})") from exc
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        kind = "is a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-        raise ArtifactPathError(f"{path}: {kind}")
-    return fd, st
-
-
-class _Reader:
-    """Per-thread state: a reusable buffer and the algorithm's constructor."""
-
-    def __init__(self, algorithm: str, progress: ProgressSink | None) -> None:
-        self.new = hasher_factory(algorithm)
-        self.blake3 = algorithm == "blake3"
-        self.progress = progress
-        self._buf: bytearray | None = None
-
-    @property
-    def buffer(self) -> tuple[bytearray, memoryview]:
-        if self._buf is None:
-            self._buf = bytearray(CHUNK)
-        return self._buf, memoryview(self._buf)
-
-    def digest_fd(self, fd: int, size: int, path: str) -> tuple[bytes, int]:
-        """Digest and length of everything readable from ``fd`` (``size`` is a hint)."""
-        try:
-            if size <= SMALL_FILE:
-                data = os.read(fd, size + 1)
-                if len(data) <= size:  # a short read of a regular file is its end
-                    return self.new(data).digest(), len(data)
-                return self._rest(self.new(data), fd, len(data))
-            if _USE_MMAP and size >= (BLAKE3_MMAP_MIN if self.blake3 else MMAP_MIN):
-                h = self._new_large()
-                self._mapped(h, fd, 0, size, path)
-                os.lseek(fd, size, os.SEEK_SET)  # and whatever was appended meanwhile
-                return self._rest(h, fd, size)
-            return self._rest(self._new_large(), fd, 0)
-        except OSError as exc:
-            raise ArtifactPathError(f"{path}: read failed ({exc.strerror})") from exc
-
-    def _new_large(self) -> Hasher:
-        if self.blake3:
-            blake3 = import_blake3()
-            return blake3.blake3(max_threads=blake3.blake3.AUTO)
-        return self.new()
-
-    def _rest(self, h: Hasher, fd: int, done: int) -> tuple[bytes, int]:
-        buf, view = self.buffer
-        progress = self.progress
-        while True:
-            n = os.readv(fd, [buf])
-            if not n:
-                return h.digest(), done
-            h.update(view[:n])
-            done += n
-            if progress is not None:
-                progress.advance(n)
-
-    def _mapped(self, h: Hasher, fd: int, start: int, end: int, path: str) -> None:
-        """Hash bytes ``[start, end)`` of ``fd`` from a read-only memory map (no copy).
-
-        If another process truncates the file while it is mapped, reading the
-        lost pages raises SIGBUS and ends the process, as with b3sum and
-        model-signing's blake3 hasher; nothing is attested in that case.
-        MLSPEC_ATTEST_NO_MMAP=1 reads instead, at some cost in speed.
-        """
-        base = start - start % mmap.ALLOCATIONGRANULARITY
-        with mmap.mmap(fd, end - base, access=mmap.ACCESS_READ, offset=base) as mapped:
-            if os.fstat(fd).st_size < end:
-                raise ArtifactPathError(f"{path}: file shrank while it was hashed")
-            with contextlib.suppress(AttributeError, OSError):
-                mapped.madvise(mmap.MADV_SEQUENTIAL)
-            view = memoryview(mapped)
-            step = BLAKE3_STEP if self.blake3 else MAPPED_STEP
-            try:
-                for offset in range(start - base, end - base, step):
-                    piece = view[offset : min(offset + step, end - base)]
-                    h.update(piece)
-                    piece.release()
-                    if self.progress is not None:
-                        self.progress.advance(min(step, end - base - offset))
-            finally:
-                view.release()
-
-    def digest_range(self, path: str, start: int, end: int) -> bytes:
-        """Digest of bytes ``[start, end)`` of ``path`` (one model-signing shard)."""
-        fd, _ = _open_regular(path)
-        try:
-            h = self.new()
-            if _USE_MMAP and end - start >= MMAP_MIN:
-                self._mapped(h, fd, start, end, path)
-                return bytes(h.digest())
-            _, view = self.buffer
-            offset = start
-            while offset < end:
-                want = min(CHUNK, end - offset)
-                n = os.preadv(fd, [view[:want]], offset)
-                if not n:
-                    raise ArtifactPathError(f"{path}: file shrank while it was hashed")
-                h.update(view[:n])
-                offset += n
-                if self.progress is not None:
-                    self.progress.advance(n)
-            return bytes(h.digest())
-        except OSError as exc:
-            raise ArtifactPathError(f"{path}: read failed ({exc.strerror})") from exc
-        finally:
-            os.close(fd)
-
-
 def digest_file(
     path: str, algorithm: str = "sha256", progress: ProgressSink | None = None
 ) -> tuple[bytes, int]:
-    """Raw digest and size of one regular file, read once."""
-    fd, st = _open_regular(path)
+    """Raw digest and size of one regular file, read once: the one file hasher.
+
+    Anything but a regular file (a directory, FIFO, device, a missing path) is
+    refused with :class:`~mlspec_attest.errors.ArtifactPathError` (exit 3).
+    """
+    fd, st = open_regular(path)
     if progress is not None:
         progress.begin(path, 1, st.st_size)
     try:
-        result = _Reader(algorithm, progress).digest_fd(fd, st.st_size, path)
+        result = FileReader(algorithm, progress).digest_fd(fd, st.st_size, path)
         if progress is not None and result[1] <= SMALL_FILE:
             progress.advance(result[1], 1)
         return result
@@ -256,50 +109,6 @@ def digest_file(
 
 
 # ------------------------------------------------------------- many files
-class _Cursor:
-    """Hands out index ranges: large batches first, shrinking towards the end."""
-
-    def __init__(self, total: int, workers: int) -> None:
-        self.total = total
-        self.workers = workers
-        self.next = 0
-        self.lock = threading.Lock()
-
-    def stop(self) -> None:
-        """Hand out nothing more (a worker failed)."""
-        with self.lock:
-            self.next = self.total
-
-    def claim(self) -> range | None:
-        with self.lock:
-            start = self.next
-            if start >= self.total:
-                return None
-            step = min(MAX_BATCH, max(1, (self.total - start) // (self.workers * 4)))
-            self.next = start + step
-            return range(start, start + step)
-
-
-def _run_workers(workers: int, count: int, work: Callable[[_Cursor], None]) -> None:
-    cursor = _Cursor(count, workers)
-    if workers <= 1 or count <= 1:
-        work(cursor)
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    def guarded(cursor: _Cursor) -> None:
-        try:
-            work(cursor)
-        except BaseException:
-            cursor.stop()  # the other workers stop after their current batch
-            raise
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlspec-hash") as pool:
-        futures = [pool.submit(guarded, cursor) for _ in range(workers)]
-        for future in futures:
-            future.result()
-
-
 def digest_files(
     paths: Sequence[str],
     algorithm: str = "sha256",
@@ -362,32 +171,56 @@ def _hash_into(
     else:
         paths, sub = [all_paths[i] for i in indices], [(b"", 0)] * len(indices)
 
-    def threaded(cursor: _Cursor) -> None:
+    def threaded(cursor: Cursor) -> None:
         local = _LocalBatches(paths, sub, algorithm, progress, cache)
         while (batch := cursor.claim()) is not None:
             local(batch)
 
     if nworkers > 1 and cache is None and len(paths) >= PROCESS_MIN_FILES:
-        from concurrent.futures import ThreadPoolExecutor
-
-        cursor = _Cursor(len(paths), nworkers)
-        with ThreadPoolExecutor(nworkers - 1, thread_name_prefix="mlspec-hash") as pool:
-            futures = [
-                pool.submit(_drive_helper, cursor, paths, sub, algorithm, progress)
-                for _ in range(nworkers - 1)
-            ]
-            try:
-                threaded(cursor)
-            except BaseException:
-                cursor.stop()  # the helpers' drivers finish their batches in flight, no more
-                raise
-            for future in futures:
-                future.result()
+        _with_helpers(paths, sub, algorithm, nworkers, progress, threaded)
     else:
-        _run_workers(nworkers, len(paths), threaded)
+        run_workers(nworkers, len(paths), threaded)
     if sub is not results:
         for k, i in enumerate(indices):
             results[i] = sub[k]
+
+
+def _with_helpers(
+    paths: Sequence[str],
+    results: list[tuple[bytes, int]],
+    algorithm: str,
+    nworkers: int,
+    progress: ProgressSink | None,
+    threaded: Callable[[Cursor], None],
+) -> None:
+    """This thread hashes batches; ``nworkers - 1`` threads each drive a helper process."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def make_local() -> _LocalBatches:
+        return _LocalBatches(paths, results, algorithm, progress, None)
+
+    cursor = Cursor(len(paths), nworkers)
+    with ThreadPoolExecutor(nworkers - 1, thread_name_prefix="mlspec-hash") as pool:
+        futures = [
+            pool.submit(
+                drive_helper,
+                cursor,
+                paths,
+                results,
+                algorithm,
+                progress,
+                script=_HELPER,
+                make_local=make_local,
+            )
+            for _ in range(nworkers - 1)
+        ]
+        try:
+            threaded(cursor)
+        except BaseException:
+            cursor.stop()  # the helpers' drivers finish their batches in flight, no more
+            raise
+        for future in futures:
+            future.result()
 
 
 class _LocalBatches:
@@ -404,7 +237,7 @@ class _LocalBatches:
         self.paths = paths
         self.results = results
         self.algorithm = algorithm
-        self.reader = _Reader(algorithm, progress)
+        self.reader = FileReader(algorithm, progress)
         self.progress = progress
         self.cache = cache
 
@@ -414,7 +247,7 @@ class _LocalBatches:
         paths, results, reader, cache = self.paths, self.results, self.reader, self.cache
         new, digest_fd = reader.new, reader.digest_fd
         os_open, fstat, read, close, isreg = os.open, os.fstat, os.read, os.close, stat.S_ISREG
-        flags, small = _OPEN_FLAGS, SMALL_FILE
+        flags, small = OPEN_FLAGS, SMALL_FILE
         nbytes = 0
         for i in batch:
             path = paths[i]
@@ -425,7 +258,7 @@ class _LocalBatches:
             try:
                 fd = os_open(path, flags)
             except OSError:
-                fd = _open_regular(path)[0]  # raises the error a user can act on
+                fd = open_regular(path)[0]  # raises the error a user can act on
             try:
                 st = fstat(fd)
                 size = st.st_size
@@ -446,85 +279,15 @@ class _LocalBatches:
             self.progress.advance(nbytes, len(batch))
 
 
-PIPELINE = 2
-"""Batches in flight per helper: it hashes one while this process reads the other's reply."""
-
-
-def _drive_helper(
-    cursor: _Cursor,
-    paths: Sequence[str],
-    results: list[tuple[bytes, int]],
-    algorithm: str,
-    progress: ProgressSink | None,
-) -> None:
-    """Feed batches from ``cursor`` to one helper process until none are left.
-
-    If the helper cannot start or fails, the rest is hashed in this thread; a
-    file the helper could not hash is hashed here too, which raises the error a
-    user can act on (or succeeds, if the problem has gone).
-    """
-    fallback: _LocalBatches | None = None
-
-    def here(batch: range) -> None:
-        nonlocal fallback
-        if fallback is None:
-            fallback = _LocalBatches(paths, results, algorithm, progress, None)
-        fallback(batch)
-
-    from mlspec_attest.digest._helper import HelperClient
-
-    client = HelperClient.start(algorithm, _HELPER)
-    inflight: deque[range] = deque()
-    try:
-        while True:
-            while client is not None and len(inflight) < PIPELINE:
-                batch = cursor.claim()
-                if batch is None:
-                    break
-                inflight.append(batch)
-                try:
-                    client.send([paths[i] for i in batch])
-                except OSError:
-                    client.close()
-                    client = None
-            if not inflight:
-                break
-            batch = inflight.popleft()
-            replies = None
-            if client is not None:
-                try:
-                    replies = client.receive(len(batch))
-                except (OSError, EOFError, ValueError):
-                    client.close()
-                    client = None
-            if replies is None:
-                here(batch)
-                continue
-            nbytes = 0
-            for i, reply in zip(batch, replies, strict=True):
-                if reply is None:
-                    here(range(i, i + 1))
-                else:
-                    results[i] = reply
-                    nbytes += reply[1]
-            if progress is not None:
-                progress.advance(nbytes, len(batch))
-        while (batch := cursor.claim()) is not None:
-            here(batch)
-    finally:
-        if client is not None:
-            client.close()
-
-
 def _cached(
-    cache: DigestCache, path: str, algorithm: str, reader: _Reader
+    cache: DigestCache, path: str, algorithm: str, reader: FileReader
 ) -> tuple[tuple[bytes, int], bool]:
     """The file's digest from the cache, or hashed and offered to it; and whether
     its bytes were already reported as progress."""
     hit = cache.lookup(path, algorithm)
     if hit is not None:
         return hit, False
-    fd, st = _open_regular(path)
+    fd, st = open_regular(path)
     try:
         result = reader.digest_fd(fd, st.st_size, path)
         cache.offer(fd, st, algorithm, result)
@@ -533,6 +296,7 @@ def _cached(
     return result, result[1] > SMALL_FILE
 
 
+# ------------------------------------------------------------------ shards
 def shard_bounds(size: int, shard_size: int) -> list[tuple[int, int]]:
     """model-signing's shards of a file: ``[0, s), [s, 2s), ... [k*s, size)``; none if empty."""
     return [(start, min(start + shard_size, size)) for start in range(0, size, shard_size)]
@@ -547,18 +311,19 @@ def digest_shards(
     progress: ProgressSink | None = None,
     label: str = "",
 ) -> list[tuple[list[bytes], int]]:
-    """For each path, the digests of its shards (in order) and its size."""
-    sizes: list[int] = []
-    for path in paths:
-        fd, st = _open_regular(path)
-        os.close(fd)
-        sizes.append(st.st_size)
+    """For each path, the digests of its shards (in order) and its size.
+
+    At most :data:`~mlspec_attest.formats.limits.MAX_SHARDS` shards in all: a
+    shard size from a signed document cannot make one job per byte.
+    """
+    sizes = [_regular_size(path) for path in paths]
     count = sum(-(-size // shard_size) for size in sizes)
     if count > MAX_SHARDS:
         raise BadInputError(
             f"{len(sizes)} file(s) would be split into {count} shards of {shard_size} bytes "
             f"(the limit is {MAX_SHARDS})",
-            remedy="use a larger shard size (model-signing's default is 1000000000 bytes)",
+            remedy=f"use a larger shard size (model-signing's default is {DEFAULT_SHARD_SIZE} "
+            "bytes)",
         )
     jobs = [
         (i, k, start, end)
@@ -568,8 +333,8 @@ def digest_shards(
     jobs.sort(key=lambda job: job[2] - job[3])  # longest first
     out: list[list[bytes]] = [[b""] * len(shard_bounds(size, shard_size)) for size in sizes]
 
-    def work(cursor: _Cursor) -> None:
-        reader = _Reader(algorithm, progress)
+    def work(cursor: Cursor) -> None:
+        reader = FileReader(algorithm, progress)
         while (batch := cursor.claim()) is not None:
             for j in batch:
                 i, k, start, end = jobs[j]
@@ -578,10 +343,16 @@ def digest_shards(
     if progress is not None:
         progress.begin(label, len(paths), sum(sizes))
     try:
-        _run_workers(workers or default_workers(), len(jobs), work)
+        run_workers(workers or default_workers(), len(jobs), work)
         if progress is not None:
             progress.advance(0, len(paths))
     finally:
         if progress is not None:
             progress.end()
     return list(zip(out, sizes, strict=True))
+
+
+def _regular_size(path: str) -> int:
+    fd, st = open_regular(path)
+    os.close(fd)
+    return st.st_size

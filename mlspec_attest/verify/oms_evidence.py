@@ -9,26 +9,20 @@ checked.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mlspec_attest.errors import ArtifactPathError, BackendError, MalformedDocumentError
-from mlspec_attest.interop.oms.manifest import Serialization, build_manifest
+from mlspec_attest.digest.artifact import sha256_file as _sha256_and_size
+from mlspec_attest.digest.serialization import Serialization, serialize_model
+from mlspec_attest.errors import BackendError, BadInputError, MalformedDocumentError
 
 EVIDENCE_SCHEMA = "https://mlspec-attest.dev/oms-evidence/v1"
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    except OSError as exc:
-        raise ArtifactPathError(f"{path}: cannot read ({exc.strerror})") from exc
-    return h.hexdigest()
+    """Hex sha256 of the signature file (the digest engine's one file hasher)."""
+    return _sha256_and_size(path)[0]
 
 
 def check_oms_evidence(
@@ -61,34 +55,36 @@ def check_oms_evidence(
         or not isinstance(count, int)
     ):
         return ["omsSignature: record lacks ignorePaths, manifestDigest.sha256 or resources"]
-    problems: list[str] = []
-    if signature_path is not None:
-        recorded = record.get("signature")
-        want_sig = recorded.get("sha256") if isinstance(recorded, dict) else None
-        if not signature_path.is_file():
-            problems.append(f"omsSignature: signature file {signature_path} is missing")
-        elif sha256_file(signature_path) != want_sig:
-            problems.append(
-                f"omsSignature: {signature_path} is not the signature verified at package time"
-            )
+    problems = [] if signature_path is None else _signature_problems(record, signature_path)
     if not model_dir.exists():
         return [*problems, f"omsSignature: model {model_dir} not found"]
     try:
-        manifest, walk = build_manifest(
+        model = serialize_model(
             model_dir,
             replace(serialization, ignore_paths=frozenset()),
             extra_ignore=ignored,
             workers=workers,
         )
-    except (ArtifactPathError, BackendError) as exc:
+    except (BadInputError, BackendError) as exc:
         return [*problems, f"omsSignature: {exc.message}"]
-    problems += [f"omsSignature: {p.message}" for p in walk]
-    found = manifest.root_digest
-    if found != want or len(manifest.resources) != count:
+    problems += [f"omsSignature: {r.message}" for r in model.refused]
+    found = model.root
+    if found != want or len(model.resources) != count:
         problems.append(
             f"omsSignature: served model {model_dir} differs from the signed model: manifest "
             f"sha256:{want} ({count} resources) expected, sha256:{found} "
-            f"({len(manifest.resources)} resources) found; run `mlspec-attest model verify` "
+            f"({len(model.resources)} resources) found; run `mlspec-attest model verify` "
             "for the files that differ"
         )
     return problems
+
+
+def _signature_problems(record: dict[str, Any], signature_path: Path) -> list[str]:
+    """The signature file must be the one verified at package time."""
+    recorded = record.get("signature")
+    want_sig = recorded.get("sha256") if isinstance(recorded, dict) else None
+    if not signature_path.is_file():
+        return [f"omsSignature: signature file {signature_path} is missing"]
+    if sha256_file(signature_path) != want_sig:
+        return [f"omsSignature: {signature_path} is not the signature verified at package time"]
+    return []
