@@ -30,6 +30,7 @@ from mlspec_attest.digest.engine import import_blake3
 from mlspec_attest.digest.manifest import DigestScheme
 from mlspec_attest.errors import UsageError
 from mlspec_attest.formats.rfc3339 import parse_rfc3339
+from mlspec_attest.signing.schemes import portability_warning
 from mlspec_attest.store.ledger import check_run_id
 
 
@@ -217,6 +218,9 @@ def sign(**options: Any) -> None:
     args = SignOptions(**options)
     _check_early(args)
     signer = _signer(args)
+    warning = portability_warning(signer)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     record = _record(args)
     result = sign_stage(
         record,

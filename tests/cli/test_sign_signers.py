@@ -18,7 +18,8 @@ from mlspec_attest import api
 from mlspec_attest.attestation import signers
 from mlspec_attest.attestation.signers import KeylessOptions, signer_summary, stage_signer
 from mlspec_attest.errors import ExitCode, UsageError
-from mlspec_attest.signing.keys import load_private_key
+from mlspec_attest.signing.keys import KeyType, load_private_key
+from mlspec_attest.signing.schemes import portability_warning
 from mlspec_attest.signing.sigstore.sign import SigstoreSigner
 
 from ..support import KeyPair
@@ -151,3 +152,20 @@ def test_an_encrypted_key_needs_its_passphrase_on_every_path(
     )
     with pytest.raises(Exception, match="encrypted"):
         stage_signer(path)
+
+
+@pytest.mark.parametrize("key_type", list(KeyType))
+def test_sign_warns_of_keys_other_verifiers_refuse(
+    cli: Cli, ws: Path, tmp_path: Path, key_of_type: dict[KeyType, KeyPair], key_type: KeyType
+) -> None:
+    """The scheme registry's portability warning, as keygen prints it; the exit code stays 0."""
+    pair = key_of_type[key_type]
+    result = cli(
+        "sign", "--stage", "train", "--key", pair.key_path, "--product", ws / "out.txt",
+        "--base-dir", ws, "--store", tmp_path / "s", "-q", "--json",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    warning = portability_warning(key_type.value)
+    warnings = [line for line in result.err.splitlines() if line.startswith("warning: ")]
+    assert warnings == ([f"warning: {warning}"] if warning else [])
+    assert result.json()["keyid"] == pair.keyid  # stdout stays one JSON document
