@@ -13,13 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlspec_attest.digest.manifest import (
-    DEFAULT_SCHEME,
-    ArtifactDigest,
-    DigestScheme,
-    DirectoryManifest,
-    digest_path,
-)
+from mlspec_attest.digest.artifact import ArtifactDigest, digest_path
+from mlspec_attest.digest.directory import DirectoryManifest
+from mlspec_attest.digest.scheme import DEFAULT_SCHEME, DigestScheme
 from mlspec_attest.errors import ArtifactPathError, MlspecError
 from mlspec_attest.formats.statement import ResourceDescriptor
 from mlspec_attest.policy.model import DeployArtifact, Policy

@@ -2,7 +2,7 @@
 
 The signed record (``details.leakage``) must cover products of the stage under their
 roles; the overlaps are then recomputed from the row digest sets in the store
-(:func:`mlspec_attest.evidence.leakage.check_leakage`), never taken from the record.
+(:func:`mlspec_attest.evidence.overlaps.check_leakage`), never taken from the record.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlspec_attest.errors import MlspecError
-from mlspec_attest.evidence.leakage import check_leakage as recompute
+from mlspec_attest.evidence.overlaps import check_leakage as recompute
 from mlspec_attest.policy.model import Policy
 from mlspec_attest.store.ledger import AttestationStore
 from mlspec_attest.verify.accepted import AcceptedAttestation
