@@ -19,7 +19,7 @@ from mlspec_attest.attestation.record import (
     resolve_kind,
 )
 from mlspec_attest.attestation.stage import resolve_run_id, sign_stage
-from mlspec_attest.digest.manifest import DirectoryManifest
+from mlspec_attest.digest.directory import DirectoryManifest
 from mlspec_attest.errors import (
     ArtifactPathError,
     BadInputError,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mlspec_attest.attestation.stage import StageRecord, sign_stage
-from mlspec_attest.digest.manifest import digest_path
+from mlspec_attest.digest.artifact import digest_path
 from mlspec_attest.formats.jsonio import canonical
 from mlspec_attest.policy import load_policy_yaml, load_signed_policy, sign_policy
 from mlspec_attest.policy.model import Policy

@@ -1,6 +1,6 @@
 """Hashing a stage's materials and products into in-toto resource descriptors.
 
-Every digest goes through the one engine (:func:`mlspec_attest.digest.manifest.digest_path`);
+Every digest goes through the one engine (:func:`mlspec_attest.digest.artifact.digest_path`);
 a directory's manifest is kept as a blob for the store, so the verifier can
 compare file by file.
 """
@@ -13,15 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlspec_attest.digest.artifact import ArtifactDigest, digest_path
 from mlspec_attest.digest.cache import DigestCache, cache_from_option
 from mlspec_attest.digest.engine import ProgressSink
-from mlspec_attest.digest.manifest import (
-    DEFAULT_SCHEME,
-    DEFAULT_SHARD_SIZE,
-    ArtifactDigest,
-    DigestScheme,
-    digest_path,
-)
+from mlspec_attest.digest.scheme import DEFAULT_SCHEME, DEFAULT_SHARD_SIZE, DigestScheme
 from mlspec_attest.errors import ArtifactPathError, UsageError
 from mlspec_attest.formats.fsutil import artifact_name
 from mlspec_attest.formats.statement import ResourceDescriptor

@@ -16,7 +16,7 @@ from typing import Any
 
 from mlspec_attest.attestation.artifacts import conversion_sha256
 from mlspec_attest.attestation.record import StageRecord
-from mlspec_attest.digest.manifest import ArtifactDigest
+from mlspec_attest.digest.artifact import ArtifactDigest
 from mlspec_attest.errors import UsageError
 from mlspec_attest.evidence.leakage import prove_splits
 from mlspec_attest.evidence.metrics_file import read_metrics_document

@@ -27,7 +27,7 @@ from mlspec_attest.cli.options import (
 from mlspec_attest.cli.progress import progress_for
 from mlspec_attest.digest.cache import cache_from_option
 from mlspec_attest.digest.engine import import_blake3
-from mlspec_attest.digest.manifest import DigestScheme
+from mlspec_attest.digest.scheme import DigestScheme
 from mlspec_attest.errors import UsageError
 from mlspec_attest.formats.rfc3339 import parse_rfc3339
 from mlspec_attest.signing.schemes import portability_warning

@@ -336,6 +336,7 @@ def evaluate_criterion(
     baseline: Mapping[str, float] | None,
     stages: Mapping[str, Any] | None = None,
 ) -> CriterionResult:
+    """Judge one criterion on its stage's evidence; every failure is a result, never raised."""
     kind = criterion_kind(c)
     stage = c["stage"]
     ev = evidence.get(stage)
