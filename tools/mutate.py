@@ -134,6 +134,7 @@ SELECTIONS: dict[str, list[str]] = {
         *_VERIFY_TESTS,
     ],
     "mlspec_attest/store/ledger.py": [
+        "tests/test_store_ledger.py",
         "tests/test_store.py",
         "tests/test_attestation.py",
         "tests/test_api.py",
