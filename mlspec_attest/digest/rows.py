@@ -12,13 +12,15 @@ constant columns (:class:`Profile`).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlspec_attest.digest.datasets import Dataset, open_dataset
-from mlspec_attest.errors import ArtifactPathError, BadInputError, UsageError
+from mlspec_attest.digest.engine import digest_file
+from mlspec_attest.errors import BadInputError, UsageError
 from mlspec_attest.formats.jsonio import canonical_value
 from mlspec_attest.formats.rowform import (
     canonical_name,
@@ -77,14 +79,8 @@ _READERS: dict[str, Callable[[Path, set[str], str], Iterator[dict[str, Any]]]] =
 
 
 def _file_digest(path: Path) -> bytes:
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-    except OSError as exc:
-        raise ArtifactPathError(f"{path}: cannot read ({exc.strerror})") from exc
-    return digest.digest()
+    """SHA-256 of a per-example file, by the one file hasher of the engine."""
+    return digest_file(os.fspath(path))[0]
 
 
 # --- the engine --------------------------------------------------------------
