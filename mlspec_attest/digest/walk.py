@@ -161,7 +161,11 @@ class _ModelRules:
         """model-signing records any name the file system gives."""
 
     def descend(self, entry: os.DirEntry[str], rel: str, ancestors: Ancestors) -> Ancestors | None:
-        return self.enter(rel, entry.stat(follow_symlinks=False), ancestors)
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError as exc:
+            raise ArtifactPathError(f"{entry.path}: cannot read ({exc.strerror})") from exc
+        return self.enter(rel, st, ancestors)
 
     def enter(self, rel: str, st: os.stat_result, ancestors: Ancestors) -> Ancestors | None:
         """The ancestors of a folder's entries, or None (refused) if it is one of its own."""
