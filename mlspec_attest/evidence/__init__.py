@@ -1,8 +1,18 @@
 """Evidence: what stages measure about data and models.
 
-Owns data analysis (``analysis``), data schemas and validation (``dataschema``),
-evaluation metrics (``metrics``), leakage sets (``leakage``) and row fingerprints of
-the data a stage reads (``rowsets``).
+Owns data analysis (``analysis``, with the per-column numbers in ``feature_stats``),
+data schemas (the document in ``schema_document``, loading and validation in
+``dataschema``, the validation record in ``violations``, first versions in
+``schema_inference``), evaluation metrics (``metrics``, assembled by
+``metrics_document``, read from a predictions table by ``predictions``; the metrics
+file format and its validation in ``metrics_file``), the leakage proof (``leakage``:
+the split stage's proof; ``overlaps``: its verification; ``digest_sets``: row digest
+sets; ``content_sets``: a dataset's content sets; ``records``: the signed record
+formats) and row fingerprints of the data a stage reads (``rowsets``).
+
+Data files are read by the one tabular reader (:mod:`mlspec_attest.formats.tabular`,
+cells by :mod:`mlspec_attest.formats.cells`); rows hashed by the one row engine
+(:mod:`mlspec_attest.digest.rows`).
 
 May import: :mod:`mlspec_attest.digest`, :mod:`mlspec_attest.store`,
 :mod:`mlspec_attest.formats`, :mod:`mlspec_attest.errors`.
