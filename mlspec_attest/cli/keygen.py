@@ -47,9 +47,6 @@ def keygen(
     signer = generate_key(KeyType(key_type))
     key_path, pub_path = write_key_pair(signer, out, passphrase=passphrase_from_env(passphrase_env))
     keyid = signer.public_key.keyid
-    warning = portability_warning(key_type)
-    if warning:
-        click.echo(f"warning: {warning}", err=True)
     if as_json:
         doc = {
             "schemaVersion": "https://mlspec-attest.dev/keygen/v1",
@@ -61,3 +58,6 @@ def keygen(
         click.echo(json.dumps(doc, indent=2))
     else:
         click.echo(f"wrote {key_path} (private, 0600) and {pub_path}\nkeyid {keyid}")
+    warning = portability_warning(key_type)
+    if warning:  # after the result: stdout first, as scripts read it
+        click.echo(f"warning: {warning}", err=True)
