@@ -17,13 +17,9 @@ import pytest
 
 from mlspec_attest.errors import MalformedDocumentError, SigstoreVerificationError, UsageError
 from mlspec_attest.signing.keys import generate_key
-from mlspec_attest.signing.sigstore.verify import (
-    IdentityMismatchError,
-    SigstoreIdentity,
-    TrustRoot,
-    sha256_file,
-    verify_bundle,
-)
+from mlspec_attest.signing.sigstore.identity import IdentityMismatchError, SigstoreIdentity
+from mlspec_attest.signing.sigstore.trust_root import TrustRoot
+from mlspec_attest.signing.sigstore.verify import sha256_file, verify_bundle
 
 from ..support import asset
 from .conftest import Cli
@@ -197,7 +193,7 @@ def test_exit_codes_and_usage(cli: Cli, tmp_path: Path) -> None:
 
 def test_identity_regex_is_anchored() -> None:
     rule = SigstoreIdentity("https://issuer", identity_regex=r"alice@example\.com")
-    from mlspec_attest.signing.sigstore.verify import CertificateIdentity
+    from mlspec_attest.signing.sigstore.identity import CertificateIdentity
 
     assert rule.matches(CertificateIdentity(("alice@example.com",), "https://issuer"))
     assert not rule.matches(CertificateIdentity(("alice@example.com.evil",), "https://issuer"))

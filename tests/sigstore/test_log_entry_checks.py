@@ -21,7 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, utils
 from mlspec_attest.errors import MalformedDocumentError, SigstoreVerificationError
 from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE, pae
 from mlspec_attest.signing.keys import KeyType, LocalKeySigner, generate_key
-from mlspec_attest.signing.sigstore.verify import TrustRoot, VerifiedBundle, verify_bundle
+from mlspec_attest.signing.sigstore.result import VerifiedBundle
+from mlspec_attest.signing.sigstore.trust_root import TrustRoot
+from mlspec_attest.signing.sigstore.verify import verify_bundle
 
 from ..support import asset
 from .instance import SigstoreInstance

@@ -16,7 +16,9 @@ import pytest
 
 from mlspec_attest.formats.bundle import sign_to_bundle
 from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
-from mlspec_attest.signing.sigstore.verify import SigstoreIdentity, TrustRoot, verify_bundle
+from mlspec_attest.signing.sigstore.identity import SigstoreIdentity
+from mlspec_attest.signing.sigstore.trust_root import TrustRoot
+from mlspec_attest.signing.sigstore.verify import verify_bundle
 
 from ..support import asset
 

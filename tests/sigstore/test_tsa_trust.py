@@ -23,13 +23,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from rfc3161_client import decode_timestamp_response
 
 from mlspec_attest.errors import SigstoreVerificationError
-from mlspec_attest.signing.sigstore.verify import (
-    SigstoreIdentity,
-    TrustRoot,
-    VerifiedBundle,
-    sha256_file,
-    verify_bundle,
-)
+from mlspec_attest.signing.sigstore.identity import SigstoreIdentity
+from mlspec_attest.signing.sigstore.result import VerifiedBundle
+from mlspec_attest.signing.sigstore.trust_root import TrustRoot
+from mlspec_attest.signing.sigstore.verify import sha256_file, verify_bundle
 
 from ..support import asset
 

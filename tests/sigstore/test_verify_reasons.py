@@ -26,13 +26,9 @@ from mlspec_attest.errors import (
 from mlspec_attest.formats.bundle import sign_to_bundle
 from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
 from mlspec_attest.signing.keys import KeyType, LocalKeySigner, generate_key
-from mlspec_attest.signing.sigstore.verify import (
-    IdentityMismatchError,
-    SigstoreIdentity,
-    TrustRoot,
-    sha256_file,
-    verify_bundle,
-)
+from mlspec_attest.signing.sigstore.identity import IdentityMismatchError, SigstoreIdentity
+from mlspec_attest.signing.sigstore.trust_root import TrustRoot
+from mlspec_attest.signing.sigstore.verify import sha256_file, verify_bundle
 
 from ..support import asset
 
@@ -417,7 +413,7 @@ def test_signed_times_are_reported_in_utc(monkeypatch: pytest.MonkeyPatch) -> No
     import time
     from datetime import datetime, timedelta, timezone
 
-    from mlspec_attest.signing.sigstore.verify import SignedTime
+    from mlspec_attest.signing.sigstore.result import SignedTime
 
     monkeypatch.setenv("TZ", "America/New_York")
     time.tzset()
