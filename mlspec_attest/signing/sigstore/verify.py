@@ -25,10 +25,10 @@ Two kinds of bundles:
   entry body are verified as well. Bundles written by ``mlspec-attest sign --key``
   carry no log entry and verify without sigstore-python.
 
-This is the one Sigstore verification path: ``bundle verify``, stage verification
-(:mod:`mlspec_attest.verify.pipeline`), signed policies, keyless signing's
-self-check and OpenSSF model-signing signatures (:mod:`mlspec_attest.interop.oms.trust`)
-all call :func:`verify_bundle`. Identities live in :mod:`.identity`, trust roots in
+This is the one Sigstore verification path: ``bundle verify`` (:mod:`.bundle_check`),
+stage verification (:mod:`mlspec_attest.verify.signers`), keyless signing's
+self-check (:mod:`.sign`) and OpenSSF model-signing signatures
+(:mod:`mlspec_attest.interop.oms.signature_check`) all call :func:`verify_bundle`. Identities live in :mod:`.identity`, trust roots in
 :mod:`.trust_root`, results in :mod:`.result`.
 
 This module imports sigstore-python only when a bundle needs it (~0.2 s).
