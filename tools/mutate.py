@@ -202,6 +202,7 @@ SELECTIONS: dict[str, list[str]] = {
     "mlspec_attest/verify/baseline.py": [
         "tests/test_verify_signers.py",
         "tests/test_mlchecks.py",
+        "tests/test_mlchecks_failures.py",
         "tests/cli/test_verify.py",
     ],
     "mlspec_attest/verify/artifacts.py": [
@@ -212,15 +213,21 @@ SELECTIONS: dict[str, list[str]] = {
     ],
     "mlspec_attest/verify/checks/objectives.py": [
         "tests/test_mlchecks.py",
+        "tests/test_mlchecks_failures.py",
         "tests/test_verify_signers.py",
     ],
-    "mlspec_attest/verify/checks/separation.py": ["tests/test_mlchecks.py"],
+    "mlspec_attest/verify/checks/separation.py": [
+        "tests/test_mlchecks.py",
+        "tests/test_mlchecks_failures.py",
+    ],
     "mlspec_attest/verify/checks/holdback.py": [
         "tests/test_holdback_content.py",
         "tests/test_mlchecks.py",
+        "tests/test_mlchecks_failures.py",
     ],
     "mlspec_attest/verify/checks/leakage.py": [
         "tests/test_mlchecks.py",
+        "tests/test_mlchecks_failures.py",
         "tests/test_holdback_content.py",
     ],
     "mlspec_attest/verify/checks/validation.py": ["tests/test_mlchecks.py"],
