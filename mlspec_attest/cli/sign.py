@@ -218,9 +218,6 @@ def sign(**options: Any) -> None:
     args = SignOptions(**options)
     _check_early(args)
     signer = _signer(args)
-    warning = portability_warning(signer)
-    if warning:
-        click.echo(f"warning: {warning}", err=True)
     record = _record(args)
     result = sign_stage(
         record,
@@ -238,6 +235,9 @@ def sign(**options: Any) -> None:
         ),
     )
     _render(args, signer, result)
+    warning = portability_warning(signer)  # after the result, as keygen prints it
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @dataclass(frozen=True)
