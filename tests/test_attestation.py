@@ -15,10 +15,10 @@ from mlspec_attest.attestation.record import (
     StageRecord,
     check_stage_name,
     environment_facts,
-    parse_param,
     resolve_kind,
 )
 from mlspec_attest.attestation.stage import resolve_run_id, sign_stage
+from mlspec_attest.cli.sign_options import parse_param
 from mlspec_attest.digest.directory import DirectoryManifest
 from mlspec_attest.errors import (
     ArtifactPathError,

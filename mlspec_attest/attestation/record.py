@@ -1,14 +1,11 @@
 """What one stage attests, before it is hashed and signed: the :class:`StageRecord`.
 
-The CLI's ``sign`` and the Python API fill a record in; the checks here run
-before the stage's command, so a mistake costs no work.
+The CLI's ``sign`` and the Python API fill a record in; :func:`check_stage_name`,
+:func:`resolve_kind` and :func:`check_rfc3339` are the record's own rules.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import platform
 import sys
 from collections.abc import Callable
@@ -71,22 +68,6 @@ def check_stage_name(name: str) -> str:
     return name
 
 
-def parse_param(text: str) -> tuple[str, JSONScalar]:
-    """``K=V``; V is read as a JSON scalar when it is one (``0.1``, ``true``), else a string."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise UsageError(f"--param {text!r} is not KEY=VALUE")
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return key, raw
-    if isinstance(value, str | int | float | bool) or value is None:
-        if isinstance(value, float) and not math.isfinite(value):  # NaN, Infinity, 1e999
-            return key, raw
-        return key, value
-    return key, raw
-
-
 def resolve_kind(stage: str, kind: str | None) -> str:
     if kind is None:
         found = parse_kind(stage)
@@ -103,27 +84,6 @@ def check_rfc3339(value: str, what: str) -> str:
     except ValueError as exc:
         raise BadInputError(f"{what} {value!r} is not an RFC 3339 instant") from exc
     return value
-
-
-def check_roles(record: StageRecord) -> None:
-    """A role naming a path no material, product, split or conversion names fails now.
-
-    :func:`~mlspec_attest.attestation.stage.sign_stage` checks the recorded names
-    again after hashing (a conversion inside a directory product is no product of
-    its own, for one); this catches the rest before the stage's command runs.
-    """
-    named = {
-        os.path.abspath(p)
-        for p in (
-            *record.materials,
-            *record.products,
-            *record.splits.values(),
-            *record.conversions.values(),
-        )
-    }
-    for role, path in record.roles.items():
-        if os.path.abspath(path) not in named:
-            raise UsageError(f"--role {role}={path}: not one of this stage's materials or products")
 
 
 def environment_facts() -> dict[str, Any]:

@@ -1,11 +1,11 @@
-"""``mlspec-attest sign``: parse the options, :func:`~mlspec_attest.attestation.stage.sign_stage`,
-render; what the options must agree on is checked before the stage's command runs."""
+"""``mlspec-attest sign``: the options (parsed into a stage record by
+:mod:`~mlspec_attest.cli.sign_options`), which signer they name (built by
+:func:`~mlspec_attest.attestation.signers.stage_signer`), one call to
+:func:`~mlspec_attest.attestation.stage.sign_stage`, and the result rendered."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,24 +14,20 @@ from click.core import ParameterSource
 
 from mlspec_attest.attestation import signers
 from mlspec_attest.attestation.artifacts import HashingOptions
-from mlspec_attest.attestation.record import StageRecord, check_roles, parse_param
 from mlspec_attest.attestation.signers import StageSigner
 from mlspec_attest.attestation.stage import SignedStage, sign_stage
 from mlspec_attest.cli.options import (
     digest_scheme_options,
     open_store,
     passphrase_from_env,
-    split_pairs,
     store_option,
 )
 from mlspec_attest.cli.progress import progress_for
+from mlspec_attest.cli.sign_options import SignOptions, check_early, stage_record
 from mlspec_attest.digest.cache import cache_from_option
-from mlspec_attest.digest.engine import import_blake3
 from mlspec_attest.digest.scheme import DigestScheme
 from mlspec_attest.errors import UsageError
-from mlspec_attest.formats.rfc3339 import parse_rfc3339
 from mlspec_attest.signing.schemes import portability_warning
-from mlspec_attest.store.ledger import check_run_id
 
 
 @click.command(context_settings={"allow_interspersed_args": False})
@@ -216,9 +212,9 @@ def sign(**options: Any) -> None:
           -- python train.py
     """
     args = SignOptions(**options)
-    _check_early(args)
+    check_early(args)
     signer = _signer(args)
-    record = _record(args)
+    record = stage_record(args)
     result = sign_stage(
         record,
         signer,
@@ -240,66 +236,6 @@ def sign(**options: Any) -> None:
         click.echo(f"warning: {warning}", err=True)
 
 
-@dataclass(frozen=True)
-class SignOptions:
-    """The options of ``sign``, as click parsed them."""
-
-    stage: str
-    kind: str | None
-    key: Path | None
-    passphrase_env: str | None
-    use_sigstore: bool
-    identity_token: str | None
-    trust_config: Path | None
-    staging: bool
-    materials: tuple[Path, ...]
-    products: tuple[Path, ...]
-    roles: tuple[str, ...]
-    splits: tuple[str, ...]
-    exclude_columns: tuple[str, ...]
-    conversions: tuple[str, ...]
-    details: tuple[str, ...]
-    metrics: Path | None
-    params: tuple[str, ...]
-    infra: tuple[str, ...]
-    store: Path | None
-    run_id: str | None
-    new_run: bool
-    policy_path: Path | None
-    base_dir: Path | None
-    oms_signature: Path | None
-    oms_model: Path | None
-    oms_public_key: Path | None
-    oms_chain: tuple[Path, ...]
-    started_on: str | None
-    algorithm: str
-    serialization: str
-    shard_size: int
-    digest_cache: Path | None
-    quiet: bool
-    as_json: bool
-    command: tuple[str, ...]
-
-    def stage_command(self) -> tuple[str, ...]:
-        """The stage's command line, without a leading ``--``."""
-        return self.command[1:] if self.command and self.command[0] == "--" else self.command
-
-
-def _check_early(args: SignOptions) -> None:
-    """What can be refused from the options alone, before any work."""
-    if args.started_on:
-        try:
-            parse_rfc3339(args.started_on)
-        except ValueError as exc:
-            raise UsageError(
-                f"--started-on {args.started_on!r} is not an RFC 3339 instant"
-            ) from exc
-    if args.run_id:
-        check_run_id(args.run_id)
-    if args.algorithm == "blake3":
-        import_blake3()  # a missing package is exit 4 now, not after the stage command
-
-
 def _signer(args: SignOptions) -> StageSigner:
     """--key (with --passphrase-env), or --sigstore keyless: which options go together."""
     source = click.get_current_context().get_parameter_source
@@ -318,67 +254,6 @@ def _signer(args: SignOptions) -> StageSigner:
         trust_config = None  # an environment default does not override --staging
     keyless = signers.KeylessOptions(args.identity_token, trust_config, args.staging)
     return signers.stage_signer(keyless=keyless)
-
-
-def _record(args: SignOptions) -> StageRecord:
-    """The stage record the options describe."""
-    record = StageRecord(
-        stage=args.stage,
-        kind=args.kind,
-        materials=list(args.materials),
-        products=list(args.products),
-    )
-    record.parameters = dict(parse_param(p) for p in args.params)
-    record.infrastructure = {
-        k: parse_param(f"{k}={v}")[1] for k, v in split_pairs(args.infra, "--infra").items()
-    }
-    record.roles = {role: Path(p) for role, p in split_pairs(args.roles, "--role").items()}
-    record.metrics_file = args.metrics
-    record.splits = {role: Path(p) for role, p in split_pairs(args.splits, "--split").items()}
-    record.split_exclude_columns = args.exclude_columns
-    record.conversions = {
-        fmt: Path(p) for fmt, p in split_pairs(args.conversions, "--conversion").items()
-    }
-    record.detail_files = {n: Path(p) for n, p in split_pairs(args.details, "--detail").items()}
-    if args.started_on:
-        record.started_on = args.started_on
-    check_roles(record)
-    if args.oms_signature:
-        producer = _oms_producer(args.oms_signature, args, record.products)
-        record.evidence.append(("omsSignature", producer))
-    if args.policy_path:
-        # Start-up: only a stage bound to a policy loads the policy package.
-        from mlspec_attest.policy.signed import load_signed_policy
-
-        record.policy_digest = load_signed_policy(args.policy_path).digest
-    return record
-
-
-def _oms_producer(signature: Path, args: SignOptions, products: list[Path]) -> Callable[[], Any]:
-    """Verify an existing model-signing signature once the stage's outputs exist."""
-    if (args.oms_public_key is None) == (not args.oms_chain):
-        raise UsageError(
-            "--oms-signature needs exactly one of --oms-public-key or --oms-certificate-chain"
-        )
-
-    def produce() -> Any:
-        # Start-up: only a stage with --oms-signature loads model-signing verification.
-        from mlspec_attest.interop.oms import signature as oms
-
-        key = args.oms_public_key
-        trust = (
-            oms.KeyTrust.from_file(key) if key else oms.CertificateTrust.from_files(args.oms_chain)
-        )
-        return oms.oms_evidence(args.oms_model or _only_directory(products), signature, trust)
-
-    return produce
-
-
-def _only_directory(products: list[Path]) -> Path:
-    dirs = [p for p in products if p.is_dir()]
-    if len(dirs) != 1:
-        raise UsageError("--oms-signature: name the model directory with --oms-model")
-    return dirs[0]
 
 
 def _render(args: SignOptions, signer: StageSigner, result: SignedStage) -> None:
