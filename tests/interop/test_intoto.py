@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from mlspec_attest.cli.main import main
 from mlspec_attest.errors import BackendError, BadInputError, MalformedDocumentError, UsageError
 from mlspec_attest.interop.intoto import (
     INSPECTION_CHECK,
@@ -489,21 +490,7 @@ def test_a_functionarys_sublayout_never_runs_its_inspections(
 
 
 # ------------------------------------------------ `mlspec-attest verify` (CLI)
-def _cli_verify_dispatches() -> bool:
-    from mlspec_attest.cli.verify import verify
-
-    return any(p.name == "run_inspections" for p in verify.params)
-
-
-cli_wired = pytest.mark.skipif(
-    not _cli_verify_dispatches(),
-    reason="cli/verify.py does not dispatch in-toto layouts yet (see docs/in-toto.md)",
-)
-
-
 def _cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    from mlspec_attest.cli.main import main
-
     capsys.readouterr()
     with pytest.raises(SystemExit) as info:
         main([str(a) for a in args])
@@ -512,7 +499,6 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, st
     return (code if isinstance(code, int) else 1), out, err
 
 
-@cli_wired
 @pytest.mark.parametrize("dsse", [False, True], ids=["metablock", "dsse"])
 def test_cli_verify_layout(
     demo: IntotoDemo, tmp_path: Path, capsys: pytest.CaptureFixture[str], dsse: bool

@@ -43,13 +43,8 @@ Cli = Callable[..., Run]
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    """Run ``mlspec-attest`` in-process, with ``export`` registered as cli/main.py will."""
-    monkeypatch.setitem(
-        cli_main.COMMANDS,
-        "export",
-        cli_main.COMMANDS.get("export", ("export_cmd", "export", "Export a run for other tools.")),
-    )
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+    """Run ``mlspec-attest`` in-process."""
 
     def run(*args: str | Path) -> Run:
         capsys.readouterr()
