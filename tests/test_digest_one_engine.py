@@ -20,7 +20,7 @@ import click
 import pytest
 
 from mlspec_attest.cli import main as cli_main
-from mlspec_attest.digest import _helper, _reader
+from mlspec_attest.digest import _helper, _reader, engine
 from mlspec_attest.digest.artifact import digest_path, sha256_file
 from mlspec_attest.digest.engine import digest_file
 from mlspec_attest.digest.scheme import ALGORITHMS, DEFAULT_SHARD_SIZE, DigestScheme
@@ -271,3 +271,18 @@ def test_serialize_model_orders_resources_as_model_signing(model: Path) -> None:
         "z/y/x:0:4",
     ]
     assert names == sorted(names, key=lambda n: resource_sort_key(n, "shards"))
+
+
+def test_model_serialization_of_many_files_goes_through_the_helpers(tmp_path: Path) -> None:
+    """Enough files for helper processes: the same resources as hashlib file by file."""
+    model = tmp_path / "many"
+    names = [f"d{i % 7}/f{i:05d}" for i in range(engine.PROCESS_MIN_FILES + 50)]
+    for name in names:
+        (model / name).parent.mkdir(parents=True, exist_ok=True)
+        (model / name).write_bytes(name.encode() * 3)
+    serialized = serialize_model(model, Serialization(), workers=2)
+    expected = sorted(names, key=lambda n: n.split("/"))
+    assert [r.name for r in serialized.resources] == expected
+    assert [r.digest for r in serialized.resources] == [
+        hashlib.sha256(n.encode() * 3).hexdigest() for n in expected
+    ]
