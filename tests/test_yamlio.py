@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mlspec_attest.evidence.dataschema import load_data_schema, schema_digest
-from mlspec_attest.formats.yamlio import line_finder, load_yaml, plain
+from mlspec_attest.formats.yamlio import dump_yaml, line_finder, load_yaml, plain
 
 
 def _plain(text: str) -> Any:
@@ -60,3 +60,10 @@ def test_line_finder() -> None:
     line_of = line_finder(root)
     assert (line_of(["a"]), line_of(["b", 1]), line_of(["missing"])) == (1, 4, None)
     assert line_finder(root, document_line=True)(["missing"]) == 1
+
+
+def test_dump_yaml_reads_back_as_written() -> None:
+    doc = {"name": "s", "columns": [{"name": "a", "enum": [1, 2]}], "ok": True, "none": None}
+    text = dump_yaml(doc, comment="hello", flow_lists=("enum",))
+    assert text.startswith("# hello\n") and "enum: [1, 2]" in text
+    assert _plain(text) == doc

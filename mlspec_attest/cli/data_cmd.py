@@ -6,14 +6,11 @@ analyze and validate stages, so ``sign`` attests them with the data.
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import click
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from mlspec_attest.errors import ExitCode
 from mlspec_attest.evidence.analysis import analyze_dataset
@@ -21,6 +18,7 @@ from mlspec_attest.evidence.dataschema import load_data_schema, validate_dataset
 from mlspec_attest.evidence.schema_inference import infer_schema
 from mlspec_attest.evidence.violations import ValidationResult
 from mlspec_attest.formats.fsutil import atomic_write
+from mlspec_attest.formats.yamlio import dump_yaml
 
 _DATA = click.Path(path_type=Path)
 _OUT = click.Path(path_type=Path, dir_okay=False)
@@ -141,28 +139,7 @@ def analyze(
 
 # ----------------------------------------------------------------------------- schema
 def _schema_yaml(doc: dict[str, Any], comment: str | None) -> str:
-    def node(value: Any, key: str | None = None) -> Any:
-        if isinstance(value, dict):
-            mapping = CommentedMap()
-            for k, v in value.items():
-                mapping[k] = node(v, k)
-            return mapping
-        if isinstance(value, list):
-            seq = CommentedSeq(node(v) for v in value)
-            if key == "enum":
-                seq.fa.set_flow_style()
-            return seq
-        return value
-
-    root = node(doc)
-    if comment:
-        root.yaml_set_start_comment(comment)
-    yaml = YAML(typ="rt")
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.width = 100
-    buffer = io.StringIO()
-    yaml.dump(root, buffer)
-    return buffer.getvalue()
+    return dump_yaml(doc, comment=comment, flow_lists=("enum",))
 
 
 @click.group()

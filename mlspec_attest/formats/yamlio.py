@@ -315,3 +315,36 @@ def line_finder(root: Any, *, document_line: bool = False) -> LineOf:
         return line
 
     return line_of
+
+
+# ------------------------------------------------------------------ writing
+def dump_yaml(doc: Any, *, comment: str | None = None, flow_lists: Sequence[str] = ()) -> str:
+    """``doc`` (plain JSON values) as block YAML a human reviews, e.g. an inferred data schema.
+
+    ``comment`` heads the document; lists under a key in ``flow_lists`` are written
+    inline (``enum: [a, b]``). Reading the text back with :func:`load_yaml` and
+    :func:`plain` gives ``doc`` again.
+    """
+
+    def node(value: Any, key: str | None = None) -> Any:
+        if isinstance(value, dict):
+            mapping = CommentedMap()
+            for k, v in value.items():
+                mapping[k] = node(v, k)
+            return mapping
+        if isinstance(value, list):
+            seq = CommentedSeq(node(v) for v in value)
+            if key in flow_lists:
+                seq.fa.set_flow_style()
+            return seq
+        return value
+
+    root = node(doc)
+    if comment and isinstance(root, CommentedMap):
+        root.yaml_set_start_comment(comment)
+    yaml = YAML(typ="rt")
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 100
+    buffer = io.StringIO()
+    yaml.dump(root, buffer)
+    return buffer.getvalue()
