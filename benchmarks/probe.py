@@ -65,7 +65,8 @@ def model_signing(serialization: str) -> Callable[[Path], str]:
 
 def ours(algorithm: str, serialization: str = "files") -> Callable[[Path], str]:
     def run(path: Path) -> str:
-        from mlspec_attest.digest.manifest import DigestScheme, digest_path
+        from mlspec_attest.digest.artifact import digest_path
+        from mlspec_attest.digest.scheme import DigestScheme
 
         result = digest_path(path, scheme=DigestScheme(algorithm, serialization))
         return result.digest
@@ -97,8 +98,6 @@ def warm_imports(tool: str) -> None:
     if tool.startswith("ms-"):
         import model_signing.hashing  # noqa: F401
     elif tool.startswith("ours"):
-        import mlspec_attest.digest.engine
-        import mlspec_attest.digest.manifest  # noqa: F401
 
         if tool == "ours-blake3":
             import blake3

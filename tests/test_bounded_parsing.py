@@ -34,7 +34,8 @@ from mlspec_attest.formats.limits import (
 from mlspec_attest.formats.rfc3339 import format_rfc3339, parse_rfc3339
 from mlspec_attest.formats.statement import StageStatement
 from mlspec_attest.formats.yamlio import YamlError, decode_yaml, load_yaml
-from mlspec_attest.policy.load import expiry_problems, lint_policy_text, load_policy_yaml
+from mlspec_attest.policy.load import lint_policy_text, load_policy_yaml
+from mlspec_attest.policy.problems import expiry_problems
 
 from .support import PROJECT_ROOT, KeyPair, Pipeline
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from mlspec_attest.attestation.stage import SignedStage, StageRecord, sign_stage
-from mlspec_attest.digest.manifest import DirectoryManifest, digest_directory
+from mlspec_attest.digest.artifact import digest_directory
+from mlspec_attest.digest.directory import DirectoryManifest
 from mlspec_attest.formats.bundle import Bundle
 from mlspec_attest.formats.jsonio import canonical, loads_strict
 from mlspec_attest.formats.statement import StageStatement

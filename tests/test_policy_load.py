@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlspec_attest.errors import PolicyError
+from mlspec_attest.formats.rfc3339 import parse_rfc3339
 from mlspec_attest.formats.stages import StageKind
 from mlspec_attest.policy import (
     Problem,
@@ -18,7 +19,6 @@ from mlspec_attest.policy import (
     parse_signed_policy,
     sign_policy,
 )
-from mlspec_attest.policy.model import parse_rfc3339
 
 from .support import PROJECT_ROOT, KeyPair, indent_pem
 

@@ -172,7 +172,7 @@ def test_deep_nesting_is_bad_input_not_a_crash(tmp_path: Path) -> None:
 
 
 def test_material_files_reuse_the_digest_engine(tmp_path: Path) -> None:
-    from mlspec_attest.digest.manifest import digest_path
+    from mlspec_attest.digest.artifact import digest_path
 
     write(tmp_path / "images/a/1.png", "A")
     write(tmp_path / "images/b/2.png", "B")

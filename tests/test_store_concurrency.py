@@ -39,7 +39,7 @@ TEMP_RE = re.compile(r"^\..+\.tmp$")
 # start gate, and only then runs the real CLI: all children race at one point.
 GATED_SIGN = """
 import os, sys, time
-import mlspec_attest.attestation.stage, mlspec_attest.cli.sign, mlspec_attest.digest.manifest
+import mlspec_attest.attestation.stage, mlspec_attest.cli.sign, mlspec_attest.digest.artifact
 import mlspec_attest.digest.cache, mlspec_attest.signing.keys
 from mlspec_attest.cli.main import main
 ready, gate = sys.argv[1], sys.argv[2]

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from mlspec_attest.cli.main import main
-from mlspec_attest.digest.manifest import digest_path
+from mlspec_attest.digest.artifact import digest_path
 from mlspec_attest.errors import ExitCode
 from mlspec_attest.formats.jsonio import canonical
 from mlspec_attest.verify.report import Check

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mlspec_attest.digest.manifest import digest_path
+from mlspec_attest.digest.artifact import digest_path
 from mlspec_attest.formats.dsse import pae
 from mlspec_attest.formats.jsonio import canonical
 from mlspec_attest.verify.report import Check
@@ -103,7 +103,7 @@ def test_deploy_digest_equal_to_the_bytes_passes(honest: Pipeline) -> None:
 def _directory(
     root: Path, name: str, files: dict[str, bytes], **scheme: object
 ) -> tuple[str, dict[str, str], object]:
-    from mlspec_attest.digest.manifest import DigestScheme
+    from mlspec_attest.digest.scheme import DigestScheme
 
     folder = root / name
     for rel, data in files.items():

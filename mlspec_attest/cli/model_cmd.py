@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from mlspec_attest.cli.options import passphrase_from_env
+from mlspec_attest.digest.scheme import DEFAULT_SHARD_SIZE
 from mlspec_attest.errors import ExitCode, UsageError
 from mlspec_attest.interop.oms.sign import serialization_for
 from mlspec_attest.interop.oms.signature import (
@@ -224,7 +225,7 @@ def _signature_text(result: ModelSignature) -> str:
 @click.option(
     "--shard-size",
     type=click.IntRange(min=1),
-    default=1_000_000_000,
+    default=DEFAULT_SHARD_SIZE,
     show_default=True,
     metavar="BYTES",
     help="Shard length for --serialization shards.",

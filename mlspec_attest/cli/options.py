@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
+from mlspec_attest.digest.scheme import ALGORITHMS, DEFAULT_SHARD_SIZE, SERIALIZATIONS
 from mlspec_attest.errors import UsageError
 from mlspec_attest.store.ledger import AttestationStore, default_store_path
 
@@ -75,8 +76,8 @@ def split_pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
 def digest_scheme_options(prefix: str) -> Callable[[F], F]:
     """``--{prefix}algorithm``, ``--{prefix}serialization`` and ``--shard-size``.
 
-    The choices are spelled out here rather than imported so that ``--help``
-    does not load the digest engine.
+    Choices and defaults come from :mod:`mlspec_attest.digest.scheme`, the one registry
+    (it imports nothing heavy, so ``--help`` stays fast).
     """
 
     def decorate(func: F) -> F:
@@ -85,7 +86,7 @@ def digest_scheme_options(prefix: str) -> Callable[[F], F]:
             "shard_size",
             envvar="MLSPEC_ATTEST_SHARD_SIZE",
             type=click.IntRange(min=1),
-            default=1_000_000_000,
+            default=DEFAULT_SHARD_SIZE,
             show_default=True,
             metavar="BYTES",
             help="Shard length for the shards serialization (model-signing's default) "
@@ -95,7 +96,7 @@ def digest_scheme_options(prefix: str) -> Callable[[F], F]:
             f"--{prefix}serialization",
             "serialization",
             envvar="MLSPEC_ATTEST_DIGEST_SERIALIZATION",
-            type=click.Choice(["files", "shards"]),
+            type=click.Choice(list(SERIALIZATIONS)),
             default="files",
             show_default=True,
             help="files: one digest per file (model-signing 'files'); shards: one per "
@@ -106,7 +107,7 @@ def digest_scheme_options(prefix: str) -> Callable[[F], F]:
             f"--{prefix}algorithm",
             "algorithm",
             envvar="MLSPEC_ATTEST_DIGEST_ALGORITHM",
-            type=click.Choice(["sha256", "blake2b", "blake3"]),
+            type=click.Choice(list(ALGORITHMS)),
             default="sha256",
             show_default=True,
             help="Digest algorithm [env MLSPEC_ATTEST_DIGEST_ALGORITHM].",

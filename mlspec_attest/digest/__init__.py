@@ -15,7 +15,5 @@ Owns, lowest first:
 * ``cache``: the opt-in per-file digest cache (signing only);
 * ``datasets`` and ``rows``: datasets opened for canonical row digests.
 
-``manifest`` only re-exports names for callers that have not moved to their homes.
-
 May import: :mod:`mlspec_attest.formats`, :mod:`mlspec_attest.errors`.
 """

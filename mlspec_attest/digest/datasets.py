@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlspec_attest.digest.manifest import path_components_key
+from mlspec_attest.digest.directory import path_components_key
 from mlspec_attest.digest.walk import walk_tree
 from mlspec_attest.errors import ArtifactPathError, BadInputError, UsageError
 from mlspec_attest.formats.tabular import TABULAR_FORMATS, format_of, sniff_format

@@ -9,7 +9,7 @@ from mlspec_attest.errors import MlspecError
 from mlspec_attest.policy.model import Functionary
 from mlspec_attest.policy.problems import Findings
 from mlspec_attest.signing.keys import LocalPublicKey, load_public_key
-from mlspec_attest.signing.sigstore.verify import SigstoreIdentity
+from mlspec_attest.signing.sigstore.identity import SigstoreIdentity
 
 
 def compile_functionaries(

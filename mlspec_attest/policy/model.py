@@ -14,7 +14,8 @@ from mlspec_attest.formats.rfc3339 import parse_rfc3339 as parse_rfc3339
 from mlspec_attest.formats.stages import StageKind
 from mlspec_attest.policy.rules import ArtifactRule
 from mlspec_attest.signing.keys import LocalPublicKey
-from mlspec_attest.signing.sigstore.verify import SigstoreIdentity, TrustRoot
+from mlspec_attest.signing.sigstore.identity import SigstoreIdentity
+from mlspec_attest.signing.sigstore.trust_root import TrustRoot
 
 POLICY_API_VERSION = "mlspec-attest/v1"
 POLICY_KIND = "Policy"

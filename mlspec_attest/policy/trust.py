@@ -8,7 +8,7 @@ from typing import Any
 from mlspec_attest.errors import BackendError, MlspecError
 from mlspec_attest.policy.model import Functionary
 from mlspec_attest.policy.problems import Findings
-from mlspec_attest.signing.sigstore.verify import TrustRoot
+from mlspec_attest.signing.sigstore.trust_root import TrustRoot
 
 
 def sigstore_trust(

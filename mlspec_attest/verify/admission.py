@@ -16,7 +16,7 @@ from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
 from mlspec_attest.formats.statement import StageStatement
 from mlspec_attest.policy.model import Functionary, StagePolicy
 from mlspec_attest.policy.signed import SignedPolicy
-from mlspec_attest.signing.sigstore.verify import IdentityMismatchError
+from mlspec_attest.signing.sigstore.identity import IdentityMismatchError
 from mlspec_attest.store.ledger import StoredAttestation
 from mlspec_attest.verify.accepted import AcceptedAttestation
 from mlspec_attest.verify.report import Check, VerificationReport

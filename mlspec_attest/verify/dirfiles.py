@@ -19,7 +19,7 @@ import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from mlspec_attest.digest.manifest import DirectoryManifest, FileEntry
+from mlspec_attest.digest.directory import DirectoryManifest, FileEntry
 from mlspec_attest.errors import MlspecError
 from mlspec_attest.policy.model import Policy
 from mlspec_attest.policy.rules import ArtifactRule, Digests, LinkArtifacts, RuleVerb

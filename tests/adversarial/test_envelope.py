@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mlspec_attest.digest.manifest import digest_path
+from mlspec_attest.digest.artifact import digest_path
 from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
 from mlspec_attest.formats.jsonio import canonical
 from mlspec_attest.policy.signed import POLICY_PAYLOAD_TYPE

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mlspec_attest.digest.manifest import MANIFEST_TYPE
+from mlspec_attest.digest.directory import MANIFEST_TYPE
 from mlspec_attest.formats.limits import MAX_JSON_BYTES
 
 from ..support import Pipeline, flip_byte, read_bundle

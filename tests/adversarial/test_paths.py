@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from mlspec_attest.digest.manifest import MANIFEST_TYPE, digest_path
+from mlspec_attest.digest.artifact import digest_path
+from mlspec_attest.digest.directory import MANIFEST_TYPE
 from mlspec_attest.formats.jsonio import canonical
 
 from ..support import Pipeline

@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from mlspec_attest.digest.manifest import digest_directory
+from mlspec_attest.digest.artifact import digest_directory
 from mlspec_attest.formats.jsonio import canonical
 
 from ..support import Pipeline, asset

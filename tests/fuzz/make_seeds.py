@@ -21,8 +21,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from mlspec_attest.digest.manifest import DigestScheme, digest_directory
-from mlspec_attest.evidence.leakage import RowDigestSet
+from mlspec_attest.digest.artifact import digest_directory
+from mlspec_attest.digest.scheme import DigestScheme
+from mlspec_attest.evidence.digest_sets import RowDigestSet
 from mlspec_attest.formats.dsse import Envelope
 from mlspec_attest.formats.jsonio import canonical
 from mlspec_attest.interop.oms.manifest import build_manifest

@@ -23,8 +23,9 @@ from typing import Any
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from mlspec_attest.digest.directory import DirectoryManifest, FileEntry
 from mlspec_attest.digest.engine import shard_bounds
-from mlspec_attest.digest.manifest import DEFAULT_SCHEME, DigestScheme, DirectoryManifest, FileEntry
+from mlspec_attest.digest.scheme import DEFAULT_SCHEME, DigestScheme
 from mlspec_attest.errors import MalformedDocumentError
 from mlspec_attest.formats.bundle import KNOWN_BUNDLE_MEDIA_TYPES, Bundle
 from mlspec_attest.formats.dsse import Envelope, EnvelopeSignature, b64decode_strict, pae

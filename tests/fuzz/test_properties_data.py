@@ -23,11 +23,13 @@ from cryptography.hazmat.primitives import serialization
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from mlspec_attest.digest.rows import iter_row_digests, normalize_value, row_digest
+from mlspec_attest.digest.rows import iter_row_digests
 from mlspec_attest.digest.scheme import ALGORITHMS
 from mlspec_attest.digest.serialization import MAX_SHARD_SIZE
 from mlspec_attest.errors import KeyLoadError
-from mlspec_attest.evidence.leakage import RowDigestSet, check_leakage
+from mlspec_attest.evidence.digest_sets import RowDigestSet
+from mlspec_attest.evidence.overlaps import check_leakage
+from mlspec_attest.formats.rowform import normalize_value, row_digest
 from mlspec_attest.interop.oms.manifest import (
     ModelManifest,
     Resource,

@@ -10,7 +10,7 @@ import pytest
 
 from mlspec_attest.formats.jsonio import canonical
 from mlspec_attest.policy import compile_policy, lint_policy_text, parse_signed_policy, sign_policy
-from mlspec_attest.policy.load import Problem
+from mlspec_attest.policy.problems import Problem
 from mlspec_attest.signing.sigstore.identity import SigstoreIdentity
 
 from ..support import KeyPair, asset

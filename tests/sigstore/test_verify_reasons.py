@@ -375,7 +375,7 @@ def test_artifact_files(tmp_path: Path) -> None:
     assert info.value.message == f"{tmp_path / 'missing'}: artifact not found"
     with pytest.raises(BadInputError) as info:
         sha256_file(tmp_path)
-    assert info.value.message == f"{tmp_path}: cannot read (Is a directory)"
+    assert info.value.message == f"{tmp_path}: is a directory"
 
 
 # --- signature schemes, times and trust-root files ---------------------------------------------

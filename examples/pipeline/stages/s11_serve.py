@@ -3,7 +3,7 @@
 The server never unpickles a file it has not verified. It reads the deploy
 gate's JSON report (``mlspec-attest verify --json``), requires PASSED for this
 run and this policy, re-hashes ``dist/model`` with
-``mlspec_attest.digest.manifest.digest_path`` and compares it with the digest the gate
+``mlspec_attest.digest.artifact.digest_path`` and compares it with the digest the gate
 verified. Each file is then read into memory once and its bytes are checked
 against the fresh manifest before use, so a file swapped after hashing is not
 loaded either. Only then is the model unpickled; it answers a few canary
@@ -26,7 +26,7 @@ import numpy as np
 from common import key, policy_digest, policy_path, run_id, write_json
 
 import mlspec_attest
-from mlspec_attest.digest.manifest import ArtifactDigest, digest_path
+from mlspec_attest.digest.artifact import ArtifactDigest, digest_path
 
 DIST = Path("dist/model")
 SERVING = Path("deploy/serving.json")

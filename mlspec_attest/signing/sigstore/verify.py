@@ -36,15 +36,17 @@ This module imports sigstore-python only when a bundle needs it (~0.2 s).
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mlspec_attest.digest.engine import digest_file
 from mlspec_attest.errors import (
+    ArtifactPathError,
     BackendError,
     BadInputError,
     MalformedDocumentError,
@@ -53,37 +55,16 @@ from mlspec_attest.errors import (
 )
 from mlspec_attest.signing.keys import LocalPublicKey
 from mlspec_attest.signing.sigstore.identity import (
-    CertificateIdentity,
-    IdentityMismatchError,
     SigstoreIdentity,
-    check_identity,
 )
 from mlspec_attest.signing.sigstore.key_bundle import verify_with_key
-from mlspec_attest.signing.sigstore.result import SignedTime, VerifiedBundle
-from mlspec_attest.signing.sigstore.subject import STATEMENT_TYPES, check_subject
+from mlspec_attest.signing.sigstore.result import VerifiedBundle
+from mlspec_attest.signing.sigstore.subject import check_subject
 from mlspec_attest.signing.sigstore.trust_root import (
-    CLIENT_TRUST_CONFIG_MEDIA_TYPE,
-    INSTANCES,
-    TRUSTED_ROOT_MEDIA_TYPE,
     TrustRoot,
 )
 
-# The names this module is imported for besides verify_bundle (callers predate the split).
-__all__ = [
-    "CLIENT_TRUST_CONFIG_MEDIA_TYPE",
-    "INSTANCES",
-    "STATEMENT_TYPES",
-    "TRUSTED_ROOT_MEDIA_TYPE",
-    "CertificateIdentity",
-    "IdentityMismatchError",
-    "SignedTime",
-    "SigstoreIdentity",
-    "TrustRoot",
-    "VerifiedBundle",
-    "check_identity",
-    "sha256_file",
-    "verify_bundle",
-]
+__all__ = ["sha256_file", "verify_bundle"]
 
 
 def verify_bundle(
@@ -166,14 +147,10 @@ def _verify_keyless(
 
 
 def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes (what a bundle signs)."""
-    h = hashlib.sha256()
+    """Hex sha256 of a file's bytes (what a bundle signs), by the one file hasher."""
     try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    except FileNotFoundError as exc:
-        raise BadInputError(f"{path}: artifact not found") from exc
-    except OSError as exc:
-        raise BadInputError(f"{path}: cannot read ({exc.strerror})") from exc
-    return h.hexdigest()
+        return digest_file(os.fspath(path))[0].hex()
+    except ArtifactPathError as exc:
+        if not os.path.lexists(path):
+            raise BadInputError(f"{path}: artifact not found") from exc
+        raise

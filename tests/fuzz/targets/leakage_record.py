@@ -7,7 +7,7 @@ Checks: only bad-input errors; the check returns findings, never raises.
 
 from __future__ import annotations
 
-from mlspec_attest.evidence.leakage import DEFAULT_PAIRS, LeakageFinding, check_leakage
+from mlspec_attest.evidence.overlaps import DEFAULT_PAIRS, LeakageFinding, check_leakage
 from mlspec_attest.formats.jsonio import loads_strict
 
 from ._harness import main, parse_or_none, workdir

@@ -7,7 +7,7 @@ they parse back to an equal manifest with the same root and address.
 
 from __future__ import annotations
 
-from mlspec_attest.digest.manifest import DirectoryManifest
+from mlspec_attest.digest.directory import DirectoryManifest
 from mlspec_attest.formats.jsonio import canonical
 
 from ._harness import main, parse_or_none

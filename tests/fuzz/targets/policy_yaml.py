@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from mlspec_attest.formats.jsonio import canonical, loads_strict
 from mlspec_attest.policy import load_policy_yaml
-from mlspec_attest.policy.load import compile_policy
+from mlspec_attest.policy.compiler import compile_policy
 
 from ._harness import input_file, main, parse_or_none
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from mlspec_attest.evidence.leakage import DIGEST_SIZE, RowDigestSet
+from mlspec_attest.evidence.digest_sets import DIGEST_SIZE, RowDigestSet
 
 from ._harness import main, parse_or_none
 
