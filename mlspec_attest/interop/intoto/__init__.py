@@ -18,6 +18,9 @@ dependencies, imported on first use); an installation without them raises
 needs neither.
 docs/in-toto.md describes formats, semantics and differences.
 
+May import: :mod:`mlspec_attest.verify` and every layer below it (in-toto's own code
+decides layout semantics; keys load through :mod:`mlspec_attest.signing.keys`).
+
 Modules: ``support`` (the optional dependency, keys, reading metadata),
 ``verify`` (the entry point and the step table) over ``layout``, ``links``,
 ``artifact_rules``, ``inspections`` and ``scope``; ``export`` over

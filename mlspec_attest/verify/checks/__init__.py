@@ -14,4 +14,7 @@ checks, on the attestations it chose (one per stage), in this order:
 * ``validation``: data validation passed against the named schema version, nothing
   deprecated trained on;
 * ``requirements``: CEL expressions over the stage records (``records``).
+
+May import: :mod:`mlspec_attest.verify` modules below the pipeline (``report``,
+``accepted``) and every layer below :mod:`mlspec_attest.verify`.
 """
