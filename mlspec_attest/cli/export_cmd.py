@@ -7,21 +7,23 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
 from mlspec_attest.cli.options import (
+    directory_option,
+    file_option,
+    json_option,
     open_store,
+    passphrase_env_option,
     passphrase_from_env,
-    policy_key_option,
-    run_id_option,
+    repeatable_option,
+    run_options,
     split_pairs,
-    store_option,
 )
-from mlspec_attest.cli.render import report_text
+from mlspec_attest.cli.render import echo_result, report_text
 from mlspec_attest.errors import ExitCode
 from mlspec_attest.interop.intoto import (
     IntotoExport,
@@ -33,6 +35,7 @@ from mlspec_attest.policy.signed import load_signed_policy
 from mlspec_attest.signing.keys import load_private_key, load_public_key
 
 EXPORT_SCHEMA = "https://mlspec-attest.dev/export/v1"
+_JSON_HELP = "Print one versioned JSON document."
 
 
 @click.group()
@@ -40,57 +43,39 @@ def export() -> None:
     """Export a run for other tools: an in-toto layout and links, or .intoto.jsonl."""
 
 
-def _echo(doc: dict[str, Any], text: str, as_json: bool) -> None:
-    click.echo(json.dumps(doc, indent=2) if as_json else text)
-
-
 @export.command("intoto")
-@click.option(
-    "--policy",
-    "policy_path",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Signed policy (from `policy sign`).",
-)
-@policy_key_option()
-@store_option()
-@run_id_option("export")
-@click.option(
+@run_options("export", policy_help="Signed policy (from `policy sign`).")
+@file_option(
     "--key",
     "key_path",
     required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
     help="The policy owner's private key; signs the exported layout.",
 )
-@click.option("--passphrase-env", metavar="VAR", help="Env var holding the --key passphrase.")
-@click.option(
+@passphrase_env_option("Env var holding the --key passphrase.")
+@repeatable_option(
     "--functionary-key",
     "functionary_keys",
-    multiple=True,
     metavar="NAME=KEYFILE",
     help="Private key of functionary NAME; re-signs its stages as legacy links (repeatable).",
 )
-@click.option(
+@directory_option(
     "--functionary-key-dir",
-    type=click.Path(path_type=Path, file_okay=False),
     help="Directory of functionary private keys (*.key, unencrypted), matched by public key.",
 )
-@click.option(
+@repeatable_option(
     "--artifact",
     "artifacts",
-    multiple=True,
     metavar="ROLE=PATH",
     help="A deploy artifact to re-hash while verifying before export (repeatable).",
 )
-@click.option(
+@directory_option(
     "--out",
     "out_dir",
     required=True,
-    type=click.Path(path_type=Path, file_okay=False),
     help="New or empty directory for the layout and the <stage>.<keyid8>.link files.",
 )
 @click.option("--layout-name", default="root.layout", show_default=True, help="Layout file name.")
-@click.option("--json", "as_json", is_flag=True, help="Print one versioned JSON document.")
+@json_option(_JSON_HELP)
 def intoto_cmd(
     policy_path: Path,
     policy_keys: tuple[Path, ...],
@@ -132,9 +117,9 @@ def intoto_cmd(
         layout_name=layout_name,
     )
     if result.layout is None:
-        _echo(result.report.to_json(), report_text(result.report), as_json)
+        echo_result(result.report.to_json(), report_text(result.report), as_json)
         raise SystemExit(ExitCode.DENIED)
-    _echo(*_exported(result, policy_keys[0], out_dir), as_json)
+    echo_result(*_exported(result, policy_keys[0], out_dir), as_json)
 
 
 def _exported(result: IntotoExport, owner: Path, out_dir: Path) -> tuple[dict[str, Any], str]:
@@ -162,16 +147,9 @@ def _exported(result: IntotoExport, owner: Path, out_dir: Path) -> tuple[dict[st
 
 
 @export.command("jsonl")
-@store_option()
-@run_id_option("export")
-@click.option(
-    "--out",
-    "out",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Output file, by convention NAME.intoto.jsonl.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print one versioned JSON document.")
+@run_options("export")
+@file_option("--out", "out", required=True, help="Output file, by convention NAME.intoto.jsonl.")
+@json_option(_JSON_HELP)
 def jsonl_cmd(store: Path | None, run_id: str | None, out: Path, as_json: bool) -> None:
     """Write a run's stage envelopes as .intoto.jsonl (one DSSE envelope a line).
 
@@ -189,4 +167,4 @@ def jsonl_cmd(store: Path | None, run_id: str | None, out: Path, as_json: bool) 
         "sources": list(result.sources),
     }
     text = f"wrote {len(result.sources)} envelope(s) of run {result.run_id} to {result.path}"
-    _echo(doc, text, as_json)
+    echo_result(doc, text, as_json)

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
-from mlspec_attest.cli.options import passphrase_from_env
-from mlspec_attest.digest.scheme import DEFAULT_SHARD_SIZE
-from mlspec_attest.errors import ExitCode, UsageError
+from mlspec_attest.cli.options import (
+    PATH,
+    choice_option,
+    file_option,
+    json_option,
+    passphrase_env_option,
+    passphrase_from_env,
+    shard_size_option,
+    sigstore_signing_options,
+    workers_option,
+)
+from mlspec_attest.cli.render import echo_result, echo_verdict
+from mlspec_attest.errors import UsageError
 from mlspec_attest.interop.oms.sign import serialization_for
 from mlspec_attest.interop.oms.signature import (
     ModelSignature,
@@ -83,27 +92,22 @@ def report_text(report: ModelVerification) -> str:
 
 
 @model.command("verify")
-@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
-@click.option(
+@click.argument("model_path", metavar="MODEL", type=PATH)
+@file_option(
     "--signature",
     required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
     help="The model-signing signature (Sigstore bundle), e.g. model.sig.",
 )
-@click.option(
-    "--public-key",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Trust this EC public key (PEM); for `model_signing sign key` signatures.",
+@file_option(
+    "--public-key", help="Trust this EC public key (PEM); for `model_signing sign key` signatures."
 )
-@click.option(
+@file_option(
     "--certificate-chain",
     multiple=True,
-    type=click.Path(path_type=Path, dir_okay=False),
     help="Trust certificates chaining to this self-signed root CA (PEM; repeatable).",
 )
-@click.option(
+@file_option(
     "--trust-config",
-    type=click.Path(path_type=Path, dir_okay=False),
     help="Sigstore ClientTrustConfig or TrustedRoot JSON (verification stays offline).",
 )
 @click.option("--identity", help="Sigstore: the signer's identity (certificate SAN).")
@@ -111,7 +115,7 @@ def report_text(report: ModelVerification) -> str:
 @click.option(
     "--ignore-paths",
     multiple=True,
-    type=click.Path(path_type=Path),
+    type=PATH,
     help="A path inside MODEL to leave out, besides those the signature records (repeatable).",
 )
 @click.option(
@@ -120,8 +124,8 @@ def report_text(report: ModelVerification) -> str:
     help="Leave out .git, .gitattributes, .github, .gitignore [default: only when the "
     "signature records no ignore paths].",
 )
-@click.option("--workers", type=click.IntRange(min=1), help="Hashing threads.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON report on stdout.")
+@workers_option()
+@json_option("Print one JSON report on stdout.")
 def verify(
     model_path: Path,
     signature: Path,
@@ -151,12 +155,7 @@ def verify(
         ignore_git_paths=ignore_git_paths,
         workers=workers,
     )
-    if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
-    else:
-        click.echo(report_text(report))
-    if not report.passed:
-        raise SystemExit(ExitCode.DENIED)
+    echo_verdict(report, report_text, as_json)
 
 
 def _signature_text(result: ModelSignature) -> str:
@@ -171,34 +170,27 @@ def _signature_text(result: ModelSignature) -> str:
 
 @model.command("sign")
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path, exists=True))
-@click.option(
+@file_option(
     "--signature",
     required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
     help="Where to write the signature (Sigstore bundle), e.g. MODEL/model.sig.",
 )
-@click.option(
+@file_option(
     "--key",
-    type=click.Path(path_type=Path, dir_okay=False),
     help="EC private key (P-256/P-384/P-521, PEM) — `model_signing verify key` checks it.",
 )
-@click.option("--passphrase-env", metavar="VAR", help="Env var holding the key's passphrase.")
-@click.option("--sigstore", "use_sigstore", is_flag=True, help="Sign keyless with Sigstore.")
-@click.option(
-    "--identity-token",
-    envvar="SIGSTORE_ID_TOKEN",
-    help="OIDC identity token for --sigstore [env SIGSTORE_ID_TOKEN].",
+@passphrase_env_option()
+@sigstore_signing_options(
+    sigstore_help="Sign keyless with Sigstore.",
+    oidc_help="OIDC identity token for --sigstore [env SIGSTORE_ID_TOKEN].",
+    trust_config_help="--sigstore: ClientTrustConfig naming the instance [default: public-good "
+    "production].",
+    staging_help="--sigstore: use the public-good staging instance.",
 )
-@click.option(
-    "--trust-config",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="--sigstore: ClientTrustConfig naming the instance [default: public-good production].",
-)
-@click.option("--staging", is_flag=True, help="--sigstore: use the public-good staging instance.")
 @click.option(
     "--ignore-paths",
     multiple=True,
-    type=click.Path(path_type=Path),
+    type=PATH,
     help="A path inside MODEL to leave out; recorded in the signature (repeatable).",
 )
 @click.option(
@@ -207,32 +199,23 @@ def _signature_text(result: ModelSignature) -> str:
     show_default=True,
     help="Leave out (and record) .git, .gitattributes, .github, .gitignore.",
 )
-@click.option(
+@choice_option(
     "--serialization",
-    type=click.Choice(["files", "shards"]),
+    choices=["files", "shards"],
     default="files",
-    show_default=True,
     help="files: one digest per file; shards: one per --shard-size byte range.",
 )
-@click.option(
+@choice_option(
     "--hash",
     "hash_type",
-    type=click.Choice(["sha256", "blake2b", "blake3"]),
+    choices=["sha256", "blake2b", "blake3"],
     default="sha256",
-    show_default=True,
     help="Digest algorithm (`model_signing verify` checks sha256 only; we check all).",
 )
-@click.option(
-    "--shard-size",
-    type=click.IntRange(min=1),
-    default=DEFAULT_SHARD_SIZE,
-    show_default=True,
-    metavar="BYTES",
-    help="Shard length for --serialization shards.",
-)
+@shard_size_option(help="Shard length for --serialization shards.")
 @click.option("--allow-symlinks", is_flag=True, help="Follow symbolic links inside MODEL.")
-@click.option("--workers", type=click.IntRange(min=1), help="Hashing threads.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@workers_option()
+@json_option("Print the result as JSON.")
 def sign(
     model_path: Path,
     signature: Path,
@@ -278,7 +261,4 @@ def sign(
         ignore_git_paths=ignore_git_paths,
         workers=workers,
     )
-    if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
-    else:
-        click.echo(_signature_text(result))
+    echo_result(result.to_json(), _signature_text(result), as_json)

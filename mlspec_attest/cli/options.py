@@ -15,11 +15,91 @@ from mlspec_attest.store.ledger import AttestationStore, default_store_path
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+FILE = click.Path(path_type=Path, dir_okay=False)
+DIRECTORY = click.Path(path_type=Path, file_okay=False)
+PATH = click.Path(path_type=Path)
+
+
+def compose(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    """Several option decorators as one, listed in the order ``--help`` shows them."""
+
+    def decorate(func: F) -> F:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return decorate
+
+
+def file_option(*decls: str, **attrs: Any) -> Callable[[F], F]:
+    """An option naming a file (not a directory), as a :class:`~pathlib.Path`."""
+    return click.option(*decls, type=FILE, **attrs)
+
+
+def directory_option(*decls: str, **attrs: Any) -> Callable[[F], F]:
+    """An option naming a directory (not a file), as a :class:`~pathlib.Path`."""
+    return click.option(*decls, type=DIRECTORY, **attrs)
+
+
+def choice_option(*decls: str, choices: list[str], **attrs: Any) -> Callable[[F], F]:
+    """An option taking one of ``choices``; its default is shown in ``--help``."""
+    return click.option(*decls, type=click.Choice(choices), show_default=True, **attrs)
+
+
+def repeatable_option(*decls: str, metavar: str, **attrs: Any) -> Callable[[F], F]:
+    """An option given any number of times (``KEY=VALUE`` pairs, columns ...)."""
+    return click.option(*decls, multiple=True, metavar=metavar, **attrs)
+
+
+def json_option(help: str) -> Callable[[F], F]:
+    """``--json``: the machine-readable result on stdout, as ``as_json``."""
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+def quiet_option(help: str) -> Callable[[F], F]:
+    """``-q``/``--quiet``: no progress bar."""
+    return click.option("-q", "--quiet", is_flag=True, help=help)
+
+
+def workers_option(help: str = "Hashing threads.") -> Callable[[F], F]:
+    return click.option("--workers", type=click.IntRange(min=1), help=help)
+
+
+def passphrase_env_option(help: str = "Env var holding the key's passphrase.") -> Callable[[F], F]:
+    return click.option("--passphrase-env", metavar="VAR", help=help)
+
+
+def policy_path_option(help: str) -> Callable[[F], F]:
+    """``--policy``: the signed policy a command reads (``policy_path``)."""
+    return file_option("--policy", "policy_path", required=True, help=help)
+
+
+def sigstore_signing_options(
+    *,
+    sigstore_help: str,
+    oidc_help: str,
+    trust_config_help: str,
+    staging_help: str,
+    oidc_metavar: str | None = None,
+    trust_config_envvar: str | None = None,
+) -> Callable[[F], F]:
+    """``--sigstore``, ``--identity-token``, ``--trust-config``, ``--staging``: keyless signing."""
+    return compose(
+        click.option("--sigstore", "use_sigstore", is_flag=True, help=sigstore_help),
+        click.option(
+            "--identity-token",
+            metavar=oidc_metavar,
+            envvar="SIGSTORE_ID_TOKEN",
+            help=oidc_help,
+        ),
+        file_option("--trust-config", envvar=trust_config_envvar, help=trust_config_help),
+        click.option("--staging", is_flag=True, help=staging_help),
+    )
+
 
 def store_option() -> Callable[[F], F]:
-    return click.option(
+    return directory_option(
         "--store",
-        type=click.Path(path_type=Path, file_okay=False),
         default=None,
         help="Attestation store directory [env MLSPEC_ATTEST_STORE; default .mlspec/attestations].",
     )
@@ -27,12 +107,11 @@ def store_option() -> Callable[[F], F]:
 
 def policy_key_option() -> Callable[[F], F]:
     """``--policy-key``: the owner keys a signed policy must carry signatures of."""
-    return click.option(
+    return file_option(
         "--policy-key",
         "policy_keys",
         multiple=True,
         required=True,
-        type=click.Path(path_type=Path, dir_okay=False),
         help="Owner public key; every one given must have signed the policy (repeatable).",
     )
 
@@ -44,6 +123,15 @@ def run_id_option(verb: str) -> Callable[[F], F]:
         envvar="MLSPEC_RUN_ID",
         help=f"Run to {verb}; required when the store holds several runs [env MLSPEC_RUN_ID].",
     )
+
+
+def run_options(verb: str, policy_help: str | None = None) -> Callable[[F], F]:
+    """The run a command reads: ``--policy`` and ``--policy-key`` when ``policy_help`` is
+    given, then ``--store`` and ``--run-id``."""
+    store = (store_option(), run_id_option(verb))
+    if policy_help is None:
+        return compose(*store)
+    return compose(policy_path_option(policy_help), policy_key_option(), *store)
 
 
 def open_store(path: Path | None) -> AttestationStore:
@@ -80,37 +168,41 @@ def digest_scheme_options(prefix: str) -> Callable[[F], F]:
     (it imports nothing heavy, so ``--help`` stays fast).
     """
 
-    def decorate(func: F) -> F:
-        func = click.option(
-            "--shard-size",
-            "shard_size",
-            envvar="MLSPEC_ATTEST_SHARD_SIZE",
-            type=click.IntRange(min=1),
-            default=DEFAULT_SHARD_SIZE,
-            show_default=True,
-            metavar="BYTES",
-            help="Shard length for the shards serialization (model-signing's default) "
-            "[env MLSPEC_ATTEST_SHARD_SIZE].",
-        )(func)
-        func = click.option(
+    return compose(
+        choice_option(
+            f"--{prefix}algorithm",
+            "algorithm",
+            choices=list(ALGORITHMS),
+            envvar="MLSPEC_ATTEST_DIGEST_ALGORITHM",
+            default="sha256",
+            help="Digest algorithm [env MLSPEC_ATTEST_DIGEST_ALGORITHM].",
+        ),
+        choice_option(
             f"--{prefix}serialization",
             "serialization",
+            choices=list(SERIALIZATIONS),
             envvar="MLSPEC_ATTEST_DIGEST_SERIALIZATION",
-            type=click.Choice(list(SERIALIZATIONS)),
             default="files",
-            show_default=True,
             help="files: one digest per file (model-signing 'files'); shards: one per "
             "--shard-size byte range, hashed in parallel (model-signing 'shards') "
             "[env MLSPEC_ATTEST_DIGEST_SERIALIZATION].",
-        )(func)
-        return click.option(
-            f"--{prefix}algorithm",
-            "algorithm",
-            envvar="MLSPEC_ATTEST_DIGEST_ALGORITHM",
-            type=click.Choice(list(ALGORITHMS)),
-            default="sha256",
-            show_default=True,
-            help="Digest algorithm [env MLSPEC_ATTEST_DIGEST_ALGORITHM].",
-        )(func)
+        ),
+        shard_size_option(
+            envvar="MLSPEC_ATTEST_SHARD_SIZE",
+            help="Shard length for the shards serialization (model-signing's default) "
+            "[env MLSPEC_ATTEST_SHARD_SIZE].",
+        ),
+    )
 
-    return decorate
+
+def shard_size_option(**attrs: Any) -> Callable[[F], F]:
+    """``--shard-size BYTES``, defaulting to model-signing's shard length."""
+    return click.option(
+        "--shard-size",
+        "shard_size",
+        type=click.IntRange(min=1),
+        default=DEFAULT_SHARD_SIZE,
+        show_default=True,
+        metavar="BYTES",
+        **attrs,
+    )

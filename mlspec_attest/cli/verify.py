@@ -2,42 +2,39 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from mlspec_attest.cli.options import policy_key_option, run_id_option, split_pairs, store_option
+from mlspec_attest.cli.options import (
+    file_option,
+    json_option,
+    quiet_option,
+    repeatable_option,
+    run_options,
+    split_pairs,
+)
 from mlspec_attest.cli.progress import progress_for
-from mlspec_attest.cli.render import report_text
-from mlspec_attest.errors import ExitCode
+from mlspec_attest.cli.render import echo_verdict, report_text
 from mlspec_attest.interop.intoto import verify_policy_or_layout
 
 
 @click.command()
-@click.option(
-    "--policy",
-    "policy_path",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Signed policy (from `policy sign`), or an in-toto layout (legacy or DSSE).",
+@run_options(
+    "verify",
+    policy_help="Signed policy (from `policy sign`), or an in-toto layout (legacy or DSSE).",
 )
-@policy_key_option()
-@store_option()
-@run_id_option("verify")
-@click.option(
+@repeatable_option(
     "--artifact",
     "artifacts",
-    multiple=True,
     metavar="ROLE=PATH",
     help="A deploy artifact to re-hash and compare with the attested product (repeatable).",
 )
-@click.option(
+@file_option(
     "--baseline",
-    type=click.Path(path_type=Path, dir_okay=False),
     help="Attestation (bundle) of the baseline model's evaluate/test stage, for 'change' criteria.",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar while re-hashing artifacts.")
+@quiet_option("No progress bar while re-hashing artifacts.")
 @click.option(
     "--run-inspections/--no-run-inspections",
     "run_inspections",
@@ -47,7 +44,7 @@ from mlspec_attest.interop.intoto import verify_policy_or_layout
     "(--store). They execute commands written by the layout owner; with "
     "--no-run-inspections a layout that has inspections is denied.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one versioned JSON report on stdout.")
+@json_option("Print one versioned JSON report on stdout.")
 def verify(
     policy_path: Path,
     policy_keys: tuple[Path, ...],
@@ -78,9 +75,4 @@ def verify(
         progress=progress_for(quiet),
         run_inspections=run_inspections,
     )
-    if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
-    else:
-        click.echo(report_text(report))
-    if not report.passed:
-        raise SystemExit(ExitCode.DENIED)
+    echo_verdict(report, report_text, as_json)
