@@ -46,7 +46,7 @@ from mlspec_attest.evidence.metrics import slice_key
 from mlspec_attest.evidence.metrics_file import load_metrics_file
 from mlspec_attest.formats.statement import JSONScalar, check_finite_metrics
 from mlspec_attest.policy.signed import load_signed_policy
-from mlspec_attest.store.ledger import AttestationStore, default_store_path
+from mlspec_attest.store.ledger import open_store
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -81,7 +81,7 @@ class StageSession:
         self.record = StageRecord(stage=name, kind=kind, policy_digest=digest)
         self._key = key
         self._passphrase = passphrase
-        self._store = AttestationStore(Path(store) if store else default_store_path())
+        self._store = open_store(Path(store) if store else None)
         self._run_id = run_id or os.environ.get("MLSPEC_RUN_ID")
         self._base = Path(base_dir) if base_dir else None
         # The digest scheme (and opt-in cache) the CLI would use: MLSPEC_ATTEST_DIGEST_*.

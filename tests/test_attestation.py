@@ -13,7 +13,6 @@ import pytest
 from mlspec_attest import __version__
 from mlspec_attest.attestation.record import (
     StageRecord,
-    check_stage_name,
     environment_facts,
     resolve_kind,
 )
@@ -31,6 +30,7 @@ from mlspec_attest.errors import (
 from mlspec_attest.evidence.metrics_file import load_metrics_file
 from mlspec_attest.formats.bundle import Bundle
 from mlspec_attest.formats.jsonio import load_file, loads_strict
+from mlspec_attest.formats.stages import check_stage_name
 from mlspec_attest.formats.statement import StageStatement
 from mlspec_attest.store.ledger import AttestationStore
 
@@ -366,7 +366,9 @@ def test_valid_stage_names(name: str) -> None:
     assert check_stage_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "Train", "-x", "a b", "a/b", "x" * 65, "é"])
+@pytest.mark.parametrize(
+    "name", ["", "Train", "-x", "a b", "a/b", "x" * 65, "é", "../x", "train\n"]
+)
 def test_invalid_stage_names(name: str) -> None:
     with pytest.raises(UsageError, match="stage name"):
         check_stage_name(name)

@@ -26,7 +26,9 @@ from mlspec_attest.store.ledger import (
     AttestationStore,
     StoredAttestation,
     check_run_id,
+    default_store_path,
     new_run_id,
+    open_store,
 )
 
 from .support import KeyPair
@@ -248,6 +250,30 @@ def test_add_refuses_when_every_name_is_taken(tmp_path: Path, keys: dict[str, Ke
     )
     assert sorted(p.name for p in run.iterdir()) == sorted(names)  # nothing left behind
     assert {(run / name).read_text() for name in names} == {"squatter"}  # nothing replaced
+
+
+@pytest.mark.parametrize("stage", ["../x", "x/../../y", "/abs", "", "Train", "a b", "s\n"])
+def test_add_refuses_an_invalid_stage_name_before_writing(
+    tmp_path: Path, keys: dict[str, KeyPair], stage: str
+) -> None:
+    # add is public: a stage like ../x must not write outside the run directory.
+    key = keys["owner"]
+    with pytest.raises(UsageError) as info:
+        AttestationStore(tmp_path / "store").add("r1", stage, key.keyid, signed_bundle(key))
+    assert info.value.message == f"stage name {stage!r} is not valid"
+    assert info.value.remedy == "use lower-case letters, digits and . _ - (e.g. train, data-split)"
+    assert not (tmp_path / "store").exists()  # nothing written, not even the run directory
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_open_store_is_the_given_path_else_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert open_store(tmp_path).root == tmp_path
+    monkeypatch.delenv("MLSPEC_ATTEST_STORE", raising=False)
+    assert open_store(None).root == default_store_path() == Path(".mlspec/attestations")
+    monkeypatch.setenv("MLSPEC_ATTEST_STORE", str(tmp_path / "env"))
+    assert open_store(None).root == tmp_path / "env"
 
 
 def test_add_passes_over_a_directory_squatting_on_the_name(

@@ -1,7 +1,8 @@
 """What one stage attests, before it is hashed and signed: the :class:`StageRecord`.
 
-The CLI's ``sign`` and the Python API fill a record in; :func:`check_stage_name`,
-:func:`resolve_kind` and :func:`check_rfc3339` are the record's own rules.
+The CLI's ``sign`` and the Python API fill a record in; :func:`resolve_kind` and
+:func:`check_rfc3339` are the record's own rules (a stage's name follows
+:func:`mlspec_attest.formats.stages.check_stage_name`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from mlspec_attest.errors import BadInputError, UsageError
 from mlspec_attest.formats.rfc3339 import parse_rfc3339
 from mlspec_attest.formats.stages import StageKind, parse_kind
 from mlspec_attest.formats.statement import JSONScalar
-
-STAGE_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_.-"
 
 
 def now_rfc3339() -> str:
@@ -52,20 +51,6 @@ class StageRecord:
     started_on: str = field(default_factory=now_rfc3339)
     # Attestations of the run that existed when the stage started (see seen_attestations).
     predecessors: dict[str, list[str]] | None = None
-
-
-def check_stage_name(name: str) -> str:
-    if (
-        not name
-        or len(name) > 64
-        or not name[0].isalnum()
-        or any(c not in STAGE_NAME_CHARS for c in name)
-    ):
-        raise UsageError(
-            f"stage name {name!r} is not valid",
-            remedy="use lower-case letters, digits and . _ - (e.g. train, data-split)",
-        )
-    return name
 
 
 def resolve_kind(stage: str, kind: str | None) -> str:

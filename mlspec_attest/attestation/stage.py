@@ -21,7 +21,6 @@ from mlspec_attest.attestation.details import add_computed, collect_outputs, mat
 from mlspec_attest.attestation.record import (
     StageRecord,
     check_rfc3339,
-    check_stage_name,
     environment_facts,
     now_rfc3339,
     resolve_kind,
@@ -37,7 +36,7 @@ from mlspec_attest.formats.bundle import Bundle, BundleSigner, sign_to_bundle
 from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
 from mlspec_attest.formats.fsutil import artifact_name
 from mlspec_attest.formats.signer import Signer
-from mlspec_attest.formats.stages import StageKind
+from mlspec_attest.formats.stages import StageKind, check_stage_name
 from mlspec_attest.formats.statement import (
     CommandRecord,
     ResourceDescriptor,

@@ -42,18 +42,15 @@ from mlspec_attest.evidence.digest_sets import RowDigestSet
 from mlspec_attest.evidence.records import LEAKAGE_SCHEMA, check_own_record, pair_key
 from mlspec_attest.formats.fsutil import artifact_name
 from mlspec_attest.formats.rowform import CANONICALIZATION, canonical_name
+from mlspec_attest.formats.stages import check_name
 from mlspec_attest.store.ledger import AttestationStore
 
 ROLE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_ROLE_REMEDY = "use letters, digits and . _ - (e.g. train, validation, holdback)"
 
 
 def _check_role(role: str) -> str:
-    if not ROLE_RE.match(role):
-        raise UsageError(
-            f"split role {role!r} is not valid",
-            remedy="use letters, digits and . _ - (e.g. train, validation, holdback)",
-        )
-    return role
+    return check_name(role, "split role", ROLE_RE, _ROLE_REMEDY)
 
 
 @dataclass(frozen=True)

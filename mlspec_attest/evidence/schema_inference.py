@@ -7,6 +7,7 @@ value set. The result is a :mod:`mlspec_attest.evidence.schema_document` to revi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,27 +28,16 @@ from mlspec_attest.formats.cells import (
     kind_of,
 )
 from mlspec_attest.formats.limits import MAX_SAFE_INTEGER
+from mlspec_attest.formats.stages import check_name
 
 MAX_ENUM: Final = 10
 """Inference lists the allowed values of integer and string columns with at most this many."""
 SAFE_INTEGER: Final = MAX_SAFE_INTEGER
 """Largest integer every JSON parser (and RFC 8785) represents exactly."""
 
-_NAME_CHARS: Final = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
-
-
-def _check_label(value: str, what: str, extra: str = "") -> None:
-    allowed = _NAME_CHARS + extra
-    if (
-        not value
-        or len(value) > 64
-        or not value[0].isalnum()
-        or any(c not in allowed for c in value)
-    ):
-        raise UsageError(
-            f"{what} {value!r} is not valid",
-            remedy="use letters, digits and . _ - (starting with a letter or digit)",
-        )
+_LABEL_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_VERSION_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
+_LABEL_REMEDY: Final = "use letters, digits and . _ - (starting with a letter or digit)"
 
 
 def _column_type(kinds: set[ValueKind]) -> str:
@@ -140,8 +130,8 @@ def infer_schema(path: Path, *, rows: int = 30, name: str, version: str = "1") -
     """
     if rows < 1:
         raise UsageError(f"--rows must be at least 1, got {rows}")
-    _check_label(name, "schema name")
-    _check_label(version, "schema version", "+")
+    check_name(name, "schema name", _LABEL_RE, _LABEL_REMEDY)
+    check_name(version, "schema version", _VERSION_RE, _LABEL_REMEDY)
     columns, samples, seen = _sample(path, rows)
     doc: dict[str, Any] = {
         "apiVersion": API_VERSION,

@@ -3,12 +3,37 @@
 A policy names its stages freely; each stage declares a ``kind`` from this
 vocabulary (or ``custom``). The kind tells users and later checks what the
 stage is expected to record. See docs/stages.md.
+
+A stage's name is also a file name in the store, so :func:`check_stage_name` is
+the one rule for it; :func:`check_name` is the same refusal for the package's
+other names (split roles, run ids, schema names).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
+
+from mlspec_attest.errors import UsageError
+
+STAGE_NAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+"""A stage name: 1 to 64 of lower-case letters, digits and ``. _ -``, starting with a
+letter or digit (it becomes a file name in the store)."""
+_STAGE_NAME_REMEDY: Final = "use lower-case letters, digits and . _ - (e.g. train, data-split)"
+
+
+def check_name(value: str, what: str, pattern: re.Pattern[str], remedy: str) -> str:
+    """``value`` if ``pattern`` matches the whole of it, else a usage error (exit 2)."""
+    if not pattern.fullmatch(value):
+        raise UsageError(f"{what} {value!r} is not valid", remedy=remedy)
+    return value
+
+
+def check_stage_name(name: str) -> str:
+    """``name`` if it is a valid stage name (:data:`STAGE_NAME_RE`), else a usage error."""
+    return check_name(name, "stage name", STAGE_NAME_RE, _STAGE_NAME_REMEDY)
 
 
 class StageKind(StrEnum):

@@ -37,17 +37,24 @@ from mlspec_attest.formats.limits import (
     MAX_RUN_MARKER_BYTES,
     read_limited,
 )
+from mlspec_attest.formats.stages import check_name, check_stage_name
 
 DEFAULT_STORE = Path(".mlspec/attestations")
 STORE_ENV = "MLSPEC_ATTEST_STORE"
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 BUNDLE_SUFFIX = ".sigstore.json"
 LOCK_NAME = ".lock"
+_RUN_ID_REMEDY = "use letters, digits and . _ : - (at most 128 characters)"
 
 
 def default_store_path() -> Path:
     env = os.environ.get(STORE_ENV)
     return Path(env) if env else DEFAULT_STORE
+
+
+def open_store(path: Path | None) -> AttestationStore:
+    """The store at ``path``, else the environment's (``MLSPEC_ATTEST_STORE``) or the default."""
+    return AttestationStore(path or default_store_path())
 
 
 def new_run_id() -> str:
@@ -56,12 +63,7 @@ def new_run_id() -> str:
 
 
 def check_run_id(run_id: str) -> str:
-    if not RUN_ID_RE.fullmatch(run_id):
-        raise UsageError(
-            f"run id {run_id!r} is not valid",
-            remedy="use letters, digits and . _ : - (at most 128 characters)",
-        )
-    return run_id
+    return check_name(run_id, "run id", RUN_ID_RE, _RUN_ID_REMEDY)
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,7 @@ class AttestationStore:
         hex digits of its own sha256, so neither is lost and the verifier sees
         both. Storing the very same bytes again is a no-op.
         """
+        check_stage_name(stage)
         data = canonical(bundle.to_json())
         digest = hashlib.sha256(data).hexdigest()
         stem = self.run_dir(run_id) / f"{stage}.{keyid[:8]}"

@@ -20,7 +20,7 @@ from mlspec_attest.interop.intoto.support import is_intoto_layout
 from mlspec_attest.interop.intoto.verify import verify_intoto_layout
 from mlspec_attest.policy.signed import load_signed_policy
 from mlspec_attest.signing.keys import load_public_key
-from mlspec_attest.store.ledger import AttestationStore, default_store_path
+from mlspec_attest.store.ledger import open_store
 from mlspec_attest.verify.pipeline import verify_pipeline
 from mlspec_attest.verify.report import VerificationReport
 
@@ -69,7 +69,7 @@ def verify_policy_or_layout(
     return verify_pipeline(
         signed,
         list(owner_keys),
-        AttestationStore(store or default_store_path()),
+        open_store(store),
         run_id=run_id,
         artifacts=artifacts or {},
         now=now,
