@@ -171,6 +171,7 @@ SELECTIONS: dict[str, list[str]] = {
         "tests/sigstore/test_keyless.py",
     ],
     "mlspec_attest/verify/admission.py": [
+        "tests/test_verify_failures_admission.py",
         "tests/test_verify_signers.py",
         *_VERIFY_TESTS,
         "tests/test_signed_time.py",
