@@ -17,7 +17,6 @@ import re
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from types import TracebackType
 from typing import Final
 
 from mlspec_attest.errors import BadInputError
@@ -25,6 +24,7 @@ from mlspec_attest.formats.limits import MAX_SAFE_INTEGER
 from mlspec_attest.formats.rowform import JsonNumber, canonical_name
 from mlspec_attest.formats.tabular import (
     DELIMITERS,
+    ClosedOnExit,
     DelimitedRecords,
     JsonLines,
     TextSource,
@@ -133,7 +133,7 @@ def _json_number(text: str, where: str) -> int | float:
     return number
 
 
-class TabularReader:
+class TabularReader(ClosedOnExit):
     """Iterate the rows of one data file as ``{column: cell}`` dicts, streaming.
 
     Read by the one reader (:mod:`mlspec_attest.formats.tabular`). Use as a
@@ -168,14 +168,6 @@ class TabularReader:
         except BaseException:
             self.close()
             raise
-
-    def __enter__(self) -> TabularReader:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         self._source.close()

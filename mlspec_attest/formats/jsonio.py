@@ -37,7 +37,8 @@ class _Refused(ValueError):
 
 
 # ------------------------------------------------------------------ hooks
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook``: an object, refusing a key given twice (tabular uses it too)."""
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
@@ -46,7 +47,8 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _no_constants(token: str) -> Any:
+def no_constants(token: str) -> Any:
+    """``parse_constant``: refuse ``NaN``, ``Infinity`` and ``-Infinity``."""
     raise ValueError(f"non-standard JSON constant {token}")
 
 
@@ -179,8 +181,8 @@ def _parse(text: str, what: str, safe_integers: bool) -> Any:
     try:
         doc = json.loads(
             text,
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_no_constants,
+            object_pairs_hook=no_duplicate_keys,
+            parse_constant=no_constants,
             parse_float=_finite_float,
             parse_int=_safe_int if safe_integers else int,
         )

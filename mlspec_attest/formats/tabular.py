@@ -42,9 +42,10 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Final, cast
+from typing import IO, Any, Final, Self, cast
 
 from mlspec_attest.errors import ArtifactPathError, BadInputError, require
+from mlspec_attest.formats.jsonio import no_constants, no_duplicate_keys
 from mlspec_attest.formats.rowform import JsonNumber, column_names
 
 TABULAR_FORMATS: Final = ("csv", "tsv", "jsonl", "parquet")
@@ -196,7 +197,22 @@ class _HashingReader(io.RawIOBase):
             self.hasher.update(chunk)
 
 
-class TextSource:
+class ClosedOnExit:
+    """A reader that is its own context manager: leaving the ``with`` block closes it."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class TextSource(ClosedOnExit):
     """A data file opened as text: gunzipped when its bytes are gzip, UTF-8, BOM dropped.
 
     With ``hashing``, :meth:`finish` reads what is left and :attr:`sha256` is
@@ -234,14 +250,6 @@ class TextSource:
     def close(self) -> None:
         self.text.close()
         self._raw.close()  # GzipFile leaves the stream it wraps open
-
-    def __enter__(self) -> TextSource:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 def read_error(path: Path, line: int, exc: BaseException) -> BadInputError:
@@ -305,24 +313,11 @@ class DelimitedRecords:
             raise read_error(self.path, reader.line_num, exc) from exc
 
 
-def _object_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
-def _no_constant(token: str) -> Any:
-    raise ValueError(f"non-standard JSON constant {token}")
-
-
 _JSON_DECODER = json.JSONDecoder(
-    object_pairs_hook=_object_pairs,
+    object_pairs_hook=no_duplicate_keys,
     parse_float=JsonNumber,
     parse_int=JsonNumber,
-    parse_constant=_no_constant,
+    parse_constant=no_constants,
 )
 
 
