@@ -22,7 +22,8 @@ Copyright 2022 The Sigstore Authors) where noted.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -141,6 +142,20 @@ class ConformingVerifier(Verifier):
         return envelope._inner.payload_type, envelope._inner.payload
 
 
+@contextmanager
+def _refusals(what: str, failed: str, remedy: str) -> Iterator[None]:
+    """What sigstore refuses inside the block, or input it chokes on, as one
+    :class:`SigstoreVerificationError` (exit 1): ``<what>: <failed>: <reason>``."""
+    try:
+        yield
+    except SigstoreVerificationError:
+        raise
+    except sigstore_errors.Error as exc:
+        raise SigstoreVerificationError(f"{what}: {failed}: {exc}", remedy=remedy) from exc
+    except (ValueError, TypeError, KeyError) as exc:
+        raise SigstoreVerificationError(f"{what}: {failed}: {exc}") from exc
+
+
 def _policy(rules: Sequence[SigstoreIdentity], seen: list[Any]) -> Any:
     """A sigstore VerificationPolicy: the certificate must match one of ``rules``."""
 
@@ -169,7 +184,11 @@ def verify_certificate_bundle(
     verifier = ConformingVerifier(trusted_root=trusted_root)
     payload_type: str | None = None
     payload: bytes | None = None
-    try:
+    remedy = (
+        "the bundle is altered, or it comes from another Sigstore instance than "
+        f"the trust root ({trust.source})"
+    )
+    with _refusals(what, "Sigstore verification failed", remedy):
         if bundle._dsse_envelope is not None:
             payload_type, payload = verifier.verify_dsse(bundle, _policy(rules, seen))
         else:
@@ -182,16 +201,6 @@ def verify_certificate_bundle(
         times = tuple(
             SignedTime(_source_name(t.source), t.time) for t in verifier._establish_time(bundle)
         )
-    except SigstoreVerificationError:
-        raise
-    except sigstore_errors.Error as exc:
-        raise SigstoreVerificationError(
-            f"{what}: Sigstore verification failed: {exc}",
-            remedy="the bundle is altered, or it comes from another Sigstore instance than "
-            f"the trust root ({trust.source})",
-        ) from exc
-    except (ValueError, TypeError, KeyError) as exc:
-        raise SigstoreVerificationError(f"{what}: Sigstore verification failed: {exc}") from exc
     identity, matched = seen[-1]
     return VerifiedBundle(
         "sigstore",
@@ -283,7 +292,11 @@ def verify_key_transparency(
     trusted_root = trust.sigstore()
     inner, media_type, entry, stamps = _parse_key_bundle(bundle_json, what)
     log = entry._inner
-    try:
+    remedy = (
+        "the bundle is altered, or it was logged by another Sigstore instance than "
+        f"the trust root ({trust.source})"
+    )
+    with _refusals(what, "transparency-log verification failed", remedy):
         if media_type is Bundle.BundleType.BUNDLE_0_1:
             if not log.inclusion_promise:
                 raise sigstore_errors.VerificationError("a v0.1 bundle needs an inclusion promise")
@@ -295,14 +308,4 @@ def verify_key_transparency(
         times = _key_bundle_times(verifier, log, stamps, signature, now)
         entry._verify(trusted_root.rekor_keyring(KeyringPurpose.VERIFY))
         check_key_entry_body(inner.dsse_envelope, log, key, signature, artifact_digest)
-    except sigstore_errors.Error as exc:
-        raise SigstoreVerificationError(
-            f"{what}: transparency-log verification failed: {exc}",
-            remedy="the bundle is altered, or it was logged by another Sigstore instance than "
-            f"the trust root ({trust.source})",
-        ) from exc
-    except (ValueError, TypeError, KeyError) as exc:
-        raise SigstoreVerificationError(
-            f"{what}: transparency-log verification failed: {exc}"
-        ) from exc
     return tuple(times)

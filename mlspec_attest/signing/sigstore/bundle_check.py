@@ -20,35 +20,6 @@ from mlspec_attest.signing.sigstore.trust_root import TrustRoot
 from mlspec_attest.signing.sigstore.verify import sha256_file, verify_bundle
 
 
-def _check_options(
-    artifact: Path | None,
-    digest: str | None,
-    trust_options: list[Any],
-    instance: str | None,
-    refresh_trust: bool,
-    key: Path | None,
-    identity: str | None,
-    identity_regex: str | None,
-    issuer: str | None,
-) -> None:
-    if (artifact is None) == (digest is None):
-        raise UsageError("name what was signed: --artifact FILE or --digest sha256:HEX")
-    if len(trust_options) > 1:
-        raise UsageError("choose one of --trusted-root, --trust-config and --instance")
-    if refresh_trust and instance is None:
-        raise UsageError("--refresh-trust goes with --instance production|staging")
-    if identity is not None and identity_regex is not None:
-        raise UsageError("choose one of --identity and --identity-regex")
-    if (identity is not None or identity_regex is not None) != (issuer is not None):
-        raise UsageError("--identity/--identity-regex and --issuer go together")
-    if key is None and not trust_options:
-        raise UsageError(
-            "no trust given",
-            remedy="pass --key PUBKEY, or a trust root (--trusted-root, --trust-config, "
-            "--instance) with --identity and --issuer",
-        )
-
-
 def artifact_digest(artifact: Path | None, digest: str | None) -> str:
     """The signed artifact's hex sha256: ``--digest sha256:HEX``, else the file's."""
     if digest is not None:
@@ -107,11 +78,24 @@ class BundleCheck:
         identity_regex: str | None,
         issuer: str | None,
     ) -> BundleCheck:
+        """The inputs these options name; combinations that make no sense are refused (exit 2)."""
         trust_options = [o for o in (trusted_root, trust_config, instance) if o is not None]
-        _check_options(
-            artifact, digest, trust_options, instance, refresh_trust, key,
-            identity, identity_regex, issuer,
-        )  # fmt: skip
+        if (artifact is None) == (digest is None):
+            raise UsageError("name what was signed: --artifact FILE or --digest sha256:HEX")
+        if len(trust_options) > 1:
+            raise UsageError("choose one of --trusted-root, --trust-config and --instance")
+        if refresh_trust and instance is None:
+            raise UsageError("--refresh-trust goes with --instance production|staging")
+        if identity is not None and identity_regex is not None:
+            raise UsageError("choose one of --identity and --identity-regex")
+        if (identity is not None or identity_regex is not None) != (issuer is not None):
+            raise UsageError("--identity/--identity-regex and --issuer go together")
+        if key is None and not trust_options:
+            raise UsageError(
+                "no trust given",
+                remedy="pass --key PUBKEY, or a trust root (--trusted-root, --trust-config, "
+                "--instance) with --identity and --issuer",
+            )
         sha256 = artifact_digest(artifact, digest)
         trust = trust_root_from_options(trusted_root, trust_config, instance, refresh_trust)
         rules = identity_rules(identity, identity_regex, issuer)
