@@ -163,6 +163,8 @@ SELECTIONS: dict[str, list[str]] = {
         "tests/interop/test_intoto_export.py",
     ],
     "mlspec_attest/verify/signers.py": [
+        "tests/test_verify_failures_signers.py",
+        "tests/test_verify_failures_admission.py",
         "tests/test_verify_signers.py",
         *_VERIFY_TESTS,
         "tests/test_mlchecks.py",
@@ -172,6 +174,7 @@ SELECTIONS: dict[str, list[str]] = {
     ],
     "mlspec_attest/verify/admission.py": [
         "tests/test_verify_failures_admission.py",
+        "tests/test_verify_failures_signers.py",
         "tests/test_verify_signers.py",
         *_VERIFY_TESTS,
         "tests/test_signed_time.py",
@@ -181,6 +184,7 @@ SELECTIONS: dict[str, list[str]] = {
     ],
     "mlspec_attest/verify/signed_times.py": [
         "tests/test_verify_steps.py",
+        "tests/test_verify_failures_signers.py",
         "tests/test_signed_time.py",
         *_VERIFY_TESTS,
         "tests/sigstore/test_keyless.py",
