@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from mlspec_attest.cli.options import FILE, file_option, json_option
 from mlspec_attest.errors import ExitCode, SigstoreVerificationError
 from mlspec_attest.formats.jsonio import load_file
 from mlspec_attest.signing.sigstore.bundle_check import BundleCheck
@@ -22,21 +23,12 @@ def bundle() -> None:
 
 
 @bundle.command("verify")
-@click.argument("bundle_path", metavar="BUNDLE", type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
-    "--artifact",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="The signed file (for an in-toto attestation: a subject).",
-)
+@click.argument("bundle_path", metavar="BUNDLE", type=FILE)
+@file_option("--artifact", help="The signed file (for an in-toto attestation: a subject).")
 @click.option("--digest", metavar="sha256:HEX", help="The signed artifact's digest, instead of it.")
-@click.option(
-    "--trusted-root",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Sigstore TrustedRoot JSON to verify keyless bundles against.",
-)
-@click.option(
+@file_option("--trusted-root", help="Sigstore TrustedRoot JSON to verify keyless bundles against.")
+@file_option(
     "--trust-config",
-    type=click.Path(path_type=Path, dir_okay=False),
     envvar="MLSPEC_ATTEST_TRUST_CONFIG",
     help="Sigstore ClientTrustConfig JSON (its trusted root is used) [env MLSPEC_ATTEST_TRUST_CONFIG].",
 )
@@ -50,9 +42,8 @@ def bundle() -> None:
     is_flag=True,
     help="With --instance: fetch its current trusted root over TUF first (network).",
 )
-@click.option(
+@file_option(
     "--key",
-    type=click.Path(path_type=Path, dir_okay=False),
     help="Public key (PEM) for bundles signed with a key; with a trust root, its "
     "transparency-log entry is checked too.",
 )
@@ -63,21 +54,8 @@ def bundle() -> None:
     help="Keyless: a regular expression the whole identity must match.",
 )
 @click.option("--issuer", help="Keyless: the OIDC issuer of the signer's identity, exactly.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON result on stdout.")
-def verify(
-    bundle_path: Path,
-    artifact: Path | None,
-    digest: str | None,
-    trusted_root: Path | None,
-    trust_config: Path | None,
-    instance: str | None,
-    refresh_trust: bool,
-    key: Path | None,
-    identity: str | None,
-    identity_regex: str | None,
-    issuer: str | None,
-    as_json: bool,
-) -> None:
+@json_option("Print one JSON result on stdout.")
+def verify(bundle_path: Path, as_json: bool, **options: Any) -> None:
     """Verify a Sigstore bundle offline. Exit 0 passed, 1 denied, 3 malformed input.
 
     \b
@@ -96,20 +74,9 @@ def verify(
       mlspec-attest bundle verify .mlspec/runs/R/train.1a2b3c4d.sigstore.json \\
           --artifact model/weights.bin --key keys/trainer.pub
     """
-    check = BundleCheck.from_options(
-        artifact=artifact,
-        digest=digest,
-        trusted_root=trusted_root,
-        trust_config=trust_config,
-        instance=instance,
-        refresh_trust=refresh_trust,
-        key=key,
-        identity=identity,
-        identity_regex=identity_regex,
-        issuer=issuer,
-    )
+    check = BundleCheck.from_options(**options)  # the options, named as it names them
     doc = load_file(bundle_path, what=f"bundle {bundle_path}")
-    result = _result_head(bundle_path, artifact, check)
+    result = _result_head(bundle_path, options["artifact"], check)
     try:
         verified = check.verify(doc, what=str(bundle_path))
     except SigstoreVerificationError as exc:

@@ -7,12 +7,21 @@ analyze and validate stages, so ``sign`` attests them with the data.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from mlspec_attest.errors import ExitCode
+from mlspec_attest.cli.options import (
+    PATH,
+    F,
+    choice_option,
+    file_option,
+    json_option,
+    repeatable_option,
+)
+from mlspec_attest.cli.render import deny_unless
 from mlspec_attest.evidence.analysis import analyze_dataset
 from mlspec_attest.evidence.dataschema import load_data_schema, validate_dataset
 from mlspec_attest.evidence.schema_inference import infer_schema
@@ -20,8 +29,12 @@ from mlspec_attest.evidence.violations import ValidationResult
 from mlspec_attest.formats.fsutil import atomic_write
 from mlspec_attest.formats.yamlio import dump_yaml
 
-_DATA = click.Path(path_type=Path)
-_OUT = click.Path(path_type=Path, dir_okay=False)
+_DATA = PATH
+
+
+def _out_option(help: str) -> Callable[[F], F]:
+    """``--out FILE``: where a command also writes its document."""
+    return file_option("--out", default=None, help=help)
 
 
 def _document(doc: Any) -> str:
@@ -75,18 +88,16 @@ def _analysis_text(path: Path, report: dict[str, Any]) -> str:
 
 @click.command()
 @click.argument("data", type=_DATA)
-@click.option(
+@repeatable_option(
     "--slice",
     "slices",
-    multiple=True,
     metavar="COL",
     help="Also report statistics per value of this categorical column (repeatable).",
 )
-@click.option(
+@choice_option(
     "--outliers",
-    type=click.Choice(["iqr", "zscore"]),
+    choices=["iqr", "zscore"],
     default="iqr",
-    show_default=True,
     help="iqr: outside [p25 - k*IQR, p75 + k*IQR]; zscore: |x - mean| / std > k.",
 )
 @click.option(
@@ -96,17 +107,14 @@ def _analysis_text(path: Path, report: dict[str, Any]) -> str:
     metavar="K",
     help="Outlier threshold k [default: 1.5 for iqr, 3 for zscore].",
 )
-@click.option(
+@repeatable_option(
     "--exclude-column",
     "exclude",
-    multiple=True,
     metavar="COL",
     help="Leave this column (ids, labels) out of features and outliers (repeatable).",
 )
-@click.option(
-    "--out", type=_OUT, default=None, help="Write the JSON report here (a stage product)."
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout.")
+@_out_option("Write the JSON report here (a stage product).")
+@json_option("Print the JSON report on stdout.")
 def analyze(
     data: Path,
     slices: tuple[str, ...],
@@ -158,13 +166,8 @@ def schema() -> None:
 )
 @click.option("--name", required=True, help="Schema name, e.g. diabetes-features.")
 @click.option("--version", "schema_version", default="1", show_default=True, help="Schema version.")
-@click.option(
-    "--out",
-    type=_OUT,
-    default=None,
-    help="Write the schema here: JSON if it ends in .json, else YAML.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of YAML on stdout.")
+@_out_option("Write the schema here: JSON if it ends in .json, else YAML.")
+@json_option("Print JSON instead of YAML on stdout.")
 def infer(
     data: Path,
     rows: int,
@@ -217,17 +220,14 @@ def _validation_text(data: Path, result: ValidationResult) -> str:
 
 @click.command()
 @click.argument("data", type=_DATA)
-@click.option(
+@file_option(
     "--schema",
     "schema_path",
     required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
     help="Data schema (YAML, or JSON if it ends in .json).",
 )
-@click.option(
-    "--out", type=_OUT, default=None, help="Write the JSON record here (a stage product)."
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the JSON record on stdout.")
+@_out_option("Write the JSON record here (a stage product).")
+@json_option("Print the JSON record on stdout.")
 def validate(data: Path, schema_path: Path, out: Path | None, as_json: bool) -> None:
     """Validate DATA against a versioned data schema. Exit 0 if it passes, 1 on violations.
 
@@ -251,5 +251,4 @@ def validate(data: Path, schema_path: Path, out: Path | None, as_json: bool) -> 
         click.echo(_document(record))
     else:
         click.echo(_validation_text(data, result))
-    if not result.passed:
-        raise SystemExit(ExitCode.DENIED)
+    deny_unless(result.passed)

@@ -7,8 +7,17 @@ from pathlib import Path
 
 import click
 
-from mlspec_attest.cli.options import digest_scheme_options
+from mlspec_attest.cli.options import (
+    PATH,
+    choice_option,
+    digest_scheme_options,
+    json_option,
+    quiet_option,
+    repeatable_option,
+    workers_option,
+)
 from mlspec_attest.cli.progress import progress_for
+from mlspec_attest.cli.render import echo_result
 from mlspec_attest.digest.artifact import ArtifactDigest, digest_path, intoto_dir_digest
 from mlspec_attest.digest.scheme import DigestScheme
 from mlspec_attest.errors import UsageError
@@ -17,30 +26,26 @@ DIGEST_SCHEMA = "https://mlspec-attest.dev/digest/v1"
 
 
 @click.command()
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=PATH)
 @digest_scheme_options(prefix="")
-@click.option(
+@choice_option(
     "--scheme",
     "layout",
-    type=click.Choice(["mlspec", "intoto-dir"]),
+    choices=["mlspec", "intoto-dir"],
     default="mlspec",
-    show_default=True,
     help="intoto-dir: the in-toto `dir:` artifact hash of a directory (sha256 only).",
 )
-@click.option(
+@repeatable_option(
     "--ignore",
     "ignore",
-    multiple=True,
     metavar="PATTERN",
     help="Leave out a relative path (and all below it), or a glob such as '*.tmp' (repeatable).",
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    help="Hashing workers: threads, or helper processes for many files (default: one per core).",
+@workers_option(
+    "Hashing workers: threads, or helper processes for many files (default: one per core)."
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-@click.option("--json", "as_json", is_flag=True, help="List per-file digests and the root as JSON.")
+@quiet_option("No progress bar.")
+@json_option("List per-file digests and the root as JSON.")
 def digest(
     path: Path,
     algorithm: str,
@@ -75,17 +80,14 @@ def digest(
 
 
 def _echo_intoto_dir(path: Path, value: str, as_json: bool) -> None:
-    if as_json:
-        doc = {
-            "schemaVersion": DIGEST_SCHEMA,
-            "path": str(path),
-            "kind": "directory",
-            "scheme": "intoto-dir",
-            "digest": {"sha256": value},
-        }
-        click.echo(json.dumps(doc, indent=2))
-    else:
-        click.echo(f"sha256:{value}  dir:{path}")
+    doc = {
+        "schemaVersion": DIGEST_SCHEMA,
+        "path": str(path),
+        "kind": "directory",
+        "scheme": "intoto-dir",
+        "digest": {"sha256": value},
+    }
+    echo_result(doc, f"sha256:{value}  dir:{path}", as_json)
 
 
 def _digest_document(path: Path, scheme: DigestScheme, result: ArtifactDigest) -> dict[str, object]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from mlspec_attest.cli.options import FILE, json_option
 from mlspec_attest.errors import MalformedDocumentError
 from mlspec_attest.formats.bundle import Bundle, is_bundle
 from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE, Envelope
@@ -109,8 +110,8 @@ def _text(info: dict[str, Any]) -> str:
 
 
 @click.command()
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the decoded document as JSON.")
+@click.argument("file", type=FILE)
+@json_option("Print the decoded document as JSON.")
 def inspect(file: Path, as_json: bool) -> None:
     """Show an attestation, bundle or policy: signer, stage, subjects, metadata.
 

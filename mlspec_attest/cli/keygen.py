@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from mlspec_attest.cli.options import passphrase_from_env
+from mlspec_attest.cli.options import PATH, json_option, passphrase_env_option, passphrase_from_env
+from mlspec_attest.cli.render import echo_result
 from mlspec_attest.errors import UsageError
 from mlspec_attest.signing.keys import KeyType, generate_key, write_key_pair
 from mlspec_attest.signing.schemes import portability_warning
@@ -22,14 +22,10 @@ from mlspec_attest.signing.schemes import portability_warning
     show_default=True,
     help="Key algorithm.",
 )
-@click.option(
-    "--out", required=True, type=click.Path(path_type=Path), help="Writes OUT.key and OUT.pub."
-)
-@click.option(
-    "--passphrase-env", metavar="VAR", help="Encrypt OUT.key with the passphrase in env VAR."
-)
+@click.option("--out", required=True, type=PATH, help="Writes OUT.key and OUT.pub.")
+@passphrase_env_option("Encrypt OUT.key with the passphrase in env VAR.")
 @click.option("--force", is_flag=True, help="Overwrite existing key files.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option("Print the result as JSON.")
 def keygen(
     key_type: str, out: Path, passphrase_env: str | None, force: bool, as_json: bool
 ) -> None:
@@ -47,17 +43,14 @@ def keygen(
     signer = generate_key(KeyType(key_type))
     key_path, pub_path = write_key_pair(signer, out, passphrase=passphrase_from_env(passphrase_env))
     keyid = signer.public_key.keyid
-    if as_json:
-        doc = {
-            "schemaVersion": "https://mlspec-attest.dev/keygen/v1",
-            "private": str(key_path),
-            "public": str(pub_path),
-            "keyid": keyid,
-            "type": key_type,
-        }
-        click.echo(json.dumps(doc, indent=2))
-    else:
-        click.echo(f"wrote {key_path} (private, 0600) and {pub_path}\nkeyid {keyid}")
+    doc = {
+        "schemaVersion": "https://mlspec-attest.dev/keygen/v1",
+        "private": str(key_path),
+        "public": str(pub_path),
+        "keyid": keyid,
+        "type": key_type,
+    }
+    echo_result(doc, f"wrote {key_path} (private, 0600) and {pub_path}\nkeyid {keyid}", as_json)
     warning = portability_warning(key_type)
     if warning:  # after the result: stdout first, as scripts read it
         click.echo(f"warning: {warning}", err=True)

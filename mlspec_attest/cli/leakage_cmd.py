@@ -8,9 +8,10 @@ from typing import Any
 
 import click
 
-from mlspec_attest.cli.options import split_pairs
+from mlspec_attest.cli.options import choice_option, json_option, repeatable_option, split_pairs
+from mlspec_attest.cli.render import deny_unless
 from mlspec_attest.digest.datasets import FORMATS
-from mlspec_attest.errors import ExitCode, UsageError
+from mlspec_attest.errors import UsageError
 from mlspec_attest.evidence.leakage import prove_splits
 
 LEAKAGE_CHECK_SCHEMA = "https://mlspec-attest.dev/leakage-check/v1"
@@ -31,19 +32,17 @@ def leakage() -> None:
 
 @leakage.command("check")
 @click.argument("splits", nargs=-1, required=True, metavar="SPLIT=PATH...")
-@click.option(
+@repeatable_option(
     "--exclude-column",
     "exclude_columns",
-    multiple=True,
     metavar="NAME",
     help="Leave a column out of every row, e.g. a row id that makes each row unique (repeatable).",
 )
-@click.option(
+@choice_option(
     "--format",
     "fmt",
-    type=click.Choice(FORMATS),
+    choices=FORMATS,
     default="auto",
-    show_default=True,
     help="How to read the splits; auto = by file suffix, directories of shards as rows, "
     "directories of images (and other per-example files) as per-file digests.",
 )
@@ -54,7 +53,7 @@ def leakage() -> None:
     show_default=True,
     help="Overlapping rows allowed per pair of splits.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one versioned JSON document.")
+@json_option("Print one versioned JSON document.")
 def check(
     splits: tuple[str, ...],
     exclude_columns: tuple[str, ...],
@@ -81,8 +80,7 @@ def check(
         click.echo(json.dumps(_document(record, paths, tolerance, exceeding), indent=2))
     else:
         _print_table(record, paths, tolerance, exceeding)
-    if exceeding:
-        raise SystemExit(ExitCode.DENIED)
+    deny_unless(not exceeding)
 
 
 def _document(

@@ -16,45 +16,33 @@ from mlspec_attest.errors import ExitCode, MlspecError
 
 ERROR_SCHEMA = "https://mlspec-attest.dev/error/v1"
 
-# command name -> (module, attribute, one-line help). Modules load only when used,
-# so `mlspec-attest --help` never imports cryptography, rich or the verifier.
-COMMANDS: dict[str, tuple[str, str, str]] = {
-    "keygen": ("keygen", "keygen", "Create a signing key pair (NAME.key, NAME.pub)."),
-    "sign": (
-        "sign",
-        "sign",
-        "Record and sign one pipeline stage (optionally running its command).",
-    ),
-    "policy": ("policy", "policy", "Write, lint, show and sign policies."),
-    "verify": ("verify", "verify", "Verify a pipeline run against a signed policy before deploy."),
-    "inspect": ("inspect", "inspect", "Show an attestation, bundle or policy without trusting it."),
-    "digest": ("digest", "digest", "Print the digest `sign` records for a file or directory."),
-    "stages": ("stages_cmd", "stages", "List the lifecycle stage kinds and what each records."),
-    "objectives": (
-        "objectives_cmd",
-        "objectives",
-        "Write, lint and check codified launch objectives.",
-    ),
-    "metrics": (
-        "metrics_cmd",
-        "metrics",
-        "Compute metrics documents from predictions (sign --metrics).",
-    ),
-    "analyze": (
-        "data_cmd",
-        "analyze",
-        "Statistics per feature and slice; outliers (analyze stage).",
-    ),
-    "schema": ("data_cmd", "schema", "Infer a first versioned data schema from the leading rows."),
-    "validate": ("data_cmd", "validate", "Validate data against a versioned data schema."),
-    "leakage": ("leakage_cmd", "leakage", "Row-level overlap between data splits (leakage check)."),
-    "model": ("model_cmd", "model", "Verify and sign OpenSSF model-signing signatures."),
-    "bundle": ("bundle_cmd", "bundle", "Verify any Sigstore bundle offline (keyless or key)."),
+# command name -> (module, one-line help); each module's click command is named after
+# the command. Modules load only when used, so `mlspec-attest --help` never imports
+# cryptography, rich or the verifier.
+_TABLE: dict[str, tuple[str, str]] = {
+    "keygen": ("keygen", "Create a signing key pair (NAME.key, NAME.pub)."),
+    "sign": ("sign", "Record and sign one pipeline stage (optionally running its command)."),
+    "policy": ("policy", "Write, lint, show and sign policies."),
+    "verify": ("verify", "Verify a pipeline run against a signed policy before deploy."),
+    "inspect": ("inspect", "Show an attestation, bundle or policy without trusting it."),
+    "digest": ("digest", "Print the digest `sign` records for a file or directory."),
+    "stages": ("stages_cmd", "List the lifecycle stage kinds and what each records."),
+    "objectives": ("objectives_cmd", "Write, lint and check codified launch objectives."),
+    "metrics": ("metrics_cmd", "Compute metrics documents from predictions (sign --metrics)."),
+    "analyze": ("data_cmd", "Statistics per feature and slice; outliers (analyze stage)."),
+    "schema": ("data_cmd", "Infer a first versioned data schema from the leading rows."),
+    "validate": ("data_cmd", "Validate data against a versioned data schema."),
+    "leakage": ("leakage_cmd", "Row-level overlap between data splits (leakage check)."),
+    "model": ("model_cmd", "Verify and sign OpenSSF model-signing signatures."),
+    "bundle": ("bundle_cmd", "Verify any Sigstore bundle offline (keyless or key)."),
     "export": (
         "export_cmd",
-        "export",
         "Export a verified run for other tools (in-toto layout + links, .intoto.jsonl).",
     ),
+}
+# command name -> (module, attribute, one-line help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    name: (module, name, text) for name, (module, text) in _TABLE.items()
 }
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from mlspec_attest.cli.options import PATH, file_option, json_option, repeatable_option
 from mlspec_attest.evidence.metrics import metrics_from_csv
 from mlspec_attest.evidence.metrics_file import validate_metrics_document
 from mlspec_attest.formats.fsutil import atomic_write
@@ -26,7 +27,7 @@ def metrics() -> None:
 
 
 @metrics.command()
-@click.argument("csv_path", metavar="CSV", type=click.Path(path_type=Path))
+@click.argument("csv_path", metavar="CSV", type=PATH)
 @click.option(
     "--task",
     type=click.Choice(["regression", "classification"]),
@@ -40,10 +41,9 @@ def metrics() -> None:
     metavar="COL",
     help="Classification: positive-class probability or score (adds roc_auc, log_loss).",
 )
-@click.option(
+@repeatable_option(
     "--slice",
     "slice_columns",
-    multiple=True,
     metavar="COL",
     help="Also compute metrics per value of COL (repeatable).",
 )
@@ -75,16 +75,13 @@ def metrics() -> None:
     metavar="N",
     help="Seed of the bootstrap resampling (same seed, same intervals).",
 )
-@click.option(
+@file_option(
     "--out",
-    type=click.Path(path_type=Path, dir_okay=False),
     default=None,
     metavar="FILE",
     help="Write the document to FILE (atomically) instead of stdout.",
 )
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print the document on stdout even with --out."
-)
+@json_option("Print the document on stdout even with --out.")
 def compute(
     csv_path: Path,
     task: str,
@@ -134,8 +131,8 @@ def compute(
 
 
 @metrics.command()
-@click.argument("path", metavar="FILE", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the result as a JSON document.")
+@click.argument("path", metavar="FILE", type=PATH)
+@json_option("Print the result as a JSON document.")
 def validate(path: Path, as_json: bool) -> None:
     """Check a metrics document against the v1 schema (exit 0 valid, 3 invalid).
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,9 @@ import click
 
 from mlspec_attest.cli.options import (
     PATH,
+    F,
     choice_option,
+    compose,
     file_option,
     json_option,
     passphrase_env_option,
@@ -18,7 +21,7 @@ from mlspec_attest.cli.options import (
     sigstore_signing_options,
     workers_option,
 )
-from mlspec_attest.cli.render import echo_result, echo_verdict
+from mlspec_attest.cli.render import detail_lines, echo_result, echo_verdict
 from mlspec_attest.errors import UsageError
 from mlspec_attest.interop.oms.sign import serialization_for
 from mlspec_attest.interop.oms.signature import (
@@ -41,6 +44,14 @@ def model() -> None:
     predicate https://model_signing/signature/v1.0 (or the legacy Digests/v0.1).
     Exit codes: 0 verified/signed · 1 denied · 2 usage · 3 bad input · 4 backend.
     """
+
+
+def _ignore_options(paths_help: str, **git_paths: Any) -> Callable[[F], F]:
+    """``--ignore-paths`` (help ``paths_help``) and ``--ignore-git-paths`` (``git_paths``)."""
+    return compose(
+        click.option("--ignore-paths", multiple=True, type=PATH, help=paths_help),
+        click.option("--ignore-git-paths/--no-ignore-git-paths", **git_paths),
+    )
 
 
 def _model_relative(paths: tuple[Path, ...], model_path: Path) -> list[str]:
@@ -81,12 +92,7 @@ def report_text(report: ModelVerification) -> str:
         lines.append(f"  {len(report.problems)} problem(s):")
         for i, p in enumerate(report.problems, 1):
             lines.append(f"    {i}. [{p.check}] {p.message}")
-            if p.expected:
-                lines.append(f"         expected: {p.expected}")
-            if p.found:
-                lines.append(f"         found:    {p.found}")
-            if p.remedy:
-                lines.append(f"         fix:      {p.remedy}")
+            lines += detail_lines("         ", p.expected, p.found, p.remedy)
     lines += [f"  note: {n}" for n in report.notes]
     return "\n".join(lines)
 
@@ -112,14 +118,8 @@ def report_text(report: ModelVerification) -> str:
 )
 @click.option("--identity", help="Sigstore: the signer's identity (certificate SAN).")
 @click.option("--issuer", help="Sigstore: the OIDC issuer of the signer's identity.")
-@click.option(
-    "--ignore-paths",
-    multiple=True,
-    type=PATH,
-    help="A path inside MODEL to leave out, besides those the signature records (repeatable).",
-)
-@click.option(
-    "--ignore-git-paths/--no-ignore-git-paths",
+@_ignore_options(
+    "A path inside MODEL to leave out, besides those the signature records (repeatable).",
     default=None,
     help="Leave out .git, .gitattributes, .github, .gitignore [default: only when the "
     "signature records no ignore paths].",
@@ -187,14 +187,8 @@ def _signature_text(result: ModelSignature) -> str:
     "production].",
     staging_help="--sigstore: use the public-good staging instance.",
 )
-@click.option(
-    "--ignore-paths",
-    multiple=True,
-    type=PATH,
-    help="A path inside MODEL to leave out; recorded in the signature (repeatable).",
-)
-@click.option(
-    "--ignore-git-paths/--no-ignore-git-paths",
+@_ignore_options(
+    "A path inside MODEL to leave out; recorded in the signature (repeatable).",
     default=True,
     show_default=True,
     help="Leave out (and record) .git, .gitattributes, .github, .gitignore.",

@@ -7,8 +7,15 @@ from pathlib import Path
 
 import click
 
-from mlspec_attest.cli.options import split_pairs
-from mlspec_attest.errors import ExitCode, UsageError
+from mlspec_attest.cli.options import (
+    FILE,
+    file_option,
+    json_option,
+    repeatable_option,
+    split_pairs,
+)
+from mlspec_attest.cli.render import deny_unless
+from mlspec_attest.errors import UsageError
 from mlspec_attest.evidence.metrics_file import load_metrics_file
 from mlspec_attest.policy.objectives import (
     evaluate_objectives,
@@ -35,7 +42,7 @@ def init() -> None:
 
 
 @objectives.command("lint")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", type=FILE)
 def lint(file: Path) -> None:
     """Report every problem in an objectives document (exit 0 valid, 3 invalid)."""
     doc = load_objectives(file)
@@ -43,21 +50,18 @@ def lint(file: Path) -> None:
 
 
 @objectives.command("check")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
+@click.argument("file", type=FILE)
+@repeatable_option(
     "--evidence",
     "evidence",
-    multiple=True,
     required=True,
     metavar="STAGE=METRICS.json",
     help="Metrics file standing in for a stage's attested metrics (repeatable).",
 )
-@click.option(
-    "--baseline-metrics",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Metrics file of the baseline model, for 'change' criteria.",
+@file_option(
+    "--baseline-metrics", help="Metrics file of the baseline model, for 'change' criteria."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@json_option("Print the results as JSON.")
 def check(
     file: Path, evidence: tuple[str, ...], baseline_metrics: Path | None, as_json: bool
 ) -> None:
@@ -102,5 +106,4 @@ def check(
             click.echo(f"[{'pass' if r.passed else 'FAIL'}] {r.id:<24} {r.stage:<10} {r.message}")
         for criterion_id in skipped:
             click.echo(f"[skip] {criterion_id:<24} (no --evidence for its stage)")
-    if not all(r.passed for r in results):
-        raise SystemExit(ExitCode.DENIED)
+    deny_unless(all(r.passed for r in results))

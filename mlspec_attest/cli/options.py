@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,7 +41,7 @@ def directory_option(*decls: str, **attrs: Any) -> Callable[[F], F]:
     return click.option(*decls, type=DIRECTORY, **attrs)
 
 
-def choice_option(*decls: str, choices: list[str], **attrs: Any) -> Callable[[F], F]:
+def choice_option(*decls: str, choices: Sequence[str], **attrs: Any) -> Callable[[F], F]:
     """An option taking one of ``choices``; its default is shown in ``--help``."""
     return click.option(*decls, type=click.Choice(choices), show_default=True, **attrs)
 

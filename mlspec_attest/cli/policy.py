@@ -8,7 +8,13 @@ from pathlib import Path
 
 import click
 
-from mlspec_attest.cli.options import passphrase_from_env
+from mlspec_attest.cli.options import (
+    FILE,
+    file_option,
+    json_option,
+    passphrase_env_option,
+    passphrase_from_env,
+)
 from mlspec_attest.cli.render import policy_mermaid, policy_text
 from mlspec_attest.errors import ExitCode, PolicyError
 from mlspec_attest.formats.fsutil import atomic_write
@@ -46,8 +52,8 @@ def init(template: str) -> None:
 
 
 @policy.command("lint")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print problems as JSON.")
+@click.argument("file", type=FILE)
+@json_option("Print problems as JSON.")
 def lint(file: Path, as_json: bool) -> None:
     """Report every problem in a YAML policy, with line numbers.
 
@@ -80,7 +86,7 @@ def lint(file: Path, as_json: bool) -> None:
 
 
 @policy.command("show")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", type=FILE)
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "mermaid"]), default="text", show_default=True
 )
@@ -91,22 +97,16 @@ def show(file: Path, fmt: str) -> None:
 
 
 @policy.command("sign")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
+@click.argument("file", type=FILE)
+@file_option(
     "--key",
     "keys",
     multiple=True,
     required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
     help="Owner private key (repeat for several owners).",
 )
-@click.option(
-    "--out",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Where to write the signed policy (DSSE JSON).",
-)
-@click.option("--passphrase-env", metavar="VAR", help="Env var holding the owner key passphrase.")
+@file_option("--out", required=True, help="Where to write the signed policy (DSSE JSON).")
+@passphrase_env_option("Env var holding the owner key passphrase.")
 def sign_cmd(file: Path, keys: tuple[Path, ...], out: Path, passphrase_env: str | None) -> None:
     """Sign a YAML policy; functionary keys are embedded so the result is self-contained.
 

@@ -46,6 +46,18 @@ def echo_verdict(report: R, text: Callable[[R], str], as_json: bool) -> None:
     deny_unless(report.passed)
 
 
+def detail_lines(
+    indent: str,
+    expected: str | None,
+    found: str | None,
+    remedy: str | None,
+    source: str | None = None,
+) -> list[str]:
+    """The lines under one failure or problem: what was expected, found, where, the fix."""
+    fields = (("expected", expected), ("found", found), ("file", source), ("fix", remedy))
+    return [f"{indent}{name + ':':<10}{value}" for name, value in fields if value]
+
+
 def policy_text(policy: Policy, digest: str | None = None) -> str:
     lines = [
         f"policy {policy.name or '(unnamed)'}  expires {format_rfc3339(policy.expires)}",
@@ -161,14 +173,7 @@ def report_text(report: VerificationReport) -> str:
         for i, f in enumerate(report.failures, 1):
             where = f"stage {f.stage}" if f.stage else "policy"
             out.append(f"  {i}. [{f.check.value}] {where}: {f.message}")
-            if f.expected:
-                out.append(f"       expected: {f.expected}")
-            if f.found:
-                out.append(f"       found:    {f.found}")
-            if f.source:
-                out.append(f"       file:     {f.source}")
-            if f.remedy:
-                out.append(f"       fix:      {f.remedy}")
+            out += detail_lines("       ", f.expected, f.found, f.remedy, source=f.source)
     for note in report.notes:
         out.append(f"  note: {note}")
     return "\n".join(out)

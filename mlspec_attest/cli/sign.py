@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import click
@@ -16,12 +15,7 @@ from mlspec_attest.attestation import signers
 from mlspec_attest.attestation.artifacts import HashingOptions
 from mlspec_attest.attestation.signers import StageSigner
 from mlspec_attest.attestation.stage import SignedStage, sign_stage
-from mlspec_attest.cli.options import (
-    digest_scheme_options,
-    open_store,
-    passphrase_from_env,
-    store_option,
-)
+from mlspec_attest.cli import options as opt
 from mlspec_attest.cli.progress import progress_for
 from mlspec_attest.cli.sign_options import SignOptions, check_early, stage_record
 from mlspec_attest.digest.cache import cache_from_option
@@ -35,103 +29,80 @@ from mlspec_attest.signing.schemes import portability_warning
 @click.option(
     "--kind", help="Lifecycle kind; defaults to the stage name if it is one, else 'custom'."
 )
-@click.option(
-    "--key",
-    type=click.Path(path_type=Path, dir_okay=False),
-    envvar="MLSPEC_ATTEST_KEY",
-    help="Private key file [env MLSPEC_ATTEST_KEY].",
+@opt.file_option(
+    "--key", envvar="MLSPEC_ATTEST_KEY", help="Private key file [env MLSPEC_ATTEST_KEY]."
 )
-@click.option("--passphrase-env", metavar="VAR", help="Env var holding the key's passphrase.")
-@click.option(
-    "--sigstore",
-    "use_sigstore",
-    is_flag=True,
-    help="Sign keyless with Sigstore instead of --key: a Fulcio certificate for your OIDC "
-    "identity, the signature logged in Rekor.",
-)
-@click.option(
-    "--identity-token",
-    metavar="TOKEN",
-    envvar="SIGSTORE_ID_TOKEN",
-    help="--sigstore: OIDC identity token [env SIGSTORE_ID_TOKEN; default: ambient CI "
+@opt.passphrase_env_option()
+@opt.sigstore_signing_options(
+    sigstore_help="Sign keyless with Sigstore instead of --key: a Fulcio certificate for your "
+    "OIDC identity, the signature logged in Rekor.",
+    oidc_help="--sigstore: OIDC identity token [env SIGSTORE_ID_TOKEN; default: ambient CI "
     "credentials].",
+    oidc_metavar="TOKEN",
+    trust_config_help="--sigstore: ClientTrustConfig naming the instance [env "
+    "MLSPEC_ATTEST_TRUST_CONFIG; default: public-good production].",
+    trust_config_envvar="MLSPEC_ATTEST_TRUST_CONFIG",
+    staging_help="--sigstore: the public-good staging instance.",
 )
-@click.option(
-    "--trust-config",
-    type=click.Path(path_type=Path, dir_okay=False),
-    envvar="MLSPEC_ATTEST_TRUST_CONFIG",
-    help="--sigstore: ClientTrustConfig naming the instance [env MLSPEC_ATTEST_TRUST_CONFIG; "
-    "default: public-good production].",
-)
-@click.option("--staging", is_flag=True, help="--sigstore: the public-good staging instance.")
 @click.option(
     "--material",
     "materials",
     multiple=True,
-    type=click.Path(path_type=Path),
+    type=opt.PATH,
     help="A file or directory the stage read (repeatable).",
 )
 @click.option(
     "--product",
     "products",
     multiple=True,
-    type=click.Path(path_type=Path),
+    type=opt.PATH,
     help="A file or directory the stage wrote (repeatable).",
 )
-@click.option(
+@opt.repeatable_option(
     "--role",
     "roles",
-    multiple=True,
     metavar="ROLE=PATH",
     help="Name a material/product's role: train, validation, holdback, model ... (repeatable).",
 )
-@click.option(
+@opt.repeatable_option(
     "--split",
     "splits",
-    multiple=True,
     metavar="ROLE=PATH",
     help="A data split this stage wrote (train, validation, holdback ...): a product with that "
     "role, plus a row-level leakage proof over all splits (repeatable).",
 )
-@click.option(
+@opt.repeatable_option(
     "--exclude-column",
     "exclude_columns",
-    multiple=True,
     metavar="COL",
     help="Column left out of row digests for --split (e.g. a row id) (repeatable).",
 )
-@click.option(
+@opt.repeatable_option(
     "--conversion",
     "conversions",
-    multiple=True,
     metavar="FORMAT=PATH",
     help="The model converted to another serving format (onnx=model.onnx): a product, "
     "recorded with its digest in details.conversions (repeatable).",
 )
-@click.option(
+@opt.repeatable_option(
     "--detail",
     "details",
-    multiple=True,
     metavar="NAME=FILE",
     help="Embed a JSON document in the stage metadata as details.NAME, e.g. "
     "validation=report.json from `mlspec-attest validate` (repeatable).",
 )
-@click.option(
+@opt.file_option(
     "--metrics",
-    type=click.Path(path_type=Path, dir_okay=False),
     help='JSON metrics: {"metrics": {...}, "slices": {family: {value: {count, metrics}}}}.',
 )
-@click.option(
-    "--param", "params", multiple=True, metavar="K=V", help="A stage parameter (repeatable)."
-)
-@click.option(
+@opt.repeatable_option("--param", "params", metavar="K=V", help="A stage parameter (repeatable).")
+@opt.repeatable_option(
     "--infra",
     "infra",
-    multiple=True,
     metavar="K=V",
     help="Infrastructure fact, e.g. accelerator=none (repeatable).",
 )
-@store_option()
+@opt.store_option()
 @click.option(
     "--run-id",
     envvar="MLSPEC_RUN_ID",
@@ -144,41 +115,32 @@ from mlspec_attest.signing.schemes import portability_warning
     help="Start a new run instead of joining the store's current run (when no --run-id is "
     "given); for a pipeline's first stage.",
 )
-@click.option(
+@opt.file_option(
     "--policy",
     "policy_path",
-    type=click.Path(path_type=Path, dir_okay=False),
     envvar="MLSPEC_ATTEST_POLICY",
     help="Signed policy to bind this attestation to (records its digest) "
     "[env MLSPEC_ATTEST_POLICY].",
 )
-@click.option(
+@opt.directory_option(
     "--base-dir",
-    type=click.Path(path_type=Path, file_okay=False),
     help="Artifact names are relative to this directory (default: current directory).",
 )
-@click.option(
+@opt.file_option(
     "--oms-signature",
-    type=click.Path(path_type=Path, dir_okay=False),
     help="An existing OpenSSF model-signing signature (model.sig) of a model this stage "
     "wrote: verified now, recorded as details.omsSignature, and checked by verify against "
     "the deployed model.",
 )
-@click.option(
+@opt.directory_option(
     "--oms-model",
-    type=click.Path(path_type=Path, file_okay=False),
     help="The model directory --oms-signature covers (default: the only directory product).",
 )
-@click.option(
-    "--oms-public-key",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Public key that made --oms-signature.",
-)
-@click.option(
+@opt.file_option("--oms-public-key", help="Public key that made --oms-signature.")
+@opt.file_option(
     "--oms-certificate-chain",
     "oms_chain",
     multiple=True,
-    type=click.Path(path_type=Path, dir_okay=False),
     help="Root certificate(s) for a certificate-method --oms-signature (repeatable).",
 )
 @click.option(
@@ -186,16 +148,15 @@ from mlspec_attest.signing.schemes import portability_warning
     metavar="RFC3339",
     help="When the stage's work started, if it ran before this command (default: now).",
 )
-@digest_scheme_options(prefix="digest-")
-@click.option(
+@opt.digest_scheme_options(prefix="digest-")
+@opt.directory_option(
     "--digest-cache",
-    type=click.Path(path_type=Path, file_okay=False),
     envvar="MLSPEC_ATTEST_DIGEST_CACHE",
     help="Reuse digests of files unchanged since the last sign (device, inode, size, "
     "mtime, ctime); opt-in, never used by verify [env MLSPEC_ATTEST_DIGEST_CACHE].",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar while hashing.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@opt.quiet_option("No progress bar while hashing.")
+@opt.json_option("Print a JSON summary on stdout.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def sign(**options: Any) -> None:
     """Hash what a stage read and wrote, run its command, and sign an in-toto link.
@@ -218,7 +179,7 @@ def sign(**options: Any) -> None:
     result = sign_stage(
         record,
         signer,
-        open_store(args.store),
+        opt.open_store(args.store),
         run_id=args.run_id,
         new_run=args.new_run,
         base_dir=args.base_dir,
@@ -246,7 +207,9 @@ def _signer(args: SignOptions) -> StageSigner:
             )
         if args.staging or source("identity_token") is ParameterSource.COMMANDLINE:
             raise UsageError("--identity-token and --staging go with --sigstore")
-        return signers.stage_signer(args.key, passphrase=passphrase_from_env(args.passphrase_env))
+        return signers.stage_signer(
+            args.key, passphrase=opt.passphrase_from_env(args.passphrase_env)
+        )
     if args.key is not None and source("key") is ParameterSource.COMMANDLINE:
         raise UsageError("choose one: --key KEY or --sigstore")
     trust_config = args.trust_config

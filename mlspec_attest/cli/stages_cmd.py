@@ -6,11 +6,12 @@ import json
 
 import click
 
+from mlspec_attest.cli.options import json_option
 from mlspec_attest.formats.stages import PROFILES
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the vocabulary as JSON.")
+@json_option("Print the vocabulary as JSON.")
 def stages(as_json: bool) -> None:
     """List the lifecycle stage kinds, in order, with what each should record."""
     if as_json:
