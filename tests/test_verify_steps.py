@@ -20,11 +20,11 @@ from mlspec_attest.formats.statement import (
     StageMetadata,
     StageStatement,
 )
-from mlspec_attest.policy.model import Functionary, StagePolicy
+from mlspec_attest.policy.model import Functionary, Policy, StagePolicy
 from mlspec_attest.verify.accepted import AcceptedAttestation, StageEvidence
 from mlspec_attest.verify.agreement import select
-from mlspec_attest.verify.ordering import check_causal
-from mlspec_attest.verify.report import Check, VerificationReport
+from mlspec_attest.verify.ordering import check_causal, check_ordering
+from mlspec_attest.verify.report import Check, Failure, VerificationReport
 from mlspec_attest.verify.signed_times import MAX_CLOCK_SKEW, check_signed_times, time_problems
 
 from .support import KeyPair
@@ -222,3 +222,160 @@ def test_a_stage_without_causal_evidence_is_out_of_order(
     assert (failure.check, failure.stage, failure.message) == (Check.ORDERING, "train", message)
     assert failure.found == found
     assert failure.source == "t.json"
+
+
+# -- whole failure records (the CLI prints every field) --------------------------------------
+def test_a_missing_stage_record() -> None:
+    report = _report()
+    select(_stage(1), [], "run-b", report)
+    assert report.failures == [
+        Failure(
+            Check.STAGE_MISSING,
+            "train",
+            "no valid attestation for this required stage",
+            expected="an attestation signed by alice, bob in run run-b",
+            found="none",
+            remedy="run the stage with `mlspec-attest sign --stage train ...`",
+        )
+    ]
+
+
+def test_a_threshold_record_names_the_signers_once_each_sorted(keys: dict[str, KeyPair]) -> None:
+    statement = _statement(NOW, NOW)
+    accepted = [
+        _accepted(keys["owner"], statement, "a.json"),
+        _accepted(keys["data-engineer"], statement, "b.json"),
+        _accepted(keys["owner"], statement, "c.json"),
+    ]
+    report = _report()
+    evidence = select(_stage(3), accepted, "run-a", report)
+    assert evidence is not None and len(evidence.attestations) == 3
+    assert report.failures == [
+        Failure(
+            Check.THRESHOLD,
+            "train",
+            "not enough distinct functionaries signed matching attestations",
+            expected="3 distinct keys agreeing on materials and products",
+            found="2 agreeing key(s) among 3 attestation(s) by data-engineer, owner",
+            remedy="have more of the stage's functionaries run and sign it with their own keys",
+        )
+    ]
+
+
+def test_a_conflict_record_lists_every_version(keys: dict[str, KeyPair]) -> None:
+    one = _statement(NOW, NOW)
+    other = StageStatement(
+        products=(ResourceDescriptor("model", {"sha256": "2" * 64}),),
+        materials=(),
+        metadata=one.metadata,
+        command=one.command,
+        environment={},
+    )
+    accepted = [
+        _accepted(keys["owner"], one, "a.json"),
+        _accepted(keys["data-engineer"], other, "b.json"),
+        _accepted(keys["ml-engineer"], one, "c.json"),
+    ]
+    report = _report()
+    assert select(_stage(1), accepted, "run-a", report) is None
+    [failure] = report.failures
+    versions = (
+        "version 1: b.json (signed by data-engineer); "
+        "version 2: a.json (signed by owner), c.json (signed by ml-engineer)"
+    )
+    assert failure == Failure(
+        Check.CONFLICT,
+        "train",
+        "2 different versions of this stage were signed in one run (they differ in products)",
+        expected="every attestation of the stage in the run to make the same claim",
+        found=versions,
+        remedy="find out why the stage was signed twice with different results; remove the "
+        "attestation that must not ship, or re-run the pipeline in a new run",
+    )
+
+
+def _policy(*stages: StagePolicy) -> Policy:
+    return Policy(expires=NOW + timedelta(days=1), functionaries={}, stages=stages)
+
+
+def _evidence(
+    keys: dict[str, KeyPair], stage: str, start: datetime, finish: datetime
+) -> StageEvidence:
+    statement = _statement(start, finish, stage=stage, kind=stage)
+    return StageEvidence((_accepted(keys["owner"], statement, f"{stage}.json"),))
+
+
+@pytest.mark.parametrize("gap", [timedelta(seconds=-1), timedelta(0), timedelta(seconds=1)])
+def test_a_stage_may_start_when_its_predecessor_finished_not_before(
+    keys: dict[str, KeyPair], gap: timedelta
+) -> None:
+    split = StagePolicy("split", StageKind("split"), functionaries=("alice",))
+    train = StagePolicy("train", StageKind("train"), functionaries=("alice",), after=("split",))
+    before = _evidence(keys, "split", NOW - timedelta(hours=1), NOW)
+    seen = sorted(before.payload_digests)
+    statement = _statement(
+        NOW + gap, NOW + timedelta(hours=1), details={"predecessors": {"split": seen}}
+    )
+    own = StageEvidence((_accepted(keys["owner"], statement, "train.json"),))
+    report = _report()
+    check_ordering(_policy(split, train), {"split": before, "train": own}, report)
+    if gap >= timedelta(0):
+        assert report.failures == []
+        return
+    assert report.failures == [
+        Failure(
+            Check.ORDERING,
+            "train",
+            "started before 'split' finished",
+            expected="start at or after 2025-06-01T12:00:00Z",
+            found="started 2025-06-01T11:59:59Z",
+            remedy="run 'train' after 'split' completes",
+        )
+    ]
+
+
+def test_ordering_checks_every_edge_and_skips_absent_stages(keys: dict[str, KeyPair]) -> None:
+    ingest = StagePolicy("ingest", StageKind("ingest"), functionaries=("alice",))
+    split = StagePolicy("split", StageKind("split"), functionaries=("alice",), after=("ingest",))
+    train = StagePolicy(
+        "train", StageKind("train"), functionaries=("alice",), after=("ingest", "split")
+    )
+    evidence = {
+        "ingest": _evidence(keys, "ingest", NOW, NOW + timedelta(hours=2)),
+        "train": _evidence(keys, "train", NOW + timedelta(hours=1), NOW + timedelta(hours=3)),
+    }
+    report = _report()
+    check_ordering(_policy(ingest, split, train), evidence, report)
+    # split is absent (nothing to order); train started before ingest finished, and
+    # recorded no predecessors
+    assert [(f.check, f.stage, f.message) for f in report.failures] == [
+        (Check.ORDERING, "train", "started before 'ingest' finished"),
+        (Check.ORDERING, "train", "no evidence that it started after 'ingest' had been attested"),
+    ]
+
+
+def test_a_causal_record_names_every_verified_predecessor(keys: dict[str, KeyPair]) -> None:
+    split_a = _statement(NOW, NOW, stage="split", kind="split")
+    before = StageEvidence(
+        (
+            _accepted(keys["owner"], split_a, "split.b.json"),
+            _accepted(keys["data-engineer"], split_a, "split.a.json"),
+        )
+    )
+    report = _report()
+    seen = ["sha256:" + "9" * 64, "sha256:" + "8" * 64]
+    check_causal("train", _seeing(keys, seen), "split", before, report)
+    assert report.failures == [
+        Failure(
+            Check.ORDERING,
+            "train",
+            "started after a different version of 'split' than the one verified",
+            expected="the start of 'train' to record 'split' attestation "
+            + ", ".join(sorted(before.payload_digests)),
+            found=f"sha256:{'8' * 64}, sha256:{'9' * 64}",
+            remedy="run and sign 'train' after 'split' in the same store and run "
+            "(signed clocks alone do not prove order)",
+            source="t.json",
+        )
+    ]
+    assert len(before.payload_digests) == 2
