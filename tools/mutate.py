@@ -211,6 +211,7 @@ SELECTIONS: dict[str, list[str]] = {
         "tests/cli/test_verify.py",
     ],
     "mlspec_attest/verify/artifacts.py": [
+        "tests/test_verify_failures_artifacts.py",
         *_VERIFY_TESTS,
         "tests/test_verify_boundaries.py",
         "tests/test_digest_engine.py",
