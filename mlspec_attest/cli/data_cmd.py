@@ -17,6 +17,7 @@ from mlspec_attest.cli.options import (
     PATH,
     F,
     choice_option,
+    count_option,
     file_option,
     json_option,
     repeatable_option,
@@ -157,11 +158,10 @@ def schema() -> None:
 
 @schema.command("infer")
 @click.argument("data", type=_DATA)
-@click.option(
+@count_option(
     "--rows",
-    type=click.IntRange(min=1),
+    minimum=1,
     default=30,
-    show_default=True,
     help="Infer from this many leading rows (like `select * from foo limit N`).",
 )
 @click.option("--name", required=True, help="Schema name, e.g. diabetes-features.")

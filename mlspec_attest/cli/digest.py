@@ -37,7 +37,6 @@ DIGEST_SCHEMA = "https://mlspec-attest.dev/digest/v1"
 )
 @repeatable_option(
     "--ignore",
-    "ignore",
     metavar="PATTERN",
     help="Leave out a relative path (and all below it), or a glob such as '*.tmp' (repeatable).",
 )

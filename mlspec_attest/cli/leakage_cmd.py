@@ -8,7 +8,13 @@ from typing import Any
 
 import click
 
-from mlspec_attest.cli.options import choice_option, json_option, repeatable_option, split_pairs
+from mlspec_attest.cli.options import (
+    choice_option,
+    count_option,
+    json_option,
+    repeatable_option,
+    split_pairs,
+)
 from mlspec_attest.cli.render import deny_unless
 from mlspec_attest.digest.datasets import FORMATS
 from mlspec_attest.errors import UsageError
@@ -46,12 +52,8 @@ def leakage() -> None:
     help="How to read the splits; auto = by file suffix, directories of shards as rows, "
     "directories of images (and other per-example files) as per-file digests.",
 )
-@click.option(
-    "--tolerance",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Overlapping rows allowed per pair of splits.",
+@count_option(
+    "--tolerance", minimum=0, default=0, help="Overlapping rows allowed per pair of splits."
 )
 @json_option("Print one versioned JSON document.")
 def check(

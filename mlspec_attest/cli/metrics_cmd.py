@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
-from mlspec_attest.cli.options import PATH, file_option, json_option, repeatable_option
+from mlspec_attest.cli.options import (
+    PATH,
+    count_option,
+    file_option,
+    json_option,
+    repeatable_option,
+)
 from mlspec_attest.evidence.metrics import metrics_from_csv
 from mlspec_attest.evidence.metrics_file import validate_metrics_document
 from mlspec_attest.formats.fsutil import atomic_write
@@ -43,7 +50,7 @@ def metrics() -> None:
 )
 @repeatable_option(
     "--slice",
-    "slice_columns",
+    "slices",
     metavar="COL",
     help="Also compute metrics per value of COL (repeatable).",
 )
@@ -52,11 +59,10 @@ def metrics() -> None:
     metavar="V",
     help="Classification: the positive class for precision/recall/f1/AUC [default: 1].",
 )
-@click.option(
+@count_option(
     "--bootstrap",
-    type=click.IntRange(min=0),
+    minimum=0,
     default=0,
-    show_default=True,
     metavar="N",
     help="Bootstrap resamples for confidence intervals (0: none).",
 )
@@ -82,20 +88,7 @@ def metrics() -> None:
     help="Write the document to FILE (atomically) instead of stdout.",
 )
 @json_option("Print the document on stdout even with --out.")
-def compute(
-    csv_path: Path,
-    task: str,
-    label: str,
-    prediction: str,
-    score: str | None,
-    slice_columns: tuple[str, ...],
-    positive_label: str | None,
-    bootstrap: int,
-    confidence: float | None,
-    seed: int,
-    out: Path | None,
-    as_json: bool,
-) -> None:
+def compute(csv_path: Path, out: Path | None, as_json: bool, **options: Any) -> None:
     """Compute the metrics document of a CSV of predictions.
 
     CSV has a header row and one row per prediction.
@@ -106,18 +99,7 @@ def compute(
     A metric undefined for a slice (AUC with one class) is left out and the reason
     recorded under "omitted". The output is a valid `sign --metrics FILE`.
     """
-    doc = metrics_from_csv(
-        csv_path,
-        task=task,
-        label=label,
-        prediction=prediction,
-        score=score,
-        slices=slice_columns,
-        positive_label=positive_label,
-        confidence=confidence,
-        bootstrap=bootstrap,
-        seed=seed,
-    )
+    doc = metrics_from_csv(csv_path, **options)  # the options, named as it names them
     text = pretty(doc) + "\n"
     if out is None:
         click.echo(text, nl=False)

@@ -22,6 +22,7 @@ from mlspec_attest.cli.options import (
     workers_option,
 )
 from mlspec_attest.cli.render import detail_lines, echo_result, echo_verdict
+from mlspec_attest.digest.scheme import ALGORITHMS, SERIALIZATIONS
 from mlspec_attest.errors import UsageError
 from mlspec_attest.interop.oms.sign import serialization_for
 from mlspec_attest.interop.oms.signature import (
@@ -195,14 +196,14 @@ def _signature_text(result: ModelSignature) -> str:
 )
 @choice_option(
     "--serialization",
-    choices=["files", "shards"],
+    choices=list(SERIALIZATIONS),
     default="files",
     help="files: one digest per file; shards: one per --shard-size byte range.",
 )
 @choice_option(
     "--hash",
     "hash_type",
-    choices=["sha256", "blake2b", "blake3"],
+    choices=list(ALGORITHMS),
     default="sha256",
     help="Digest algorithm (`model_signing verify` checks sha256 only; we check all).",
 )

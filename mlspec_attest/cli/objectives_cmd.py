@@ -53,7 +53,6 @@ def lint(file: Path) -> None:
 @click.argument("file", type=FILE)
 @repeatable_option(
     "--evidence",
-    "evidence",
     required=True,
     metavar="STAGE=METRICS.json",
     help="Metrics file standing in for a stage's attested metrics (repeatable).",

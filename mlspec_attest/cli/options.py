@@ -46,6 +46,13 @@ def choice_option(*decls: str, choices: Sequence[str], **attrs: Any) -> Callable
     return click.option(*decls, type=click.Choice(choices), show_default=True, **attrs)
 
 
+def count_option(*decls: str, minimum: int, default: int, **attrs: Any) -> Callable[[F], F]:
+    """A whole number of at least ``minimum``; its default is shown in ``--help``."""
+    return click.option(
+        *decls, type=click.IntRange(min=minimum), default=default, show_default=True, **attrs
+    )
+
+
 def repeatable_option(*decls: str, metavar: str, **attrs: Any) -> Callable[[F], F]:
     """An option given any number of times (``KEY=VALUE`` pairs, columns ...)."""
     return click.option(*decls, multiple=True, metavar=metavar, **attrs)
@@ -197,12 +204,10 @@ def digest_scheme_options(prefix: str) -> Callable[[F], F]:
 
 def shard_size_option(**attrs: Any) -> Callable[[F], F]:
     """``--shard-size BYTES``, defaulting to model-signing's shard length."""
-    return click.option(
+    return count_option(
         "--shard-size",
-        "shard_size",
-        type=click.IntRange(min=1),
+        minimum=1,
         default=DEFAULT_SHARD_SIZE,
-        show_default=True,
         metavar="BYTES",
         **attrs,
     )

@@ -98,7 +98,6 @@ from mlspec_attest.signing.schemes import portability_warning
 @opt.repeatable_option("--param", "params", metavar="K=V", help="A stage parameter (repeatable).")
 @opt.repeatable_option(
     "--infra",
-    "infra",
     metavar="K=V",
     help="Infrastructure fact, e.g. accelerator=none (repeatable).",
 )
