@@ -205,6 +205,7 @@ SELECTIONS: dict[str, list[str]] = {
         "tests/adversarial/test_paths.py",
     ],
     "mlspec_attest/verify/baseline.py": [
+        "tests/test_verify_failures_baseline.py",
         "tests/test_verify_signers.py",
         "tests/test_mlchecks.py",
         "tests/test_mlchecks_failures.py",
