@@ -200,6 +200,7 @@ SELECTIONS: dict[str, list[str]] = {
         *_VERIFY_TESTS,
     ],
     "mlspec_attest/verify/artifact_rules.py": [
+        "tests/test_verify_failures_rules.py",
         *_VERIFY_TESTS,
         "tests/test_verify_boundaries.py",
         "tests/adversarial/test_paths.py",
