@@ -156,6 +156,7 @@ SELECTIONS: dict[str, list[str]] = {
         "tests/test_digest.py",
     ],
     "mlspec_attest/verify/pipeline.py": [
+        "tests/test_verify_failures_pipeline.py",
         *_VERIFY_TESTS,
         "tests/test_verify_boundaries.py",
         "tests/test_mlchecks.py",
