@@ -168,7 +168,7 @@ def test_deep_nesting_is_bad_input_not_a_crash(tmp_path: Path) -> None:
     # Refused by the parser or by the depth bound (which one depends on the interpreter's
     # recursion limit): bad input either way, never a crash.
     very_deep = '{"a": ' * 5000 + "1" + "}" * 5000 + "\n"
-    with pytest.raises(BadInputError, match="not valid JSON|nested deeper than 62 levels"):
+    with pytest.raises(BadInputError, match=r"not valid JSON|nested deeper than 62 levels"):
         row_digests(write(tmp_path / "deeper.jsonl", very_deep))
     assert sniff_format(write(tmp_path / "deeper.bin", very_deep)) == "text without a table shape"
 
