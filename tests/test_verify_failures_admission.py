@@ -558,3 +558,29 @@ def test_keyless_refusals(
     assert failure == Failure(
         Check.ATTESTATION_MALFORMED, "train", failure.message, remedy=RESIGN, source=foreign.name
     )
+
+
+SHARED_IDENTITY_POLICY = KEYLESS_POLICY.replace(
+    "functionaries:\n  data-engineer:",
+    "functionaries:\n  auditor:\n    sigstore:\n      issuer: {issuer}\n"
+    "      identity: alice@example.com\n  data-engineer:",
+    1,
+)
+
+
+def test_a_shared_keyless_identity_signs_as_the_functionary_allowed_for_the_stage(
+    tmp_path: Path, sigstore_instance: SigstoreInstance, keys: dict[str, KeyPair], cli: Cli
+) -> None:
+    root = tmp_path / "pipeline"
+    (root / "data").mkdir(parents=True)
+    (root / "data/raw.csv").write_text("x,y\n1,2\n3,4\n")
+    ws = make_workspace(root, SHARED_IDENTITY_POLICY, sigstore_instance, keys, cli)
+    assert list(load_signed_policy(ws.signed_policy).policy.functionaries)[:2] == [
+        "auditor",
+        "data-engineer",
+    ]
+    ws.sign("ingest", "alice@example.com", products=("data/raw.csv",))
+    [ingest] = (ws.store / "runs" / "run-1").glob("ingest.*.sigstore.json")
+    accepted, failures = _keyless_admit(ws, ingest)
+    assert failures == []
+    assert accepted is not None and accepted.functionary.name == "data-engineer"
