@@ -16,7 +16,6 @@ from mlspec_attest.cli.options import (
     directory_option,
     file_option,
     json_option,
-    open_store,
     passphrase_env_option,
     passphrase_from_env,
     repeatable_option,
@@ -33,6 +32,7 @@ from mlspec_attest.interop.intoto import (
 )
 from mlspec_attest.policy.signed import load_signed_policy
 from mlspec_attest.signing.keys import load_private_key, load_public_key
+from mlspec_attest.store.ledger import open_store
 
 EXPORT_SCHEMA = "https://mlspec-attest.dev/export/v1"
 _JSON_HELP = "Print one versioned JSON document."

@@ -11,7 +11,6 @@ import click
 
 from mlspec_attest.digest.scheme import ALGORITHMS, DEFAULT_SHARD_SIZE, SERIALIZATIONS
 from mlspec_attest.errors import UsageError
-from mlspec_attest.store.ledger import AttestationStore, default_store_path
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -139,11 +138,6 @@ def run_options(verb: str, policy_help: str | None = None) -> Callable[[F], F]:
     if policy_help is None:
         return compose(*store)
     return compose(policy_path_option(policy_help), policy_key_option(), *store)
-
-
-def open_store(path: Path | None) -> AttestationStore:
-    """The attestation store at ``--store``, else the environment's or the default one."""
-    return AttestationStore(path or default_store_path())
 
 
 def passphrase_from_env(var: str | None) -> bytes | None:

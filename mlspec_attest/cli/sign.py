@@ -22,6 +22,7 @@ from mlspec_attest.digest.cache import cache_from_option
 from mlspec_attest.digest.scheme import DigestScheme
 from mlspec_attest.errors import UsageError
 from mlspec_attest.signing.schemes import portability_warning
+from mlspec_attest.store.ledger import open_store
 
 
 @click.command(context_settings={"allow_interspersed_args": False})
@@ -178,7 +179,7 @@ def sign(**options: Any) -> None:
     result = sign_stage(
         record,
         signer,
-        opt.open_store(args.store),
+        open_store(args.store),
         run_id=args.run_id,
         new_run=args.new_run,
         base_dir=args.base_dir,
