@@ -22,7 +22,7 @@ from mlspec_attest.cli.options import (
     json_option,
     repeatable_option,
 )
-from mlspec_attest.cli.render import deny_unless
+from mlspec_attest.cli.output import deny_unless
 from mlspec_attest.evidence.analysis import analyze_dataset
 from mlspec_attest.evidence.dataschema import load_data_schema, validate_dataset
 from mlspec_attest.evidence.schema_inference import infer_schema

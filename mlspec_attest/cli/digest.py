@@ -16,8 +16,8 @@ from mlspec_attest.cli.options import (
     repeatable_option,
     workers_option,
 )
+from mlspec_attest.cli.output import echo_result
 from mlspec_attest.cli.progress import progress_for
-from mlspec_attest.cli.render import echo_result
 from mlspec_attest.digest.artifact import ArtifactDigest, digest_path, intoto_dir_digest
 from mlspec_attest.digest.scheme import DigestScheme
 from mlspec_attest.errors import UsageError

@@ -22,7 +22,8 @@ from mlspec_attest.cli.options import (
     run_options,
     split_pairs,
 )
-from mlspec_attest.cli.render import echo_result, report_text
+from mlspec_attest.cli.output import echo_result
+from mlspec_attest.cli.render import report_text
 from mlspec_attest.errors import ExitCode
 from mlspec_attest.interop.intoto import (
     IntotoExport,

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from mlspec_attest.cli.options import PATH, json_option, passphrase_env_option, passphrase_from_env
-from mlspec_attest.cli.render import echo_result
+from mlspec_attest.cli.output import echo_result
 from mlspec_attest.errors import UsageError
 from mlspec_attest.signing.keys import KeyType, generate_key, write_key_pair
 from mlspec_attest.signing.schemes import portability_warning

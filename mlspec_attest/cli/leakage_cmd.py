@@ -15,7 +15,7 @@ from mlspec_attest.cli.options import (
     repeatable_option,
     split_pairs,
 )
-from mlspec_attest.cli.render import deny_unless
+from mlspec_attest.cli.output import deny_unless
 from mlspec_attest.digest.datasets import FORMATS
 from mlspec_attest.errors import UsageError
 from mlspec_attest.evidence.leakage import prove_splits

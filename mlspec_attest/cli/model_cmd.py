@@ -21,7 +21,7 @@ from mlspec_attest.cli.options import (
     sigstore_signing_options,
     workers_option,
 )
-from mlspec_attest.cli.render import detail_lines, echo_result, echo_verdict
+from mlspec_attest.cli.output import detail_lines, echo_result, echo_verdict
 from mlspec_attest.digest.scheme import ALGORITHMS, SERIALIZATIONS
 from mlspec_attest.errors import UsageError
 from mlspec_attest.interop.oms.sign import serialization_for

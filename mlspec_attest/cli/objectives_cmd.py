@@ -14,7 +14,7 @@ from mlspec_attest.cli.options import (
     repeatable_option,
     split_pairs,
 )
-from mlspec_attest.cli.render import deny_unless
+from mlspec_attest.cli.output import deny_unless
 from mlspec_attest.errors import UsageError
 from mlspec_attest.evidence.metrics_file import load_metrics_file
 from mlspec_attest.policy.objectives import (

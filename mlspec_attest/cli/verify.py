@@ -14,8 +14,9 @@ from mlspec_attest.cli.options import (
     run_options,
     split_pairs,
 )
+from mlspec_attest.cli.output import echo_verdict
 from mlspec_attest.cli.progress import progress_for
-from mlspec_attest.cli.render import echo_verdict, report_text
+from mlspec_attest.cli.render import report_text
 from mlspec_attest.interop.intoto import verify_policy_or_layout
 
 
