@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -59,3 +60,14 @@ def test_the_table_names_each_command(name: str) -> None:
     assert isinstance(command, click.Command)
     assert command.name == name
     assert COMMANDS[name][2]  # the one-line help --help prints
+
+
+def test_digest_loads_no_policy_signing_or_verification(tmp_path: Path) -> None:
+    # `digest` is the command people time against sha256sum: it must not pay for the
+    # policy, signing or verification stacks (a shared render module once pulled them in).
+    target = tmp_path / "f.bin"
+    target.write_bytes(b"x")
+    loaded = loaded_modules("digest", str(target))
+    assert "mlspec_attest.digest.artifact" in loaded
+    heavy = ("mlspec_attest.policy", "mlspec_attest.signing", "mlspec_attest.verify")
+    assert not {m for m in loaded if m.startswith(heavy)}, sorted(loaded)
