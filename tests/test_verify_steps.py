@@ -379,3 +379,22 @@ def test_a_causal_record_names_every_verified_predecessor(keys: dict[str, KeyPai
         )
     ]
     assert len(before.payload_digests) == 2
+
+
+def test_a_conflict_names_every_field_that_differs(keys: dict[str, KeyPair]) -> None:
+    one = _statement(NOW, NOW)
+    other = StageStatement(
+        products=(ResourceDescriptor("model", {"sha256": "2" * 64}),),
+        materials=(ResourceDescriptor("data.csv", {"sha256": "3" * 64}),),
+        metadata=one.metadata,
+        command=one.command,
+        environment={},
+    )
+    report = _report()
+    accepted = [_accepted(keys["owner"], one, "a.json"), _accepted(keys["owner"], other, "b.json")]
+    assert select(_stage(1), accepted, "run-a", report) is None
+    [failure] = report.failures
+    assert failure.message == (
+        "2 different versions of this stage were signed in one run "
+        "(they differ in materials, products)"
+    )
