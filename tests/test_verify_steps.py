@@ -334,12 +334,13 @@ def test_a_stage_may_start_when_its_predecessor_finished_not_before(
     ]
 
 
-def test_ordering_checks_every_edge_and_skips_absent_stages(keys: dict[str, KeyPair]) -> None:
+@pytest.mark.parametrize("after", [("ingest", "split"), ("split", "ingest")])
+def test_ordering_checks_every_edge_and_skips_absent_stages(
+    keys: dict[str, KeyPair], after: tuple[str, ...]
+) -> None:
     ingest = StagePolicy("ingest", StageKind("ingest"), functionaries=("alice",))
     split = StagePolicy("split", StageKind("split"), functionaries=("alice",), after=("ingest",))
-    train = StagePolicy(
-        "train", StageKind("train"), functionaries=("alice",), after=("ingest", "split")
-    )
+    train = StagePolicy("train", StageKind("train"), functionaries=("alice",), after=after)
     evidence = {
         "ingest": _evidence(keys, "ingest", NOW, NOW + timedelta(hours=2)),
         "train": _evidence(keys, "train", NOW + timedelta(hours=1), NOW + timedelta(hours=3)),
