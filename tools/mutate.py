@@ -240,11 +240,18 @@ SELECTIONS: dict[str, list[str]] = {
         "tests/test_holdback_content.py",
     ],
     "mlspec_attest/verify/checks/validation.py": ["tests/test_mlchecks.py"],
-    "mlspec_attest/verify/checks/requirements.py": ["tests/test_mlchecks.py"],
-    "mlspec_attest/verify/checks/records.py": ["tests/test_mlchecks.py"],
+    "mlspec_attest/verify/checks/requirements.py": [
+        "tests/test_mlchecks.py",
+        "tests/test_verify_checks_small.py",
+    ],
+    "mlspec_attest/verify/checks/records.py": [
+        "tests/test_mlchecks.py",
+        "tests/test_verify_checks_small.py",
+    ],
     "mlspec_attest/verify/checks/digests.py": [
         "tests/test_mlchecks.py",
         "tests/test_holdback_content.py",
+        "tests/test_verify_checks_small.py",
     ],
 }
 # Given to every pytest run mutmut makes.

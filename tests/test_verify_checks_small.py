@@ -1,0 +1,138 @@
+"""The smallest ML-check modules, whole: requirements, the CEL stage records, digest helpers.
+
+verify/checks/requirements.py, records.py and digests.py decide little, but what they decide
+reaches every report: the failure record of an unmet requirement, the ``stages`` variable a
+policy's CEL expressions read, and how two DigestSets compare. Each test asserts the whole
+value, so a changed field, key or default is noticed (mutation testing, docs/testing.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlspec_attest.formats.statement import StageStatement
+from mlspec_attest.policy.model import Functionary
+from mlspec_attest.verify.accepted import AcceptedAttestation
+from mlspec_attest.verify.checks.digests import same_content, short
+from mlspec_attest.verify.checks.records import stage_records
+from mlspec_attest.verify.report import Check, Failure
+
+from .mlpipeline import MakeML, MLPipeline, only
+
+# --- digests -------------------------------------------------------------------------------
+
+
+def test_short_shows_the_sha256_prefix_or_none() -> None:
+    digest = {"sha256": "0123456789abcdef" + "f" * 48}
+    assert short(digest) == "sha256:0123456789abcdef…"
+    assert short({"sha512": "00"}) == "sha256:?…"
+    assert short({}) == "none"
+    assert short(None) == "none"
+
+
+def test_same_content_needs_a_common_algorithm_with_equal_values() -> None:
+    a = {"sha256": "aa"}
+    assert same_content(a, {"sha256": "aa", "sha512": "bb"})  # only the common one counts
+    assert same_content({"sha256": "aa", "sha512": "bb"}, a)
+    assert not same_content(a, {"sha256": "ab"})
+    assert not same_content(a, {"sha512": "aa"})  # nothing in common: not the same bytes
+    assert not same_content({}, {})
+
+
+# --- the CEL stage records -----------------------------------------------------------------
+
+
+def _accepted(p: MLPipeline, stage: str) -> AcceptedAttestation:
+    statement = StageStatement.from_payload(p.signed_stages[stage].bundle.envelope.payload)
+    owner = Functionary("someone", public_key=p.keys["owner"].public)
+    return AcceptedAttestation(statement, owner, Path(f"{stage}.json"))
+
+
+def test_stage_records_are_the_attested_fields_with_metrics_as_doubles(ml: MLPipeline) -> None:
+    ml.run()
+    att = _accepted(ml, "test")
+    meta = att.statement.metadata
+    [record] = stage_records({"test": att}).values()
+    assert set(record) == {
+        "kind",
+        "metrics",
+        "parameters",
+        "infrastructure",
+        "details",
+        "roles",
+        "slices",
+    }
+    assert record["kind"] == meta.kind == "test"
+    assert record["parameters"] == dict(meta.parameters)
+    assert record["infrastructure"] == dict(meta.infrastructure)
+    assert record["details"] == dict(meta.details)
+    assert record["roles"] == dict(meta.roles)
+    assert record["metrics"] == {k: float(v) for k, v in meta.metrics.items()}
+    assert all(type(v) is float for v in record["metrics"].values())
+    assert meta.slices, "the test stage records slices"
+    for family, members in meta.slices.items():
+        for value, entry in members.items():
+            got = record["slices"][family][value]
+            assert got == {**entry, "metrics": {k: float(v) for k, v in entry["metrics"].items()}}
+            assert got["metrics"], f"slice {family}={value} keeps its metrics"
+            assert all(type(v) is float for v in got["metrics"].values())
+
+
+def test_stage_records_name_every_stage_given(ml: MLPipeline) -> None:
+    ml.run()
+    chosen = {name: _accepted(ml, name) for name in ("split", "train")}
+    records = stage_records(chosen)
+    assert list(records) == ["split", "train"]
+    assert records["split"]["kind"] == "split"
+    assert records["train"]["kind"] == "train"
+
+
+# --- requirements --------------------------------------------------------------------------
+
+
+def test_an_unmet_requirement_is_one_whole_failure(ml: MLPipeline) -> None:
+    report = ml.run(split={"parameters": {"shuffle": True}}).verify()
+    assert only(report, Check.REQUIREMENT) == [
+        Failure(
+            Check.REQUIREMENT,
+            None,
+            "requirement 'split-is-seeded' not met: expression is false",
+            expected='"seed" in stages.split.parameters',
+            found="expression is false",
+            remedy="see the policy's requirements",
+        )
+    ]
+
+
+def test_a_requirement_names_its_description_as_the_remedy(make_ml: MakeML) -> None:
+    reqs = (
+        "  - id: split-is-seeded\n"
+        "    expr: '\"seed\" in stages.split.parameters'\n"
+        "    description: record the split seed (--param seed=N)\n"
+    )
+    report = make_ml(requirements=reqs).run(split={"parameters": {"shuffle": True}}).verify()
+    [failure] = only(report, Check.REQUIREMENT)
+    assert failure.remedy == "record the split seed (--param seed=N)"
+    assert failure.found == "expression is false"
+
+
+def test_a_requirement_that_cannot_be_evaluated_says_why(make_ml: MakeML) -> None:
+    reqs = "  - id: packaged\n    expr: 'stages.package.metrics[\"size\"] < 10.0'\n"
+    report = make_ml(requirements=reqs).run().verify()
+    [failure] = only(report, Check.REQUIREMENT)
+    assert failure.stage is None
+    assert failure.message.startswith("requirement 'packaged' not met: cannot evaluate: ")
+    assert failure.found == failure.message.removeprefix("requirement 'packaged' not met: ")
+    assert failure.expected == 'stages.package.metrics["size"] < 10.0'
+    assert failure.remedy == "see the policy's requirements"
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_each_unmet_requirement_fails_once(make_ml: MakeML, count: int) -> None:
+    reqs = "".join(f"  - id: never-{i}\n    expr: 'false'\n" for i in range(count))
+    report = make_ml(requirements=reqs).run().verify()
+    assert [f.message for f in only(report, Check.REQUIREMENT)] == [
+        f"requirement 'never-{i}' not met: expression is false" for i in range(count)
+    ]
