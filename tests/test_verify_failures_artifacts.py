@@ -10,6 +10,7 @@ the package attestation, without the manifest blob, or with a package attestatio
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import shutil
@@ -18,16 +19,25 @@ from typing import Any
 
 import pytest
 
+from mlspec_attest.attestation.stage import StageRecord, sign_stage
 from mlspec_attest.digest.artifact import digest_path
 from mlspec_attest.formats.bundle import Bundle
 from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE, Envelope
-from mlspec_attest.formats.jsonio import canonical
+from mlspec_attest.formats.jsonio import canonical, load_file
+from mlspec_attest.interop.oms.signature import KeyTrust, oms_evidence
 from mlspec_attest.policy import load_signed_policy
+from mlspec_attest.policy.signed import parse_signed_policy
+from mlspec_attest.signing.keys import load_private_key, load_public_key
 from mlspec_attest.store.ledger import AttestationStore
+from mlspec_attest.verify.oms_evidence import check_oms_evidence
 from mlspec_attest.verify.pipeline import verify_pipeline
 from mlspec_attest.verify.report import ArtifactSummary, Check, Failure, VerificationReport
 
+from .interop.test_oms_evidence import workspace
 from .support import VERIFY_NOW, KeyPair, Pipeline
+
+# The model-signing case's fixture: a model, its OMS signature and a one-stage policy.
+__all__ = ["workspace"]
 
 MISMATCH_REMEDY = (
     "do not deploy: the bytes on disk are not the attested ones; rebuild through the pipeline"
@@ -302,3 +312,124 @@ def test_a_digest_this_verifier_cannot_recompute(run: Pipeline, tmp_path: Path) 
     assert report.artifacts[0] == ArtifactSummary(
         "model", str(run.deploy_artifacts()["model"]), "mismatch"
     )
+
+
+def test_a_directory_whose_stored_manifest_is_no_manifest(run: Pipeline, tmp_path: Path) -> None:
+    """A package attestation (signed for real) naming, as its directory's manifest, a blob
+    of the store that is not a manifest."""
+    paths = run.deploy_artifacts()
+    store = _store_copy(run, tmp_path)
+    other = store.put_blob(b'{"not": "a manifest"}')
+
+    def renamed(statement: dict[str, Any]) -> None:
+        [subject] = [s for s in statement["subject"] if s["name"] == "dist/model"]
+        subject["digest"]["manifest-sha256"] = other
+
+    _resign_package(run, store, renamed)
+    model = _copy(paths["model"], tmp_path / "model")
+    (model / "MANIFEST").write_bytes(b"weights.bin\n")
+    report = _verify(run, {**paths, "model": model}, store)
+    [mismatch] = [f for f in report.failures if f.check is Check.ARTIFACT_MISMATCH]
+    assert mismatch.found.endswith("; directory content differs (stored manifest unreadable)")
+    assert report.artifacts[0].files is None
+
+
+def test_a_digest_too_finely_sharded_to_recompute(run: Pipeline, tmp_path: Path) -> None:
+    """A signed shard size of one byte over a model of 300 000 bytes: more shards than the
+    engine makes for a signed document."""
+    store = _store_copy(run, tmp_path)
+
+    def sharded(statement: dict[str, Any]) -> None:
+        [subject] = [s for s in statement["subject"] if s["name"] == "dist/model"]
+        subject["digest"] = {"sha256-sharded-1": "0" * 64}
+
+    _resign_package(run, store, sharded)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "weights.bin").write_bytes(b"\x01" * 300_000)
+    report = _verify(run, {**run.deploy_artifacts(), "model": model}, store)
+    [failure] = [f for f in report.failures if f.check is Check.ARTIFACT_MISMATCH]
+    prefix = "deploy artifact 'model' cannot be re-hashed as attested: "
+    assert failure.message.startswith(prefix)
+    assert "300000 shards of 1 bytes" in failure.message
+    assert failure == Failure(
+        Check.ARTIFACT_MISMATCH,
+        "package",
+        failure.message,
+        expected="a digest this verifier can recompute within its limits",
+        found="sha256-sharded-1",
+        remedy=failure.remedy,
+    )
+    assert failure.remedy.startswith("use a larger shard size")
+    assert report.artifacts[0] == ArtifactSummary("model", str(model), "mismatch")
+
+
+class _Progress:
+    def __init__(self) -> None:
+        self.tasks: list[tuple[str, int, int | None]] = []
+        self.hashed = 0
+
+    def begin(self, label: str, files: int, total_bytes: int | None) -> None:
+        self.tasks.append((label, files, total_bytes))
+
+    def advance(self, nbytes: int, files: int = 0) -> None:
+        self.hashed += nbytes
+
+    def end(self) -> None:
+        pass
+
+
+def test_rehashing_reports_its_progress(run: Pipeline) -> None:
+    paths = run.deploy_artifacts()
+    progress = _Progress()
+    report = verify_pipeline(
+        load_signed_policy(run.signed_policy_path),
+        [run.keys["owner"].public],
+        run.store,
+        run_id=run.run_id,
+        artifacts=paths,
+        now=VERIFY_NOW,
+        progress=progress,
+    )
+    assert report.failures == []
+    size = sum(p.stat().st_size for p in paths["model"].rglob("*") if p.is_file())
+    size += paths["train-data"].stat().st_size
+    assert progress.tasks and progress.hashed == size
+
+
+def test_a_served_model_the_recorded_model_signing_signature_does_not_cover(
+    workspace: Path,
+) -> None:
+    evidence = oms_evidence(
+        workspace / "dist/model", workspace / "model.sig", KeyTrust.from_file(workspace / "oms.pub")
+    )
+    forged = copy.deepcopy(evidence)
+    forged["manifestDigest"] = {"sha256": "0" * 64}  # evidence about some other model
+    record = StageRecord(
+        stage="package", products=[workspace / "dist/model"], details={"omsSignature": forged}
+    )
+    sign_stage(
+        record,
+        load_private_key(workspace / "release.key"),
+        AttestationStore(workspace / "store"),
+        base_dir=workspace,
+    )
+    model = workspace / "dist/model"
+    report = verify_pipeline(
+        parse_signed_policy(load_file(workspace / "policy.signed.json")),
+        [load_public_key(workspace / "owner.pub")],
+        AttestationStore(workspace / "store"),
+        artifacts={"model": model},
+    )
+    [problem] = check_oms_evidence(forged, model)
+    assert report.failures == [
+        Failure(
+            Check.OMS_SIGNATURE,
+            "package",
+            f"model at {model} does not match the model-signing signature recorded at package: "
+            f"{problem}",
+            expected="the model the recorded OMS signature covers",
+            found=problem,
+            remedy="serve exactly the signed model directory",
+        )
+    ]
