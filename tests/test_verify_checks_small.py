@@ -1,17 +1,19 @@
 """The smallest ML-check modules, whole: requirements, the CEL stage records, digest helpers.
 
-verify/checks/requirements.py, records.py and digests.py decide little, but what they decide
-reaches every report: the failure record of an unmet requirement, the ``stages`` variable a
+verify/checks/requirements.py, records.py, digests.py and validation.py decide little, but what they decide
+reaches every report: the failure record of an unmet requirement or a failed data validation, the ``stages`` variable a
 policy's CEL expressions read, and how two DigestSets compare. Each test asserts the whole
 value, so a changed field, key or default is noticed (mutation testing, docs/testing.md).
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
 
+from mlspec_attest.evidence.dataschema import validate_dataset
 from mlspec_attest.formats.statement import StageStatement
 from mlspec_attest.policy.model import Functionary
 from mlspec_attest.verify.accepted import AcceptedAttestation
@@ -19,7 +21,7 @@ from mlspec_attest.verify.checks.digests import same_content, short
 from mlspec_attest.verify.checks.records import stage_records
 from mlspec_attest.verify.report import Check, Failure
 
-from .mlpipeline import MakeML, MLPipeline, only
+from .mlpipeline import DATA_SCHEMA, MakeML, MLPipeline, csv, only, raw_rows
 
 # --- digests -------------------------------------------------------------------------------
 
@@ -135,4 +137,119 @@ def test_each_unmet_requirement_fails_once(make_ml: MakeML, count: int) -> None:
     report = make_ml(requirements=reqs).run().verify()
     assert [f.message for f in only(report, Check.REQUIREMENT)] == [
         f"requirement 'never-{i}' not met: expression is false" for i in range(count)
+    ]
+
+
+# --- data validation -----------------------------------------------------------------------
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_failed_validation_is_one_whole_failure(ml: MLPipeline) -> None:
+    report = ml.run(validate={"data_rows": [*raw_rows(), "17,20.0,F,100"]}).verify()
+    assert report.failures == [
+        Failure(
+            Check.DATA_VALIDATION,
+            "validate",
+            "data validation did not pass",
+            expected="passed: true",
+            found="1 violation(s)",
+            remedy="fix the data (or the schema, through review) and re-run from validate",
+        )
+    ]
+
+
+def test_another_schema_version_is_one_whole_failure(make_ml: MakeML) -> None:
+    report = make_ml(schema_version="4").run().verify()
+    assert report.failures == [
+        Failure(
+            Check.DATA_VALIDATION,
+            "validate",
+            "validated against a different schema version",
+            expected="version 4",
+            found="version 3",
+            remedy="validate against diabetes-features version 4",
+        )
+    ]
+
+
+def test_another_schema_is_one_whole_failure(ml: MLPipeline) -> None:
+    report = ml.run(validate={"schema": {**DATA_SCHEMA, "name": "other-features"}}).verify()
+    assert report.failures == [
+        Failure(
+            Check.DATA_VALIDATION,
+            "validate",
+            "validated against a different schema",
+            expected="schema 'diabetes-features'",
+            found="schema 'other-features'",
+            remedy="validate against diabetes-features",
+        )
+    ]
+
+
+def test_a_deprecated_schema_is_one_whole_failure(ml: MLPipeline) -> None:
+    report = ml.run(validate={"schema": {**DATA_SCHEMA, "deprecated": True}}).verify()
+    assert report.failures == [
+        Failure(
+            Check.DEPRECATED_DATA,
+            "validate",
+            "schema 'diabetes-features' version 3 is deprecated",
+            expected="a current schema version",
+            found="deprecated: true",
+            remedy="data described only by a deprecated schema must not be trained on; "
+            "migrate the data",
+        )
+    ]
+
+
+def test_a_missing_validation_record_is_one_whole_failure(ml: MLPipeline) -> None:
+    report = ml.run(validate={"detail_files": {}}).verify()
+    assert only(report, Check.DATA_VALIDATION) == [
+        Failure(
+            Check.DATA_VALIDATION,
+            "validate",
+            "the validation attestation carries no validation record",
+            expected="details.validation (from `mlspec-attest validate`)",
+            found="none",
+            remedy="sign the validate stage with --detail validation=REPORT.json",
+        )
+    ]
+
+
+def test_training_on_a_deprecated_dataset_names_the_material(ml: MLPipeline) -> None:
+    train_bytes = ("\n".join(["age,bmi,sex,target", *raw_rows()[:18]]) + "\n").encode()
+    schema = {**DATA_SCHEMA, "deprecatedDatasets": ["sha256:" + _sha(train_bytes)]}
+    report = ml.run(validate={"schema": schema}).verify()
+    assert report.failures == [
+        Failure(
+            Check.DEPRECATED_DATA,
+            "train",
+            "trained on deprecated dataset data/split/train.csv",
+            expected="no material listed in the schema's deprecatedDatasets",
+            found=f"data/split/train.csv (sha256:{_sha(train_bytes)[:16]}…)",
+            remedy="retrain on current data",
+        )
+    ]
+
+
+def test_a_record_of_another_file_names_what_the_stage_read(ml: MLPipeline) -> None:
+    clean = csv(ml.ws / "data/clean.csv", raw_rows())
+    record = validate_dataset(clean, DATA_SCHEMA).to_json()
+    dirty = [*raw_rows(), "17,20.0,F,100"]
+    report = ml.run(
+        validate={"data_rows": dirty, "inline": True, "details": {"validation": record}}
+    ).verify()
+    raw = (ml.ws / "data/raw.csv").read_bytes()
+    assert report.failures == [
+        Failure(
+            Check.DATA_VALIDATION,
+            "validate",
+            "the validation record describes a dataset this stage did not read",
+            expected="the validated dataset's sha256 among the stage's signed materials: "
+            f"data/raw.csv (sha256:{_sha(raw)[:16]}…)",
+            found=f"validated dataset sha256:{_sha(clean.read_bytes())[:16]}…",
+            remedy="validate the exact file the stage reads and name it with --material",
+        )
     ]

@@ -239,7 +239,10 @@ SELECTIONS: dict[str, list[str]] = {
         "tests/test_mlchecks_failures.py",
         "tests/test_holdback_content.py",
     ],
-    "mlspec_attest/verify/checks/validation.py": ["tests/test_mlchecks.py"],
+    "mlspec_attest/verify/checks/validation.py": [
+        "tests/test_mlchecks.py",
+        "tests/test_verify_checks_small.py",
+    ],
     "mlspec_attest/verify/checks/requirements.py": [
         "tests/test_mlchecks.py",
         "tests/test_verify_checks_small.py",
