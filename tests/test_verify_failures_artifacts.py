@@ -433,3 +433,28 @@ def test_a_served_model_the_recorded_model_signing_signature_does_not_cover(
             remedy="serve exactly the signed model directory",
         )
     ]
+
+
+def test_a_valid_package_attestation_without_the_deploy_product(
+    run: Pipeline, tmp_path: Path
+) -> None:
+    store = _store_copy(run, tmp_path)
+
+    def renamed(statement: dict[str, Any]) -> None:
+        for subject in statement["subject"]:
+            subject["name"] = subject["name"].replace("dist/model", "dist/other")
+
+    _resign_package(run, store, renamed)
+    paths = run.deploy_artifacts()
+    report = _verify(run, paths, store)
+    assert [f for f in report.failures if f.check is Check.ARTIFACT_MISMATCH] == [
+        Failure(
+            Check.ARTIFACT_MISMATCH,
+            "package",
+            "deploy artifact 'model': stage 'package' attests no product 'dist/model'",
+            expected="product dist/model in a valid package attestation",
+            found="none",
+            remedy="fix the stage failures above first",
+        )
+    ]
+    assert report.artifacts[0].status == "mismatch"
