@@ -8,6 +8,7 @@ and the note and metrics of a baseline that is taken.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,16 @@ from mlspec_attest.verify.baseline import BaselineLoader
 from mlspec_attest.verify.report import Check, Failure, VerificationReport
 from mlspec_attest.verify.signers import SignerLookup
 
+from .cli.conftest import Cli, cli
 from .mlpipeline import MLPipeline
-from .support import KeyPair
+from .sigstore.instance import SigstoreInstance, sigstore_instance, sigstore_instance_factory
+from .sigstore.test_keyless import Workspace, make_workspace
+from .support import KeyPair, Pipeline
 from .test_mlchecks_failures import Statement, mlspec, resign
+from .test_verify_failures_admission import SHARED_IDENTITY_POLICY
+
+# Fixtures of the keyless cases: the in-process CLI and the loopback Sigstore instance.
+__all__ = ["cli", "sigstore_instance", "sigstore_instance_factory"]
 
 NOT_SIGNED = "baseline attestation is not signed by a functionary of its stage"
 NOT_SIGNED_REMEDY = "pass the evaluate/test attestation of the baseline model from a verified run"
@@ -229,3 +237,103 @@ def test_one_reason_alone(strict: MLPipeline, tmp_path: Path, edit: Any, problem
     baseline, report = _load(strict, path)
     assert baseline is None
     assert report.failures == [_refused(path, problem)]
+
+
+def test_a_baseline_that_is_json_but_no_bundle_names_its_file(
+    strict: MLPipeline, tmp_path: Path
+) -> None:
+    path = tmp_path / "baseline.json"
+    path.write_text("[]")
+    baseline, report = _load(strict, path)
+    assert baseline is None
+    assert report.failures == [
+        Failure(
+            Check.BASELINE,
+            None,
+            f"baseline unreadable: {path}: expected a JSON object",
+            source=str(path),
+        )
+    ]
+
+
+# -- who signed it: the same lookup as for stage attestations ------------------------------
+def test_a_baseline_signed_with_a_shared_key_is_the_allowed_functionarys(
+    tmp_path: Path, keys: dict[str, KeyPair]
+) -> None:
+    """Under a policy whose first functionary holds the data engineer's key but may sign no
+    stage, a split attestation of another run signed with that key is a baseline."""
+    p = Pipeline(tmp_path / "p", keys)
+    text = p.policy_text(expires="2099-01-01T00:00:00Z").replace(
+        "functionaries:\n  data-engineer:",
+        "functionaries:\n  archivist:\n    key: keys/data-engineer.pub\n  data-engineer:",
+        1,
+    )
+    p.policy_yaml.write_text(text)
+    p.sign_policy()
+    p.sign("ingest", run_id="run-old")
+    p.sign("split", run_id="run-old")
+    path = p.bundle_path("split", run_id="run-old")
+    signed = load_signed_policy(p.signed_policy_path)
+    report = VerificationReport(signed.policy.name, signed.digest, "run-new", "now")
+    baseline = BaselineLoader(SignerLookup(signed.policy), "run-new", report).load(path)
+    assert report.failures == []
+    assert baseline == Baseline("split", "run-old", {})
+
+
+def _keyless_load(ws: Workspace, path: Path) -> tuple[Baseline | None, list[Failure]]:
+    signed = load_signed_policy(ws.signed_policy)
+    report = VerificationReport(signed.policy.name, signed.digest, "run-2", "now")
+    return BaselineLoader(SignerLookup(signed.policy), "run-2", report).load(path), report.failures
+
+
+def test_keyless_baselines(
+    tmp_path: Path, sigstore_instance: SigstoreInstance, keys: dict[str, KeyPair], cli: Cli
+) -> None:
+    root = tmp_path / "pipeline"
+    (root / "data").mkdir(parents=True)
+    (root / "data/raw.csv").write_text("x,y\n1,2\n3,4\n")
+    (root / "model.bin").write_bytes(b"\x00weights\x01")
+    ws = make_workspace(root, SHARED_IDENTITY_POLICY, sigstore_instance, keys, cli)
+    runs = ws.store / "runs" / "run-1"
+
+    # alice is the first functionary (auditor, no stage) and data-engineer: ingest is hers
+    ws.sign("ingest", "alice@example.com", products=("data/raw.csv",))
+    [ingest] = runs.glob("ingest.*.sigstore.json")
+    baseline, failures = _keyless_load(ws, ingest)
+    assert failures == []
+    assert baseline == Baseline("ingest", "run-1", {})
+
+    # a verified identity the train stage does not allow
+    ws.sign("train", "alice@example.com", materials=("data/raw.csv",), products=("model.bin",))
+    [train] = runs.glob("train.*.sigstore.json")
+    baseline, failures = _keyless_load(ws, train)
+    assert baseline is None
+    assert failures == [
+        Failure(
+            Check.BASELINE,
+            "train",
+            NOT_SIGNED,
+            expected="a signature by trainer",
+            found="none valid",
+            remedy=NOT_SIGNED_REMEDY,
+            source=str(train),
+        )
+    ]
+
+    # a certificate that is none: the reason names the file
+    doc = json.loads(train.read_bytes())
+    doc["verificationMaterial"]["certificate"]["rawBytes"] = "AAAA"
+    train.write_bytes(canonical(doc))
+    baseline, failures = _keyless_load(ws, train)
+    assert baseline is None
+    [failure] = failures
+    assert failure.found.startswith(f"{train}: ")
+    assert failure == Failure(
+        Check.BASELINE,
+        "train",
+        NOT_SIGNED,
+        expected="a signature by trainer",
+        found=failure.found,
+        remedy=NOT_SIGNED_REMEDY,
+        source=str(train),
+    )
