@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -251,5 +252,66 @@ def test_a_record_of_another_file_names_what_the_stage_read(ml: MLPipeline) -> N
             f"data/raw.csv (sha256:{_sha(raw)[:16]}…)",
             found=f"validated dataset sha256:{_sha(clean.read_bytes())[:16]}…",
             remedy="validate the exact file the stage reads and name it with --material",
+        )
+    ]
+
+
+def _valid_record(ml: MLPipeline) -> dict[str, Any]:
+    record: dict[str, Any] = validate_dataset(
+        csv(ml.ws / "data/raw.csv", raw_rows()), DATA_SCHEMA
+    ).to_json()
+    return record
+
+
+MALFORMED_REMEDY = "re-run `mlspec-attest validate` and sign its output unchanged"
+MALFORMED_EXPECTED = "a record written by `mlspec-attest validate --out` (validation/v1)"
+
+
+def test_a_malformed_record_lists_each_problem_with_its_path(ml: MLPipeline) -> None:
+    record = _valid_record(ml)
+    record.pop("dataset")
+    record["passed"] = "x"
+    report = ml.run(validate={"inline": True, "details": {"validation": record}}).verify()
+    assert report.failures == [
+        Failure(
+            Check.DATA_VALIDATION,
+            "validate",
+            "the validation record is malformed: (root): 'dataset' is a required property; "
+            "passed: 'x' is not of type 'boolean'",
+            expected=MALFORMED_EXPECTED,
+            found="2 schema violation(s)",
+            remedy=MALFORMED_REMEDY,
+        )
+    ]
+
+
+def test_a_malformed_record_names_five_problems_and_counts_all(ml: MLPipeline) -> None:
+    record = _valid_record(ml)
+    for key in ("passed", "violationCount", "violations", "violationsByKind", "schema"):
+        record[key] = "x"
+    record["violationsTruncated"] = "x"
+    record["schemaVersion"] = 1
+    report = ml.run(validate={"inline": True, "details": {"validation": record}}).verify()
+    [failure] = report.failures
+    assert failure.check is Check.DATA_VALIDATION and failure.stage == "validate"
+    prefix = "the validation record is malformed: "
+    assert failure.message.startswith(prefix)
+    assert len(failure.message.removeprefix(prefix).split("; ")) == 5
+    assert failure.found == "7 schema violation(s)"
+    assert (failure.expected, failure.remedy) == (MALFORMED_EXPECTED, MALFORMED_REMEDY)
+
+
+def test_a_failing_record_of_another_file_is_only_the_wrong_file(ml: MLPipeline) -> None:
+    # The record is not about this stage's data, so what it says (here: failed) is not
+    # judged at all: one failure, the wrong file, never a second one from its contents.
+    other = validate_dataset(
+        csv(ml.ws / "data/other.csv", [*raw_rows(), "17,20.0,F,100"]), DATA_SCHEMA
+    ).to_json()
+    assert other["passed"] is False
+    report = ml.run(validate={"inline": True, "details": {"validation": other}}).verify()
+    assert [(f.check, f.message) for f in report.failures] == [
+        (
+            Check.DATA_VALIDATION,
+            "the validation record describes a dataset this stage did not read",
         )
     ]
