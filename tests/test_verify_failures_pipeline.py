@@ -181,7 +181,11 @@ def test_stage_statuses(tmp_path: Path, keys: dict[str, KeyPair]) -> None:
         ("ingest", "ok", _files(p, "ingest")),
         ("split", "failed", ()),  # a required stage missing is a failure of that stage
     ]
-    assert ("split", Check.STAGE_MISSING) in {(f.stage, f.check) for f in report.failures}
+    [missing] = [f for f in report.failures if f.check is Check.STAGE_MISSING]
+    assert (missing.stage, missing.expected) == (
+        "split",
+        "an attestation signed by data-engineer in run run-a",
+    )
 
 
 def test_require_verified(run: Pipeline, tmp_path: Path) -> None:
@@ -209,3 +213,35 @@ def test_require_verified(run: Pipeline, tmp_path: Path) -> None:
     )
     assert error.remedy == "renew the policy's 'expires' and have the owner sign it again"
     assert type(error).__name__ == "PolicyExpiredError"
+
+
+class _Progress:
+    def __init__(self) -> None:
+        self.labels: list[str] = []
+        self.hashed = 0
+
+    def begin(self, label: str, files: int, total_bytes: int | None) -> None:
+        self.labels.append(label)
+
+    def advance(self, nbytes: int, files: int = 0) -> None:
+        self.hashed += nbytes
+
+    def end(self) -> None:
+        pass
+
+
+def test_the_deploy_artifacts_report_their_progress(run: Pipeline) -> None:
+    progress = _Progress()
+    paths = run.deploy_artifacts()
+    report = verify_pipeline(
+        load_signed_policy(run.signed_policy_path),
+        [run.keys["owner"].public],
+        run.store,
+        run_id="run-a",
+        artifacts=paths,
+        now=VERIFY_NOW,
+        progress=progress,
+    )
+    assert report.passed
+    size = sum(p.stat().st_size for p in paths["model"].rglob("*") if p.is_file())
+    assert progress.labels and progress.hashed == size + paths["train-data"].stat().st_size

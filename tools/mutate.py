@@ -157,6 +157,7 @@ SELECTIONS: dict[str, list[str]] = {
     ],
     "mlspec_attest/verify/pipeline.py": [
         "tests/test_verify_failures_pipeline.py",
+        "tests/test_verify_failures_rules.py",
         *_VERIFY_TESTS,
         "tests/test_verify_boundaries.py",
         "tests/test_mlchecks.py",
