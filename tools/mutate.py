@@ -49,7 +49,14 @@ DEFAULT_MODULES = (
     "mlspec_attest/signing/keys.py",
     "mlspec_attest/signing/sigstore/verify.py",
     "mlspec_attest/signing/sigstore/_compat.py",
+    "mlspec_attest/signing/sigstore/identity.py",
+    "mlspec_attest/signing/sigstore/key_bundle.py",
+    "mlspec_attest/signing/sigstore/trust_root.py",
+    "mlspec_attest/signing/sigstore/log_entry.py",
+    "mlspec_attest/signing/schemes.py",
+    "mlspec_attest/signing/certificates.py",
     "mlspec_attest/interop/oms/trust.py",
+    "mlspec_attest/interop/oms/signature_check.py",
     "mlspec_attest/formats/dsse.py",
     "mlspec_attest/formats/bundle.py",
     "mlspec_attest/store/ledger.py",
@@ -87,6 +94,20 @@ _VERIFY_TESTS = [
     "tests/cli/test_verify.py",
 ]
 SELECTIONS: dict[str, list[str]] = {
+    "mlspec_attest/signing/sigstore/identity.py": ["tests/sigstore"],
+    "mlspec_attest/signing/sigstore/key_bundle.py": ["tests/sigstore"],
+    "mlspec_attest/signing/sigstore/trust_root.py": ["tests/sigstore"],
+    "mlspec_attest/signing/sigstore/log_entry.py": ["tests/sigstore"],
+    "mlspec_attest/signing/schemes.py": [
+        "tests/test_schemes.py",
+        "tests/test_keys.py",
+        "tests/interop/test_oms_trust.py",
+    ],
+    "mlspec_attest/signing/certificates.py": ["tests/interop/test_oms_trust.py"],
+    "mlspec_attest/interop/oms/signature_check.py": [
+        "tests/interop",
+        "tests/sigstore/test_conformance_oms.py",
+    ],
     "mlspec_attest/policy/rules.py": [
         "tests/test_rules.py",
         *_VERIFY_TESTS,
