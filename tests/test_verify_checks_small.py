@@ -315,3 +315,24 @@ def test_a_failing_record_of_another_file_is_only_the_wrong_file(ml: MLPipeline)
             "the validation record describes a dataset this stage did not read",
         )
     ]
+
+
+def test_deprecated_datasets_listed_by_the_record_itself_count_too(ml: MLPipeline) -> None:
+    # validation-v1 allows the list at the top of the record as well as in its schema
+    # object (where it is optional): either place denies training on a listed dataset.
+    train_bytes = ("\n".join(["age,bmi,sex,target", *raw_rows()[:18]]) + "\n").encode()
+    record = _valid_record(ml)
+    record["schema"].pop("deprecatedDatasets", None)
+    record["deprecatedDatasets"] = ["sha256:" + _sha(train_bytes)]
+    report = ml.run(validate={"inline": True, "details": {"validation": record}}).verify()
+    assert [(f.check, f.stage, f.message) for f in report.failures] == [
+        (Check.DEPRECATED_DATA, "train", "trained on deprecated dataset data/split/train.csv")
+    ]
+
+
+def test_a_record_without_any_deprecated_list_passes(ml: MLPipeline) -> None:
+    record = _valid_record(ml)
+    record["schema"].pop("deprecatedDatasets", None)
+    record.pop("deprecatedDatasets", None)
+    report = ml.run(validate={"inline": True, "details": {"validation": record}}).verify()
+    assert report.failures == []
