@@ -336,3 +336,15 @@ def test_a_record_without_any_deprecated_list_passes(ml: MLPipeline) -> None:
     record.pop("deprecatedDatasets", None)
     report = ml.run(validate={"inline": True, "details": {"validation": record}}).verify()
     assert report.failures == []
+
+
+def test_another_schema_and_version_name_the_policys_schema_in_the_fix(make_ml: MakeML) -> None:
+    ml = make_ml(schema_version="4")
+    report = ml.run(validate={"schema": {**DATA_SCHEMA, "name": "other-features"}}).verify()
+    assert [(f.message, f.remedy) for f in report.failures] == [
+        ("validated against a different schema", "validate against diabetes-features"),
+        (
+            "validated against a different schema version",
+            "validate against diabetes-features version 4",
+        ),
+    ]
