@@ -13,7 +13,11 @@ Chosen = Mapping[str, AcceptedAttestation]
 
 
 def stage_records(chosen: Chosen) -> dict[str, Any]:
-    """The ``stages`` activation for CEL: stage name -> its attested record."""
+    """The ``stages`` activation for CEL: stage name -> its attested record.
+
+    Every slice entry has ``metrics`` (stage-metadata-v1 requires it; statements are
+    validated when parsed).
+    """
     out: dict[str, Any] = {}
     for name, att in chosen.items():
         m = att.statement.metadata
@@ -26,7 +30,7 @@ def stage_records(chosen: Chosen) -> dict[str, Any]:
             "roles": dict(m.roles),
             "slices": {
                 family: {
-                    value: {**entry, "metrics": as_doubles(entry.get("metrics", {}))}
+                    value: {**entry, "metrics": as_doubles(entry["metrics"])}
                     for value, entry in members.items()
                 }
                 for family, members in m.slices.items()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mlspec_attest.errors import MlspecError
 from mlspec_attest.policy.celexpr import ExpressionError, compile_expression
-from mlspec_attest.policy.model import Policy
+from mlspec_attest.policy.model import Policy, Requirement
 from mlspec_attest.verify.checks.records import Chosen, stage_records
 from mlspec_attest.verify.report import Check, VerificationReport
 
@@ -16,15 +16,19 @@ def check_requirements(policy: Policy, chosen: Chosen, report: VerificationRepor
     for req in policy.requirements:
         try:
             ok = compile_expression(req.expr).evaluate(activation)
-            message = "" if ok else "expression is false"
         except (ExpressionError, MlspecError) as exc:
-            ok, message = False, f"cannot evaluate: {exc}"
+            _unmet(req, f"cannot evaluate: {exc}", report)
+            continue
         if not ok:
-            report.fail(
-                Check.REQUIREMENT,
-                None,
-                f"requirement {req.id!r} not met: {message}",
-                expected=req.expr,
-                found=message,
-                remedy=req.description or "see the policy's requirements",
-            )
+            _unmet(req, "expression is false", report)
+
+
+def _unmet(req: Requirement, why: str, report: VerificationReport) -> None:
+    report.fail(
+        Check.REQUIREMENT,
+        None,
+        f"requirement {req.id!r} not met: {why}",
+        expected=req.expr,
+        found=why,
+        remedy=req.description or "see the policy's requirements",
+    )
