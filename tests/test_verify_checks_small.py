@@ -348,3 +348,15 @@ def test_another_schema_and_version_name_the_policys_schema_in_the_fix(make_ml: 
             "validate against diabetes-features version 4",
         ),
     ]
+
+
+def test_a_requirement_that_cannot_be_evaluated_does_not_hide_the_next(make_ml: MakeML) -> None:
+    reqs = (
+        "  - id: packaged\n    expr: 'stages.package.metrics[\"size\"] < 10.0'\n"
+        "  - id: never\n    expr: 'false'\n"
+    )
+    report = make_ml(requirements=reqs).run().verify()
+    assert [f.message.split(":")[0] for f in only(report, Check.REQUIREMENT)] == [
+        "requirement 'packaged' not met",
+        "requirement 'never' not met",
+    ]
