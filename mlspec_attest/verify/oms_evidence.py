@@ -13,16 +13,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mlspec_attest.digest.artifact import sha256_file as _sha256_and_size
+from mlspec_attest.digest.artifact import sha256_file
 from mlspec_attest.digest.serialization import Serialization, serialize_model
 from mlspec_attest.errors import BackendError, BadInputError, MalformedDocumentError
 
 EVIDENCE_SCHEMA = "https://mlspec-attest.dev/oms-evidence/v1"
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of the signature file (the digest engine's one file hasher)."""
-    return _sha256_and_size(path)[0]
 
 
 def check_oms_evidence(
@@ -85,6 +80,6 @@ def _signature_problems(record: dict[str, Any], signature_path: Path) -> list[st
     want_sig = recorded.get("sha256") if isinstance(recorded, dict) else None
     if not signature_path.is_file():
         return [f"omsSignature: signature file {signature_path} is missing"]
-    if sha256_file(signature_path) != want_sig:
+    if sha256_file(signature_path)[0] != want_sig:
         return [f"omsSignature: {signature_path} is not the signature verified at package time"]
     return []

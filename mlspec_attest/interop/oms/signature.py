@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mlspec_attest.digest.artifact import sha256_file
 from mlspec_attest.errors import ArtifactPathError, VerificationError
 from mlspec_attest.interop.oms.manifest import (
     GIT_PATHS,
@@ -60,7 +61,7 @@ from mlspec_attest.interop.oms.sign import (
 )
 from mlspec_attest.interop.oms.signature_check import verify_signature
 from mlspec_attest.interop.oms.trust import CertificateTrust, KeyTrust, OmsTrust, SigstoreTrust
-from mlspec_attest.verify.oms_evidence import EVIDENCE_SCHEMA, sha256_file
+from mlspec_attest.verify.oms_evidence import EVIDENCE_SCHEMA
 
 __all__ = [
     "EVIDENCE_SCHEMA",
@@ -307,5 +308,5 @@ def oms_evidence(
         "manifestDigest": {"sha256": report.manifest_digest},
         "resources": report.resources,
         "ignorePaths": list(report.ignored),
-        "signature": {"name": signature_path.name, "sha256": sha256_file(signature_path)},
+        "signature": {"name": signature_path.name, "sha256": sha256_file(signature_path)[0]},
     }
