@@ -46,12 +46,12 @@ inspections that may not run fails closed.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mlspec_attest.digest.artifact import sha256_file
 from mlspec_attest.errors import BadInputError, MalformedDocumentError, UsageError
 from mlspec_attest.formats.rfc3339 import format_rfc3339
 from mlspec_attest.interop.intoto.inspections import DEFAULT_INSPECT_TIMEOUT, INSPECTION_CHECK
@@ -103,7 +103,7 @@ def verify_intoto_layout(
     moment = now or datetime.now(UTC)
     report = VerificationReport(
         policy_name=f"in-toto layout {layout_path.name}",
-        policy_digest="sha256:" + hashlib.sha256(layout_path.read_bytes()).hexdigest(),
+        policy_digest="sha256:" + sha256_file(layout_path)[0],
         run_id=None,
         verified_at=format_rfc3339(moment),
     )

@@ -22,14 +22,14 @@ maps ``model verify``'s options onto one):
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 
-from mlspec_attest.errors import KeyLoadError, UsageError
+from mlspec_attest.digest.artifact import sha256_file
+from mlspec_attest.errors import ArtifactPathError, KeyLoadError, UsageError
 from mlspec_attest.signing import schemes
 from mlspec_attest.signing.certificates import fingerprint, self_signed
 from mlspec_attest.signing.keys import LocalPublicKey, load_public_key
@@ -107,8 +107,8 @@ class SigstoreTrust:
             "issuer": self.issuer,
             "trustConfig": {"path": str(self.trust_config)},
         }
-        with contextlib.suppress(OSError):  # an unreadable file is reported when loaded
-            digest = hashlib.sha256(self.trust_config.read_bytes()).hexdigest()
+        with contextlib.suppress(ArtifactPathError):  # reported when the file is loaded
+            digest = sha256_file(self.trust_config)[0]
             out["trustConfig"]["sha256"] = digest
         return out
 
