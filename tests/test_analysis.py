@@ -261,7 +261,7 @@ def test_missing_slice_values_get_the_null_key(tmp_path: Path) -> None:
 def test_unknown_columns_and_settings_are_usage_errors(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="'nope' not in the dataset"):
         analyze_dataset(SENSORS_CSV, slices=["nope"])
-    with pytest.raises(UsageError, match="--exclude-column"):
+    with pytest.raises(UsageError, match="exclude_columns"):
         analyze_dataset(SENSORS_CSV, exclude_columns=["nope"])
     with pytest.raises(UsageError, match="unknown outlier method"):
         analyze_dataset(SENSORS_CSV, outliers="mad")

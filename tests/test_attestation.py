@@ -176,7 +176,7 @@ def test_role_must_name_a_material_or_product(
 ) -> None:
     (ws / "other.csv").write_text("x")
     record = StageRecord("train", products=[ws / "data/in.csv"], roles={"train": ws / "other.csv"})
-    with pytest.raises(UsageError, match="--role train="):
+    with pytest.raises(UsageError, match=r"roles\['train'\] = "):
         sign(record, keys["owner"], store, ws)
 
 

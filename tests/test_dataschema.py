@@ -146,7 +146,7 @@ def test_infer_mixed_and_wide_columns(tmp_path: Path) -> None:
 
 
 def test_infer_rejects_bad_arguments(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="--rows"):
+    with pytest.raises(UsageError, match="rows must be at least 1"):
         infer_schema(SENSORS_CSV, rows=0, name="s")
     with pytest.raises(UsageError, match="schema name"):
         infer_schema(SENSORS_CSV, name="bad name")

@@ -102,7 +102,7 @@ def test_artifact_name(tmp_path: Path) -> None:
     assert artifact_name(tmp_path, tmp_path) == "."
     with pytest.raises(ArtifactPathError, match="outside the base directory") as info:
         artifact_name(tmp_path.parent / "x", tmp_path)
-    assert info.value.remedy is not None and "--base-dir" in info.value.remedy
+    assert info.value.remedy is not None and "base_dir" in info.value.remedy
     with pytest.raises(ArtifactPathError):
         artifact_name(tmp_path / "../escape", tmp_path)
 

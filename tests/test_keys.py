@@ -118,7 +118,7 @@ def test_encrypted_key(tmp_path: Path, keys: dict[str, KeyPair]) -> None:
 
     with pytest.raises(KeyLoadError, match="encrypted") as missing:
         load_private_key(key_path)
-    assert missing.value.remedy is not None and "--passphrase-env" in missing.value.remedy
+    assert missing.value.remedy is not None and "passphrase=" in missing.value.remedy
     with pytest.raises(KeyLoadError, match="wrong passphrase"):
         load_private_key(key_path, passphrase=b"wrong")
 
@@ -276,9 +276,7 @@ def test_private_key_load_errors_name_the_file(tmp_path: Path, keys: dict[str, K
     with pytest.raises(KeyLoadError) as info:
         load_private_key(encrypted)
     assert info.value.message == f"{encrypted}: private key is encrypted"
-    assert info.value.remedy == (
-        "pass --passphrase-env VAR naming an environment variable with the passphrase"
-    )
+    assert info.value.remedy == ("pass the passphrase (passphrase=)")
     with pytest.raises(KeyLoadError) as info:
         load_private_key(encrypted, passphrase=b"wrong")
     assert info.value.message == (

@@ -264,7 +264,7 @@ def test_change_without_baseline_fails_closed() -> None:
     result = run(change("mae", "lower-is-better", 100.0), baseline=None)
     assert not result.passed
     assert "no baseline metrics" in result.message
-    assert "--baseline" in result.message
+    assert "(baseline) or metrics (baseline_metrics)" in result.message
 
 
 def test_change_metric_missing_from_baseline_fails() -> None:

@@ -29,7 +29,7 @@ def test_a_yaml_policy_is_not_a_signed_policy(suffix: str, tmp_path: Path) -> No
         f"{path}: expected a signed policy (JSON from `policy sign`), not YAML"
     )
     assert info.value.remedy == (
-        f"mlspec-attest policy sign {path} --key OWNER.key --out {tmp_path / 'policy.signed.json'}"
+        f"policy.signed.sign_policy() on {path}, written to {tmp_path / 'policy.signed.json'}"
     )
 
 
@@ -40,7 +40,7 @@ def test_an_unsigned_policy_document_says_to_sign_it(tmp_path: Path) -> None:
         load_signed_policy(path)
     assert info.value.message == f"{path}: this policy is not signed"
     assert info.value.remedy == (
-        "sign it first: mlspec-attest policy sign POLICY.yaml --key OWNER.key --out POLICY.signed.json"
+        "sign it first: policy.signed.sign_policy() on POLICY.yaml, written to POLICY.signed.json"
     )
 
 

@@ -136,7 +136,7 @@ def test_resolve_run(tmp_path: Path) -> None:
     store.run_dir("r2").mkdir(parents=True)
     with pytest.raises(UsageError, match="2 runs") as info:
         store.resolve_run(None)
-    assert info.value.remedy is not None and "--run-id" in info.value.remedy
+    assert info.value.remedy is not None and "run_id" in info.value.remedy
     assert store.runs() == ["r1", "r2"]
 
 

@@ -36,7 +36,7 @@ from .support import KeyPair
 #: What ``new_run_id`` promises: UTC ``YYYYMMDDTHHMMSSZ``, a dash, 48 random bits in hex.
 RUN_ID_FORMAT = re.compile(r"(\d{8}T\d{6}Z)-([0-9a-f]{12})")
 RUN_ID_RULE = "use letters, digits and . _ : - (at most 128 characters)"
-MARKER_REMEDY = "pass --run-id (or set MLSPEC_RUN_ID), or remove the store's current-run file"
+MARKER_REMEDY = "pass run_id (or MLSPEC_RUN_ID), or remove the store's current-run file"
 
 
 def signed_bundle(key: KeyPair, payload: bytes = b"{}") -> Bundle:
@@ -186,13 +186,13 @@ def test_resolve_run_in_an_empty_store(tmp_path: Path) -> None:
     assert type(info.value) is BadInputError
     assert info.value.message == f"store {tmp_path} holds no attestations"
     assert info.value.remedy == (
-        "pass --store pointing at the pipeline's store, or sign the stages first"
+        "pass store pointing at the pipeline's store, or sign the stages first"
     )
     with pytest.raises(BadInputError) as info:
         store.resolve_run("r9")
     assert type(info.value) is BadInputError
     assert info.value.message == f"store {tmp_path} has no run 'r9'"
-    assert info.value.remedy == "check --run-id and --store"  # no list of runs: there are none
+    assert info.value.remedy == "check run_id and store"  # no list of runs: there are none
 
 
 def test_resolve_run_of_a_missing_run_lists_the_five_latest(tmp_path: Path) -> None:
@@ -202,7 +202,7 @@ def test_resolve_run_of_a_missing_run_lists_the_five_latest(tmp_path: Path) -> N
         store.resolve_run("r9")
     assert type(info.value) is BadInputError
     assert info.value.message == f"store {tmp_path} has no run 'r9'"
-    assert info.value.remedy == f"check --run-id and --store (runs: {FIVE_LATEST})"
+    assert info.value.remedy == f"check run_id and store (runs: {FIVE_LATEST})"
 
 
 def test_resolve_run_of_a_missing_run_lists_all_of_few_runs(tmp_path: Path) -> None:
@@ -210,7 +210,7 @@ def test_resolve_run_of_a_missing_run_lists_all_of_few_runs(tmp_path: Path) -> N
     make_runs(store, ["r2", "r1"])
     with pytest.raises(BadInputError) as info:
         store.resolve_run("r3")
-    assert info.value.remedy == "check --run-id and --store (runs: r1, r2)"
+    assert info.value.remedy == "check run_id and store (runs: r1, r2)"
 
 
 def test_resolve_run_without_a_run_id_among_several(tmp_path: Path) -> None:
@@ -219,7 +219,7 @@ def test_resolve_run_without_a_run_id_among_several(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as info:
         store.resolve_run(None)
     assert info.value.message == f"store {tmp_path} holds 7 runs; say which one to verify"
-    assert info.value.remedy == f"pass --run-id (runs: {FIVE_LATEST})"
+    assert info.value.remedy == f"pass run_id (runs: {FIVE_LATEST})"
     assert [store.resolve_run(run) for run in SEVEN_RUNS] == SEVEN_RUNS
 
 

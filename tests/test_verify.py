@@ -121,7 +121,7 @@ def test_every_owner_must_have_signed(honest: Pipeline) -> None:
 
 def test_no_owner_key_is_a_usage_error(honest: Pipeline) -> None:
     signed = load_signed_policy(honest.signed_policy_path)
-    with pytest.raises(UsageError, match="policy-key"):
+    with pytest.raises(UsageError, match=r"owner key \(owner_keys\)"):
         verify_pipeline(signed, [], honest.store, run_id="run-a")
 
 

@@ -214,7 +214,7 @@ def test_a_missing_validation_record_is_one_whole_failure(ml: MLPipeline) -> Non
             "the validation attestation carries no validation record",
             expected="details.validation (from `mlspec-attest validate`)",
             found="none",
-            remedy="sign the validate stage with --detail validation=REPORT.json",
+            remedy="sign the validate stage with details['validation'] = REPORT.json",
         )
     ]
 
@@ -251,7 +251,7 @@ def test_a_record_of_another_file_names_what_the_stage_read(ml: MLPipeline) -> N
             expected="the validated dataset's sha256 among the stage's signed materials: "
             f"data/raw.csv (sha256:{_sha(raw)[:16]}…)",
             found=f"validated dataset sha256:{_sha(clean.read_bytes())[:16]}…",
-            remedy="validate the exact file the stage reads and name it with --material",
+            remedy="validate the exact file the stage reads and name it with a material",
         )
     ]
 
@@ -264,7 +264,7 @@ def _valid_record(ml: MLPipeline) -> dict[str, Any]:
 
 
 MALFORMED_REMEDY = "re-run `mlspec-attest validate` and sign its output unchanged"
-MALFORMED_EXPECTED = "a record written by `mlspec-attest validate --out` (validation/v1)"
+MALFORMED_EXPECTED = "a record written by `evidence.dataschema.validate_dataset()` (validation/v1)"
 
 
 def test_a_malformed_record_lists_each_problem_with_its_path(ml: MLPipeline) -> None:

@@ -395,7 +395,7 @@ def _failure(p: Pipeline, case: str, source: str) -> Failure:
             "attestation is not bound to a policy, and this policy requires it",
             expected=digest,
             found="no policyDigest",
-            remedy="sign the stage with --policy SIGNED_POLICY (or MLSPEC_ATTEST_POLICY)",
+            remedy="sign the stage with policy (or MLSPEC_ATTEST_POLICY)",
             source=source,
         ),
         "other-policy": Failure(
@@ -404,7 +404,7 @@ def _failure(p: Pipeline, case: str, source: str) -> Failure:
             "attestation was made for a different policy",
             expected=digest,
             found=OTHER_DIGEST,
-            remedy="re-sign the stage with --policy pointing at the current signed policy",
+            remedy="re-sign the stage with policy pointing at the current signed policy",
             source=source,
         ),
         "kind": Failure(
@@ -413,7 +413,7 @@ def _failure(p: Pipeline, case: str, source: str) -> Failure:
             "stage kind differs from the policy",
             expected="ingest",
             found="custom",
-            remedy="sign with --kind ingest",
+            remedy="sign with kind='ingest'",
             source=source,
         ),
     }[case]

@@ -105,9 +105,9 @@ def test_a_required_artifact_not_given(run: Pipeline) -> None:
             Check.ARTIFACT_MISSING,
             "package",
             "deploy artifact 'model' was not supplied",
-            expected="--artifact model=PATH (product dist/model of package)",
+            expected="artifacts['model'] (product dist/model of package)",
             found="not given",
-            remedy="pass --artifact model=PATH to verify the bytes you deploy",
+            remedy="pass artifacts['model'] to verify the bytes you deploy",
         )
     ]
     assert report.artifacts[0] == ArtifactSummary("model", None, "not-checked")

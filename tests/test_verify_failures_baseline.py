@@ -39,7 +39,7 @@ REFUSED_EXPECTED = (
     "the evaluate/test attestation of the baseline model from an earlier, verified run"
 )
 REFUSED_REMEDY = (
-    "pass --baseline with the attestation of the same stage from the run "
+    "pass baseline with the attestation of the same stage from the run "
     "that produced the model in production"
 )
 

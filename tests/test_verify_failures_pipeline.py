@@ -84,8 +84,8 @@ def test_a_policy_not_signed_by_every_owner_stops_the_verification(run: Pipeline
             "the policy is not signed by a required owner key",
             expected=f"a valid signature by key {intruder.keyid[:16]}",
             found="1 signature(s), none valid for that key",
-            remedy="re-sign the policy with `mlspec-attest policy sign`, or pass the right "
-            "--policy-key",
+            remedy="re-sign the policy with `policy.signed.sign_policy()`, "
+            "or pass the right owner key (owner_keys)",
         )
     ]
     assert report.stages == [] and report.artifacts == []
@@ -122,7 +122,9 @@ def test_usage_errors(run: Pipeline, tmp_path: Path) -> None:
     signed = load_signed_policy(run.signed_policy_path)
     with pytest.raises(UsageError) as none:
         PipelineVerifier(signed, [], run.store, run_id="run-a")
-    assert none.value.message == "at least one --policy-key is required to trust the policy"
+    assert (
+        none.value.message == "at least one owner key (owner_keys) is required to trust the policy"
+    )
     with pytest.raises(UsageError) as roles:
         PipelineVerifier(
             signed,
@@ -131,7 +133,7 @@ def test_usage_errors(run: Pipeline, tmp_path: Path) -> None:
             run_id="run-a",
             artifacts={"weights": tmp_path, "model": tmp_path, "extra": tmp_path},
         )
-    assert roles.value.message == "--artifact role(s) extra, weights not declared by the policy"
+    assert roles.value.message == "artifacts role(s) extra, weights not declared by the policy"
     assert roles.value.remedy == "the policy's deploy roles are: model, train-data"
 
 
@@ -145,7 +147,7 @@ def test_a_policy_without_deploy_roles_says_so(tmp_path: Path, keys: dict[str, K
         PipelineVerifier(
             p.signed, [keys["owner"].public], p.store, run_id="run-a", artifacts={"m": tmp_path}
         )
-    assert roles.value.message == "--artifact role(s) m not declared by the policy"
+    assert roles.value.message == "artifacts role(s) m not declared by the policy"
     assert roles.value.remedy == "the policy's deploy roles are: none"
     # the only run of the store is the one verified
     report = verify_pipeline(p.signed, [keys["owner"].public], p.store, now=VERIFY_NOW)

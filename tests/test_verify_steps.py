@@ -235,7 +235,7 @@ def test_a_missing_stage_record() -> None:
             "no valid attestation for this required stage",
             expected="an attestation signed by alice, bob in run run-b",
             found="none",
-            remedy="run the stage with `mlspec-attest sign --stage train ...`",
+            remedy="run the stage with sign_stage() for stage 'train'",
         )
     ]
 

@@ -22,6 +22,7 @@ from mlspec_attest.evidence.leakage import prove_splits
 from mlspec_attest.evidence.metrics_file import read_metrics_document
 from mlspec_attest.evidence.rowsets import fingerprint_materials
 from mlspec_attest.formats.fsutil import artifact_name
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.jsonio import load_file
 from mlspec_attest.formats.limits import MAX_DSSE_PAYLOAD_BYTES
 from mlspec_attest.store.ledger import AttestationStore
@@ -55,7 +56,7 @@ def collect_outputs(record: StageRecord) -> None:
     for name, path in record.detail_files.items():
         record.details[name] = load_file(
             path,
-            what=f"--detail {name}={path}",
+            what=named("detail", name=name, path=path),
             max_bytes=MAX_DSSE_PAYLOAD_BYTES,
             kind="a detail record (it is signed inside the statement)",
         )
@@ -159,7 +160,7 @@ def set_computed(details: dict[str, Any], key: str, value: Any) -> None:
     """Put evidence ``sign`` computes into ``details``; a supplied copy is refused."""
     if key in details:
         raise UsageError(
-            f"details.{key} is computed by sign and cannot be supplied (--detail or detail())",
+            f"details.{key} is computed by sign and cannot be supplied ({named('detail_any')})",
             remedy=f"remove the {key!r} detail; sign records it from the files themselves",
         )
     details[key] = value

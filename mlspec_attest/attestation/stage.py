@@ -35,6 +35,7 @@ from mlspec_attest.errors import (
 from mlspec_attest.formats.bundle import Bundle, BundleSigner, sign_to_bundle
 from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
 from mlspec_attest.formats.fsutil import artifact_name
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.signer import Signer
 from mlspec_attest.formats.stages import StageKind, check_stage_name
 from mlspec_attest.formats.statement import (
@@ -177,7 +178,7 @@ def _note_predecessors(
 def _no_products(record: StageRecord, what: str) -> NoReturn:
     raise UsageError(
         f"stage {record.stage!r} has no products",
-        remedy=f"{what} with --product PATH (an in-toto Statement needs a subject)",
+        remedy=f"{what} with {named('product')} (an in-toto Statement needs a subject)",
     )
 
 
@@ -200,7 +201,10 @@ def _recorded_roles(
     for role, path in record.roles.items():
         name = artifact_name(path, base)
         if name not in known:
-            raise UsageError(f"--role {role}={path}: not one of this stage's materials or products")
+            raise UsageError(
+                f"{named('role_path', role=role, path=path)}: "
+                "not one of this stage's materials or products"
+            )
         roles[role] = name
     return roles
 

@@ -12,7 +12,9 @@ from typing import Any
 import click
 
 from mlspec_attest._version import __version__
+from mlspec_attest.cli.names import CLI_NAMES
 from mlspec_attest.errors import ExitCode, MlspecError
+from mlspec_attest.formats.inputs import front_end_names
 
 ERROR_SCHEMA = "https://mlspec-attest.dev/error/v1"
 
@@ -141,6 +143,12 @@ def emit_error(
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; every message names the CLI's flags (:mod:`.names`), not parameters."""
+    with front_end_names(CLI_NAMES):
+        _main(argv)
+
+
+def _main(argv: list[str] | None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = _wants_json(args)
     try:

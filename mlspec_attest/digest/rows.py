@@ -21,6 +21,7 @@ from typing import Any
 from mlspec_attest.digest.datasets import Dataset, open_dataset
 from mlspec_attest.digest.engine import digest_file
 from mlspec_attest.errors import BadInputError, UsageError
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.jsonio import canonical_value
 from mlspec_attest.formats.rowform import (
     canonical_name,
@@ -195,7 +196,8 @@ def excluded_names(dataset: Dataset, exclude_columns: Iterable[str]) -> frozense
     excluded = frozenset(canonical_name(c) for c in exclude_columns)
     if excluded and dataset.format == "files":
         raise UsageError(
-            f"{dataset.path}: --exclude-column applies to tabular data, not to per-file digests"
+            f"{dataset.path}: {named('exclude_column')} applies to tabular data, "
+            "not to per-file digests"
         )
     return excluded
 

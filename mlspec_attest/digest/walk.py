@@ -28,6 +28,7 @@ from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
 
 from mlspec_attest.errors import ArtifactPathError
+from mlspec_attest.formats.inputs import named
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -208,7 +209,7 @@ def _link_not_allowed(name: str) -> Refusal:
         "symlink",
         name,
         f"{name} is a symbolic link and the serialization does not allow symlinks",
-        remedy="remove the link, or sign with --allow-symlinks",
+        remedy=f"remove the link, or sign with {named('allow_symlinks')}",
     )
 
 

@@ -45,6 +45,7 @@ from mlspec_attest.formats.cells import (
     is_numeric,
     kind_of,
 )
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.jsonio import canonical
 
 ANALYSIS_SCHEMA = "https://mlspec-attest.dev/analysis/v1"
@@ -103,7 +104,7 @@ class _Slices:
         if code is None:
             if len(self.keys) >= MAX_SLICE_VALUES:
                 raise UsageError(
-                    f"--slice {self.column}: more than {MAX_SLICE_VALUES} distinct values",
+                    f"{named('slice')} {self.column}: more than {MAX_SLICE_VALUES} distinct values",
                     remedy="slice on a categorical column (bucket numeric ones first)",
                 )
             code = self.keys[key] = len(self.keys)
@@ -193,8 +194,8 @@ def analyze_dataset(
     """
     method, k = outlier_settings(outliers, threshold)
     columns, numeric, _rows, digest = _survey(path)
-    _check_columns(slices, columns, "--slice")
-    _check_columns(exclude_columns, columns, "--exclude-column")
+    _check_columns(slices, columns, named("slice"))
+    _check_columns(exclude_columns, columns, named("exclude_column"))
     excluded = set(exclude_columns)
     features = [c for c in columns if c not in excluded]
     gathering = _Gathering(path, features, numeric, list(dict.fromkeys(slices)))

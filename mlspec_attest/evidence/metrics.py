@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from mlspec_attest.errors import BadInputError, UsageError, require
 from mlspec_attest.evidence.metrics_document import Computed, build_document, check_resampling
 from mlspec_attest.evidence.predictions import read_predictions, text_key
+from mlspec_attest.formats.inputs import named
 
 if TYPE_CHECKING:
     import numpy as np
@@ -131,7 +132,7 @@ def classification_metrics(
     if binary and len(labels) == 2 and positive_label not in labels:
         raise BadInputError(
             f"positive label {positive_label!r} is not one of the labels {labels}",
-            remedy="name the positive class (positive_label= / --positive-label)",
+            remedy=f"name the positive class ({named('positive_label')})",
         )
     score = None if y_score is None else _numbers(y_score, "y_score")
     if score is not None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mlspec_attest.errors import BadInputError, UsageError, require
+from mlspec_attest.formats.inputs import named
 
 if TYPE_CHECKING:
     import numpy as np
@@ -151,7 +152,7 @@ def check_resampling(confidence: float | None, bootstrap: int, seed: int) -> flo
     if not bootstrap:
         raise UsageError(
             "a confidence level needs bootstrap resamples",
-            remedy="pass bootstrap=N / --bootstrap N (e.g. 1000)",
+            remedy=f"pass {named('bootstrap')} N (e.g. 1000)",
         )
     if not isinstance(confidence, int | float) or not 0.0 < confidence < 1.0:
         raise UsageError(f"confidence must be strictly between 0 and 1, not {confidence!r}")

@@ -35,6 +35,7 @@ from mlspec_attest.evidence.records import (
     schema_problem,
 )
 from mlspec_attest.formats.fsutil import artifact_name
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.rowform import CANONICALIZATION
 from mlspec_attest.store.ledger import AttestationStore
 
@@ -174,7 +175,7 @@ def holdback_sets(
         return _evidence(
             f"the split stage's leakage record has no {role!r} split, so its rows cannot be "
             "recognised in what other stages read",
-            f"a digest set for the {role!r} split (sign --split {role}=PATH)",
+            f"a digest set for the {role!r} split ({named('split', role=role)})",
             "splits " + ", ".join(sorted(record["splits"])),
         )
     artifact = entry["artifact"]

@@ -27,6 +27,7 @@ from mlspec_attest.formats.cells import (
     as_text,
     kind_of,
 )
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.limits import MAX_SAFE_INTEGER
 from mlspec_attest.formats.stages import check_name
 
@@ -129,7 +130,7 @@ def infer_schema(path: Path, *, rows: int = 30, name: str, version: str = "1") -
     of the sample.
     """
     if rows < 1:
-        raise UsageError(f"--rows must be at least 1, got {rows}")
+        raise UsageError(f"{named('rows')} must be at least 1, got {rows}")
     check_name(name, "schema name", _LABEL_RE, _LABEL_REMEDY)
     check_name(version, "schema version", _VERSION_RE, _LABEL_REMEDY)
     columns, samples, seen = _sample(path, rows)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from mlspec_attest.errors import ArtifactPathError, StoreError
+from mlspec_attest.formats.inputs import named
 
 #: errno values that mean "the filesystem (or this process) has no room left".
 _NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
@@ -160,7 +161,7 @@ def _acquire(fd: int, path: Path, timeout: float) -> None:
                     f"the store lock {path} has been held by another process for "
                     f"more than {timeout:g} s",
                     remedy="wait for the other mlspec-attest process, or name the run "
-                    "explicitly (--run-id or MLSPEC_RUN_ID) so no lock is needed",
+                    f"explicitly ({named('run_id')}) so no lock is needed",
                 ) from None
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
@@ -168,7 +169,7 @@ def _acquire(fd: int, path: Path, timeout: float) -> None:
             raise StoreError(
                 f"cannot lock {path}: {exc.strerror or exc} (the store's filesystem may "
                 "not support locks)",
-                remedy="name the run explicitly (--run-id or MLSPEC_RUN_ID) so no lock is "
+                remedy=f"name the run explicitly ({named('run_id')}) so no lock is "
                 "needed, or put the store on a filesystem with working locks",
             ) from exc
 
@@ -186,7 +187,7 @@ def artifact_name(path: Path, base: Path) -> str:
     except ValueError as exc:
         raise ArtifactPathError(
             f"{path}: outside the base directory {root}",
-            remedy="run from the pipeline's root or pass --base-dir",
+            remedy=f"run from the pipeline's root or pass {named('base_dir')}",
         ) from exc
     name = rel.as_posix()
     return "." if name in ("", ".") else name

@@ -44,6 +44,7 @@ from decimal import Decimal
 from typing import Any
 
 from mlspec_attest.errors import BadInputError, MalformedDocumentError
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.jsonio import canonical_value
 from mlspec_attest.formats.limits import MAX_JSON_DEPTH
 
@@ -228,7 +229,7 @@ def normalize_value(value: Any, *, _depth: int = 0) -> Any:
         return "base64:" + base64.b64encode(bytes(value)).decode("ascii")
     raise BadInputError(
         f"cannot canonicalize a value of type {type(value).__name__}",
-        remedy="leave the column out with --exclude-column NAME",
+        remedy=f"leave the column out with {named('exclude_column_one')}",
     )
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from mlspec_attest.errors import MalformedDocumentError, PolicyError
 from mlspec_attest.evidence.metrics_file import load_metrics_file
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.limits import MAX_OBJECTIVES_BYTES
 from mlspec_attest.formats.schemas import schema_errors
 from mlspec_attest.formats.yamlio import decode_yaml, plain, read_yaml_file
@@ -266,7 +267,7 @@ def _compile_change(
     if baseline is None:
         raise _Fail(
             "no baseline metrics: pass the baseline model's attestation "
-            "(verify --baseline) or metrics (objectives check --baseline-metrics)"
+            f"({named('baseline_attestation')}) or metrics ({named('baseline_metrics')})"
         )
     cur = _value(ev.metrics, metric, where)
     base = _value(baseline, metric, "the baseline attestation")

@@ -10,6 +10,7 @@ from typing import Any
 
 from mlspec_attest.errors import MalformedDocumentError, PolicyError
 from mlspec_attest.formats.dsse import Envelope
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.jsonio import canonical, load_file, loads_strict
 from mlspec_attest.formats.limits import MAX_BUNDLE_BYTES, MAX_DSSE_PAYLOAD_BYTES
 from mlspec_attest.formats.signer import PublicKeyVerifier, Signer
@@ -48,7 +49,8 @@ def parse_signed_policy(doc: Any, *, what: str = "signed policy") -> SignedPolic
     if isinstance(doc, dict) and "apiVersion" in doc:
         raise MalformedDocumentError(
             f"{what}: this policy is not signed",
-            remedy="sign it first: mlspec-attest policy sign POLICY.yaml --key OWNER.key --out POLICY.signed.json",
+            remedy="sign it first: "
+            + named("policy_sign_file", path="POLICY.yaml", out="POLICY.signed.json"),
         )
     envelope = Envelope.from_json(doc, what=what)
     if envelope.payload_type != POLICY_PAYLOAD_TYPE:
@@ -69,7 +71,7 @@ def load_signed_policy(path: Path) -> SignedPolicy:
     if path.suffix in YAML_SUFFIXES:
         raise MalformedDocumentError(
             f"{path}: expected a signed policy (JSON from `policy sign`), not YAML",
-            remedy=f"mlspec-attest policy sign {path} --key OWNER.key --out {path.with_suffix('.signed.json')}",
+            remedy=named("policy_sign_file", path=path, out=path.with_suffix(".signed.json")),
         )
     return parse_signed_policy(
         load_file(path, what=str(path), max_bytes=MAX_BUNDLE_BYTES, kind="a signed policy"),

@@ -21,6 +21,8 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from mlspec_attest.formats.inputs import named
+
 MAX_CHAIN_DEPTH = 8
 
 
@@ -163,7 +165,7 @@ def verify_chain(
         return ChainProblem(
             "certificate-chain",
             "none of the certificates given is a self-signed root",
-            remedy="pass the root CA certificate with --certificate-chain",
+            remedy=f"pass the root CA certificate with {named('certificate_chain')}",
         )
     candidates = [c for c in [*offered, *trusted] if not self_signed(c)]
     path = _build_path(leaf, anchors, candidates, frozenset({fingerprint(leaf)}))
@@ -173,6 +175,6 @@ def verify_chain(
             "the signing certificate does not chain to a trusted root",
             expected="a chain to one of: " + ", ".join(subject_of(a) for a in anchors),
             found=f"leaf {subject_of(leaf)} issued by {leaf.issuer.rfc4514_string()}",
-            remedy="pass the root CA that issued the signer's chain with --certificate-chain",
+            remedy=f"pass the root CA that issued the signer's chain with {named('certificate_chain')}",
         )
     return _path_problem(leaf, path) or path

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from mlspec_attest.errors import KeyLoadError
 from mlspec_attest.formats.fsutil import atomic_write
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.limits import MAX_KEY_BYTES, read_limited
 from mlspec_attest.signing import schemes
 from mlspec_attest.signing.schemes import (
@@ -122,7 +123,7 @@ def load_private_key(path: Path, *, passphrase: bytes | None = None) -> LocalKey
         if passphrase is None:
             raise KeyLoadError(
                 f"{path}: private key is encrypted",
-                remedy="pass --passphrase-env VAR naming an environment variable with the passphrase",
+                remedy=f"pass {named('passphrase')}",
             ) from exc
         raise KeyLoadError(f"{path}: private key is not encrypted; omit the passphrase") from exc
     except (ValueError, UnsupportedAlgorithm, InternalError) as exc:

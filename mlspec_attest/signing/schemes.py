@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa,
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from mlspec_attest.errors import KeyLoadError
+from mlspec_attest.formats.inputs import named
 
 SupportedPrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 SupportedPublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
@@ -132,13 +133,13 @@ def check_public(key: PublicKeyTypes, source: str, use: Use = Use.LOCAL) -> Supp
     if use in (Use.OMS, Use.OMS_LEGACY) and kind != "ecdsa":
         raise KeyLoadError(
             f"{source}: model-signing keys are ECDSA P-256, P-384 or P-521",
-            remedy="create one with `mlspec-attest keygen --type ecdsa-p256`",
+            remedy=f"create one with `{named('keygen', type='ecdsa-p256')}`",
         )
     if isinstance(key, ec.EllipticCurvePublicKey):
         if use in (Use.OMS, Use.OMS_LEGACY) and key.curve.name not in CURVES:
             raise KeyLoadError(
                 f"{source}: model-signing keys are ECDSA P-256, P-384 or P-521",
-                remedy="create one with `mlspec-attest keygen --type ecdsa-p256`",
+                remedy=f"create one with `{named('keygen', type='ecdsa-p256')}`",
             )
         curve_of(key)
         return key

@@ -30,6 +30,7 @@ from pathlib import Path
 from mlspec_attest.errors import BadInputError, MlspecError, StoreError, UsageError
 from mlspec_attest.formats.bundle import Bundle
 from mlspec_attest.formats.fsutil import atomic_write, create_once, exclusive_lock
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.jsonio import canonical, load_file, loads_strict
 from mlspec_attest.formats.limits import (
     MAX_BLOB_BYTES,
@@ -155,20 +156,20 @@ class AttestationStore:
             if run_id not in runs:
                 raise BadInputError(
                     f"store {self.root} has no run {run_id!r}",
-                    remedy="check --run-id and --store"
+                    remedy=f"check {named('run_id_only')} and {named('store')}"
                     + (f" (runs: {', '.join(runs[-5:])})" if runs else ""),
                 )
             return run_id
         if not runs:
             raise BadInputError(
                 f"store {self.root} holds no attestations",
-                remedy="pass --store pointing at the pipeline's store, or sign the stages first",
+                remedy=f"pass {named('store')} pointing at the pipeline's store, or sign the stages first",
             )
         if len(runs) == 1:
             return runs[0]
         raise UsageError(
             f"store {self.root} holds {len(runs)} runs; say which one to verify",
-            remedy="pass --run-id (runs: " + ", ".join(runs[-5:]) + ")",
+            remedy=f"pass {named('run_id_only')} (runs: " + ", ".join(runs[-5:]) + ")",
         )
 
     # attestations -------------------------------------------------------
@@ -243,7 +244,7 @@ class AttestationStore:
 def _marker_error(message: str) -> UsageError:
     return UsageError(
         message,
-        remedy="pass --run-id (or set MLSPEC_RUN_ID), or remove the store's current-run file",
+        remedy=f"pass {named('run_id')}, or remove the store's current-run file",
     )
 
 

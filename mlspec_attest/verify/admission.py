@@ -13,6 +13,7 @@ from datetime import datetime
 from mlspec_attest.errors import MalformedDocumentError, MlspecError, SigstoreVerificationError
 from mlspec_attest.formats.bundle import Bundle
 from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.statement import StageStatement
 from mlspec_attest.policy.model import Functionary, StagePolicy
 from mlspec_attest.policy.signed import SignedPolicy
@@ -229,7 +230,7 @@ class Admission:
             "attestation is not bound to a policy, and this policy requires it",
             expected=self.signed.digest,
             found="no policyDigest",
-            remedy="sign the stage with --policy SIGNED_POLICY (or MLSPEC_ATTEST_POLICY)",
+            remedy=f"sign the stage with {named('policy_for_stage')}",
             source=source,
         )
         return False
@@ -244,7 +245,7 @@ class Admission:
             "attestation was made for a different policy",
             expected=self.signed.digest,
             found=digest,
-            remedy="re-sign the stage with --policy pointing at the current signed policy",
+            remedy=f"re-sign the stage with {named('policy')} pointing at the current signed policy",
             source=source,
         )
         return False
@@ -259,7 +260,7 @@ class Admission:
             "stage kind differs from the policy",
             expected=stage.kind.value,
             found=kind,
-            remedy=f"sign with --kind {stage.kind.value}",
+            remedy=f"sign with {named('kind', kind=stage.kind.value)}",
             source=source,
         )
         return False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.policy.model import StagePolicy
 from mlspec_attest.verify.accepted import AcceptedAttestation, Conflict, StageEvidence, resolve
 from mlspec_attest.verify.report import Check, VerificationReport
@@ -31,7 +32,7 @@ def select(
                 "no valid attestation for this required stage",
                 expected=f"an attestation signed by {', '.join(stage.functionaries)} in run {run_id}",
                 found="none",
-                remedy=f"run the stage with `mlspec-attest sign --stage {stage.name} ...`",
+                remedy=f"run the stage with {named('sign_stage', stage=stage.name)}",
             )
         return None
     if isinstance(outcome, Conflict):

@@ -17,6 +17,7 @@ from mlspec_attest.digest.artifact import ArtifactDigest, digest_path
 from mlspec_attest.digest.directory import DirectoryManifest
 from mlspec_attest.digest.scheme import DEFAULT_SCHEME, DigestScheme
 from mlspec_attest.errors import ArtifactPathError, MlspecError
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.statement import ResourceDescriptor
 from mlspec_attest.policy.model import DeployArtifact, Policy
 from mlspec_attest.store.ledger import AttestationStore
@@ -94,9 +95,9 @@ class DeployArtifacts:
                 Check.ARTIFACT_MISSING,
                 spec.stage,
                 f"deploy artifact {role!r} was not supplied",
-                expected=f"--artifact {role}=PATH (product {spec.product} of {spec.stage})",
+                expected=f"{named('artifact_role', role=role)} (product {spec.product} of {spec.stage})",
                 found="not given",
-                remedy=f"pass --artifact {role}=PATH to verify the bytes you deploy",
+                remedy=f"pass {named('artifact_role', role=role)} to verify the bytes you deploy",
             )
         return ArtifactSummary(role, None, "not-checked")
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from mlspec_attest.errors import MalformedDocumentError, MlspecError, SigstoreVerificationError
 from mlspec_attest.formats.bundle import Bundle
 from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.jsonio import load_file
 from mlspec_attest.formats.statement import StageStatement
 from mlspec_attest.policy.model import Functionary, Policy, StagePolicy
@@ -56,7 +57,7 @@ class BaselineLoader:
                 expected="the evaluate/test attestation of the baseline model from an earlier, "
                 "verified run",
                 found=f"{statement.name} of run {statement.metadata.run_id}",
-                remedy="pass --baseline with the attestation of the same stage from the run "
+                remedy=f"pass {named('baseline')} with the attestation of the same stage from the run "
                 "that produced the model in production",
                 source=source,
             )

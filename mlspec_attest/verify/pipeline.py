@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlspec_attest.errors import UsageError
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.rfc3339 import format_rfc3339
 from mlspec_attest.formats.signer import PublicKeyVerifier
 from mlspec_attest.policy.model import Policy, StagePolicy
@@ -76,7 +77,7 @@ class PipelineVerifier:
         progress: ProgressSink | None = None,
     ) -> None:
         if not owner_keys:
-            raise UsageError("at least one --policy-key is required to trust the policy")
+            raise UsageError(f"at least one {named('policy_key')} is required to trust the policy")
         self.signed = signed
         self.policy: Policy = signed.policy
         self.owner_keys = owner_keys
@@ -89,7 +90,7 @@ class PipelineVerifier:
         if unknown:
             roles = ", ".join(sorted(self.policy.deploy)) or "none"
             raise UsageError(
-                f"--artifact role(s) {', '.join(unknown)} not declared by the policy",
+                f"{named('artifacts')} role(s) {', '.join(unknown)} not declared by the policy",
                 remedy=f"the policy's deploy roles are: {roles}",
             )
         self.run_id = store.resolve_run(run_id)
@@ -111,7 +112,8 @@ class PipelineVerifier:
                 "the policy is not signed by a required owner key",
                 expected=f"a valid signature by key {key.keyid[:16]}",
                 found=f"{len(self.signed.envelope.signatures)} signature(s), none valid for that key",
-                remedy="re-sign the policy with `mlspec-attest policy sign`, or pass the right --policy-key",
+                remedy=f"re-sign the policy with `{named('policy_sign')}`, or pass the right "
+                f"{named('policy_key')}",
             )
         if self.report.failures:
             return False

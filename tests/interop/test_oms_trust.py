@@ -585,7 +585,7 @@ def test_unchained_certificate_report(model: Path, tmp_path: Path) -> None:
             "message": "the signing certificate does not chain to a trusted root",
             "expected": "a chain to one of: CN=root, CN=other-root",
             "found": "leaf CN=signer issued by CN=stranger",
-            "remedy": "pass the root CA that issued the signer's chain with --certificate-chain",
+            "remedy": "pass the root CA that issued the signer's chain with certificate_chain",
         }
     ]
 
@@ -600,7 +600,7 @@ def test_no_root_given_report(model: Path, tmp_path: Path) -> None:
         {
             "check": "certificate-chain",
             "message": "none of the certificates given is a self-signed root",
-            "remedy": "pass the root CA certificate with --certificate-chain",
+            "remedy": "pass the root CA certificate with certificate_chain",
         }
     ]
 
@@ -680,7 +680,7 @@ def test_bundle_without_a_certificate_is_bad_input(model: Path, tmp_path: Path) 
     with pytest.raises(MalformedDocumentError) as info:
         check_model(model, sig, trust(tmp_path, root))
     assert info.value.message == "signature: the bundle carries no certificate"
-    assert info.value.remedy == "verify a key-signed model with --public-key"
+    assert info.value.remedy == "verify a key-signed model with public_key"
 
 
 @pytest.mark.parametrize(
@@ -864,8 +864,7 @@ def test_sigstore_wrong_identity_report(tmp_path: Path) -> None:
     assert problem.message.startswith("Sigstore verification failed: ")
     assert problem.expected == f"mallory@example.com via {issuer} under {PROD}"
     assert problem.remedy == (
-        "check --identity, --issuer and that --trust-config is the instance that issued "
-        "the signature"
+        "check identity, issuer and that trust_config is the instance that issued the signature"
     )
 
 
@@ -929,7 +928,7 @@ def test_key_trust_loads_only_elliptic_curve_keys(tmp_path: Path) -> None:
     with pytest.raises(KeyLoadError) as info:
         KeyTrust.from_file(pub)
     assert info.value.message == f"{pub}: model-signing keys are ECDSA P-256, P-384 or P-521"
-    assert info.value.remedy == "create one with `mlspec-attest keygen --type ecdsa-p256`"
+    assert info.value.remedy == "create one with `signing.keys.generate_key(KeyType('ecdsa-p256'))`"
     good = _pub(tmp_path, ec.generate_private_key(ec.SECP384R1()))
     assert KeyTrust.from_file(good).source == str(good)
 

@@ -152,7 +152,7 @@ def test_message_digest_with_junk_in_its_base64_is_refused(key: LocalKeySigner) 
 def test_message_signature_needs_the_artifact(key: LocalKeySigner) -> None:
     err = refused(UsageError, message_bundle(key), trust=None, key=key.public_key)
     assert err.message == "bundle: a message signature covers an artifact; pass it"
-    assert err.remedy == "--artifact FILE or --digest sha256:HEX"
+    assert err.remedy == "artifact FILE or digest sha256:HEX"
 
 
 def test_message_signature_by_another_key(key: LocalKeySigner) -> None:
@@ -268,7 +268,7 @@ def test_key_bundle_without_a_key(key: LocalKeySigner) -> None:
     assert err.message == (
         "bundle: signed with a public key (not a Sigstore certificate), and no key was given"
     )
-    assert err.remedy == "verify it with --key PUBKEY"
+    assert err.remedy == "verify it with key PUBKEY"
 
 
 CONFORMANCE = asset("sigstore/conformance/bundle-verify")
@@ -286,15 +286,15 @@ def test_keyless_bundle_needs_identities_and_a_trust_root(key: LocalKeySigner) -
     assert (
         err.message == "bundle: signed with a Sigstore certificate, not with the public key given"
     )
-    assert err.remedy == "verify keyless bundles with --identity/--identity-regex and --issuer"
+    assert err.remedy == "verify keyless bundles with identity/identity_regex and issuer"
     err = refused(UsageError, _keyless(), trust=None)
     assert err.message == "bundle: a keyless bundle needs an identity policy"
-    assert err.remedy == "name the signer: --identity ID (or --identity-regex RE) and --issuer URL"
+    assert err.remedy == "name the signer: identity ID (or identity_regex RE) and issuer URL"
     err = refused(
         BackendError, _keyless(), trust=None, identities=[SigstoreIdentity(ISSUER, identity="x")]
     )
     assert err.message == "bundle: no Sigstore trust root to verify a keyless bundle against"
-    assert err.remedy == "pass --trusted-root FILE, --trust-config FILE or --instance NAME"
+    assert err.remedy == "pass trusted_root FILE, trust_config FILE or instance NAME"
 
 
 def test_keyless_message_signature_needs_the_artifact() -> None:
@@ -305,7 +305,7 @@ def test_keyless_message_signature_needs_the_artifact() -> None:
         identities=[SigstoreIdentity(ISSUER, identity="x")],
     )
     assert err.message == "bundle: a message signature covers an artifact; pass it"
-    assert err.remedy == "--artifact FILE or --digest sha256:HEX"
+    assert err.remedy == "artifact FILE or digest sha256:HEX"
 
 
 def test_identity_mismatch_lists_every_rule() -> None:
@@ -525,7 +525,7 @@ def test_unlogged_key_bundle_under_a_trust_root(key: LocalKeySigner) -> None:
     assert err.message == (
         "bundle: a trust root was given, but the bundle has no transparency-log entry"
     )
-    assert err.remedy == "this key bundle was never logged; verify it with --key alone"
+    assert err.remedy == "this key bundle was never logged; verify it with key alone"
 
 
 def test_keyless_dsse_of_another_artifact() -> None:

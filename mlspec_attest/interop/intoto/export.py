@@ -38,6 +38,7 @@ from pathlib import Path
 
 from mlspec_attest.errors import BadInputError, MalformedDocumentError, UsageError
 from mlspec_attest.formats.fsutil import atomic_write
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.interop.intoto.metablocks import (
     EXPORT_BYPRODUCT,
     layout_document,
@@ -126,17 +127,17 @@ def _check_request(
     out_dir: Path,
 ) -> None:
     if not owner_keys:
-        raise UsageError("at least one --policy-key is required to trust the policy")
+        raise UsageError(f"at least one {named('policy_key')} is required to trust the policy")
     if layout_signer.public_key.keyid not in {k.keyid for k in owner_keys}:
         raise UsageError(
-            "--key is not the private key of any --policy-key owner",
+            f"{named('key')} is not the private key of any {named('policy_key')} owner",
             remedy="sign the layout with the policy owner's key, so the same owner is trusted",
         )
     if Path(layout_name).name != layout_name or not layout_name:
-        raise UsageError(f"--layout-name {layout_name!r} must be a plain file name")
+        raise UsageError(f"{named('layout_name')} {layout_name!r} must be a plain file name")
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise UsageError(
-            f"--out {out_dir} must be a new or empty directory",
+            f"{named('out')} {out_dir} must be a new or empty directory",
             remedy="in-toto-verify reads every <step>.<keyid8>.link it finds there, so a "
             "stale link from another export could be counted; pick a fresh directory",
         )
@@ -162,7 +163,9 @@ def _verify_run(
         checked, list(owner_keys), store, run_id=run_id, artifacts=artifacts, now=now
     )
     if checked is not signed:
-        report.notes.append("export: deploy artifacts were not re-hashed (no --artifact given)")
+        report.notes.append(
+            f"export: deploy artifacts were not re-hashed (no {named('artifacts')} given)"
+        )
     return checked, report
 
 
@@ -197,7 +200,8 @@ def _require_functionary_keys(chosen: Chosen, signers: Mapping[str, LocalKeySign
         raise UsageError(
             f"no private key for functionary {who}",
             remedy="legacy in-toto links are signed by the functionary itself: pass "
-            "--functionary-key NAME=KEYFILE for each (local-key pipelines only)",
+            f"{named('functionary_key_path', name='NAME', path='KEYFILE')} for each "
+            "(local-key pipelines only)",
         )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mlspec_attest.digest.engine import ProgressSink
 from mlspec_attest.errors import UsageError
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.interop.intoto.support import is_intoto_layout
 from mlspec_attest.interop.intoto.verify import verify_intoto_layout
 from mlspec_attest.policy.signed import load_signed_policy
@@ -53,8 +54,10 @@ def verify_policy_or_layout(
     if is_intoto_layout(policy_path):
         if artifacts or baseline or (run_id is not None and not run_id_from_environment):
             raise UsageError(
-                "--artifact, --baseline and --run-id do not apply to an in-toto layout",
-                remedy="in-toto layouts check the links in --store (the link directory) and "
+                f"{named('artifacts')}, {named('baseline')} and {named('run_id_only')} do not apply "
+                "to an in-toto layout",
+                remedy=f"in-toto layouts check the links in {named('link_dir')} (the link "
+                "directory) and "
                 "their inspections; drop those options",
             )
         return verify_intoto_layout(

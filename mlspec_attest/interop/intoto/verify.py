@@ -53,6 +53,7 @@ from typing import Any
 
 from mlspec_attest.digest.artifact import sha256_file
 from mlspec_attest.errors import BadInputError, MalformedDocumentError, UsageError
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.rfc3339 import format_rfc3339
 from mlspec_attest.interop.intoto.inspections import DEFAULT_INSPECT_TIMEOUT, INSPECTION_CHECK
 from mlspec_attest.interop.intoto.layout import verify_layout
@@ -85,7 +86,7 @@ def verify_intoto_layout(
     """
     require_intoto()
     if not layout_keys:
-        raise UsageError("at least one --policy-key is required to trust the layout")
+        raise UsageError(f"at least one {named('policy_key')} is required to trust the layout")
     keys: dict[str, dict[str, Any]] = {}
     for path in layout_keys:
         key = load_layout_key(path)
@@ -96,7 +97,8 @@ def verify_intoto_layout(
     if not link_dir.is_dir():
         raise BadInputError(
             f"link directory {link_dir} does not exist",
-            remedy="pass --store pointing at the folder holding the <step>.<keyid8>.link files",
+            remedy=f"pass {named('link_dir')} pointing at the folder holding the "
+            "<step>.<keyid8>.link files",
         )
     if workdir is not None and not workdir.is_dir():
         raise BadInputError(f"inspection directory {workdir} does not exist")

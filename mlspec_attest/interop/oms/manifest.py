@@ -32,6 +32,7 @@ from mlspec_attest.digest.serialization import (
     split_shard_name,
 )
 from mlspec_attest.errors import MalformedDocumentError
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.jsonio import loads_strict
 
 __all__ = [
@@ -350,7 +351,7 @@ def compare_resources(
                 f"{name} is in the model but not in the signature",
                 expected="absent",
                 found=f"{found[name].algorithm}:{found[name].digest}",
-                remedy="remove the file, ignore it with --ignore-paths, or re-sign the model",
+                remedy=f"remove the file, ignore it with {named('ignore_paths')}, or re-sign the model",
             )
         )
     for name in sorted(expected.keys() - found.keys(), key=key):

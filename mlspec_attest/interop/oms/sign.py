@@ -19,6 +19,7 @@ from mlspec_attest.errors import ArtifactPathError, UsageError
 from mlspec_attest.formats.bundle import Bundle
 from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE, Envelope
 from mlspec_attest.formats.fsutil import atomic_write
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.interop.oms.manifest import (
     GIT_PATHS,
     ModelManifest,
@@ -83,7 +84,8 @@ def _manifest_to_sign(
     if problems:
         raise ArtifactPathError(
             f"{model}: cannot sign this model: " + "; ".join(p.message for p in problems),
-            remedy=problems[0].remedy or "remove the entries or ignore them with --ignore-paths",
+            remedy=problems[0].remedy
+            or f"remove the entries or ignore them with {named('ignore_paths')}",
         )
     return manifest
 
@@ -95,7 +97,7 @@ def serialization_for(
     if method == "shards" and hash_type == "blake3":
         raise UsageError(
             "blake3 is not sharded (it hashes one file on every core)",
-            remedy="use --serialization files with --hash blake3",
+            remedy=f"use {named('serialization')} files with {named('hash')} blake3",
         )
     return Serialization(
         method, hash_type, allow_symlinks, shard_size if method == "shards" else None

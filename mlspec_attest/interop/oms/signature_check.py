@@ -30,6 +30,7 @@ from mlspec_attest.errors import (
 )
 from mlspec_attest.formats.bundle import Bundle
 from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.jsonio import load_file
 from mlspec_attest.interop.oms.manifest import Problem
 from mlspec_attest.interop.oms.trust import CertificateTrust, KeyTrust, OmsTrust, SigstoreTrust
@@ -185,7 +186,7 @@ def _bundle_certificates(bundle: Bundle) -> list[Any]:
     else:
         raise MalformedDocumentError(
             "signature: the bundle carries no certificate",
-            remedy="verify a key-signed model with --public-key",
+            remedy=f"verify a key-signed model with {named('public_key')}",
         )
     certs = []
     for i, raw in enumerate(raws):
@@ -302,7 +303,7 @@ def _verify_sigstore(signature: Path, trust: SigstoreTrust) -> SignatureCheck:
             "sigstore",
             f"Sigstore verification failed: {reason}",
             expected=f"{trust.identity} via {trust.issuer} under {trust.trust_config}",
-            remedy="check --identity, --issuer and that --trust-config is the "
+            remedy=f"check {named('identity')}, {named('issuer')} and that {named('trust_config')} is the "
             "instance that issued the signature",
         )
         return SignatureCheck("sigstore", signer, problems=(problem,))

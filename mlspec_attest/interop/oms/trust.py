@@ -30,6 +30,7 @@ from cryptography import x509
 
 from mlspec_attest.digest.artifact import sha256_file
 from mlspec_attest.errors import ArtifactPathError, KeyLoadError, UsageError
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.signing import schemes
 from mlspec_attest.signing.certificates import fingerprint, self_signed
 from mlspec_attest.signing.keys import LocalPublicKey, load_public_key
@@ -127,25 +128,27 @@ def trust_from_options(
     chosen = [
         name
         for name, given in (
-            ("--public-key", public_key is not None),
-            ("--certificate-chain", bool(certificate_chain)),
-            ("--trust-config", trust_config is not None),
+            (named("public_key"), public_key is not None),
+            (named("certificate_chain"), bool(certificate_chain)),
+            (named("trust_config"), trust_config is not None),
         )
         if given
     ]
     if len(chosen) != 1:
         raise UsageError(
-            "name exactly one trust: --public-key, --certificate-chain, or "
-            "--trust-config with --identity and --issuer"
+            f"name exactly one trust: {named('public_key')}, {named('certificate_chain')}, or "
+            f"{named('trust_config')} with {named('identity')} and {named('issuer')}"
             + (f" (got {', '.join(chosen)})" if chosen else ""),
         )
     if (identity or issuer) and trust_config is None:
-        raise UsageError("--identity and --issuer go with --trust-config (Sigstore)")
+        raise UsageError(
+            f"{named('identity')} and {named('issuer')} go with {named('trust_config')} (Sigstore)"
+        )
     if public_key is not None:
         return KeyTrust.from_file(public_key)
     if certificate_chain:
         return CertificateTrust.from_files(list(certificate_chain))
     if not identity or not issuer:
-        raise UsageError("Sigstore verification needs --identity and --issuer")
+        raise UsageError(f"Sigstore verification needs {named('identity')} and {named('issuer')}")
     assert trust_config is not None
     return SigstoreTrust(trust_config, identity, issuer)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlspec_attest.errors import UsageError
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.signing.keys import LocalPublicKey, load_public_key
 from mlspec_attest.signing.sigstore.identity import SigstoreIdentity
 from mlspec_attest.signing.sigstore.result import VerifiedBundle
@@ -25,7 +26,7 @@ def artifact_digest(artifact: Path | None, digest: str | None) -> str:
     if digest is not None:
         match = re.fullmatch(r"sha256:([0-9a-fA-F]{64})", digest)
         if match is None:
-            raise UsageError(f"--digest {digest!r} is not sha256:<64 hex digits>")
+            raise UsageError(f"{named('digest')} {digest!r} is not sha256:<64 hex digits>")
         return match.group(1).lower()
     assert artifact is not None
     return sha256_file(artifact)
@@ -81,20 +82,30 @@ class BundleCheck:
         """The inputs these options name; combinations that make no sense are refused (exit 2)."""
         trust_options = [o for o in (trusted_root, trust_config, instance) if o is not None]
         if (artifact is None) == (digest is None):
-            raise UsageError("name what was signed: --artifact FILE or --digest sha256:HEX")
+            raise UsageError(
+                f"name what was signed: {named('artifact')} FILE or {named('digest')} sha256:HEX"
+            )
         if len(trust_options) > 1:
-            raise UsageError("choose one of --trusted-root, --trust-config and --instance")
+            raise UsageError(
+                f"choose one of {named('trusted_root')}, {named('trust_config')} "
+                f"and {named('instance')}"
+            )
         if refresh_trust and instance is None:
-            raise UsageError("--refresh-trust goes with --instance production|staging")
+            raise UsageError(
+                f"{named('refresh_trust')} goes with {named('instance')} production|staging"
+            )
         if identity is not None and identity_regex is not None:
-            raise UsageError("choose one of --identity and --identity-regex")
+            raise UsageError(f"choose one of {named('identity')} and {named('identity_regex')}")
         if (identity is not None or identity_regex is not None) != (issuer is not None):
-            raise UsageError("--identity/--identity-regex and --issuer go together")
+            raise UsageError(
+                f"{named('identity')}/{named('identity_regex')} and {named('issuer')} go together"
+            )
         if key is None and not trust_options:
             raise UsageError(
                 "no trust given",
-                remedy="pass --key PUBKEY, or a trust root (--trusted-root, --trust-config, "
-                "--instance) with --identity and --issuer",
+                remedy=f"pass {named('key')} PUBKEY, or a trust root "
+                f"({named('trusted_root')}, {named('trust_config')}, {named('instance')}) "
+                f"with {named('identity')} and {named('issuer')}",
             )
         sha256 = artifact_digest(artifact, digest)
         trust = trust_root_from_options(trusted_root, trust_config, instance, refresh_trust)

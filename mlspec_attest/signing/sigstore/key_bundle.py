@@ -18,6 +18,7 @@ from typing import Any
 
 from mlspec_attest.errors import MalformedDocumentError, SigstoreVerificationError, UsageError
 from mlspec_attest.formats.dsse import Envelope, b64decode_strict
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.signing import schemes
 from mlspec_attest.signing.dsse_pae import signed_pae
 from mlspec_attest.signing.keys import LocalPublicKey
@@ -102,7 +103,7 @@ def _logged_times(
     if not entries:
         raise SigstoreVerificationError(
             f"{what}: a trust root was given, but the bundle has no transparency-log entry",
-            remedy="this key bundle was never logged; verify it with --key alone",
+            remedy=f"this key bundle was never logged; verify it with {named('key')} alone",
         )
     # sigstore-python is optional for key bundles: loaded only when a log entry is checked.
     from mlspec_attest.signing.sigstore import _compat
@@ -129,7 +130,7 @@ def _message_signature(
     if artifact_sha256 is None:
         raise UsageError(
             f"{what}: a message signature covers an artifact; pass it",
-            remedy="--artifact FILE or --digest sha256:HEX",
+            remedy=f"{named('artifact')} FILE or {named('digest')} sha256:HEX",
         )
     digest = raw.get("messageDigest")
     if digest is not None:

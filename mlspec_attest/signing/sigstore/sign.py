@@ -28,6 +28,7 @@ from cryptography import x509
 from mlspec_attest.errors import BackendError, BadInputError, MlspecError, UsageError, missing
 from mlspec_attest.formats.bundle import Bundle
 from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.signing.sigstore.identity import CertificateIdentity, SigstoreIdentity
 from mlspec_attest.signing.sigstore.trust_root import TrustRoot, load_signing_config, trust_root_of
 from mlspec_attest.signing.sigstore.verify import verify_bundle
@@ -41,7 +42,7 @@ def _sigstore() -> Any:
         import sigstore.oidc
         import sigstore.sign
     except ImportError as exc:
-        raise missing("sigstore", "keyless signing (--sigstore)", exc) from exc
+        raise missing("sigstore", f"keyless signing ({named('sigstore')})", exc) from exc
     return sigstore
 
 
@@ -64,7 +65,7 @@ def resolve_identity_token(explicit: str | None = None) -> str:
         return str(ambient)
     raise UsageError(
         "keyless signing needs an OIDC identity token",
-        remedy=f"pass --identity-token TOKEN, set {TOKEN_ENV}, or run in a CI system "
+        remedy=f"pass {named('identity_token')} TOKEN, set {TOKEN_ENV}, or run in a CI system "
         "that provides OIDC credentials (GitHub Actions: permissions id-token: write)",
     )
 
@@ -90,7 +91,7 @@ class SigstoreSigner:
         staging: bool = False,
     ) -> SigstoreSigner:
         if trust_config is not None and staging:
-            raise UsageError("choose one of --trust-config and --staging")
+            raise UsageError(f"choose one of {named('trust_config')} and {named('staging')}")
         ambient = not identity_token and not os.environ.get(TOKEN_ENV)
         token = _identity_token(resolve_identity_token(identity_token))
         config = load_signing_config(trust_config, staging=staging)
@@ -139,7 +140,7 @@ class SigstoreSigner:
         ) as exc:
             raise BackendError(
                 f"Sigstore signing failed ({self.source}): {exc}",
-                remedy="check the network and the instance in --trust-config; a token "
+                remedy=f"check the network and the instance in {named('trust_config')}; a token "
                 "may also have expired (they live minutes)",
             ) from exc
         return str(bundle.to_json())
@@ -233,7 +234,8 @@ def _identity_token(raw: str) -> Any:
     except sigstore.errors.Error as exc:
         raise BadInputError(
             f"the OIDC identity token is not usable: {exc}",
-            remedy=f"pass a fresh token (audience 'sigstore') with --identity-token or {TOKEN_ENV}",
+            remedy=f"pass a fresh token (audience 'sigstore') with {named('identity_token')} "
+            f"or {TOKEN_ENV}",
         ) from exc
 
 

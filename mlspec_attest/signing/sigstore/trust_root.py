@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlspec_attest.errors import BackendError, MalformedDocumentError, UsageError, missing
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.jsonio import canonical, load_file, loads_strict
 
 if TYPE_CHECKING:
@@ -157,7 +158,7 @@ def load_signing_config(path: Path | None, *, staging: bool = False) -> Any:
         import sigstore.models
         from sigstore import errors as sigstore_errors
     except ImportError as exc:
-        raise missing("sigstore", "keyless signing (--sigstore)", exc) from exc
+        raise missing("sigstore", f"keyless signing ({named('sigstore')})", exc) from exc
     if path is not None:
         doc = load_file(path, what=f"trust config {path}")
         media_type = doc.get("mediaType") if isinstance(doc, dict) else None
@@ -179,7 +180,7 @@ def load_signing_config(path: Path | None, *, staging: bool = False) -> Any:
         instance = "staging" if staging else "production"
         raise BackendError(
             f"cannot load the Sigstore {instance} configuration over TUF: {exc}",
-            remedy="check the network, or pass --trust-config FILE for a private instance",
+            remedy=f"check the network, or pass {named('trust_config')} FILE for a private instance",
         ) from exc
 
 

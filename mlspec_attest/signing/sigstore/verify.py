@@ -53,6 +53,7 @@ from mlspec_attest.errors import (
     SigstoreVerificationError,
     UsageError,
 )
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.signing.keys import LocalPublicKey
 from mlspec_attest.signing.sigstore.identity import (
     SigstoreIdentity,
@@ -95,16 +96,19 @@ def verify_bundle(
             if key is not None:
                 raise SigstoreVerificationError(
                     f"{what}: signed with a Sigstore certificate, not with the public key given",
-                    remedy="verify keyless bundles with --identity/--identity-regex and --issuer",
+                    remedy=f"verify keyless bundles with {named('identity')}/{named('identity_regex')} "
+                    f"and {named('issuer')}",
                 )
             raise UsageError(
                 f"{what}: a keyless bundle needs an identity policy",
-                remedy="name the signer: --identity ID (or --identity-regex RE) and --issuer URL",
+                remedy=f"name the signer: {named('identity')} ID (or {named('identity_regex')} RE) "
+                f"and {named('issuer')} URL",
             )
         if trust is None:
             raise BackendError(
                 f"{what}: no Sigstore trust root to verify a keyless bundle against",
-                remedy="pass --trusted-root FILE, --trust-config FILE or --instance NAME",
+                remedy=f"pass {named('trusted_root')} FILE, {named('trust_config')} FILE "
+                f"or {named('instance')} NAME",
             )
         return _verify_keyless(doc, trust, identities, artifact_sha256, what)
     if "publicKey" not in material:
@@ -114,7 +118,7 @@ def verify_bundle(
     if key is None:
         raise SigstoreVerificationError(
             f"{what}: signed with a public key (not a Sigstore certificate), and no key was given",
-            remedy="verify it with --key PUBKEY",
+            remedy=f"verify it with {named('key')} PUBKEY",
         )
     return verify_with_key(doc, key, trust, artifact_sha256, now or datetime.now(UTC), what)
 
@@ -132,7 +136,7 @@ def _verify_keyless(
     if "dsseEnvelope" not in doc and artifact_sha256 is None:
         raise UsageError(
             f"{what}: a message signature covers an artifact; pass it",
-            remedy="--artifact FILE or --digest sha256:HEX",
+            remedy=f"{named('artifact')} FILE or {named('digest')} sha256:HEX",
         )
     outcome = _compat.verify_certificate_bundle(
         json.dumps(doc),

@@ -11,25 +11,32 @@ from typing import Any
 
 from mlspec_attest.errors import MlspecError
 from mlspec_attest.evidence.overlaps import check_leakage as recompute
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.policy.model import Policy
 from mlspec_attest.store.ledger import AttestationStore
 from mlspec_attest.verify.accepted import AcceptedAttestation
 from mlspec_attest.verify.checks.records import Chosen
 from mlspec_attest.verify.report import Check, VerificationReport
 
-LEAKAGE_REMEDIES = {
+_REMEDIES = {
     "overlap-exceeds-tolerance": "rows are shared between splits: de-duplicate before splitting "
     "and re-run from split",
     "attested-count-wrong": "the signed overlap counts do not match the stored digest sets; "
     "re-run the split stage",
     "digest-set-missing": "copy the store with its blobs/ folder, or re-run the split stage",
     "digest-set-corrupt": "the stored digest set is damaged; re-run the split stage",
-    "split-missing": "sign the split stage with --split ROLE=PATH for every split the policy names",
     "canonicalization-retired": "re-run the split stage, and every stage after it, with this "
     "version of mlspec-attest (mlspec-rows/v2; docs/leakage.md, backward compatibility)",
     "record-malformed": "the signed leakage record is not a leakage/v2 document; re-run the "
     "split stage",
 }
+
+
+def leakage_remedy(kind: str) -> str:
+    """What to do about a leakage finding of ``kind``, in the caller's terms."""
+    if kind == "split-missing":
+        return f"sign the split stage with {named('splits')} for every split the policy names"
+    return _REMEDIES.get(kind, f"re-sign the split stage with {named('splits')}")
 
 
 def check_leakage(
@@ -49,7 +56,7 @@ def check_leakage(
             "the split attestation carries no leakage proof",
             expected="details.leakage with per-split row digest sets",
             found="none",
-            remedy="sign the split stage with --split ROLE=PATH for each split",
+            remedy=f"sign the split stage with {named('splits')} for each split",
         )
         return
     check_leakage_binding(att, record, rule.stage, report)
@@ -76,9 +83,7 @@ def check_leakage(
             f"{f.message} [{f.kind}]",
             expected=f.expected,
             found=f.found,
-            remedy=LEAKAGE_REMEDIES.get(
-                f.kind, "re-sign the split stage with mlspec-attest sign --split"
-            ),
+            remedy=leakage_remedy(f.kind),
         )
 
 

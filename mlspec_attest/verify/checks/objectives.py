@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from mlspec_attest.errors import MlspecError
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.policy.model import Policy
 from mlspec_attest.policy.objectives import (
     Evidence,
@@ -65,7 +66,7 @@ def signed_objectives(
             "the objectives attestation records no objectives document",
             expected="details.objectives with the document's sha256",
             found="none",
-            remedy="sign the objectives stage with the objectives YAML as a --product",
+            remedy=f"sign the objectives stage with the objectives YAML as {named('product_one')}",
         )
         return None
     product = next((p for p in att.statement.products if p.name == record.get("artifact")), None)
@@ -151,6 +152,6 @@ def baseline_metrics(
             f"compare {stage!r} with its baseline",
             expected=f"a {stage!r} attestation of the baseline run",
             found=f"{baseline.stage} of run {baseline.run_id}",
-            remedy=f"pass --baseline with the baseline run's {stage!r} attestation",
+            remedy=f"pass {named('baseline')} with the baseline run's {stage!r} attestation",
         )
     return None if wrong else baseline.metrics

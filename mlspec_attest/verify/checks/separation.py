@@ -9,6 +9,7 @@ evaluation finished. The row-level check of what those stages read is
 
 from __future__ import annotations
 
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.rfc3339 import parse_rfc3339
 from mlspec_attest.policy.model import Policy, SeparationRule
 from mlspec_attest.verify.accepted import AcceptedAttestation
@@ -59,9 +60,10 @@ def check_separation(policy: Policy, chosen: Chosen, report: VerificationReport)
             Check.HOLDBACK_NOT_TESTED,
             rule.split,
             f"split records no {rule.holdback_role!r} product",
-            expected=f"--role {rule.holdback_role}=PATH on a product of {rule.split}",
+            expected=f"{named('role_path', role=rule.holdback_role, path='PATH')} on a product of {rule.split}",
             found=f"roles {sorted(split.statement.metadata.roles)}",
-            remedy=f"sign the split stage with --role {rule.holdback_role}=<hold-back file>",
+            remedy="sign the split stage with "
+            + named("role_path", role=rule.holdback_role, path="<hold-back file>"),
         )
         return
     t_digest = check_holdback_tested(rule, test, hb_name, hb_digest, report)
@@ -87,7 +89,8 @@ def check_holdback_tested(
             "test did not consume the hold-back split produced by split",
             expected=f"material with role {rule.holdback_role!r} = {hb_name} ({short(hb_digest)})",
             found=f"{t_name or 'no such role'} ({short(t_digest)})",
-            remedy=f"run {rule.test} on exactly the hold-back file {rule.split} produced, with --role {rule.holdback_role}=…",
+            remedy=f"run {rule.test} on exactly the hold-back file {rule.split} produced, with "
+            + named("role_path", role=rule.holdback_role, path="…"),
         )
     return t_digest
 
@@ -131,7 +134,8 @@ def check_same_model(
             "test and evaluation did not use the same model",
             expected=f"{rule.model_role!r} material of {rule.evaluate}: {short(eval_model)}",
             found=f"{rule.model_role!r} material of {rule.test}: {short(test_model)}",
-            remedy=f"record the model with --role {rule.model_role}=… in both stages and test the evaluated model",
+            remedy=f"record the model with {named('role_path', role=rule.model_role, path='…')} "
+            "in both stages and test the evaluated model",
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.schemas import schema_errors
 from mlspec_attest.policy.model import DataValidationRule, Policy
 from mlspec_attest.verify.accepted import AcceptedAttestation
@@ -28,7 +29,7 @@ def check_data_validation(policy: Policy, chosen: Chosen, report: VerificationRe
             "the validation attestation carries no validation record",
             expected="details.validation (from `mlspec-attest validate`)",
             found="none",
-            remedy="sign the validate stage with --detail validation=REPORT.json",
+            remedy=f"sign the validate stage with {named('detail', name='validation', path='REPORT.json')}",
         )
         return
     if not validation_record_usable(record, att, rule.stage, report):
@@ -120,7 +121,7 @@ def validation_record_usable(
             Check.DATA_VALIDATION,
             stage,
             f"the validation record is malformed: {text}",
-            expected="a record written by `mlspec-attest validate --out` (validation/v1)",
+            expected=f"a record written by `{named('validation_record')}` (validation/v1)",
             found=f"{len(problems)} schema violation(s)",
             remedy="re-run `mlspec-attest validate` and sign its output unchanged",
         )
@@ -138,7 +139,7 @@ def validation_record_usable(
                 or "none"
             ),
             found=f"validated dataset sha256:{validated[:16]}…",
-            remedy="validate the exact file the stage reads and name it with --material",
+            remedy=f"validate the exact file the stage reads and name it with {named('material')}",
         )
         return False
     return True
