@@ -9,6 +9,7 @@ with real keys and signatures.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -288,6 +289,28 @@ def test_add_passes_over_a_directory_squatting_on_the_name(
     path = AttestationStore(tmp_path).add("r1", "s", key.keyid, bundle)
     assert path == run / f"s.{key.keyid[:8]}.{digest[:16]}.sigstore.json"
     assert path.read_bytes() == canonical(bundle.to_json())
+
+
+@pytest.mark.parametrize("planted", ["fifo", "larger", "shorter"])
+def test_a_file_planted_at_the_name_is_compared_bounded_and_never_blocks(
+    tmp_path: Path, keys: dict[str, KeyPair], planted: str
+) -> None:
+    # Whoever can write the store may plant a FIFO (reading it would wait for a writer
+    # forever) or a file of any size at the name the next attestation takes: it is
+    # not "the same bytes", so the attestation goes to the next name, whole.
+    key = keys["owner"]
+    bundle = signed_bundle(key)
+    data = canonical(bundle.to_json())
+    run = tmp_path / "runs/r1"
+    run.mkdir(parents=True)
+    first = run / f"s.{key.keyid[:8]}.sigstore.json"
+    if planted == "fifo":
+        os.mkfifo(first)
+    else:
+        first.write_bytes(data + b" " if planted == "larger" else data[:-1])
+    path = AttestationStore(tmp_path).add("r1", "s", key.keyid, bundle)
+    assert path == run / f"s.{key.keyid[:8]}.{bundle_sha256(bundle)[:16]}.sigstore.json"
+    assert path.read_bytes() == data
 
 
 def test_add_of_the_same_bytes_again_is_a_no_op(tmp_path: Path, keys: dict[str, KeyPair]) -> None:

@@ -95,6 +95,10 @@ MAX_KEY_BYTES: Final = 64 * KiB
 """A PEM key file. An RSA-4096 private key is 3.3 KiB; a key file is never
 a certificate bundle."""
 
+MAX_CERTIFICATES_BYTES: Final = 1 * MiB
+"""A PEM file of trusted certificates (``--certificate-chain``): a certificate is
+1-2 KiB, so this holds hundreds."""
+
 # ------------------------------------------------------------------ structure
 MAX_JSON_DEPTH: Final = 64
 """Nesting of arrays and objects in JSON. A bundle nests 6 deep, a stage

@@ -249,8 +249,12 @@ def _marker_error(message: str) -> UsageError:
 
 
 def _holds(path: Path, data: bytes) -> bool:
-    """Whether ``path`` already holds exactly ``data`` (storing it again is then a no-op)."""
+    """Whether ``path`` already holds exactly ``data`` (storing it again is then a no-op).
+
+    Read as any store file is: bounded (no more than ``data`` plus one byte) and without
+    blocking, so a FIFO or a huge file planted at the path is simply not a match.
+    """
     try:
-        return path.read_bytes() == data
-    except OSError:
+        return read_limited(path, len(data), what=str(path), kind="a stored bundle") == data
+    except MlspecError:
         return False

@@ -794,12 +794,14 @@ def test_certificate_files_that_cannot_be_used(tmp_path: Path) -> None:
     missing = tmp_path / "missing.pem"
     with pytest.raises(KeyLoadError) as info:
         CertificateTrust.from_files([missing])
-    assert info.value.message == f"{missing}: certificate file not found"
+    assert info.value.message == f"certificate file {missing}: file not found"
     folder = tmp_path / "folder.pem"
     folder.mkdir()
     with pytest.raises(KeyLoadError) as info:
         CertificateTrust.from_files([folder])
-    assert info.value.message == f"{folder}: cannot read (Is a directory)"
+    assert info.value.message == (
+        f"certificate file {folder}: cannot read (is a directory, expected a file)"
+    )
     text = tmp_path / "text.pem"
     text.write_text("not a certificate")
     with pytest.raises(KeyLoadError) as info:

@@ -31,6 +31,7 @@ from cryptography import x509
 from mlspec_attest.digest.artifact import sha256_file
 from mlspec_attest.errors import ArtifactPathError, KeyLoadError, UsageError
 from mlspec_attest.formats.inputs import named
+from mlspec_attest.formats.limits import MAX_CERTIFICATES_BYTES, read_limited
 from mlspec_attest.signing import schemes
 from mlspec_attest.signing.certificates import fingerprint, self_signed
 from mlspec_attest.signing.keys import LocalPublicKey, load_public_key
@@ -65,12 +66,13 @@ class CertificateTrust:
     def from_files(cls, paths: tuple[Path, ...] | list[Path]) -> CertificateTrust:
         certs: list[x509.Certificate] = []
         for path in paths:
-            try:
-                data = path.read_bytes()
-            except FileNotFoundError as exc:
-                raise KeyLoadError(f"{path}: certificate file not found") from exc
-            except OSError as exc:
-                raise KeyLoadError(f"{path}: cannot read ({exc.strerror})") from exc
+            data = read_limited(
+                path,
+                MAX_CERTIFICATES_BYTES,
+                what=f"certificate file {path}",
+                kind="a certificate file",
+                error=KeyLoadError,
+            )
             try:
                 certs.extend(x509.load_pem_x509_certificates(data))
             except ValueError as exc:
