@@ -89,6 +89,10 @@ class DeployArtifacts:
                 summary = self.check_target(DeployTarget(role, spec, path), chosen)
             self.report.artifacts.append(summary)
 
+    def _deny(self, target: DeployTarget, check: Check, problem: str, **fields: str) -> None:
+        """A failure of ``target``, on its stage; ``problem`` follows the artifact's name."""
+        self.report.fail(check, target.stage, f"deploy artifact {target.role!r}{problem}", **fields)
+
     def not_supplied(self, role: str, spec: DeployArtifact) -> ArtifactSummary:
         if spec.required:
             self.report.fail(
@@ -128,10 +132,10 @@ class DeployArtifacts:
         try:
             return DigestScheme.of_digest_set(attested.digest)
         except MlspecError as exc:
-            self.report.fail(
+            self._deny(
+                target,
                 Check.ARTIFACT_MISMATCH,
-                target.stage,
-                f"deploy artifact {target.role!r}: {exc.message}",
+                f": {exc.message}",
                 expected="a digest this verifier can recompute",
                 found=", ".join(sorted(attested.digest)),
                 remedy=exc.remedy or _FIX_DIGEST,
@@ -145,10 +149,10 @@ class DeployArtifacts:
         try:
             return digest_path(target.path, scheme=scheme, progress=self.progress)
         except ArtifactPathError as exc:
-            self.report.fail(
+            self._deny(
+                target,
                 Check.ARTIFACT_MISSING,
-                target.stage,
-                f"deploy artifact {target.role!r}: {exc.message}",
+                f": {exc.message}",
                 expected=f"a readable file or directory at {target.path}",
                 found="missing",
                 remedy="pass the path of the artifact you are about to deploy",
@@ -156,10 +160,10 @@ class DeployArtifacts:
             return target.summary("missing")
         except MlspecError as exc:
             # e.g. a signed digest whose shard size would split the files past the limit
-            self.report.fail(
+            self._deny(
+                target,
                 Check.ARTIFACT_MISMATCH,
-                target.stage,
-                f"deploy artifact {target.role!r} cannot be re-hashed as attested: {exc.message}",
+                f" cannot be re-hashed as attested: {exc.message}",
                 expected="a digest this verifier can recompute within its limits",
                 found=", ".join(sorted(attested.digest)) if attested else "no digest",
                 remedy=exc.remedy or _FIX_DIGEST,
@@ -168,10 +172,10 @@ class DeployArtifacts:
 
     def not_attested(self, target: DeployTarget, actual: ArtifactDigest) -> ArtifactSummary:
         spec = target.spec
-        self.report.fail(
+        self._deny(
+            target,
             Check.ARTIFACT_MISMATCH,
-            spec.stage,
-            f"deploy artifact {target.role!r}: stage {spec.stage!r} attests no product {spec.product!r}",
+            f": stage {spec.stage!r} attests no product {spec.product!r}",
             expected=f"product {spec.product} in a valid {spec.stage} attestation",
             found="none",
             remedy="fix the stage failures above first",
@@ -187,10 +191,10 @@ class DeployArtifacts:
     ) -> ArtifactSummary:
         description, files = self.describe_difference(attested.digest, actual)
         key = scheme.key
-        self.report.fail(
+        self._deny(
+            target,
             Check.ARTIFACT_MISMATCH,
-            target.stage,
-            f"deploy artifact {target.role!r} at {target.path} differs from what {target.stage!r} attested",
+            f" at {target.path} differs from what {target.stage!r} attested",
             expected=f"{key} {attested.digest.get(key, '?')}",
             found=f"{key} {actual.digest}; {description}",
             remedy="do not deploy: the bytes on disk are not the attested ones; rebuild through the pipeline",

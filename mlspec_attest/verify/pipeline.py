@@ -32,7 +32,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from mlspec_attest.errors import UsageError
 from mlspec_attest.formats.inputs import named
@@ -61,6 +61,21 @@ if TYPE_CHECKING:
     from mlspec_attest.digest.engine import ProgressSink
 
 
+class VerifyOptions(TypedDict, total=False):
+    """What a verification may be given besides the policy, its owners' keys and the store."""
+
+    run_id: str | None
+    """The run to verify; default: the store's only run (never its current-run marker)."""
+    artifacts: Mapping[str, Path] | None
+    """Deploy role -> the file or directory to be deployed, re-hashed against the chain."""
+    now: datetime | None
+    """When the policy's expiry and the signed times are judged; default: now."""
+    baseline: Path | None
+    """The attestation of the model in production, for ``change`` objectives."""
+    progress: ProgressSink | None
+    """Where re-hashing the deploy artifacts reports its progress."""
+
+
 class PipelineVerifier:
     """Runs every check of one verification and fills a report."""
 
@@ -69,12 +84,7 @@ class PipelineVerifier:
         signed: SignedPolicy,
         owner_keys: list[PublicKeyVerifier],
         store: AttestationStore,
-        *,
-        run_id: str | None = None,
-        artifacts: Mapping[str, Path] | None = None,
-        now: datetime | None = None,
-        baseline: Path | None = None,
-        progress: ProgressSink | None = None,
+        **options: Unpack[VerifyOptions],
     ) -> None:
         if not owner_keys:
             raise UsageError(f"at least one {named('policy_key')} is required to trust the policy")
@@ -82,10 +92,11 @@ class PipelineVerifier:
         self.policy: Policy = signed.policy
         self.owner_keys = owner_keys
         self.store = store
-        self.artifacts = dict(artifacts or {})
-        self.now = now or datetime.now(UTC)
-        self.baseline_path = baseline
-        self.progress = progress
+        self.artifacts = dict(options.get("artifacts") or {})
+        self.now = options.get("now") or datetime.now(UTC)
+        self.baseline_path = options.get("baseline")
+        self.progress = options.get("progress")
+        run_id = options.get("run_id")
         unknown = sorted(set(self.artifacts) - set(self.policy.deploy))
         if unknown:
             roles = ", ".join(sorted(self.policy.deploy)) or "none"
@@ -223,34 +234,20 @@ def verify_pipeline(
     signed: SignedPolicy,
     owner_keys: list[PublicKeyVerifier],
     store: AttestationStore,
-    *,
-    run_id: str | None = None,
-    artifacts: Mapping[str, Path] | None = None,
-    now: datetime | None = None,
-    baseline: Path | None = None,
-    progress: ProgressSink | None = None,
+    **options: Unpack[VerifyOptions],
 ) -> VerificationReport:
     """Run every check and return the full report (never raises for a denial)."""
-    return PipelineVerifier(
-        signed,
-        owner_keys,
-        store,
-        run_id=run_id,
-        artifacts=artifacts,
-        now=now,
-        baseline=baseline,
-        progress=progress,
-    ).run()
+    return PipelineVerifier(signed, owner_keys, store, **options).run()
 
 
 def require_verified(
     signed: SignedPolicy,
     owner_keys: list[PublicKeyVerifier],
     store: AttestationStore,
-    **kwargs: object,
+    **options: Unpack[VerifyOptions],
 ) -> VerificationReport:
     """Fail-closed form: return the report if it passed, else raise VerificationError."""
-    report = verify_pipeline(signed, owner_keys, store, **kwargs)  # type: ignore[arg-type]
+    report = verify_pipeline(signed, owner_keys, store, **options)
     if not report.passed:
         first = report.failures[0]
         error = ERROR_CLASSES[first.check](

@@ -151,9 +151,21 @@ def test_embedded_trust_root(cli: Cli, absent: Absent) -> None:
 
 def test_sigstore_dependency_names_itself(cli: Cli, absent: Absent) -> None:
     """A dependency of sigstore's that is gone is named, not sigstore."""
-    absent("rfc3161_client", reimport=("mlspec_attest.signing.sigstore._compat",))
+
+    # sigstore imported by an earlier test would not import its dependency again: import
+    # it afresh here, then drop what this test imported (the fixture's monkeypatch puts
+    # the earlier modules back).
+    def sigstore_modules() -> set[str]:
+        return {n for n in sys.modules if n == "sigstore" or n.startswith("sigstore.")}
+
+    loaded = sigstore_modules()
+    absent("rfc3161_client", reimport=("mlspec_attest.signing.sigstore._compat", *loaded))
     root = asset("sigstore/trust/sigstore-4.5.1-embedded/staging/trusted_root.json")
-    result = cli(*bundle_verify_args("--trusted-root", root))
+    try:
+        result = cli(*bundle_verify_args("--trusted-root", root))
+    finally:
+        for name in sigstore_modules() - loaded:
+            del sys.modules[name]
     assert_missing(result, "verifying Sigstore bundles", "rfc3161-client", CORE)
 
 

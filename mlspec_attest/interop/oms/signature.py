@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from mlspec_attest.digest.artifact import sha256_file
 from mlspec_attest.errors import ArtifactPathError, VerificationError
@@ -187,21 +187,27 @@ def _left_out(
     return extra
 
 
+class ModelCheckOptions(TypedDict, total=False):
+    """How a model is checked against its signature, besides the trust."""
+
+    ignore_paths: Iterable[str]
+    """Model-relative paths left out besides those the signature records."""
+    ignore_git_paths: bool | None
+    """None (default): leave out git metadata only for signatures that record no ignore
+    paths; True/False force it."""
+    workers: int | None
+    """Hashing threads; default: the digest engine's choice."""
+
+
 def check_model(
     model: Path,
     signature: Path,
     trust: OmsTrust,
-    *,
-    ignore_paths: Iterable[str] = (),
-    ignore_git_paths: bool | None = None,
-    workers: int | None = None,
+    **options: Unpack[ModelCheckOptions],
 ) -> ModelVerification:
     """Verify ``model`` against the model-signing ``signature`` and report every problem.
 
-    ``ignore_paths`` are model-relative paths left out besides those the
-    signature records. ``ignore_git_paths``: None (default) leaves out git
-    metadata only for signatures that record no ignore paths; True/False force it.
-    Raises for malformed input (exit 3) or a missing Sigstore backend (exit 4);
+    ``options``: :class:`ModelCheckOptions`. Raises for malformed input (exit 3) or a missing Sigstore backend (exit 4);
     every denial is a problem in the returned report.
     """
     if not model.exists() and not model.is_symlink():
@@ -216,10 +222,12 @@ def check_model(
     notes = list(checked.notes)
     if checked.pae != "dsse-v1":
         notes.append("signed with the pre-1.0 model-signing PAE (legacy format)")
-    extra = _left_out(model, signature, signed, ignore_paths, ignore_git_paths)
+    extra = _left_out(
+        model, signature, signed, options.get("ignore_paths", ()), options.get("ignore_git_paths")
+    )
     serialization = signed.serialization
     actual, walk_problems = build_manifest(
-        model, serialization, extra_ignore=extra, workers=workers
+        model, serialization, extra_ignore=extra, workers=options.get("workers")
     )
     problems = [*signed.problems, *walk_problems]
     problems += compare_resources(signed.resources, actual.resources, method=serialization.method)
@@ -248,20 +256,10 @@ def verify_model(
     model: Path,
     signature: Path,
     trust: OmsTrust,
-    *,
-    ignore_paths: Iterable[str] = (),
-    ignore_git_paths: bool | None = None,
-    workers: int | None = None,
+    **options: Unpack[ModelCheckOptions],
 ) -> ModelVerification:
     """Like :func:`check_model`, but raise :class:`ModelSignatureDenied` unless it passed."""
-    report = check_model(
-        model,
-        signature,
-        trust,
-        ignore_paths=ignore_paths,
-        ignore_git_paths=ignore_git_paths,
-        workers=workers,
-    )
+    report = check_model(model, signature, trust, **options)
     if not report.passed:
         raise ModelSignatureDenied(report)
     return report
@@ -274,10 +272,7 @@ def oms_evidence(
     model_dir: Path,
     signature_path: Path,
     trust: OmsTrust,
-    *,
-    ignore_paths: Iterable[str] = (),
-    ignore_git_paths: bool | None = None,
-    workers: int | None = None,
+    **options: Unpack[ModelCheckOptions],
 ) -> dict[str, Any]:
     """Verify an existing model-signing signature and summarize it for the package stage.
 
@@ -286,14 +281,7 @@ def oms_evidence(
     digest, the ignore set actually applied and the signature file's sha256.
     Raises :class:`ModelSignatureDenied` if the model does not verify.
     """
-    report = verify_model(
-        model_dir,
-        signature_path,
-        trust,
-        ignore_paths=ignore_paths,
-        ignore_git_paths=ignore_git_paths,
-        workers=workers,
-    )
+    report = verify_model(model_dir, signature_path, trust, **options)
     assert report.serialization is not None and report.manifest_digest is not None
     return {
         "schemaVersion": EVIDENCE_SCHEMA,
