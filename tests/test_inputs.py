@@ -147,3 +147,18 @@ def test_the_same_error_through_the_cli_names_the_flag(
     err = capsys.readouterr().err
     assert "--public-key, --certificate-chain, or --trust-config" in err
     assert named("public_key") == "public_key"  # the CLI's names ended with its run
+
+
+def test_the_click_group_names_flags_without_main(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mlspec_attest.cli.main import cli
+
+    bundle = tmp_path / "b.sigstore.json"
+    bundle.write_text("{}")
+    result = CliRunner().invoke(cli, ["bundle", "verify", str(bundle), "--key", str(bundle)])
+    assert isinstance(result.exception, UsageError)
+    assert result.exception.message == (
+        "name what was signed: --artifact FILE or --digest sha256:HEX"
+    )
+    assert named("artifact") == "artifact"  # restored after the command

@@ -99,6 +99,8 @@ def cli() -> None:
     Environment: MLSPEC_ATTEST_STORE (store directory), MLSPEC_ATTEST_KEY (signing key),
                  MLSPEC_RUN_ID (run id shared by all stages of one run).
     """
+    # Also when the group is invoked without main() (an embedding program, CliRunner).
+    click.get_current_context().with_resource(front_end_names(CLI_NAMES))
 
 
 def _wants_json(argv: list[str]) -> bool:
