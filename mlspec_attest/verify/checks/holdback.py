@@ -84,24 +84,25 @@ def check_stage_content(
         report_content(report, name, finding)
 
 
+_READ_REMEDY = (
+    "hold-back data may only be read by the test stage; re-split, retrain and re-evaluate "
+    "without it"
+)
+_EVIDENCE_REMEDY = (
+    "re-sign the stage with this version of mlspec-attest, which records the row digest "
+    "sets of every split and material (docs/leakage.md)"
+)
+
+
 def report_content(report: VerificationReport, stage: str, finding: ContentFinding) -> None:
-    if finding.kind == "rows-read":
-        report.fail(
-            Check.HOLDBACK_READ,
-            stage,
-            finding.message,
-            expected=finding.expected,
-            found=finding.found,
-            remedy="hold-back data may only be read by the test stage; re-split, retrain "
-            "and re-evaluate without it",
-        )
-        return
+    """Rows of the hold-back set read (``holdback-read``), or evidence that cannot tell
+    (``holdback-evidence``)."""
+    read = finding.kind == "rows-read"
     report.fail(
-        Check.HOLDBACK_EVIDENCE,
+        Check.HOLDBACK_READ if read else Check.HOLDBACK_EVIDENCE,
         stage,
         finding.message,
         expected=finding.expected,
         found=finding.found,
-        remedy="re-sign the stage with this version of mlspec-attest, which records the row "
-        "digest sets of every split and material (docs/leakage.md)",
+        remedy=_READ_REMEDY if read else _EVIDENCE_REMEDY,
     )
