@@ -100,10 +100,14 @@ SELECTIONS: dict[str, list[str]] = {
     "mlspec_attest/signing/sigstore/log_entry.py": ["tests/sigstore"],
     "mlspec_attest/signing/schemes.py": [
         "tests/test_schemes.py",
+        "tests/test_schemes_exact.py",
         "tests/test_keys.py",
         "tests/interop/test_oms_trust.py",
     ],
-    "mlspec_attest/signing/certificates.py": ["tests/interop/test_oms_trust.py"],
+    "mlspec_attest/signing/certificates.py": [
+        "tests/interop/test_oms_trust.py",
+        "tests/test_certificates_exact.py",
+    ],
     "mlspec_attest/interop/oms/signature_check.py": [
         "tests/interop",
         "tests/sigstore/test_conformance_oms.py",
