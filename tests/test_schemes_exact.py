@@ -69,3 +69,10 @@ def test_registry_rsa_signature_verifies_over_its_digest() -> None:
     assert not schemes.verify(public, signature, DIGEST, Use.KEY_BUNDLE)
     other = hashlib.sha256(b"another artifact").digest()
     assert not schemes.verify(public, signature, other, Use.KEY_BUNDLE, prehashed=True)
+
+
+def test_a_key_on_another_curve_has_no_sigstore_name() -> None:
+    """No fallback label: a curve outside the table is refused, not called P-521."""
+    other = ec.generate_private_key(ec.SECP256K1()).public_key()
+    with pytest.raises(KeyLoadError, match="unsupported elliptic curve secp256k1"):
+        schemes.key_details(other)

@@ -246,7 +246,7 @@ def key_details(key: SupportedPublicKey) -> str:
     if isinstance(key, ed25519.Ed25519PublicKey):
         return "PKIX_ED25519"
     if isinstance(key, ec.EllipticCurvePublicKey):
-        return CURVES.get(key.curve.name, CURVES["secp521r1"]).key_details
+        return curve_of(key).key_details
     return f"PKIX_RSA_PSS_{key.key_size}_SHA256"
 
 
