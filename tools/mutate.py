@@ -254,9 +254,11 @@ SELECTIONS: dict[str, list[str]] = {
     "mlspec_attest/verify/checks/separation.py": [
         "tests/test_mlchecks.py",
         "tests/test_mlchecks_failures.py",
+        "tests/test_checks_separation_exact.py",
     ],
     "mlspec_attest/verify/checks/holdback.py": [
         "tests/test_holdback_content.py",
+        "tests/test_checks_holdback_exact.py",
         "tests/test_mlchecks.py",
         "tests/test_mlchecks_failures.py",
     ],
@@ -264,10 +266,12 @@ SELECTIONS: dict[str, list[str]] = {
         "tests/test_mlchecks.py",
         "tests/test_mlchecks_failures.py",
         "tests/test_holdback_content.py",
+        "tests/test_checks_leakage_exact.py",
     ],
     "mlspec_attest/verify/checks/validation.py": [
         "tests/test_mlchecks.py",
         "tests/test_verify_checks_small.py",
+        "tests/test_checks_validation_exact.py",
     ],
     "mlspec_attest/verify/checks/requirements.py": [
         "tests/test_mlchecks.py",
