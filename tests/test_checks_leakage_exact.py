@@ -13,6 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from mlspec_attest.errors import PolicyError
 from mlspec_attest.verify.report import Check, Failure
 
 from .mlpipeline import MakeML, MLPipeline, only
@@ -81,18 +84,14 @@ def test_a_proof_bound_to_another_file_is_reported_whole(ml: MLPipeline) -> None
     ]
 
 
-def test_a_policy_pair_naming_one_split_twice_cannot_be_checked(
+def test_a_policy_pair_naming_one_split_twice_is_refused_with_the_policy(
     tmp_path: Path, keys: dict[str, KeyPair]
 ) -> None:
-    """The policy schema allows [[train, train]]; the recomputation refuses it: denied."""
-    ml = EditedPolicy(tmp_path / "p", keys, (PAIRS, "pairs: [[train, train]]"))
-    assert only(ml.run().verify(), Check.LEAKAGE) == [
-        Failure(
-            Check.LEAKAGE,
-            "split",
-            "leakage proof unreadable: leakage pair ('train', 'train') names the same split twice",
-            remedy="re-sign the split stage",
-        )
+    """[[train, train]] is the policy's fault, so the policy is refused, not the split."""
+    with pytest.raises(PolicyError) as info:
+        EditedPolicy(tmp_path / "p", keys, (PAIRS, "pairs: [[train, train]]"))
+    assert [str(p).split(": error: ", 1)[1] for p in info.value.problems] == [
+        "leakage.pairs[0]: a pair compares two different splits, not 'train' with itself"
     ]
 
 

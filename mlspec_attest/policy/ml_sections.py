@@ -73,6 +73,12 @@ class _Sections:
         self.stage_ref(["leakage", "stage"], leak["stage"])
         rule = LeakageRule(stage=leak["stage"], tolerance=leak.get("tolerance", 0))
         if "pairs" in leak:
+            for i, (a, b) in enumerate(leak["pairs"]):
+                if a == b:
+                    self.report(
+                        ["leakage", "pairs", i],
+                        f"a pair compares two different splits, not {a!r} with itself",
+                    )
             rule = LeakageRule(rule.stage, rule.tolerance, tuple((a, b) for a, b in leak["pairs"]))
         return rule
 
