@@ -113,6 +113,7 @@ SELECTIONS: dict[str, list[str]] = {
         "tests/sigstore/test_conformance_oms.py",
     ],
     "mlspec_attest/policy/rules.py": [
+        "tests/test_rules_exact.py",
         "tests/test_rules.py",
         *_VERIFY_TESTS,
         "tests/interop/test_intoto.py",
@@ -140,6 +141,7 @@ SELECTIONS: dict[str, list[str]] = {
     "mlspec_attest/signing/sigstore/_compat.py": ["tests/sigstore"],
     "mlspec_attest/interop/oms/trust.py": ["tests/interop", "tests/cli/test_sign.py"],
     "mlspec_attest/formats/dsse.py": [
+        "tests/test_dsse_exact.py",
         "tests/test_dsse.py",
         "tests/test_bundle.py",
         "tests/test_golden.py",
