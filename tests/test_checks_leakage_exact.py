@@ -10,15 +10,18 @@ the caller's inputs (the splits), only the words around that name are asserted.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mlspec_attest.errors import PolicyError
+from mlspec_attest.policy.signed import load_signed_policy
+from mlspec_attest.verify.pipeline import verify_pipeline
 from mlspec_attest.verify.report import Check, Failure
 
-from .mlpipeline import MakeML, MLPipeline, only
+from .mlpipeline import VERIFY_NOW, MakeML, MLPipeline, only
 from .support import KeyPair, checks_of
 from .test_checks_holdback_exact import EditedPolicy
 from .test_mlchecks_failures import Statement, mlspec, run_editing
@@ -204,3 +207,69 @@ def test_a_retired_canonicalization_is_reported_with_its_remedy(ml: MLPipeline) 
         "re-run the split stage, and every stage after it, with this version of mlspec-attest "
         "(mlspec-rows/v2; docs/leakage.md, backward compatibility)"
     )
+
+
+# -- what only a hand-built policy or a forged record reaches --------------------------------
+def test_a_rule_the_policy_compiler_refuses_is_a_denial_not_a_crash(ml: MLPipeline) -> None:
+    """A Policy built in Python, not compiled, may pair a split with itself: still denied."""
+    ml.run()
+    signed = load_signed_policy(ml.signed_policy_path)
+    assert signed.policy.leakage is not None
+    rule = replace(signed.policy.leakage, pairs=(("train", "train"),))
+    odd = replace(signed, policy=replace(signed.policy, leakage=rule))
+    report = verify_pipeline(
+        odd, [ml.keys["owner"].public], ml.store, run_id=ml.run_id, now=VERIFY_NOW
+    )
+    assert only(report, Check.LEAKAGE) == [
+        Failure(
+            Check.LEAKAGE,
+            "split",
+            "leakage proof unreadable: leakage pair ('train', 'train') names the same split twice",
+            remedy="re-sign the split stage",
+        )
+    ]
+
+
+MALFORMED_REMEDY = "the signed leakage record is not a leakage/v2 document; re-run the split stage"
+
+
+def malformed(where: str) -> Failure:
+    return leakage_failure(
+        f"the leakage record does not match leakage/v2: {where}: 'not a map' is not of type "
+        "'object' [record-malformed]",
+        "https://mlspec-attest.dev/leakage/v2 (mlspec-rows/v2)",
+        "",
+        MALFORMED_REMEDY,
+    )
+
+
+def leakage_failures(ml: MLPipeline, splits: Any) -> list[Failure]:
+    def forge(statement: Statement) -> None:
+        leakage(statement)["splits"] = splits
+
+    report = run_editing(ml, "split", forge).verify()
+    return [f for f in report.failures if f.check is Check.LEAKAGE]
+
+
+def test_a_record_whose_splits_are_no_map_is_malformed_not_a_crash(ml: MLPipeline) -> None:
+    assert leakage_failures(ml, "not a map") == [malformed("splits")]
+
+
+def test_a_split_entry_that_is_no_map_binds_to_nothing_and_is_malformed(ml: MLPipeline) -> None:
+    products = "['data/split/holdback.csv', 'data/split/train.csv', 'data/split/validation.csv']"
+    assert leakage_failures(ml, {"train": "not a map"}) == [
+        leakage_failure(
+            "leakage proof for 'train' covers None, but the stage's 'train' role is "
+            "'data/split/train.csv'",
+            "data/split/train.csv",
+            "None",
+            "re-sign the split stage",
+        ),
+        leakage_failure(
+            "leakage proof for 'train' names None, not a product",
+            "each proven split is a product of the split stage",
+            products,
+            "re-sign the split stage",
+        ),
+        malformed("splits/train"),
+    ]
