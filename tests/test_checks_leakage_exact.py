@@ -21,8 +21,8 @@ from mlspec_attest.policy.signed import load_signed_policy
 from mlspec_attest.verify.pipeline import verify_pipeline
 from mlspec_attest.verify.report import Check, Failure
 
-from .mlpipeline import VERIFY_NOW, MakeML, MLPipeline, only
-from .support import KeyPair, checks_of
+from .mlpipeline import MakeML, MLPipeline, only
+from .support import VERIFY_NOW, KeyPair, checks_of
 from .test_checks_holdback_exact import EditedPolicy
 from .test_mlchecks_failures import Statement, mlspec, run_editing
 
