@@ -252,6 +252,7 @@ SELECTIONS: dict[str, list[str]] = {
         "tests/test_mlchecks.py",
         "tests/test_mlchecks_failures.py",
         "tests/test_verify_signers.py",
+        "tests/test_checks_objectives_exact.py",
     ],
     "mlspec_attest/verify/checks/separation.py": [
         "tests/test_mlchecks.py",
