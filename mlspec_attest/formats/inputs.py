@@ -30,7 +30,7 @@ LIBRARY_NAMES: Final[Mapping[str, str]] = {
     # signing a stage
     "key": "key",
     "passphrase": "the passphrase (passphrase=)",
-    "sigstore": "Sigstore keyless signing",
+    "sigstore": "keyless=KeylessOptions(...)",
     "identity_token": "identity_token",
     "staging": "staging",
     "policy_for_stage": "policy (or MLSPEC_ATTEST_POLICY)",

@@ -175,3 +175,55 @@ def test_a_corrupt_embedded_root_is_named(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(MalformedDocumentError) as caught:
         TrustRoot.embedded("staging")
     assert str(caught.value).startswith("embedded staging trust root: not valid JSON")
+
+
+class _Damaged:
+    """A meta-path finder for a damaged install: importing ``name`` fails with an
+    ImportError that names no module (as a broken extension or a raise in a module does)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def find_spec(self, fullname: str, path: object, target: object = None) -> None:
+        if fullname == self.name:
+            raise ImportError("damaged install")
+
+
+@pytest.mark.parametrize(
+    ("module", "call", "feature"),
+    [
+        (
+            "sigstore._utils",
+            lambda: TrustRoot.embedded("staging"),
+            "the embedded staging trust root",
+        ),
+        (
+            "sigstore.models",
+            lambda: TrustRoot.refreshed("staging"),
+            "refreshing the staging trust root",
+        ),
+        (
+            "sigstore_models.trustroot",
+            lambda: load_trusted_root({}, "x"),
+            "verifying Sigstore bundles",
+        ),
+        (
+            "sigstore.models",
+            lambda: load_signing_config(None),
+            "keyless signing (keyless=KeylessOptions(...))",
+        ),
+    ],
+)
+def test_an_import_failing_without_a_module_name_still_names_sigstore(
+    monkeypatch: pytest.MonkeyPatch, module: str, call: Any, feature: str
+) -> None:
+    for name in [n for n in sys.modules if n == module or n.startswith(module + ".")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [_Damaged(module), *sys.meta_path])
+    with pytest.raises(BackendError) as info:
+        call()
+    assert (
+        info.value.message
+        == f"{feature} needs sigstore, which cannot be imported (damaged install)"
+    )
+    assert info.value.remedy == "pip install 'mlspec-attest'"
