@@ -424,6 +424,11 @@ def ratio(peer: Row | None, ours: Row | None) -> float | None:
     return peer.t / ours.t
 
 
+def times(value: float | None, digits: int = 2) -> str:
+    """A ratio as the notes print it; a peer that did not run is "not measured", never 0×."""
+    return "not measured" if value is None else f"{value:.{digits}f}×"
+
+
 # ------------------------------------------------------------------- main
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -598,7 +603,9 @@ def main() -> int:
             1.8,
             ratio(find(big_rows, "hashlib"), find(big_rows, "mlspec-attest sha256, shards")),
             "files serialization of one file is one sha256 stream: "
-            f"{ratio(find(big_rows, 'hashlib'), find(big_rows, 'mlspec-attest sha256, files')) or 0:.2f}×",
+            + times(
+                ratio(find(big_rows, "hashlib"), find(big_rows, "mlspec-attest sha256, files"))
+            ),
         ),
         Target(
             "2000 × 1 MiB: sha256 vs model-signing (files)",
@@ -614,21 +621,21 @@ def main() -> int:
             4.0,
             ratio(find(small_rows, "in-toto-run"), find(small_rows, "mlspec-attest sign")),
             "both CLIs end to end: hash, record, sign, write; API: "
-            f"{ratio(find(small_rows, 'in-toto record'), find(small_rows, 'mlspec-attest sha256, files')) or 0:.1f}× "
+            f"{times(ratio(find(small_rows, 'in-toto record'), find(small_rows, 'mlspec-attest sha256, files')), 1)} "
             "(record_artifacts_as_dict vs digest_path)",
         ),
         Target(
             "2 GiB file: blake3 vs b3sum",
             0.95,
             ratio(find(big_rows, "b3sum"), find(big_rows, "mlspec-attest blake3")),
-            f"2000 × 1 MiB: {ratio(find(medium_rows, 'b3sum'), find(medium_rows, 'mlspec-attest blake3')) or 0:.2f}×; "
-            f"100k × 1 KiB: {ratio(find(small_rows, 'b3sum'), find(small_rows, 'mlspec-attest blake3')) or 0:.2f}×",
+            f"2000 × 1 MiB: {times(ratio(find(medium_rows, 'b3sum'), find(medium_rows, 'mlspec-attest blake3')))}; "
+            f"100k × 1 KiB: {times(ratio(find(small_rows, 'b3sum'), find(small_rows, 'mlspec-attest blake3')))}",
         ),
         Target(
             "verify, 13 stages × 100k files: vs in-toto-verify",
             10.0,
             chain_ratio.get(chain_sizes[-1]) if not args.no_chains else None,
-            f"1k files: {chain_ratio.get(chain_sizes[0], 0):.1f}×",
+            f"1k files: {times(chain_ratio.get(chain_sizes[0]), 1)}",
         ),
     ]
     help_row = find(start_rows, "mlspec-attest --help")
