@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 
 from mlspec_attest.verify.report import Check, Failure, VerificationReport
 
 from .mlpipeline import CHANGE_CRITERION, OBJECTIVES_YAML, TEST_METRICS, MakeML, MLPipeline, only
 from .support import KeyPair, checks_of
-from .test_mlchecks_failures import Statement, mlspec, run_editing
+from .test_mlchecks_failures import Statement, _point_at, mlspec, run_editing
 
 OBJECTIVE_REMEDY = (
     "the model does not meet the signed objectives; do not launch "
@@ -34,16 +33,8 @@ def objectives_sha256(ml: MLPipeline) -> str:
     return hashlib.sha256((ml.ws / "objectives.yaml").read_bytes()).hexdigest()
 
 
-def point_at(digest: str) -> Callable[[Statement], None]:
-    """An edit: the record, and the product it names, say the document has ``digest``."""
-
-    def edit(statement: Statement) -> None:
-        mlspec(statement)["details"]["objectives"]["sha256"] = digest
-        for subject in statement["subject"]:
-            if subject["name"] == "objectives.yaml":
-                subject["digest"] = {"sha256": digest}
-
-    return edit
+# An edit: the record, and the product it names, say the document has ``digest``.
+point_at = _point_at
 
 
 # -- the objectives stage and its record ------------------------------------------------
