@@ -151,17 +151,7 @@ def test_a_holdback_role_naming_no_material_of_the_test_is_reported(ml: MLPipeli
 # -- no stage in notReadBy read the hold-back file ----------------------------------------
 def test_a_holdback_read_by_evaluate_is_reported_with_its_whole_record(ml: MLPipeline) -> None:
     report = ml.run(evaluate={"extra_materials": [HOLDBACK]}).verify()
-    digest = short_of(ml, HOLDBACK)
-    assert only(report, Check.HOLDBACK_READ) == [
-        Failure(
-            Check.HOLDBACK_READ,
-            "evaluate",
-            f"stage read the hold-back data ({HOLDBACK})",
-            expected=f"no material equal to {HOLDBACK} ({digest})",
-            found=f"material {HOLDBACK} ({digest})",
-            remedy="hold-back data may only be read by the test stage; re-split and retrain",
-        )
-    ]
+    assert only(report, Check.HOLDBACK_READ) == [read_by(ml, "evaluate")]
 
 
 def test_a_stage_left_out_of_not_read_by_may_read_the_holdback_file(
@@ -174,13 +164,13 @@ def test_a_stage_left_out_of_not_read_by_may_read_the_holdback_file(
     assert ml.run(evaluate={"extra_materials": [HOLDBACK]}).verify().failures == []
 
 
-def read_by_finetune(ml: MLPipeline) -> Failure:
-    """The failure of 'finetune' reading the hold-back file itself (its rows are the split's own
-    product, which the row-level check leaves to the leakage proof)."""
+def read_by(ml: MLPipeline, stage: str) -> Failure:
+    """The failure of ``stage`` reading the hold-back file itself (for 'finetune', its rows are
+    the split's own product, which the row-level check leaves to the leakage proof)."""
     digest = short_of(ml, HOLDBACK)
     return Failure(
         Check.HOLDBACK_READ,
-        "finetune",
+        stage,
         f"stage read the hold-back data ({HOLDBACK})",
         expected=f"no material equal to {HOLDBACK} ({digest})",
         found=f"material {HOLDBACK} ({digest})",
@@ -197,7 +187,7 @@ def test_a_stage_of_a_listed_kind_may_not_read_the_holdback_file(
     sign_with_kind(ml, "finetune", "train", ["model.bin", HOLDBACK])
     ml.sign_evaluate()
     ml.sign_test()
-    assert only(ml.verify(), Check.HOLDBACK_READ) == [read_by_finetune(ml)]
+    assert only(ml.verify(), Check.HOLDBACK_READ) == [read_by(ml, "finetune")]
 
 
 def test_a_stage_named_in_not_read_by_may_not_read_the_holdback_file_whatever_its_kind(
@@ -213,7 +203,7 @@ def test_a_stage_named_in_not_read_by_may_not_read_the_holdback_file_whatever_it
     sign_with_kind(ml, "finetune", "custom", ["model.bin", HOLDBACK])
     ml.sign_evaluate()
     ml.sign_test()
-    assert only(ml.verify(), Check.HOLDBACK_READ) == [read_by_finetune(ml)]
+    assert only(ml.verify(), Check.HOLDBACK_READ) == [read_by(ml, "finetune")]
 
 
 # -- the same model, after evaluation, on other data ---------------------------------------
