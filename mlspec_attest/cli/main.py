@@ -99,7 +99,8 @@ def cli() -> None:
     Environment: MLSPEC_ATTEST_STORE (store directory), MLSPEC_ATTEST_KEY (signing key),
                  MLSPEC_RUN_ID (run id shared by all stages of one run).
     """
-    # Also when the group is invoked without main() (an embedding program, CliRunner).
+    # Every message of the run names the CLI's flags (:mod:`.names`), not parameters; here,
+    # not in main(), so an embedding program or CliRunner gets them too.
     click.get_current_context().with_resource(front_end_names(CLI_NAMES))
 
 
@@ -145,12 +146,6 @@ def emit_error(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; every message names the CLI's flags (:mod:`.names`), not parameters."""
-    with front_end_names(CLI_NAMES):
-        _main(argv)
-
-
-def _main(argv: list[str] | None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = _wants_json(args)
     try:

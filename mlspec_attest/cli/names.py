@@ -1,10 +1,9 @@
 """The CLI's names for the library's inputs: its flags and commands.
 
-Installed by :func:`mlspec_attest.cli.main.main` for the whole run, so every error and
-every remedy in a report names the flag a user types (``--run-id``), where the Python
-API names the parameter (``run_id``). Keys are the inputs of
-:data:`mlspec_attest.formats.inputs.LIBRARY_NAMES`; an input missing here keeps the
-library's words (tests/test_inputs.py lists the ones that do on purpose).
+Installed by the CLI's click group (:func:`mlspec_attest.cli.main.cli`) for the whole
+command, so every error and every remedy in a report names the flag a user types
+(``--run-id``), where the Python API names the parameter (``run_id``). Keys are exactly
+the inputs of :data:`mlspec_attest.formats.inputs.LIBRARY_NAMES` (tests/test_inputs.py).
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ def named(key: str, /, **fields: object) -> str:
 def front_end_names(names: Mapping[str, str]) -> Iterator[None]:
     """Name inputs as ``names`` says (by :data:`LIBRARY_NAMES` key) while the block runs.
 
-    For a front end's whole run (the CLI's ``main``); blocks nest, and each restores
+    For a front end's whole run (the CLI's click group); blocks nest, and each restores
     what it found. Every key must be a known input, so a renamed input cannot
     silently fall back to the library's words.
     """
