@@ -1,7 +1,7 @@
-"""Serve (reserved): the deploy gate and the signed verification summary it trusts.
+"""Serve: the gate that opens only verified model bytes, the reference server, the
+``/ok`` ``/varz`` ``/metrics`` endpoints and the middleware that logs every request.
 
-Empty until the gate lands (issue 13).
-
-May import: :mod:`mlspec_attest.interop`, :mod:`mlspec_attest.verify` and every layer
-below them; never :mod:`mlspec_attest.cli`.
+May import :mod:`mlspec_attest.log` and every layer below it; never
+:mod:`mlspec_attest.cli`. Only this package imports starlette, uvicorn and
+prometheus_client (docs/serving.md).
 """
