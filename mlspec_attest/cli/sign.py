@@ -9,7 +9,6 @@ import json
 from typing import Any
 
 import click
-from click.core import ParameterSource
 
 from mlspec_attest.attestation import signers
 from mlspec_attest.attestation.artifacts import HashingOptions
@@ -18,9 +17,9 @@ from mlspec_attest.attestation.stage import SignedStage, sign_stage
 from mlspec_attest.cli import options as opt
 from mlspec_attest.cli.progress import progress_for
 from mlspec_attest.cli.sign_options import SignOptions, check_early, stage_record
+from mlspec_attest.cli.signer_choice import choose_signer
 from mlspec_attest.digest.cache import cache_from_option
 from mlspec_attest.digest.scheme import DigestScheme
-from mlspec_attest.errors import UsageError
 from mlspec_attest.signing.schemes import portability_warning
 from mlspec_attest.store.ledger import open_store
 
@@ -198,25 +197,16 @@ def sign(**options: Any) -> None:
 
 
 def _signer(args: SignOptions) -> StageSigner:
-    """--key (with --passphrase-env), or --sigstore keyless: which options go together."""
-    source = click.get_current_context().get_parameter_source
-    if not args.use_sigstore:
-        if args.key is None:
-            raise UsageError(
-                "no signing key", remedy=f"pass --key KEY (or set {signers.KEY_ENV}), or --sigstore"
-            )
-        if args.staging or source("identity_token") is ParameterSource.COMMANDLINE:
-            raise UsageError("--identity-token and --staging go with --sigstore")
-        return signers.stage_signer(
-            args.key, passphrase=opt.passphrase_from_env(args.passphrase_env)
-        )
-    if args.key is not None and source("key") is ParameterSource.COMMANDLINE:
-        raise UsageError("choose one: --key KEY or --sigstore")
-    trust_config = args.trust_config
-    if args.staging and source("trust_config") is not ParameterSource.COMMANDLINE:
-        trust_config = None  # an environment default does not override --staging
-    keyless = signers.KeylessOptions(args.identity_token, trust_config, args.staging)
-    return signers.stage_signer(keyless=keyless)
+    return choose_signer(
+        key=args.key,
+        key_param="key",
+        passphrase_env=args.passphrase_env,
+        use_sigstore=args.use_sigstore,
+        identity_token=args.identity_token,
+        trust_config=args.trust_config,
+        staging=args.staging,
+        key_env=signers.KEY_ENV,
+    )
 
 
 def _render(args: SignOptions, signer: StageSigner, result: SignedStage) -> None:

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
+from mlspec_attest.attestation.signers import StageSigner
 from mlspec_attest.cli.options import (
     file_option,
     json_option,
+    passphrase_env_option,
     quiet_option,
     repeatable_option,
     run_options,
+    sigstore_signing_options,
     split_pairs,
 )
-from mlspec_attest.cli.output import echo_verdict
+from mlspec_attest.cli.output import deny_unless, echo_verdict
 from mlspec_attest.cli.progress import progress_for
 from mlspec_attest.cli.render import report_text
+from mlspec_attest.cli.signer_choice import choose_signer
+from mlspec_attest.errors import UsageError
+from mlspec_attest.formats.vsa import DEFAULT_VERIFIER_ID
 from mlspec_attest.interop.intoto import verify_policy_or_layout
+from mlspec_attest.interop.intoto.support import is_intoto_layout
+from mlspec_attest.store.ledger import open_store
+from mlspec_attest.verify.report import VerificationReport
+from mlspec_attest.verify.summary import MODEL_ROLE, SummaryOptions, WrittenSummary, write_summary
 
 
 @click.command()
@@ -45,6 +58,38 @@ from mlspec_attest.interop.intoto import verify_policy_or_layout
     "(--store). They execute commands written by the layout owner; with "
     "--no-run-inspections a layout that has inspections is denied.",
 )
+@click.option(
+    "--vsa-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the verdict as a signed SLSA verification summary (a Sigstore bundle) to "
+    "this file, PASSED or FAILED, and keep a copy in the store. Sign it with --vsa-key or "
+    "--sigstore.",
+)
+@file_option("--vsa-key", help="--vsa-out: the verifier's private key.")
+@passphrase_env_option("--vsa-out: env var holding --vsa-key's passphrase.")
+@sigstore_signing_options(
+    sigstore_help="--vsa-out: sign keyless with Sigstore instead of --vsa-key.",
+    oidc_help="--sigstore: OIDC identity token [env SIGSTORE_ID_TOKEN; default: ambient CI "
+    "credentials].",
+    trust_config_help="--sigstore: ClientTrustConfig naming the instance [env "
+    "MLSPEC_ATTEST_TRUST_CONFIG; default: public-good production].",
+    trust_config_envvar="MLSPEC_ATTEST_TRUST_CONFIG",
+    staging_help="--sigstore: the public-good staging instance.",
+)
+@click.option(
+    "--resource-uri",
+    help="--vsa-out: where the server will load the model from (the summary's resourceUri; "
+    "the gate compares it). Default: the file: URI of --artifact model=PATH.",
+)
+@click.option(
+    "--policy-uri", help="--vsa-out: how the summary names the policy. Default: its file: URI."
+)
+@click.option(
+    "--verifier-id",
+    default=DEFAULT_VERIFIER_ID,
+    show_default=True,
+    help="--vsa-out: the verifier's URI (the summary's verifier.id).",
+)
 @json_option("Print one versioned JSON report on stdout.")
 def verify(
     policy_path: Path,
@@ -56,6 +101,7 @@ def verify(
     quiet: bool,
     run_inspections: bool,
     as_json: bool,
+    **vsa: Any,
 ) -> None:
     """Verify a pipeline run against a signed policy. Exit 0 only if every check passes.
 
@@ -65,15 +111,81 @@ def verify(
     failure is reported (stage, check, expected, found, fix).
     """
     source = click.get_current_context().get_parameter_source("run_id")
+    paths = {role: Path(p) for role, p in split_pairs(artifacts, "--artifact").items()}
+    request = SummaryRequest.from_options(policy_path, paths, vsa)
     report = verify_policy_or_layout(
         policy_path,
         policy_keys,
         store,
         run_id=run_id,
         run_id_from_environment=source is click.core.ParameterSource.ENVIRONMENT,
-        artifacts={role: Path(p) for role, p in split_pairs(artifacts, "--artifact").items()},
+        artifacts=paths,
         baseline=baseline,
         progress=progress_for(quiet),
         run_inspections=run_inspections,
     )
-    echo_verdict(report, report_text, as_json)
+    if request is None:
+        echo_verdict(report, report_text, as_json)
+        return
+    written = request.write(report, store)
+    if as_json:
+        click.echo(
+            json.dumps({**report.to_json(), "verificationSummary": written.to_json()}, indent=2)
+        )
+    else:
+        click.echo(report_text(report))
+        click.echo(
+            f"verification summary ({written.summary.result.value}) sha256:{written.digest} "
+            f"-> {written.path} (stored: {written.stored})",
+            err=True,
+        )
+    deny_unless(report.passed)
+
+
+@dataclass(frozen=True)
+class SummaryRequest:
+    """What ``--vsa-out`` and its companions ask for, checked before verifying."""
+
+    out: Path
+    signer: StageSigner
+    options: SummaryOptions
+
+    @classmethod
+    def from_options(
+        cls, policy_path: Path, artifacts: dict[str, Path], vsa: dict[str, Any]
+    ) -> SummaryRequest | None:
+        if vsa["vsa_out"] is None:
+            for name in ("vsa_key", "resource_uri", "policy_uri"):
+                if vsa[name] is not None:
+                    flag = "--" + name.replace("_", "-")
+                    raise UsageError(f"{flag} goes with --vsa-out")
+            return None
+        if is_intoto_layout(policy_path):
+            raise UsageError(
+                "--vsa-out needs a signed policy, not an in-toto layout",
+                remedy="verify against the policy (`policy sign`) to get a verification summary",
+            )
+        resource = vsa["resource_uri"]
+        if resource is None:
+            model = artifacts.get(MODEL_ROLE)
+            if model is None:
+                raise UsageError(
+                    "--vsa-out needs to know where the model is served from",
+                    remedy=f"pass --resource-uri URI, or --artifact {MODEL_ROLE}=PATH",
+                )
+            resource = model.resolve().as_uri()
+        signer = choose_signer(
+            key=vsa["vsa_key"],
+            key_param="vsa_key",
+            passphrase_env=vsa["passphrase_env"],
+            use_sigstore=vsa["use_sigstore"],
+            identity_token=vsa["identity_token"],
+            trust_config=vsa["trust_config"],
+            staging=vsa["staging"],
+        )
+        policy_uri = vsa["policy_uri"] or policy_path.resolve().as_uri()
+        options = SummaryOptions(resource, policy_uri, vsa["verifier_id"])
+        return cls(vsa["vsa_out"], signer, options)
+
+    def write(self, report: VerificationReport, store: Path | None) -> WrittenSummary:
+        return write_summary(report, self.options, self.signer, open_store(store), self.out)

@@ -9,7 +9,7 @@ must also match that signature's manifest.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,6 +87,9 @@ class DeployArtifacts:
                 summary = self.not_supplied(role, spec)
             else:
                 summary = self.check_target(DeployTarget(role, spec, path), chosen)
+            attested = attested_product(spec, chosen)
+            if attested is not None:
+                summary = replace(summary, attested=dict(attested.digest))
             self.report.artifacts.append(summary)
 
     def _deny(self, target: DeployTarget, check: Check, problem: str, **fields: str) -> None:

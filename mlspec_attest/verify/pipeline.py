@@ -56,6 +56,7 @@ from mlspec_attest.verify.checks.validation import check_data_validation
 from mlspec_attest.verify.ordering import check_ordering
 from mlspec_attest.verify.report import ERROR_CLASSES, Check, StageSummary, VerificationReport
 from mlspec_attest.verify.signers import SignerLookup
+from mlspec_attest.verify.summary import demanded_levels
 
 if TYPE_CHECKING:
     from mlspec_attest.digest.engine import ProgressSink
@@ -110,6 +111,7 @@ class PipelineVerifier:
             policy_digest=signed.digest,
             run_id=self.run_id,
             verified_at=format_rfc3339(self.now),
+            demanded=demanded_levels(self.policy),
         )
         self.signers = SignerLookup(self.policy)
         self.admission = Admission(signed, self.signers, self.run_id, self.now, self.report)
@@ -225,8 +227,11 @@ class PipelineVerifier:
             accepted = by_stage.get(stage.name, [])
             signers = tuple(sorted({a.functionary.name for a in accepted}))
             files = tuple(sorted(a.source.name for a in accepted))
+            inputs = tuple(
+                sorted((f"runs/{self.run_id}/{a.source.name}", a.payload_digest) for a in accepted)
+            )
             self.report.stages.append(
-                StageSummary(stage.name, stage.kind.value, status, signers, files)
+                StageSummary(stage.name, stage.kind.value, status, signers, files, inputs)
             )
 
 

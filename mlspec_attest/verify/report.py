@@ -127,6 +127,9 @@ class StageSummary:
     status: str  # "ok" | "failed" | "missing" | "optional-missing"
     signers: tuple[str, ...] = ()
     attestations: tuple[str, ...] = ()
+    # (where in the store, payload digest "sha256:<hex>") of every accepted attestation:
+    # what a verification summary lists as its inputAttestations.
+    inputs: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,8 @@ class ArtifactSummary:
     digest: dict[str, str] = field(default_factory=dict)
     # For a directory that differs: every file added, removed or changed.
     files: dict[str, list[str]] | None = None
+    # What the pipeline's chosen attestation says the artifact is (empty if none).
+    attested: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -163,6 +168,8 @@ class VerificationReport:
     artifacts: list[ArtifactSummary] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     objectives: list[CriterionResult] = field(default_factory=list)
+    # The verification-summary levels (families of checks) the policy demands.
+    demanded: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:

@@ -1,0 +1,254 @@
+"""The verdict as a signed SLSA verification summary (VSA v1): built, signed, stored.
+
+:func:`build_summary` turns a :class:`~mlspec_attest.verify.report.VerificationReport`
+into a :class:`~mlspec_attest.formats.vsa.VerificationSummary`:
+
+* subjects: every deploy artifact with a digest, the model role first; the digest
+  re-hashed from the file when one was given, else the one the pipeline attested;
+* ``verifiedLevels``: on PASSED, one ``MLSPEC_*`` level per family of checks the
+  policy demands (:data:`FAMILIES`); on FAILED, SLSA's ``FAILED`` alone;
+* the ``mlspec`` extension: the run, each family with its result and number of
+  failures, each objective with observed values and bounds, the stages, the failures.
+
+A FAILED verdict is written too (an auditor needs it); no gate accepts it
+(:mod:`mlspec_attest.serve.vsa_check`). :func:`sign_summary` signs with any signer
+``sign`` accepts, and :func:`store_summary` keeps the bundle in the store under its
+payload digest, the name the inference log and ``log trace`` use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from mlspec_attest._version import __version__
+from mlspec_attest.attestation.signers import StageSigner
+from mlspec_attest.formats.bundle import Bundle, sign_to_bundle
+from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
+from mlspec_attest.formats.fsutil import atomic_write
+from mlspec_attest.formats.jsonio import canonical
+from mlspec_attest.formats.rfc3339 import parse_rfc3339
+from mlspec_attest.formats.statement import ResourceDescriptor
+from mlspec_attest.formats.vsa import (
+    DEFAULT_VERIFIER_ID,
+    InputAttestation,
+    Level,
+    Result,
+    VerificationSummary,
+)
+from mlspec_attest.policy.model import Policy
+from mlspec_attest.store.ledger import AttestationStore
+from mlspec_attest.verify.report import ArtifactSummary, Check, VerificationReport
+
+MODEL_ROLE = "model"
+
+
+@dataclass(frozen=True)
+class Family:
+    """A family of checks that together prove one level, and whether a policy demands it."""
+
+    level: Level
+    checks: frozenset[Check]
+    applies: Callable[[Policy], bool]
+
+
+def _always(policy: Policy) -> bool:
+    return True
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family(
+        Level.SIGNED_CHAIN,
+        frozenset(
+            {
+                Check.POLICY_SIGNATURE,
+                Check.POLICY_EXPIRED,
+                Check.ATTESTATION_MALFORMED,
+                Check.SIGNATURE,
+                Check.SIGNER_NOT_ALLOWED,
+                Check.RUN_ID,
+                Check.POLICY_DIGEST,
+                Check.STAGE_KIND,
+                Check.STAGE_MISSING,
+                Check.CONFLICT,
+                Check.SIGNED_TIME,
+                Check.THRESHOLD,
+            }
+        ),
+        _always,
+    ),
+    Family(Level.ORDERED, frozenset({Check.ORDERING}), lambda p: any(s.after for s in p.stages)),
+    Family(
+        Level.ARTIFACT_FLOW,
+        frozenset({Check.ARTIFACT_RULE, Check.INSPECTION}),
+        lambda p: any(s.material_rules or s.product_rules for s in p.stages),
+    ),
+    Family(
+        Level.OBJECTIVES_MET,
+        frozenset({Check.OBJECTIVES_DOCUMENT, Check.BASELINE, Check.OBJECTIVE}),
+        lambda p: p.objectives_stage is not None,
+    ),
+    Family(
+        Level.HOLDBACK_ISOLATED,
+        frozenset(
+            {
+                Check.HOLDBACK_NOT_TESTED,
+                Check.HOLDBACK_READ,
+                Check.HOLDBACK_EVIDENCE,
+                Check.TEST_MODEL,
+                Check.TEST_ORDER,
+                Check.TEST_DATA_REUSED,
+            }
+        ),
+        lambda p: p.separation is not None,
+    ),
+    Family(Level.LEAKAGE_FREE, frozenset({Check.LEAKAGE}), lambda p: p.leakage is not None),
+    Family(
+        Level.DATA_VALIDATED,
+        frozenset({Check.DATA_VALIDATION, Check.DEPRECATED_DATA}),
+        lambda p: p.data_validation is not None,
+    ),
+    Family(Level.REQUIREMENTS_MET, frozenset({Check.REQUIREMENT}), lambda p: bool(p.requirements)),
+    Family(
+        Level.DEPLOY_DIGESTS,
+        frozenset({Check.ARTIFACT_MISSING, Check.ARTIFACT_MISMATCH, Check.OMS_SIGNATURE}),
+        lambda p: bool(p.deploy),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class SummaryOptions:
+    """Where the model will be served from, and how the verifier and policy are named."""
+
+    resource_uri: str
+    policy_uri: str
+    verifier_id: str = DEFAULT_VERIFIER_ID
+
+
+def demanded_levels(policy: Policy) -> tuple[str, ...]:
+    """The levels whose checks ``policy`` demands (recorded in the report by the verifier)."""
+    return tuple(f.level.value for f in FAMILIES if f.applies(policy))
+
+
+def family_results(report: VerificationReport) -> list[dict[str, object]]:
+    """Each family: its level, its result (passed, failed, not-required) and failure count."""
+    out: list[dict[str, object]] = []
+    for family in FAMILIES:
+        failures = sum(1 for f in report.failures if f.check in family.checks)
+        applies = family.level.value in report.demanded
+        if family.level is Level.DEPLOY_DIGESTS:
+            applies = applies and any(a.status == "ok" for a in report.artifacts)
+        result = "failed" if failures else ("passed" if applies else "not-required")
+        out.append({"level": family.level.value, "result": result, "failures": failures})
+    return out
+
+
+def build_summary(report: VerificationReport, options: SummaryOptions) -> VerificationSummary:
+    """The summary of ``report`` (see the module docstring); never raises for a denial."""
+    families = family_results(report)
+    passed = report.passed
+    levels = (
+        tuple(str(f["level"]) for f in families if f["result"] == "passed")
+        if passed
+        else (Level.FAILED.value,)
+    )
+    others = sum(1 for a in report.artifacts if a.role != MODEL_ROLE and a.status == "ok")
+    return VerificationSummary(
+        subjects=_subjects(report.artifacts, report.policy_digest.removeprefix("sha256:")),
+        resource_uri=options.resource_uri,
+        policy_uri=options.policy_uri,
+        policy_digest=report.policy_digest.removeprefix("sha256:"),
+        time_verified=_verified_at(report),
+        result=Result.PASSED if passed else Result.FAILED,
+        levels=levels,
+        inputs=tuple(
+            InputAttestation(stage.name, uri, digest.removeprefix("sha256:"))
+            for stage in report.stages
+            for uri, digest in stage.inputs
+        ),
+        dependency_levels={Level.DEPLOY_DIGESTS.value: others} if passed and others else {},
+        verifier_id=options.verifier_id,
+        verifier_version={"mlspec-attest": __version__},
+        details={
+            "runId": report.run_id,
+            "policyName": report.policy_name,
+            "checks": families,
+            "objectives": [r.to_json() for r in report.objectives],
+            "stages": [
+                {"name": s.name, "status": s.status, "signers": list(s.signers)}
+                for s in report.stages
+            ],
+            "failures": [f.to_json() for f in report.failures],
+        },
+    )
+
+
+def _verified_at(report: VerificationReport) -> datetime:
+    return parse_rfc3339(report.verified_at)
+
+
+def _subjects(
+    artifacts: list[ArtifactSummary], policy_digest: str
+) -> tuple[ResourceDescriptor, ...]:
+    ordered = sorted(artifacts, key=lambda a: (a.role != MODEL_ROLE, a.role))
+    subjects = tuple(
+        ResourceDescriptor(a.role, dict(a.digest or a.attested))
+        for a in ordered
+        if a.digest or a.attested
+    )
+    # A verdict about no artifact at all (nothing attested, nothing given) is still a
+    # verdict about the policy's run: its subject is the policy, which no gate serves.
+    return subjects or (ResourceDescriptor("policy", {"sha256": policy_digest}),)
+
+
+def summary_digest(payload: bytes) -> str:
+    """How a summary is named (log records, /varz, the store): sha256 hex of its payload."""
+    return hashlib.sha256(payload).hexdigest()
+
+
+def sign_summary(summary: VerificationSummary, signer: StageSigner) -> Bundle:
+    """Sign ``summary`` as an in-toto DSSE envelope in a Sigstore bundle, like any stage."""
+    bundle, _ = sign_to_bundle(summary.to_payload(), INTOTO_PAYLOAD_TYPE, signer)
+    return bundle
+
+
+def store_summary(store: AttestationStore, bundle: Bundle) -> Path:
+    """Keep ``bundle`` in the store under its payload digest (create-once)."""
+    return store.add_summary(summary_digest(bundle.envelope.payload), bundle)
+
+
+@dataclass(frozen=True)
+class WrittenSummary:
+    """A summary signed, stored and written out."""
+
+    summary: VerificationSummary
+    digest: str
+    path: Path
+    stored: Path
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "result": self.summary.result.value,
+            "digest": f"sha256:{self.digest}",
+            "path": str(self.path),
+            "stored": str(self.stored),
+        }
+
+
+def write_summary(
+    report: VerificationReport,
+    options: SummaryOptions,
+    signer: StageSigner,
+    store: AttestationStore,
+    out: Path,
+) -> WrittenSummary:
+    """Build, sign and store the summary of ``report``, and write its bundle to ``out``."""
+    summary = build_summary(report, options)
+    bundle = sign_summary(summary, signer)
+    stored = store_summary(store, bundle)
+    atomic_write(out, canonical(bundle.to_json()))
+    return WrittenSummary(summary, summary_digest(bundle.envelope.payload), out, stored)
