@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ from mlspec_attest.errors import MalformedDocumentError
 from mlspec_attest.formats.bundle import Bundle, is_bundle
 from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE, Envelope
 from mlspec_attest.formats.jsonio import load_file, loads_strict
+from mlspec_attest.formats.rfc3339 import format_rfc3339
 from mlspec_attest.formats.statement import StageStatement
+from mlspec_attest.formats.vsa import VSA_PREDICATE_TYPE, VerificationSummary
 from mlspec_attest.policy.load import read_policy_any
 from mlspec_attest.policy.signed import POLICY_PAYLOAD_TYPE, parse_signed_policy
 
@@ -57,6 +60,15 @@ def describe(path: Path) -> dict[str, Any]:
     elif envelope.payload_type == INTOTO_PAYLOAD_TYPE:
         statement_doc = loads_strict(envelope.payload, what=f"{path}: payload")
         out["statement"] = statement_doc
+        if (
+            isinstance(statement_doc, dict)
+            and statement_doc.get("predicateType") == VSA_PREDICATE_TYPE
+        ):
+            out["type"] = "verification-summary"
+            summary = VerificationSummary.from_json(statement_doc, what=f"{path}: payload")
+            out["summaryDigest"] = "sha256:" + hashlib.sha256(envelope.payload).hexdigest()
+            out["summary"] = _summary_facts(summary)
+            return out
         try:
             st = StageStatement.from_json(statement_doc, what=str(path))
             out["stage"] = {"name": st.name, "kind": st.metadata.kind, "runId": st.metadata.run_id}
@@ -64,6 +76,46 @@ def describe(path: Path) -> dict[str, Any]:
             out["stage"] = None
             out["notMlspec"] = exc.message
     return out
+
+
+def _summary_facts(summary: VerificationSummary) -> dict[str, Any]:
+    checks = summary.details.get("checks", [])
+    return {
+        "result": summary.result.value,
+        "runId": summary.run_id,
+        "timeVerified": format_rfc3339(summary.time_verified),
+        "verifier": summary.verifier_id,
+        "resourceUri": summary.resource_uri,
+        "policy": {"uri": summary.policy_uri, "sha256": summary.policy_digest},
+        "verifiedLevels": list(summary.levels),
+        "subjects": [s.to_json() for s in summary.subjects],
+        "inputAttestations": len(summary.inputs),
+        "checks": checks if isinstance(checks, list) else [],
+        "failures": len(summary.details.get("failures", []) or []),
+    }
+
+
+def _summary_lines(info: dict[str, Any]) -> list[str]:
+    facts = info["summary"]
+    lines = [
+        f"  verification summary: {facts['result']}  run {facts['runId']}  "
+        f"verified {facts['timeVerified']} by {facts['verifier']}",
+        f"  digest:   {info['summaryDigest']}",
+        f"  resource: {facts['resourceUri']}",
+        f"  policy:   sha256:{facts['policy']['sha256']}  ({facts['policy']['uri']})",
+        f"  levels:   {', '.join(facts['verifiedLevels'])}",
+    ]
+    for subject in facts["subjects"]:
+        lines.append(
+            f"  subject   {subject['name']}  sha256:{subject['digest'].get('sha256', '?')}"
+        )
+    for check in facts["checks"]:
+        if isinstance(check, dict):
+            lines.append(f"  check     {check.get('level')}: {check.get('result')}")
+    lines.append(f"  inputs:   {facts['inputAttestations']} stage attestation(s)")
+    if facts["failures"]:
+        lines.append(f"  failures: {facts['failures']} (see --json)")
+    return lines
 
 
 def _text(info: dict[str, Any]) -> str:
@@ -84,7 +136,9 @@ def _text(info: dict[str, Any]) -> str:
             lines.append(f"  digest: {info['policyDigest']}")
     stage = info.get("stage")
     statement = info.get("statement")
-    if stage:
+    if info["type"] == "verification-summary":
+        lines.extend(_summary_lines(info))
+    elif stage:
         assert statement is not None
         meta = statement["predicate"]["byproducts"]["mlspec"]
         lines.append(f"  stage: {stage['name']} [{stage['kind']}]  run {stage['runId']}")

@@ -149,3 +149,32 @@ def test_summary_needs_a_resource(
     assert result.code == 2
     assert "--resource-uri" in result.out + result.err
     assert not (tmp_path / "v.json").exists()
+
+
+def test_inspect_shows_and_bundle_verify_checks_the_summary(
+    cli: Cli, honest: Pipeline, keys: dict[str, KeyPair], tmp_path: Path
+) -> None:
+    out = tmp_path / "model.vsa.json"
+    verifier = keys["release-engineer"]
+    assert cli(*_vsa_args(honest, out, verifier)).code == 0
+    bundle, vsa = _read(out)
+    shown = cli("inspect", out)
+    assert shown.code == 0
+    digest = hashlib.sha256(bundle.envelope.payload).hexdigest()
+    assert f"verification summary: PASSED  run {honest.run_id}" in shown.out
+    assert f"digest:   sha256:{digest}" in shown.out
+    assert "check     MLSPEC_DEPLOY_DIGESTS_MATCH: passed" in shown.out
+    as_json = cli("inspect", out, "--json").json()
+    assert as_json["type"] == "verification-summary"
+    assert as_json["summary"]["verifiedLevels"] == list(vsa.levels)
+    model = vsa.subject("model")
+    assert model is not None
+    root = f"sha256:{model.digest['sha256']}"
+    ok = cli("bundle", "verify", out, "--key", verifier.pub_path, "--digest", root)
+    assert ok.code == 0, ok.out + ok.err
+    wrong_key = cli("bundle", "verify", out, "--key", keys["owner"].pub_path, "--digest", root)
+    assert wrong_key.code == 1
+    other = cli(
+        "bundle", "verify", out, "--key", verifier.pub_path, "--digest", "sha256:" + "0" * 64
+    )
+    assert other.code == 1
