@@ -1,4 +1,5 @@
-"""The policy's ML sections: objectives, separation, leakage, dataValidation, requirements.
+"""The policy's ML sections: objectives, separation, leakage, dataValidation, requirements,
+rollback.
 
 Each section names stages by name; a name no stage has is reported on its line.
 """
@@ -15,6 +16,7 @@ from mlspec_attest.policy.model import (
     DataValidationRule,
     LeakageRule,
     Requirement,
+    RollbackTarget,
     SeparationRule,
     StagePolicy,
 )
@@ -117,4 +119,7 @@ def ml_sections(
     if doc.get("dataValidation") is not None:
         out["data_validation"] = sections.data_validation(doc["dataValidation"])
     out["requirements"] = sections.requirements(doc.get("requirements", []))
+    if doc.get("rollback") is not None:
+        target = doc["rollback"]
+        out["rollback"] = RollbackTarget(target["summary"], target.get("description", ""))
     return out

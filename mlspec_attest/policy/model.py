@@ -171,6 +171,21 @@ class Requirement:
 
 
 @dataclass(frozen=True)
+class RollbackTarget:
+    """The model to roll back to, named by its passing verification summary."""
+
+    summary: str
+    """``sha256:<hex>`` of the summary's payload."""
+    description: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"summary": self.summary}
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+@dataclass(frozen=True)
 class Policy:
     """A validated policy. Build it with :func:`mlspec_attest.policy.load_policy_yaml`."""
 
@@ -189,6 +204,7 @@ class Policy:
     requirements: tuple[Requirement, ...] = ()
     require_policy_digest: bool = False
     sigstore_trust: TrustRoot | None = None
+    rollback: RollbackTarget | None = None
 
     def stage(self, name: str) -> StagePolicy | None:
         return next((s for s in self.stages if s.name == name), None)
@@ -255,6 +271,8 @@ class Policy:
             doc["dataValidation"] = self.data_validation.to_json()
         if self.requirements:
             doc["requirements"] = [r.to_json() for r in self.requirements]
+        if self.rollback:
+            doc["rollback"] = self.rollback.to_json()
         if self.deploy:
             doc["deploy"] = {
                 "artifacts": {
