@@ -333,3 +333,27 @@ def require(module: str, feature: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:
         raise missing(module, feature, exc) from exc
+
+
+# The serving gate (mlspec_attest/serve/gate.py, docs/serving.md "Gate").
+
+
+class GateDeniedError(VerificationError):
+    """The serving gate refused a model: its verification summary, or the model's bytes,
+    do not hold up. ``reasons`` holds every reason found (check, expected, found, remedy),
+    not just the first; ``problems`` is each of them as one line of text."""
+
+    def __init__(
+        self, message: str, reasons: tuple[object, ...] = (), *, remedy: str | None = None
+    ) -> None:
+        super().__init__(message, remedy=remedy)
+        self.reasons = reasons
+
+    @property
+    def problems(self) -> list[str]:
+        return [str(reason) for reason in self.reasons]
+
+    def diagnostics(self) -> str:
+        if not self.reasons:
+            return super().diagnostics()
+        return self.message + "\n" + "\n".join(f"  - {p}" for p in self.problems)

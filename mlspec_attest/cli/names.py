@@ -69,4 +69,12 @@ CLI_NAMES: Final[dict[str, str]] = {
     "rows": "--rows",
     "bootstrap": "--bootstrap",
     "positive_label": "--positive-label",
+    "verifier_key": "--verifier-key PUB",
+    "verifier_identity": "--verifier-identity ID with --verifier-issuer URL",
+    "verifier_trust_root": "--trusted-root FILE or --trust-config FILE",
+    "policy_digest": "--policy-digest",
+    "resource_uri": "--resource-uri",
+    "max_age": "--max-age",
+    "copy_to": "--copy-to",
+    "entry": "--entry",
 }

@@ -87,6 +87,15 @@ LIBRARY_NAMES: Final[Mapping[str, str]] = {
     "rows": "rows",
     "bootstrap": "bootstrap",
     "positive_label": "positive_label",
+    # the serving gate
+    "verifier_key": "trust=VerifierTrust(keys=...)",
+    "verifier_identity": "trust=VerifierTrust(identities=...)",
+    "verifier_trust_root": "trust=VerifierTrust(trust_root=...)",
+    "policy_digest": "expect.policy_digest",
+    "resource_uri": "expect.resource_uri",
+    "max_age": "expect.max_age",
+    "copy_to": "copy_to",
+    "entry": "entry",
 }
 
 _front_end: dict[str, str] = {}

@@ -91,6 +91,16 @@ can come from a signed DigestSet (``sha256-sharded-1``): without this bound one
 insider could make every gate re-hashing a model build one job per byte. With
 model-signing's 1 GB default this allows 256 TiB."""
 
+MAX_MODEL_BYTES: Final = 64 * GiB
+"""All the files of one model the serving gate reads and hashes (``serve.gate``): it
+holds them in memory for the loader (or streams them into the verified copy), so
+a model directory padded with data cannot exhaust memory or disk. The largest
+open-weight models that fit one server's memory are a few dozen GiB; a caller
+serving a larger one passes its own bound."""
+
+MAX_MODEL_CARD_BYTES: Final = 1 * MiB
+"""The ``model-card.json`` of a model package (name, version, features): a few KiB."""
+
 MAX_KEY_BYTES: Final = 64 * KiB
 """A PEM key file. An RSA-4096 private key is 3.3 KiB; a key file is never
 a certificate bundle."""

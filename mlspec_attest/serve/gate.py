@@ -1,0 +1,438 @@
+"""The serving gate: a model is opened only through a checked verification summary.
+
+:func:`open_model` checks the signed summary (:func:`~.vsa_check.check_summary`), then
+:func:`read_verified` reads the model's files (docs/serving.md, "Gate"):
+
+* walked by the one walker (:func:`~mlspec_attest.digest.walk.walk_tree`): a symlink
+  leaving the model, a FIFO, a device or a socket is refused;
+* each file opened once (``O_NOFOLLOW``, non-blocking, checked regular with ``fstat``
+  on the open descriptor), read whole into a buffer of its size while sha256 hashes it
+  (8 MiB reads, no second copy), or streamed into the verified copy (``copy_to``);
+* the manifest built from those digests (:class:`~mlspec_attest.digest.directory.DirectoryManifest`)
+  and BOTH its root and its address compared with the summary's subject (``sha256``
+  and ``manifest-sha256``; a single-file model: the file's sha256). The root covers
+  contents, the address names too: a renamed file changes only the address.
+
+Nothing is deserialized before that comparison passes, and the loader is handed the
+hashed bytes, never a path: a file swapped on disk after the check is not what is
+served. The copy is written under a private name and moved into place only then.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import stat
+import tempfile
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from mlspec_attest.digest.directory import DirectoryManifest, FileEntry, order_key
+from mlspec_attest.digest.walk import walk_tree
+from mlspec_attest.errors import ArtifactPathError, BadInputError, UsageError
+from mlspec_attest.formats.inputs import named
+from mlspec_attest.formats.limits import MAX_MODEL_BYTES, format_size, too_large
+from mlspec_attest.formats.rfc3339 import format_rfc3339
+from mlspec_attest.serve.loaders import Loader, load_model, read_card
+from mlspec_attest.serve.model import Binding, ServedModel
+from mlspec_attest.serve.vsa_check import (
+    CheckedSummary,
+    GateCheck,
+    GateExpectations,
+    GateReason,
+    VerifierTrust,
+    check_summary,
+    deny,
+)
+
+MAX_FILES = 100_000
+"""Files in one model the gate opens (one descriptor and one manifest entry each)."""
+CHUNK = 8 << 20
+"""Bytes per read: large enough to amortize system calls, small enough to hash from cache."""
+WORKERS = 4
+"""Files hashed at once (hashlib releases the GIL)."""
+_OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+
+@dataclass(frozen=True)
+class VerifiedFiles:
+    """The files of a model whose digests matched the summary, and their bytes."""
+
+    kind: Literal["file", "directory"]
+    digest: str
+    """The sha256 that matched: the manifest root, or the single file's sha256."""
+    address: str | None
+    """The manifest address that matched (directories)."""
+    names: tuple[str, ...]
+    """Every file, in manifest order (a single-file model: its file name)."""
+    size: int
+    files: Mapping[str, memoryview]
+    """Read-only views of the verified bytes by name (empty when not kept)."""
+    copy: Path | None = None
+    """Where the verified copy was written, if asked."""
+
+
+@dataclass
+class _Read:
+    name: str
+    path: str
+    sha256: str = ""
+    size: int = 0
+    data: memoryview | None = None
+
+
+def read_verified(
+    model: Path,
+    subject_digest: Mapping[str, str],
+    *,
+    copy_to: Path | None = None,
+    keep: bool = True,
+    max_bytes: int | None = None,
+    max_files: int = MAX_FILES,
+) -> VerifiedFiles:
+    """Read and hash every file of ``model``; compare with ``subject_digest`` (see module doc).
+
+    ``keep=False`` hashes (and copies) without holding the bytes. Raises
+    :class:`~mlspec_attest.errors.GateDeniedError` on any difference or refused file.
+    """
+    root = _model_path(model)
+    is_dir = os.path.isdir(root)
+    reads = _listing(root, is_dir, max_files)
+    copy = _Copy(copy_to, root) if copy_to is not None else None
+    limit = MAX_MODEL_BYTES if max_bytes is None else max_bytes
+    try:
+        _read_all(reads, root, limit, keep, copy)
+        digest, address = _compare(reads, is_dir, subject_digest, str(model))
+        written = copy.publish() if copy is not None else None
+    except BaseException:
+        if copy is not None:
+            copy.discard()
+        raise
+    return VerifiedFiles(
+        kind="directory" if is_dir else "file",
+        digest=digest,
+        address=address,
+        names=tuple(r.name for r in reads),
+        size=sum(r.size for r in reads),
+        files={r.name: r.data for r in reads if r.data is not None},
+        copy=written,
+    )
+
+
+def _model_path(model: Path) -> str:
+    """The model's real path (the operator names it; links inside it are the walker's)."""
+    path = os.path.realpath(model)
+    if not os.path.lexists(path):
+        raise ArtifactPathError(f"{model}: model not found")
+    if not (os.path.isdir(path) or os.path.isfile(path)):
+        raise ArtifactPathError(f"{model}: not a regular file or directory")
+    return path
+
+
+def _refused(message: str) -> GateReason:
+    return GateReason(
+        GateCheck.MODEL_FILES,
+        message,
+        expected="regular files inside the model",
+        remedy="serve the files verify checked, without links out, pipes or devices",
+    )
+
+
+def _listing(root: str, is_dir: bool, max_files: int) -> list[_Read]:
+    if not is_dir:
+        return [_Read(os.path.basename(root), root)]
+    try:
+        found = walk_tree(root)
+    except ArtifactPathError as exc:
+        raise deny([_refused(exc.message)], f"model {root}") from exc
+    if len(found) > max_files:
+        raise BadInputError(
+            f"model {root}: {len(found)} files, more than {max_files}, the limit for a model"
+        )
+    found.sort(key=lambda item: order_key(item[0]))
+    return [_Read(name, path) for name, path in found]
+
+
+# ------------------------------------------------------------------ reading
+class _Budget:
+    """The total size bound, shared by the threads that read."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self.lock = threading.Lock()
+
+    def take(self, size: int, what: str) -> None:
+        with self.lock:
+            self.used += size
+            if self.used > self.limit:
+                raise BadInputError(too_large(what, self.limit, "a model the gate reads"))
+
+
+def _read_all(reads: list[_Read], root: str, limit: int, keep: bool, copy: _Copy | None) -> None:
+    budget = _Budget(limit)
+    real_root = root if os.path.isdir(root) else os.path.dirname(root)
+
+    def one(item: _Read) -> None:
+        _read_one(item, real_root, budget, keep, copy)
+
+    if len(reads) < 2:
+        for item in reads:
+            one(item)
+        return
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(reads))) as pool:
+        list(pool.map(one, reads))  # re-raises the first failure
+
+
+def _open(item: _Read, real_root: str) -> int:
+    """Open once without following a final link; a link the walker allowed (to a file
+    inside the model) is opened at its target, checked inside the model again."""
+    path = item.path
+    if os.path.islink(path):
+        path = os.path.realpath(path)
+        if not path.startswith(real_root.rstrip(os.sep) + os.sep):
+            raise ArtifactPathError(f"{item.name}: link points outside the model")
+    try:
+        fd = os.open(path, _OPEN)
+    except OSError as exc:
+        raise ArtifactPathError(f"{item.name}: cannot open ({exc.strerror})") from exc
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise ArtifactPathError(f"{item.name}: not a regular file (a link, pipe or device)")
+    os.set_blocking(fd, True)
+    return fd
+
+
+def _read_one(item: _Read, real_root: str, budget: _Budget, keep: bool, copy: _Copy | None) -> None:
+    try:
+        fd = _open(item, real_root)
+    except ArtifactPathError as exc:
+        raise deny([_refused(exc.message)], f"model file {item.name}") from exc
+    out = -1
+    try:
+        size = os.fstat(fd).st_size
+        budget.take(size, f"model file {item.name}")
+        out = copy.create(item.name) if copy is not None else -1
+        buffer = memoryview(bytearray(size if keep else min(size, CHUNK)))
+        item.sha256, item.size = _hash_into(fd, buffer, size, keep, out, item.name)
+        item.data = buffer.toreadonly() if keep else None
+        if out >= 0:
+            os.fsync(out)
+    finally:
+        os.close(fd)
+        if out >= 0:
+            os.close(out)
+
+
+def _hash_into(
+    fd: int, buffer: memoryview, size: int, keep: bool, out: int, name: str
+) -> tuple[str, int]:
+    """Read exactly ``size`` bytes (into ``buffer`` at their offset when kept, else through
+    it), hashing and copying each chunk; a file that changed length while read is refused."""
+    h = hashlib.sha256()
+    done = 0
+    while done < size:
+        step = min(CHUNK, size - done)
+        chunk = buffer[done : done + step] if keep else buffer[:step]
+        n = os.readv(fd, [chunk])
+        if n == 0:
+            break
+        h.update(chunk[:n])
+        if out >= 0:
+            _write_all(out, chunk[:n])
+        done += n
+    if done != size or os.read(fd, 1):
+        raise deny(
+            [_refused(f"{name} changed length while the gate read it")], f"model file {name}"
+        )
+    return h.hexdigest(), size
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+# ------------------------------------------------------------------ comparing
+def _compare(
+    reads: list[_Read], is_dir: bool, subject: Mapping[str, str], what: str
+) -> tuple[str, str | None]:
+    expected_root, expected_address = subject.get("sha256", ""), subject.get("manifest-sha256")
+    size = sum(r.size for r in reads)
+    if not is_dir:
+        found = reads[0].sha256
+        reasons = []
+        if expected_address is not None:
+            reasons.append(_kind_mismatch("a directory (manifest-sha256)", "a single file"))
+        if found != expected_root:
+            reasons.append(_contents(expected_root, f"sha256 {found} ({format_size(size)})"))
+        if reasons:
+            raise deny(reasons, f"model {what}")
+        return found, None
+    manifest = DirectoryManifest.build(FileEntry(r.name, r.sha256, r.size) for r in reads)
+    root, address = manifest.root, manifest.address
+    if expected_address is None:
+        raise deny([_kind_mismatch("a single file", "a directory")], f"model {what}")
+    if root != expected_root:
+        found = f"root {root} ({len(reads)} files, {format_size(size)})"
+        raise deny([_contents(f"root {expected_root}", found)], f"model {what}")
+    if address != expected_address:
+        reason = GateReason(
+            GateCheck.MODEL_DIGEST,
+            "the same file contents under other names: a file was renamed or moved",
+            expected=f"manifest address {expected_address}",
+            found=f"manifest address {address}",
+            remedy="serve the files under the names verify checked",
+        )
+        raise deny([reason], f"model {what}")
+    return root, address
+
+
+def _contents(expected: str, found: str) -> GateReason:
+    return GateReason(
+        GateCheck.MODEL_DIGEST,
+        "the model's bytes are not the ones the summary covers; which files were added, "
+        "removed or changed is unknown (the summary carries only the digests)",
+        expected=expected,
+        found=found,
+        remedy="serve exactly the files verify checked, or verify these files again",
+    )
+
+
+def _kind_mismatch(expected: str, found: str) -> GateReason:
+    return GateReason(
+        GateCheck.MODEL_DIGEST,
+        f"the summary covers {expected}, the model is {found}",
+        expected=expected,
+        found=found,
+        remedy="point the gate at the model verify checked",
+    )
+
+
+# ------------------------------------------------------------------ the verified copy
+class _Copy:
+    """The verified copy: written under a private name inside ``target``, then moved into
+    place once the digests matched (files 0400, folders 0500), or removed."""
+
+    def __init__(self, target: Path, model: str) -> None:
+        real = os.path.realpath(target)
+        if real == model or real.startswith(model.rstrip(os.sep) + os.sep):
+            raise UsageError(
+                f"{target}: the verified copy cannot be written inside the model",
+                remedy=f"give {named('copy_to')} a directory outside {model}",
+            )
+        self.target = target
+        self.created = not target.exists()
+        if self.created:
+            try:
+                target.mkdir(mode=0o700)
+            except OSError as exc:
+                raise BadInputError(f"{target}: cannot create ({exc.strerror})") from exc
+        elif not target.is_dir() or any(target.iterdir()):
+            raise UsageError(
+                f"{target}: exists and is not an empty directory",
+                remedy=f"give {named('copy_to')} a new or empty directory",
+            )
+        self.stage = Path(tempfile.mkdtemp(prefix=".mlspec-gate-", dir=target))
+        self.lock = threading.Lock()
+
+    def create(self, name: str) -> int:
+        path = self.stage / name
+        with self.lock:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        return os.open(path, flags, 0o400)
+
+    def publish(self) -> Path:
+        for entry in sorted(os.listdir(self.stage)):
+            os.rename(self.stage / entry, self.target / entry)
+        self.stage.rmdir()
+        folders = [Path(d) for d, _, _ in os.walk(self.target)]
+        for folder in reversed(folders):  # deepest first: a parent stays writable until last
+            _fsync_dir(folder)
+            with contextlib.suppress(PermissionError):  # a mount point may not be ours
+                folder.chmod(0o500)
+        return self.target
+
+    def discard(self) -> None:
+        for folder, _, _ in os.walk(self.stage):
+            os.chmod(folder, 0o700)
+        shutil.rmtree(self.stage, ignore_errors=True)
+        if self.created:
+            with contextlib.suppress(OSError):
+                self.target.rmdir()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------------ opening a model
+def binding_of(checked: CheckedSummary) -> Binding:
+    """The facts a server is bound to, all from the checked summary."""
+    s = checked.summary
+    return Binding(
+        model_digest=checked.model_digest,
+        vsa_digest=checked.digest,
+        policy_digest=s.policy_digest,
+        run_id=s.run_id or "",
+        time_verified=format_rfc3339(s.time_verified),
+        verifier_id=s.verifier_id,
+        resource_uri=s.resource_uri,
+    )
+
+
+def open_model(
+    model: Path,
+    summary: CheckedSummary | Path | bytes,
+    trust: VerifierTrust | None = None,
+    expect: GateExpectations | None = None,
+    *,
+    copy_to: Path | None = None,
+    entry: str | None = None,
+    loader: str | Loader | None = None,
+    name: str | None = None,
+    version: str | None = None,
+    max_bytes: int | None = None,
+) -> ServedModel:
+    """The model at ``model``, loaded from bytes the signed ``summary`` covers.
+
+    ``summary`` is a :class:`CheckedSummary`, or the bundle (path or bytes) to check with
+    ``trust`` and ``expect``. Name, version and features come from the arguments, else
+    the package's ``model-card.json``, else the folder's name and the digest.
+    """
+    if isinstance(summary, CheckedSummary):
+        checked = summary
+    else:
+        checked = check_summary(summary, trust or VerifierTrust(), expect)
+    files = read_verified(model, checked.subject.digest, copy_to=copy_to, max_bytes=max_bytes)
+    card = read_card(files.files)
+    loaded = load_model(files.files, entry=entry, loader=loader)
+    extra = {
+        "entry": loaded.entry,
+        "files": len(files.names),
+        "bytes": files.size,
+        "signer": checked.signer,
+        **({"copy": str(files.copy)} if files.copy is not None else {}),
+        **({"card": card.extra} if card.extra else {}),
+    }
+    return ServedModel(
+        name=name or card.name or Path(os.path.realpath(model)).name,
+        version=version or card.version or checked.model_digest[:12],
+        binding=binding_of(checked),
+        predictor=loaded.predictor,
+        format=loaded.format,
+        features=card.features,
+        extra=extra,
+    )

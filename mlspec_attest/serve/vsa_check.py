@@ -1,0 +1,447 @@
+"""Checking a signed verification summary (SLSA VSA v1) against explicit trust and expectations.
+
+:func:`check_summary` is the first half of the serving gate (docs/serving.md, "Gate"):
+it reads a Sigstore bundle whose DSSE payload is the summary ``verify`` signed, and
+checks, collecting every reason it finds rather than stopping at the first:
+
+* ``signature``: signed by one of the trusted verifier keys, or by a Sigstore identity
+  under the given trust root (one call of the one verification path,
+  :func:`~mlspec_attest.signing.sigstore.verify.verify_bundle`);
+* ``payload-type`` and ``statement``: an in-toto statement whose predicate is a
+  verification summary (a stage attestation signed by the same key is not one);
+* ``verification-result``: PASSED (a FAILED summary is refused);
+* ``policy-digest`` and ``resource-uri``: the ones the caller expects, when given;
+* ``time-verified``: not older than ``max_age``, not in the future beyond
+  :data:`MAX_CLOCK_SKEW`;
+* ``model-subject``: a subject for the role (``model``) with a sha256.
+
+Any reason is a :class:`~mlspec_attest.errors.GateDeniedError` (exit 1) carrying all of
+them. Missing trust (none given, a keyless summary without a trust root, sigstore
+not installed) is a :class:`~mlspec_attest.errors.BackendError` (exit 4); a bundle or
+payload that does not parse is a :class:`~mlspec_attest.errors.MalformedDocumentError`
+(exit 3).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from mlspec_attest.errors import (
+    BackendError,
+    GateDeniedError,
+    MalformedDocumentError,
+    SigstoreVerificationError,
+    UsageError,
+)
+from mlspec_attest.formats.bundle import Bundle
+from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
+from mlspec_attest.formats.inputs import named
+from mlspec_attest.formats.jsonio import load_file, loads_strict
+from mlspec_attest.formats.limits import MAX_BUNDLE_BYTES, MAX_DSSE_PAYLOAD_BYTES
+from mlspec_attest.formats.rfc3339 import format_rfc3339
+from mlspec_attest.formats.statement import STATEMENT_TYPE, ResourceDescriptor
+from mlspec_attest.formats.vsa import VSA_PREDICATE_TYPE, Result, VerificationSummary
+from mlspec_attest.signing.keys import LocalPublicKey
+from mlspec_attest.signing.sigstore.identity import SigstoreIdentity
+from mlspec_attest.signing.sigstore.result import VerifiedBundle
+from mlspec_attest.signing.sigstore.trust_root import TrustRoot
+from mlspec_attest.signing.sigstore.verify import verify_bundle
+
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+"""How far in the future a summary's ``timeVerified`` may be (clocks of the verifier and
+the gate disagree a little); further ahead, it is refused."""
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class GateCheck(StrEnum):
+    """Every check of the gate, in the order it runs (docs/serving.md, "Gate")."""
+
+    SIGNATURE = "signature"
+    PAYLOAD_TYPE = "payload-type"
+    STATEMENT = "statement"
+    RESULT = "verification-result"
+    POLICY_DIGEST = "policy-digest"
+    RESOURCE_URI = "resource-uri"
+    TIME_VERIFIED = "time-verified"
+    SUBJECT = "model-subject"
+    MODEL_FILES = "model-files"
+    MODEL_DIGEST = "model-digest"
+
+
+@dataclass(frozen=True)
+class GateReason:
+    """One reason the gate refuses: the check, what it expected, what it found, the fix."""
+
+    check: GateCheck
+    message: str
+    expected: str = ""
+    found: str = ""
+    remedy: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.check.value}: {self.message}"
+        if self.expected or self.found:
+            text += f" (expected {self.expected or '-'}, found {self.found or '-'})"
+        if self.remedy:
+            text += f"; fix: {self.remedy}"
+        return text
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "check": self.check.value,
+            "message": self.message,
+            "expected": self.expected,
+            "found": self.found,
+            "remedy": self.remedy,
+        }
+
+
+def deny(reasons: list[GateReason], what: str) -> GateDeniedError:
+    """The one denial: every reason, the first one's message in the headline."""
+    count = f" ({len(reasons)} reasons)" if len(reasons) > 1 else ""
+    return GateDeniedError(f"gate denied {what}{count}: {reasons[0].message}", tuple(reasons))
+
+
+@dataclass(frozen=True)
+class VerifierTrust:
+    """Who may sign a summary the gate accepts: verifier keys, or Sigstore identities
+    under a trust root. Nothing is trusted by default."""
+
+    keys: tuple[LocalPublicKey, ...] = ()
+    identities: tuple[SigstoreIdentity, ...] = ()
+    trust_root: TrustRoot | None = None
+
+
+@dataclass(frozen=True)
+class GateExpectations:
+    """What the summary must say besides PASSED; ``None`` leaves a field unchecked."""
+
+    policy_digest: str | None = None
+    """sha256 (hex, or ``sha256:HEX``) of the signed policy the pipeline must have met."""
+    resource_uri: str | None = None
+    """Where this server serves from; the summary must name exactly this URI."""
+    max_age: timedelta | None = None
+    """How old the summary may be (from its ``timeVerified``)."""
+    now: datetime | None = None
+    """The gate's clock (a test passes a fixed one); the system clock when ``None``."""
+    role: str = "model"
+    """The subject the model is: a descriptor of this name carries its digest."""
+
+
+@dataclass(frozen=True)
+class CheckedSummary:
+    """A summary that passed :func:`check_summary`; only this opens a model."""
+
+    summary: VerificationSummary
+    digest: str
+    """sha256 (hex) of the DSSE payload: the summary's name in the inference log."""
+    signer: str
+    """The verifier key's keyid, or the Sigstore identity that signed."""
+    subject: ResourceDescriptor
+    """The subject of the checked role, with its sha256 (and manifest-sha256)."""
+    age: timedelta
+    """How old the summary was when checked."""
+
+    @property
+    def model_digest(self) -> str:
+        return self.subject.digest["sha256"]
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.summary
+        return {
+            "digest": self.digest,
+            "signer": self.signer,
+            "result": s.result.value,
+            "policyDigest": s.policy_digest,
+            "policyUri": s.policy_uri,
+            "runId": s.run_id,
+            "timeVerified": format_rfc3339(s.time_verified),
+            "ageSeconds": int(self.age.total_seconds()),
+            "resourceUri": s.resource_uri,
+            "verifier": s.verifier_id,
+            "levels": list(s.levels),
+            "subject": self.subject.to_json(),
+        }
+
+
+def check_summary(
+    source: Path | bytes, trust: VerifierTrust, expect: GateExpectations | None = None
+) -> CheckedSummary:
+    """Check the signed summary ``source`` (a bundle file, or its bytes); see the module doc."""
+    expect = expect or GateExpectations()
+    what = f"verification summary {source}" if isinstance(source, Path) else "verification summary"
+    _require_trust(trust)
+    doc = _read(source, what)
+    bundle = Bundle.from_json(doc, what=what)
+    reasons: list[GateReason] = []
+    verified = _signature(doc, bundle, trust, what, reasons)
+    envelope = bundle.envelope
+    if envelope.payload_type != INTOTO_PAYLOAD_TYPE:
+        reasons.append(
+            GateReason(
+                GateCheck.PAYLOAD_TYPE,
+                "the envelope does not carry an in-toto statement",
+                expected=INTOTO_PAYLOAD_TYPE,
+                found=envelope.payload_type,
+                remedy="give the summary `verify` signed, not another document",
+            )
+        )
+    summary = _summary(envelope.payload, what, reasons, strict=verified is not None)
+    if summary is None:
+        raise deny(reasons, what)
+    subject = _content(summary, expect, reasons)
+    age = _age(summary, expect, reasons)
+    if reasons or verified is None or subject is None:
+        raise deny(reasons, what)
+    return CheckedSummary(
+        summary=summary,
+        digest=hashlib.sha256(envelope.payload).hexdigest(),
+        signer=verified.signer_id,
+        subject=subject,
+        age=age,
+    )
+
+
+def _require_trust(trust: VerifierTrust) -> None:
+    if not trust.keys and not trust.identities:
+        raise BackendError(
+            "no verifier is trusted: the gate accepts no verification summary",
+            remedy=f"pass {named('verifier_key')}, or {named('verifier_identity')} "
+            f"and {named('verifier_trust_root')}",
+        )
+
+
+def _read(source: Path | bytes, what: str) -> Any:
+    if isinstance(source, Path):
+        return load_file(source, what=what, max_bytes=MAX_BUNDLE_BYTES, kind="a Sigstore bundle")
+    return loads_strict(source, what=what, max_bytes=MAX_BUNDLE_BYTES)
+
+
+# ------------------------------------------------------------------ the signature
+def _signature(
+    doc: dict[str, Any], bundle: Bundle, trust: VerifierTrust, what: str, out: list[GateReason]
+) -> VerifiedBundle | None:
+    """The signature, checked by the one verification path; None (with a reason) if it fails."""
+    if bundle.is_keyless:
+        if not trust.identities:
+            out.append(_untrusted("a Sigstore certificate", "one of the trusted verifier keys"))
+            return None
+        if trust.trust_root is None:
+            raise BackendError(
+                f"{what}: signed keyless, and no Sigstore trust root was given to verify it",
+                remedy=f"pass {named('verifier_trust_root')}",
+            )
+        return _verified(doc, what, out, trust=trust.trust_root, identities=trust.identities)
+    key = _key_for(bundle.key_hint, trust.keys)
+    if key is None:
+        hint = bundle.key_hint or "(no key hint)"
+        expected = ", ".join(k.keyid[:16] for k in trust.keys) or "a Sigstore identity"
+        out.append(_untrusted(f"key {hint[:16]}", expected))
+        return None
+    return _verified(doc, what, out, trust=None, key=key)
+
+
+def _key_for(hint: str | None, keys: tuple[LocalPublicKey, ...]) -> LocalPublicKey | None:
+    """The trusted key the bundle names; without a name, the only trusted key."""
+    if hint is None:
+        return keys[0] if len(keys) == 1 else None
+    return next((k for k in keys if k.keyid == hint), None)
+
+
+def _verified(
+    doc: dict[str, Any], what: str, out: list[GateReason], **trust: Any
+) -> VerifiedBundle | None:
+    try:
+        return verify_bundle(doc, what=what, **trust)
+    except SigstoreVerificationError as exc:
+        out.append(
+            GateReason(
+                GateCheck.SIGNATURE,
+                f"the signature does not verify: {exc.message}",
+                expected="a valid signature by a trusted verifier",
+                found="an invalid signature",
+                remedy=exc.remedy
+                or "the summary was altered after signing, or another verifier signed it",
+            )
+        )
+        return None
+
+
+def _untrusted(found: str, expected: str) -> GateReason:
+    return GateReason(
+        GateCheck.SIGNATURE,
+        f"signed by {found}, which is not a trusted verifier",
+        expected=expected,
+        found=found,
+        remedy=f"trust the verifier that signed it ({named('verifier_key')} or "
+        f"{named('verifier_identity')}), or verify the run again with a trusted one",
+    )
+
+
+# ------------------------------------------------------------------ the statement
+def _summary(
+    payload: bytes, what: str, out: list[GateReason], *, strict: bool
+) -> VerificationSummary | None:
+    """The parsed summary. A payload that does not parse is bad input when the signature
+    holds (exit 3); when it does not, one more reason of a denial that stands anyway."""
+    try:
+        doc = loads_strict(payload, what=f"{what}: payload", max_bytes=MAX_DSSE_PAYLOAD_BYTES)
+        kind = _statement_kind(doc)
+        if kind is not None:
+            out.append(
+                GateReason(
+                    GateCheck.STATEMENT,
+                    "the signed statement is not a verification summary",
+                    expected=f"predicateType {VSA_PREDICATE_TYPE}",
+                    found=kind,
+                    remedy="give the summary `verify` signed, not a stage attestation",
+                )
+            )
+            return None
+        return VerificationSummary.from_json(doc, what=f"{what}: payload")
+    except MalformedDocumentError as exc:
+        if strict:
+            raise
+        out.append(GateReason(GateCheck.STATEMENT, exc.message, expected="a verification summary"))
+        return None
+
+
+def _statement_kind(doc: Any) -> str | None:
+    """None for an in-toto statement with the VSA predicate type; else what it is."""
+    if not isinstance(doc, dict) or doc.get("_type") != STATEMENT_TYPE:
+        return "not an in-toto Statement v1"
+    if doc.get("predicateType") != VSA_PREDICATE_TYPE:
+        return f"predicateType {doc.get('predicateType')!r}"
+    return None
+
+
+def _content(
+    summary: VerificationSummary, expect: GateExpectations, out: list[GateReason]
+) -> ResourceDescriptor | None:
+    """The result, policy, resource and subject checks; the role's subject if it is usable."""
+    if summary.result is not Result.PASSED:
+        failures = summary.details.get("failures")
+        count = f" ({len(failures)} failures)" if isinstance(failures, list) else ""
+        out.append(
+            GateReason(
+                GateCheck.RESULT,
+                f"summary says FAILED{count}: the pipeline did not pass verification",
+                expected=Result.PASSED.value,
+                found=summary.result.value,
+                remedy="fix what verify reported and verify the run again",
+            )
+        )
+    wanted = _policy_digest(expect.policy_digest)
+    if wanted is not None and summary.policy_digest != wanted:
+        out.append(
+            GateReason(
+                GateCheck.POLICY_DIGEST,
+                "the pipeline was verified against another policy",
+                expected=wanted,
+                found=summary.policy_digest,
+                remedy=f"verify the run against the policy {named('policy_digest')} names",
+            )
+        )
+    if expect.resource_uri is not None and summary.resource_uri != expect.resource_uri:
+        out.append(
+            GateReason(
+                GateCheck.RESOURCE_URI,
+                "the summary is for another deployment",
+                expected=expect.resource_uri,
+                found=summary.resource_uri,
+                remedy=f"verify for this deployment, or correct {named('resource_uri')}",
+            )
+        )
+    return _subject(summary, expect.role, out)
+
+
+def _policy_digest(value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = value.removeprefix("sha256:").lower()
+    if not _SHA256.fullmatch(text):
+        raise UsageError(
+            f"{named('policy_digest')} {value!r} is not a sha256 (64 hex digits, or sha256:HEX)"
+        )
+    return text
+
+
+def _subject(
+    summary: VerificationSummary, role: str, out: list[GateReason]
+) -> ResourceDescriptor | None:
+    subject = summary.subject(role)
+    names = ", ".join(s.name for s in summary.subjects)
+    if subject is None:
+        out.append(
+            GateReason(
+                GateCheck.SUBJECT,
+                f"the summary has no subject {role!r}",
+                expected=f"a subject named {role!r}",
+                found=names,
+                remedy=f"verify the run with the {role} as a deploy artifact",
+            )
+        )
+        return None
+    digest = subject.digest
+    bad = [
+        k for k in ("sha256", "manifest-sha256") if k in digest and not _SHA256.fullmatch(digest[k])
+    ]
+    if "sha256" not in digest or bad:
+        out.append(
+            GateReason(
+                GateCheck.SUBJECT,
+                f"the subject {role!r} carries no usable sha256",
+                expected="sha256 (and manifest-sha256 for a directory) as 64 hex digits",
+                found=", ".join(f"{k}:{v}" for k, v in digest.items()),
+                remedy="verify the run with the default digest scheme (sha256, files)",
+            )
+        )
+        return None
+    return subject
+
+
+def _age(
+    summary: VerificationSummary, expect: GateExpectations, out: list[GateReason]
+) -> timedelta:
+    now = expect.now or datetime.now(UTC)
+    verified = summary.time_verified
+    age = now - verified
+    if verified > now + MAX_CLOCK_SKEW:
+        out.append(
+            GateReason(
+                GateCheck.TIME_VERIFIED,
+                "the summary was verified in the future",
+                expected=f"at most {_span(MAX_CLOCK_SKEW)} after {format_rfc3339(now)}",
+                found=format_rfc3339(verified),
+                remedy="check the verifier's clock (and this one's), then verify again",
+            )
+        )
+    elif expect.max_age is not None and age > expect.max_age:
+        out.append(
+            GateReason(
+                GateCheck.TIME_VERIFIED,
+                f"the summary is {_span(age)} old, older than allowed",
+                expected=f"at most {_span(expect.max_age)} old",
+                found=format_rfc3339(verified),
+                remedy=f"verify the run again, or allow an older summary ({named('max_age')})",
+            )
+        )
+    return age
+
+
+def _span(delta: timedelta) -> str:
+    """``3d4h``, ``25m``, ``40s``: a duration as people write it."""
+    seconds = int(abs(delta.total_seconds()))
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"

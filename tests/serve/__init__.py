@@ -1,0 +1,1 @@
+"""Tests of serve/: the gate, the loaders, the reference server."""
