@@ -109,12 +109,32 @@ MAX_CERTIFICATES_BYTES: Final = 1 * MiB
 """A PEM file of trusted certificates (``--certificate-chain``): a certificate is
 1-2 KiB, so this holds hundreds."""
 
+MAX_INFER_BODY_BYTES: Final = 8 * MiB
+"""The body of one inference request to the server (Open Inference Protocol v2 or v1
+JSON). Refused with 413 before it is read when its Content-Length says more, and once
+more than this has arrived when it does not. 8 MiB is about 500,000 numbers: far more
+than a tabular batch needs, and each request's body is held in memory until it is logged."""
+
+MAX_REQUEST_ID_BYTES: Final = 128
+"""An ``X-Request-Id`` header a client sends: a longer one (or one with anything but
+letters, digits and ``._:-``) is replaced by a generated UUID, never echoed. A UUID is
+36 characters; a W3C trace id 32."""
+
+MAX_USER_ID_BYTES: Final = 256
+"""The user-id header of an inference request (``X-User-Id`` by default): it goes into
+the inference log, so a longer one is refused (400) rather than logged cut short."""
+
 # ------------------------------------------------------------------ structure
 MAX_JSON_DEPTH: Final = 64
 """Nesting of arrays and objects in JSON. A bundle nests 6 deep, a stage
 statement with its ML metadata about 10. The bound keeps every recursive
 walker (the JSON parser, JSON Schema validation, RFC 8785 canonicalization,
 ``copy.deepcopy``) far from Python's recursion limit of 1000 frames."""
+
+MAX_INFER_JSON_DEPTH: Final = 8
+"""Nesting of an inference request body. An Open Inference Protocol request nests 5
+deep (request, inputs, tensor, rows, row), a v1 request 4; anything deeper is refused
+(400) before it is parsed."""
 
 MAX_YAML_DEPTH: Final = MAX_JSON_DEPTH
 """Nesting of mappings and sequences in YAML. A YAML policy becomes the signed

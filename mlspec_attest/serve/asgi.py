@@ -1,0 +1,101 @@
+"""Raw ASGI pieces the middleware, the endpoints and the step server share.
+
+Responses here are written as ASGI messages directly (no Starlette ``Response``
+object): the middleware answers ``/ok`` ``/varz`` ``/metrics`` and its refusals on the
+hot path, below whatever framework the application uses.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable
+from typing import Final
+
+from starlette.types import Receive, Send
+
+from mlspec_attest.formats import limits
+
+JSON_CONTENT_TYPE: Final = b"application/json"
+
+Header = tuple[bytes, bytes]
+
+#: A request id a client may choose: letters, digits and ``._:-``, bounded. Anything
+#: else (spaces, quotes, CR/LF, non-ASCII, too long) is replaced, never echoed.
+_REQUEST_ID: Final = re.compile(rb"[A-Za-z0-9._:-]{1,%d}" % limits.MAX_REQUEST_ID_BYTES)
+
+
+class BodyTooLargeError(Exception):
+    """A request body went over its limit while it was read."""
+
+
+class ClientDisconnectedError(Exception):
+    """The client went away before its request body arrived."""
+
+
+def json_bytes(document: object) -> bytes:
+    """Compact JSON of a response document (non-finite numbers refused)."""
+    return json.dumps(document, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def error_body(message: str) -> bytes:
+    """The Open Inference Protocol's error document: ``{"error": message}``."""
+    return json_bytes({"error": message})
+
+
+async def send_response(
+    send: Send,
+    status: int,
+    body: bytes,
+    *,
+    content_type: bytes = JSON_CONTENT_TYPE,
+    headers: Iterable[Header] = (),
+) -> None:
+    """Send a whole response: start (with Content-Type and Content-Length) and body."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", b"%d" % len(body)),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The request body, read as it arrives; :class:`BodyTooLargeError` as soon as more
+    than ``limit`` bytes came, :class:`ClientDisconnectedError` if the client left."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnectedError
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLargeError
+            parts.append(chunk)
+        if not message.get("more_body", False):
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def request_id(value: bytes | None) -> str:
+    """The client's ``X-Request-Id`` if it is a sane token, else a new UUID (version 4)."""
+    if value is not None and _REQUEST_ID.fullmatch(value):
+        return value.decode("ascii")
+    return str(uuid.uuid4())
+
+
+def find_header(headers: Iterable[Header], name: bytes) -> bytes | None:
+    """The first value of header ``name`` (lower case, as ASGI servers give names)."""
+    for key, value in headers:
+        if key == name:
+            return value
+    return None

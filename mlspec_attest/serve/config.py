@@ -1,0 +1,53 @@
+"""A server's configuration: what the middleware enforces and what ``/varz`` shows."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from mlspec_attest.errors import UsageError
+from mlspec_attest.formats import limits
+
+#: An HTTP header name (RFC 9110 token), the form ``user_header`` must take.
+_HEADER_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """How a server runs. Every field is shown by ``/varz``; none may hold a secret
+    (the log's signing key is given to the log, never here)."""
+
+    host: str | None = None
+    port: int | None = None
+    log_dir: str | None = None
+    """Where the inference log is written (shown; the log itself is the caller's)."""
+    log_inputs: bool = False
+    """Whether the log keeps request bodies as sent (else their digests)."""
+    log_user_ids: bool = False
+    """Whether the log keeps user ids as sent (else their digests)."""
+    max_body_bytes: int = limits.MAX_INFER_BODY_BYTES
+    """The largest inference request body accepted (413 beyond)."""
+    user_header: str = "X-User-Id"
+    """The request header that names the user of an inference request."""
+
+    def __post_init__(self) -> None:
+        if not _HEADER_NAME.fullmatch(self.user_header):
+            raise UsageError(f"user_header {self.user_header!r} is not an HTTP header name")
+        if not 0 < self.max_body_bytes <= limits.MAX_INFER_BODY_BYTES:
+            raise UsageError(
+                f"max_body_bytes must be between 1 and {limits.MAX_INFER_BODY_BYTES} "
+                f"(limits.MAX_INFER_BODY_BYTES): {self.max_body_bytes}"
+            )
+
+    def varz(self) -> dict[str, object]:
+        """The configuration as ``/varz`` shows it."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "log_dir": self.log_dir,
+            "log_inputs": "as sent" if self.log_inputs else "digest",
+            "log_user_ids": "as sent" if self.log_user_ids else "digest",
+            "max_body_bytes": self.max_body_bytes,
+            "user_header": self.user_header,
+        }

@@ -1,0 +1,431 @@
+"""The ASGI middleware: ``/ok`` ``/varz`` ``/metrics``, metrics for every request, and
+one inference-log record for every inference request, written before it is answered.
+
+Any Starlette or FastAPI application adds it with one line::
+
+    app.add_middleware(MlspecMiddleware, served=served, log=log)
+
+(or wraps any ASGI application: ``MlspecMiddleware(app, served=served, log=log)``). It is
+a pure ASGI middleware, not ``BaseHTTPMiddleware``, and it
+
+* answers ``/ok``, ``/varz`` and ``/metrics`` itself (:mod:`mlspec_attest.serve.endpoints`);
+* times and counts every other request, by route template, method and status;
+* gives every response ``X-Request-Id`` (the client's, if it is a sane token, else a new
+  UUID) and ``X-Mlspec-Vsa: sha256:<digest of the verification summary>``;
+* for an inference request (``is_inference(method, path)``; by default a POST to the
+  Open Inference Protocol's ``/v2/models/{name}[/versions/{v}]/infer`` or to v1's
+  ``/v1/models/{name}:predict``) reads the body first, within its size limit (413
+  beyond, before reading it all when Content-Length says so), then holds the
+  application's whole response until :meth:`RequestLog.append` has returned. If the
+  append raises, the client gets 503 instead, ``/ok`` turns not ready naming the
+  failure and ``mlspec_log_failures_total`` counts it: a request is never answered
+  without its record.
+
+The application hands over what it predicted with :func:`set_output` (it lands in the
+ASGI scope's ``state`` under :data:`OUTPUT_KEY`, which Starlette's ``request.state``
+shares), and may name the kind of an error it answers with :func:`set_error_kind`; the
+request id is in the same ``state`` under :data:`REQUEST_ID_KEY` (:func:`request_id_of`).
+
+``append`` runs on the event loop, between the application's last body chunk and the
+first byte sent: the log writer must be quick (it batches its fsyncs at checkpoints).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from time import perf_counter
+from typing import Any, Final, Protocol
+
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mlspec_attest.errors import MlspecError, UsageError
+from mlspec_attest.formats import limits
+from mlspec_attest.serve.asgi import (
+    BodyTooLargeError,
+    ClientDisconnectedError,
+    Header,
+    error_body,
+    find_header,
+    read_body,
+    request_id,
+    send_response,
+)
+from mlspec_attest.serve.config import ServeConfig
+from mlspec_attest.serve.endpoints import STATUS_PATHS, ReadinessCheck, StatusEndpoints
+from mlspec_attest.serve.metrics import ServeMetrics, error_kind, sha256_ref
+from mlspec_attest.serve.model import ServedModel
+
+#: ``scope["state"]`` key of the prediction output the application sets (:func:`set_output`).
+OUTPUT_KEY: Final = "mlspec.output"
+#: ``scope["state"]`` key of the request id the middleware chose.
+REQUEST_ID_KEY: Final = "mlspec.request_id"
+#: ``scope["state"]`` key of the error kind the application names (:func:`set_error_kind`).
+ERROR_KIND_KEY: Final = "mlspec.error"
+#: The fault ``/ok`` names while the last inference-log write failed.
+LOG_FAULT: Final = "inference-log"
+
+_INFERENCE_PATH: Final = re.compile(
+    r"/v2/models/[^/]+(?:/versions/[^/]+)?/infer|/v1/models/[^/]+:predict"
+)
+_OWN_HEADERS: Final = frozenset({b"x-request-id", b"x-mlspec-vsa"})
+_CONTROL: Final = re.compile(rb"[\x00-\x1f\x7f]")
+
+logger = logging.getLogger("mlspec_attest.serve")
+
+
+class RequestLog(Protocol):
+    """What the middleware needs of the inference log
+    (:class:`mlspec_attest.log.writer.InferenceLog` is one): one durable record per
+    request, or an :class:`~mlspec_attest.errors.MlspecError` when it cannot be written."""
+
+    def append(
+        self,
+        *,
+        request_id: str,
+        client: str,
+        user: str | None,
+        method: str,
+        path: str,
+        protocol: str,
+        status: int,
+        bytes_sent: int,
+        referer: str | None,
+        user_agent: str | None,
+        model: str,
+        model_version: str,
+        model_digest: str,
+        vsa_digest: str,
+        body: bytes,
+        output: object,
+        latency_us: int,
+        time: datetime | None = None,
+    ) -> object: ...
+
+
+def is_inference_request(method: str, path: str) -> bool:
+    """Whether this is a POST to an Open Inference Protocol v2 infer or a v1 predict path."""
+    return method == "POST" and _INFERENCE_PATH.fullmatch(path) is not None
+
+
+def _state(target: HTTPConnection | Scope) -> dict[str, Any]:
+    scope = target.scope if isinstance(target, HTTPConnection) else target
+    state: dict[str, Any] = scope.setdefault("state", {})
+    return state
+
+
+def set_output(target: HTTPConnection | Scope, output: object) -> None:
+    """Hand the prediction ``output`` of this request (a request or its scope) to the
+    middleware, which logs it and adds it to ``mlspec_predictions``."""
+    _state(target)[OUTPUT_KEY] = output
+
+
+def set_error_kind(target: HTTPConnection | Scope, kind: str) -> None:
+    """Name the kind of the error this request is answered with, for
+    ``mlspec_request_errors_total{kind}`` (default: from the status)."""
+    _state(target)[ERROR_KIND_KEY] = kind
+
+
+def request_id_of(target: HTTPConnection | Scope) -> str | None:
+    """The id the middleware gave this request (the one in ``X-Request-Id``)."""
+    value = _state(target).get(REQUEST_ID_KEY)
+    return value if isinstance(value, str) else None
+
+
+class MlspecMiddleware:
+    """The middleware (see the module docstring). ``endpoints`` shares the status of
+    the application's own health routes (the reference server's ``/v2/health/ready``);
+    without it the middleware makes its own from ``metrics``, ``config`` and ``readiness``."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        served: ServedModel,
+        log: RequestLog,
+        metrics: ServeMetrics | None = None,
+        config: ServeConfig | None = None,
+        readiness: Iterable[ReadinessCheck] = (),
+        endpoints: StatusEndpoints | None = None,
+        is_inference: Callable[[str, str], bool] = is_inference_request,
+    ) -> None:
+        if endpoints is None:
+            metrics = metrics if metrics is not None else ServeMetrics()
+            endpoints = StatusEndpoints(
+                metrics=metrics, served=served, config=config, readiness=readiness
+            )
+        if not isinstance(endpoints.metrics, ServeMetrics):
+            raise UsageError("the middleware's endpoints need ServeMetrics")
+        self.app = app
+        self.served = served
+        self.log = log
+        self.endpoints = endpoints
+        self.metrics: ServeMetrics = endpoints.metrics
+        self.metrics.set_model(served)
+        self.config = endpoints.config or config or ServeConfig()
+        self.is_inference = is_inference
+        self.max_body = self.config.max_body_bytes
+        self.user_header = self.config.user_header.lower().encode("ascii")
+        self.vsa_header: Header = (
+            b"x-mlspec-vsa",
+            sha256_ref(served.binding.vsa_digest).encode("ascii"),
+        )
+        self._log_faulted = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = perf_counter()
+        path: str = scope["path"]
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        if self.is_inference(scope["method"], path):
+            await _Exchange(self, scope, send, started).run(receive)
+            return
+        rid = request_id(find_header(scope["headers"], b"x-request-id"))
+        state[REQUEST_ID_KEY] = rid
+        ids = ((b"x-request-id", rid.encode("ascii")), self.vsa_header)
+        if path in STATUS_PATHS:
+            status = await self.endpoints.respond(path, scope["method"], send, ids)
+            self.metrics.observe_request(path, scope["method"], status, perf_counter() - started)
+            return
+        await self._pass(scope, receive, send, ids, started)
+
+    async def _pass(
+        self, scope: Scope, receive: Receive, send: Send, ids: tuple[Header, ...], started: float
+    ) -> None:
+        """A request that is not an inference: add the ids to the response, count it."""
+        status = 500  # if the application raises before answering
+
+        async def send_with_ids(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": with_ids(message.get("headers", ()), ids)}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_ids)
+        finally:
+            self.count(scope, status, started)
+
+    def count(self, scope: Scope, status: int, started: float, kind: str | None = None) -> None:
+        """Count one answered request in the metrics."""
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        self.metrics.observe_request(route, scope["method"], status, perf_counter() - started)
+        if status >= 400:
+            self.metrics.count_error(
+                kind or scope["state"].get(ERROR_KIND_KEY) or error_kind(status)
+            )
+
+    def write_log(self, exchange: _Exchange, status: int, bytes_sent: int, latency_us: int) -> bool:
+        """Append the exchange's record; on failure record the fault and return False."""
+        scope = exchange.scope
+        served, binding = self.served, self.served.binding
+        try:
+            self.log.append(
+                request_id=exchange.request_id,
+                client=exchange.client(),
+                user=exchange.user,
+                method=scope["method"],
+                path=exchange.logged_path(),
+                protocol="HTTP/" + scope.get("http_version", "1.1"),
+                status=status,
+                bytes_sent=bytes_sent,
+                referer=exchange.referer,
+                user_agent=exchange.user_agent,
+                model=served.name,
+                model_version=served.version,
+                model_digest=binding.model_digest,
+                vsa_digest=binding.vsa_digest,
+                body=exchange.body,
+                output=scope["state"].get(OUTPUT_KEY),
+                latency_us=latency_us,
+            )
+        except Exception as exc:  # any failure means no record: never answer without one
+            self._log_failed(exc)
+            return False
+        self.metrics.log_written()
+        if self._log_faulted:
+            self._log_faulted = False
+            self.endpoints.clear_fault(LOG_FAULT)
+        return True
+
+    def _log_failed(self, exc: Exception) -> None:
+        if isinstance(exc, MlspecError):
+            reason = exc.message
+            logger.error("inference-log write failed: %s", reason)
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+            logger.exception("inference-log write failed")
+        self.metrics.log_failed()
+        self._log_faulted = True
+        self.endpoints.set_fault(LOG_FAULT, f"the last write failed: {reason}")
+
+
+def with_ids(headers: Iterable[Header], ids: Iterable[Header]) -> list[Header]:
+    """The response headers with ours in place of any the application set."""
+    return [header for header in headers if header[0] not in _OWN_HEADERS] + list(ids)
+
+
+class _Exchange:
+    """One inference request: its body, the application's held response, its record."""
+
+    __slots__ = (
+        "body",
+        "done",
+        "ids",
+        "mw",
+        "parts",
+        "referer",
+        "request_id",
+        "scope",
+        "send",
+        "start",
+        "started",
+        "user",
+        "user_agent",
+    )
+
+    def __init__(self, mw: MlspecMiddleware, scope: Scope, send: Send, started: float) -> None:
+        self.mw, self.scope, self.send, self.started = mw, scope, send, started
+        self.body = b""
+        self.done = False
+        self.start: Message | None = None
+        self.parts: list[bytes] = []
+        self.user: str | None = None
+        self.user_agent: str | None = None
+        self.referer: str | None = None
+        self.request_id = ""
+        self.ids: tuple[Header, ...] = ()
+
+    async def run(self, receive: Receive) -> None:
+        problem = self._read_headers()
+        if problem is not None:
+            await self.finish(problem[0], [], error_body(problem[1]), problem[2])
+            return
+        try:
+            self.body = await read_body(receive, self.mw.max_body)
+        except BodyTooLargeError:
+            await self.finish(413, [], error_body(self._too_large()), "too_large")
+            return
+        except ClientDisconnectedError:
+            self.mw.metrics.count_error("client_disconnected")
+            return
+        try:
+            await self.mw.app(self.scope, _replay(self.body, receive), self.from_app)
+        except Exception:
+            if not self.done:
+                await self.finish(500, [], error_body("internal server error"), "internal")
+            raise
+        if not self.done:
+            message = "the application sent no complete response"
+            await self.finish(500, [], error_body(message), "internal")
+
+    def _read_headers(self) -> tuple[int, str, str] | None:
+        """Take the headers the record needs; a refusal (status, message, kind) if any."""
+        mw, user_raw, length = self.mw, None, None
+        rid: bytes | None = None
+        for name, value in self.scope["headers"]:
+            if name == b"x-request-id":
+                rid = value if rid is None else rid
+            elif name == mw.user_header:
+                user_raw = value
+            elif name == b"user-agent":
+                self.user_agent = value.decode("latin-1")
+            elif name == b"referer":
+                self.referer = value.decode("latin-1")
+            elif name == b"content-length":
+                length = value
+        self.request_id = request_id(rid)
+        self.scope["state"][REQUEST_ID_KEY] = self.request_id
+        self.ids = ((b"x-request-id", self.request_id.encode("ascii")), mw.vsa_header)
+        if user_raw:
+            if len(user_raw) > limits.MAX_USER_ID_BYTES or _CONTROL.search(user_raw):
+                header = mw.config.user_header
+                message = f"{header}: longer than {limits.MAX_USER_ID_BYTES} bytes or not text"
+                return 400, message, "bad_request"
+            self.user = user_raw.decode("latin-1")
+        if length is not None and (not length.isdigit() or int(length) > mw.max_body):
+            return 413, self._too_large(), "too_large"
+        return None
+
+    def _too_large(self) -> str:
+        return limits.too_large("request body", self.mw.max_body, "an inference request")
+
+    async def from_app(self, message: Message) -> None:
+        """The application's ``send``: hold the response until the record is written."""
+        kind = message["type"]
+        if kind == "http.response.start":
+            self.start = message
+        elif kind == "http.response.body":
+            if self.done:
+                return  # already answered (the application went on after a failure)
+            chunk = message.get("body", b"")
+            if chunk:
+                self.parts.append(chunk)
+            if not message.get("more_body", False):
+                await self._app_finished()
+        else:
+            await self.send(message)
+
+    async def _app_finished(self) -> None:
+        start, parts = self.start, self.parts
+        if start is None:
+            message = "the application sent a body before its response start"
+            await self.finish(500, [], error_body(message), "internal")
+            return
+        body = parts[0] if len(parts) == 1 else b"".join(parts)
+        await self.finish(start["status"], list(start.get("headers", ())), body, None, own=False)
+
+    async def finish(
+        self, status: int, headers: list[Header], body: bytes, kind: str | None, own: bool = True
+    ) -> None:
+        """Write the record, then send this response, or 503 if the record failed."""
+        self.done = True
+        mw = self.mw
+        latency_us = int((perf_counter() - self.started) * 1_000_000)
+        if not mw.write_log(self, status, len(body), latency_us):
+            status, kind = 503, "log_write"
+            message = "the request was not answered: its inference-log record could not be written"
+            await send_response(self.send, 503, error_body(message), headers=self.ids)
+        elif own:
+            await send_response(self.send, status, body, headers=self.ids)
+        else:
+            headers = with_ids(headers, self.ids)
+            await self.send({"type": "http.response.start", "status": status, "headers": headers})
+            await self.send({"type": "http.response.body", "body": body})
+            if status < 400:
+                mw.metrics.observe_predictions(self.scope["state"].get(OUTPUT_KEY))
+        mw.count(self.scope, status, self.started, kind)
+
+    def client(self) -> str:
+        client = self.scope.get("client")
+        return str(client[0]) if client else "-"
+
+    def logged_path(self) -> str:
+        """The request target as sent (path and query), for the record's request line."""
+        scope = self.scope
+        raw = scope.get("raw_path")
+        path = raw.decode("latin-1") if raw else scope["path"]
+        query: bytes = scope.get("query_string", b"")
+        return f"{path}?{query.decode('latin-1')}" if query else path
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the application the body already read, then the real one."""
+    pending = True
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

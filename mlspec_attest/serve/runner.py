@@ -1,0 +1,158 @@
+"""Running an ASGI application on uvicorn: in a background thread (tests, pipeline
+steps) or in the foreground until SIGTERM or Ctrl-C (the ``serve`` command).
+
+The listening socket is bound before uvicorn starts, so port 0 (any free port) is
+resolved at once and a port in use is a clear :class:`~mlspec_attest.errors.BackendError`.
+A background server is ready when uvicorn says so (``Server.started``); stopping asks
+uvicorn to shut down gracefully (``should_exit``): it stops accepting, lets the
+requests in flight finish, then runs the application's lifespan shutdown, where the
+reference server closes its inference log (its final checkpoint).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Final
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from mlspec_attest.errors import BackendError
+
+#: How often a starting server is checked (its thread is joined for this long).
+_POLL_SECONDS: Final = 0.005
+_STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: a free port)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise BackendError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            remedy="choose another port, or stop what listens on this one",
+        ) from exc
+
+
+def _config(app: ASGIApp, log_level: str, graceful_timeout: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        log_config=None,  # the embedding program configures logging
+        log_level=log_level,
+        access_log=False,  # the inference log is the access log
+        server_header=False,
+        timeout_graceful_shutdown=graceful_timeout,
+    )
+
+
+def _url(sock: socket.socket) -> tuple[str, int, str]:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return host, port, f"http://{shown}:{port}"
+
+
+class RunningServer:
+    """A server running in a background thread; a context manager that stops it."""
+
+    def __init__(self, server: uvicorn.Server, thread: threading.Thread, sock: socket.socket):
+        self.server = server
+        self.thread = thread
+        self.host, self.port, self.url = _url(sock)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop gracefully (requests in flight finish, lifespan shutdown runs) and wait."""
+        self.server.should_exit = True
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            self.server.force_exit = True
+            self.thread.join(timeout)
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def start_server(
+    app: ASGIApp,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_level: str = "warning",
+    graceful_timeout: int = 30,
+    startup_timeout: float = 60.0,
+) -> RunningServer:
+    """Serve ``app`` on ``host:port`` in a background thread; return once it is serving."""
+    sock = bind(host, port)
+    server = uvicorn.Server(_config(app, log_level, graceful_timeout))
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            server.run(sockets=[sock])
+        except BaseException as exc:  # uvicorn exits (SystemExit) when startup fails
+            failures.append(exc)
+
+    thread = threading.Thread(target=run, name=f"mlspec-serve:{sock.getsockname()[1]}")
+    thread.daemon = True
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        thread.join(_POLL_SECONDS)
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            thread.join(startup_timeout)
+            sock.close()
+            why = f" ({failures[0]!r})" if failures else ""
+            raise BackendError(f"the server on {host}:{port} did not start{why}")
+    return RunningServer(server, thread, sock)
+
+
+class _ForegroundServer(uvicorn.Server):
+    """uvicorn, except that a graceful stop on SIGTERM or SIGINT returns normally.
+
+    uvicorn re-raises the signal once it has stopped, which would end the process by
+    that signal; a server asked to stop that stopped cleanly has succeeded (exit 0).
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in _STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def serve_forever(
+    app: ASGIApp,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    log_level: str = "info",
+    graceful_timeout: int = 30,
+) -> None:
+    """Serve ``app`` in the foreground until SIGTERM or Ctrl-C, then stop gracefully."""
+    sock = bind(host, port)
+    try:
+        _ForegroundServer(_config(app, log_level, graceful_timeout)).run(sockets=[sock])
+    except SystemExit as exc:  # uvicorn's way to say the application did not start
+        raise BackendError(f"the server on {host}:{port} did not start (exit {exc.code})") from exc
