@@ -5,17 +5,14 @@
 
 * walked by the one walker (:func:`~mlspec_attest.digest.walk.walk_tree`): a symlink
   leaving the model, a FIFO, a device or a socket is refused;
-* each file opened once (``O_NOFOLLOW``, non-blocking, checked regular with ``fstat``
-  on the open descriptor), read whole into a buffer of its size while sha256 hashes it
-  (8 MiB reads, no second copy), or streamed into the verified copy (``copy_to``);
-* the manifest built from those digests (:class:`~mlspec_attest.digest.directory.DirectoryManifest`)
-  and BOTH its root and its address compared with the summary's subject (``sha256``
-  and ``manifest-sha256``; a single-file model: the file's sha256). The root covers
-  contents, the address names too: a renamed file changes only the address.
+* each file opened once (``O_NOFOLLOW``, non-blocking, ``fstat`` regular), read whole
+  into a buffer of its size while sha256 hashes it (8 MiB reads, no second copy), and
+  streamed into the verified copy (``copy_to``) if asked;
+* BOTH the manifest's root and its address compared with the subject's ``sha256`` and
+  ``manifest-sha256`` (a single file: its sha256): a renamed file changes the address.
 
-Nothing is deserialized before that comparison passes, and the loader is handed the
-hashed bytes, never a path: a file swapped on disk after the check is not what is
-served. The copy is written under a private name and moved into place only then.
+Nothing is deserialized before that passes, and the loader gets the hashed bytes, never
+a path. The copy is written under a private name and moved into place only then.
 """
 
 from __future__ import annotations
@@ -62,20 +59,17 @@ _OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0
 
 @dataclass(frozen=True)
 class VerifiedFiles:
-    """The files of a model whose digests matched the summary, and their bytes."""
+    """A model whose digests matched: ``digest`` (the root, or the single file's sha256)
+    and ``address`` (directories), every file name in manifest order, the total size,
+    read-only views of the bytes by name (empty unless kept), where the copy went."""
 
     kind: Literal["file", "directory"]
     digest: str
-    """The sha256 that matched: the manifest root, or the single file's sha256."""
     address: str | None
-    """The manifest address that matched (directories)."""
     names: tuple[str, ...]
-    """Every file, in manifest order (a single-file model: its file name)."""
     size: int
     files: Mapping[str, memoryview]
-    """Read-only views of the verified bytes by name (empty when not kept)."""
     copy: Path | None = None
-    """Where the verified copy was written, if asked."""
 
 
 @dataclass
@@ -108,7 +102,7 @@ def read_verified(
     limit = MAX_MODEL_BYTES if max_bytes is None else max_bytes
     try:
         _read_all(reads, root, limit, keep, copy)
-        digest, address = _compare(reads, is_dir, subject_digest, str(model))
+        digest, address = _compare(reads, is_dir, subject_digest, f"model {model}")
         written = copy.publish() if copy is not None else None
     except BaseException:
         if copy is not None:
@@ -164,9 +158,7 @@ class _Budget:
     """The total size bound, shared by the threads that read."""
 
     def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.used = 0
-        self.lock = threading.Lock()
+        self.limit, self.used, self.lock = limit, 0, threading.Lock()
 
     def take(self, size: int, what: str) -> None:
         with self.lock:
@@ -178,16 +170,9 @@ class _Budget:
 def _read_all(reads: list[_Read], root: str, limit: int, keep: bool, copy: _Copy | None) -> None:
     budget = _Budget(limit)
     real_root = root if os.path.isdir(root) else os.path.dirname(root)
-
-    def one(item: _Read) -> None:
-        _read_one(item, real_root, budget, keep, copy)
-
-    if len(reads) < 2:
-        for item in reads:
-            one(item)
-        return
-    with ThreadPoolExecutor(max_workers=min(WORKERS, len(reads))) as pool:
-        list(pool.map(one, reads))  # re-raises the first failure
+    with ThreadPoolExecutor(max_workers=max(1, min(WORKERS, len(reads)))) as pool:
+        # list() re-raises the first failure
+        list(pool.map(lambda item: _read_one(item, real_root, budget, keep, copy), reads))
 
 
 def _open(item: _Read, real_root: str) -> int:
@@ -249,9 +234,7 @@ def _hash_into(
             _write_all(out, chunk[:n])
         done += n
     if done != size or os.read(fd, 1):
-        raise deny(
-            [_refused(f"{name} changed length while the gate read it")], f"model file {name}"
-        )
+        raise deny([_refused(f"{name} changed length while the gate read it")], name)
     return h.hexdigest(), size
 
 
@@ -264,56 +247,32 @@ def _write_all(fd: int, data: memoryview) -> None:
 def _compare(
     reads: list[_Read], is_dir: bool, subject: Mapping[str, str], what: str
 ) -> tuple[str, str | None]:
-    expected_root, expected_address = subject.get("sha256", ""), subject.get("manifest-sha256")
-    size = sum(r.size for r in reads)
-    if not is_dir:
-        found = reads[0].sha256
-        reasons = []
-        if expected_address is not None:
-            reasons.append(_kind_mismatch("a directory (manifest-sha256)", "a single file"))
-        if found != expected_root:
-            reasons.append(_contents(expected_root, f"sha256 {found} ({format_size(size)})"))
-        if reasons:
-            raise deny(reasons, f"model {what}")
-        return found, None
-    manifest = DirectoryManifest.build(FileEntry(r.name, r.sha256, r.size) for r in reads)
-    root, address = manifest.root, manifest.address
-    if expected_address is None:
-        raise deny([_kind_mismatch("a single file", "a directory")], f"model {what}")
-    if root != expected_root:
-        found = f"root {root} ({len(reads)} files, {format_size(size)})"
-        raise deny([_contents(f"root {expected_root}", found)], f"model {what}")
-    if address != expected_address:
-        reason = GateReason(
-            GateCheck.MODEL_DIGEST,
-            "the same file contents under other names: a file was renamed or moved",
-            expected=f"manifest address {expected_address}",
-            found=f"manifest address {address}",
-            remedy="serve the files under the names verify checked",
+    """The digests that matched the subject's, or the one reason they do not."""
+    want_root, want_address = subject.get("sha256", ""), subject.get("manifest-sha256")
+    root, address = reads[0].sha256 if reads and not is_dir else "", None
+    if is_dir:
+        manifest = DirectoryManifest.build(FileEntry(r.name, r.sha256, r.size) for r in reads)
+        root, address = manifest.root, manifest.address
+    size = format_size(sum(r.size for r in reads))
+    kinds = ["a directory", "a single file"][:: 1 if is_dir else -1]
+    if (want_address is None) == is_dir:
+        message = f"the summary covers {kinds[1]}, the model is {kinds[0]}"
+        expected, found = kinds[1], kinds[0]
+        fix = "point the gate at the model verify checked"
+    elif root != want_root:
+        message = (
+            "the model's bytes are not the ones the summary covers; which files were added, "
+            "removed or changed is unknown (the summary carries only the digests)"
         )
-        raise deny([reason], f"model {what}")
-    return root, address
-
-
-def _contents(expected: str, found: str) -> GateReason:
-    return GateReason(
-        GateCheck.MODEL_DIGEST,
-        "the model's bytes are not the ones the summary covers; which files were added, "
-        "removed or changed is unknown (the summary carries only the digests)",
-        expected=expected,
-        found=found,
-        remedy="serve exactly the files verify checked, or verify these files again",
-    )
-
-
-def _kind_mismatch(expected: str, found: str) -> GateReason:
-    return GateReason(
-        GateCheck.MODEL_DIGEST,
-        f"the summary covers {expected}, the model is {found}",
-        expected=expected,
-        found=found,
-        remedy="point the gate at the model verify checked",
-    )
+        expected, found = f"sha256 {want_root}", f"sha256 {root} ({len(reads)} files, {size})"
+        fix = "serve exactly the files verify checked, or verify these files again"
+    elif address != want_address:
+        message = "the same file contents under other names: a file was renamed or moved"
+        expected, found = f"manifest address {want_address}", f"manifest address {address}"
+        fix = "serve the files under the names verify checked"
+    else:
+        return root, address
+    raise deny([GateReason(GateCheck.MODEL_DIGEST, message, expected, found, fix)], what)
 
 
 # ------------------------------------------------------------------ the verified copy

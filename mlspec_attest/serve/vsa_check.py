@@ -1,32 +1,26 @@
 """Checking a signed verification summary (SLSA VSA v1) against explicit trust and expectations.
 
-:func:`check_summary` is the first half of the serving gate (docs/serving.md, "Gate"):
-it reads a Sigstore bundle whose DSSE payload is the summary ``verify`` signed, and
-checks, collecting every reason it finds rather than stopping at the first:
+:func:`check_summary`, the first half of the serving gate (docs/serving.md, "Gate"), reads
+the Sigstore bundle ``verify`` signed and checks, collecting every reason it finds:
 
-* ``signature``: signed by one of the trusted verifier keys, or by a Sigstore identity
-  under the given trust root (one call of the one verification path,
-  :func:`~mlspec_attest.signing.sigstore.verify.verify_bundle`);
-* ``payload-type`` and ``statement``: an in-toto statement whose predicate is a
-  verification summary (a stage attestation signed by the same key is not one);
-* ``verification-result``: PASSED (a FAILED summary is refused);
-* ``policy-digest`` and ``resource-uri``: the ones the caller expects, when given;
-* ``time-verified``: not older than ``max_age``, not in the future beyond
-  :data:`MAX_CLOCK_SKEW`;
+* ``signature``: by a trusted verifier key, or a Sigstore identity under the trust root
+  (one call of the one path, :func:`~mlspec_attest.signing.sigstore.verify.verify_bundle`);
+* ``payload-type``, ``statement``: an in-toto statement with the VSA predicate type;
+* ``verification-result``: PASSED; ``policy-digest``, ``resource-uri``: as expected;
+* ``time-verified``: at most ``max_age`` old, at most :data:`MAX_CLOCK_SKEW` ahead;
 * ``model-subject``: a subject for the role (``model``) with a sha256.
 
-Any reason is a :class:`~mlspec_attest.errors.GateDeniedError` (exit 1) carrying all of
-them. Missing trust (none given, a keyless summary without a trust root, sigstore
-not installed) is a :class:`~mlspec_attest.errors.BackendError` (exit 4); a bundle or
-payload that does not parse is a :class:`~mlspec_attest.errors.MalformedDocumentError`
-(exit 3).
+Any reason is a :class:`~mlspec_attest.errors.GateDeniedError` (exit 1) carrying all;
+missing trust (none given, a keyless summary without a trust root, no sigstore) is a
+:class:`~mlspec_attest.errors.BackendError` (exit 4); a bundle or payload that does not
+parse, a :class:`~mlspec_attest.errors.MalformedDocumentError` (exit 3).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -94,13 +88,7 @@ class GateReason:
         return text
 
     def to_json(self) -> dict[str, str]:
-        return {
-            "check": self.check.value,
-            "message": self.message,
-            "expected": self.expected,
-            "found": self.found,
-            "remedy": self.remedy,
-        }
+        return {**asdict(self), "check": self.check.value}
 
 
 def deny(reasons: list[GateReason], what: str) -> GateDeniedError:
@@ -121,18 +109,19 @@ class VerifierTrust:
 
 @dataclass(frozen=True)
 class GateExpectations:
-    """What the summary must say besides PASSED; ``None`` leaves a field unchecked."""
+    """What the summary must say besides PASSED; ``None`` leaves a field unchecked.
+
+    ``policy_digest``: sha256 (hex, or ``sha256:HEX``) of the policy the pipeline met;
+    ``resource_uri``: where this server serves from, exactly; ``max_age``: how old the
+    summary may be; ``now``: the gate's clock (the system's when ``None``); ``role``:
+    the subject that is the model.
+    """
 
     policy_digest: str | None = None
-    """sha256 (hex, or ``sha256:HEX``) of the signed policy the pipeline must have met."""
     resource_uri: str | None = None
-    """Where this server serves from; the summary must name exactly this URI."""
     max_age: timedelta | None = None
-    """How old the summary may be (from its ``timeVerified``)."""
     now: datetime | None = None
-    """The gate's clock (a test passes a fixed one); the system clock when ``None``."""
     role: str = "model"
-    """The subject the model is: a descriptor of this name carries its digest."""
 
 
 @dataclass(frozen=True)
@@ -145,30 +134,12 @@ class CheckedSummary:
     signer: str
     """The verifier key's keyid, or the Sigstore identity that signed."""
     subject: ResourceDescriptor
-    """The subject of the checked role, with its sha256 (and manifest-sha256)."""
+    """The checked role's subject, with its sha256 (and manifest-sha256)."""
     age: timedelta
-    """How old the summary was when checked."""
 
     @property
     def model_digest(self) -> str:
         return self.subject.digest["sha256"]
-
-    def to_json(self) -> dict[str, Any]:
-        s = self.summary
-        return {
-            "digest": self.digest,
-            "signer": self.signer,
-            "result": s.result.value,
-            "policyDigest": s.policy_digest,
-            "policyUri": s.policy_uri,
-            "runId": s.run_id,
-            "timeVerified": format_rfc3339(s.time_verified),
-            "ageSeconds": int(self.age.total_seconds()),
-            "resourceUri": s.resource_uri,
-            "verifier": s.verifier_id,
-            "levels": list(s.levels),
-            "subject": self.subject.to_json(),
-        }
 
 
 def check_summary(
@@ -177,8 +148,16 @@ def check_summary(
     """Check the signed summary ``source`` (a bundle file, or its bytes); see the module doc."""
     expect = expect or GateExpectations()
     what = f"verification summary {source}" if isinstance(source, Path) else "verification summary"
-    _require_trust(trust)
-    doc = _read(source, what)
+    if not trust.keys and not trust.identities:
+        raise BackendError(
+            "no verifier is trusted: the gate accepts no verification summary",
+            remedy=f"pass {named('verifier_key')}, or {named('verifier_identity')} "
+            f"and {named('verifier_trust_root')}",
+        )
+    if isinstance(source, Path):
+        doc = load_file(source, what=what, max_bytes=MAX_BUNDLE_BYTES, kind="a Sigstore bundle")
+    else:
+        doc = loads_strict(source, what=what, max_bytes=MAX_BUNDLE_BYTES)
     bundle = Bundle.from_json(doc, what=what)
     reasons: list[GateReason] = []
     verified = _signature(doc, bundle, trust, what, reasons)
@@ -200,28 +179,8 @@ def check_summary(
     age = _age(summary, expect, reasons)
     if reasons or verified is None or subject is None:
         raise deny(reasons, what)
-    return CheckedSummary(
-        summary=summary,
-        digest=hashlib.sha256(envelope.payload).hexdigest(),
-        signer=verified.signer_id,
-        subject=subject,
-        age=age,
-    )
-
-
-def _require_trust(trust: VerifierTrust) -> None:
-    if not trust.keys and not trust.identities:
-        raise BackendError(
-            "no verifier is trusted: the gate accepts no verification summary",
-            remedy=f"pass {named('verifier_key')}, or {named('verifier_identity')} "
-            f"and {named('verifier_trust_root')}",
-        )
-
-
-def _read(source: Path | bytes, what: str) -> Any:
-    if isinstance(source, Path):
-        return load_file(source, what=what, max_bytes=MAX_BUNDLE_BYTES, kind="a Sigstore bundle")
-    return loads_strict(source, what=what, max_bytes=MAX_BUNDLE_BYTES)
+    digest = hashlib.sha256(envelope.payload).hexdigest()
+    return CheckedSummary(summary, digest, verified.signer_id, subject, age)
 
 
 # ------------------------------------------------------------------ the signature
@@ -293,7 +252,13 @@ def _summary(
     holds (exit 3); when it does not, one more reason of a denial that stands anyway."""
     try:
         doc = loads_strict(payload, what=f"{what}: payload", max_bytes=MAX_DSSE_PAYLOAD_BYTES)
-        kind = _statement_kind(doc)
+        kind = doc.get("predicateType") if isinstance(doc, dict) else None
+        if not isinstance(doc, dict) or doc.get("_type") != STATEMENT_TYPE:
+            kind = "not an in-toto Statement v1"
+        elif kind != VSA_PREDICATE_TYPE:
+            kind = f"predicateType {kind!r}"
+        else:
+            kind = None
         if kind is not None:
             out.append(
                 GateReason(
@@ -313,15 +278,6 @@ def _summary(
         return None
 
 
-def _statement_kind(doc: Any) -> str | None:
-    """None for an in-toto statement with the VSA predicate type; else what it is."""
-    if not isinstance(doc, dict) or doc.get("_type") != STATEMENT_TYPE:
-        return "not an in-toto Statement v1"
-    if doc.get("predicateType") != VSA_PREDICATE_TYPE:
-        return f"predicateType {doc.get('predicateType')!r}"
-    return None
-
-
 def _content(
     summary: VerificationSummary, expect: GateExpectations, out: list[GateReason]
 ) -> ResourceDescriptor | None:
@@ -338,27 +294,24 @@ def _content(
                 remedy="fix what verify reported and verify the run again",
             )
         )
-    wanted = _policy_digest(expect.policy_digest)
-    if wanted is not None and summary.policy_digest != wanted:
-        out.append(
-            GateReason(
-                GateCheck.POLICY_DIGEST,
-                "the pipeline was verified against another policy",
-                expected=wanted,
-                found=summary.policy_digest,
-                remedy=f"verify the run against the policy {named('policy_digest')} names",
-            )
-        )
-    if expect.resource_uri is not None and summary.resource_uri != expect.resource_uri:
-        out.append(
-            GateReason(
-                GateCheck.RESOURCE_URI,
-                "the summary is for another deployment",
-                expected=expect.resource_uri,
-                found=summary.resource_uri,
-                remedy=f"verify for this deployment, or correct {named('resource_uri')}",
-            )
-        )
+    for check, wanted, found, message, remedy in (
+        (
+            GateCheck.POLICY_DIGEST,
+            _policy_digest(expect.policy_digest),
+            summary.policy_digest,
+            "the pipeline was verified against another policy",
+            f"verify the run against the policy {named('policy_digest')} names",
+        ),
+        (
+            GateCheck.RESOURCE_URI,
+            expect.resource_uri,
+            summary.resource_uri,
+            "the summary is for another deployment",
+            f"verify for this deployment, or correct {named('resource_uri')}",
+        ),
+    ):
+        if wanted is not None and found != wanted:
+            out.append(GateReason(check, message, wanted, found, remedy))
     return _subject(summary, expect.role, out)
 
 

@@ -121,8 +121,8 @@ def test_a_single_file_model(tmp_path: Path, model: Path) -> None:
     assert served.extra["entry"] == "iris.pkl"
     # A directory's summary does not open the file, nor the other way round.
     error = open_denied(single, bundle_for(model))
-    assert [r[0] for r in reasons(error)] == ["model-digest", "model-digest"]
-    assert "covers a directory (manifest-sha256), the model is a single file" in error.problems[0]
+    assert reasons(error) == [("model-digest", "a directory", "a single file")]
+    assert "covers a directory, the model is a single file" in error.problems[0]
     error = open_denied(model, signed(summary_for(single)))
     assert "covers a single file, the model is a directory" in error.problems[0]
 
@@ -145,8 +145,8 @@ def test_one_byte_changed_after_signing_is_refused(model: Path) -> None:
     assert reasons(error) == [
         (
             "model-digest",
-            f"root {signed_root}",
-            f"root {subject_digest(model)['sha256']} (3 files, {size} bytes)",
+            f"sha256 {signed_root}",
+            f"sha256 {subject_digest(model)['sha256']} (3 files, {size} bytes)",
         )
     ]
     assert "which files were added, removed or changed is unknown" in error.problems[0]
