@@ -21,9 +21,10 @@ from starlette.responses import Response
 
 from mlspec_attest.serve.asgi import error_body
 from mlspec_attest.serve.config import ServeConfig
+from mlspec_attest.serve.context import RequestLog
 from mlspec_attest.serve.endpoints import ReadinessCheck, StatusEndpoints
 from mlspec_attest.serve.metrics import ServeMetrics
-from mlspec_attest.serve.middleware import MlspecMiddleware, RequestLog
+from mlspec_attest.serve.middleware import MlspecMiddleware
 from mlspec_attest.serve.model import ServedModel
 from mlspec_attest.serve.oip import OipRoutes
 

@@ -35,11 +35,9 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from time import perf_counter
-from typing import Any, Final, Protocol
+from typing import Final
 
-from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlspec_attest.errors import MlspecError, UsageError
@@ -55,16 +53,19 @@ from mlspec_attest.serve.asgi import (
     send_response,
 )
 from mlspec_attest.serve.config import ServeConfig
+from mlspec_attest.serve.context import (
+    ERROR_KIND_KEY,
+    OUTPUT_KEY,
+    REQUEST_ID_KEY,
+    RequestLog,
+    request_id_of,
+    set_error_kind,
+    set_output,
+)
 from mlspec_attest.serve.endpoints import STATUS_PATHS, ReadinessCheck, StatusEndpoints
 from mlspec_attest.serve.metrics import ServeMetrics, error_kind, sha256_ref
 from mlspec_attest.serve.model import ServedModel
 
-#: ``scope["state"]`` key of the prediction output the application sets (:func:`set_output`).
-OUTPUT_KEY: Final = "mlspec.output"
-#: ``scope["state"]`` key of the request id the middleware chose.
-REQUEST_ID_KEY: Final = "mlspec.request_id"
-#: ``scope["state"]`` key of the error kind the application names (:func:`set_error_kind`).
-ERROR_KIND_KEY: Final = "mlspec.error"
 #: The fault ``/ok`` names while the last inference-log write failed.
 LOG_FAULT: Final = "inference-log"
 
@@ -76,63 +77,23 @@ _CONTROL: Final = re.compile(rb"[\x00-\x1f\x7f]")
 
 logger = logging.getLogger("mlspec_attest.serve")
 
-
-class RequestLog(Protocol):
-    """What the middleware needs of the inference log
-    (:class:`mlspec_attest.log.writer.InferenceLog` is one): one durable record per
-    request, or an :class:`~mlspec_attest.errors.MlspecError` when it cannot be written."""
-
-    def append(
-        self,
-        *,
-        request_id: str,
-        client: str,
-        user: str | None,
-        method: str,
-        path: str,
-        protocol: str,
-        status: int,
-        bytes_sent: int,
-        referer: str | None,
-        user_agent: str | None,
-        model: str,
-        model_version: str,
-        model_digest: str,
-        vsa_digest: str,
-        body: bytes,
-        output: object,
-        latency_us: int,
-        time: datetime | None = None,
-    ) -> object: ...
+__all__ = [
+    "ERROR_KIND_KEY",
+    "LOG_FAULT",
+    "OUTPUT_KEY",
+    "REQUEST_ID_KEY",
+    "MlspecMiddleware",
+    "RequestLog",
+    "is_inference_request",
+    "request_id_of",
+    "set_error_kind",
+    "set_output",
+]
 
 
 def is_inference_request(method: str, path: str) -> bool:
     """Whether this is a POST to an Open Inference Protocol v2 infer or a v1 predict path."""
     return method == "POST" and _INFERENCE_PATH.fullmatch(path) is not None
-
-
-def _state(target: HTTPConnection | Scope) -> dict[str, Any]:
-    scope = target.scope if isinstance(target, HTTPConnection) else target
-    state: dict[str, Any] = scope.setdefault("state", {})
-    return state
-
-
-def set_output(target: HTTPConnection | Scope, output: object) -> None:
-    """Hand the prediction ``output`` of this request (a request or its scope) to the
-    middleware, which logs it and adds it to ``mlspec_predictions``."""
-    _state(target)[OUTPUT_KEY] = output
-
-
-def set_error_kind(target: HTTPConnection | Scope, kind: str) -> None:
-    """Name the kind of the error this request is answered with, for
-    ``mlspec_request_errors_total{kind}`` (default: from the status)."""
-    _state(target)[ERROR_KIND_KEY] = kind
-
-
-def request_id_of(target: HTTPConnection | Scope) -> str | None:
-    """The id the middleware gave this request (the one in ``X-Request-Id``)."""
-    value = _state(target).get(REQUEST_ID_KEY)
-    return value if isinstance(value, str) else None
 
 
 class MlspecMiddleware:

@@ -34,9 +34,9 @@ from mlspec_attest._version import __version__
 from mlspec_attest.errors import BadInputError
 from mlspec_attest.serve import tensors
 from mlspec_attest.serve.asgi import error_body, json_bytes
+from mlspec_attest.serve.context import request_id_of, set_error_kind, set_output
 from mlspec_attest.serve.endpoints import StatusEndpoints
 from mlspec_attest.serve.metrics import sha256_ref
-from mlspec_attest.serve.middleware import request_id_of, set_error_kind, set_output
 from mlspec_attest.serve.model import ServedModel
 
 SERVER_NAME: Final = "mlspec-attest"

@@ -16,7 +16,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Final
 
@@ -117,17 +117,30 @@ def start_server(
             server.should_exit = True
             thread.join(startup_timeout)
             sock.close()
-            why = f" ({failures[0]!r})" if failures else ""
-            raise BackendError(f"the server on {host}:{port} did not start{why}")
+            why = _why(failures[0]) if failures else "it did not start in time"
+            raise BackendError(f"the server on {host}:{port} did not start: {why}")
     return RunningServer(server, thread, sock)
 
 
 class _ForegroundServer(uvicorn.Server):
-    """uvicorn, except that a graceful stop on SIGTERM or SIGINT returns normally.
+    """uvicorn, except that a graceful stop on SIGTERM or SIGINT returns normally, and
+    that it says when it serves.
 
     uvicorn re-raises the signal once it has stopped, which would end the process by
     that signal; a server asked to stop that stopped cleanly has succeeded (exit 0).
     """
+
+    def __init__(
+        self, config: uvicorn.Config, url: str, on_started: Callable[[str], None] | None
+    ) -> None:
+        super().__init__(config)
+        self.url = url
+        self.on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self.on_started is not None:
+            self.on_started(self.url)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -149,10 +162,21 @@ def serve_forever(
     port: int = 8080,
     log_level: str = "info",
     graceful_timeout: int = 30,
+    on_started: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve ``app`` in the foreground until SIGTERM or Ctrl-C, then stop gracefully."""
+    """Serve ``app`` in the foreground until SIGTERM or Ctrl-C, then stop gracefully.
+
+    ``on_started`` is called with the server's URL once it is serving (the CLI says so).
+    """
     sock = bind(host, port)
+    server = _ForegroundServer(_config(app, log_level, graceful_timeout), _url(sock)[2], on_started)
     try:
-        _ForegroundServer(_config(app, log_level, graceful_timeout)).run(sockets=[sock])
+        server.run(sockets=[sock])
     except SystemExit as exc:  # uvicorn's way to say the application did not start
-        raise BackendError(f"the server on {host}:{port} did not start (exit {exc.code})") from exc
+        raise BackendError(f"the server on {host}:{port} did not start: {_why(exc)}") from exc
+
+
+def _why(failure: BaseException) -> str:
+    if isinstance(failure, SystemExit):  # uvicorn logged the application's error
+        return "the application's startup failed (its error is in the server's log)"
+    return f"{type(failure).__name__}: {failure}"

@@ -251,6 +251,6 @@ def samples(exposition: str) -> dict[tuple[str, frozenset[tuple[str, str]]], flo
     return out
 
 
-def sample(exposition: str, name: str, **labels: str) -> float | None:
+def sample(exposition: str, metric: str, /, **labels: str) -> float | None:
     """The value of one sample, or None if the exposition has no such sample."""
-    return samples(exposition).get((name, frozenset(labels.items())))
+    return samples(exposition).get((metric, frozenset(labels.items())))

@@ -1,0 +1,76 @@
+"""What an application and the middleware hand each other for one request, and what
+the middleware needs of the inference log.
+
+The application sets its prediction output (:func:`set_output`) and may name the kind
+of error it answers with (:func:`set_error_kind`); the middleware sets the request id
+(:func:`request_id_of`). All three live in the ASGI scope's ``state`` dict, which
+Starlette's ``request.state`` shares and which the server makes anew for each request.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final, Protocol
+
+from starlette.requests import HTTPConnection
+from starlette.types import Scope
+
+#: ``scope["state"]`` key of the prediction output the application sets (:func:`set_output`).
+OUTPUT_KEY: Final = "mlspec.output"
+#: ``scope["state"]`` key of the request id the middleware chose.
+REQUEST_ID_KEY: Final = "mlspec.request_id"
+#: ``scope["state"]`` key of the error kind the application names (:func:`set_error_kind`).
+ERROR_KIND_KEY: Final = "mlspec.error"
+
+
+class RequestLog(Protocol):
+    """What the middleware needs of the inference log
+    (:class:`mlspec_attest.log.writer.InferenceLog` is one): one durable record per
+    request, or an :class:`~mlspec_attest.errors.MlspecError` when it cannot be written."""
+
+    def append(
+        self,
+        *,
+        request_id: str,
+        client: str,
+        user: str | None,
+        method: str,
+        path: str,
+        protocol: str,
+        status: int,
+        bytes_sent: int,
+        referer: str | None,
+        user_agent: str | None,
+        model: str,
+        model_version: str,
+        model_digest: str,
+        vsa_digest: str,
+        body: bytes,
+        output: object,
+        latency_us: int,
+        time: datetime | None = None,
+    ) -> object: ...
+
+
+def _state(target: HTTPConnection | Scope) -> dict[str, Any]:
+    scope = target.scope if isinstance(target, HTTPConnection) else target
+    state: dict[str, Any] = scope.setdefault("state", {})
+    return state
+
+
+def set_output(target: HTTPConnection | Scope, output: object) -> None:
+    """Hand the prediction ``output`` of this request (a request or its scope) to the
+    middleware, which logs it and adds it to ``mlspec_predictions``."""
+    _state(target)[OUTPUT_KEY] = output
+
+
+def set_error_kind(target: HTTPConnection | Scope, kind: str) -> None:
+    """Name the kind of the error this request is answered with, for
+    ``mlspec_request_errors_total{kind}`` (default: from the status)."""
+    _state(target)[ERROR_KIND_KEY] = kind
+
+
+def request_id_of(target: HTTPConnection | Scope) -> str | None:
+    """The id the middleware gave this request (the one in ``X-Request-Id``)."""
+    value = _state(target).get(REQUEST_ID_KEY)
+    return value if isinstance(value, str) else None
