@@ -40,10 +40,21 @@ _TABLE: dict[str, tuple[str, str]] = {
     "export": (
         "export_cmd",
         "Export a verified run for other tools (in-toto layout + links, .intoto.jsonl).",
-    ),    "gate": ("gate_cmd", "Open a model only if a signed verification summary covers its bytes."),
-    "serve": ("serve_cmd", "Serve a gated model over HTTP (Open Inference Protocol, /ok /varz /metrics)."),
+    ),
+    "gate": ("gate_cmd", "Open a model only if a signed verification summary covers its bytes."),
+    "serve": (
+        "serve_cmd",
+        "Serve a gated model over HTTP (Open Inference Protocol, /ok /varz /metrics).",
+    ),
     "log": ("log_cmd", "Verify, prove and trace the tamper-evident inference log."),
-    "rollback": ("rollback_cmd", "Switch serving to an earlier model whose summary still passes the gate."),
+    "monitor": (
+        "monitor_cmd",
+        "Drift and live metrics over a window of the verified inference log.",
+    ),
+    "rollback": (
+        "rollback_cmd",
+        "Switch serving to an earlier model whose summary still passes the gate.",
+    ),
 }
 # command name -> (module, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
