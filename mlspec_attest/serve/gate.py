@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import mmap
 import os
 import shutil
 import stat
@@ -27,12 +28,14 @@ import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
 from mlspec_attest.digest.directory import DirectoryManifest, FileEntry, order_key
 from mlspec_attest.digest.walk import walk_tree
 from mlspec_attest.errors import ArtifactPathError, BadInputError, UsageError
+from mlspec_attest.formats.fsutil import _sync_directory
 from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.limits import MAX_MODEL_BYTES, format_size, too_large
 from mlspec_attest.formats.rfc3339 import format_rfc3339
@@ -48,12 +51,10 @@ from mlspec_attest.serve.vsa_check import (
     deny,
 )
 
-MAX_FILES = 100_000
-"""Files in one model the gate opens (one descriptor and one manifest entry each)."""
-CHUNK = 8 << 20
-"""Bytes per read: large enough to amortize system calls, small enough to hash from cache."""
-WORKERS = 4
-"""Files hashed at once (hashlib releases the GIL)."""
+MAX_FILES = 100_000  # files in one model: one descriptor and one manifest entry each
+CHUNK = 8 << 20  # bytes per read: few system calls, still hashed from cache
+HUGE = 2 << 20  # files from this size on go into huge-page memory (see _buffer)
+WORKERS = 4  # files hashed at once (hashlib releases the GIL)
 _OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -90,11 +91,9 @@ def read_verified(
     max_bytes: int | None = None,
     max_files: int = MAX_FILES,
 ) -> VerifiedFiles:
-    """Read and hash every file of ``model``; compare with ``subject_digest`` (see module doc).
-
-    ``keep=False`` hashes (and copies) without holding the bytes. Raises
-    :class:`~mlspec_attest.errors.GateDeniedError` on any difference or refused file.
-    """
+    """Read and hash every file of ``model``, compare with ``subject_digest`` (module doc);
+    ``keep=False`` hashes (and copies) without holding the bytes. Denials raise
+    :class:`~mlspec_attest.errors.GateDeniedError`."""
     root = _model_path(model)
     is_dir = os.path.isdir(root)
     reads = _listing(root, is_dir, max_files)
@@ -129,13 +128,12 @@ def _model_path(model: Path) -> str:
     return path
 
 
-def _refused(message: str) -> GateReason:
-    return GateReason(
-        GateCheck.MODEL_FILES,
-        message,
-        expected="regular files inside the model",
-        remedy="serve the files verify checked, without links out, pipes or devices",
-    )
+_refused = partial(
+    GateReason,
+    GateCheck.MODEL_FILES,
+    expected="regular files inside the model",
+    remedy="serve the files verify checked, without links out, pipes or devices",
+)
 
 
 def _listing(root: str, is_dir: bool, max_files: int) -> list[_Read]:
@@ -205,7 +203,7 @@ def _read_one(item: _Read, real_root: str, budget: _Budget, keep: bool, copy: _C
         size = os.fstat(fd).st_size
         budget.take(size, f"model file {item.name}")
         out = copy.create(item.name) if copy is not None else -1
-        buffer = memoryview(bytearray(size if keep else min(size, CHUNK)))
+        buffer = _buffer(size) if keep else memoryview(bytearray(min(size, CHUNK)))
         item.sha256, item.size = _hash_into(fd, buffer, size, keep, out, item.name)
         item.data = buffer.toreadonly() if keep else None
         if out >= 0:
@@ -214,6 +212,16 @@ def _read_one(item: _Read, real_root: str, budget: _Budget, keep: bool, copy: _C
         os.close(fd)
         if out >= 0:
             os.close(out)
+
+
+def _buffer(size: int) -> memoryview:
+    """Private memory for one file. Large ones are anonymous maps backed by huge pages
+    where the kernel offers them (512 times fewer page faults than 4 KiB pages)."""
+    if size < HUGE or not hasattr(mmap, "MADV_HUGEPAGE"):
+        return memoryview(bytearray(size))
+    memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    memory.madvise(mmap.MADV_HUGEPAGE)
+    return memoryview(memory)  # the view keeps the map alive
 
 
 def _hash_into(
@@ -315,7 +323,7 @@ class _Copy:
         self.stage.rmdir()
         folders = [Path(d) for d, _, _ in os.walk(self.target)]
         for folder in reversed(folders):  # deepest first: a parent stays writable until last
-            _fsync_dir(folder)
+            _sync_directory(folder)
             with contextlib.suppress(PermissionError):  # a mount point may not be ours
                 folder.chmod(0o500)
         return self.target
@@ -327,14 +335,6 @@ class _Copy:
         if self.created:
             with contextlib.suppress(OSError):
                 self.target.rmdir()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # ------------------------------------------------------------------ opening a model
