@@ -124,6 +124,26 @@ MAX_USER_ID_BYTES: Final = 256
 """The user-id header of an inference request (``X-User-Id`` by default): it goes into
 the inference log, so a longer one is refused (400) rather than logged cut short."""
 
+MAX_LOG_RECORD_BYTES: Final = 16 * MiB
+"""One inference-log record (CBOR) in ``records.cbor``. A record holds the request's
+metadata, the output and, only when the writer logs inputs, the request body, which the
+server bounds at :data:`MAX_INFER_BODY_BYTES` (8 MiB); the writer refuses a larger
+record rather than write one its own audit would refuse."""
+
+MAX_ACCESS_LOG_LINE_BYTES: Final = 64 * MiB
+"""One line of the inference log's ``access.log``. The line carries the output as
+escaped JSON, at most about four times the record's size in the worst case."""
+
+MAX_CHECKPOINT_BYTES: Final = 1 * MiB
+"""A signed note: a log checkpoint with its signatures. A checkpoint body is about
+100 bytes and an Ed25519 signature line about 150; the bound leaves room for the
+signed-note limit of signatures below even at post-quantum sizes (~7 KiB each)."""
+
+MAX_NOTE_SIGNATURES: Final = 100
+"""Signature lines in one signed note (the spec requires accepting at least 16; Go's
+``golang.org/x/mod/sumdb/note`` accepts 100). Each costs a comparison, and one
+verification when it names the trusted key."""
+
 # ------------------------------------------------------------------ structure
 MAX_JSON_DEPTH: Final = 64
 """Nesting of arrays and objects in JSON. A bundle nests 6 deep, a stage
