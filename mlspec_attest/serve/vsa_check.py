@@ -132,7 +132,7 @@ class CheckedSummary:
     digest: str
     """sha256 (hex) of the DSSE payload: the summary's name in the inference log."""
     signer: str
-    """The verifier key's keyid, or the Sigstore identity that signed."""
+    """The verifier key's keyid, or the Sigstore identity that signed (and its issuer)."""
     subject: ResourceDescriptor
     """The checked role's subject, with its sha256 (and manifest-sha256)."""
     age: timedelta
@@ -180,7 +180,8 @@ def check_summary(
     if reasons or verified is None or subject is None:
         raise deny(reasons, what)
     digest = hashlib.sha256(envelope.payload).hexdigest()
-    return CheckedSummary(summary, digest, verified.signer_id, subject, age)
+    who = verified.identity.describe() if verified.identity else verified.signer_id
+    return CheckedSummary(summary, digest, who, subject, age)
 
 
 # ------------------------------------------------------------------ the signature
@@ -330,34 +331,21 @@ def _subject(
     summary: VerificationSummary, role: str, out: list[GateReason]
 ) -> ResourceDescriptor | None:
     subject = summary.subject(role)
-    names = ", ".join(s.name for s in summary.subjects)
+    digest = subject.digest if subject is not None else {}
+    usable = all(_SHA256.fullmatch(digest.get(k, "0" * 64)) for k in ("sha256", "manifest-sha256"))
+    if subject is not None and "sha256" in digest and usable:
+        return subject
     if subject is None:
-        out.append(
-            GateReason(
-                GateCheck.SUBJECT,
-                f"the summary has no subject {role!r}",
-                expected=f"a subject named {role!r}",
-                found=names,
-                remedy=f"verify the run with the {role} as a deploy artifact",
-            )
-        )
-        return None
-    digest = subject.digest
-    bad = [
-        k for k in ("sha256", "manifest-sha256") if k in digest and not _SHA256.fullmatch(digest[k])
-    ]
-    if "sha256" not in digest or bad:
-        out.append(
-            GateReason(
-                GateCheck.SUBJECT,
-                f"the subject {role!r} carries no usable sha256",
-                expected="sha256 (and manifest-sha256 for a directory) as 64 hex digits",
-                found=", ".join(f"{k}:{v}" for k, v in digest.items()),
-                remedy="verify the run with the default digest scheme (sha256, files)",
-            )
-        )
-        return None
-    return subject
+        message, expected = f"the summary has no subject {role!r}", f"a subject named {role!r}"
+        found = ", ".join(s.name for s in summary.subjects)
+        remedy = f"verify the run with the {role} as a deploy artifact"
+    else:
+        message = f"the subject {role!r} carries no usable sha256"
+        expected = "sha256 (and manifest-sha256 for a directory) as 64 hex digits"
+        found = ", ".join(f"{k}:{v}" for k, v in digest.items())
+        remedy = "verify the run with the default digest scheme (sha256, files)"
+    out.append(GateReason(GateCheck.SUBJECT, message, expected, found, remedy))
+    return None
 
 
 def _age(
