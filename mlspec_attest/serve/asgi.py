@@ -8,8 +8,8 @@ hot path, below whatever framework the application uses.
 from __future__ import annotations
 
 import json
+import os
 import re
-import uuid
 from collections.abc import Iterable
 from typing import Final
 
@@ -90,7 +90,17 @@ def request_id(value: bytes | None) -> str:
     """The client's ``X-Request-Id`` if it is a sane token, else a new UUID (version 4)."""
     if value is not None and _REQUEST_ID.fullmatch(value):
         return value.decode("ascii")
-    return str(uuid.uuid4())
+    return new_request_id()
+
+
+def new_request_id() -> str:
+    """A random UUID (version 4) as text: what ``str(uuid.uuid4())`` gives, in a third
+    of its time (it is made for every request without an id of its own)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def find_header(headers: Iterable[Header], name: bytes) -> bytes | None:

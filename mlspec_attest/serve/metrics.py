@@ -5,26 +5,26 @@ process-wide default one, so two servers (or a server and a step, or the tests) 
 process never share a counter. ``/metrics`` is :meth:`EndpointMetrics.exposition` of that
 registry (docs/serving.md, "Endpoints").
 
-The hot path is :meth:`EndpointMetrics.observe_request`: one dict lookup finds the cached
-label children of a (route, method, status), so a request costs no label resolution.
+The hot path (:meth:`EndpointMetrics.observe_request` and what a request adds to the
+log and prediction counts) updates plain numbers under one lock; a collector of ours
+turns them into metric families when ``/metrics`` is read, so a request costs no label
+resolution and no per-bucket lock.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
 from numbers import Real
 from typing import Final
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from mlspec_attest.errors import BadInputError
 from mlspec_attest.serve.model import ServedModel
@@ -91,38 +91,130 @@ def error_kind(status: int) -> str:
     return "client_error" if status < 500 else "server_error"
 
 
+class _Histogram:
+    """One histogram's cells: a count per bucket (not cumulative), the sum, the count."""
+
+    __slots__ = ("buckets", "count", "total")
+
+    def __init__(self, size: int) -> None:
+        self.buckets = [0] * size
+        self.count = 0
+        self.total = 0.0
+
+    def add(self, bounds: tuple[float, ...], value: float) -> None:
+        """Count ``value`` (the caller holds the lock)."""
+        index = bisect_left(bounds, value)
+        if index < len(self.buckets):
+            self.buckets[index] += 1
+        self.count += 1
+        self.total += value
+
+    def family_buckets(self, bounds: tuple[str, ...]) -> list[tuple[str, float]]:
+        running, out = 0, []
+        for bound, count in zip(bounds, self.buckets, strict=False):
+            running += count
+            out.append((bound, float(running)))
+        out.append(("+Inf", float(self.count)))
+        return out
+
+
+class _HotPath(Collector):
+    """The counters every request updates, as plain numbers under one lock, turned into
+    metric families only when ``/metrics`` is read. prometheus-client's own Counter and
+    Histogram take a lock per bucket and per value; this takes one per request."""
+
+    def __init__(self, duration_buckets: Iterable[float], prediction_buckets: Iterable[float]):
+        self.lock = threading.Lock()
+        self.duration_bounds = tuple(sorted(float(bound) for bound in duration_buckets))
+        self.prediction_bounds = tuple(sorted(float(bound) for bound in prediction_buckets))
+        self.duration_les = tuple(repr(bound) for bound in self.duration_bounds)
+        self.prediction_les = tuple(repr(bound) for bound in self.prediction_bounds)
+        self.requests: dict[tuple[str, str, int], list[int]] = {}
+        self.durations: dict[str, _Histogram] = {}
+        self.errors: dict[str, int] = {}
+        self.predictions = _Histogram(len(self.prediction_bounds))
+        self.log_records = self.log_failures = 0
+        self.serving = False  # whether the prediction and log families are shown
+
+    def request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one request (the caller holds the lock)."""
+        cell = self.requests.get((route, method, status))
+        if cell is None:
+            cell = self.requests[(route, method, status)] = [0]
+        cell[0] += 1
+        cells = self.durations.get(route)
+        if cells is None:
+            cells = self.durations[route] = _Histogram(len(self.duration_bounds))
+        cells.add(self.duration_bounds, seconds)
+
+    def collect(self) -> Iterator[Metric]:
+        with self.lock:  # a consistent snapshot
+            requests = [(key, cell[0]) for key, cell in self.requests.items()]
+            durations = [(route, _copy(cells)) for route, cells in self.durations.items()]
+            errors, predictions = list(self.errors.items()), _copy(self.predictions)
+            records, failures = self.log_records, self.log_failures
+        family = CounterMetricFamily("mlspec_requests", _REQUESTS_DOC, labels=_REQUEST_LABELS)
+        for (route, method, status), count in requests:
+            family.add_metric([route, method if method in METHODS else "OTHER", str(status)], count)
+        yield family
+        histogram = HistogramMetricFamily(
+            "mlspec_request_duration_seconds", _DURATION_DOC, labels=["route"]
+        )
+        for route, cells in durations:
+            histogram.add_metric([route], cells.family_buckets(self.duration_les), cells.total)
+        yield histogram
+        family = CounterMetricFamily("mlspec_request_errors", _ERRORS_DOC, labels=["kind"])
+        for kind, count in errors:
+            family.add_metric([kind], count)
+        yield family
+        if self.serving:
+            yield from self._serving(predictions, records, failures)
+
+    def _serving(self, predictions: _Histogram, records: int, failures: int) -> Iterator[Metric]:
+        histogram = HistogramMetricFamily("mlspec_predictions", _PREDICTIONS_DOC, labels=[])
+        histogram.add_metric([], predictions.family_buckets(self.prediction_les), None)
+        # no _sum when buckets may be negative (OpenMetrics); the count is still meaningful
+        histogram.samples.append(Sample("mlspec_predictions_count", {}, float(predictions.count)))
+        yield histogram
+        yield CounterMetricFamily("mlspec_log_records", _RECORDS_DOC, value=records)
+        yield CounterMetricFamily("mlspec_log_failures", _FAILURES_DOC, value=failures)
+
+
+def _copy(cells: _Histogram) -> _Histogram:
+    copy = _Histogram(0)
+    copy.buckets, copy.count, copy.total = list(cells.buckets), cells.count, cells.total
+    return copy
+
+
+_REQUEST_LABELS: Final = ["route", "method", "status"]
+_REQUESTS_DOC: Final = "HTTP requests answered, by route template, method and status."
+_DURATION_DOC: Final = (
+    "Time from a request's arrival to the end of its response, by route template."
+)
+_ERRORS_DOC: Final = "Requests answered with an error, by kind."
+_PREDICTIONS_DOC: Final = "Distribution of the values the model predicted (numeric only)."
+_RECORDS_DOC: Final = "Inference-log records written."
+_FAILURES_DOC: Final = "Inference-log writes that failed (each request refused with 503)."
+
+
 class EndpointMetrics:
     """What every server or step exposes: requests, their duration and errors, uptime."""
 
-    def __init__(self, *, duration_buckets: Iterable[float] = DURATION_BUCKETS) -> None:
+    def __init__(
+        self,
+        *,
+        duration_buckets: Iterable[float] = DURATION_BUCKETS,
+        prediction_buckets: Iterable[float] = PREDICTION_BUCKETS,
+    ) -> None:
         self.registry = CollectorRegistry()
         self.started_at = time.time()
         self._started = time.monotonic()
-        self._requests = Counter(
-            "mlspec_requests",
-            "HTTP requests answered, by route template, method and status.",
-            ("route", "method", "status"),
-            registry=self.registry,
-        )
-        self._duration = Histogram(
-            "mlspec_request_duration_seconds",
-            "Time from a request's arrival to the end of its response, by route template.",
-            ("route",),
-            buckets=tuple(duration_buckets),
-            registry=self.registry,
-        )
-        self._errors = Counter(
-            "mlspec_request_errors",
-            "Requests answered with an error, by kind.",
-            ("kind",),
-            registry=self.registry,
-        )
+        self._hot = _HotPath(duration_buckets, prediction_buckets)
+        self.registry.register(self._hot)
         uptime = Gauge(
             "mlspec_uptime_seconds", "Seconds since the server started.", registry=self.registry
         )
         uptime.set_function(self.uptime)
-        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
-        self._error_children: dict[str, Counter] = {}
 
     def uptime(self) -> float:
         """Seconds since these metrics were made (the server's start)."""
@@ -130,28 +222,14 @@ class EndpointMetrics:
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request and its duration (``route`` is a template, not a path)."""
-        key = (route, method, status)
-        children = self._request_children.get(key)
-        if children is None:
-            children = self._children(route, method, status)
-        children[0].inc()
-        children[1].observe(seconds)
-
-    def _children(self, route: str, method: str, status: int) -> tuple[Counter, Histogram]:
-        label = method if method in METHODS else "OTHER"
-        children = (
-            self._requests.labels(route, label, str(status)),
-            self._duration.labels(route),
-        )
-        self._request_children[(route, method, status)] = children
-        return children
+        with self._hot.lock:
+            self._hot.request(route, method, status, seconds)
 
     def count_error(self, kind: str) -> None:
         """Count one error of ``kind`` (``bad_request``, ``predictor``, ``log_write`` ...)."""
-        child = self._error_children.get(kind)
-        if child is None:
-            child = self._error_children[kind] = self._errors.labels(kind)
-        child.inc()
+        hot = self._hot
+        with hot.lock:
+            hot.errors[kind] = hot.errors.get(kind, 0) + 1
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text exposition format."""
@@ -168,33 +246,19 @@ class ServeMetrics(EndpointMetrics):
         prediction_buckets: Iterable[float] = PREDICTION_BUCKETS,
         duration_buckets: Iterable[float] = DURATION_BUCKETS,
     ) -> None:
-        super().__init__(duration_buckets=duration_buckets)
-        registry = self.registry
-        self._predictions = Histogram(
-            "mlspec_predictions",
-            "Distribution of the values the model predicted (numeric predictions only).",
-            buckets=tuple(prediction_buckets),
-            registry=registry,
-        )
-        self._log_records = Counter(
-            "mlspec_log_records", "Inference-log records written.", registry=registry
-        )
-        self._log_failures = Counter(
-            "mlspec_log_failures",
-            "Inference-log writes that failed (each request refused with 503).",
-            registry=registry,
-        )
+        super().__init__(duration_buckets=duration_buckets, prediction_buckets=prediction_buckets)
+        self._hot.serving = True
         self._model_info = Gauge(
             "mlspec_model_info",
             "The model served: always 1, its facts in the labels.",
             ("name", "version", "digest", "vsa"),
-            registry=registry,
+            registry=self.registry,
         )
         self._drift = Gauge(
             "mlspec_drift_psi",
             "Population stability index of each feature against its training distribution.",
             ("feature",),
-            registry=registry,
+            registry=self.registry,
         )
 
     def set_model(self, served: ServedModel) -> None:
@@ -214,31 +278,58 @@ class ServeMetrics(EndpointMetrics):
             raise BadInputError(f"drift of feature {feature!r} must be a finite number: {value!r}")
         self._drift.labels(feature).set(float(value))
 
-    def log_written(self) -> None:
-        """Count one inference-log record written."""
-        self._log_records.inc()
-
-    def log_failed(self) -> None:
-        """Count one inference-log write that failed."""
-        self._log_failures.inc()
+    def observe_inference(
+        self,
+        route: str,
+        method: str,
+        status: int,
+        seconds: float,
+        *,
+        error: str | None,
+        output: object,
+        logged: bool,
+    ) -> None:
+        """All one inference request adds, under one lock: the request, its error kind
+        (if any), its record written or failed, and its predictions (``output``)."""
+        values = _numbers(output) if output is not None else ()
+        hot = self._hot
+        bounds, predictions = hot.prediction_bounds, hot.predictions
+        with hot.lock:
+            hot.request(route, method, status, seconds)
+            if error is not None:
+                hot.errors[error] = hot.errors.get(error, 0) + 1
+            if logged:
+                hot.log_records += 1
+            else:
+                hot.log_failures += 1
+            for value in values:
+                predictions.add(bounds, value)
 
     def observe_predictions(self, output: object) -> None:
-        """Add each finite numeric prediction in ``output`` (a list of values, or of
-        lists of values for a multi-output model) to ``mlspec_predictions``."""
-        if not isinstance(output, list | tuple):
-            return
-        observe = self._predictions.observe
-        for value in output:
-            kind = type(value)
-            if kind is float or kind is int:  # the common case, checked first
-                if kind is int or math.isfinite(value):
-                    observe(value)
-            elif isinstance(value, list | tuple):
-                for item in value:
-                    if _finite_number(item):
-                        observe(float(item))
-            elif _finite_number(value):
-                observe(float(value))
+        """Add each finite numeric prediction in ``output`` to ``mlspec_predictions``."""
+        values = _numbers(output)
+        hot = self._hot
+        with hot.lock:
+            for value in values:
+                hot.predictions.add(hot.prediction_bounds, value)
+
+
+def _numbers(output: object) -> list[float]:
+    """The finite numbers of a prediction output: a list of values, or of lists of values
+    (a multi-output model); anything else has none."""
+    values: list[float] = []
+    if not isinstance(output, list | tuple):
+        return values
+    for value in output:
+        kind = type(value)
+        if kind is float or kind is int:  # the common case, checked first
+            if kind is int or math.isfinite(value):
+                values.append(value)
+        elif isinstance(value, list | tuple):
+            values.extend(float(item) for item in value if _finite_number(item))
+        elif _finite_number(value):
+            values.append(float(value))
+    return values
 
 
 def _finite_number(value: object) -> bool:

@@ -175,16 +175,16 @@ class MlspecMiddleware:
         finally:
             self.count(scope, status, started)
 
-    def count(self, scope: Scope, status: int, started: float, kind: str | None = None) -> None:
-        """Count one answered request in the metrics."""
+    def count(self, scope: Scope, status: int, started: float) -> None:
+        """Count one answered request that is not an inference."""
         route = getattr(scope.get("route"), "path", None) or "unmatched"
         self.metrics.observe_request(route, scope["method"], status, perf_counter() - started)
         if status >= 400:
-            self.metrics.count_error(
-                kind or scope["state"].get(ERROR_KIND_KEY) or error_kind(status)
-            )
+            self.metrics.count_error(scope["state"].get(ERROR_KIND_KEY) or error_kind(status))
 
-    def write_log(self, exchange: _Exchange, status: int, bytes_sent: int, latency_us: int) -> bool:
+    def write_log(
+        self, exchange: _Exchange, status: int, bytes_sent: int, output: object, latency_us: int
+    ) -> bool:
         """Append the exchange's record; on failure record the fault and return False."""
         scope = exchange.scope
         served, binding = self.served, self.served.binding
@@ -205,13 +205,12 @@ class MlspecMiddleware:
                 model_digest=binding.model_digest,
                 vsa_digest=binding.vsa_digest,
                 body=exchange.body,
-                output=scope["state"].get(OUTPUT_KEY),
+                output=output,
                 latency_us=latency_us,
             )
         except Exception as exc:  # any failure means no record: never answer without one
             self._log_failed(exc)
             return False
-        self.metrics.log_written()
         if self._log_faulted:
             self._log_faulted = False
             self.endpoints.clear_fault(LOG_FAULT)
@@ -224,7 +223,6 @@ class MlspecMiddleware:
         else:
             reason = f"{type(exc).__name__}: {exc}"
             logger.exception("inference-log write failed")
-        self.metrics.log_failed()
         self._log_faulted = True
         self.endpoints.set_fault(LOG_FAULT, f"the last write failed: {reason}")
 
@@ -342,28 +340,45 @@ class _Exchange:
             await self.finish(500, [], error_body(message), "internal")
             return
         body = parts[0] if len(parts) == 1 else b"".join(parts)
-        await self.finish(start["status"], list(start.get("headers", ())), body, None, own=False)
+        await self.finish(start["status"], start.get("headers", ()), body, None, start)
 
     async def finish(
-        self, status: int, headers: list[Header], body: bytes, kind: str | None, own: bool = True
+        self,
+        status: int,
+        headers: Iterable[Header],
+        body: bytes,
+        kind: str | None,
+        start: Message | None = None,
     ) -> None:
-        """Write the record, then send this response, or 503 if the record failed."""
+        """Write the record, then send this response (the application's if ``start``),
+        or 503 if the record failed; then count it."""
         self.done = True
-        mw = self.mw
+        mw, scope = self.mw, self.scope
+        state = scope["state"]
+        output = state.get(OUTPUT_KEY)
         latency_us = int((perf_counter() - self.started) * 1_000_000)
-        if not mw.write_log(self, status, len(body), latency_us):
+        logged = mw.write_log(self, status, len(body), output, latency_us)
+        if not logged:
             status, kind = 503, "log_write"
             message = "the request was not answered: its inference-log record could not be written"
             await send_response(self.send, 503, error_body(message), headers=self.ids)
-        elif own:
+        elif start is None:
             await send_response(self.send, status, body, headers=self.ids)
         else:
-            headers = with_ids(headers, self.ids)
-            await self.send({"type": "http.response.start", "status": status, "headers": headers})
+            start["headers"] = with_ids(headers, self.ids)
+            await self.send(start)
             await self.send({"type": "http.response.body", "body": body})
-            if status < 400:
-                mw.metrics.observe_predictions(self.scope["state"].get(OUTPUT_KEY))
-        mw.count(self.scope, status, self.started, kind)
+        if status >= 400:
+            kind = kind or state.get(ERROR_KIND_KEY) or error_kind(status)
+        mw.metrics.observe_inference(
+            getattr(scope.get("route"), "path", None) or "unmatched",
+            scope["method"],
+            status,
+            perf_counter() - self.started,
+            error=kind if status >= 400 else None,
+            output=output if logged and status < 400 else None,
+            logged=logged,
+        )
 
     def client(self) -> str:
         client = self.scope.get("client")

@@ -28,14 +28,30 @@ from mlspec_attest.errors import BackendError
 #: How often a starting server is checked (its thread is joined for this long).
 _POLL_SECONDS: Final = 0.005
 _STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
+#: Connections waiting to be accepted (uvicorn's default).
+_BACKLOG: Final = 2048
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (port 0: a free port)."""
+    """A listening TCP socket on ``host:port`` (port 0: a free port).
+
+    Made with the protocol number TCP (not 0, as ``socket.create_server`` does): asyncio
+    turns Nagle's algorithm off only on connections of such a socket, and with it on, a
+    response written in two parts waits for the client's delayed ACK (some 40 ms).
+    """
+    sock: socket.socket | None = None
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        return socket.create_server((host, port), family=family)
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        )[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(_BACKLOG)
+        return sock
     except OSError as exc:
+        if sock is not None:
+            sock.close()
         raise BackendError(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}",
             remedy="choose another port, or stop what listens on this one",

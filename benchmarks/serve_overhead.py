@@ -1,0 +1,309 @@
+"""What the serving middleware costs: per request in process, and in throughput on loopback.
+
+(a) Overhead per request: the same minimal inference application called directly as an
+    ASGI app (no server, no sockets), bare and wrapped in ``MlspecMiddleware`` with an
+    inference log; the median of each over ``--requests`` calls (interleaved, so drift
+    hits both alike), and the difference: what the middleware and the log add to one
+    inference request (/infer: body read, request id, held response, record, metrics).
+(b) Throughput: the same two applications served by uvicorn on 127.0.0.1 (each in a
+    process of its own), loaded by a load generator (``oha``, ``hey`` or ``wrk`` if one
+    is installed, else keep-alive HTTP/1.1 clients on asyncio sockets in this process); requests per
+    second of each, and their ratio.
+
+The log is the real ``mlspec_attest.log.writer.InferenceLog`` when the package has
+it; until then an in-memory log (a list), said so in the output. Nothing is asserted:
+the numbers are printed for docs/benchmarks.md.
+
+    python benchmarks/serve_overhead.py [--requests 20000] [--load 5000] [--clients 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from mlspec_attest.serve.middleware import MlspecMiddleware, set_output  # noqa: E402
+from mlspec_attest.serve.model import Binding, ServedModel  # noqa: E402
+
+BODY = json.dumps(
+    {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [[5.1, 3.5, 1.4, 0.2]]}]}
+).encode()
+PATH = "/v2/models/bench/infer"
+ANSWER = b'{"model_name":"bench","outputs":[{"name":"predict","shape":[1],"datatype":"FP64","data":[0.5]}]}'
+START = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(ANSWER))],
+}
+BODY_MESSAGE = {"type": "http.response.body", "body": ANSWER}
+
+
+class NullPredictor:
+    def predict(self, rows: Any) -> list[Any]:
+        return [0.5] * len(rows)
+
+
+def served() -> ServedModel:
+    binding = Binding(
+        "ab" * 32, "cd" * 32, "ef" * 32, "run-1", "2026-01-01T00:00:00Z", "urn:v", "urn:r"
+    )
+    return ServedModel("bench", "1", binding, NullPredictor(), "pickle", ("a", "b", "c", "d"))
+
+
+async def bare_app(scope: Any, receive: Any, send: Any) -> None:
+    """A minimal inference application: read the body, answer a fixed prediction."""
+    if scope["type"] != "http":
+        while scope["type"] == "lifespan":
+            if (await receive())["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    set_output(scope, [0.5])
+    await send(START)
+    await send(BODY_MESSAGE)
+
+
+class MemoryLog:
+    """Until the real writer exists: records kept in a list."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def append(self, **fields: Any) -> dict[str, Any]:
+        self.records.append(fields)
+        return fields
+
+
+def real_log(directory: Path) -> Any:
+    """The package's inference log, opened in ``directory``, signing with a new key."""
+    from mlspec_attest.log.checkpoint import default_origin
+    from mlspec_attest.log.writer import InferenceLog
+    from mlspec_attest.signing.keys import KeyType, generate_key
+
+    model = served()
+    origin = default_origin(model.name, model.binding.vsa_digest)
+    return InferenceLog.open(directory, generate_key(KeyType.ED25519), origin=origin)
+
+
+def wrapped_app(which: str, directory: Path) -> Any:
+    """The app behind the middleware, logging to memory or to the real log."""
+    log = MemoryLog() if which == "memory" else real_log(directory)
+    return MlspecMiddleware(bare_app, served=served(), log=log)
+
+
+def variants(directory: Path) -> dict[str, Any]:
+    """bare, memory (middleware + in-memory log) and, when the package's writer opens,
+    real (middleware + the real inference log)."""
+    apps: dict[str, Any] = {"bare": bare_app, "memory": wrapped_app("memory", directory)}
+    if importlib.util.find_spec("mlspec_attest.log.writer") is None:
+        print("real log: mlspec_attest.log.writer does not exist yet; measured without it")
+        return apps
+    try:
+        apps["real"] = wrapped_app("real", directory / "real")
+    except Exception as exc:
+        print(f"real log: cannot open it ({type(exc).__name__}: {exc}); measured without it")
+    return apps
+
+
+# ------------------------------------------------------------------ (a) in process
+def scope() -> dict[str, Any]:
+    return {
+        "type": "http", "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": PATH, "raw_path": PATH.encode(), "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
+                    (b"content-length", b"%d" % len(BODY)), (b"user-agent", b"bench")],
+        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8080), "state": {},
+    }  # fmt: skip
+
+
+async def one_call(app: Callable[..., Any]) -> int:
+    request = {"type": "http.request", "body": BODY, "more_body": False}
+
+    async def receive() -> dict[str, Any]:
+        return request
+
+    async def send(message: Any) -> None:
+        return None
+
+    started = time.perf_counter_ns()
+    await app(scope(), receive, send)
+    return time.perf_counter_ns() - started
+
+
+async def overhead(requests: int, apps: dict[str, Any]) -> dict[str, float]:
+    """Median µs of one inference request through each app, interleaved."""
+    times: dict[str, list[int]] = {name: [] for name in apps}
+    for _ in range(1000):  # warm up every path (caches, first records)
+        for app in apps.values():
+            await one_call(app)
+    for _ in range(requests):
+        for name, app in apps.items():
+            times[name].append(await one_call(app))
+    return {name: statistics.median(values) / 1000 for name, values in times.items()}
+
+
+# ------------------------------------------------------------------ (b) on loopback
+def serve(which: str, port: int, directory: str) -> None:
+    """Child process: serve the bare or the wrapped app until killed."""
+    from mlspec_attest.serve.runner import serve_forever
+
+    app = bare_app if which == "bare" else wrapped_app(which, Path(directory))
+    serve_forever(
+        app, port=port, log_level="warning", on_started=lambda url: print(url, flush=True)
+    )
+
+
+def free_port() -> int:
+    from mlspec_attest.serve.runner import bind
+
+    sock = bind("127.0.0.1", 0)
+    try:
+        return int(sock.getsockname()[1])
+    finally:
+        sock.close()
+
+
+def load_tool() -> str | None:
+    for tool in ("oha", "hey", "wrk"):
+        if shutil.which(tool):
+            return tool
+    return None
+
+
+def run_tool(tool: str, url: str, total: int, clients: int, body_file: Path) -> float:
+    """Requests per second measured by an installed load generator."""
+    if tool == "oha":
+        argv = ["oha", "-n", str(total), "-c", str(clients), "-m", "POST", "-D", str(body_file),
+                "-T", "application/json", "--no-tui", "-j", url]  # fmt: skip
+        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+        return float(json.loads(out)["summary"]["requestsPerSec"])
+    if tool == "hey":
+        argv = ["hey", "-n", str(total), "-c", str(clients), "-m", "POST", "-D", str(body_file),
+                "-T", "application/json", url]  # fmt: skip
+        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+        return float(next(line for line in out.splitlines() if "Requests/sec" in line).split()[-1])
+    raise RuntimeError(f"{tool}: POST bodies need a Lua script; use oha or hey")
+
+
+async def socket_load(url: str, total: int, clients: int) -> float:
+    """Requests per second from ``clients`` keep-alive connections, each a plain HTTP/1.1
+    client on asyncio streams (an httpx client costs more CPU than the server measured)."""
+    host, port = url.removeprefix("http://").split("/")[0].split(":")
+    request = (
+        f"POST {PATH} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(BODY)}\r\n\r\n"
+    ).encode() + BODY
+    remaining = total
+
+    async def worker() -> None:
+        nonlocal remaining
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            while remaining > 0:
+                remaining -= 1
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                if not head.startswith(b"HTTP/1.1 200"):
+                    raise RuntimeError(head.decode(errors="replace"))
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    return total / (time.perf_counter() - started)
+
+
+def throughput(which: str, total: int, clients: int, tool: str | None, directory: Path) -> float:
+    directory.mkdir(parents=True)
+    port = free_port()
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve", which, "--port", str(port), "--dir", str(directory)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        url = child.stdout.readline().strip() + PATH
+        if tool in ("oha", "hey"):
+            body_file = directory / "body.json"
+            body_file.write_bytes(BODY)
+            return run_tool(tool, url, total, clients, body_file)
+        asyncio.run(socket_load(url, total // 10, clients))  # warm up
+        return asyncio.run(socket_load(url, total, clients))
+    finally:
+        child.terminate()
+        child.wait(timeout=60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--load", type=int, default=20000)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--serve", choices=["bare", "memory", "real"])
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--dir")
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.port, args.dir)
+        return
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        apps = variants(Path(tmp))
+        medians = asyncio.run(overhead(args.requests, apps))
+        for app in apps.values():
+            close = getattr(getattr(app, "log", None), "close", None)
+            if callable(close):
+                close()
+        bare = medians["bare"]
+        print(f"(a) in process, median of {args.requests} inference requests each:")
+        print(f"    bare app                           {bare:8.2f} µs")
+        for name, label in (
+            ("memory", "middleware + in-memory log"),
+            ("real", "middleware + InferenceLog"),
+        ):
+            if name in medians:
+                cost = medians[name]
+                print(f"    {label:34} {cost:8.2f} µs  overhead {cost - bare:7.2f} µs")
+        tool = load_tool()
+        print(f"(b) throughput on loopback, {args.load} requests, {args.clients} clients, "
+              f"load generator: {tool or 'keep-alive asyncio socket clients (no oha or hey installed)'}")  # fmt: skip
+        if tool == "wrk":
+            tool = None
+        rates = {}
+        for which in apps:
+            rates[which] = throughput(
+                which, args.load, args.clients, tool, Path(tmp) / f"serve-{which}"
+            )
+            ratio = rates[which] / rates["bare"]
+            print(f"    {which:8}  {rates[which]:10.0f} requests/s  ({ratio:.2f} of bare)")
+
+
+if __name__ == "__main__":
+    main()
