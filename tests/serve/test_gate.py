@@ -21,7 +21,14 @@ from mlspec_attest.errors import (
     MalformedDocumentError,
     UsageError,
 )
-from mlspec_attest.serve.gate import VerifiedFiles, binding_of, open_model, read_verified
+from mlspec_attest.serve.gate import (
+    VerifiedFiles,
+    _Read,
+    _read_all,
+    binding_of,
+    open_model,
+    read_verified,
+)
 from mlspec_attest.serve.loaders import load_model
 from mlspec_attest.serve.model import Predictor, ServedModel
 from mlspec_attest.serve.vsa_check import GateExpectations, VerifierTrust, check_summary
@@ -335,3 +342,36 @@ def test_a_malformed_model_card_is_bad_input(model: Path) -> None:
     (model / "model-card.json").write_text('{"features": "petal_length"}')
     with pytest.raises(BadInputError, match="features must be a list"):
         open_model(model, bundle_for(model), TRUST, EXPECT)
+
+
+# ------------------------------------------------------------------ swapped in after the walk
+# The walk saw regular files; by the open, another kind of entry is there. Opening once
+# (O_NOFOLLOW, non-blocking) and fstat on the descriptor catch it, and nothing hangs.
+def refused_at_open(path: Path | str, root: Path | str) -> str:
+    with pytest.raises(GateDeniedError) as info:
+        _read_all([_Read("entry", str(path))], str(root), 1 << 20, True, None)
+    [(check, _, _)] = reasons(info.value)
+    assert check == "model-files"
+    return info.value.problems[0]
+
+
+def test_a_fifo_swapped_in_after_the_walk_does_not_hang(model: Path) -> None:
+    os.mkfifo(model / "pipe")  # nobody writes to it: a blocking open would wait for ever
+    assert "entry: not a regular file" in refused_at_open(model / "pipe", model)
+
+
+def test_a_device_swapped_in_after_the_walk_is_refused() -> None:
+    assert "entry: not a regular file" in refused_at_open("/dev/zero", "/dev")
+
+
+def test_a_link_out_swapped_in_after_the_walk_is_refused(model: Path, tmp_path: Path) -> None:
+    (tmp_path / "secret").write_text("secret\n")
+    (model / "docs" / "README.md").unlink()
+    (model / "docs" / "README.md").symlink_to(tmp_path / "secret")
+    problem = refused_at_open(model / "docs" / "README.md", model)
+    assert "entry: link points outside the model" in problem
+
+
+def test_a_file_that_changes_length_while_read_is_refused() -> None:
+    # /proc files say 0 bytes and read on, as a file still being written does.
+    assert "changed length while the gate read it" in refused_at_open("/proc/self/status", "/proc")
