@@ -67,6 +67,7 @@ class GateCheck(StrEnum):
     SUBJECT = "model-subject"
     MODEL_FILES = "model-files"
     MODEL_DIGEST = "model-digest"
+    ROLLBACK_TARGET = "rollback-target"
 
 
 @dataclass(frozen=True)
