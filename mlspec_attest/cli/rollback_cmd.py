@@ -1,0 +1,131 @@
+"""``mlspec-attest rollback``: switch to an earlier model only through the gate."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlspec_attest.cli.gate_cmd import _denied as echo_denied
+from mlspec_attest.cli.gate_cmd import expectations_from_options, gate_options, trust_from_options
+from mlspec_attest.cli.options import PATH, directory_option, file_option, json_option
+from mlspec_attest.errors import ExitCode, GateDeniedError, PolicySignatureError, UsageError
+from mlspec_attest.policy.model import Policy
+from mlspec_attest.policy.signed import load_signed_policy
+from mlspec_attest.serve.rollback import check_rollback, pinned_target, switch_server
+from mlspec_attest.signing.keys import load_public_key
+
+SCHEMA = "https://mlspec-attest.dev/rollback/v1"
+
+
+@click.command()
+@gate_options()
+@click.option("--model", type=PATH, required=True, help="The target model's files.")
+@file_option(
+    "--policy",
+    "policy_path",
+    help="The signed policy in force: its rollback.summary must name this summary.",
+)
+@file_option(
+    "--policy-key",
+    "policy_keys",
+    multiple=True,
+    help="Owner public key of --policy (repeatable; each must have signed it).",
+)
+@directory_option("--copy-to", help="Write the target's verified files here (as gate does).")
+@click.option("--server", metavar="URL", help="A running `mlspec-attest serve` to switch.")
+@click.option(
+    "--admin-token-env",
+    metavar="VAR",
+    default="MLSPEC_ADMIN_TOKEN",
+    show_default=True,
+    help="--server: env var holding the server's admin token.",
+)
+@json_option("Print one versioned JSON result on stdout.")
+def rollback(
+    vsa: Path,
+    model: Path,
+    policy_path: Path | None,
+    policy_keys: tuple[Path, ...],
+    copy_to: Path | None,
+    server: str | None,
+    admin_token_env: str,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """Roll back to the model --vsa covers, if its summary still passes the gate.
+
+    The target's summary must be signed by a trusted verifier and say PASSED, the
+    files of --model must hash to its subject, and with --policy (verified with
+    --policy-key) the summary must be the one the policy's rollback.summary names.
+    Then, with --server, the running server is asked to switch (it gates the target
+    again itself); without it, the command to serve the target is printed.
+    Exit 0 switched (or ready), 1 refused, 4 trust or server unavailable.
+    """
+    trust = trust_from_options(
+        options["verifier_keys"],
+        options["verifier_identity"],
+        options["verifier_issuer"],
+        options["trusted_root"],
+        options["trust_config"],
+    )
+    expect = expectations_from_options(
+        options["policy_digest"], options["resource_uri"], options["max_age"]
+    )
+    pinned = pinned_target(_policy(policy_path, policy_keys))
+    try:
+        target = check_rollback(vsa, model, trust, pinned=pinned, expect=expect, copy_to=copy_to)
+        switched = switch_server(server, _token(admin_token_env), vsa, model) if server else None
+    except GateDeniedError as exc:
+        echo_denied(exc, vsa, model, as_json)
+        raise SystemExit(ExitCode.DENIED) from None
+    doc = {
+        "schemaVersion": SCHEMA,
+        "result": "SWITCHED" if switched is not None else "READY",
+        "target": target.to_json(),
+        "pinnedByPolicy": pinned is not None,
+        "server": switched,
+    }
+    if as_json:
+        click.echo(json.dumps(doc, indent=2))
+        return
+    click.echo(f"rollback target PASSED the gate: sha256:{target.checked.digest}")
+    click.echo(
+        f"  model sha256:{target.checked.model_digest} (run {target.checked.summary.run_id})"
+    )
+    if pinned is not None:
+        click.echo("  it is the rollback target the signed policy names")
+    if switched is not None:
+        click.echo(f"  {server} now serves it")
+    else:
+        click.echo(
+            f"  serve it: mlspec-attest serve --vsa {vsa} --model {target.files.copy or model} "
+            "--verifier-key ... (or pass --server URL to switch a running server)"
+        )
+
+
+def _policy(path: Path | None, keys: tuple[Path, ...]) -> Policy | None:
+    if path is None:
+        if keys:
+            raise UsageError("--policy-key goes with --policy")
+        return None
+    if not keys:
+        raise UsageError("--policy needs --policy-key: an unverified policy pins nothing")
+    signed = load_signed_policy(path)
+    missing = signed.unsigned_by([load_public_key(k) for k in keys])
+    if missing:
+        raise PolicySignatureError(
+            f"{path}: not signed by owner key {missing[0].keyid[:16]}",
+            remedy="pass the policy in force and its owners' keys",
+        )
+    return signed.policy
+
+
+def _token(var: str) -> str:
+    token = os.environ.get(var)
+    if not token:
+        raise UsageError(f"--server needs the admin token in the environment variable {var}")
+    return token
