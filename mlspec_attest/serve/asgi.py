@@ -13,13 +13,16 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-from starlette.types import Receive, Send
+from starlette.types import Message, Receive, Send
 
 from mlspec_attest.formats import limits
 
 JSON_CONTENT_TYPE: Final = b"application/json"
 
 Header = tuple[bytes, bytes]
+
+#: The response headers the middleware sets, in place of any the application set.
+_OWN_HEADERS: Final = frozenset({b"x-request-id", b"x-mlspec-vsa"})
 
 #: A request id a client may choose: letters, digits and ``._:-``, bounded. Anything
 #: else (spaces, quotes, CR/LF, non-ASCII, too long) is replaced, never echoed.
@@ -109,3 +112,22 @@ def find_header(headers: Iterable[Header], name: bytes) -> bytes | None:
         if key == name:
             return value
     return None
+
+
+def with_ids(headers: Iterable[Header], ids: Iterable[Header]) -> list[Header]:
+    """The response headers with ours in place of any the application set."""
+    return [header for header in headers if header[0] not in _OWN_HEADERS] + list(ids)
+
+
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the application the body already read, then the real one."""
+    pending = True
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

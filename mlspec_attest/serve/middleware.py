@@ -49,8 +49,10 @@ from mlspec_attest.serve.asgi import (
     error_body,
     find_header,
     read_body,
+    replay_body,
     request_id,
     send_response,
+    with_ids,
 )
 from mlspec_attest.serve.config import ServeConfig
 from mlspec_attest.serve.context import (
@@ -72,7 +74,6 @@ LOG_FAULT: Final = "inference-log"
 _INFERENCE_PATH: Final = re.compile(
     r"/v2/models/[^/]+(?:/versions/[^/]+)?/infer|/v1/models/[^/]+:predict"
 )
-_OWN_HEADERS: Final = frozenset({b"x-request-id", b"x-mlspec-vsa"})
 _CONTROL: Final = re.compile(rb"[\x00-\x1f\x7f]")
 
 logger = logging.getLogger("mlspec_attest.serve")
@@ -227,11 +228,6 @@ class MlspecMiddleware:
         self.endpoints.set_fault(LOG_FAULT, f"the last write failed: {reason}")
 
 
-def with_ids(headers: Iterable[Header], ids: Iterable[Header]) -> list[Header]:
-    """The response headers with ours in place of any the application set."""
-    return [header for header in headers if header[0] not in _OWN_HEADERS] + list(ids)
-
-
 class _Exchange:
     """One inference request: its body, the application's held response, its record."""
 
@@ -277,7 +273,7 @@ class _Exchange:
             self.mw.metrics.count_error("client_disconnected")
             return
         try:
-            await self.mw.app(self.scope, _replay(self.body, receive), self.from_app)
+            await self.mw.app(self.scope, replay_body(self.body, receive), self.from_app)
         except Exception:
             if not self.done:
                 await self.finish(500, [], error_body("internal server error"), "internal")
@@ -391,17 +387,3 @@ class _Exchange:
         path = raw.decode("latin-1") if raw else scope["path"]
         query: bytes = scope.get("query_string", b"")
         return f"{path}?{query.decode('latin-1')}" if query else path
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that gives the application the body already read, then the real one."""
-    pending = True
-
-    async def replay() -> Message:
-        nonlocal pending
-        if pending:
-            pending = False
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay

@@ -182,7 +182,7 @@ class Server:
     """A reference server running on 127.0.0.1, with its log and metrics."""
 
     url: str
-    log: MemoryLog
+    log: Any  # a MemoryLog, or the real InferenceLog
     metrics: ServeMetrics
     served: ServedModel
     running: RunningServer
@@ -201,7 +201,7 @@ class ServerFactory:
         self,
         served: ServedModel | None = None,
         *,
-        log: MemoryLog | None = None,
+        log: Any = None,
         config: ServeConfig | None = None,
         readiness: Sequence[ReadinessCheck] = (),
     ) -> Server:

@@ -1,0 +1,110 @@
+"""``mlspec-attest serve``: the reference server for a model the gate opened."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlspec_attest.cli.gate_cmd import (
+    expectations_from_options,
+    gate_options,
+    trust_from_options,
+)
+from mlspec_attest.cli.options import (
+    PATH,
+    directory_option,
+    file_option,
+    passphrase_env_option,
+    passphrase_from_env,
+)
+from mlspec_attest.serve.config import ServeConfig
+from mlspec_attest.serve.gate import open_model
+from mlspec_attest.serve.model import ServedModel
+from mlspec_attest.serve.server import serve_model
+from mlspec_attest.signing.keys import load_private_key
+
+
+@click.command()
+@gate_options()
+@click.option("--model", type=PATH, required=True, help="The model directory (or file).")
+@click.option("--entry", metavar="NAME", help="The model file the loader opens.")
+@click.option("--name", help="The model's name in URLs [default: its model card's].")
+@directory_option("--log-dir", required=True, help="The inference log's directory.")
+@file_option("--log-key", required=True, help="Private key that signs the log's checkpoints.")
+@passphrase_env_option("Env var holding the --log-key passphrase.")
+@click.option("--log-inputs", is_flag=True, help="Keep request bodies in the log, not digests.")
+@click.option("--log-user-ids", is_flag=True, help="Keep user ids in the log, not digests.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="TCP port."
+)
+def serve(
+    vsa: Path,
+    model: Path,
+    entry: str | None,
+    name: str | None,
+    log_dir: Path,
+    log_key: Path,
+    passphrase_env: str | None,
+    log_inputs: bool,
+    log_user_ids: bool,
+    host: str,
+    port: int,
+    **options: Any,
+) -> None:
+    """Serve a model over HTTP once the gate has checked it; log every inference.
+
+    The gate runs first, as `mlspec-attest gate` does (exit 1 denied, 3 malformed
+    summary, 4 no usable trust), and the server loads the bytes it hashed. It
+    answers the Open Inference Protocol v2 (/v2/models/NAME/infer) and v1
+    (/v1/models/NAME:predict), /ok, /varz and /metrics; every inference is
+    written to the signed log in --log-dir before it is answered (503 if it
+    cannot be). Stops gracefully on SIGTERM or Ctrl-C (exit 0), signing a last
+    checkpoint.
+
+    \b
+      mlspec-attest serve --vsa model.vsa.json --verifier-key verifier.pub \\
+          --model models/diabetes --policy-digest sha256:... --max-age 7d \\
+          --log-dir /var/log/mlspec --log-key server.key --port 8080
+    """
+    trust = trust_from_options(
+        options["verifier_keys"],
+        options["verifier_identity"],
+        options["verifier_issuer"],
+        options["trusted_root"],
+        options["trust_config"],
+    )
+    expect = expectations_from_options(
+        options["policy_digest"], options["resource_uri"], options["max_age"]
+    )
+    signer = load_private_key(log_key, passphrase=passphrase_from_env(passphrase_env))
+    served = open_model(model, vsa, trust, expect, entry=entry, name=name)
+    click.echo(_passed(served, log_dir), err=True)
+    config = ServeConfig(
+        host=host,
+        port=port,
+        log_dir=str(log_dir),
+        log_inputs=log_inputs,
+        log_user_ids=log_user_ids,
+    )
+    serve_model(
+        served,
+        log_dir=log_dir,
+        log_signer=signer,
+        config=config,
+        on_started=lambda url: click.echo(f"serving {served.name} on {url}", err=True),
+    )
+    click.echo("stopped; the inference log is closed", err=True)
+
+
+def _passed(served: ServedModel, log_dir: Path) -> str:
+    binding = served.binding
+    return (
+        f"gate PASSED: {served.name} {served.version} ({served.format})\n"
+        f"  model digest   sha256:{binding.model_digest}\n"
+        f"  vsa digest     sha256:{binding.vsa_digest}\n"
+        f"  policy digest  sha256:{binding.policy_digest}\n"
+        f"  inference log  {log_dir}"
+    )

@@ -1,0 +1,85 @@
+"""Serve a gated model with the reference server and its signed inference log.
+
+:func:`serve_model` is what ``mlspec-attest serve`` runs once the gate has opened the
+model (:func:`mlspec_attest.serve.gate.open_model`): it opens the inference log
+(:class:`~mlspec_attest.log.writer.InferenceLog`, its checkpoints signed by the
+server's key), builds the reference server (:func:`~mlspec_attest.serve.app.build_app`)
+and serves until SIGTERM or Ctrl-C; the log is closed on the way out, its last
+checkpoint signed after the last request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from mlspec_attest.errors import StoreError
+from mlspec_attest.formats.signer import Signer
+from mlspec_attest.log.checkpoint import default_origin
+from mlspec_attest.log.writer import InferenceLog
+from mlspec_attest.serve.app import build_app
+from mlspec_attest.serve.config import ServeConfig
+from mlspec_attest.serve.endpoints import ReadinessCheck
+from mlspec_attest.serve.metrics import ServeMetrics
+from mlspec_attest.serve.model import ServedModel
+from mlspec_attest.serve.runner import serve_forever
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+
+
+def open_log(
+    served: ServedModel, log_dir: Path, signer: Signer, config: ServeConfig
+) -> InferenceLog:
+    """The inference log of ``served`` in ``log_dir``: its origin names the model and the
+    verification summary, so a log is never continued under another summary."""
+    origin = default_origin(served.name, served.binding.vsa_digest)
+    return InferenceLog.open(
+        log_dir,
+        signer,
+        origin=origin,
+        log_inputs=config.log_inputs,
+        log_user_ids=config.log_user_ids,
+    )
+
+
+def checkpoint_check(log: InferenceLog) -> ReadinessCheck:
+    """Not ready while the log's last checkpoint could not be signed or written: records
+    are still written, but nothing an auditor can verify covers them."""
+
+    def check() -> bool:
+        failure = log.checkpoint_failure
+        if failure is not None:
+            raise StoreError(failure)
+        return True
+
+    return ("inference-log-checkpoint", check)
+
+
+def serve_model(
+    served: ServedModel,
+    *,
+    log_dir: Path,
+    log_signer: Signer,
+    config: ServeConfig | None = None,
+    metrics: ServeMetrics | None = None,
+    readiness: Iterable[ReadinessCheck] = (),
+    on_started: Callable[[str], None] | None = None,
+    log_level: str = "info",
+) -> None:
+    """Serve ``served`` on ``config.host:config.port`` until SIGTERM or Ctrl-C, logging
+    every inference to the signed log in ``log_dir``."""
+    config = config or ServeConfig(host=DEFAULT_HOST, port=DEFAULT_PORT, log_dir=str(log_dir))
+    log = open_log(served, log_dir, log_signer, config)
+    try:
+        checks = [checkpoint_check(log), *readiness]
+        app = build_app(served, log, config=config, metrics=metrics, readiness=checks)
+        serve_forever(
+            app,
+            host=config.host or DEFAULT_HOST,
+            port=DEFAULT_PORT if config.port is None else config.port,
+            log_level=log_level,
+            on_started=on_started,
+        )
+    finally:
+        log.close()  # closed already after a graceful stop (lifespan); here for the others
