@@ -64,7 +64,7 @@ def _write_temp(path: Path, data: bytes, mode: int) -> str:
     return tmp
 
 
-def _sync_directory(directory: Path) -> None:
+def sync_directory(directory: Path) -> None:
     """Make a rename or link in ``directory`` durable (best effort: the file is complete
     either way; some filesystems cannot fsync a directory)."""
     with contextlib.suppress(OSError):
@@ -88,7 +88,7 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise write_error(path, exc) from exc
-    _sync_directory(path.parent)
+    sync_directory(path.parent)
 
 
 def create_once(path: Path, data: bytes, *, mode: int = 0o644) -> bool:
@@ -114,7 +114,7 @@ def create_once(path: Path, data: bytes, *, mode: int = 0o644) -> bool:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-    _sync_directory(path.parent)
+    sync_directory(path.parent)
     return True
 
 

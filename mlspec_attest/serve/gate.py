@@ -35,7 +35,7 @@ from typing import Literal
 from mlspec_attest.digest.directory import DirectoryManifest, FileEntry, order_key
 from mlspec_attest.digest.walk import walk_tree
 from mlspec_attest.errors import ArtifactPathError, BadInputError, UsageError
-from mlspec_attest.formats.fsutil import _sync_directory
+from mlspec_attest.formats.fsutil import sync_directory
 from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.limits import MAX_MODEL_BYTES, format_size, too_large
 from mlspec_attest.formats.rfc3339 import format_rfc3339
@@ -323,7 +323,7 @@ class _Copy:
         self.stage.rmdir()
         folders = [Path(d) for d, _, _ in os.walk(self.target)]
         for folder in reversed(folders):  # deepest first: a parent stays writable until last
-            _sync_directory(folder)
+            sync_directory(folder)
             with contextlib.suppress(PermissionError):  # a mount point may not be ours
                 folder.chmod(0o500)
         return self.target

@@ -26,7 +26,6 @@ naming the ``serve`` extra. Predictions are plain Python lists.
 
 from __future__ import annotations
 
-import importlib
 import io
 import pickle
 from collections.abc import Callable, Mapping, Sequence
@@ -36,11 +35,8 @@ from types import ModuleType
 from typing import Any
 
 from mlspec_attest.errors import (
-    PACKAGES,
-    BackendError,
     BadInputError,
     UsageError,
-    install_hint,
     require,
 )
 from mlspec_attest.formats.inputs import named
@@ -65,20 +61,8 @@ Rows = Sequence[Sequence[float]]
 
 # ------------------------------------------------------------------ third-party imports
 def _import(module: str, feature: str) -> ModuleType:
-    """:func:`~mlspec_attest.errors.require`, for the ``serve`` extra's packages.
-
-    Packages errors.PACKAGES does not list yet are imported here with the same wording
-    (``<feature> needs <package>, which is not installed`` / the ``serve`` extra).
-    """
-    top = module.partition(".")[0]
-    if top in PACKAGES:
-        return require(module, feature)
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise BackendError(
-            f"{feature} needs {top}, which is not installed", remedy=install_hint("serve")
-        ) from exc
+    """:func:`~mlspec_attest.errors.require`: a missing package names the ``serve`` extra."""
+    return require(module, feature)
 
 
 def _numpy() -> Any:
