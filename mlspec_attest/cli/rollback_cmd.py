@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from mlspec_attest.cli.options import PATH, directory_option, file_option, json_
 from mlspec_attest.errors import ExitCode, GateDeniedError, PolicySignatureError, UsageError
 from mlspec_attest.policy.model import Policy
 from mlspec_attest.policy.signed import load_signed_policy
-from mlspec_attest.serve.rollback import check_rollback, pinned_target, switch_server
+from mlspec_attest.serve.rollback import check_rollback, pinned_target
 from mlspec_attest.signing.keys import load_public_key
 
 SCHEMA = "https://mlspec-attest.dev/rollback/v1"
@@ -36,14 +35,6 @@ SCHEMA = "https://mlspec-attest.dev/rollback/v1"
     help="Owner public key of --policy (repeatable; each must have signed it).",
 )
 @directory_option("--copy-to", help="Write the target's verified files here (as gate does).")
-@click.option("--server", metavar="URL", help="A running `mlspec-attest serve` to switch.")
-@click.option(
-    "--admin-token-env",
-    metavar="VAR",
-    default="MLSPEC_ADMIN_TOKEN",
-    show_default=True,
-    help="--server: env var holding the server's admin token.",
-)
 @json_option("Print one versioned JSON result on stdout.")
 def rollback(
     vsa: Path,
@@ -51,8 +42,6 @@ def rollback(
     policy_path: Path | None,
     policy_keys: tuple[Path, ...],
     copy_to: Path | None,
-    server: str | None,
-    admin_token_env: str,
     as_json: bool,
     **options: Any,
 ) -> None:
@@ -61,9 +50,10 @@ def rollback(
     The target's summary must be signed by a trusted verifier and say PASSED, the
     files of --model must hash to its subject, and with --policy (verified with
     --policy-key) the summary must be the one the policy's rollback.summary names.
-    Then, with --server, the running server is asked to switch (it gates the target
-    again itself); without it, the command to serve the target is printed.
-    Exit 0 switched (or ready), 1 refused, 4 trust or server unavailable.
+    Then it prints the command that serves the target (the switch is a restart
+    through the gate: `serve`, or your server behind `gate -- CMD`, on the target's
+    summary; its requests go to a log of their own). Exit 0 ready, 1 refused,
+    3 malformed summary, 4 no usable trust.
     """
     trust = trust_from_options(
         options["verifier_keys"],
@@ -78,16 +68,16 @@ def rollback(
     pinned = pinned_target(_policy(policy_path, policy_keys))
     try:
         target = check_rollback(vsa, model, trust, pinned=pinned, expect=expect, copy_to=copy_to)
-        switched = switch_server(server, _token(admin_token_env), vsa, model) if server else None
     except GateDeniedError as exc:
         echo_denied(exc, vsa, model, as_json)
         raise SystemExit(ExitCode.DENIED) from None
+    serve = _serve_command(vsa, target.files.copy or model, options)
     doc = {
         "schemaVersion": SCHEMA,
-        "result": "SWITCHED" if switched is not None else "READY",
+        "result": "READY",
         "target": target.to_json(),
         "pinnedByPolicy": pinned is not None,
-        "server": switched,
+        "serve": serve,
     }
     if as_json:
         click.echo(json.dumps(doc, indent=2))
@@ -98,13 +88,18 @@ def rollback(
     )
     if pinned is not None:
         click.echo("  it is the rollback target the signed policy names")
-    if switched is not None:
-        click.echo(f"  {server} now serves it")
-    else:
-        click.echo(
-            f"  serve it: mlspec-attest serve --vsa {vsa} --model {target.files.copy or model} "
-            "--verifier-key ... (or pass --server URL to switch a running server)"
-        )
+    click.echo(f"  serve it:  {' '.join(serve)}")
+
+
+def _serve_command(vsa: Path, model: Path, options: dict[str, Any]) -> list[str]:
+    """``serve`` on the target with the same trust this check used."""
+    argv = ["mlspec-attest", "serve", "--vsa", str(vsa), "--model", str(model)]
+    for key in options["verifier_keys"]:
+        argv += ["--verifier-key", str(key)]
+    for flag in ("verifier_identity", "verifier_issuer", "trusted_root", "trust_config"):
+        if options[flag] is not None:
+            argv += ["--" + flag.replace("_", "-"), str(options[flag])]
+    return [*argv, "--log-dir", "LOG_DIR", "--log-key", "SERVER_KEY"]
 
 
 def _policy(path: Path | None, keys: tuple[Path, ...]) -> Policy | None:
@@ -122,10 +117,3 @@ def _policy(path: Path | None, keys: tuple[Path, ...]) -> Policy | None:
             remedy="pass the policy in force and its owners' keys",
         )
     return signed.policy
-
-
-def _token(var: str) -> str:
-    token = os.environ.get(var)
-    if not token:
-        raise UsageError(f"--server needs the admin token in the environment variable {var}")
-    return token

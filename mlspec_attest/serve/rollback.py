@@ -6,22 +6,18 @@ plus one more check: when the signed policy names its rollback target
 must be that one. A FAILED summary, one signed by an untrusted key, or a model whose
 bytes differ from the summary's subject is refused exactly as at deploy time.
 
-:func:`switch_server` asks a running reference server to switch (``POST
-/admin/rollback``, with the server's admin token); the server runs the same gate
-itself before it swaps models, so the request carries no trust.
+The switch itself is a restart through the gate: ``serve`` (or any server behind
+``gate -- CMD``) started on the target's summary. A log's origin names the summary it
+serves under, so the target's requests go to their own log and are never mixed with the
+failing model's.
 """
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlspec_attest.errors import BackendError, BadInputError, GateDeniedError, UsageError
-from mlspec_attest.formats.jsonio import loads_strict
 from mlspec_attest.policy.model import Policy
 from mlspec_attest.serve.gate import VerifiedFiles, read_verified
 from mlspec_attest.serve.vsa_check import (
@@ -33,9 +29,6 @@ from mlspec_attest.serve.vsa_check import (
     check_summary,
     deny,
 )
-
-ADMIN_PATH = "/admin/rollback"
-MAX_ADMIN_RESPONSE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -88,37 +81,3 @@ def check_rollback(
         raise deny([reason], f"rollback to {vsa}")
     files = read_verified(model, checked.subject.digest, copy_to=copy_to, keep=False)
     return RollbackTarget(checked, files)
-
-
-def switch_server(server: str, token: str, vsa: Path, model: Path) -> dict[str, Any]:
-    """Ask the server at ``server`` to switch to the target (it gates it again itself)."""
-    if not server.startswith(("http://", "https://")):
-        raise UsageError(f"the server URL {server!r} must be http:// or https://")
-    body = json.dumps({"vsa": str(vsa.resolve()), "model": str(model.resolve())}).encode()
-    request = urllib.request.Request(  # noqa: S310 (http and https only, checked above)
-        server.rstrip("/") + ADMIN_PATH,
-        data=body,
-        method="POST",
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (checked above)
-            return _answer(response.read(MAX_ADMIN_RESPONSE + 1), server)
-    except urllib.error.HTTPError as exc:
-        answer = _answer(exc.read(MAX_ADMIN_RESPONSE + 1), server)
-        message = str(answer.get("error", f"HTTP {exc.code}"))
-        if exc.code == 403 and "reasons" in answer:
-            raise GateDeniedError(f"the server refused the rollback: {message}") from None
-        raise BackendError(f"the server at {server} refused the rollback: {message}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise BackendError(f"cannot reach the server at {server}: {exc}") from None
-
-
-def _answer(data: bytes, server: str) -> dict[str, Any]:
-    if len(data) > MAX_ADMIN_RESPONSE:
-        raise BadInputError(f"the server at {server} answered more than 1 MiB")
-    try:
-        doc = loads_strict(data, what=f"answer of {server}")
-    except BadInputError:
-        return {"error": data[:200].decode("utf-8", "replace")}
-    return doc if isinstance(doc, dict) else {"error": "not a JSON object"}

@@ -29,12 +29,15 @@ def test_cli_pins_through_the_signed_policy(cli: Cli, pipeline: Pipeline, tmp_pa
     assert ok.code == 0, ok.err
     doc = ok.json()
     assert (doc["result"], doc["pinnedByPolicy"]) == ("READY", True)
+    assert doc["serve"][:6] == ["mlspec-attest", "serve", "--vsa", str(vsa), "--model", str(model)]
+    assert doc["serve"][6:8] == ["--verifier-key", str(verifier_pub)]
     # Another passing summary of the same model is not the target the policy names.
     other = write_signed(tmp_path / "other.vsa.json", summary_for(model, details={"runId": "x"}))
     base[2] = str(other)
     refused = cli(*base, "--policy", pipeline.signed_policy_path, "--policy-key", owner)
     assert refused.code == 1
     assert "rollback-target" in refused.err
+    assert "serve it" not in refused.out + refused.err
     # The pin is only as good as the policy's signature.
     wrong = cli(*base, "--policy", pipeline.signed_policy_path, "--policy-key", verifier_pub)
     assert wrong.code == 1
