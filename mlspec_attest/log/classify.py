@@ -42,9 +42,10 @@ def classify(scan: ExactScan, checkpoints: Iterable[Checkpoint]) -> list[Finding
     chain_breaks = _chain(scan, flagged, gaps, out)
     _roots(scan, signed, flagged, gaps, chain_breaks, out)
     top = signed[-1].size if signed else 0
+    structural = any(f.kind in (Kind.DELETED, Kind.INSERTED, Kind.REORDERED) for f in out)
     _truncation(scan, seqs, top, out)
     _tail(scan, top, out)
-    _access_log(scan, flagged, top, out)
+    _access_log(scan, flagged, structural, top, out)
     return _capped(out)
 
 
@@ -154,7 +155,9 @@ def _chain(scan: ExactScan, flagged: set[int], gaps: set[int], out: list[Finding
             breaks.append(e.position)
         expected = e.leaf
     explained = flagged | gaps
-    loose = [p for p in breaks if p not in explained and p - 1 not in explained]
+    loose = [
+        p for p in breaks if p not in explained and p - 1 not in explained and not _jump(scan, p)
+    ]
     i = 0
     while i < len(loose):
         p = loose[i]
@@ -162,16 +165,28 @@ def _chain(scan: ExactScan, flagged: set[int], gaps: set[int], out: list[Finding
         culprit = p if own or p == base else p - 1
         i += 2 if own else 1
         e = entries[culprit - base]
-        why = (
-            "its prev field does not chain to the record before it"
-            if culprit == p
-            else "its bytes changed: the next record's prev is not its hash"
-        )
+        if culprit == p:
+            why = "its prev field does not chain to the record before it"
+        elif p == base + len(entries) - 1:
+            why = (
+                "its bytes changed (the next, last record's prev is not its hash), or that prev was"
+            )
+        else:
+            why = "its bytes changed: the next record's prev is not its hash"
         out.append(
             Finding(Kind.EDITED, f"the record at position {culprit}: {why}", _seq(e), e.request_id)
         )
         flagged.add(culprit)
     return breaks
+
+
+def _jump(scan: ExactScan, position: int) -> bool:
+    """Do the records at ``position - 1`` and ``position`` have other than consecutive seqs
+    (a deletion, insertion or move, which breaks the chain there by itself)?"""
+    base, entries = scan.start.position, scan.entries
+    seq = entries[position - base].seq
+    before = entries[position - base - 1].seq if position > base else base - 1
+    return seq is None or before is None or seq != before + 1
 
 
 def _seq(e: Entry) -> int:
@@ -216,9 +231,9 @@ def _roots(
 
 def _truncation(scan: ExactScan, seqs: list[int], top: int, out: list[Finding]) -> None:
     highest = max(seqs, default=scan.start.position - 1)
-    if highest + 1 >= top and scan.count >= top:
-        return
-    first = highest + 1 if highest + 1 < top else scan.count
+    if highest + 1 >= top:
+        return  # records missing below the highest seq are "deleted"
+    first = highest + 1
     torn = f" (and a partial record of {scan.torn} bytes)" if scan.torn else ""
     message = (
         f"a signed checkpoint covers {top} records, but records.cbor ends at seq "
@@ -228,7 +243,7 @@ def _truncation(scan: ExactScan, seqs: list[int], top: int, out: list[Finding]) 
 
 
 def _tail(scan: ExactScan, top: int, out: list[Finding]) -> None:
-    tail = [e for e in scan.entries if e.position >= top]
+    tail = [e for e in scan.entries if e.seq is not None and e.seq >= top and e.problem is None]
     if tail:
         first, last = _seq(tail[0]), _seq(tail[-1])
         out.append(
@@ -249,12 +264,14 @@ def _tail(scan: ExactScan, top: int, out: list[Finding]) -> None:
         out.append(Finding(Kind.TORN_TAIL, message, scan.count, scan.line_ids.get(scan.count)))
 
 
-def _access_log(scan: ExactScan, flagged: set[int], top: int, out: list[Finding]) -> None:
+def _access_log(
+    scan: ExactScan, flagged: set[int], structural: bool, top: int, out: list[Finding]
+) -> None:
     entries = scan.entries
     absent = [e for e in entries if e.line in (LineState.MISSING, LineState.PARTIAL)]
-    if len(absent) == 1 and absent[0] is entries[-1]:
+    if len(absent) == 1 and absent[0] is entries[-1] and scan.lines.complete >= scan.count - 1:
         e = absent[0]
-        state = "partial" if e.line is LineState.PARTIAL else "missing"
+        state = "partial" if scan.lines.partial is not None else "missing"
         message = (
             f"the access.log line of the last record is {state} (a crash between writing "
             "the record and its line)"
@@ -262,30 +279,39 @@ def _access_log(scan: ExactScan, flagged: set[int], top: int, out: list[Finding]
         out.append(Finding(Kind.TORN_TAIL, message, _seq(e), e.request_id))
     elif absent:
         e = absent[0]
-        message = f"access.log has no complete line for {len(absent)} records, from seq {_seq(e)}"
+        message = f"access.log has no line for {len(absent)} records, from seq {_seq(e)}"
         out.append(Finding(Kind.ACCESS_LOG_MISMATCH, message, _seq(e), e.request_id))
+    last = -1  # lines must come in the records' order
     for e in entries:
-        if e.line is LineState.DIFFERS and e.position not in flagged:
-            message = f"line {e.position + 1} of access.log is not the rendering of its record"
+        if e.position in flagged:
+            continue
+        if e.line is LineState.DIFFERS:
+            message = f"the access.log line of seq {_seq(e)} is not the rendering of its record"
             out.append(Finding(Kind.ACCESS_LOG_MISMATCH, message, _seq(e), e.request_id))
+        elif e.line_index is not None:
+            if e.line_index < last and not structural:
+                message = f"the access.log line of seq {_seq(e)} is out of order (line {e.line_index + 1})"
+                out.append(Finding(Kind.ACCESS_LOG_MISMATCH, message, _seq(e), e.request_id))
+            last = max(last, e.line_index)
     _extra_lines(scan, top, out)
 
 
 def _extra_lines(scan: ExactScan, top: int, out: list[Finding]) -> None:
-    extra = scan.extra_lines
-    if not extra:
-        return
-    known = [seq for seq, _ in extra if seq is not None]
-    if known and len(known) == len(extra) and top > scan.count and max(known) < top:
-        return  # the truncated-signed finding names them
-    first, rid = extra[0]
-    span = f"seq {min(known)}..{max(known)}" if known else "of unknown seq"
+    lines = scan.lines
+    for seq, rid in lines.extra:
+        what = f"repeats seq {seq}" if seq is not None else "names no seq"
+        out.append(Finding(Kind.ACCESS_LOG_MISMATCH, f"an access.log line {what}", seq, rid))
+    orphans = sorted(s for s in lines.by_seq if s >= scan.count)
+    if not orphans or (top > scan.count and orphans[-1] < top):
+        return  # none, or the truncated-signed finding names them
+    first, last = orphans[0], orphans[-1]
     message = (
-        f"access.log has {len(extra)} lines after the last record ({span}): their records "
-        "were removed from records.cbor"
+        f"access.log has lines for seq {first}..{last} after the last record: their "
+        "records were removed from records.cbor"
     )
-    last = max(known) if known else None
-    out.append(Finding(Kind.DELETED, message, first, rid, last if last != first else None))
+    out.append(
+        Finding(Kind.DELETED, message, first, lines.ids.get(first), last if last != first else None)
+    )
 
 
 def _capped(findings: list[Finding]) -> list[Finding]:

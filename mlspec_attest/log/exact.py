@@ -9,6 +9,7 @@ where the fast pass (:mod:`.fastpath`) stopped after the signed records.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -17,14 +18,14 @@ from mlspec_attest.log.files import ACCESS_LOG, RECORDS
 from mlspec_attest.log.merkle import CompactRange, leaf_hash
 from mlspec_attest.log.ncsa import extension
 from mlspec_attest.log.record import RecordError, check_line_digest, check_map
-from mlspec_attest.log.scan import Line, RecordScanner, Scanned, iter_lines
+from mlspec_attest.log.scan import RecordScanner, Scanned, iter_lines
 
 ZERO = bytes(32)
 
 
 class LineState(StrEnum):
     OK = "ok"
-    DIFFERS = "differs"
+    DIFFERS = "differs"  # the line of this seq is not the record's rendering
     MISSING = "missing"
     PARTIAL = "partial"  # the last line, without its newline
 
@@ -40,6 +41,7 @@ class Entry:
     prev: bytes | None = None
     problem: str | None = None  # why the record is not a valid record
     line: LineState = LineState.MISSING
+    line_index: int | None = None  # where its line is in access.log (0-based)
 
 
 @dataclass
@@ -54,18 +56,27 @@ class Start:
 
 
 @dataclass
+class Lines:
+    """``access.log`` from the start, indexed by the seq each line names."""
+
+    by_seq: dict[int, tuple[int, bytes]] = field(default_factory=dict)  # seq -> (index, digest)
+    ids: dict[int, str] = field(default_factory=dict)  # seq -> request id (escaped)
+    extra: list[tuple[int | None, str | None]] = field(default_factory=list)  # repeated or no seq
+    partial: tuple[int | None, str | None] | None = None  # a last line without its newline
+    complete: int = 0  # complete lines, counting those before the start
+    end: int = 0  # offset after the last complete line
+
+
+@dataclass
 class ExactScan:
     """The result of reading the log exactly from a :class:`Start`."""
 
     start: Start
+    lines: Lines
     entries: list[Entry] = field(default_factory=list)
     roots: dict[int, bytes] = field(default_factory=dict)  # checkpoint size -> our root
     torn: int = 0  # bytes of a partial record at the end
     records_end: int = 0  # offset after the last whole item
-    line_ids: dict[int, str] = field(default_factory=dict)  # seq -> request id, from lines
-    extra_lines: list[tuple[int | None, str | None]] = field(default_factory=list)
-    lines_end: int = 0  # offset after the last complete line that has its record
-    lines_complete: int = 0  # records (from position 0) followed by a complete line
     tree: CompactRange = field(default_factory=CompactRange)
     last_offset: int | None = None  # where the last record read starts
 
@@ -78,30 +89,47 @@ class ExactScan:
         """Records read in all, counting those verified before the start."""
         return self.start.position + len(self.entries)
 
+    @property
+    def line_ids(self) -> dict[int, str]:
+        return self.lines.ids
+
 
 def scan_exact(directory: Path, sizes: set[int], start: Start | None = None) -> ExactScan:
     """Read ``directory``'s records and lines exactly from ``start``; remember the tree's
     root at every size in ``sizes``."""
     start = start or Start()
-    scan = ExactScan(start, tree=start.tree.copy(), records_end=start.offset)
+    lines = read_lines(directory / ACCESS_LOG, start)
+    scan = ExactScan(start, lines, tree=start.tree.copy(), records_end=start.offset)
     scanner = RecordScanner(directory / RECORDS, start.offset)
-    lines = iter_lines(directory / ACCESS_LOG, start.line_offset)
-    scan.lines_end, scan.lines_complete = start.line_offset, start.position
     for item in scanner:
         entry, rendered = _entry(start.position + len(scan.entries), item)
-        _compare_line(scan, entry, next(lines, None), rendered)
+        _compare_line(lines, entry, rendered)
         scan.entries.append(entry)
         scan.last_offset = item.offset
         scan.tree.append(entry.leaf)
         if scan.tree.size in sizes:
             scan.roots[scan.tree.size] = scan.tree.root()
     scan.torn, scan.records_end = scanner.torn, scanner.end
-    for line in lines:
-        seq, rid = _ids(line.data)
-        scan.extra_lines.append((seq, rid))
-        if seq is not None and rid is not None:
-            scan.line_ids.setdefault(seq, rid)
     return scan
+
+
+def read_lines(path: Path, start: Start) -> Lines:
+    """Every line of ``path`` from ``start``: its digest by the seq it names."""
+    lines = Lines(complete=start.position, end=start.line_offset)
+    for line in iter_lines(path, start.line_offset):
+        seq, rid = _ids(line.data)
+        if seq is not None and rid is not None:
+            lines.ids.setdefault(seq, rid)
+        if not line.complete:
+            lines.partial = (seq, rid)
+            break
+        index = lines.complete
+        lines.complete, lines.end = index + 1, line.offset + len(line.data) + 1
+        if seq is None or seq in lines.by_seq or line.too_long:
+            lines.extra.append((seq, rid))
+        else:
+            lines.by_seq[seq] = (index, hashlib.sha256(line.data).digest())
+    return lines
 
 
 def _entry(position: int, item: Scanned) -> tuple[Entry, bytes | None]:
@@ -125,20 +153,18 @@ def _entry(position: int, item: Scanned) -> tuple[Entry, bytes | None]:
         return entry, None
 
 
-def _compare_line(scan: ExactScan, entry: Entry, line: Line | None, rendered: bytes | None) -> None:
-    if line is None:
-        return
-    seq, rid = _ids(line.data)
-    if seq is not None and rid is not None:
-        scan.line_ids.setdefault(seq, rid)
-    if entry.request_id is None and rid is not None:
-        entry.request_id = rid  # an unreadable record named by its line
-    if not line.complete:
-        entry.line = LineState.PARTIAL
-        return
-    scan.lines_end = line.offset + len(line.data) + 1
-    scan.lines_complete += 1
-    entry.line = LineState.OK if line.data == rendered else LineState.DIFFERS
+def _compare_line(lines: Lines, entry: Entry, rendered: bytes | None) -> None:
+    seq = entry.seq if entry.seq is not None else entry.position
+    if entry.request_id is None:
+        entry.request_id = lines.ids.get(seq)  # an unreadable record named by its line
+    found = lines.by_seq.get(seq)
+    if found is None:
+        partial = lines.partial is not None and lines.partial[0] == seq
+        entry.line = LineState.PARTIAL if partial else LineState.MISSING
+    elif rendered is None or found[1] != hashlib.sha256(rendered).digest():
+        entry.line = LineState.DIFFERS
+    else:
+        entry.line, entry.line_index = LineState.OK, found[0]
 
 
 def _ids(line: bytes) -> tuple[int | None, str | None]:

@@ -14,7 +14,10 @@ is the torn tail of a crash (:attr:`RecordScanner.torn`).
 
 from __future__ import annotations
 
+import errno
 import io
+import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +63,7 @@ class RecordScanner:
         except FileNotFoundError:
             return
         with handle:
+            _regular(handle, self.path)
             handle.seek(self.start)
             yield from self._scan(handle)
 
@@ -79,6 +83,8 @@ class RecordScanner:
                 if item is None:  # the partial last record of a crash
                     self.torn = len(buf) - pos
                     return
+                if item.problem is not None:  # its read-ahead is stale after an error
+                    decoder = cbor2.CBORDecoder(stream, **DECODER_OPTIONS)
                 self.end = base + pos
                 yield item
 
@@ -103,6 +109,9 @@ class RecordScanner:
         end = stream.tell()
         if end - pos > MAX_LOG_RECORD_BYTES:
             return self._bad(buf, pos, base, "larger than the record limit"), self._resume(buf, pos)
+        if type(value) is not dict:  # not a record: find where records go on
+            reason = f"a CBOR {type(value).__name__}, not a map"
+            return self._bad(buf, pos, base, reason), self._resume(buf, pos)
         return Scanned(base + pos, buf[pos:end], value), end
 
     def _bad(self, buf: bytes, pos: int, base: int, reason: str) -> Scanned:
@@ -161,8 +170,15 @@ def iter_lines(path: Path, start: int = 0) -> Iterator[Line]:
     except FileNotFoundError:
         return
     with handle:
+        _regular(handle, path)
         handle.seek(start)
         yield from _lines(handle, start)
+
+
+def _regular(handle: BinaryIO, path: Path) -> None:
+    """Only regular files are log files: a device or FIFO could deliver bytes forever."""
+    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
 
 
 def _lines(handle: BinaryIO, offset: int) -> Iterator[Line]:
