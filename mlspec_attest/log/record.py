@@ -140,8 +140,12 @@ def normalize_output(value: Any) -> Any:
             out: Any = node
         elif isinstance(node, int):
             out = int(node)
+            if not _INT_RANGE[0] <= out <= _INT_RANGE[1]:
+                raise RecordError("output holds an integer beyond 64 bits")
         elif isinstance(node, float):
             out = float(node)
+            if not math.isfinite(out):
+                raise RecordError("output holds a non-finite number")
         elif isinstance(node, str):
             out = clean_text(node)
         elif isinstance(node, list | tuple):

@@ -27,7 +27,7 @@ def prepare_directory(directory: Path, min_free_bytes: int) -> None:
             remedy="name a directory for the log (it is created if missing)",
         )
     try:
-        (directory / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+        directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(
             f"inference log {directory}: cannot create the directory ({exc.strerror or exc})",
@@ -37,6 +37,7 @@ def prepare_directory(directory: Path, min_free_bytes: int) -> None:
     try:
         probe.write_bytes(b"")
         probe.unlink()
+        (directory / CHECKPOINTS).mkdir(exist_ok=True)
     except OSError as exc:
         raise StoreError(
             f"inference log {directory}: cannot write there ({exc.strerror or exc})",

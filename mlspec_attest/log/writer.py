@@ -31,12 +31,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlspec_attest.errors import StoreError
+from mlspec_attest.errors import BadInputError, StoreError
 from mlspec_attest.formats.fsutil import atomic_write, create_once, write_error
 from mlspec_attest.formats.signer import Signer
 from mlspec_attest.log.audit import verify_log
 from mlspec_attest.log.checkpoint import Checkpoint, check_origin, sign_checkpoint
-from mlspec_attest.log.files import ACCESS_LOG, LATEST, PUBLIC_KEY, RECORDS, VKEY, numbered
+from mlspec_attest.log.files import (
+    ACCESS_LOG,
+    LATEST,
+    PUBLIC_KEY,
+    RECORDS,
+    VKEY,
+    numbered,
+    peek_origin,
+)
 from mlspec_attest.log.merkle import leaf_hash
 from mlspec_attest.log.ncsa import line_of_map
 from mlspec_attest.log.note import note_key
@@ -119,6 +127,14 @@ class InferenceLog:
     def _start(self) -> None:
         self._lock_fd = _hold_lock(self.directory)
         try:
+            existing = peek_origin(self.directory)
+            if existing is not None and existing != self.origin:
+                raise BadInputError(
+                    f"inference log {self.directory} was written for origin {existing!r}, "
+                    f"not {self.origin!r}",
+                    remedy="give a log of another origin (model or verification summary) "
+                    "its own directory",
+                )
             audit = verify_log(
                 self.directory, self.signer.public_key, key_name=self.key_name, origin=self.origin
             )
