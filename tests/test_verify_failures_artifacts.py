@@ -86,13 +86,18 @@ def test_honest_deploy_artifacts_are_summarised_in_role_order(run: Pipeline) -> 
     assert report.failures == []
     assert report.artifacts == [
         ArtifactSummary(
-            "model", str(paths["model"]), "ok", _attested(run, "package", "dist/model")
+            "model",
+            str(paths["model"]),
+            "ok",
+            _attested(run, "package", "dist/model"),
+            attested=_attested(run, "package", "dist/model"),
         ),
         ArtifactSummary(
             "train-data",
             str(paths["train-data"]),
             "ok",
             _attested(run, "split", "data/split/train.csv"),
+            attested=_attested(run, "split", "data/split/train.csv"),
         ),
     ]
 
@@ -110,7 +115,10 @@ def test_a_required_artifact_not_given(run: Pipeline) -> None:
             remedy="pass artifacts['model'] to verify the bytes you deploy",
         )
     ]
-    assert report.artifacts[0] == ArtifactSummary("model", None, "not-checked")
+    # Not given, but what the pipeline attested is still known (a FAILED summary names it).
+    assert report.artifacts[0] == ArtifactSummary(
+        "model", None, "not-checked", attested=_attested(run, "package", "dist/model")
+    )
     assert report.artifacts[1].status == "ok"
 
 
@@ -129,12 +137,15 @@ def test_an_optional_artifact_not_given_is_not_a_failure(
     report = _verify(p, {"train-data": p.deploy_artifacts()["train-data"]})
     assert report.failures == []
     assert report.artifacts == [
-        ArtifactSummary("model", None, "not-checked"),
+        ArtifactSummary(
+            "model", None, "not-checked", attested=_attested(p, "package", "dist/model")
+        ),
         ArtifactSummary(
             "train-data",
             str(p.deploy_artifacts()["train-data"]),
             "ok",
             _attested(p, "split", "data/split/train.csv"),
+            attested=_attested(p, "split", "data/split/train.csv"),
         ),
     ]
 
@@ -154,7 +165,9 @@ def test_a_path_that_is_not_there(run: Pipeline, tmp_path: Path) -> None:
         found="missing",
         remedy="pass the path of the artifact you are about to deploy",
     )
-    assert report.artifacts[0] == ArtifactSummary("model", str(gone), "missing")
+    assert report.artifacts[0] == ArtifactSummary(
+        "model", str(gone), "missing", attested=_attested(run, "package", "dist/model")
+    )
 
 
 def test_a_file_of_other_bytes(run: Pipeline, tmp_path: Path) -> None:
@@ -175,7 +188,11 @@ def test_a_file_of_other_bytes(run: Pipeline, tmp_path: Path) -> None:
         )
     ]
     assert report.artifacts[1] == ArtifactSummary(
-        "train-data", str(other), "mismatch", {"sha256": actual}
+        "train-data",
+        str(other),
+        "mismatch",
+        {"sha256": actual},
+        attested=_attested(run, "split", "data/split/train.csv"),
     )
 
 
@@ -309,7 +326,10 @@ def test_a_digest_this_verifier_cannot_recompute(run: Pipeline, tmp_path: Path) 
         remedy="re-sign the artifact with sha256, blake2b or blake3",
     )
     assert report.artifacts[0] == ArtifactSummary(
-        "model", str(run.deploy_artifacts()["model"]), "mismatch"
+        "model",
+        str(run.deploy_artifacts()["model"]),
+        "mismatch",
+        attested={"sha1": "0" * 40, "md5": "0" * 32},
     )
 
 
@@ -360,7 +380,9 @@ def test_a_digest_too_finely_sharded_to_recompute(run: Pipeline, tmp_path: Path)
         remedy=failure.remedy,
     )
     assert failure.remedy.startswith("use a larger shard size")
-    assert report.artifacts[0] == ArtifactSummary("model", str(model), "mismatch")
+    assert report.artifacts[0] == ArtifactSummary(
+        "model", str(model), "mismatch", attested={"sha256-sharded-1": "0" * 64, "md5": "0" * 32}
+    )
 
 
 class _Progress:

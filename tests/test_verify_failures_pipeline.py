@@ -6,6 +6,9 @@ Real runs of the four-stage pipeline of tests/support.py, verified in-process.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,6 +36,18 @@ def _files(p: Pipeline, stage: str, *roles: str) -> tuple[str, ...]:
     return tuple(sorted(p.bundle_path(stage, role).name for role in roles or (None,)))
 
 
+def _inputs(p: Pipeline, stage: str, *roles: str) -> tuple[tuple[str, str], ...]:
+    """(where in the store, sha256 of the signed payload) of each attestation of ``stage``."""
+    out = []
+    for role in roles or (None,):
+        path = p.bundle_path(stage, role)
+        payload = base64.b64decode(json.loads(path.read_bytes())["dsseEnvelope"]["payload"])
+        out.append(
+            (f"runs/{p.run_id}/{path.name}", "sha256:" + hashlib.sha256(payload).hexdigest())
+        )
+    return tuple(sorted(out))
+
+
 def test_the_report_of_an_honest_run(run: Pipeline) -> None:
     report = run.verify()
     assert report.passed and report.failures == []
@@ -42,18 +57,33 @@ def test_the_report_of_an_honest_run(run: Pipeline) -> None:
         "run-a",
     )
     assert report.verified_at == format_rfc3339(VERIFY_NOW)
+    one = ("data-engineer",)
     assert report.stages == [
-        StageSummary("ingest", "ingest", "ok", ("data-engineer",), _files(run, "ingest")),
-        StageSummary("split", "split", "ok", ("data-engineer",), _files(run, "split")),
+        StageSummary("ingest", "ingest", "ok", one, _files(run, "ingest"), _inputs(run, "ingest")),
+        StageSummary("split", "split", "ok", one, _files(run, "split"), _inputs(run, "split")),
         StageSummary(
             "train",
             "train",
             "ok",
             ("ml-engineer", "ml-reviewer"),
             _files(run, "train", "ml-engineer", "ml-reviewer"),
+            _inputs(run, "train", "ml-engineer", "ml-reviewer"),
         ),
-        StageSummary("package", "package", "ok", ("release-engineer",), _files(run, "package")),
+        StageSummary(
+            "package",
+            "package",
+            "ok",
+            ("release-engineer",),
+            _files(run, "package"),
+            _inputs(run, "package"),
+        ),
     ]
+    assert report.demanded == (
+        "MLSPEC_SIGNED_CHAIN",
+        "MLSPEC_STAGE_ORDER",
+        "MLSPEC_ARTIFACT_FLOW",
+        "MLSPEC_DEPLOY_DIGESTS_MATCH",
+    )
     assert [a.status for a in report.artifacts] == ["ok", "ok"]
 
 
