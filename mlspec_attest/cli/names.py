@@ -77,4 +77,6 @@ CLI_NAMES: Final[dict[str, str]] = {
     "max_age": "--max-age",
     "copy_to": "--copy-to",
     "entry": "--entry",
+    "log_key_name": "--key-name",
+    "log_origin": "--origin",
 }

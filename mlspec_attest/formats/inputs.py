@@ -96,6 +96,9 @@ LIBRARY_NAMES: Final[Mapping[str, str]] = {
     "max_age": "expect.max_age",
     "copy_to": "copy_to",
     "entry": "entry",
+    # the inference log
+    "log_key_name": "key_name",
+    "log_origin": "origin",
 }
 
 _front_end: dict[str, str] = {}

@@ -130,7 +130,7 @@ def log_key(
     if name is None:
         raise BadInputError(
             f"cannot tell the name of the key that signs the log in {directory}",
-            remedy=f"pass the key name or the log's origin ({named('public_key')})",
+            remedy=f"pass {named('log_key_name')} or {named('log_origin')}",
         )
     return note_key(public_key, name)
 

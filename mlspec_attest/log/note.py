@@ -33,13 +33,20 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from mlspec_attest.errors import BadInputError, KeyLoadError, SignatureVerificationError
 from mlspec_attest.formats.inputs import named
-from mlspec_attest.formats.limits import MAX_CHECKPOINT_BYTES, MAX_NOTE_SIGNATURES, too_large
+from mlspec_attest.formats.limits import (
+    MAX_CHECKPOINT_BYTES,
+    MAX_KEY_BYTES,
+    MAX_NOTE_SIGNATURES,
+    read_limited,
+    too_large,
+)
 from mlspec_attest.formats.signer import PublicKeyVerifier, Signer
 from mlspec_attest.signing.keys import LocalPublicKey
 
@@ -137,6 +144,20 @@ def parse_vkey(text: str) -> NoteKey:
     if key.key_id.hex() != parts[1] or key.encoded != blob[1:]:
         raise KeyLoadError(f"verifier key: key ID {parts[1]} does not match the key")
     return key
+
+
+def load_verifier(path: Path) -> LocalPublicKey | NoteKey:
+    """A log's public key from ``path``: SPKI PEM, or a signed-note verifier key (the
+    ``log.vkey`` form, which also names the key)."""
+    data = read_limited(
+        path, MAX_KEY_BYTES, what=f"public key {path}", kind="a key", error=KeyLoadError
+    )
+    if data.lstrip().startswith(b"-----BEGIN"):
+        return LocalPublicKey.from_pem(data, source=str(path))
+    try:
+        return parse_vkey(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise KeyLoadError(f"{path}: neither a PEM public key nor a verifier key") from exc
 
 
 def sign_note(text: str, signer: Signer, key_name: str) -> str:

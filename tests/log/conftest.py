@@ -12,6 +12,7 @@ import pytest
 from mlspec_attest.log.record import InferenceRecord
 from mlspec_attest.log.writer import InferenceLog
 from mlspec_attest.signing.keys import KeyType, LocalKeySigner, generate_key, write_key_pair
+from tests.cli.conftest import cli  # noqa: F401  (the in-process main() fixture)
 
 ORIGIN = "mlspec-attest/iris/4c1e2f3a4b5c6d7e"
 MODEL_DIGEST = "ab" * 32
