@@ -19,11 +19,14 @@ from mlspec_attest.cli.options import (
     passphrase_env_option,
     passphrase_from_env,
 )
+from mlspec_attest.errors import require
 from mlspec_attest.serve.config import ServeConfig
 from mlspec_attest.serve.gate import open_model
 from mlspec_attest.serve.model import ServedModel
-from mlspec_attest.serve.server import serve_model
+from mlspec_attest.serve.vsa_check import GateExpectations, VerifierTrust
 from mlspec_attest.signing.keys import load_private_key
+
+_SERVER_PACKAGES = ("starlette", "uvicorn", "prometheus_client")
 
 
 @click.command()
@@ -69,16 +72,11 @@ def serve(
           --model models/diabetes --policy-digest sha256:... --max-age 7d \\
           --log-dir /var/log/mlspec --log-key server.key --port 8080
     """
-    trust = trust_from_options(
-        options["verifier_keys"],
-        options["verifier_identity"],
-        options["verifier_issuer"],
-        options["trusted_root"],
-        options["trust_config"],
-    )
-    expect = expectations_from_options(
-        options["policy_digest"], options["resource_uri"], options["max_age"]
-    )
+    for package in _SERVER_PACKAGES:  # the serve extra: one clear error if it is missing
+        require(package, "serving a model")
+    from mlspec_attest.serve.server import serve_model  # imports starlette and uvicorn
+
+    trust, expect = _gate_inputs(options)
     signer = load_private_key(log_key, passphrase=passphrase_from_env(passphrase_env))
     served = open_model(model, vsa, trust, expect, entry=entry, name=name)
     click.echo(_passed(served, log_dir), err=True)
@@ -108,3 +106,18 @@ def _passed(served: ServedModel, log_dir: Path) -> str:
         f"  policy digest  sha256:{binding.policy_digest}\n"
         f"  inference log  {log_dir}"
     )
+
+
+def _gate_inputs(options: dict[str, Any]) -> tuple[VerifierTrust, GateExpectations]:
+    """The trust and expectations of the gate options (shared with ``gate``)."""
+    trust = trust_from_options(
+        options["verifier_keys"],
+        options["verifier_identity"],
+        options["verifier_issuer"],
+        options["trusted_root"],
+        options["trust_config"],
+    )
+    expect = expectations_from_options(
+        options["policy_digest"], options["resource_uri"], options["max_age"]
+    )
+    return trust, expect

@@ -156,3 +156,20 @@ def test_a_port_in_use_is_exit_4(setup: Setup) -> None:
         taken.close()
     assert done.returncode == 4, done.stderr
     assert "cannot listen on 127.0.0.1:" in done.stderr
+
+
+def test_without_the_serve_extra_it_says_what_to_install(setup: Setup) -> None:
+    """uvicorn missing (an import that fails): exit 4 naming the extra, before the gate runs."""
+    code = (
+        "import sys; sys.modules['uvicorn'] = None\n"
+        "from mlspec_attest.cli.main import main\n"
+        "sys.argv = ['mlspec-attest', *sys.argv[1:]]\n"
+        "main()\n"
+    )
+    argv = [sys.executable, "-c", code, *setup.argv(free_port())[3:]]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 4, done.stderr
+    assert done.stderr == (
+        "error: serving a model needs uvicorn, which is not installed\n"
+        "  fix: pip install 'mlspec-attest[serve]'\n"
+    )
