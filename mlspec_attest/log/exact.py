@@ -63,6 +63,7 @@ class Lines:
     ids: dict[int, str] = field(default_factory=dict)  # seq -> request id (escaped)
     extra: list[tuple[int | None, str | None]] = field(default_factory=list)  # repeated or no seq
     partial: tuple[int | None, str | None] | None = None  # a last line without its newline
+    partial_data: bytes = b""
     complete: int = 0  # complete lines, counting those before the start
     end: int = 0  # offset after the last complete line
 
@@ -101,6 +102,7 @@ def scan_exact(directory: Path, sizes: set[int], start: Start | None = None) -> 
     lines = read_lines(directory / ACCESS_LOG, start)
     scan = ExactScan(start, lines, tree=start.tree.copy(), records_end=start.offset)
     scanner = RecordScanner(directory / RECORDS, start.offset)
+    rendered: bytes | None = None
     for item in scanner:
         entry, rendered = _entry(start.position + len(scan.entries), item)
         _compare_line(lines, entry, rendered)
@@ -110,7 +112,19 @@ def scan_exact(directory: Path, sizes: set[int], start: Start | None = None) -> 
         if scan.tree.size in sizes:
             scan.roots[scan.tree.size] = scan.tree.root()
     scan.torn, scan.records_end = scanner.torn, scanner.end
+    _partial_line(scan, rendered)
     return scan
+
+
+def _partial_line(scan: ExactScan, rendered: bytes | None) -> None:
+    """A last line without its newline is a crash's only if it begins the last record's."""
+    partial = scan.lines.partial
+    if not scan.entries or partial is None:
+        return
+    last = scan.entries[-1]
+    if last.line is LineState.MISSING and partial[0] in (None, last.seq):
+        ok = rendered is not None and rendered.startswith(scan.lines.partial_data)
+        last.line = LineState.PARTIAL if ok else LineState.DIFFERS
 
 
 def read_lines(path: Path, start: Start) -> Lines:
@@ -121,7 +135,7 @@ def read_lines(path: Path, start: Start) -> Lines:
         if seq is not None and rid is not None:
             lines.ids.setdefault(seq, rid)
         if not line.complete:
-            lines.partial = (seq, rid)
+            lines.partial, lines.partial_data = (seq, rid), line.data
             break
         index = lines.complete
         lines.complete, lines.end = index + 1, line.offset + len(line.data) + 1
@@ -159,8 +173,7 @@ def _compare_line(lines: Lines, entry: Entry, rendered: bytes | None) -> None:
         entry.request_id = lines.ids.get(seq)  # an unreadable record named by its line
     found = lines.by_seq.get(seq)
     if found is None:
-        partial = lines.partial is not None and lines.partial[0] == seq
-        entry.line = LineState.PARTIAL if partial else LineState.MISSING
+        entry.line = LineState.MISSING
     elif rendered is None or found[1] != hashlib.sha256(rendered).digest():
         entry.line = LineState.DIFFERS
     else:

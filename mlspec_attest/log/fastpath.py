@@ -28,7 +28,7 @@ from mlspec_attest.log.files import ACCESS_LOG, RECORDS
 from mlspec_attest.log.merkle import CompactRange
 from mlspec_attest.log.record import MAP_HEADS, TAIL_SIZE, VSA_MARK
 
-_CHUNK = 2 * MAX_LOG_RECORD_BYTES + 1
+_CHUNK = 4 * MiB
 _LINE_CHUNK = 8 * MiB
 _FIRST_MARK = TAIL_SIZE - 69  # the vd marker is never nearer a record's start
 
@@ -49,62 +49,108 @@ def fast_prefix(directory: Path, roots: dict[int, bytes], signed: int) -> Start 
 
 
 class _Lines:
-    """Complete lines of ``access.log`` in blocks (a list per read, no generator)."""
+    """Complete lines of ``access.log``, handed out in counts (no generator per line)."""
 
     def __init__(self, handle: BinaryIO) -> None:
-        self.handle, self.pending, self.offset = handle, b"", 0
+        self.handle, self.pending = handle, b""
+        self.lines: list[bytes] = []
+        self.taken = 0  # lines of ``lines`` handed out
+        self.offset = 0  # bytes of the lines handed out, newlines included
 
-    def block(self) -> list[bytes] | None:
-        """The next complete lines (at least one), or None at the end or past the limit."""
-        while True:
+    def take(self, count: int) -> list[bytes] | None:
+        """The next ``count`` lines, or None if the file has fewer complete lines."""
+        while len(self.lines) - self.taken < count:
             chunk = self.handle.read(_LINE_CHUNK)
             if not chunk or len(self.pending) > MAX_ACCESS_LOG_LINE_BYTES:
                 return None
-            lines = (self.pending + chunk).split(b"\n")
-            self.pending = lines.pop()
-            if lines:
-                return lines
+            more = (self.pending + chunk).split(b"\n")
+            self.pending = more.pop()
+            self.lines = self.lines[self.taken :] + more
+            self.taken = 0
+        out = self.lines[self.taken : self.taken + count]
+        self.taken += count
+        self.offset += sum(map(len, out)) + count
+        return out
+
+
+class _Tree:
+    """The compact range, appended to inline, checked against the signed roots."""
+
+    def __init__(self, roots: dict[int, bytes]) -> None:
+        self.roots, self.size = roots, 0
+        self.stack: list[bytes] = []
+
+    def extend(self, leaves: list[bytes]) -> bool:
+        """Append ``leaves``; False as soon as a signed root differs."""
+        sha256, stack, roots, size = hashlib.sha256, self.stack, self.roots, self.size
+        for leaf in leaves:
+            h, n = leaf, size
+            while n & 1:
+                h = sha256(b"\x01" + stack.pop() + h).digest()
+                n >>= 1
+            stack.append(h)
+            size += 1
+            if size in roots and _range(size, stack).root() != roots[size]:
+                return False
+        self.size = size
+        return True
+
+
+def _frame(buf: bytes, pos: int, limit: int) -> tuple[list[int], list[int]] | None:
+    """Start and end offsets of up to ``limit`` whole records of ``buf`` from ``pos``
+    (those the buffer holds entirely); None for one larger than a record may be."""
+    find, mark = buf.find, VSA_MARK
+    starts: list[int] = []
+    ends: list[int] = []
+    while len(starts) < limit:
+        end = find(mark, pos + _FIRST_MARK) + 69
+        if end < 69 or end > len(buf):
+            break
+        if end - pos > MAX_LOG_RECORD_BYTES:
+            return None
+        starts.append(pos)
+        ends.append(end)
+        pos = end
+    return starts, ends
+
+
+def _check(
+    buf: bytes, starts: list[int], ends: list[int], lines: list[bytes], prev: bytes
+) -> list[bytes] | None:
+    """The leaf hashes of the framed records, if each holds its line's digest, chains to
+    the one before and starts as a record does; else None."""
+    sha256, heads = hashlib.sha256, frozenset(h[0] for h in MAP_HEADS)
+    leaves = [sha256(b"\x00" + buf[s:e]).digest() for s, e in zip(starts, ends, strict=True)]
+    if [buf[e - 101 : e - 69] for e in ends] != [prev, *leaves[:-1]]:
+        return None
+    if [buf[e - 138 : e - 106] for e in ends] != [sha256(line).digest() for line in lines]:
+        return None
+    if any(buf[s] not in heads for s in starts):
+        return None
+    return leaves
 
 
 def _walk(records: BinaryIO, log: BinaryIO, roots: dict[int, bytes], signed: int) -> Start | None:
-    sha256, mark, heads = hashlib.sha256, VSA_MARK, frozenset(h[0] for h in MAP_HEADS)
-    reader = _Lines(log)
-    lines: list[bytes] = []
-    taken = line_bytes = 0  # lines of the current block used; their bytes with newlines
-    stack: list[bytes] = []  # the compact range, inline: roots of perfect subtrees
-    prev, count = ZERO, 0
-    buf, base, pos, eof = b"", 0, 0, False
-    while count < signed:
-        if not eof and len(buf) - pos <= MAX_LOG_RECORD_BYTES:
-            more = records.read(_CHUNK)
-            eof = len(more) < _CHUNK
-            buf, base, pos = buf[pos:] + more, base + pos, 0
-        if taken == len(lines):
-            block = reader.block()
-            if block is None:
-                return None
-            lines, taken = block, 0
-        end = buf.find(mark, pos + _FIRST_MARK) + 69
-        if end < 69 or end > len(buf) or end - pos > MAX_LOG_RECORD_BYTES:
+    lines, tree = _Lines(log), _Tree(roots)
+    prev, buf, base, pos, eof = ZERO, b"", 0, 0, False
+    while tree.size < signed:
+        if eof or len(buf) - pos > MAX_LOG_RECORD_BYTES:
+            return None  # no whole record left, or one larger than a record may be
+        more = records.read(_CHUNK)
+        eof = len(more) < _CHUNK
+        buf, base, pos = buf[pos:] + more, base + pos, 0
+        framed = _frame(buf, pos, signed - tree.size)
+        if framed is None:
             return None
-        line = lines[taken]
-        if (
-            buf[pos] not in heads
-            or not buf.startswith(prev, end - 101)
-            or not buf.startswith(sha256(line).digest(), end - 138)
-        ):
+        starts, ends = framed
+        if not starts:
+            continue
+        block = lines.take(len(starts))
+        leaves = None if block is None else _check(buf, starts, ends, block, prev)
+        if leaves is None or not tree.extend(leaves):
             return None
-        taken, line_bytes = taken + 1, line_bytes + len(line) + 1
-        leaf = h = sha256(b"\x00" + buf[pos:end]).digest()
-        n = count
-        while n & 1:
-            h = sha256(b"\x01" + stack.pop() + h).digest()
-            n >>= 1
-        stack.append(h)
-        count, prev, pos = count + 1, leaf, end
-        if count in roots and _range(count, stack).root() != roots[count]:
-            return None
-    return Start(count, base + pos, line_bytes, _range(count, stack), prev)
+        prev, pos = leaves[-1], ends[-1]
+    return Start(tree.size, base + pos, lines.offset, _range(tree.size, tree.stack), prev)
 
 
 def _range(size: int, stack: list[bytes]) -> CompactRange:

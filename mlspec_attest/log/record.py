@@ -299,7 +299,7 @@ def check_map(m: Any, *, what: str = "log record") -> None:
     keys = m.keys()
     if keys != KEYS and keys != KEYS_WITH_INPUT:
         missing = sorted(KEYS - keys)
-        unknown = sorted(k for k in keys if k not in FIELDS)
+        unknown = sorted((k for k in keys if k not in FIELDS), key=repr)
         raise RecordError(f"{what}: missing keys {missing}, unknown keys {unknown}")
     for key, value in m.items():
         name, types = FIELDS[key]

@@ -260,6 +260,18 @@ def test_torn_record_and_torn_line(
     assert "partial" in b.findings[1].message
 
 
+def test_a_partial_last_line_must_begin_its_records_line(
+    tmp_path: Path, write_log: WriteLog, signer: LocalKeySigner
+) -> None:
+    directory = tmp_path / "log"
+    write_log(directory, 12, checkpoint_every=5, close=False)
+    lines = tamper.lines(directory)
+    tamper.write_lines(directory, lines[:-1], tail=lines[-1][:-1] + b"X")
+    a = audit(directory, signer)
+    assert a.result == "tampered"
+    assert ("access-log-mismatch", 11, "req-0011") in found(a)
+
+
 def test_a_torn_record_inside_the_signed_part_is_tampering(
     log: Path, signer: LocalKeySigner
 ) -> None:
@@ -314,3 +326,25 @@ def test_any_byte_edit_is_never_ok(
         assert _summary(a) == _summary(b)
     finally:
         (directory / RECORDS).write_bytes(original)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_any_access_log_edit_is_never_ok(
+    data: st.DataObject, pristine: tuple[Path, bytes], signer: LocalKeySigner
+) -> None:
+    directory, _ = pristine
+    path = directory / "access.log"
+    original = path.read_bytes()
+    raw = bytearray(original)
+    i = data.draw(st.integers(0, len(raw) - 1))
+    raw[i] ^= data.draw(st.integers(1, 255))
+    try:
+        path.write_bytes(bytes(raw))
+        a = verify_log(directory, signer.public_key)
+        assert a.result == "tampered", (i, found(a))
+        assert _summary(a) == _summary(verify_log(directory, signer.public_key, exact=True))
+    finally:
+        path.write_bytes(original)
