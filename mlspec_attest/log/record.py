@@ -129,35 +129,45 @@ def clean_text(value: str) -> str:
 
 def normalize_output(value: Any) -> Any:
     """``value`` as plain JSON types (tuples become lists, subclasses of int, float and
-    str their base type), iteratively; RecordError for anything else."""
-    root: list[Any] = [None]
-    todo: list[tuple[Any, list[Any] | dict[str, Any], int | str, int]] = [(value, root, 0, 1)]
-    while todo:
-        node, parent, slot, depth = todo.pop()
-        if depth > MAX_JSON_DEPTH + 1:
+    str their base type, text valid Unicode), holding what :func:`check_map` accepts as
+    an output; RecordError for anything else. Recursion stops at MAX_JSON_DEPTH."""
+    return _plain(value, 1)
+
+
+def _plain(node: Any, depth: int) -> Any:
+    kind = type(node)
+    if kind is str:
+        return node if node.isascii() else clean_text(node)
+    if kind is float:
+        if not math.isfinite(node):
+            raise RecordError("output holds a non-finite number")
+        return node
+    if kind is int:
+        if not _INT_RANGE[0] <= node <= _INT_RANGE[1]:
+            raise RecordError("output holds an integer beyond 64 bits")
+        return node
+    if node is None or kind is bool:
+        return node
+    if kind is list or kind is tuple or kind is dict:
+        if depth > MAX_JSON_DEPTH:
             raise RecordError(f"output nests deeper than {MAX_JSON_DEPTH}")
-        if node is None or isinstance(node, bool):
-            out: Any = node
-        elif isinstance(node, int):
-            out = int(node)
-            if not _INT_RANGE[0] <= out <= _INT_RANGE[1]:
-                raise RecordError("output holds an integer beyond 64 bits")
-        elif isinstance(node, float):
-            out = float(node)
-            if not math.isfinite(out):
-                raise RecordError("output holds a non-finite number")
-        elif isinstance(node, str):
-            out = clean_text(node)
-        elif isinstance(node, list | tuple):
-            out = [None] * len(node)
-            todo.extend((child, out, i, depth + 1) for i, child in enumerate(node))
-        elif isinstance(node, dict) and all(isinstance(k, str) for k in node):
-            out = dict.fromkeys(clean_text(k) for k in node)
-            todo.extend((child, out, clean_text(k), depth + 1) for k, child in node.items())
-        else:
-            raise RecordError(f"output holds a {type(node).__name__}, not a JSON value")
-        parent[slot] = out  # type: ignore[index]
-    return root[0]
+        if kind is dict:
+            if any(type(k) is not str for k in node):
+                return _plain(_subclass(node), depth)
+            return {clean_text(k): _plain(v, depth + 1) for k, v in node.items()}
+        return [_plain(child, depth + 1) for child in node]
+    return _plain(_subclass(node), depth)
+
+
+def _subclass(node: Any) -> Any:
+    """A subclass of a JSON type as that type; RecordError for anything else."""
+    bases: tuple[type[Any], ...] = (bool, int, float, str, list, tuple)
+    for base in bases:
+        if isinstance(node, base):
+            return base(node)
+    if isinstance(node, dict) and all(isinstance(k, str) for k in node):
+        return {str(k): v for k, v in node.items()}
+    raise RecordError(f"output holds a {type(node).__name__}, not a JSON value")
 
 
 @dataclass(frozen=True)
@@ -218,9 +228,10 @@ class InferenceRecord:
         return doc
 
 
-def encode_map(m: dict[str, Any]) -> bytes:
-    """Deterministic CBOR of a record map, refused unless :func:`check_map` accepts it."""
-    check_map(m)
+def encode_map(m: dict[str, Any], *, output_normalized: bool = False) -> bytes:
+    """Deterministic CBOR of a record map, refused unless :func:`check_map` accepts it
+    (its output is not walked again when it came from :func:`normalize_output`)."""
+    check_map(m, output=not output_normalized)
     data = cbor2.dumps(m, canonical=True)
     if len(data) > MAX_LOG_RECORD_BYTES:
         raise RecordError(too_large("inference record", MAX_LOG_RECORD_BYTES, "a log record"))
@@ -292,8 +303,9 @@ def record_from_map(m: Any, *, what: str = "log record", check: bool = True) -> 
     return InferenceRecord(**values)
 
 
-def check_map(m: Any, *, what: str = "log record") -> None:
-    """Refuse (RecordError) a map that is not exactly a version-1 record."""
+def check_map(m: Any, *, what: str = "log record", output: bool = True) -> None:
+    """Refuse (RecordError) a map that is not exactly a version-1 record (``output=False``
+    leaves out the walk of an output :func:`normalize_output` made)."""
     if type(m) is not dict:
         raise RecordError(f"{what}: not a CBOR map")
     keys = m.keys()
@@ -308,7 +320,8 @@ def check_map(m: Any, *, what: str = "log record") -> None:
     if m["v"] != VERSION:
         raise RecordError(f"{what}: version {m['v']} is not {VERSION}")
     _check_values(m, what)
-    _check_json(m["o"], what)
+    if output:
+        _check_json(m["o"], what)
 
 
 def _check_values(m: dict[str, Any], what: str) -> None:

@@ -218,7 +218,7 @@ class InferenceLog:
             m["n"], m["t"], m["pv"] = self._seq, stamp or format_time(self.now()), self._prev
             line = line_of_map(m).encode()
             m["nl"] = hashlib.sha256(line).digest()
-            data = encode_map(m)
+            data = encode_map(m, output_normalized=True)
             self._write(data, line + b"\n")
             leaf = leaf_hash(data)
             self._tree.append(leaf)

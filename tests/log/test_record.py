@@ -253,3 +253,29 @@ def test_clean_text_keeps_valid_text_and_escapes_lone_surrogates() -> None:
 def test_fields_table_is_the_dataclass() -> None:
     names = [name for key, (name, _) in FIELDS.items() if key != "v"]
     assert set(names) == set(InferenceRecord.__dataclass_fields__)
+
+
+deep_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**65), 2**65) | st.floats() | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=2)
+        | st.tuples(children)
+        | st.dictionaries(st.text(max_size=3), children, max_size=2)
+    ),
+    max_leaves=80,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=deep_values, nesting=st.integers(0, MAX_JSON_DEPTH + 2))
+def test_what_normalize_output_accepts_check_map_accepts(value: Any, nesting: int) -> None:
+    for _ in range(nesting):
+        value = [value]
+    try:
+        output = normalize_output(value)
+    except RecordError:
+        return
+    m = base_map()
+    m["o"] = output
+    check_map(m)  # the writer skips this walk for a normalized output: it must agree
+    assert decode_record(encode_map(base_map(o=output))).output == output
