@@ -52,7 +52,7 @@ def log() -> None:
 
 
 @log.command("verify")
-@click.argument("directory", type=PATH)
+@click.argument("directory", metavar="DIR", type=PATH)
 @_key_option(required=True)
 @_name_option
 @_origin_option
@@ -71,7 +71,7 @@ def verify(
     exact: bool,
     as_json: bool,
 ) -> None:
-    """Audit the log in DIRECTORY against its key. Exit 0 ok, 1 tampered, 3 unreadable.
+    """Audit the log in DIR against its key. Exit 0 ok, 1 tampered, 3 unreadable.
 
     \b
     Checks every signed checkpoint (grammar, signature, origin), the records against the
