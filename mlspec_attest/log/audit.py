@@ -152,6 +152,12 @@ def _verify(
     signed = max(roots, default=0)
     scan, mode, found = _scan(directory, roots, signed, verified, exact)
     findings += found
+    if not files and scan.count:
+        message = (
+            "no checkpoint at all, yet records: the writer signs the checkpoint of size 0 "
+            "when it creates a log, so its checkpoints were removed"
+        )
+        findings.append(Finding(Kind.BAD_CHECKPOINT, message))
     result = TAMPERED if any(not f.crash for f in findings) else OK
     state = LogState(
         scan.count,

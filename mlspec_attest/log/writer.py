@@ -263,6 +263,8 @@ class InferenceLog:
     def checkpoint(self) -> str:
         """Sign and write a checkpoint of the log as it is now; returns the signed note."""
         with self._lock:
+            if self._closed:
+                raise StoreError(f"inference log {self.directory} is closed")
             return self._checkpoint()
 
     def _checkpoint(self) -> str:

@@ -164,6 +164,16 @@ def test_remove_everything_but_the_checkpoints(log: Path, signer: LocalKeySigner
     assert found(a)[0][:2] == ("truncated-signed", 0)
 
 
+def test_remove_every_checkpoint(log: Path, signer: LocalKeySigner) -> None:
+    for path in (log / "checkpoints").iterdir():
+        path.unlink()
+    (log / LATEST).unlink()
+    a = audit(log, signer, key_name=ORIGIN)
+    assert a.result == "tampered"
+    assert [f.kind for f in a.findings] == [Kind.UNSIGNED_TAIL, Kind.BAD_CHECKPOINT]
+    assert "checkpoints were removed" in a.findings[1].message
+
+
 def test_edit_an_access_log_line(log: Path, signer: LocalKeySigner) -> None:
     lines = tamper.lines(log)
     lines[4] = lines[4].replace(b'" 200 61 "', b'" 200 99 "')

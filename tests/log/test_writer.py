@@ -257,6 +257,8 @@ def test_closed_log_refuses_appends(tmp_path: Path, signer: LocalKeySigner) -> N
     log.close()  # idempotent
     with pytest.raises(StoreError, match="is closed"):
         log.append(**request(0))
+    with pytest.raises(StoreError, match="is closed"):
+        log.checkpoint()
 
 
 DISK_FULL_CHILD = r"""
