@@ -5,18 +5,22 @@
 
 1. Sign the policy (policies/lifecycle.yaml) with the owner key.
 2. Run stages 1-10 (objectives ... package); each signs its attestation.
-3. Deploy gate: `mlspec-attest verify --artifact model=dist/model ...` must pass,
-   including the ML checks: the signed launch criteria (objectives.yaml) against
-   the attested metrics, evaluation/test separation, the split's row-level leakage
-   proof, data validation against schema diabetes-features v3, and the policy's
-   CEL requirements.
-4. Stages 11-13: serve (loads the model only if it re-hashes to the gate's
-   digest), monitor, log.
+3. Deploy gate: `mlspec-attest verify --artifact model=dist/model ... --vsa-out
+   gate/model.vsa.json --vsa-key keys-example/verifier.key` must pass, including the
+   ML checks: the signed launch criteria (objectives.yaml) against the attested
+   metrics, evaluation/test separation, the split's row-level leakage proof, data
+   validation against schema diabetes-features v3, and the policy's CEL
+   requirements. The verdict is signed: a SLSA verification summary.
+4. Stages 11-13: serve (`mlspec-attest serve` gates the model on the signed summary,
+   loads only the bytes it hashed, answers the Open Inference Protocol and logs each
+   request in a Merkle-tree log with signed checkpoints), monitor (drift and live
+   MAE over the verified log), log (the log audited).
 5. Post-deploy audit: verify all 13 stages.
 6. Attacks, each on its own copy of the work directory, in parallel; every one
-   must be DENIED. Eight tamper with artifacts, keys, attestations or the policy;
-   two are legitimately signed ML failures (an unfair model, a leaked row) that
-   only the ML checks catch.
+   must be DENIED. Seven tamper with artifacts, keys, attestations or the policy;
+   four are legitimately signed ML or packaging failures; five attack serving (a
+   model swapped after the verdict, the verdict rewritten, a verdict by an
+   untrusted key, an edited log record, a rollback to a failed verdict).
 
 Exit status 0 only if the honest run verifies and every attack is refused, so the
 demo doubles as an end-to-end check.
@@ -29,7 +33,6 @@ import concurrent.futures
 import hashlib
 import json
 import os
-import pickle
 import shutil
 import subprocess
 import sys
@@ -41,6 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from serving_attacks import SERVING_ATTACKS, Run, backdoor_model
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 STAGE_DIR = HERE / "stages"
@@ -49,11 +54,15 @@ KEYS = REPO / "keys-example"
 POLICY_YAML = REPO / "policies" / "lifecycle.yaml"
 OWNER_KEY = KEYS / "owner.key"
 OWNER_PUB = KEYS / "owner.pub"
+VERIFIER_KEY = KEYS / "verifier.key"
 
 # Inside a work directory (stages run with it as their current directory).
 SIGNED_POLICY = Path("policy/lifecycle.signed.json")
 STORE = Path(".mlspec/attestations")
 GATE_REPORT = Path("gate/deploy-gate.json")
+GATE_VSA = Path("gate/model.vsa.json")
+LOG_DIR = Path("deploy/inference-log")
+RESOURCE_URI = "https://models.example.org/diabetes-progression"  # where the server loads from
 ATTACKS_DIR = "attacks"
 DEPLOY_ARTIFACTS = {
     "model": "dist/model",
@@ -193,8 +202,13 @@ def run_stage(stage: Stage, workdir: Path, env: dict[str, str], *args: str) -> N
     )
 
 
-def verify(workdir: Path, env: dict[str, str], run_id: str) -> tuple[int, dict[str, Any], str]:
-    """``mlspec-attest verify --json`` with the deploy artifacts: (exit code, report, argv)."""
+def verify(
+    workdir: Path, env: dict[str, str], run_id: str, vsa_out: Path | None = None
+) -> tuple[int, dict[str, Any], str]:
+    """``mlspec-attest verify --json`` with the deploy artifacts: (exit code, report, argv).
+
+    With ``vsa_out`` the verdict is also signed by the verifier key as a SLSA verification
+    summary: what the server's gate checks."""
     args = [
         "verify",
         "--policy",
@@ -206,6 +220,9 @@ def verify(workdir: Path, env: dict[str, str], run_id: str) -> tuple[int, dict[s
     ]
     for role, path in DEPLOY_ARTIFACTS.items():
         args += ["--artifact", f"{role}={path}"]
+    if vsa_out is not None:
+        args += ["--vsa-out", str(vsa_out), "--vsa-key", str(VERIFIER_KEY)]
+        args += ["--resource-uri", RESOURCE_URI]
     proc = cli([*args, "--json"], workdir, env)
     try:
         report: dict[str, Any] = json.loads(proc.stdout)
@@ -213,7 +230,7 @@ def verify(workdir: Path, env: dict[str, str], run_id: str) -> tuple[int, dict[s
         raise DemoError(
             f"verify printed no JSON report (exit {proc.returncode}):\n{proc.stderr}"
         ) from exc
-    shown = " ".join(a if a != str(OWNER_PUB) else rel(OWNER_PUB) for a in args)
+    shown = " ".join(rel(Path(a)) if a in (str(OWNER_PUB), str(VERIFIER_KEY)) else a for a in args)
     return proc.returncode, report, f"mlspec-attest {shown}"
 
 
@@ -300,21 +317,25 @@ def honest_run(run_id: str, env: dict[str, str]) -> None:
     for stage in STAGES[:10]:
         run_stage(stage, WORK, env)
 
-    header("2. Deploy gate: verify stages 1-10 and re-hash the artifacts to deploy")
-    rc, report, argv = verify(WORK, env, run_id)
+    header("2. Deploy gate: verify stages 1-10, re-hash the artifacts, sign the verdict")
+    (WORK / GATE_VSA).parent.mkdir(parents=True, exist_ok=True)
+    rc, report, argv = verify(WORK, env, run_id, vsa_out=GATE_VSA)
     print(f"  $ {argv}")
     print_report(report)
     if rc != 0:
         raise DemoError(f"the deploy gate denied the honest pipeline (exit {rc})")
-    (WORK / GATE_REPORT).parent.mkdir(parents=True, exist_ok=True)
     (WORK / GATE_REPORT).write_text(json.dumps(report, indent=2) + "\n")
-    print(f"  gate report saved to {GATE_REPORT} (the server trusts only the digests in it)")
+    vsa = report["verificationSummary"]
+    print(f"  signed verdict {GATE_VSA} (SLSA verification summary, {vsa['result']}, by ")
+    print(f"    {rel(VERIFIER_KEY)}) {vsa['digest'][:23]}...: the only thing the server trusts")
+    print(f"  report for people: {GATE_REPORT}")
 
 
 def deploy_and_audit(run_id: str, env: dict[str, str]) -> None:
     """Stages 11-13 after the gate, then the audit of all 13."""
-    header("3. Deploy: serve (verified model only), monitor, log")
-    run_stage(STAGE_BY_NAME["serve"], WORK, env, "--gate-report", str(GATE_REPORT))
+    header("3. Deploy: serve through the gate, monitor, log")
+    run_stage(STAGE_BY_NAME["serve"], WORK, env)
+    show_serving()
     run_stage(STAGE_BY_NAME["monitor"], WORK, env)
     run_stage(STAGE_BY_NAME["log"], WORK, env)
 
@@ -325,6 +346,24 @@ def deploy_and_audit(run_id: str, env: dict[str, str]) -> None:
     not_ok = [s["name"] for s in report["stages"] if s["status"] != "ok"]
     if rc != 0 or not_ok:
         raise DemoError(f"the audit of the honest pipeline failed (exit {rc}; not ok: {not_ok})")
+
+
+def show_serving() -> None:
+    """What the server said about itself (/varz) and the first lines of its log."""
+    serving = json.loads((WORK / "deploy/serving.json").read_text())
+    binding = serving["binding"]
+    print(f"      /varz  model {serving['model']['name']} {serving['model']['version']}")
+    for name in ("model_digest", "vsa_digest", "policy_digest", "run_id", "time_verified"):
+        value = str(binding[name])
+        print(f"             {name:<14} {value[:48] + '...' if len(value) > 48 else value}")
+    print(f"      /ok    {serving['ok']['status']}, ready={serving['ok']['ready']}")
+    lines = (WORK / LOG_DIR / "access.log").read_text().splitlines()
+    print(f"      {LOG_DIR}/access.log ({len(lines)} lines, NCSA combined + binding), first 2:")
+    for line in lines[:2]:
+        print(indent(textwrap.fill(line, WIDTH - 10, subsequent_indent="    "), "        "))
+    checkpoint = (WORK / LOG_DIR / "checkpoint").read_text().splitlines()
+    print(f"      {LOG_DIR}/checkpoint (C2SP signed note, server key):")
+    print(indent("\n".join(checkpoint), "        "))
 
 
 # -- attacks -----------------------------------------------------------------
@@ -350,17 +389,6 @@ def flip_bytes(path: Path, offsets: Sequence[int]) -> None:
     for off in offsets:
         data[off % len(data)] ^= 0xFF
     path.write_bytes(bytes(data))
-
-
-class _Backdoor:
-    """Unpickling this runs attacker code (here a harmless print) inside the server."""
-
-    def __reduce__(self) -> tuple[Callable[..., Any], tuple[str]]:
-        return (print, ("BACKDOOR: attacker code is running inside the model server",))
-
-
-def backdoor_model(workdir: Path) -> None:
-    (workdir / "dist/model/model.pkl").write_bytes(pickle.dumps(_Backdoor()))
 
 
 def resign_package(workdir: Path, env: dict[str, str], run_id: str, key: Path) -> None:
@@ -583,7 +611,7 @@ ATTACKS: tuple[Attack, ...] = (
     Attack("g-attestation-edited", "signed attestation edited (metrics inflated)",
            ("signature", "evaluate"), attack_edit_attestation),
 )  # fmt: skip
-# After h-swapped-after-gate (not a verify: the server refuses), the ML attacks.
+# The ML attacks: every stage legitimately signed; only the ML checks catch them.
 ML_ATTACKS: tuple[Attack, ...] = (
     Attack("i-unfair-model", "honest but unfair model: hold-back MAE gap between the sexes",
            ("objective", "test"), attack_unfair_model, match="holdback-sex-gap",
@@ -648,23 +676,11 @@ def run_attack(attack: Attack, run_id: str, workdir: Path | None = None) -> Resu
     return True, out
 
 
-def attack_serve_swapped(run_id: str) -> Result:
-    """Not a verify: the server itself refuses a model swapped after the gate passed."""
-    workdir = copy_work("h-swapped-after-gate")
+def serving_attack(attack: Callable[[Path, Run, Path], Result], run_id: str) -> Result:
+    """One attack on serving (examples/pipeline/serving_attacks.py) on its own copy."""
+    workdir = copy_work(attack.__name__.replace("_", "-"))
     env = environment(workdir, run_id)
-    out = ["  ATTACK h-swapped-after-gate: model swapped between the deploy gate and server start"]
-    backdoor_model(workdir)
-    out.append(
-        "      the gate passed (gate/deploy-gate.json); then dist/model/model.pkl is replaced by "
-        "the backdoored pickle;\n      the server (stage serve) is started"
-    )
-    proc = run_script(STAGE_BY_NAME["serve"], workdir, env, "--gate-report", str(GATE_REPORT))
-    reason = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
-    if proc.returncode == 0 or "BACKDOOR" in proc.stdout + proc.stderr:
-        out.append(f"    -> NOT REFUSED (exit {proc.returncode}): {proc.stdout}{proc.stderr}")
-        return False, out
-    out.append(f"    -> DENIED (exit {proc.returncode}) by the server before unpickling: {reason}")
-    return True, out
+    return attack(workdir, lambda args: cli(args, workdir, env), KEYS)
 
 
 def start_ml_attacks(pool: concurrent.futures.Executor, run_id: str) -> list[Future[Result]]:
@@ -683,8 +699,8 @@ def attacks(
     header("5. Attacks: each on its own copy of the work dir; each must be DENIED")
     futures = [
         *(pool.submit(run_attack, a, run_id) for a in ATTACKS),
-        pool.submit(attack_serve_swapped, run_id),
         *ml_attacks,
+        *(pool.submit(serving_attack, a, run_id) for a in SERVING_ATTACKS),
     ]
     print(
         f"  {len(futures)} attacks run in parallel; each result prints as its turn comes",
@@ -715,7 +731,10 @@ def main() -> int:
         print(indent(str(exc), "  "))
         return 1
     header("Summary")
-    print("  honest pipeline: 13/13 stages signed; deploy gate PASSED; post-deploy audit PASSED")
+    print(
+        "  honest pipeline: 13/13 stages signed; deploy gate PASSED (signed verdict); served "
+        "through the gate, every request logged; post-deploy audit PASSED"
+    )
     print(f"  attacks denied:  {denied}/{total}")
     print(f"  time:            {time.perf_counter() - started:.1f}s ({phase_times()})")
     if denied != total:
@@ -732,6 +751,21 @@ def where_to_look(run_id: str) -> None:
     package = next((WORK / STORE / "runs" / run_id).glob("package.*.sigstore.json"), None)
     rows = [
         ("open first", rel(WORK / GATE_REPORT), "the deploy gate's report, every check"),
+        (
+            "signed verdict",
+            rel(WORK / GATE_VSA),
+            "the verification summary the server's gate checks",
+        ),
+        (
+            "inference log",
+            rel(WORK / LOG_DIR) + "/",
+            "access.log, records.cbor, signed checkpoints",
+        ),
+        (
+            "monitoring",
+            rel(WORK / "deploy" / "monitoring.json"),
+            "drift and live MAE the monitor stage signed",
+        ),
         ("attestations", f"{bundles}/", "one signed bundle per stage (13)"),
         ("signed policy", rel(WORK / SIGNED_POLICY), "what the gate verified against"),
         ("deployed model", rel(WORK / "dist" / "model") + "/", "re-hashed by the gate and serve"),

@@ -1,85 +1,60 @@
 """Stage 12 - monitoring (Python API, signed by sre).
 
-From the rollout record: liveness, canary error rate and latency, prediction
-drift against the training target distribution, alert thresholds relative to
-the hold-back MAE, and the rollback target. Written to
-``deploy/monitoring.json``, the configuration the monitoring agent loads.
+``mlspec-attest monitor`` measures the served traffic against the verified pipeline: the
+inference log must verify (only its signed records count), the summary must be signed by
+the verifier key, and the training split must be the one the summary names. Per feature,
+PSI and the two-sample KS test of the logged inputs against the training column; traffic,
+errors, latency and the prediction distribution; and, with the labels that arrived, the
+live MAE. The metrics document (``deploy/monitoring.json``) is what this stage signs, so
+the policy's requirements bound it (``monitor-no-drift``, ``monitor-live-mae``).
+
+The rollback target is named by the digest of its verification summary (the policy's
+``rollback.summary``; ``mlspec-attest rollback --to`` refuses anything else).
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-import numpy as np
-from common import key, policy_path, read_json, write_json
+from common import key, mlspec_ok, policy_path, read_json
+from serving import LOG_DIR, VSA, keys_dir
 
 import mlspec_attest
 
-SERVING = Path("deploy/serving.json")
 MONITORING = Path("deploy/monitoring.json")
-MAE_DEGRADATION = 1.2  # alert when rolling MAE on labelled follow-ups exceeds 1.2x hold-back MAE
-DRIFT_Z = 1.0  # alert when the mean prediction moves more than 1 training std from the target mean
+SERVING = Path("deploy/serving.json")
+LABELS = Path("deploy/labels.csv")
+TRAIN = Path("data/split/train.csv")
 
 
 def main() -> None:
+    features = read_json(SERVING)["model"]["features"]
+    args = [
+        "monitor", "--log", str(LOG_DIR), "--log-key", str(keys_dir() / "server.pub"),
+        "--vsa", str(VSA), "--verifier-key", str(keys_dir() / "verifier.pub"),
+        "--train-data", str(TRAIN), "--labels", str(LABELS), "--out", str(MONITORING),
+    ]  # fmt: skip
+    for name in features:
+        args += ["--feature", name]
+    mlspec_ok(*args)
+    doc = read_json(MONITORING)
+    metrics = doc["metrics"]
     with mlspec_attest.stage("monitor", key=key("sre"), policy=policy_path()) as s:
         s.material(SERVING, role="rollout")
-        serving = read_json(SERVING)
-        canary = serving["canary"]
-        base = serving["baseline"]
-        preds = np.array([r["prediction"] for r in canary])
-        latency = np.array([r["latency_ms"] for r in canary])
-        errors = sum(r["status"] != 200 for r in canary)
-        drift_z = abs(float(preds.mean()) - base["train_target_mean"]) / base["train_target_std"]
-        live = serving["status"] == "live" and errors == 0
-        write_json(
-            MONITORING,
-            {
-                "model": serving["model"],
-                "liveness": {"endpoint": serving["endpoint"], "probe_every_s": 15, "healthy": live},
-                "signals": {
-                    "error_rate": errors / len(canary),
-                    "latency_p95_ms": round(float(np.percentile(latency, 95)), 3),
-                    "prediction_mean": round(float(preds.mean()), 2),
-                    "prediction_drift_z": round(drift_z, 3),
-                },
-                "alerts": [
-                    {
-                        "signal": "rolling_7d_mae",
-                        "when": f"> {MAE_DEGRADATION} x hold-back MAE",
-                        "threshold": round(MAE_DEGRADATION * base["holdback_mae"], 2),
-                        "action": "page on-call, start rollback",
-                    },
-                    {
-                        "signal": "prediction_drift_z",
-                        "when": f"> {DRIFT_Z}",
-                        "action": "open ticket",
-                    },
-                    {"signal": "error_rate", "when": "> 0.01 over 5 min", "action": "rollback"},
-                ],
-                "rollback": {
-                    "target": "diabetes-progression 0.9.3 (previous verified release)",
-                    "fallback": f"constant predictor {base['train_target_mean']} (training mean)",
-                    "requires": "the target's own passing mlspec-attest verify report",
-                },
-            },
-        )
+        s.material(LABELS, role="labels")
+        s.material(TRAIN, role="train")
+        s.material(VSA, role="verification-summary")
+        s.material(LOG_DIR, role="log")
         s.product(MONITORING, role="monitoring")
-        s.params(
-            {
-                "alert.mae_degradation_factor": MAE_DEGRADATION,
-                "alert.drift_z": DRIFT_Z,
-                "rollback_target": "diabetes-progression 0.9.3",
-            }
-        )
-        s.metric("healthy", int(live))
-        s.metric("canary_error_rate", errors / len(canary))
-        s.metric("prediction_drift_z", round(drift_z, 3))
-        s.metric("latency_p95_ms", round(float(np.percentile(latency, 95)), 3))
-        s.metric("mae_alert_threshold", round(MAE_DEGRADATION * base["holdback_mae"], 2))
+        s.metrics_file(MONITORING)
+        s.params({"alert.psi": 0.25, "alert.live_mae_factor": 1.3, "window": "all signed records"})
+    shifted = int(metrics.get("drift.features_shifted", 0))
     print(
-        f"healthy={live}, drift z={drift_z:.2f}, MAE alert above "
-        f"{MAE_DEGRADATION * base['holdback_mae']:.1f}, rollback to 0.9.3 -> {MONITORING}"
+        f"{int(metrics['window.requests'])} requests: PSI max {metrics['drift.psi_max']:.3f} "
+        f"({shifted} feature(s) shifted), live MAE {metrics['live.mae']:.1f} on "
+        f"{int(metrics['live.labelled'])} labels -> {MONITORING}",
+        file=sys.stdout,
     )
 
 

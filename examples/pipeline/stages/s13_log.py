@@ -1,59 +1,38 @@
 """Stage 13 - per-inference logging (CLI, `mlspec-attest sign ... -- python s13_log.py --work`; sre).
 
-One NCSA combined-log line per inference request, each with a structured
-record binding it to the verified pipeline: the signed policy digest, the run
-id, the model package digest and the training data digest. Records are hash
-chained (each carries the SHA-256 of the previous one), so removing or editing
-a record breaks the chain. Written to ``deploy/inference-log.json``.
+The server wrote one NCSA Combined Log line per request (``access.log``, extended with
+the request id, model, version, the verification summary's digest, the input digest,
+the output and the latency) and one CBOR record per request (``records.cbor``) whose
+records are the leaves of an RFC 6962 Merkle tree; its key signed C2SP checkpoints of
+that tree. This stage audits the log (``mlspec-attest log verify``: every record, line
+and checkpoint; an edited, deleted, inserted or reordered record is named) and signs the
+audit with the log directory as its material: the pipeline now attests exactly which
+requests were served under it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from datetime import datetime
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any
 
 from common import cli_sign, read_json, work_mode, wrapped_self, write_json
+from serving import LOG_DIR, keys_dir, mlspec_argv
 
+AUDIT = Path("deploy/log-audit.json")
 SERVING = Path("deploy/serving.json")
-LOG = Path("deploy/inference-log.json")
-
-
-def ncsa(entry: dict[str, Any], endpoint: str, size: int) -> str:
-    when = datetime.strptime(entry["time"], "%Y-%m-%dT%H:%M:%S.%fZ")
-    stamp = when.strftime("%d/%b/%Y:%H:%M:%S +0000")
-    return (
-        f'{entry["client"]} - - [{stamp}] "POST {endpoint} HTTP/1.1" {entry["status"]} {size} '
-        f'"-" "mlspec-canary/1.0"'
-    )
 
 
 def work() -> None:
-    serving = read_json(SERVING)
-    pipeline = serving["pipeline"]
-    previous = "0" * 64
-    records: list[dict[str, Any]] = []
-    for entry in serving["canary"]:
-        body = json.dumps({"prediction": entry["prediction"]})
-        record = {
-            "ncsa": ncsa(entry, serving["endpoint"], len(body)),
-            "request_id": entry["request_id"],
-            "prediction": entry["prediction"],
-            "features_sha256": hashlib.sha256(
-                json.dumps(entry["features"], sort_keys=True).encode()
-            ).hexdigest(),
-            "model": {"version": serving["model"]["version"], "digest": serving["model"]["digest"]},
-            "policy_digest": pipeline["policy"]["digest"],
-            "run_id": pipeline["run_id"],
-            "train_data_sha256": pipeline["train_data_sha256"],
-            "prev_sha256": previous,
-        }
-        previous = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
-        record["record_sha256"] = previous
-        records.append(record)
-    write_json(LOG, {"format": "ncsa-combined + mlspec binding", "records": records})
+    argv = mlspec_argv(
+        "log", "verify", str(LOG_DIR), "--key", str(keys_dir() / "server.pub"), "--json"
+    )
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout + proc.stderr)
+        raise SystemExit(f"log verify exited {proc.returncode}")
+    write_json(AUDIT, json.loads(proc.stdout))
 
 
 def main() -> None:
@@ -63,21 +42,21 @@ def main() -> None:
     cli_sign(
         "log",
         "sre",
-        materials=[str(SERVING)],
-        products=[str(LOG)],
-        roles={"rollout": str(SERVING), "log": str(LOG)},
+        materials=[str(SERVING), str(LOG_DIR)],
+        products=[str(AUDIT)],
+        roles={"rollout": str(SERVING), "log": str(LOG_DIR), "audit": str(AUDIT)},
         params={
-            "format": "NCSA combined log + JSON binding record",
-            "binding": "policy digest, run id, model digest, training data digest",
-            "integrity": "sha256 hash chain",
+            "format": "NCSA combined log + CBOR records (RFC 6962 Merkle tree)",
+            "checkpoints": "C2SP tlog-checkpoint signed notes, server key",
+            "inputs_logged": "raw (demo); digests by default",
             "retention_days": 365,
         },
         command=wrapped_self(__file__),
     )
-    records = read_json(LOG)["records"]
+    audit = read_json(AUDIT)
     print(
-        f"{len(records)} NCSA records, hash-chained, each bound to policy/run/model/train-data "
-        f"digests -> {LOG}"
+        f"log verify: {audit['result']}, {audit['records']} records, "
+        f"{len(audit['checkpoints'])} signed checkpoint(s) -> {AUDIT}"
     )
 
 
