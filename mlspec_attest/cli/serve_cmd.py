@@ -23,7 +23,8 @@ from mlspec_attest.errors import require
 from mlspec_attest.serve.config import ServeConfig
 from mlspec_attest.serve.gate import open_model
 from mlspec_attest.serve.model import ServedModel
-from mlspec_attest.serve.vsa_check import GateExpectations, VerifierTrust
+from mlspec_attest.serve.monitor import training_columns
+from mlspec_attest.serve.vsa_check import GateExpectations, VerifierTrust, check_summary
 from mlspec_attest.signing.keys import load_private_key
 
 _SERVER_PACKAGES = ("starlette", "uvicorn", "prometheus_client")
@@ -39,6 +40,18 @@ _SERVER_PACKAGES = ("starlette", "uvicorn", "prometheus_client")
 @passphrase_env_option("Env var holding the --log-key passphrase.")
 @click.option("--log-inputs", is_flag=True, help="Keep request bodies in the log, not digests.")
 @click.option("--log-user-ids", is_flag=True, help="Keep user ids in the log, not digests.")
+@file_option(
+    "--train-data",
+    help="The training split the summary names: /metrics then shows mlspec_drift_psi per "
+    "feature over the recent requests (checked against the summary's train-data digest).",
+)
+@click.option(
+    "--drift-window",
+    type=click.IntRange(min=100),
+    default=1000,
+    show_default=True,
+    help="--train-data: how many recent rows the drift signal covers.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="TCP port."
@@ -53,6 +66,8 @@ def serve(
     passphrase_env: str | None,
     log_inputs: bool,
     log_user_ids: bool,
+    train_data: Path | None,
+    drift_window: int,
     host: str,
     port: int,
     **options: Any,
@@ -74,11 +89,17 @@ def serve(
     """
     for package in _SERVER_PACKAGES:  # the serve extra: one clear error if it is missing
         require(package, "serving a model")
+    from mlspec_attest.serve.drift_watch import DriftWatch  # imports prometheus_client
     from mlspec_attest.serve.server import serve_model  # imports starlette and uvicorn
 
     trust, expect = _gate_inputs(options)
     signer = load_private_key(log_key, passphrase=passphrase_from_env(passphrase_env))
-    served = open_model(model, vsa, trust, expect, entry=entry, name=name)
+    checked = check_summary(vsa, trust, expect)
+    served = open_model(model, checked, entry=entry, name=name)
+    drift = None
+    if train_data is not None:
+        columns = training_columns(train_data, served.features, checked.summary)
+        drift = DriftWatch(served.features, columns, window=drift_window)
     click.echo(_passed(served, log_dir), err=True)
     config = ServeConfig(
         host=host,
@@ -93,6 +114,7 @@ def serve(
         log_signer=signer,
         config=config,
         on_started=lambda url: click.echo(f"serving {served.name} on {url}", err=True),
+        drift=drift,
     )
     click.echo("stopped; the inference log is closed", err=True)
 

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from mlspec_attest.serve.asgi import error_body
 from mlspec_attest.serve.config import ServeConfig
 from mlspec_attest.serve.context import RequestLog
+from mlspec_attest.serve.drift_watch import DriftWatch
 from mlspec_attest.serve.endpoints import ReadinessCheck, StatusEndpoints
 from mlspec_attest.serve.metrics import ServeMetrics
 from mlspec_attest.serve.middleware import MlspecMiddleware
@@ -44,13 +45,15 @@ def build_app(
     metrics: ServeMetrics | None = None,
     readiness: Iterable[ReadinessCheck] = (),
     close_log: bool = True,
+    drift: DriftWatch | None = None,
 ) -> Starlette:
     """The reference server of ``served``, logging every inference to ``log``.
 
     Pass ``metrics`` to keep a handle on them (the monitoring code sets drift through
     :meth:`ServeMetrics.set_drift`). ``readiness`` adds named checks to ``/ok`` and the
     protocol's ready routes. With ``close_log`` the log is closed (its final
-    checkpoint written) when the server shuts down, after the last request.
+    checkpoint written) when the server shuts down, after the last request. With
+    ``drift``, ``mlspec_drift_psi`` is the PSI of each feature over the recent requests.
     """
     metrics = metrics if metrics is not None else ServeMetrics()
     endpoints = StatusEndpoints(
@@ -64,11 +67,14 @@ def build_app(
             log.close()
 
     app = Starlette(
-        routes=OipRoutes(served, endpoints).routes(),
+        routes=OipRoutes(served, endpoints, drift).routes(),
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
         lifespan=lifespan,
     )
     app.add_middleware(MlspecMiddleware, served=served, log=log, endpoints=endpoints)
+    if drift is not None:
+        watch = drift
+        metrics.on_scrape(lambda: watch.refresh(metrics))
     return app
 
 

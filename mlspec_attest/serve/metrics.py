@@ -17,7 +17,7 @@ import math
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from numbers import Real
 from typing import Final
 
@@ -215,6 +215,11 @@ class EndpointMetrics:
             "mlspec_uptime_seconds", "Seconds since the server started.", registry=self.registry
         )
         uptime.set_function(self.uptime)
+        self._before_scrape: list[Callable[[], None]] = []
+
+    def on_scrape(self, refresh: Callable[[], None]) -> None:
+        """Call ``refresh`` before each exposition (values computed when they are read)."""
+        self._before_scrape.append(refresh)
 
     def uptime(self) -> float:
         """Seconds since these metrics were made (the server's start)."""
@@ -233,6 +238,8 @@ class EndpointMetrics:
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text exposition format."""
+        for refresh in self._before_scrape:
+            refresh()
         return generate_latest(self.registry)
 
 

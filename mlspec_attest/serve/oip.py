@@ -35,6 +35,7 @@ from mlspec_attest.errors import BadInputError
 from mlspec_attest.serve import tensors
 from mlspec_attest.serve.asgi import error_body, json_bytes
 from mlspec_attest.serve.context import request_id_of, set_error_kind, set_output
+from mlspec_attest.serve.drift_watch import DriftWatch
 from mlspec_attest.serve.endpoints import StatusEndpoints
 from mlspec_attest.serve.metrics import sha256_ref
 from mlspec_attest.serve.model import ServedModel
@@ -61,9 +62,12 @@ def error_response(request: Request, status: int, message: str, kind: str) -> Re
 class OipRoutes:
     """The routes of one served model; readiness is that of the shared ``endpoints``."""
 
-    def __init__(self, served: ServedModel, endpoints: StatusEndpoints) -> None:
+    def __init__(
+        self, served: ServedModel, endpoints: StatusEndpoints, drift: DriftWatch | None = None
+    ) -> None:
         self.served = served
         self.endpoints = endpoints
+        self.drift = drift
 
     def routes(self) -> list[BaseRoute]:
         model = "/v2/models/{name}"
@@ -185,6 +189,8 @@ class OipRoutes:
             message = f"the model failed to predict ({type(exc).__name__}: {detail})"
             return error_response(request, 500, message, "predictor")
         set_output(request, values)
+        if self.drift is not None:
+            self.drift.observe(rows)
         return values, tensor
 
     def _unknown_model(self, request: Request) -> Response | None:

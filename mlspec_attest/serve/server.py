@@ -19,6 +19,7 @@ from mlspec_attest.log.checkpoint import default_origin
 from mlspec_attest.log.writer import InferenceLog
 from mlspec_attest.serve.app import build_app
 from mlspec_attest.serve.config import ServeConfig
+from mlspec_attest.serve.drift_watch import DriftWatch
 from mlspec_attest.serve.endpoints import ReadinessCheck
 from mlspec_attest.serve.metrics import ServeMetrics
 from mlspec_attest.serve.model import ServedModel
@@ -66,6 +67,7 @@ def serve_model(
     readiness: Iterable[ReadinessCheck] = (),
     on_started: Callable[[str], None] | None = None,
     log_level: str = "info",
+    drift: DriftWatch | None = None,
 ) -> None:
     """Serve ``served`` on ``config.host:config.port`` until SIGTERM or Ctrl-C, logging
     every inference to the signed log in ``log_dir``."""
@@ -73,7 +75,7 @@ def serve_model(
     log = open_log(served, log_dir, log_signer, config)
     try:
         checks = [checkpoint_check(log), *readiness]
-        app = build_app(served, log, config=config, metrics=metrics, readiness=checks)
+        app = build_app(served, log, config=config, metrics=metrics, readiness=checks, drift=drift)
         serve_forever(
             app,
             host=config.host or DEFAULT_HOST,

@@ -28,6 +28,7 @@ from sklearn.linear_model import LinearRegression
 from mlspec_attest.errors import StoreError
 from mlspec_attest.serve.app import build_app
 from mlspec_attest.serve.config import ServeConfig
+from mlspec_attest.serve.drift_watch import DriftWatch
 from mlspec_attest.serve.endpoints import ReadinessCheck
 from mlspec_attest.serve.metrics import ServeMetrics
 from mlspec_attest.serve.model import Binding, ServedModel
@@ -204,11 +205,14 @@ class ServerFactory:
         log: Any = None,
         config: ServeConfig | None = None,
         readiness: Sequence[ReadinessCheck] = (),
+        drift: DriftWatch | None = None,
     ) -> Server:
         served = served if served is not None else served_model()
         log = log if log is not None else MemoryLog()
         metrics = ServeMetrics()
-        app = build_app(served, log, config=config, metrics=metrics, readiness=readiness)
+        app = build_app(
+            served, log, config=config, metrics=metrics, readiness=readiness, drift=drift
+        )
         running = start_server(app)
         self.started.append(running)
         return Server(running.url, log, metrics, served, running)
