@@ -357,6 +357,12 @@ def show_serving() -> None:
         value = str(binding[name])
         print(f"             {name:<14} {value[:48] + '...' if len(value) > 48 else value}")
     print(f"      /ok    {serving['ok']['status']}, ready={serving['ok']['ready']}")
+    m = serving["metrics"]
+    print(
+        f"      /metrics  requests {m.get('mlspec_requests_total', 0):.0f}, log records "
+        f"{m.get('mlspec_log_records_total', 0):.0f}, live drift (PSI) max "
+        f"{m.get('mlspec_drift_psi_max', -1):.3f}"
+    )
     lines = (WORK / LOG_DIR / "access.log").read_text().splitlines()
     print(f"      {LOG_DIR}/access.log ({len(lines)} lines, NCSA combined + binding), first 2:")
     for line in lines[:2]:

@@ -69,7 +69,7 @@ def metric_samples(text: str, names: tuple[str, ...]) -> dict[str, float]:
 
 
 def main() -> None:
-    server = Server()
+    server = Server("--train-data", "data/split/train.csv")  # /metrics: live drift per feature
     try:
         served = replay(server.url)
         ok = request(f"{server.url}/ok")
@@ -87,6 +87,12 @@ def main() -> None:
         writer.writerow(["request_id", "label"])
         writer.writerows((r["request_id"], r["label"]) for r in served)
     counters = metric_samples(metrics, ("mlspec_requests_total", "mlspec_log_records_total"))
+    drift = [
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("mlspec_drift_psi{")
+    ]
+    counters["mlspec_drift_psi_max"] = round(max(drift), 4) if drift else -1.0
     predictions = [float(r["prediction"]) for r in served]
     with mlspec_attest.stage("serve", key=key("release-engineer"), policy=policy_path()) as s:
         s.material(DIST, role="model")
