@@ -50,6 +50,7 @@ from mlspec_attest.log.ncsa import line_of_map
 from mlspec_attest.log.note import note_key
 from mlspec_attest.log.record import (
     InferenceRecord,
+    RecordError,
     clean_text,
     encode_map,
     format_time,
@@ -211,7 +212,10 @@ class InferenceLog:
         }  # fmt: skip
         if self.log_inputs:
             m["in"] = bytes(body)
-        stamp = None if time is None else format_time(time)
+        try:
+            stamp = None if time is None else format_time(time)
+        except (ValueError, AttributeError, OverflowError) as exc:
+            raise RecordError(f"time {time!r}: {exc}") from exc
         with self._lock:
             if self._closed:
                 raise StoreError(f"inference log {self.directory} is closed")

@@ -247,6 +247,8 @@ def test_invalid_values_write_nothing(tmp_path: Path, signer: LocalKeySigner) ->
             log.append(**request(0, output={"x": b"bytes"}))
         with pytest.raises(BadInputError, match="non-finite"):
             log.append(**request(0, output=[float("nan")]))
+        with pytest.raises(BadInputError, match="timezone-aware"):
+            log.append(**request(0, time=datetime(2025, 1, 1)))
         assert log.size == 0 and (tmp_path / "log" / RECORDS).stat().st_size == 0
         assert log.append(**request(0)).seq == 0
 
