@@ -20,7 +20,6 @@ request must then fail, never be answered as if logged.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
 import os
@@ -88,6 +87,7 @@ class InferenceLog:
         self._closed = False
         self._lock_fd = self._records_fd = self._lines_fd = -1
         self._sizes = (0, 0)
+        self._broken: str | None = None
         self.checkpoint_failure: str | None = None
 
     @classmethod
@@ -217,8 +217,12 @@ class InferenceLog:
         except (ValueError, AttributeError, OverflowError) as exc:
             raise RecordError(f"time {time!r}: {exc}") from exc
         with self._lock:
-            if self._closed:
-                raise StoreError(f"inference log {self.directory} is closed")
+            if self._closed or self._broken:
+                raise StoreError(
+                    f"inference log {self.directory} is "
+                    + (f"unusable: {self._broken}" if self._broken else "closed"),
+                    remedy="restart the server: reopening the log repairs a partial write",
+                )
             m["n"], m["t"], m["pv"] = self._seq, stamp or format_time(self.now()), self._prev
             line = line_of_map(m).encode()
             m["nl"] = hashlib.sha256(line).digest()
@@ -247,14 +251,21 @@ class InferenceLog:
                 if self.fsync:
                     os.fsync(fd)
             except OSError as exc:
-                self._undo()
-                raise write_error(self.directory / name, exc) from exc
+                error = write_error(self.directory / name, exc)
+                if not self._undo():
+                    self._broken = f"{error.message}, and the partial write could not be undone"
+                raise error from exc
         self._sizes = (self._sizes[0] + len(record), self._sizes[1] + len(line))
 
-    def _undo(self) -> None:
+    def _undo(self) -> bool:
+        """Cut both files back to their sizes before the failed append."""
+        undone = True
         for fd, size in zip((self._records_fd, self._lines_fd), self._sizes, strict=True):
-            with contextlib.suppress(OSError):
+            try:
                 os.ftruncate(fd, size)
+            except OSError:
+                undone = False
+        return undone
 
     # ------------------------------------------------------------------ checkpoints
     def _due(self) -> bool:
@@ -327,6 +338,7 @@ class InferenceLog:
                 "origin": self.origin,
                 "closed": self._closed,
                 "checkpointFailure": self.checkpoint_failure,
+                "unusable": self._broken,
             }
 
     def close(self) -> None:
