@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,8 +24,16 @@ from mlspec_attest.serve.config import ServeConfig
 from mlspec_attest.serve.gate import open_model
 from mlspec_attest.serve.model import ServedModel
 from mlspec_attest.serve.monitor import training_columns
-from mlspec_attest.serve.vsa_check import GateExpectations, VerifierTrust, check_summary
+from mlspec_attest.serve.vsa_check import (
+    CheckedSummary,
+    GateExpectations,
+    VerifierTrust,
+    check_summary,
+)
 from mlspec_attest.signing.keys import load_private_key
+
+if TYPE_CHECKING:
+    from mlspec_attest.serve.drift_watch import DriftWatch
 
 _SERVER_PACKAGES = ("starlette", "uvicorn", "prometheus_client")
 
@@ -89,17 +97,13 @@ def serve(
     """
     for package in _SERVER_PACKAGES:  # the serve extra: one clear error if it is missing
         require(package, "serving a model")
-    from mlspec_attest.serve.drift_watch import DriftWatch  # imports prometheus_client
     from mlspec_attest.serve.server import serve_model  # imports starlette and uvicorn
 
     trust, expect = _gate_inputs(options)
     signer = load_private_key(log_key, passphrase=passphrase_from_env(passphrase_env))
     checked = check_summary(vsa, trust, expect)
     served = open_model(model, checked, entry=entry, name=name)
-    drift = None
-    if train_data is not None:
-        columns = training_columns(train_data, served.features, checked.summary)
-        drift = DriftWatch(served.features, columns, window=drift_window)
+    drift = _drift_watch(served, checked, train_data, drift_window)
     click.echo(_passed(served, log_dir), err=True)
     config = ServeConfig(
         host=host,
@@ -117,6 +121,18 @@ def serve(
         drift=drift,
     )
     click.echo("stopped; the inference log is closed", err=True)
+
+
+def _drift_watch(
+    served: ServedModel, checked: CheckedSummary, train_data: Path | None, window: int
+) -> DriftWatch | None:
+    """The live drift signal, against the training split the summary names (if given)."""
+    if train_data is None:
+        return None
+    from mlspec_attest.serve.drift_watch import DriftWatch  # imports prometheus_client
+
+    columns = training_columns(train_data, served.features, checked.summary)
+    return DriftWatch(served.features, columns, window=window)
 
 
 def _passed(served: ServedModel, log_dir: Path) -> str:
