@@ -170,11 +170,11 @@ def rollback_to_failed(workdir: Path, run: Run, keys: Path) -> Outcome:
     out.append(
         "      a damaged package verified anyway: `verify --vsa-out gate/failed.vsa.json` "
         "signs a FAILED summary\n      (an auditor needs it); the operator tries "
-        "`rollback --vsa gate/failed.vsa.json`"
+        "`rollback --to gate/failed.vsa.json`"
     )
     proc = run(
         [
-            "rollback", "--vsa", "gate/failed.vsa.json", "--verifier-key",
+            "rollback", "--to", "gate/failed.vsa.json", "--verifier-key",
             str(keys / "verifier.pub"), "--model", "dist/model",
         ]
     )  # fmt: skip

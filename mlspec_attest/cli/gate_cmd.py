@@ -40,10 +40,13 @@ _DURATION = re.compile(r"(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?
 
 
 # ------------------------------------------------------------------ shared with `serve`
-def gate_options() -> Callable[[F], F]:
-    """``--vsa`` and the trust and expectation options of every gated command."""
+def gate_options(
+    *vsa_flags: str, vsa_help: str = "The signed verification summary (bundle)."
+) -> Callable[[F], F]:
+    """``--vsa`` (or ``vsa_flags``) and the trust and expectation options of every gated
+    command."""
     return compose(
-        file_option("--vsa", required=True, help="The signed verification summary (bundle)."),
+        file_option(*(vsa_flags or ("--vsa",)), "vsa", required=True, help=vsa_help),
         file_option(
             "--verifier-key",
             "verifier_keys",

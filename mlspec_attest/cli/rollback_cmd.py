@@ -21,7 +21,7 @@ SCHEMA = "https://mlspec-attest.dev/rollback/v1"
 
 
 @click.command()
-@gate_options()
+@gate_options("--to", "--vsa", vsa_help="The target's signed verification summary (bundle).")
 @click.option("--model", type=PATH, required=True, help="The target model's files.")
 @file_option(
     "--policy",
@@ -45,7 +45,7 @@ def rollback(
     as_json: bool,
     **options: Any,
 ) -> None:
-    """Roll back to the model --vsa covers, if its summary still passes the gate.
+    """Roll back to the model --to covers, if its summary still passes the gate.
 
     The target's summary must be signed by a trusted verifier and say PASSED, the
     files of --model must hash to its subject, and with --policy (verified with

@@ -24,7 +24,7 @@ def test_cli_pins_through_the_signed_policy(cli: Cli, pipeline: Pipeline, tmp_pa
     pipeline.policy_yaml.write_text(text + f"rollback:\n  summary: sha256:{_digest(vsa)}\n")
     pipeline.sign_policy()
     owner = pipeline.keys["owner"].pub_path
-    base = ["rollback", "--vsa", vsa, "--model", model, "--verifier-key", verifier_pub]
+    base = ["rollback", "--to", vsa, "--model", model, "--verifier-key", verifier_pub]
     ok = cli(*base, "--policy", pipeline.signed_policy_path, "--policy-key", owner, "--json")
     assert ok.code == 0, ok.err
     doc = ok.json()
