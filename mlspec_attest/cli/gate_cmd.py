@@ -95,6 +95,21 @@ def trust_from_options(
     )
 
 
+def gate_inputs(options: dict[str, Any]) -> tuple[VerifierTrust, GateExpectations]:
+    """The trust and expectations named by :func:`gate_options` (their parameters)."""
+    trust = trust_from_options(
+        options["verifier_keys"],
+        options["verifier_identity"],
+        options["verifier_issuer"],
+        options["trusted_root"],
+        options["trust_config"],
+    )
+    expect = expectations_from_options(
+        options["policy_digest"], options["resource_uri"], options["max_age"]
+    )
+    return trust, expect
+
+
 def parse_duration(text: str) -> timedelta:
     """``90m``, ``24h``, ``7d``, ``1d12h``, ``2w`` as a duration."""
     match = _DURATION.fullmatch(text.strip())
@@ -155,21 +170,12 @@ def gate(
     The server should load from the copy: files re-read from --model later are not
     what was checked.
     """
-    trust = trust_from_options(
-        options["verifier_keys"],
-        options["verifier_identity"],
-        options["verifier_issuer"],
-        options["trusted_root"],
-        options["trust_config"],
-    )
-    expect = expectations_from_options(
-        options["policy_digest"], options["resource_uri"], options["max_age"]
-    )
+    trust, expect = gate_inputs(options)
     try:
         checked = check_summary(vsa, trust, expect)
         files = read_verified(model, checked.subject.digest, copy_to=copy_to, keep=False)
     except GateDeniedError as exc:
-        _denied(exc, vsa, model, as_json)
+        echo_denied(exc, vsa, model, as_json)
         raise SystemExit(ExitCode.DENIED) from None
     chosen = choose_entry(files.names, entry) if entry is not None else None
     doc = _passed(vsa, model, checked, files, chosen, command)
@@ -248,7 +254,7 @@ def _age(seconds: int) -> str:
     return f"{seconds}s ago"
 
 
-def _denied(exc: GateDeniedError, vsa: Path, model: Path, as_json: bool) -> None:
+def echo_denied(exc: GateDeniedError, vsa: Path, model: Path, as_json: bool) -> None:
     reasons = [
         r.to_json() if isinstance(r, GateReason) else {"message": str(r)} for r in exc.reasons
     ]

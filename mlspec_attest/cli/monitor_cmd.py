@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from mlspec_attest.cli.gate_cmd import expectations_from_options, gate_options, trust_from_options
+from mlspec_attest.cli.gate_cmd import gate_inputs, gate_options
 from mlspec_attest.cli.options import directory_option, file_option, json_option
 from mlspec_attest.errors import BadInputError, UsageError
 from mlspec_attest.formats.cells import TabularReader
@@ -67,14 +67,7 @@ def monitor(
     error. The metrics document it writes is what the monitor stage signs; policy
     requirements then bound it, e.g. stages.monitor.metrics["drift.psi_max"] < 0.25.
     """
-    trust = trust_from_options(
-        gate["verifier_keys"],
-        gate["verifier_identity"],
-        gate["verifier_issuer"],
-        gate["trusted_root"],
-        gate["trust_config"],
-    )
-    expect = expectations_from_options(gate["policy_digest"], gate["resource_uri"], gate["max_age"])
+    trust, expect = gate_inputs(gate)
     checked = check_summary(gate["vsa"], trust, expect)
     names = features or _columns(train_data, target)
     request = MonitorRequest(

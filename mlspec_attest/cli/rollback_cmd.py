@@ -8,8 +8,7 @@ from typing import Any
 
 import click
 
-from mlspec_attest.cli.gate_cmd import _denied as echo_denied
-from mlspec_attest.cli.gate_cmd import expectations_from_options, gate_options, trust_from_options
+from mlspec_attest.cli.gate_cmd import echo_denied, gate_inputs, gate_options
 from mlspec_attest.cli.options import PATH, directory_option, file_option, json_option
 from mlspec_attest.errors import ExitCode, GateDeniedError, PolicySignatureError, UsageError
 from mlspec_attest.policy.model import Policy
@@ -55,16 +54,7 @@ def rollback(
     summary; its requests go to a log of their own). Exit 0 ready, 1 refused,
     3 malformed summary, 4 no usable trust.
     """
-    trust = trust_from_options(
-        options["verifier_keys"],
-        options["verifier_identity"],
-        options["verifier_issuer"],
-        options["trusted_root"],
-        options["trust_config"],
-    )
-    expect = expectations_from_options(
-        options["policy_digest"], options["resource_uri"], options["max_age"]
-    )
+    trust, expect = gate_inputs(options)
     pinned = pinned_target(_policy(policy_path, policy_keys))
     try:
         target = check_rollback(vsa, model, trust, pinned=pinned, expect=expect, copy_to=copy_to)

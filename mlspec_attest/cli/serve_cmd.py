@@ -7,11 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlspec_attest.cli.gate_cmd import (
-    expectations_from_options,
-    gate_options,
-    trust_from_options,
-)
+from mlspec_attest.cli.gate_cmd import gate_inputs, gate_options
 from mlspec_attest.cli.options import (
     PATH,
     directory_option,
@@ -26,8 +22,6 @@ from mlspec_attest.serve.model import ServedModel
 from mlspec_attest.serve.monitor import training_columns
 from mlspec_attest.serve.vsa_check import (
     CheckedSummary,
-    GateExpectations,
-    VerifierTrust,
     check_summary,
 )
 from mlspec_attest.signing.keys import load_private_key
@@ -99,7 +93,7 @@ def serve(
         require(package, "serving a model")
     from mlspec_attest.serve.server import serve_model  # imports starlette and uvicorn
 
-    trust, expect = _gate_inputs(options)
+    trust, expect = gate_inputs(options)
     signer = load_private_key(log_key, passphrase=passphrase_from_env(passphrase_env))
     checked = check_summary(vsa, trust, expect)
     served = open_model(model, checked, entry=entry, name=name)
@@ -144,18 +138,3 @@ def _passed(served: ServedModel, log_dir: Path) -> str:
         f"  policy digest  sha256:{binding.policy_digest}\n"
         f"  inference log  {log_dir}"
     )
-
-
-def _gate_inputs(options: dict[str, Any]) -> tuple[VerifierTrust, GateExpectations]:
-    """The trust and expectations of the gate options (shared with ``gate``)."""
-    trust = trust_from_options(
-        options["verifier_keys"],
-        options["verifier_identity"],
-        options["verifier_issuer"],
-        options["trusted_root"],
-        options["trust_config"],
-    )
-    expect = expectations_from_options(
-        options["policy_digest"], options["resource_uri"], options["max_age"]
-    )
-    return trust, expect
