@@ -232,6 +232,29 @@ def encode_map(m: dict[str, Any], *, output_normalized: bool = False) -> bytes:
     """Deterministic CBOR of a record map, refused unless :func:`check_map` accepts it
     (its output is not walked again when it came from :func:`normalize_output`)."""
     check_map(m, output=not output_normalized)
+    return encode_checked(m)
+
+
+def check_request_values(
+    request_id: str, status: int, bytes_sent: int, latency_us: int, digests: tuple[str, str]
+) -> None:
+    """What :func:`check_map` would refuse among the values a server hands the writer
+    (the writer makes every other field itself, in the form the map needs)."""
+    numbers = (status, bytes_sent, latency_us)
+    if any(type(v) is not int for v in numbers):
+        raise RecordError("log record: status, bytes_sent and latency_us must be integers")
+    if not (0 <= bytes_sent < 2**63 and 0 <= latency_us < 2**63 and 100 <= status <= 999):
+        raise RecordError(
+            "log record: seq, bytes_sent and latency_us must be unsigned, status 100-999"
+        )
+    if not all(_HEX64.fullmatch(d) for d in digests):
+        raise RecordError("log record: model_digest and vsa_digest must be 64 lowercase hex")
+    if not request_id:
+        raise RecordError("log record: request_id is empty")
+
+
+def encode_checked(m: dict[str, Any]) -> bytes:
+    """Deterministic CBOR of a record map already known to be valid, within the size bound."""
     data = cbor2.dumps(m, canonical=True)
     if len(data) > MAX_LOG_RECORD_BYTES:
         raise RecordError(too_large("inference record", MAX_LOG_RECORD_BYTES, "a log record"))

@@ -50,8 +50,9 @@ from mlspec_attest.log.note import note_key
 from mlspec_attest.log.record import (
     InferenceRecord,
     RecordError,
+    check_request_values,
     clean_text,
-    encode_map,
+    encode_checked,
     format_time,
     normalize_output,
     record_from_map,
@@ -210,6 +211,7 @@ class InferenceLog:
             "id": "sha256:" + hashlib.sha256(body).hexdigest(),
             "o": normalize_output(output), "l": latency_us,
         }  # fmt: skip
+        check_request_values(m["r"], status, bytes_sent, latency_us, (m["md"], m["vd"]))
         if self.log_inputs:
             m["in"] = bytes(body)
         try:
@@ -226,7 +228,7 @@ class InferenceLog:
             m["n"], m["t"], m["pv"] = self._seq, stamp or format_time(self.now()), self._prev
             line = line_of_map(m).encode()
             m["nl"] = hashlib.sha256(line).digest()
-            data = encode_map(m, output_normalized=True)
+            data = encode_checked(m)  # every field made here or checked above
             self._write(data, line + b"\n")
             leaf = leaf_hash(data)
             self._tree.append(leaf)
