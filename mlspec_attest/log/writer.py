@@ -197,9 +197,8 @@ class InferenceLog:
         latency_us: int,
         time: datetime | None = None,
     ) -> InferenceRecord:
-        """Log one request; returns its record. Raises StoreError if it cannot be
-        written (nothing is then left half-written), BadInputError for a value the
-        record cannot hold (an output that is not JSON, a status outside 100-999)."""
+        """Log one request; returns its record. StoreError if it cannot be written (nothing
+        half-written), BadInputError for a value a record cannot hold (non-JSON output ...)."""
         m: dict[str, Any] = {
             "v": 1, "r": clean_text(request_id), "c": clean_text(client),
             "u": self._user(user), "m": clean_text(method), "p": clean_text(path),
