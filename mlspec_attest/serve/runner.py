@@ -179,12 +179,14 @@ def serve_forever(
     log_level: str = "info",
     graceful_timeout: int = 30,
     on_started: Callable[[str], None] | None = None,
+    sock: socket.socket | None = None,
 ) -> None:
     """Serve ``app`` in the foreground until SIGTERM or Ctrl-C, then stop gracefully.
 
     ``on_started`` is called with the server's URL once it is serving (the CLI says so).
+    ``sock``: a socket :func:`bind` made already (else ``host:port`` is bound here).
     """
-    sock = bind(host, port)
+    sock = sock if sock is not None else bind(host, port)
     server = _ForegroundServer(_config(app, log_level, graceful_timeout), _url(sock)[2], on_started)
     try:
         server.run(sockets=[sock])

@@ -23,7 +23,7 @@ from mlspec_attest.serve.drift_watch import DriftWatch
 from mlspec_attest.serve.endpoints import ReadinessCheck
 from mlspec_attest.serve.metrics import ServeMetrics
 from mlspec_attest.serve.model import ServedModel
-from mlspec_attest.serve.runner import serve_forever
+from mlspec_attest.serve.runner import bind, serve_forever
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -72,16 +72,19 @@ def serve_model(
     """Serve ``served`` on ``config.host:config.port`` until SIGTERM or Ctrl-C, logging
     every inference to the signed log in ``log_dir``."""
     config = config or ServeConfig(host=DEFAULT_HOST, port=DEFAULT_PORT, log_dir=str(log_dir))
-    log = open_log(served, log_dir, log_signer, config)
+    host = config.host or DEFAULT_HOST
+    port = DEFAULT_PORT if config.port is None else config.port
+    sock = bind(host, port)  # a port in use is refused before the log is touched
+    try:
+        log = open_log(served, log_dir, log_signer, config)
+    except BaseException:
+        sock.close()
+        raise
     try:
         checks = [checkpoint_check(log), *readiness]
         app = build_app(served, log, config=config, metrics=metrics, readiness=checks, drift=drift)
         serve_forever(
-            app,
-            host=config.host or DEFAULT_HOST,
-            port=DEFAULT_PORT if config.port is None else config.port,
-            log_level=log_level,
-            on_started=on_started,
+            app, host=host, port=port, log_level=log_level, on_started=on_started, sock=sock
         )
     finally:
         log.close()  # closed already after a graceful stop (lifespan); here for the others

@@ -156,6 +156,7 @@ def test_a_port_in_use_is_exit_4(setup: Setup) -> None:
         taken.close()
     assert done.returncode == 4, done.stderr
     assert "cannot listen on 127.0.0.1:" in done.stderr
+    assert not setup.log_dir.exists()  # the port is refused before the log is touched
 
 
 def test_without_the_serve_extra_it_says_what_to_install(setup: Setup) -> None:
