@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE, Envelope
 from mlspec_attest.formats.jsonio import load_file, loads_strict
 from mlspec_attest.formats.rfc3339 import format_rfc3339
 from mlspec_attest.formats.statement import StageStatement
-from mlspec_attest.formats.vsa import VSA_PREDICATE_TYPE, VerificationSummary
+from mlspec_attest.formats.vsa import VSA_PREDICATE_TYPE, VerificationSummary, summary_digest
 from mlspec_attest.policy.load import read_policy_any
 from mlspec_attest.policy.signed import POLICY_PAYLOAD_TYPE, parse_signed_policy
 
@@ -66,7 +65,7 @@ def describe(path: Path) -> dict[str, Any]:
         ):
             out["type"] = "verification-summary"
             summary = VerificationSummary.from_json(statement_doc, what=f"{path}: payload")
-            out["summaryDigest"] = "sha256:" + hashlib.sha256(envelope.payload).hexdigest()
+            out["summaryDigest"] = "sha256:" + summary_digest(envelope.payload)
             out["summary"] = _summary_facts(summary)
             return out
         try:

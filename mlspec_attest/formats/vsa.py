@@ -23,6 +23,7 @@ trust (the gate does: :mod:`mlspec_attest.serve.gate`).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,6 +43,13 @@ DETAILS_KEY = "mlspec"
 SLSA_VERSION = "1.0"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
+
+
+def summary_digest(payload: bytes) -> str:
+    """How a summary is named everywhere (log records, /varz, the store, a policy's
+    rollback target): sha256 hex of its DSSE payload, so re-encoding the bundle (or
+    signing the same verdict again) does not rename it."""
+    return hashlib.sha256(payload).hexdigest()
 
 
 class Level(StrEnum):

@@ -13,7 +13,6 @@ not fail the trace.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,14 @@ from typing import Any
 from mlspec_attest.errors import BadInputError, MlspecError, VerificationError
 from mlspec_attest.formats.bundle import Bundle
 from mlspec_attest.formats.jsonio import loads_strict
-from mlspec_attest.formats.limits import MAX_BUNDLE_BYTES, MAX_DSSE_PAYLOAD_BYTES, read_limited
+from mlspec_attest.formats.limits import MAX_BUNDLE_BYTES, read_limited
+from mlspec_attest.formats.rfc3339 import format_rfc3339
+from mlspec_attest.formats.vsa import VSA_PREDICATE_TYPE, VerificationSummary, summary_digest
 from mlspec_attest.log.audit import UNREADABLE, LogAudit, verify_log
 from mlspec_attest.log.proof import AnyKey, InclusionProof, inclusion_proof, verify_inclusion
+from mlspec_attest.store.ledger import AttestationStore
 
 TRACE_SCHEMA = "https://mlspec-attest.dev/log-trace/v1"
-SUMMARY_SUFFIX = ".sigstore.json"
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,9 @@ def trace_request(
 
 
 def read_summary(store: Path, digest: str) -> SummaryView:
-    """The summary stored under ``digest`` in ``store``, read tolerantly but boundedly."""
-    path = Path(store) / "summaries" / f"{digest}{SUMMARY_SUFFIX}"
+    """The summary stored under ``digest`` in ``store``, read boundedly by the one
+    reader of the format; what is wrong with it is said, not raised."""
+    path = AttestationStore(Path(store)).summary_file(digest)
     if not path.is_file():
         return SummaryView(path, False, problem=f"no verification summary is stored as {path}")
     try:
@@ -125,57 +127,29 @@ def read_summary(store: Path, digest: str) -> SummaryView:
             loads_strict(data, what=str(path), max_bytes=MAX_BUNDLE_BYTES), what=str(path)
         )
         payload = bundle.envelope.payload
-        if hashlib.sha256(payload).hexdigest() != digest:
+        if summary_digest(payload) != digest:
             problem = (
                 f"{path} holds a summary whose payload digest is "
-                f"{hashlib.sha256(payload).hexdigest()}, not the record's {digest}"
+                f"{summary_digest(payload)}, not the record's {digest}"
             )
             return SummaryView(path, True, False, problem)
-        statement = loads_strict(payload, what=f"{path}: payload", max_bytes=MAX_DSSE_PAYLOAD_BYTES)
+        summary = VerificationSummary.from_payload(payload, what=f"{path}: payload")
     except MlspecError as exc:
         return SummaryView(path, True, False, exc.message)
-    return SummaryView(path, True, True, None, _fields(statement))
+    return SummaryView(path, True, True, None, _fields(summary))
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _sha256(value: Any) -> str | None:
-    return _text(value.get("sha256")) if isinstance(value, dict) else None
-
-
-def _fields(statement: Any) -> dict[str, Any]:
-    """The summary's fields a reader of a trace wants, each None when absent or odd."""
-    doc = statement if isinstance(statement, dict) else {}
-    p = doc.get("predicate") if isinstance(doc.get("predicate"), dict) else {}
-    assert isinstance(p, dict)
-    details = p.get("mlspec") if isinstance(p.get("mlspec"), dict) else p.get("mlspecRun")
-    run = details.get("runId") if isinstance(details, dict) else None
-    policy = p.get("policy") if isinstance(p.get("policy"), dict) else {}
-    assert isinstance(policy, dict)
-    inputs = p.get("inputAttestations") if isinstance(p.get("inputAttestations"), list) else []
-    subjects = doc.get("subject") if isinstance(doc.get("subject"), list) else []
-    assert isinstance(inputs, list) and isinstance(subjects, list)
+def _fields(summary: VerificationSummary) -> dict[str, Any]:
+    """The summary's fields a reader of a trace wants."""
     return {
-        "predicateType": _text(doc.get("predicateType")),
-        "runId": _text(run),
-        "verificationResult": _text(p.get("verificationResult")),
-        "timeVerified": _text(p.get("timeVerified")),
-        "resourceUri": _text(p.get("resourceUri")),
-        "policy": {"uri": _text(policy.get("uri")), "sha256": _sha256(policy.get("digest"))},
+        "predicateType": VSA_PREDICATE_TYPE,
+        "runId": summary.run_id,
+        "verificationResult": summary.result.value,
+        "timeVerified": format_rfc3339(summary.time_verified),
+        "resourceUri": summary.resource_uri,
+        "policy": {"uri": summary.policy_uri, "sha256": summary.policy_digest},
         "inputAttestations": [
-            {
-                "name": _text(i.get("name")),
-                "uri": _text(i.get("uri")),
-                "sha256": _sha256(i.get("digest")),
-            }
-            for i in inputs
-            if isinstance(i, dict)
+            {"name": i.stage, "uri": i.uri, "sha256": i.sha256} for i in summary.inputs
         ],
-        "subjects": [
-            {"name": _text(s.get("name")), "sha256": _sha256(s.get("digest"))}
-            for s in subjects
-            if isinstance(s, dict)
-        ],
+        "subjects": [{"name": s.name, "sha256": s.digest.get("sha256")} for s in summary.subjects],
     }

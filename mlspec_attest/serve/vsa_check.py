@@ -18,7 +18,6 @@ parse, a :class:`~mlspec_attest.errors.MalformedDocumentError` (exit 3).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,7 +39,12 @@ from mlspec_attest.formats.jsonio import load_file, loads_strict
 from mlspec_attest.formats.limits import MAX_BUNDLE_BYTES, MAX_DSSE_PAYLOAD_BYTES
 from mlspec_attest.formats.rfc3339 import format_rfc3339
 from mlspec_attest.formats.statement import STATEMENT_TYPE, ResourceDescriptor
-from mlspec_attest.formats.vsa import VSA_PREDICATE_TYPE, Result, VerificationSummary
+from mlspec_attest.formats.vsa import (
+    VSA_PREDICATE_TYPE,
+    Result,
+    VerificationSummary,
+    summary_digest,
+)
 from mlspec_attest.signing.keys import LocalPublicKey
 from mlspec_attest.signing.sigstore.identity import SigstoreIdentity
 from mlspec_attest.signing.sigstore.result import VerifiedBundle
@@ -180,7 +184,7 @@ def check_summary(
     age = _age(summary, expect, reasons)
     if reasons or verified is None or subject is None:
         raise deny(reasons, what)
-    digest = hashlib.sha256(envelope.payload).hexdigest()
+    digest = summary_digest(envelope.payload)
     who = verified.identity.describe() if verified.identity else verified.signer_id
     return CheckedSummary(summary, digest, who, subject, age)
 

@@ -221,22 +221,26 @@ class AttestationStore:
         ``digest`` is the sha256 hex of its payload. The same payload signed again
         (another verifier key) is kept beside it, never replacing the first.
         """
-        if not re.fullmatch(r"[0-9a-f]{64}", digest):
-            raise UsageError(f"a summary digest must be a lowercase hex sha256, not {digest!r}")
         data = canonical(bundle.to_json())
         own = hashlib.sha256(data).hexdigest()
-        stem = self.root / "summaries" / digest
+        stem = self.summary_file(digest).with_name(digest)
         for tail in ("", f".{own[:16]}", f".{own}"):
             path = stem.with_name(stem.name + tail + BUNDLE_SUFFIX)
             if create_once(path, data) or _holds(path, data):
                 return path
         raise StoreError(f"cannot store the verification summary {digest}: {path} is taken")
 
+    def summary_file(self, digest: str) -> Path:
+        """Where the summary whose payload has this sha256 is stored (it may not be)."""
+        if not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise UsageError(f"a summary digest must be a lowercase hex sha256, not {digest!r}")
+        return self.root / "summaries" / f"{digest}{BUNDLE_SUFFIX}"
+
     def summary_path(self, digest: str) -> Path | None:
         """The stored summary whose payload has this sha256, if there is one."""
         if not re.fullmatch(r"[0-9a-f]{64}", digest):
             return None
-        path = self.root / "summaries" / f"{digest}{BUNDLE_SUFFIX}"
+        path = self.summary_file(digest)
         return path if path.is_file() else None
 
     # blobs --------------------------------------------------------------

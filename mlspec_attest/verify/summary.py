@@ -18,7 +18,6 @@ payload digest, the name the inference log and ``log trace`` use.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +37,7 @@ from mlspec_attest.formats.vsa import (
     Level,
     Result,
     VerificationSummary,
+    summary_digest,
 )
 from mlspec_attest.policy.model import Policy
 from mlspec_attest.store.ledger import AttestationStore
@@ -203,11 +203,6 @@ def _subjects(
     # A verdict about no artifact at all (nothing attested, nothing given) is still a
     # verdict about the policy's run: its subject is the policy, which no gate serves.
     return subjects or (ResourceDescriptor("policy", {"sha256": policy_digest}),)
-
-
-def summary_digest(payload: bytes) -> str:
-    """How a summary is named (log records, /varz, the store): sha256 hex of its payload."""
-    return hashlib.sha256(payload).hexdigest()
 
 
 def sign_summary(summary: VerificationSummary, signer: StageSigner) -> Bundle:

@@ -12,13 +12,13 @@ from click.testing import CliRunner, Result
 
 from mlspec_attest.cli.main import cli as cli_group
 from mlspec_attest.formats.statement import ResourceDescriptor
-from mlspec_attest.formats.vsa import InputAttestation, VerificationSummary
+from mlspec_attest.formats.vsa import InputAttestation, VerificationSummary, summary_digest
 from mlspec_attest.formats.vsa import Result as VsaResult
 from mlspec_attest.log.proof import verify_inclusion
 from mlspec_attest.log.writer import InferenceLog
 from mlspec_attest.signing.keys import KeyType, LocalKeySigner, generate_key, write_key_pair
 from mlspec_attest.store.ledger import AttestationStore
-from mlspec_attest.verify.summary import sign_summary, store_summary, summary_digest
+from mlspec_attest.verify.summary import sign_summary, store_summary
 from tests.cli.conftest import Cli
 from tests.log import tamper
 from tests.log.conftest import MODEL_DIGEST, ORIGIN, WriteLog, request
