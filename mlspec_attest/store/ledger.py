@@ -182,14 +182,8 @@ class AttestationStore:
         both. Storing the very same bytes again is a no-op.
         """
         check_stage_name(stage)
-        data = canonical(bundle.to_json())
-        digest = hashlib.sha256(data).hexdigest()
         stem = self.run_dir(run_id) / f"{stage}.{keyid[:8]}"
-        for tail in ("", f".{digest[:16]}", f".{digest}"):
-            path = stem.with_name(stem.name + tail + BUNDLE_SUFFIX)
-            if create_once(path, data) or _holds(path, data):
-                return path
-        raise StoreError(f"cannot store the attestation of stage {stage!r}: {path} is taken")
+        return _store_once(stem, bundle, f"the attestation of stage {stage!r}")
 
     def attestations(self, run_id: str) -> Iterator[StoredAttestation]:
         directory = self.run_dir(run_id)
@@ -221,14 +215,8 @@ class AttestationStore:
         ``digest`` is the sha256 hex of its payload. The same payload signed again
         (another verifier key) is kept beside it, never replacing the first.
         """
-        data = canonical(bundle.to_json())
-        own = hashlib.sha256(data).hexdigest()
         stem = self.summary_file(digest).with_name(digest)
-        for tail in ("", f".{own[:16]}", f".{own}"):
-            path = stem.with_name(stem.name + tail + BUNDLE_SUFFIX)
-            if create_once(path, data) or _holds(path, data):
-                return path
-        raise StoreError(f"cannot store the verification summary {digest}: {path} is taken")
+        return _store_once(stem, bundle, f"the verification summary {digest}")
 
     def summary_file(self, digest: str) -> Path:
         """Where the summary whose payload has this sha256 is stored (it may not be)."""
@@ -268,6 +256,19 @@ class AttestationStore:
         except (OSError, BadInputError):
             return None
         return data if hashlib.sha256(data).hexdigest() == digest else None
+
+
+def _store_once(stem: Path, bundle: Bundle, what: str) -> Path:
+    """``bundle`` stored as ``<stem>.sigstore.json``, never replacing a file: when that
+    name holds other bytes, the name gains the first 16 hex digits of the bundle's own
+    sha256 (then all 64). Storing the very same bytes again is a no-op."""
+    data = canonical(bundle.to_json())
+    digest = hashlib.sha256(data).hexdigest()
+    for tail in ("", f".{digest[:16]}", f".{digest}"):
+        path = stem.with_name(stem.name + tail + BUNDLE_SUFFIX)
+        if create_once(path, data) or _holds(path, data):
+            return path
+    raise StoreError(f"cannot store {what}: {path} is taken")
 
 
 def _marker_error(message: str) -> UsageError:
