@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -115,9 +116,15 @@ def _labels(path: Path) -> dict[str, float]:
             if rid is None or label is None:
                 raise BadInputError(f"{path}:{reader.line}: needs request_id and label")
             try:
-                out[str(rid)] = float(label)
+                value = float(label)
             except (TypeError, ValueError) as exc:
                 raise BadInputError(
                     f"{path}:{reader.line}: label {label!r} is not a number"
                 ) from exc
+            if not math.isfinite(value):
+                raise BadInputError(f"{path}:{reader.line}: label {label!r} is not a finite number")
+            if str(rid) in out:
+                # Which of two labels counts must not depend on their order in the file.
+                raise BadInputError(f"{path}:{reader.line}: request {rid!r} is labelled twice")
+            out[str(rid)] = value
     return out

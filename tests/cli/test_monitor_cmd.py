@@ -25,3 +25,24 @@ def test_cli_writes_the_document(cli: Cli, tmp_path: Path) -> None:
     untrusted = cli(*swapped)
     assert untrusted.code == 1
     assert result.clean and untrusted.clean
+
+
+def test_labels_must_be_finite_and_once_per_request(cli: Cli, tmp_path: Path) -> None:
+    world = World(tmp_path)
+    world.serve(10)
+    out = tmp_path / "monitoring.json"
+    base = [
+        "monitor", "--log", world.log_dir, "--log-key", world.server_pub, "--vsa", world.vsa,
+        "--verifier-key", world.verifier_pub, "--train-data", world.train, "--out", out,
+    ]  # fmt: skip
+    for body, message in (
+        ("request_id,label\nr-main-0,inf\n", "is not a finite number"),
+        ("request_id,label\nr-main-0,90\nr-main-0,91\n", "is labelled twice"),
+    ):
+        labels = tmp_path / "labels.csv"
+        labels.write_text(body)
+        result = cli(*base, "--labels", labels)
+        assert result.code == 3, result.err
+        assert message in result.err
+        assert result.clean
+        assert not out.exists()
