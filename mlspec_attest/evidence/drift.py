@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from mlspec_attest.errors import UsageError, require
 
@@ -53,20 +54,41 @@ def _finite(values: Sequence[float], what: str) -> list[float]:
     return out
 
 
-def psi(train: Sequence[float], live: Sequence[float], bins: int = DEFAULT_BINS) -> float:
-    """The population stability index of ``live`` against ``train`` (module docstring)."""
+@dataclass(frozen=True)
+class PsiReference:
+    """The training side of a PSI: the inner bin edges and each bin's floored share."""
+
+    edges: Any
+    shares: Any
+
+
+def psi_reference(train: Sequence[float], bins: int = DEFAULT_BINS) -> PsiReference:
+    """Bin edges at the training data's quantiles and the training share of each bin."""
     np = require("numpy", "drift statistics")
     if bins < 2:
         raise UsageError("drift: at least 2 bins are needed")
     base = np.asarray(_finite(train, "training values"))
-    now = np.asarray(_finite(live, "live values"))
     inner = np.unique(np.quantile(base, np.linspace(0, 1, bins + 1)[1:-1]))
+    return PsiReference(inner, _shares(np, inner, base))
+
+
+def _shares(np: Any, inner: Any, values: Any) -> Any:
     # side="left": a value equal to an edge falls in the bin below it, for both samples alike.
-    expected = np.bincount(np.searchsorted(inner, base, side="left"), minlength=len(inner) + 1)
-    actual = np.bincount(np.searchsorted(inner, now, side="left"), minlength=len(inner) + 1)
-    e = np.maximum(expected / len(base), PSI_FLOOR)
-    a = np.maximum(actual / len(now), PSI_FLOOR)
+    counts = np.bincount(np.searchsorted(inner, values, side="left"), minlength=len(inner) + 1)
+    return np.maximum(counts / len(values), PSI_FLOOR)
+
+
+def psi_against(reference: PsiReference, live: Sequence[float]) -> float:
+    """The PSI of ``live`` against a training side computed once (:func:`psi_reference`)."""
+    np = require("numpy", "drift statistics")
+    a = _shares(np, reference.edges, np.asarray(_finite(live, "live values")))
+    e = reference.shares
     return float(np.sum((a - e) * np.log(a / e)))
+
+
+def psi(train: Sequence[float], live: Sequence[float], bins: int = DEFAULT_BINS) -> float:
+    """The population stability index of ``live`` against ``train`` (module docstring)."""
+    return psi_against(psi_reference(train, bins), live)
 
 
 def feature_drift(

@@ -5,7 +5,8 @@ A :class:`DriftWatch` keeps the feature values of the last ``window`` predicted 
 the training columns it compares them with, read once at start from the split the
 verification summary names (:func:`mlspec_attest.serve.monitor.training_columns`). At
 scrape time :meth:`DriftWatch.refresh` sets ``mlspec_drift_psi{feature}``
-(:func:`mlspec_attest.evidence.drift.psi`, the same PSI the signed monitor stage uses).
+(:func:`mlspec_attest.evidence.drift.psi_against`, the same PSI the signed monitor stage
+uses, its training side computed once at start).
 
 It is a signal for alerting, not evidence: the monitor stage (``mlspec-attest monitor``)
 computes the signed numbers from the verified log.
@@ -18,7 +19,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 
 from mlspec_attest.errors import UsageError
-from mlspec_attest.evidence.drift import DEFAULT_BINS, psi
+from mlspec_attest.evidence.drift import DEFAULT_BINS, psi_against, psi_reference
 from mlspec_attest.serve.metrics import ServeMetrics
 
 DEFAULT_WINDOW = 1000
@@ -49,8 +50,8 @@ class DriftWatch:
         if window < MIN_ROWS:
             raise UsageError(f"a drift window holds at least {MIN_ROWS} rows, not {window}")
         self.features = tuple(features)
-        self.training = {f: list(training[f]) for f in self.features}
-        self.bins = bins
+        # The training side of each PSI is computed once, not at every scrape.
+        self.references = {f: psi_reference(training[f], bins) for f in self.features}
         self._recent = [deque[float](maxlen=window) for _ in self.features]
         self._lock = threading.Lock()
 
@@ -68,7 +69,7 @@ class DriftWatch:
         if len(recent[0]) < MIN_ROWS:
             return {}
         return {
-            name: psi(self.training[name], values, self.bins)
+            name: psi_against(self.references[name], values)
             for name, values in zip(self.features, recent, strict=True)
         }
 
