@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from mlspec_attest._version import __version__
@@ -157,12 +156,13 @@ def build_summary(report: VerificationReport, options: SummaryOptions) -> Verifi
         else (Level.FAILED.value,)
     )
     others = sum(1 for a in report.artifacts if a.role != MODEL_ROLE and a.status == "ok")
+    policy_digest = report.policy_digest.removeprefix("sha256:")
     return VerificationSummary(
-        subjects=_subjects(report.artifacts, report.policy_digest.removeprefix("sha256:")),
+        subjects=_subjects(report.artifacts, policy_digest),
         resource_uri=options.resource_uri,
         policy_uri=options.policy_uri,
-        policy_digest=report.policy_digest.removeprefix("sha256:"),
-        time_verified=_verified_at(report),
+        policy_digest=policy_digest,
+        time_verified=parse_rfc3339(report.verified_at),
         result=Result.PASSED if passed else Result.FAILED,
         levels=levels,
         inputs=tuple(
@@ -185,10 +185,6 @@ def build_summary(report: VerificationReport, options: SummaryOptions) -> Verifi
             "failures": [f.to_json() for f in report.failures],
         },
     )
-
-
-def _verified_at(report: VerificationReport) -> datetime:
-    return parse_rfc3339(report.verified_at)
 
 
 def _subjects(
