@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import pickle
 import stat
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -31,27 +30,26 @@ from mlspec_attest.serve.gate import (
 )
 from mlspec_attest.serve.loaders import load_model
 from mlspec_attest.serve.model import Predictor, ServedModel
-from mlspec_attest.serve.vsa_check import GateExpectations, VerifierTrust, check_summary
+from mlspec_attest.serve.vsa_check import check_summary
 
 from .test_gate_support import (
     FEATURES,
-    NOW,
     POLICY_DIGEST,
     RESOURCE_URI,
     RUN_ID,
+    expectations,
     iris_rows,
     make_model_dir,
     signed,
     stranger,
     subject_digest,
     summary_for,
+    trust,
     verifier,
 )
 
-TRUST = VerifierTrust(keys=(verifier().public_key,))
-EXPECT = GateExpectations(
-    policy_digest=POLICY_DIGEST, resource_uri=RESOURCE_URI, max_age=timedelta(days=1), now=NOW
-)
+TRUST = trust()
+EXPECT = expectations()
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from mlspec_attest.formats.bundle import sign_to_bundle
 from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
 from mlspec_attest.formats.statement import ResourceDescriptor
 from mlspec_attest.formats.vsa import InputAttestation, Level, Result, VerificationSummary
+from mlspec_attest.serve.vsa_check import GateExpectations, VerifierTrust
 from mlspec_attest.signing.keys import KeyType, LocalKeySigner, generate_key, write_key_pair
 
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
@@ -45,6 +46,18 @@ def verifier() -> LocalKeySigner:
 def stranger() -> LocalKeySigner:
     """A key nobody trusts."""
     return generate_key(KeyType.ED25519)
+
+
+def trust() -> VerifierTrust:
+    """The gate's trust in these tests: the verifier's key, nothing else."""
+    return VerifierTrust(keys=(verifier().public_key,))
+
+
+def expectations() -> GateExpectations:
+    """What these tests' deployment expects of a summary (its policy, resource, a day)."""
+    return GateExpectations(
+        policy_digest=POLICY_DIGEST, resource_uri=RESOURCE_URI, max_age=timedelta(days=1), now=NOW
+    )
 
 
 def write_keys(signer: LocalKeySigner, directory: Path, name: str) -> tuple[Path, Path]:

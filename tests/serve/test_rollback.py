@@ -12,13 +12,13 @@ from mlspec_attest.errors import GateDeniedError
 from mlspec_attest.formats.bundle import Bundle
 from mlspec_attest.formats.vsa import Result
 from mlspec_attest.serve.rollback import check_rollback
-from mlspec_attest.serve.vsa_check import GateCheck, VerifierTrust
+from mlspec_attest.serve.vsa_check import GateCheck
 
 from .test_gate_support import (
     make_model_dir,
     stranger,
     summary_for,
-    verifier,
+    trust,
     write_signed,
 )
 
@@ -39,7 +39,7 @@ def target(tmp_path: Path) -> tuple[Path, Path]:
     return model, write_signed(tmp_path / "old.vsa.json", summary_for(model))
 
 
-TRUST = VerifierTrust(keys=(verifier().public_key,))
+TRUST = trust()
 
 
 def test_a_passing_target_is_ready(target: tuple[Path, Path]) -> None:

@@ -38,19 +38,19 @@ from .test_gate_support import (
     POLICY_DIGEST,
     RESOURCE_URI,
     RUN_ID,
+    expectations,
     make_model_dir,
     signed,
     stranger,
     subject_digest,
     summary_for,
     tamper_payload,
+    trust,
     verifier,
 )
 
-TRUST = VerifierTrust(keys=(verifier().public_key,))
-EXPECT = GateExpectations(
-    policy_digest=POLICY_DIGEST, resource_uri=RESOURCE_URI, max_age=timedelta(days=1), now=NOW
-)
+TRUST = trust()
+EXPECT = expectations()
 
 
 @pytest.fixture
