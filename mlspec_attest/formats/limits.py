@@ -205,7 +205,7 @@ def read_limited(
     error, exit 3) with one clear message.
     """
     try:
-        with _open_for_reading(path) as handle:
+        with open_for_reading(path) as handle:
             size = os.fstat(handle.fileno()).st_size
             if size > limit:
                 raise error(too_large(what, limit, kind))
@@ -221,7 +221,7 @@ def read_limited(
     return data
 
 
-def _open_for_reading(path: Path) -> BinaryIO:
+def open_for_reading(path: Path, *, buffering: int = -1) -> BinaryIO:
     """Open without blocking: a FIFO nobody writes to would otherwise hang ``open`` forever.
 
     Once open, reads block again as usual, so a pipe with a writer (``<(cmd)``) is read
@@ -232,7 +232,7 @@ def _open_for_reading(path: Path) -> BinaryIO:
         if stat.S_ISDIR(os.fstat(fd).st_mode):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
         os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
+        return os.fdopen(fd, "rb", buffering=buffering)
     except BaseException:
         os.close(fd)
         raise

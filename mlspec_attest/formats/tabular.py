@@ -46,6 +46,7 @@ from typing import IO, Any, Final, Self, cast
 
 from mlspec_attest.errors import ArtifactPathError, BadInputError, require
 from mlspec_attest.formats.jsonio import no_constants, no_duplicate_keys
+from mlspec_attest.formats.limits import open_for_reading
 from mlspec_attest.formats.rowform import JsonNumber, column_names
 
 TABULAR_FORMATS: Final = ("csv", "tsv", "jsonl", "parquet")
@@ -160,9 +161,11 @@ def _sniff_delimited(lines: list[str]) -> str | None:
 
 # --- opening -----------------------------------------------------------------
 def open_binary(path: Path) -> IO[bytes]:
-    """The file's bytes, unbuffered; a missing or unreadable path is bad input."""
+    """The file's bytes, unbuffered; a missing or unreadable path is bad input. Opened
+    without blocking (:func:`~mlspec_attest.formats.limits.open_for_reading`): a FIFO
+    nobody writes to reads as empty instead of hanging."""
     try:
-        return path.open("rb", buffering=0)
+        return open_for_reading(path, buffering=0)
     except FileNotFoundError as exc:
         raise ArtifactPathError(f"{path}: no such file") from exc
     except IsADirectoryError as exc:

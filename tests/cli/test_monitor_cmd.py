@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from ..serve.test_monitor import World
@@ -46,3 +49,21 @@ def test_labels_must_be_finite_and_once_per_request(cli: Cli, tmp_path: Path) ->
         assert message in result.err
         assert result.clean
         assert not out.exists()
+
+
+def test_a_fifo_as_training_data_is_bad_input_not_a_hang(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    world.serve(10)
+    fifo = tmp_path / "train.csv"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    argv = [
+        sys.executable, "-m", "mlspec_attest", "monitor", "--log", str(world.log_dir),
+        "--log-key", str(world.server_pub), "--vsa", str(world.vsa),
+        "--verifier-key", str(world.verifier_pub), "--train-data", str(fifo),
+        "--out", str(tmp_path / "m.json"),
+    ]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3, done.stderr
+    assert "empty file" in done.stderr
+    assert "Traceback" not in done.stderr
