@@ -96,20 +96,23 @@ class MemoryLog:
         return fields
 
 
-def real_log(directory: Path) -> Any:
-    """The package's inference log, opened in ``directory``, signing with a new key."""
+def real_log(directory: Path, which: str) -> Any:
+    """The package's inference log, opened in ``directory``, signing with a new key:
+    written in this process (``inline``) or by a writer process (``process``)."""
     from mlspec_attest.log.checkpoint import default_origin
+    from mlspec_attest.log.process import LogWriterProcess
     from mlspec_attest.log.writer import InferenceLog
     from mlspec_attest.signing.keys import KeyType, generate_key
 
     model = served()
     origin = default_origin(model.name, model.binding.vsa_digest)
-    return InferenceLog.open(directory, generate_key(KeyType.ED25519), origin=origin)
+    kind = LogWriterProcess if which == "process" else InferenceLog
+    return kind.open(directory, generate_key(KeyType.ED25519), origin=origin)
 
 
 def wrapped_app(which: str, directory: Path) -> Any:
     """The app behind the middleware, logging to memory or to the real log."""
-    log = MemoryLog() if which == "memory" else real_log(directory)
+    log = MemoryLog() if which == "memory" else real_log(directory, which)
     return MlspecMiddleware(bare_app, served=served(), log=log)
 
 
@@ -120,10 +123,11 @@ def variants(directory: Path) -> dict[str, Any]:
     if importlib.util.find_spec("mlspec_attest.log.writer") is None:
         print("real log: mlspec_attest.log.writer does not exist yet; measured without it")
         return apps
-    try:
-        apps["real"] = wrapped_app("real", directory / "real")
-    except Exception as exc:
-        print(f"real log: cannot open it ({type(exc).__name__}: {exc}); measured without it")
+    for which in ("inline", "process"):
+        try:
+            apps[which] = wrapped_app(which, directory / which)
+        except Exception as exc:
+            print(f"{which} log: cannot open it ({type(exc).__name__}: {exc}); measured without it")
     return apps
 
 
@@ -164,6 +168,30 @@ async def overhead(requests: int, apps: dict[str, Any]) -> dict[str, float]:
     return {name: statistics.median(values) / 1000 for name, values in times.items()}
 
 
+async def loaded(requests: int, clients: int, app: Callable[..., Any]) -> float:
+    """CPU µs of this process per inference request with ``clients`` requests in flight
+    at once (as a busy server has them): a writer process's own CPU is not counted here,
+    it is in (b)."""
+
+    async def client(count: int) -> None:
+        for _ in range(count):
+            await one_call(app)
+
+    started = time.process_time()
+    await asyncio.gather(*(client(requests // clients) for _ in range(clients)))
+    return (time.process_time() - started) / (requests // clients * clients) * 1e6
+
+
+async def under_load(requests: int, clients: int, apps: dict[str, Any]) -> dict[str, float]:
+    """:func:`loaded` for each app, best of 3 (interleaved)."""
+    best: dict[str, float] = {}
+    for _ in range(3):
+        for name, app in apps.items():
+            cost = await loaded(requests, clients, app)
+            best[name] = min(best.get(name, cost), cost)
+    return best
+
+
 # ------------------------------------------------------------------ (b) on loopback
 def serve(which: str, port: int, directory: str) -> None:
     """Child process: serve the bare or the wrapped app until killed."""
@@ -192,19 +220,36 @@ def load_tool() -> str | None:
     return None
 
 
-def run_tool(tool: str, url: str, total: int, clients: int, body_file: Path) -> float:
-    """Requests per second measured by an installed load generator."""
+def run_tool(
+    tool: str, url: str, total: int, clients: int, body_file: Path
+) -> tuple[float, int]:
+    """Requests per second measured by an installed load generator, and the requests."""
     if tool == "oha":
         argv = ["oha", "-n", str(total), "-c", str(clients), "-m", "POST", "-D", str(body_file),
                 "-T", "application/json", "--no-tui", "-j", url]  # fmt: skip
         out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-        return float(json.loads(out)["summary"]["requestsPerSec"])
+        return float(json.loads(out)["summary"]["requestsPerSec"]), total
     if tool == "hey":
         argv = ["hey", "-n", str(total), "-c", str(clients), "-m", "POST", "-D", str(body_file),
                 "-T", "application/json", url]  # fmt: skip
         out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-        return float(next(line for line in out.splitlines() if "Requests/sec" in line).split()[-1])
-    raise RuntimeError(f"{tool}: POST bodies need a Lua script; use oha or hey")
+        return _rate(out), total
+    script = body_file.with_suffix(".lua")  # wrk posts a body through a Lua script
+    script.write_text(
+        f"wrk.method = 'POST'\nwrk.body = [[{BODY.decode()}]]\n"
+        "wrk.headers['Content-Type'] = 'application/json'\n"
+    )
+    seconds = max(5, total // 2000)
+    argv = ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "-s", str(script), url]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(f"wrk: some answers were not 200:\n{out}")
+    answered = next(line for line in out.splitlines() if " requests in " in line)
+    return _rate(out), int(answered.split()[0])
+
+
+def _rate(out: str) -> float:
+    return float(next(line for line in out.splitlines() if "Requests/sec" in line).split()[-1])
 
 
 async def socket_load(url: str, total: int, clients: int) -> float:
@@ -237,7 +282,22 @@ async def socket_load(url: str, total: int, clients: int) -> float:
     return total / (time.perf_counter() - started)
 
 
-def throughput(which: str, total: int, clients: int, tool: str | None, directory: Path) -> float:
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of process ``pid`` and of its live descendants (the log's
+    writer process), from /proc; 0 where /proc does not have it."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(int(child)) for child in children)
+
+
+def throughput(
+    which: str, total: int, clients: int, tool: str | None, directory: Path
+) -> tuple[float, float]:
+    """Requests per second, and the server's CPU µs per request (its writer process's too)."""
     directory.mkdir(parents=True)
     port = free_port()
     child = subprocess.Popen(
@@ -248,12 +308,16 @@ def throughput(which: str, total: int, clients: int, tool: str | None, directory
     try:
         assert child.stdout is not None
         url = child.stdout.readline().strip() + PATH
-        if tool in ("oha", "hey"):
-            body_file = directory / "body.json"
-            body_file.write_bytes(BODY)
-            return run_tool(tool, url, total, clients, body_file)
+        body_file = directory / "body.json"
+        body_file.write_bytes(BODY)
         asyncio.run(socket_load(url, total // 10, clients))  # warm up
-        return asyncio.run(socket_load(url, total, clients))
+        cpu_before = cpu_seconds(child.pid)
+        if tool is not None:
+            rate, answered = run_tool(tool, url, total, clients, body_file)
+        else:
+            rate, answered = asyncio.run(socket_load(url, total, clients)), total
+        cpu = cpu_seconds(child.pid) - cpu_before
+        return rate, cpu / max(answered, 1) * 1e6
     finally:
         child.terminate()
         child.wait(timeout=60)
@@ -264,7 +328,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--load", type=int, default=20000)
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--serve", choices=["bare", "memory", "real"])
+    parser.add_argument("--serve", choices=["bare", "memory", "inline", "process"])
     parser.add_argument("--port", type=int)
     parser.add_argument("--dir")
     args = parser.parse_args()
@@ -277,32 +341,39 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         apps = variants(Path(tmp))
         medians = asyncio.run(overhead(args.requests, apps))
-        for app in apps.values():
-            close = getattr(getattr(app, "log", None), "close", None)
-            if callable(close):
-                close()
         bare = medians["bare"]
         print(f"(a) in process, median of {args.requests} inference requests each:")
         print(f"    bare app                           {bare:8.2f} µs")
         for name, label in (
             ("memory", "middleware + in-memory log"),
-            ("real", "middleware + InferenceLog"),
+            ("inline", "middleware + InferenceLog"),
+            ("process", "middleware + LogWriterProcess"),
         ):
             if name in medians:
                 cost = medians[name]
                 print(f"    {label:34} {cost:8.2f} µs  overhead {cost - bare:7.2f} µs")
+        print(f"(a') in process, {args.clients} requests in flight, CPU of this process per request:")
+        busy = asyncio.run(under_load(args.requests, args.clients, apps))
+        for name, cost in busy.items():
+            print(f"    {name:8}  {cost:8.2f} µs  overhead {cost - busy['bare']:7.2f} µs")
+        for app in apps.values():
+            close = getattr(getattr(app, "log", None), "close", None)
+            if callable(close):
+                close()
         tool = load_tool()
         print(f"(b) throughput on loopback, {args.load} requests, {args.clients} clients, "
               f"load generator: {tool or 'keep-alive asyncio socket clients (no oha or hey installed)'}")  # fmt: skip
-        if tool == "wrk":
-            tool = None
-        rates = {}
+        rates, costs = {}, {}
         for which in apps:
-            rates[which] = throughput(
+            rates[which], costs[which] = throughput(
                 which, args.load, args.clients, tool, Path(tmp) / f"serve-{which}"
             )
             ratio = rates[which] / rates["bare"]
-            print(f"    {which:8}  {rates[which]:10.0f} requests/s  ({ratio:.2f} of bare)")
+            print(
+                f"    {which:8}  {rates[which]:10.0f} requests/s  ({ratio:.2f} of bare)  "
+                f"server CPU {costs[which]:6.1f} µs/request "
+                f"(+{costs[which] - costs['bare']:5.1f})"
+            )
 
 
 if __name__ == "__main__":

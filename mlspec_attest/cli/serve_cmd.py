@@ -16,7 +16,7 @@ from mlspec_attest.cli.options import (
     passphrase_from_env,
 )
 from mlspec_attest.errors import require
-from mlspec_attest.serve.config import ServeConfig
+from mlspec_attest.serve.config import LOG_WRITERS, ServeConfig
 from mlspec_attest.serve.gate import open_model
 from mlspec_attest.serve.model import ServedModel
 from mlspec_attest.serve.monitor import training_columns
@@ -42,6 +42,15 @@ _SERVER_PACKAGES = ("starlette", "uvicorn", "prometheus_client")
 @passphrase_env_option("Env var holding the --log-key passphrase.")
 @click.option("--log-inputs", is_flag=True, help="Keep request bodies in the log, not digests.")
 @click.option("--log-user-ids", is_flag=True, help="Keep user ids in the log, not digests.")
+@click.option(
+    "--log-writer",
+    type=click.Choice(LOG_WRITERS),
+    default="process",
+    show_default=True,
+    help="Who writes the log: a writer process of its own (records grouped; the server "
+    "only hands them over) or the server itself, inline (less latency for a lone request, "
+    "more CPU per request). Either way no request is answered before its record is written.",
+)
 @file_option(
     "--train-data",
     help="The training split the summary names: /metrics then shows mlspec_drift_psi per "
@@ -68,6 +77,7 @@ def serve(
     passphrase_env: str | None,
     log_inputs: bool,
     log_user_ids: bool,
+    log_writer: str,
     train_data: Path | None,
     drift_window: int,
     host: str,
@@ -105,6 +115,7 @@ def serve(
         log_dir=str(log_dir),
         log_inputs=log_inputs,
         log_user_ids=log_user_ids,
+        log_writer=log_writer,
     )
     serve_model(
         served,

@@ -47,14 +47,12 @@ from mlspec_attest.log.files import (
 from mlspec_attest.log.merkle import leaf_hash
 from mlspec_attest.log.ncsa import line_of_map
 from mlspec_attest.log.note import note_key
+from mlspec_attest.log.prepare import RecordMaker
 from mlspec_attest.log.record import (
     InferenceRecord,
     RecordError,
-    check_request_values,
-    clean_text,
     encode_checked,
     format_time,
-    normalize_output,
     record_from_map,
 )
 from mlspec_attest.log.recover import (
@@ -68,7 +66,7 @@ from mlspec_attest.log.recover import (
 _FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 
 
-class InferenceLog:
+class InferenceLog(RecordMaker):
     """A log directory open for appending. Create with :meth:`open`; thread-safe."""
 
     def __init__(self, directory: Path, signer: Signer, key_name: str, origin: str) -> None:
@@ -79,7 +77,7 @@ class InferenceLog:
             origin,
         )
         self.checkpoint_every, self.checkpoint_interval_s = 1000, 10.0
-        self.log_inputs = self.log_user_ids = self.fsync = False
+        self.fsync = False
         self.clock: Callable[[], float] = _time.monotonic
         self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._lock = threading.Lock()
@@ -175,48 +173,22 @@ class InferenceLog:
                 atomic_write(path, text.encode())
 
     # ------------------------------------------------------------------ appending
-    def append(
-        self,
-        *,
-        request_id: str,
-        client: str,
-        user: str | None,
-        method: str,
-        path: str,
-        protocol: str,
-        status: int,
-        bytes_sent: int,
-        referer: str | None,
-        user_agent: str | None,
-        model: str,
-        model_version: str,
-        model_digest: str,
-        vsa_digest: str,
-        body: bytes,
-        output: object,
-        latency_us: int,
-        time: datetime | None = None,
-    ) -> InferenceRecord:
-        """Log one request; returns its record. StoreError if it cannot be written (nothing
-        half-written), BadInputError for a value a record cannot hold (non-JSON output ...)."""
-        m: dict[str, Any] = {
-            "v": 1, "r": clean_text(request_id), "c": clean_text(client),
-            "u": self._user(user), "m": clean_text(method), "p": clean_text(path),
-            "h": clean_text(protocol), "s": status, "b": bytes_sent,
-            "f": None if referer is None else clean_text(referer),
-            "a": None if user_agent is None else clean_text(user_agent),
-            "mn": clean_text(model), "mv": clean_text(model_version),
-            "md": _hex(model_digest), "vd": _hex(vsa_digest),
-            "id": "sha256:" + hashlib.sha256(body).hexdigest(),
-            "o": normalize_output(output), "l": latency_us,
-        }  # fmt: skip
-        check_request_values(m["r"], status, bytes_sent, latency_us, (m["md"], m["vd"]))
-        if self.log_inputs:
-            m["in"] = bytes(body)
-        try:
-            stamp = None if time is None else format_time(time)
-        except (ValueError, AttributeError, OverflowError) as exc:
-            raise RecordError(f"time {time!r}: {exc}") from exc
+    def append(self, **fields: Any) -> InferenceRecord:
+        """Log one request (the keywords of :meth:`prepare`); returns its record.
+        StoreError if it cannot be written (nothing half-written), BadInputError for a
+        value a record cannot hold (non-JSON output ...)."""
+        m = self.prepare(**fields)
+        failed = self.commit([m])[0]
+        if failed is not None:
+            raise failed
+        return record_from_map(m, check=False)
+
+    def commit(self, maps: list[dict[str, Any]]) -> list[RecordError | None]:
+        """Write prepared maps (:meth:`prepare`) as one group, in order: one write per
+        file for all of them, so a group costs two system calls however large. Returns,
+        per map, None once it is written or the RecordError that kept it out (a record
+        over the size bound; it takes no seq). StoreError if the group cannot be
+        written: then none of it is (the files are cut back)."""
         with self._lock:
             if self._closed or self._broken:
                 raise StoreError(
@@ -224,24 +196,34 @@ class InferenceLog:
                     + (f"unusable: {self._broken}" if self._broken else "closed"),
                     remedy="restart the server: reopening the log repairs a partial write",
                 )
-            m["n"], m["t"], m["pv"] = self._seq, stamp or format_time(self.now()), self._prev
-            line = line_of_map(m).encode()
-            m["nl"] = hashlib.sha256(line).digest()
-            data = encode_checked(m)  # every field made here or checked above
-            self._write(data, line + b"\n")
-            leaf = leaf_hash(data)
-            self._tree.append(leaf)
-            self._prev, self._seq = leaf, self._seq + 1
-            if self._due():
-                self._checkpoint_quietly()
-        return record_from_map(m, check=False)
-
-    def _user(self, user: str | None) -> str:
-        if not user:
-            return "-"
-        if self.log_user_ids:
-            return clean_text(user)
-        return "sha256:" + hashlib.sha256(clean_text(user).encode()).hexdigest()
+            now = format_time(self.now())
+            seq, prev = self._seq, self._prev
+            records, lines, leaves = [], [], []
+            errors: list[RecordError | None] = []
+            for m in maps:
+                m["n"], m["pv"] = seq, prev
+                m.setdefault("t", now)
+                line = line_of_map(m).encode()
+                m["nl"] = hashlib.sha256(line).digest()
+                try:
+                    data = encode_checked(m)  # every field made by prepare or here
+                except RecordError as exc:
+                    errors.append(exc)
+                    continue
+                errors.append(None)
+                records.append(data)
+                lines.append(line + b"\n")
+                prev = leaf_hash(data)
+                leaves.append(prev)
+                seq += 1
+            if records:
+                self._write(b"".join(records), b"".join(lines))
+                for leaf in leaves:
+                    self._tree.append(leaf)
+                self._prev, self._seq = prev, seq
+                if self._due():
+                    self._checkpoint_quietly()
+        return errors
 
     def _write(self, record: bytes, line: bytes) -> None:
         """Both writes, or neither: on failure the files are cut back to where they were."""
@@ -324,6 +306,11 @@ class InferenceLog:
         return self._seq
 
     @property
+    def unusable(self) -> str | None:
+        """Why the log takes no more records (a write that could not be undone), if so."""
+        return self._broken
+
+    @property
     def signed_size(self) -> int:
         """Records covered by the latest checkpoint."""
         return max(self._signed, 0)
@@ -368,12 +355,6 @@ class InferenceLog:
 
     def __exit__(self, *_: object) -> None:
         self.close()
-
-
-def _hex(digest: str) -> str:
-    """A digest as the record holds it: bare lowercase hex (a ``sha256:`` prefix dropped)."""
-    text = str(digest)
-    return text[7:] if text.startswith("sha256:") else text
 
 
 def _hold_lock(directory: Path) -> int:

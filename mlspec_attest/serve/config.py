@@ -11,6 +11,8 @@ from mlspec_attest.formats import limits
 
 #: An HTTP header name (RFC 9110 token), the form ``user_header`` must take.
 _HEADER_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
+#: Who may write the inference log (:attr:`ServeConfig.log_writer`).
+LOG_WRITERS: Final = ("process", "inline")
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,17 @@ class ServeConfig:
     """The largest inference request body accepted (413 beyond)."""
     user_header: str = "X-User-Id"
     """The request header that names the user of an inference request."""
+    log_writer: str = "process"
+    """Who writes the inference log: ``process`` (a writer process of its own, records
+    grouped; the serving process only hands values over) or ``inline`` (the serving
+    process, one record at a time: less latency for a lone request, more CPU per
+    request). Either way no request is answered before its record is written."""
 
     def __post_init__(self) -> None:
+        if self.log_writer not in LOG_WRITERS:
+            raise UsageError(
+                f"log_writer must be one of {', '.join(LOG_WRITERS)}: {self.log_writer!r}"
+            )
         if not _HEADER_NAME.fullmatch(self.user_header):
             raise UsageError(f"user_header {self.user_header!r} is not an HTTP header name")
         if not 0 < self.max_body_bytes <= limits.MAX_INFER_BODY_BYTES:
@@ -50,4 +61,5 @@ class ServeConfig:
             "log_user_ids": "as sent" if self.log_user_ids else "digest",
             "max_body_bytes": self.max_body_bytes,
             "user_header": self.user_header,
+            "log_writer": self.log_writer,
         }

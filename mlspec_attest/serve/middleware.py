@@ -183,14 +183,15 @@ class MlspecMiddleware:
         if status >= 400:
             self.metrics.count_error(scope["state"].get(ERROR_KIND_KEY) or error_kind(status))
 
-    def write_log(
+    async def write_log(
         self, exchange: _Exchange, status: int, bytes_sent: int, output: object, latency_us: int
     ) -> bool:
-        """Append the exchange's record; on failure record the fault and return False."""
+        """Append the exchange's record (awaiting it when the log hands back an awaitable:
+        a writer process's acknowledgement); on failure record the fault, return False."""
         scope = exchange.scope
         served, binding = self.served, self.served.binding
         try:
-            self.log.append(
+            written = self.log.append(
                 request_id=exchange.request_id,
                 client=exchange.client(),
                 user=exchange.user,
@@ -209,6 +210,8 @@ class MlspecMiddleware:
                 output=output,
                 latency_us=latency_us,
             )
+            if hasattr(written, "__await__"):
+                await written
         except Exception as exc:  # any failure means no record: never answer without one
             self._log_failed(exc)
             return False
@@ -353,7 +356,7 @@ class _Exchange:
         state = scope["state"]
         output = state.get(OUTPUT_KEY)
         latency_us = int((perf_counter() - self.started) * 1_000_000)
-        logged = mw.write_log(self, status, len(body), output, latency_us)
+        logged = await mw.write_log(self, status, len(body), output, latency_us)
         if not logged:
             status, kind = 503, "log_write"
             message = "the request was not answered: its inference-log record could not be written"

@@ -2,7 +2,8 @@
 
 :func:`serve_model` is what ``mlspec-attest serve`` runs once the gate has opened the
 model (:func:`mlspec_attest.serve.gate.open_model`): it opens the inference log
-(:class:`~mlspec_attest.log.writer.InferenceLog`, its checkpoints signed by the
+(written by :class:`~mlspec_attest.log.process.LogWriterProcess` or in process by
+:class:`~mlspec_attest.log.writer.InferenceLog`, its checkpoints signed by the
 server's key), builds the reference server (:func:`~mlspec_attest.serve.app.build_app`)
 and serves until SIGTERM or Ctrl-C; the log is closed on the way out, its last
 checkpoint signed after the last request.
@@ -16,6 +17,7 @@ from pathlib import Path
 from mlspec_attest.errors import StoreError
 from mlspec_attest.formats.signer import Signer
 from mlspec_attest.log.checkpoint import default_origin
+from mlspec_attest.log.process import LogWriterProcess
 from mlspec_attest.log.writer import InferenceLog
 from mlspec_attest.serve.app import build_app
 from mlspec_attest.serve.config import ServeConfig
@@ -24,27 +26,31 @@ from mlspec_attest.serve.endpoints import ReadinessCheck
 from mlspec_attest.serve.metrics import ServeMetrics
 from mlspec_attest.serve.model import ServedModel
 from mlspec_attest.serve.runner import bind, serve_forever
+from mlspec_attest.signing.keys import LocalKeySigner
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 
 
-def open_log(
-    served: ServedModel, log_dir: Path, signer: Signer, config: ServeConfig
-) -> InferenceLog:
+#: The logs a server writes through: in its own process, or by a writer process.
+ServingLog = InferenceLog | LogWriterProcess
+
+
+def open_log(served: ServedModel, log_dir: Path, signer: Signer, config: ServeConfig) -> ServingLog:
     """The inference log of ``served`` in ``log_dir``: its origin names the model and the
-    verification summary, so a log is never continued under another summary."""
+    verification summary, so a log is never continued under another summary. Written by
+    a process of its own when ``config.log_writer`` says so and the key is a local one
+    (any other signer signs in this process)."""
     origin = default_origin(served.name, served.binding.vsa_digest)
-    return InferenceLog.open(
-        log_dir,
-        signer,
-        origin=origin,
-        log_inputs=config.log_inputs,
-        log_user_ids=config.log_user_ids,
-    )
+    inputs, users = config.log_inputs, config.log_user_ids
+    if config.log_writer == "process" and isinstance(signer, LocalKeySigner):
+        return LogWriterProcess.open(
+            log_dir, signer, origin=origin, log_inputs=inputs, log_user_ids=users
+        )
+    return InferenceLog.open(log_dir, signer, origin=origin, log_inputs=inputs, log_user_ids=users)
 
 
-def checkpoint_check(log: InferenceLog) -> ReadinessCheck:
+def checkpoint_check(log: ServingLog) -> ReadinessCheck:
     """Not ready while the log's last checkpoint could not be signed or written: records
     are still written, but nothing an auditor can verify covers them."""
 

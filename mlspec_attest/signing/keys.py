@@ -135,6 +135,25 @@ def load_private_key(path: Path, *, passphrase: bytes | None = None) -> LocalKey
     return LocalKeySigner(_check_private(key, str(path)))
 
 
+def private_key_der(signer: LocalKeySigner) -> bytes:
+    """The signer's key as unencrypted PKCS#8 DER, to hand it to a process of this program
+    (the inference log's writer) over a private pipe; never for a file."""
+    return signer.private_key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def signer_from_der(data: bytes, *, source: str = "private key") -> LocalKeySigner:
+    """The signer :func:`private_key_der` gave the bytes of."""
+    try:
+        key = serialization.load_der_private_key(data, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise KeyLoadError(f"{source}: not a PKCS#8 DER private key") from exc
+    return LocalKeySigner(_check_private(key, source))
+
+
 def load_public_key(path: Path) -> LocalPublicKey:
     """Load an SPKI PEM public key from ``path``."""
     data = read_limited(

@@ -1,12 +1,14 @@
-"""The reference server with the real inference log (``InferenceLog``): records on disk
-that an audit accepts, a write that fails (a file size limit: the kernel refuses the
-write as it does on a full disk) answered 503, and 64 concurrent clients."""
+"""The reference server with the real inference log, written in the server's process
+(``InferenceLog``) and by a writer process (``LogWriterProcess``): records on disk that
+an audit accepts, a write that fails (a file size limit: the kernel refuses the write
+as it does on a full disk) answered 503, and 64 concurrent clients."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import json
+import os
 import resource
 import shutil
 import signal
@@ -21,8 +23,9 @@ from mlspec_attest.log.checkpoint import default_origin
 from mlspec_attest.log.files import RECORDS
 from mlspec_attest.log.record import InferenceRecord, decode_record
 from mlspec_attest.log.scan import RecordScanner
+from mlspec_attest.log.process import LogWriterProcess
 from mlspec_attest.log.writer import InferenceLog
-from mlspec_attest.serve.config import ServeConfig
+from mlspec_attest.serve.config import LOG_WRITERS, ServeConfig
 from mlspec_attest.serve.server import checkpoint_check
 from mlspec_attest.signing.keys import KeyType, LocalKeySigner, generate_key
 
@@ -47,10 +50,18 @@ def server_key() -> LocalKeySigner:
     return generate_key(KeyType.ED25519)
 
 
-@pytest.fixture
-def real(make_server: ServerFactory, server_key: LocalKeySigner, tmp_path: Path) -> Server:
-    log = InferenceLog.open(tmp_path / "log", server_key, origin=ORIGIN)
-    return make_server(log=log, config=ServeConfig(log_dir=str(tmp_path / "log")))
+@pytest.fixture(params=LOG_WRITERS)
+def real(
+    request: pytest.FixtureRequest,
+    make_server: ServerFactory,
+    server_key: LocalKeySigner,
+    tmp_path: Path,
+) -> Iterator[Server]:
+    writer = LogWriterProcess if request.param == "process" else InferenceLog
+    log = writer.open(tmp_path / "log", server_key, origin=ORIGIN)
+    config = ServeConfig(log_dir=str(tmp_path / "log"), log_writer=request.param)
+    yield make_server(log=log, config=config)
+    log.close()
 
 
 def records(directory: Path) -> list[InferenceRecord]:
@@ -98,17 +109,24 @@ def file_size_limit() -> Iterator[None]:
         signal.signal(signal.SIGXFSZ, previous)
 
 
+def writer_pid(log: object) -> int:
+    """The process that writes ``log``'s files: its writer process, or this one."""
+    return log.pid if isinstance(log, LogWriterProcess) else os.getpid()
+
+
 @pytest.mark.usefixtures("file_size_limit")
 def test_a_write_the_disk_refuses_is_a_503(real: Server, server_key: LocalKeySigner) -> None:
     rows = diabetes().rows(1)
     assert infer(real, rows).status_code == 200
     directory = real.log.directory
     full = (directory / RECORDS).stat().st_size + 10  # room for no further record
-    resource.setrlimit(resource.RLIMIT_FSIZE, (full, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+    pid = writer_pid(real.log)
+    hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)[1]
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (full, hard))
     try:
         refused = infer(real, rows)
     finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (hard, hard))
     assert refused.status_code == 503
     assert "outputs" not in refused.text
     ok = httpx.get(f"{real.url}/ok").json()
