@@ -21,9 +21,9 @@ import pytest
 from mlspec_attest.log.audit import verify_log
 from mlspec_attest.log.checkpoint import default_origin
 from mlspec_attest.log.files import RECORDS
+from mlspec_attest.log.process import LogWriterProcess
 from mlspec_attest.log.record import InferenceRecord, decode_record
 from mlspec_attest.log.scan import RecordScanner
-from mlspec_attest.log.process import LogWriterProcess
 from mlspec_attest.log.writer import InferenceLog
 from mlspec_attest.serve.config import LOG_WRITERS, ServeConfig
 from mlspec_attest.serve.server import checkpoint_check
