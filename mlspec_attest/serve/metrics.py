@@ -17,6 +17,7 @@ import math
 import threading
 import time
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from numbers import Real
 from typing import Final
@@ -118,6 +119,13 @@ class _Histogram:
         return out
 
 
+#: One queued inference request: route, method, status, seconds, error kind, output,
+#: whether its record was written.
+_Inference = tuple[str, str, int, float, str | None, object, bool]
+#: Queued inference requests are counted at the latest when this many have queued.
+FOLD_EVERY: Final = 1024
+
+
 class _HotPath(Collector):
     """The counters every request updates, as plain numbers under one lock, turned into
     metric families only when ``/metrics`` is read. prometheus-client's own Counter and
@@ -135,6 +143,27 @@ class _HotPath(Collector):
         self.predictions = _Histogram(len(self.prediction_bounds))
         self.log_records = self.log_failures = 0
         self.serving = False  # whether the prediction and log families are shown
+        self.pending: deque[_Inference] = deque()  # appended without the lock (atomic)
+
+    def fold(self) -> None:
+        """Count the queued inference requests (any thread may queue meanwhile)."""
+        pending = self.pending
+        with self.lock:
+            while pending:
+                try:
+                    route, method, status, seconds, error, output, logged = pending.popleft()
+                except IndexError:
+                    return
+                self.request(route, method, status, seconds)
+                if error is not None:
+                    self.errors[error] = self.errors.get(error, 0) + 1
+                if logged:
+                    self.log_records += 1
+                else:
+                    self.log_failures += 1
+                if output is not None:
+                    for value in _numbers(output):
+                        self.predictions.add(self.prediction_bounds, value)
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one request (the caller holds the lock)."""
@@ -148,6 +177,7 @@ class _HotPath(Collector):
         cells.add(self.duration_bounds, seconds)
 
     def collect(self) -> Iterator[Metric]:
+        self.fold()
         with self.lock:  # a consistent snapshot
             requests = [(key, cell[0]) for key, cell in self.requests.items()]
             durations = [(route, _copy(cells)) for route, cells in self.durations.items()]
@@ -296,21 +326,14 @@ class ServeMetrics(EndpointMetrics):
         output: object,
         logged: bool,
     ) -> None:
-        """All one inference request adds, under one lock: the request, its error kind
-        (if any), its record written or failed, and its predictions (``output``)."""
-        values = _numbers(output) if output is not None else ()
-        hot = self._hot
-        bounds, predictions = hot.prediction_bounds, hot.predictions
-        with hot.lock:
-            hot.request(route, method, status, seconds)
-            if error is not None:
-                hot.errors[error] = hot.errors.get(error, 0) + 1
-            if logged:
-                hot.log_records += 1
-            else:
-                hot.log_failures += 1
-            for value in values:
-                predictions.add(bounds, value)
+        """All one inference request adds: the request, its error kind (if any), its record
+        written or failed, and its predictions (``output``). Queued, and counted when
+        ``/metrics`` is read or :data:`FOLD_EVERY` requests have queued, whichever comes
+        first: a request pays for one append, a scrape for the arithmetic."""
+        pending = self._hot.pending
+        pending.append((route, method, status, seconds, error, output, logged))
+        if len(pending) >= FOLD_EVERY:
+            self._hot.fold()
 
     def observe_predictions(self, output: object) -> None:
         """Add each finite numeric prediction in ``output`` to ``mlspec_predictions``."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from mlspec_attest.errors import BadInputError
 from mlspec_attest.formats.rfc3339 import parse_rfc3339
 from mlspec_attest.serve.config import ServeConfig
 from mlspec_attest.serve.endpoints import REDACTED, StatusEndpoints, scrub
-from mlspec_attest.serve.metrics import EndpointMetrics, ServeMetrics, error_kind
+from mlspec_attest.serve.metrics import FOLD_EVERY, EndpointMetrics, ServeMetrics, error_kind
 from mlspec_attest.signing.keys import KeyType, generate_key, write_key_pair
 
 from .server_fixtures import (
@@ -259,6 +260,44 @@ def test_predictions_histogram_takes_numbers_only() -> None:
     text = metrics.exposition().decode()
     assert sample(text, "mlspec_predictions_count") == 5  # 1, 2.5, True, 0.25, 0.75
     assert sample(text, "mlspec_predictions_bucket", le="0.25") == 1
+
+
+def test_inference_counts_are_queued_within_a_bound_and_exact_when_read() -> None:
+    metrics = ServeMetrics()
+    route = "/v2/models/{name}/infer"
+
+    def observe(count: int) -> None:
+        for i in range(count):
+            error = "predictor" if i % 10 == 0 else None
+            status = 500 if error else 200
+            metrics.observe_inference(
+                route, "POST", status, 0.001, error=error, output=[0.5], logged=i % 7 != 0
+            )
+
+    observe(FOLD_EVERY * 2 + 5)
+    assert len(metrics._hot.pending) <= FOLD_EVERY  # folded on the way: memory stays bounded
+    threads = [threading.Thread(target=observe, args=(3000,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for _ in range(20):  # scrapes while four threads queue: nothing lost, nothing twice
+        metrics.exposition()
+    for thread in threads:
+        thread.join()
+    text = metrics.exposition().decode()
+    total = FOLD_EVERY * 2 + 5 + 4 * 3000
+    per_run = {
+        n: (sum(1 for i in range(n) if i % 10 == 0), sum(1 for i in range(n) if i % 7 == 0))
+        for n in (FOLD_EVERY * 2 + 5, 3000)
+    }
+    errors = per_run[FOLD_EVERY * 2 + 5][0] + 4 * per_run[3000][0]
+    failed = per_run[FOLD_EVERY * 2 + 5][1] + 4 * per_run[3000][1]
+    ok = sample(text, "mlspec_requests_total", route=route, method="POST", status="200")
+    bad = sample(text, "mlspec_requests_total", route=route, method="POST", status="500")
+    assert (ok, bad) == (total - errors, errors)
+    assert sample(text, "mlspec_request_errors_total", kind="predictor") == errors
+    assert sample(text, "mlspec_log_failures_total") == failed
+    assert sample(text, "mlspec_log_records_total") == total - failed
+    assert sample(text, "mlspec_predictions_count") == total
 
 
 def test_error_kinds_of_statuses() -> None:
