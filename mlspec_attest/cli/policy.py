@@ -15,6 +15,8 @@ from mlspec_attest.cli.options import (
     passphrase_env_option,
     passphrase_from_env,
 )
+from mlspec_attest.cli.policy_test import test_policy
+from mlspec_attest.cli.policy_verify import verify_policy
 from mlspec_attest.cli.render import policy_mermaid, policy_text
 from mlspec_attest.errors import ExitCode, PolicyError
 from mlspec_attest.formats.fsutil import atomic_write
@@ -126,3 +128,5 @@ def sign_cmd(file: Path, keys: tuple[Path, ...], out: Path, passphrase_env: str 
 
 
 sign_cmd.name = "sign"
+policy.add_command(verify_policy)
+policy.add_command(test_policy)

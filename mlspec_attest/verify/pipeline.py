@@ -80,6 +80,11 @@ class VerifyOptions(TypedDict, total=False):
 class PipelineVerifier:
     """Runs every check of one verification and fills a report."""
 
+    #: How attestations are admitted (a draft policy's trial admits another binding).
+    admission_class: type[Admission] = Admission
+    #: Whether owner keys are required (a draft policy has no owners yet).
+    needs_owner_keys = True
+
     def __init__(
         self,
         signed: SignedPolicy,
@@ -87,7 +92,7 @@ class PipelineVerifier:
         store: AttestationStore,
         **options: Unpack[VerifyOptions],
     ) -> None:
-        if not owner_keys:
+        if not owner_keys and self.needs_owner_keys:
             raise UsageError(f"at least one {named('policy_key')} is required to trust the policy")
         self.signed = signed
         self.policy: Policy = signed.policy
@@ -97,7 +102,8 @@ class PipelineVerifier:
         self.now = options.get("now") or datetime.now(UTC)
         self.baseline_path = options.get("baseline")
         self.progress = options.get("progress")
-        run_id = options.get("run_id")
+        self._run_asked = options.get("run_id")
+        self._run_id: str | None = None
         unknown = sorted(set(self.artifacts) - set(self.policy.deploy))
         if unknown:
             roles = ", ".join(sorted(self.policy.deploy)) or "none"
@@ -105,16 +111,31 @@ class PipelineVerifier:
                 f"{named('artifacts')} role(s) {', '.join(unknown)} not declared by the policy",
                 remedy=f"the policy's deploy roles are: {roles}",
             )
-        self.run_id = store.resolve_run(run_id)
         self.report = VerificationReport(
             policy_name=self.policy.name,
             policy_digest=signed.digest,
-            run_id=self.run_id,
+            run_id=self._run_asked or None,
             verified_at=format_rfc3339(self.now),
             demanded=demanded_levels(self.policy),
         )
         self.signers = SignerLookup(self.policy)
-        self.admission = Admission(signed, self.signers, self.run_id, self.now, self.report)
+        self._admission: Admission | None = None
+
+    @property
+    def run_id(self) -> str:
+        """The run verified, resolved on first use: after the policy's signature is
+        checked, so a wrong owner key is named as such whatever the store holds."""
+        if self._run_id is None:
+            self._run_id = self.report.run_id = self.store.resolve_run(self._run_asked)
+        return self._run_id
+
+    @property
+    def admission(self) -> Admission:
+        if self._admission is None:
+            self._admission = self.admission_class(
+                self.signed, self.signers, self.run_id, self.now, self.report
+            )
+        return self._admission
 
     # -- steps 1-2 ----------------------------------------------------------
     def check_policy(self) -> bool:
