@@ -266,10 +266,11 @@ def test_requirement_false_is_denied(ml: MLPipeline) -> None:
 
 
 def test_requirement_that_cannot_be_evaluated_is_denied(make_ml: MakeML) -> None:
-    reqs = "  - id: packaged\n    expr: 'stages.package.metrics[\"size\"] < 10.0'\n"
+    reqs = "  - id: sized\n    expr: 'stages.train.metrics[\"size\"] < 10.0'\n"
     report = make_ml(requirements=reqs).run().verify()
     [failure] = only(report, Check.REQUIREMENT)
     assert "cannot evaluate" in failure.message
+    assert 'stages.train.metrics["size"] = missing value' in failure.message
 
 
 def test_requirement_over_a_whole_number_metric(make_ml: MakeML) -> None:

@@ -16,12 +16,14 @@ import pytest
 
 from mlspec_attest.attestation.stage import StageRecord, sign_stage
 from mlspec_attest.errors import MalformedDocumentError, PolicyError, UsageError
-from mlspec_attest.policy.objectives import (
+from mlspec_attest.policy.criteria import (
     CriterionResult,
     Evidence,
     evaluate_criterion,
-    evaluate_objectives,
     evidence_from_metrics_files,
+)
+from mlspec_attest.policy.objectives import (
+    evaluate_objectives,
     load_objectives,
     load_objectives_text,
     looks_like_objectives,
@@ -435,7 +437,12 @@ def test_expr_passes_and_fails() -> None:
     assert ok.message == "met"
     bad = run({"expr": 'metrics["mae"] < 45.0'})
     assert not bad.passed
-    assert bad.message == "not met"
+    assert bad.message == 'not met; observed: metrics["mae"] = 50.0'  # every term it read
+    missing = run({"expr": 'metrics["mae"] < 45.0 || metrics["nope"] < 1.0'})
+    assert not missing.passed
+    assert missing.message.endswith(
+        'observed: metrics["mae"] = 50.0, metrics["nope"] = missing value: no such key'
+    )
 
 
 def test_expr_sees_slices_counts_baseline_and_stages() -> None:
@@ -770,3 +777,54 @@ def test_objectives_document_with_a_trailing_comment_is_recognised(
     assert load_objectives_text(text, what="x").name == "lines"  # a valid document
     _, signed = sign_objectives(tmp_path, keys["ml-reviewer"], ("objectives.yaml", text))
     assert signed.statement.metadata.details["objectives"]["criteria"] == 1
+
+
+# -- ratio (the four-fifths rule) and support --------------------------------------
+def ratio(minimum: float, **selection: Any) -> dict[str, Any]:
+    return {"ratio": {"family": "sex", "metric": "mae", "min": minimum, **selection}}
+
+
+def test_ratio_is_the_worst_slice_over_the_best() -> None:
+    result = run(ratio(0.8, minCount=20))
+    assert result.passed and result.kind == "ratio"
+    listing = 'slices["sex"]["F"]["mae"], slices["sex"]["M"]["mae"]'
+    assert result.expression == f"min([{listing}]) / max([{listing}]) >= 0.8"
+    assert result.threshold == "worst / best slice >= 0.8"
+    assert result.observed == {"sex=F": 48.0, "sex=M": 53.0, "ratio": 48.0 / 53.0}
+    strict = run(ratio(0.95, minCount=20))
+    assert not strict.passed and "ratio=0.90566" in strict.message
+
+
+def test_ratio_refuses_what_has_no_ratio() -> None:
+    zero = run(ratio(0.8), evidence(slices=with_slice_value("sex", "F", "mae", 0.0)))
+    assert zero.passed is False  # 0 / 95: the worst slice has nothing
+    all_zero = {"sex": {v: {"count": 50, "metrics": {"mae": 0.0}} for v in ("F", "M")}}
+    undefined = run(ratio(0.8), evidence(slices=all_zero))
+    assert not undefined.passed and "ratio undefined" in undefined.message
+    negative = run(ratio(0.8), evidence(slices=with_slice_value("sex", "M", "mae", -1.0)))
+    assert not negative.passed and "not negative" in negative.message
+    single = run(ratio(0.8, minCount=58))
+    assert not single.passed and "need at least 2" in single.message
+
+
+def test_support_counts_every_slice() -> None:
+    result = run({"support": {"family": "sex", "min": 50}})
+    assert not result.passed and result.kind == "support"
+    assert result.observed == {"sex=F.count": 60.0, "sex=M.count": 55.0, "sex=X.count": 3.0}
+    assert result.threshold == "each slice count >= 50"
+    assert run({"support": {"family": "sex", "min": 50, "exclude": ["X"]}}).passed
+    missing = run({"support": {"family": "age", "min": 1}})
+    assert not missing.passed and "slice family 'age' missing" in missing.message
+
+
+def test_ratio_and_support_are_in_the_objectives_schema() -> None:
+    ok = document({"id": "r", "stage": "test", **ratio(0.8)})
+    assert parse_objectives(ok).criteria[0]["ratio"]["min"] == 0.8
+    both = document(
+        {"id": "r", "stage": "test", **ratio(0.8), "support": {"family": "sex", "min": 5}}
+    )
+    with pytest.raises(PolicyError):
+        parse_objectives(both)
+    above_one = document({"id": "r", "stage": "test", **ratio(1.5)})
+    with pytest.raises(PolicyError):
+        parse_objectives(above_one)

@@ -17,11 +17,8 @@ from mlspec_attest.cli.options import (
 from mlspec_attest.cli.output import deny_unless
 from mlspec_attest.errors import UsageError
 from mlspec_attest.evidence.metrics_file import load_metrics_file
-from mlspec_attest.policy.objectives import (
-    evaluate_objectives,
-    evidence_from_metrics_files,
-    load_objectives,
-)
+from mlspec_attest.policy.criteria import evidence_from_metrics_files
+from mlspec_attest.policy.objectives import evaluate_objectives, load_objectives
 from mlspec_attest.policy.templates import template_text
 
 

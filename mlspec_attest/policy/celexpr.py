@@ -12,6 +12,7 @@ Added functions: ``abs(x)``, ``min(list)`` / ``min(a, b, ...)`` and
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -161,3 +162,66 @@ def non_finite_paths(value: Any, prefix: str = "") -> list[str]:
         for i, v in enumerate(value):
             found.extend(non_finite_paths(v, f"{prefix}[{i}]"))
     return found
+
+
+#: A term's value is shown up to this many characters.
+TERM_TEXT_LIMIT = 120
+_CHAINS = ("member_dot", "member_index")
+
+
+def expression_terms(text: str) -> list[str]:
+    """The selections an expression reads (``stages.test.metrics.auc``,
+    ``slices["sex"]["F"]["auc"]`` ...), outermost first, each once, in source order: what
+    a failure shows the values of."""
+    ast = _environment().compile(text)
+    terms: list[str] = []
+    stack = [ast]
+    while stack:
+        node = stack.pop()
+        children = [c for c in getattr(node, "children", ()) if hasattr(c, "data")]
+        if node.data == "member" and children and children[0].data in _CHAINS:
+            term = text[node.meta.start_pos : node.meta.end_pos].strip()
+            if term not in terms:
+                terms.append(term)
+            stack.extend(reversed([c for c in children[0].children if hasattr(c, "data")][1:]))
+            continue
+        stack.extend(reversed(children))
+    return terms
+
+
+def term_values(text: str, activation: Mapping[str, Any]) -> dict[str, str]:
+    """Each term of ``text`` (:func:`expression_terms`) with its value as JSON text, or
+    why it has none (``missing: ...``)."""
+    celpy = _cel()
+    env = _environment()
+    cel_activation = {k: celpy.json_to_cel(v) for k, v in activation.items()}
+    out: dict[str, str] = {}
+    for term in expression_terms(text):
+        try:
+            value = env.program(env.compile(term), functions=FUNCTIONS).evaluate(cel_activation)
+        except (celpy.CELEvalError, ValueError, TypeError, KeyError, RecursionError) as exc:
+            value = exc
+        out[term] = _shown(value)
+    return out
+
+
+def _shown(value: Any) -> str:
+    celpy = _cel()
+    if isinstance(value, celpy.CELEvalError | Exception):
+        return _explain(value)
+    try:
+        shown = json.dumps(_plain(value), sort_keys=True, allow_nan=True)
+    except (TypeError, ValueError):
+        shown = repr(value)
+    return shown if len(shown) <= TERM_TEXT_LIMIT else shown[: TERM_TEXT_LIMIT - 1] + "…"
+
+
+def _plain(value: Any) -> Any:
+    """A CEL value as JSON types (its keys as text)."""
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value if not isinstance(value, bool) else bool(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return str(value)

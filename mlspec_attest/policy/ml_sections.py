@@ -9,18 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mlspec_attest.errors import MalformedDocumentError
 from mlspec_attest.formats.stages import StageKind
-from mlspec_attest.policy.celexpr import compile_expression
 from mlspec_attest.policy.model import (
     DataValidationRule,
     LeakageRule,
-    Requirement,
     RollbackTarget,
     SeparationRule,
     StagePolicy,
 )
 from mlspec_attest.policy.problems import Findings
+from mlspec_attest.policy.requirements import parse_requirements
 
 
 class _Sections:
@@ -95,16 +93,6 @@ class _Sections:
             train_stage=val.get("trainStage"),
         )
 
-    def requirements(self, reqs: list[dict[str, Any]]) -> tuple[Requirement, ...]:
-        requirements = []
-        for i, req in enumerate(reqs):
-            try:
-                compile_expression(req["expr"])
-            except MalformedDocumentError as exc:
-                self.report(["requirements", i, "expr"], exc.message)
-            requirements.append(Requirement(req["id"], req["expr"], req.get("description", "")))
-        return tuple(requirements)
-
 
 def ml_sections(
     doc: dict[str, Any], stages: Sequence[StagePolicy], report: Findings
@@ -118,7 +106,7 @@ def ml_sections(
         out["leakage"] = sections.leakage(doc["leakage"])
     if doc.get("dataValidation") is not None:
         out["data_validation"] = sections.data_validation(doc["dataValidation"])
-    out["requirements"] = sections.requirements(doc.get("requirements", []))
+    out["requirements"] = parse_requirements(doc.get("requirements", []), stages, report)
     if doc.get("rollback") is not None:
         target = doc["rollback"]
         out["rollback"] = RollbackTarget(target["summary"], target.get("description", ""))

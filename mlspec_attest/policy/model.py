@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -157,13 +158,18 @@ class DataValidationRule:
 
 @dataclass(frozen=True)
 class Requirement:
-    """A CEL expression over stage records that must hold."""
+    """What must hold of a run: a CEL expression over the stage records (``expr``), or a
+    typed bound on one stage's attested metrics (``criterion``: the vocabulary of the
+    objectives' criteria, judged by :mod:`mlspec_attest.policy.criteria`)."""
 
     id: str
     expr: str
     description: str = ""
+    criterion: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
+        if self.criterion is not None:
+            return dict(self.criterion)
         out = {"id": self.id, "expr": self.expr}
         if self.description:
             out["description"] = self.description

@@ -202,7 +202,7 @@ class PipelineVerifier:
         check_holdback_content(self.policy, chosen, self.store, self.report)
         check_leakage(self.policy, chosen, self.store, self.report)
         check_data_validation(self.policy, chosen, self.report)
-        check_requirements(self.policy, chosen, self.report)
+        check_requirements(self.policy, chosen, self.report, baseline)
 
     # -- step 9 -------------------------------------------------------------
     def check_artifacts(self, chosen: Mapping[str, AcceptedAttestation]) -> None:

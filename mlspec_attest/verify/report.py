@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from mlspec_attest import errors
 
 if TYPE_CHECKING:
-    from mlspec_attest.policy.objectives import CriterionResult
+    from mlspec_attest.policy.criteria import CriterionResult
 
 REPORT_SCHEMA = "https://mlspec-attest.dev/verification-report/v1"
 
@@ -168,6 +168,7 @@ class VerificationReport:
     artifacts: list[ArtifactSummary] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     objectives: list[CriterionResult] = field(default_factory=list)
+    requirements: list[CriterionResult] = field(default_factory=list)
     # The verification-summary levels (families of checks) the policy demands.
     demanded: tuple[str, ...] = ()
 
@@ -200,6 +201,7 @@ class VerificationReport:
             ],
             "artifacts": [a.to_json() for a in self.artifacts],
             "objectives": [r.to_json() for r in self.objectives],
+            "requirements": [r.to_json() for r in self.requirements],
             "failures": [f.to_json() for f in self.failures],
             "notes": list(self.notes),
         }

@@ -27,8 +27,9 @@ from mlspec_attest.formats.rfc3339 import format_rfc3339, parse_rfc3339
 from mlspec_attest.policy import sign_policy
 from mlspec_attest.policy.celexpr import ExpressionError, compile_expression, key, literal
 from mlspec_attest.policy.compiler import compile_policy
+from mlspec_attest.policy.criteria import Evidence
 from mlspec_attest.policy.load import lint_policy_text
-from mlspec_attest.policy.objectives import Evidence, evaluate_objectives, load_objectives
+from mlspec_attest.policy.objectives import evaluate_objectives, load_objectives
 from mlspec_attest.policy.signed import parse_signed_policy
 from mlspec_attest.signing.keys import KeyType, LocalKeySigner, generate_key
 

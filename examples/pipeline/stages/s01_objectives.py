@@ -16,7 +16,8 @@ from pathlib import Path
 from common import key, policy_path
 
 import mlspec_attest
-from mlspec_attest.policy.objectives import criterion_kind, load_objectives_text
+from mlspec_attest.policy.criteria import criterion_kind
+from mlspec_attest.policy.objectives import load_objectives_text
 
 OBJECTIVES = Path("objectives.yaml")
 VERSION = "2024.06-2"

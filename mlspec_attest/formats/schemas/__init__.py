@@ -27,14 +27,35 @@ def _validator(name: str) -> Any:
     return cls(schema, format_checker=jsonschema.FormatChecker())
 
 
+@cache
+def _definition_validator(name: str, definition: str) -> Any:
+    import jsonschema
+
+    schema = load_schema(name)
+    part = {"$schema": schema["$schema"], "$ref": f"#/$defs/{definition}", "$defs": schema["$defs"]}
+    cls = jsonschema.validators.validator_for(part)
+    return cls(part, format_checker=jsonschema.FormatChecker())
+
+
+def definition_errors(name: str, definition: str, doc: Any) -> list[tuple[list[str | int], str]]:
+    """Every violation of ``$defs/<definition>`` of schema ``name`` in ``doc``, as
+    :func:`schema_errors` gives them (one definition shared by two documents: the
+    objectives' criterion is also the policy's typed requirement)."""
+    return _errors(_definition_validator(name, definition), doc)
+
+
 def schema_errors(name: str, doc: Any) -> list[tuple[list[str | int], str]]:
     """Every violation of schema ``name`` in ``doc`` as (path, message).
 
     An unknown field is reported at the field itself (``unknown field 'x'``),
     so a line-numbered report points at the offending line.
     """
+    return _errors(_validator(name), doc)
+
+
+def _errors(validator: Any, doc: Any) -> list[tuple[list[str | int], str]]:
     out: list[tuple[list[str | int], str]] = []
-    for e in _validator(name).iter_errors(doc):
+    for e in validator.iter_errors(doc):
         path = list(e.path)
         if e.validator == "additionalProperties" and isinstance(e.instance, dict):
             known = set(e.schema.get("properties", {}))

@@ -12,14 +12,9 @@ from collections.abc import Mapping
 
 from mlspec_attest.errors import MlspecError
 from mlspec_attest.formats.inputs import named
+from mlspec_attest.policy.criteria import Evidence, criterion_kind
 from mlspec_attest.policy.model import Policy
-from mlspec_attest.policy.objectives import (
-    Evidence,
-    Objectives,
-    criterion_kind,
-    evaluate_objectives,
-    load_objectives_text,
-)
+from mlspec_attest.policy.objectives import Objectives, evaluate_objectives, load_objectives_text
 from mlspec_attest.store.ledger import AttestationStore
 from mlspec_attest.verify.accepted import AcceptedAttestation, Baseline
 from mlspec_attest.verify.checks.digests import short

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mlspec_attest.policy.objectives import as_doubles
+from mlspec_attest.policy.criteria import as_doubles
 from mlspec_attest.verify.accepted import AcceptedAttestation
 
 #: The attestation each stage's checks read (its agreeing group's representative).

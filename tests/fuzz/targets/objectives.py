@@ -7,7 +7,8 @@ baseline) to a result, never an exception.
 
 from __future__ import annotations
 
-from mlspec_attest.policy.objectives import Evidence, evaluate_objectives, load_objectives
+from mlspec_attest.policy.criteria import Evidence
+from mlspec_attest.policy.objectives import evaluate_objectives, load_objectives
 
 from ._harness import input_file, main, parse_or_none
 
