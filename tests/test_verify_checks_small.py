@@ -101,9 +101,10 @@ def test_an_unmet_requirement_is_one_whole_failure(ml: MLPipeline) -> None:
         Failure(
             Check.REQUIREMENT,
             None,
-            "requirement 'split-is-seeded' not met: expression is false",
+            "requirement 'split-is-seeded' not met: expression is false; observed: "
+            'stages.split.parameters = {"shuffle": true}',
             expected='"seed" in stages.split.parameters',
-            found="expression is false",
+            found='expression is false; observed: stages.split.parameters = {"shuffle": true}',
             remedy="see the policy's requirements",
         )
     ]
@@ -118,17 +119,19 @@ def test_a_requirement_names_its_description_as_the_remedy(make_ml: MakeML) -> N
     report = make_ml(requirements=reqs).run(split={"parameters": {"shuffle": True}}).verify()
     [failure] = only(report, Check.REQUIREMENT)
     assert failure.remedy == "record the split seed (--param seed=N)"
-    assert failure.found == "expression is false"
+    assert failure.found == (
+        'expression is false; observed: stages.split.parameters = {"shuffle": true}'
+    )
 
 
 def test_a_requirement_that_cannot_be_evaluated_says_why(make_ml: MakeML) -> None:
-    reqs = "  - id: packaged\n    expr: 'stages.package.metrics[\"size\"] < 10.0'\n"
+    reqs = "  - id: packaged\n    expr: 'stages.train.metrics[\"size\"] < 10.0'\n"
     report = make_ml(requirements=reqs).run().verify()
     [failure] = only(report, Check.REQUIREMENT)
     assert failure.stage is None
     assert failure.message.startswith("requirement 'packaged' not met: cannot evaluate: ")
     assert failure.found == failure.message.removeprefix("requirement 'packaged' not met: ")
-    assert failure.expected == 'stages.package.metrics["size"] < 10.0'
+    assert failure.expected == 'stages.train.metrics["size"] < 10.0'
     assert failure.remedy == "see the policy's requirements"
 
 
@@ -138,6 +141,9 @@ def test_each_unmet_requirement_fails_once(make_ml: MakeML, count: int) -> None:
     report = make_ml(requirements=reqs).run().verify()
     assert [f.message for f in only(report, Check.REQUIREMENT)] == [
         f"requirement 'never-{i}' not met: expression is false" for i in range(count)
+    ]  # 'false' reads no term: nothing observed to show
+    assert [f.found for f in only(report, Check.REQUIREMENT)] == [
+        "expression is false" for _ in range(count)
     ]
 
 
@@ -352,7 +358,7 @@ def test_another_schema_and_version_name_the_policys_schema_in_the_fix(make_ml: 
 
 def test_a_requirement_that_cannot_be_evaluated_does_not_hide_the_next(make_ml: MakeML) -> None:
     reqs = (
-        "  - id: packaged\n    expr: 'stages.package.metrics[\"size\"] < 10.0'\n"
+        "  - id: packaged\n    expr: 'stages.train.metrics[\"size\"] < 10.0'\n"
         "  - id: never\n    expr: 'false'\n"
     )
     report = make_ml(requirements=reqs).run().verify()

@@ -284,15 +284,22 @@ def test_a_model_whose_stage_has_no_valid_attestation(run: Pipeline, tmp_path: P
         Failure(
             Check.ARTIFACT_MISMATCH,
             "package",
-            "deploy artifact 'model': stage 'package' attests no product 'dist/model'",
+            "deploy artifact 'model' was not compared: stage 'package' has no verified "
+            "attestation",
             expected="product dist/model in a valid package attestation",
-            found="none",
+            found="stage package not verified",
             remedy="fix the stage failures above first",
         )
     ]
     assert report.artifacts[0] == ArtifactSummary(
-        "model", str(paths["model"]), "mismatch", digest_path(paths["model"]).digest_set()
+        "model",
+        str(paths["model"]),
+        "stage-not-verified",
+        digest_path(paths["model"]).digest_set(),
     )
+    causes = {f.check: why for f, why in report.classified_failures()}
+    assert causes[Check.STAGE_MISSING] == ""  # the root cause: nothing was attested
+    assert causes[Check.ARTIFACT_MISMATCH] == "stage 'package' was not verified"
 
 
 def _resign_package(p: Pipeline, store: AttestationStore, edit: Any) -> None:

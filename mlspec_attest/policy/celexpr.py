@@ -218,8 +218,12 @@ def _shown(value: Any) -> str:
 
 def _plain(value: Any) -> Any:
     """A CEL value as JSON types (its keys as text)."""
-    if isinstance(value, bool | int | float | str) or value is None:
-        return value if not isinstance(value, bool) else bool(value)
+    from celpy import celtypes
+
+    if isinstance(value, celtypes.BoolType | bool):  # BoolType is an int, not a bool
+        return bool(value)
+    if isinstance(value, int | float | str) or value is None:
+        return value
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

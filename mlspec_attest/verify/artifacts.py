@@ -119,7 +119,7 @@ class DeployArtifacts:
         if isinstance(actual, ArtifactSummary):
             return actual
         if attested is None:
-            return self.not_attested(target, actual)
+            return self.not_attested(target, actual, target.stage in chosen)
         if dict(attested.digest) == actual.digest_set():
             self.check_oms_evidence(target.stage, chosen[target.stage], target.path)
             return target.summary("ok", actual.digest_set())
@@ -173,8 +173,20 @@ class DeployArtifacts:
             )
             return target.summary("mismatch")
 
-    def not_attested(self, target: DeployTarget, actual: ArtifactDigest) -> ArtifactSummary:
+    def not_attested(
+        self, target: DeployTarget, actual: ArtifactDigest, stage_verified: bool
+    ) -> ArtifactSummary:
         spec = target.spec
+        if not stage_verified:  # the stage's own failures are the cause: say so
+            self._deny(
+                target,
+                Check.ARTIFACT_MISMATCH,
+                f" was not compared: stage {spec.stage!r} has no verified attestation",
+                expected=f"product {spec.product} in a valid {spec.stage} attestation",
+                found=f"stage {spec.stage} not verified",
+                remedy="fix the stage failures above first",
+            )
+            return target.summary("stage-not-verified", actual.digest_set())
         self._deny(
             target,
             Check.ARTIFACT_MISMATCH,

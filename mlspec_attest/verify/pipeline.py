@@ -53,6 +53,7 @@ from mlspec_attest.verify.checks.objectives import check_objectives
 from mlspec_attest.verify.checks.requirements import check_requirements
 from mlspec_attest.verify.checks.separation import check_separation
 from mlspec_attest.verify.checks.validation import check_data_validation
+from mlspec_attest.verify.ledger import checks_ran
 from mlspec_attest.verify.ordering import check_ordering
 from mlspec_attest.verify.report import ERROR_CLASSES, Check, StageSummary, VerificationReport
 from mlspec_attest.verify.signers import SignerLookup
@@ -226,6 +227,8 @@ class PipelineVerifier:
         self.check_ml(chosen)
         self.check_artifacts(chosen)
         self._summarize(chosen, by_stage)
+        owners = tuple(k.keyid for k in self.owner_keys)
+        self.report.checks = checks_ran(self.policy, self.report, chosen, owners)
         return self.report
 
     def _summarize(
@@ -275,7 +278,7 @@ def require_verified(
     """Fail-closed form: return the report if it passed, else raise VerificationError."""
     report = verify_pipeline(signed, owner_keys, store, **options)
     if not report.passed:
-        first = report.failures[0]
+        first = report.classified_failures()[0][0]  # the first root cause
         error = ERROR_CLASSES[first.check](
             f"pipeline denied: {len(report.failures)} failure(s); "
             f"first: [{first.check.value}] {first.message}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from mlspec_attest import errors
 
@@ -52,6 +52,14 @@ class Check(StrEnum):
     ARTIFACT_MISMATCH = "artifact-mismatch"
     OMS_SIGNATURE = "oms-signature"
 
+
+#: Failures of one attestation, found before its stage is judged: root causes.
+ADMISSION: Final = frozenset({
+    Check.ATTESTATION_MALFORMED, Check.SIGNATURE, Check.SIGNER_NOT_ALLOWED, Check.RUN_ID,
+    Check.POLICY_DIGEST, Check.STAGE_KIND, Check.SIGNED_TIME, Check.CONFLICT,
+})  # fmt: skip
+#: A stage judged as a whole (missing, too few signers).
+STAGE_LEVEL: Final = frozenset({Check.STAGE_MISSING, Check.THRESHOLD})
 
 ERROR_CLASSES: dict[Check, type[errors.VerificationError]] = {
     Check.POLICY_SIGNATURE: errors.PolicySignatureError,
@@ -169,6 +177,8 @@ class VerificationReport:
     notes: list[str] = field(default_factory=list)
     objectives: list[CriterionResult] = field(default_factory=list)
     requirements: list[CriterionResult] = field(default_factory=list)
+    # Every check that ran, with its evidence (verify/ledger.py CheckRun, to_json()).
+    checks: list[Any] = field(default_factory=list)
     # The verification-summary levels (families of checks) the policy demands.
     demanded: tuple[str, ...] = ()
 
@@ -178,6 +188,22 @@ class VerificationReport:
 
     def fail(self, check: Check, stage: str | None, message: str, **kw: str) -> None:
         self.failures.append(Failure(check, stage, message, **kw))
+
+    def classified_failures(self) -> list[tuple[Failure, str]]:
+        """Each failure with why it is a consequence ("" for a root cause), root causes
+        first (each group in the order found): an attestation refused at admission is a
+        root cause; its stage then missing, and the checks reading that stage, follow."""
+        refused = {f.stage for f in self.failures if f.check in ADMISSION and f.stage}
+        unverified = refused | {f.stage for f in self.failures if f.check in STAGE_LEVEL}
+        out = []
+        for f in self.failures:
+            because = ""
+            if f.check in STAGE_LEVEL and f.stage in refused:
+                because = f"stage {f.stage!r}: its attestations were refused (see the root causes)"
+            elif f.check not in ADMISSION | STAGE_LEVEL and f.stage in unverified:
+                because = f"stage {f.stage!r} was not verified"
+            out.append((f, because))
+        return sorted(out, key=lambda item: bool(item[1]))
 
     def failed_stages(self) -> set[str]:
         return {f.stage for f in self.failures if f.stage}
@@ -202,6 +228,10 @@ class VerificationReport:
             "artifacts": [a.to_json() for a in self.artifacts],
             "objectives": [r.to_json() for r in self.objectives],
             "requirements": [r.to_json() for r in self.requirements],
-            "failures": [f.to_json() for f in self.failures],
+            "checks": [c.to_json() for c in self.checks],
+            "failures": [
+                {**f.to_json(), "cause": "consequence" if why else "root", "because": why}
+                for f, why in self.classified_failures()
+            ],
             "notes": list(self.notes),
         }

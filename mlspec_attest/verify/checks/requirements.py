@@ -71,11 +71,11 @@ def _cel(req: Requirement, activation: dict[str, Any]) -> CriterionResult:
 
 def _unmet(req: Requirement, result: CriterionResult, report: VerificationReport) -> None:
     observed = ", ".join(f"{k}={v:.6g}" for k, v in result.observed.items())
-    kind = criterion_kind(req.criterion) if req.criterion is not None else "expr"
+    kind = f" ({criterion_kind(req.criterion)})" if req.criterion is not None else ""
     report.fail(
         Check.REQUIREMENT,
         result.stage or None,
-        f"requirement {req.id!r} ({kind}) not met: {result.message}",
+        f"requirement {req.id!r}{kind} not met: {result.message}",
         expected=result.threshold if req.criterion is not None else req.expr,
         found=observed or result.message,
         remedy=req.description or "see the policy's requirements",

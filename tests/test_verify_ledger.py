@@ -1,0 +1,90 @@
+"""A report that proves what was checked: every check the policy asked for, with its
+evidence, pass or fail; and on a deny the root causes before their consequences."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlspec_attest.verify.report import VerificationReport
+
+from .mlpipeline import MLPipeline
+from .support import Pipeline
+
+
+def runs(report: VerificationReport) -> list[dict[str, Any]]:
+    return list(report.to_json()["checks"])
+
+
+def one(report: VerificationReport, check: str, stage: str | None = None) -> dict[str, Any]:
+    [entry] = [c for c in runs(report) if c["check"] == check and c["stage"] == stage]
+    return entry
+
+
+def test_a_pass_lists_every_check_with_its_evidence(ml: MLPipeline) -> None:
+    report = ml.run().verify()
+    assert report.passed, [str(f) for f in report.failures]
+    assert {c["result"] for c in runs(report)} == {"pass"}
+    assert one(report, "policy-signature")["evidence"] == {
+        "digest": report.policy_digest,
+        "ownerKeys": [ml.keys["owner"].keyid],
+    }
+    stages = [c["stage"] for c in runs(report) if c["check"] == "stage"]
+    assert stages == [s.name for s in ml.signed.policy.stages]
+    train = one(report, "stage", "train")["evidence"]
+    assert train["threshold"].endswith(f"of {len(train['functionaries'])}")
+    assert train["signedBy"] and all(
+        a["digest"].startswith("sha256:") for a in train["attestations"]
+    )
+    assert one(report, "ordering")["evidence"]["after"]["train"]
+    leakage = one(report, "leakage", "split")["evidence"]
+    assert leakage["tolerance"] == 0 and leakage["pairs"]
+    assert (
+        set(leakage["overlaps"]) >= set(leakage["pairs"]) and max(leakage["overlaps"].values()) == 0
+    )
+    assert one(report, "separation")["evidence"]["test"] == "test"
+    assert one(report, "data-validation", "validate")["evidence"]["schema"] == "diabetes-features"
+    objectives = [c for c in runs(report) if c["check"] == "objective"]
+    assert objectives and all(
+        c["evidence"]["bound"] and c["evidence"]["observed"]
+        for c in objectives
+        if c["evidence"]["kind"] != "expr"
+    )
+    requirements = [c["evidence"]["id"] for c in runs(report) if c["check"] == "requirement"]
+    assert requirements == [r.id for r in ml.signed.policy.requirements]
+
+
+def test_rules_and_deploy_artifacts_show_what_they_compared(honest: Pipeline) -> None:
+    report = honest.verify()
+    assert report.passed
+    rules = {c["stage"]: c for c in runs(report) if c["check"] == "artifact-rules"}
+    assert list(rules) == ["ingest", "split", "train", "package"]
+    assert rules["train"]["evidence"]["materials"][0].startswith("MATCH data/split/train.csv")
+    assert {c["result"] for c in rules.values()} == {"pass"}
+    model = one(report, "deploy-artifact", "package")
+    assert model["result"] == "pass" and model["evidence"]["status"] == "ok"
+    assert any(k.startswith("sha256") for k in model["evidence"]["digest"])
+
+
+def test_a_failed_check_is_marked_where_it_failed(ml: MLPipeline) -> None:
+    report = ml.run(split={"parameters": {"shuffle": True}}).verify()
+    failed = [(c["check"], c["evidence"].get("id")) for c in runs(report) if c["result"] == "fail"]
+    assert failed == [("requirement", "split-is-seeded")]
+
+
+def test_a_run_under_another_policy_names_the_root_cause_first(honest: Pipeline) -> None:
+    """The issue's case: the policy was edited after the run, so every attestation is
+    bound to another policy; that is the cause, not the missing stages or artifacts."""
+    honest.write_policy(expires="2099-06-30T00:00:00Z")
+    honest.sign_policy()
+    report = honest.verify(artifacts=honest.deploy_artifacts())
+    failures = report.to_json()["failures"]
+    causes = [f["cause"] for f in failures]
+    assert causes == sorted(causes, key=lambda c: c != "root")  # roots first
+    roots = [f for f in failures if f["cause"] == "root"]
+    assert roots and {f["check"] for f in roots} == {"policy-digest"}
+    consequences = [f for f in failures if f["cause"] == "consequence"]
+    assert {f["check"] for f in consequences} >= {"stage-missing", "artifact-mismatch"}
+    assert all(f["because"] for f in consequences)
+    assert {a["status"] for a in report.to_json()["artifacts"]} == {"stage-not-verified"}
+    not_run = [c for c in runs(report) if c["result"] == "not-run"]
+    assert {c["check"] for c in not_run} >= {"artifact-rules"}
