@@ -24,7 +24,13 @@ One call::
 
     mlspec_attest.attest("ingest", key="keys/data.key", products=["data/raw.csv"])
 
-If the block raises, nothing is signed and the exception propagates.
+If the block raises, nothing is signed and the exception propagates. A decorated function
+returns what the function returns; ``with`` binds the :class:`StageSession`, whose
+``result`` is the :class:`SignedStage` once the block has ended.
+
+Every value is checked, and numpy or pandas values converted to plain JSON, at the call
+that records it (``mlspec_attest.formats.mlvalues``): a refusal names the parameter
+(``param 'lr': ...``) instead of surfacing at signing.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from mlspec_attest.attestation.stage import SignedStage, seen_attestations, sign
 from mlspec_attest.errors import UsageError
 from mlspec_attest.evidence.metrics import slice_key
 from mlspec_attest.evidence.metrics_file import load_metrics_file
-from mlspec_attest.formats.statement import JSONScalar, check_finite_metrics
+from mlspec_attest.formats.mlvalues import count_value, json_scalar, json_value, metric_values
 from mlspec_attest.policy.signed import load_signed_policy
 from mlspec_attest.store.ledger import open_store
 
@@ -106,18 +112,21 @@ class StageSession:
             self.record.roles[role] = Path(path)
         return self
 
-    def param(self, name: str, value: JSONScalar) -> StageSession:
-        self.record.parameters[name] = value
+    def param(self, name: str, value: object) -> StageSession:
+        """Record one parameter: a JSON scalar, or a numpy/pandas scalar converted to one."""
+        self.record.parameters[name] = json_scalar(value, what=f"param {name!r}")
         return self
 
-    def params(self, values: Mapping[str, JSONScalar]) -> StageSession:
-        self.record.parameters.update(values)
+    def params(self, values: Mapping[str, object]) -> StageSession:
+        """Record several parameters; none is recorded if one is refused."""
+        checked = {name: json_scalar(v, what=f"param {name!r}") for name, v in values.items()}
+        self.record.parameters.update(checked)
         return self
 
-    def metric(self, name: str, value: float) -> StageSession:
-        self.record.metrics.update(
-            check_finite_metrics({name: value}, what=f"stage {self.record.stage}")
-        )
+    def metric(self, name: str, value: object) -> StageSession:
+        """Record one overall metric: a finite number (numpy scalars converted)."""
+        where = f"stage {self.record.stage}"
+        self.record.metrics.update(metric_values({name: value}, what=where))
         return self
 
     def metrics_file(self, path: PathLike) -> StageSession:
@@ -127,14 +136,13 @@ class StageSession:
         return self
 
     def slice_metrics(
-        self, family: str, value: object, *, count: int, metrics: Mapping[str, float]
+        self, family: str, value: object, *, count: object, metrics: Mapping[str, object]
     ) -> StageSession:
         """Metrics of one slice; ``value`` is keyed like computed documents (1.0 -> "1")."""
-        checked = check_finite_metrics(dict(metrics), what=f"slice {family}={value}")
-        self.record.slices.setdefault(family, {})[slice_key(value)] = {
-            "count": int(count),
-            "metrics": checked,
-        }
+        where = f"slice {family}={value}"
+        checked = metric_values(metrics, what=where)
+        entry = {"count": count_value(count, what=f"{where}: count"), "metrics": checked}
+        self.record.slices.setdefault(family, {})[slice_key(value)] = entry
         return self
 
     def split(self, role: str, path: PathLike) -> StageSession:
@@ -166,19 +174,21 @@ class StageSession:
             record["best"] = dict(best)
         if space is not None:
             record["space"] = dict(space)
-        self.record.details["search"] = record
+        self.record.details["search"] = json_value(record, what="search")
         return self
 
-    def infra(self, name: str, value: Any) -> StageSession:
-        self.record.infrastructure[name] = value
+    def infra(self, name: str, value: object) -> StageSession:
+        """Record an infrastructure fact (any JSON value; numpy/pandas values converted)."""
+        self.record.infrastructure[name] = json_value(value, what=f"infra {name!r}")
         return self
 
-    def detail(self, name: str, value: Any) -> StageSession:
-        self.record.details[name] = value
+    def detail(self, name: str, value: object) -> StageSession:
+        """Record any other JSON value in ``details`` (numpy/pandas values converted)."""
+        self.record.details[name] = json_value(value, what=f"detail {name!r}")
         return self
 
     def finish(self) -> SignedStage:
-        """Hash, sign and store now."""
+        """Hash, sign and store now; return the :class:`SignedStage` (also kept as ``result``)."""
         self.result = sign_stage(
             self.record,
             stage_signer(self._key, passphrase=self._passphrase),
@@ -191,7 +201,13 @@ class StageSession:
 
 
 class stage:
-    """Context manager and decorator that signs a stage when its body succeeds."""
+    """Context manager and decorator that signs a stage when its body succeeds.
+
+    ``with stage(...) as s`` binds ``s`` to the :class:`StageSession`; after the block,
+    ``s.result`` is the :class:`SignedStage`. A decorated function returns what the
+    function itself returns, after its stage was signed; its session is ``current()``
+    while it runs.
+    """
 
     def __init__(self, name: str, **options: Any) -> None:
         self.name = name
@@ -238,11 +254,11 @@ def attest(
     key: PathLike | StageSigner | None = None,
     materials: Iterable[PathLike] = (),
     products: Iterable[PathLike] = (),
-    parameters: Mapping[str, JSONScalar] | None = None,
-    metrics: Mapping[str, float] | None = None,
+    parameters: Mapping[str, object] | None = None,
+    metrics: Mapping[str, object] | None = None,
     **options: Any,
 ) -> SignedStage:
-    """Sign one stage in a single call."""
+    """Sign one stage in a single call; return its :class:`SignedStage`."""
     session = StageSession(name, key=key, **options)
     for m in materials:
         session.material(m)
