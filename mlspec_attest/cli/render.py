@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mlspec_attest.cli.output import detail_lines
@@ -9,6 +11,7 @@ from mlspec_attest.cli.policy_view import StageView, policy_view
 from mlspec_attest.formats.rfc3339 import format_rfc3339
 
 if TYPE_CHECKING:
+    from mlspec_attest.policy.criteria import CriterionResult
     from mlspec_attest.policy.model import Policy
     from mlspec_attest.verify.report import VerificationReport
 
@@ -169,19 +172,49 @@ def report_text(report: VerificationReport) -> str:
         out.append("")
         for a in report.artifacts:
             out.append(f"  artifact {a.role:<14} {a.status:<11} {a.path or '-'}")
-    if report.objectives:
-        out.append("")
-        out.append("launch criteria:")
-        for r in report.objectives:
-            mark = "pass" if r.passed else "FAIL"
-            out.append(f"  [{mark}] {r.id:<20} {r.stage:<10} {r.message}")
-    if report.failures:
-        out.append("")
-        out.append(f"{len(report.failures)} failure(s):")
-        for i, f in enumerate(report.failures, 1):
-            where = f"stage {f.stage}" if f.stage else "policy"
-            out.append(f"  {i}. [{f.check.value}] {where}: {f.message}")
-            out += detail_lines("       ", f.expected, f.found, f.remedy, source=f.source)
+    out += _criteria("launch criteria:", report.objectives)
+    out += _criteria("requirements:", report.requirements)
+    out += _checks_line(report)
+    out += _failure_lines(report)
     for note in report.notes:
         out.append(f"  note: {note}")
     return "\n".join(out)
+
+
+def _criteria(title: str, results: Sequence[CriterionResult]) -> list[str]:
+    if not results:
+        return []
+    out = ["", title]
+    for r in results:
+        mark = "pass" if r.passed else "FAIL"
+        out.append(f"  [{mark}] {r.id:<20} {r.stage or '-':<10} {r.message}")
+    return out
+
+
+def _checks_line(report: VerificationReport) -> list[str]:
+    """One line counting the checks that ran (``--json``'s ``checks[]`` has the evidence)."""
+    if not report.checks:
+        return []
+    counts = Counter(c.result for c in report.checks)
+    parts = [f"{counts[r]} {label}" for r, label in
+             (("pass", "passed"), ("fail", "failed"), ("not-run", "not run")) if counts[r]]  # fmt: skip
+    return [
+        "",
+        f"checks: {len(report.checks)} ({', '.join(parts)}); --json lists each with its evidence",
+    ]
+
+
+def _failure_lines(report: VerificationReport) -> list[str]:
+    """Every failure, root causes first; a consequence says what it follows from."""
+    if not report.failures:
+        return []
+    classified = report.classified_failures()
+    roots = sum(1 for _, why in classified if not why)
+    out = ["", f"{len(report.failures)} failure(s), {roots} root cause(s) first:"]
+    for i, (f, why) in enumerate(classified, 1):
+        where = f"stage {f.stage}" if f.stage else "policy"
+        out.append(f"  {i}. [{f.check.value}] {where}: {f.message}")
+        if why:
+            out.append(f"       because:  {why}")
+        out += detail_lines("       ", f.expected, f.found, f.remedy, source=f.source)
+    return out
