@@ -103,7 +103,8 @@ functionaries:
   alice: {{publicKey: "{pem}"}}
 stages:
   - {{name: split, kind: split, functionaries: [alice]}}
-  - {{name: test, kind: test, functionaries: [alice], after: [split]}}
+  - {{name: train, kind: train, functionaries: [alice], after: [split]}}
+  - {{name: test, kind: test, functionaries: [alice], after: [train]}}
 requirements:
 {requirements}
 """
@@ -162,3 +163,16 @@ def test_a_signed_policy_keeps_typed_requirements(pem: str) -> None:
 
     again, errors = compile_policy(policy.to_json(), base_dir=None)
     assert again is not None and again.requirements == policy.requirements, errors
+
+
+def test_lint_warns_of_a_slice_bound_on_a_stage_without_slices(pem: str) -> None:
+    problems = lint(
+        "  - {id: a, stage: train, gap: {family: sex, metric: mae, max: 1}}\n"
+        "  - {id: b, stage: test, gap: {family: sex, metric: mae, max: 1}}\n"
+        "  - {id: c, stage: train, metric: loss, max: 1}\n",
+        pem,
+    )
+    assert problems == [
+        "warning: requirements[0].stage: stage 'train' is of kind train, which attests no "
+        "slices: a slice bound reads an evaluate, test or monitor stage"
+    ]

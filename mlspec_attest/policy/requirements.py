@@ -13,9 +13,10 @@ Two forms, told apart by ``stage``:
   baseline".
 
 Lint checks what the policy alone can tell: every stage named (in ``stage`` or inside a
-CEL expression as ``stages.<name>``) exists, and a typed bound names a stage whose kind
-records metrics. Metric and slice-family names come from the run: ``policy test``
-against a recorded run shows whether they exist.
+CEL expression as ``stages.<name>``) exists, a typed bound names a stage whose kind
+attests metrics, and a slice bound one whose kind attests slices. The names of metrics
+and slice families come from the run, not the policy: ``policy test`` against a recorded
+run shows whether they exist (a missing one is named in the failure).
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ _NO_METRICS: Final = frozenset(
     {StageKind.OBJECTIVES, StageKind.INGEST, StageKind.SPLIT, StageKind.PACKAGE,
      StageKind.SERVE, StageKind.LOG}
 )  # fmt: skip
+#: Stage kinds whose attestations carry metrics per slice (a slice bound elsewhere is
+#: likely a mistake).
+_SLICED: Final = frozenset(
+    {StageKind.EVALUATE, StageKind.TEST, StageKind.MONITOR, StageKind.CUSTOM}
+)
+_SLICE_BOUNDS: Final = ("gap", "ratio", "eachSlice", "support")
 _STAGE_REF: Final = re.compile(r"""^stages(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*(["'])(.*?)\2\s*\])""")
 
 
@@ -69,6 +76,13 @@ def _typed(
             [*path, "stage"],
             f"stage {name!r} is of kind {stage.kind.value}, which attests no metrics: "
             "name the stage that measures them (train, evaluate, test, monitor ...)",
+            "warning",
+        )
+    elif stage.kind not in _SLICED and any(bound in req for bound in _SLICE_BOUNDS):
+        report(
+            [*path, "stage"],
+            f"stage {name!r} is of kind {stage.kind.value}, which attests no slices: "
+            "a slice bound reads an evaluate, test or monitor stage",
             "warning",
         )
     if isinstance(req.get("expr"), str):
