@@ -308,7 +308,11 @@ def yaml_refusal(text: str) -> str:
         ),
         ("a: 2024-02-30\n", "p.yaml: not valid YAML: day is out of range for month"),
         ("a: 1\n---\nb: 2\n", "p.yaml: not valid YAML: line 2: but found another document"),
-        ("a: [1\n", "p.yaml: not valid YAML: line 2: expected ',' or ']', but got '<stream end>'"),
+        (
+            "a: [1\n",  # on the line of the '[' left open, not the line where the parser noticed
+            "p.yaml: not valid YAML: line 1: the '[' list opened on this line is not closed "
+            "(line 2: expected ',' or ']', but got '<stream end>')",
+        ),
         (
             "a: \x00\n",
             "p.yaml: not valid YAML: unacceptable character #x0000: special characters are not "
@@ -466,10 +470,7 @@ def test_lint_reports_an_out_of_range_expiry(pipeline: Pipeline) -> None:
     assert policy is None
     [problem] = problems
     assert problem.path == "expires"
-    assert problem.message == (
-        "not an RFC 3339 instant: '9999-12-31T23:59:59-05:00' is out of range "
-        "(years 0001-9999 in UTC)"
-    )
+    assert problem.message == "'9999-12-31T23:59:59-05:00' is out of range (years 0001-9999 in UTC)"
 
 
 def test_an_expired_policy_still_loads(pipeline: Pipeline) -> None:

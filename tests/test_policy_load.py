@@ -141,7 +141,7 @@ deploy:
     assert "cannot come after itself" in messages[4]
     assert "duplicate stage name 'train'" in messages[5]
     assert "unknown stage 'nostage'" in messages[6]
-    assert str(problems[0]).startswith(f"line {line_no(text, 'ghost')}: error: stages[0]")
+    assert str(problems[0]).startswith(f"line {line_no(text, 'ghost')}: error: stage 1 (train), ")
 
 
 def test_load_policy_yaml_raises_with_every_error(tmp_path: Path, keys: dict[str, KeyPair]) -> None:
@@ -201,7 +201,7 @@ def test_duplicate_yaml_key_message() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "line"), [(DUPLICATE_KEY, 3), (BROKEN_YAML, 3)], ids=["duplicate-key", "broken-yaml"]
+    ("text", "line"), [(DUPLICATE_KEY, 3), (BROKEN_YAML, 2)], ids=["duplicate-key", "broken-yaml"]
 )
 def test_yaml_errors_carry_their_line_number(text: str, line: int) -> None:
     _, problems = lint(text)
@@ -376,8 +376,13 @@ def test_key_paths_are_relative_to_the_policy(tmp_path: Path, keys: dict[str, Ke
 
     _, problems = lint(text.replace("k/alice.pub", "k/missing.pub"), base_dir=tmp_path)
     [problem] = errors(problems)
-    assert problem.path == "functionaries.alice"
-    assert "not found" in problem.message
+    assert problem.path == "functionaries.alice.key"
+    assert problem.line == line_no(text, "key: k/alice.pub")
+    missing = (tmp_path / "k/missing.pub").resolve()
+    assert problem.message == (
+        f"public key {missing}: file not found "
+        f"(written 'k/missing.pub', relative to the policy file's folder {tmp_path.resolve()})"
+    )
 
     (tmp_path / "k/alice.key").write_bytes(keys["ml-engineer"].key_path.read_bytes())
     _, problems = lint(text.replace("k/alice.pub", "k/alice.key"), base_dir=tmp_path)

@@ -284,8 +284,7 @@ def test_a_model_whose_stage_has_no_valid_attestation(run: Pipeline, tmp_path: P
         Failure(
             Check.ARTIFACT_MISMATCH,
             "package",
-            "deploy artifact 'model' was not compared: stage 'package' has no verified "
-            "attestation",
+            "deploy artifact 'model' was not compared: stage 'package' has no verified attestation",
             expected="product dist/model in a valid package attestation",
             found="stage package not verified",
             remedy="fix the stage failures above first",

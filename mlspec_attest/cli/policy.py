@@ -57,10 +57,11 @@ def init(template: str) -> None:
 @click.argument("file", type=FILE)
 @json_option("Print problems as JSON.")
 def lint(file: Path, as_json: bool) -> None:
-    """Report every problem in a YAML policy, with line numbers.
+    """Report every problem in a YAML policy, with line numbers, in one run.
 
-    An expired policy is an error, one expiring within 30 days a warning.
-    Exit 0 if there are no errors (warnings are printed), 3 otherwise.
+    Schema and semantic problems are reported together; stages are counted from 1
+    and named (stage 3 (train)). An expired policy is an error, one expiring within
+    30 days a warning. Exit 0 if there are no errors (warnings are printed), 3 otherwise.
     """
     text = read_policy_text(file)
     policy_obj, problems = lint_policy_text(text, source=str(file), base_dir=file.parent)
@@ -71,14 +72,20 @@ def lint(file: Path, as_json: bool) -> None:
             "file": str(file),
             "valid": policy_obj is not None and not errors,
             "problems": [
-                {"line": p.line, "path": p.path, "severity": p.severity, "message": p.message}
+                {
+                    "line": p.line,
+                    "path": p.path,
+                    "where": p.place,
+                    "severity": p.severity,
+                    "message": p.message,
+                }
                 for p in problems
             ],
         }
         click.echo(json.dumps(doc, indent=2))
     else:
         for p in problems:
-            field = f"{p.path}: " if p.path else ""
+            field = f"{p.place}: " if p.place else ""
             click.echo(f"{file}:{p.line or 1}: {p.severity}: {field}{p.message}", err=True)
         if not errors:
             stages = len(policy_obj.stages) if policy_obj else 0

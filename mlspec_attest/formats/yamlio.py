@@ -33,6 +33,7 @@ document to the line that holds it, for lint messages.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import io
 import math
 import re
@@ -46,11 +47,12 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.events import AliasEvent, CollectionStartEvent
+from ruamel.yaml.tokens import BlockEntryToken
 
 from mlspec_attest.errors import BadInputError, MalformedDocumentError
 from mlspec_attest.formats import limits
 from mlspec_attest.formats.limits import MAX_SAFE_INTEGER
-from mlspec_attest.formats.rfc3339 import format_rfc3339
+from mlspec_attest.formats.rfc3339 import format_rfc3339, midnight_utc
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -164,9 +166,7 @@ def load_yaml(text: str, *, what: str, max_bytes: int) -> Any:
     except _Refused as exc:
         raise YamlError(what, exc.detail, exc.line) from exc
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise YamlError(what, f"{exc.problem or exc.context}", line) from exc
+        raise YamlError(what, *_where_it_breaks(exc, text.removeprefix("\ufeff"))) from exc
     except RecursionError as exc:  # bounded above; kept as a backstop
         raise YamlError(what, "nested too deeply") from exc
     except Exception as exc:
@@ -178,6 +178,52 @@ def load_yaml(text: str, *, what: str, max_bytes: int) -> Any:
         return _joined(root, what, 1)
     _check_values(root, what)
     return root
+
+
+# A construct left open is noticed where the parser runs into the next thing, often a line or
+# more later: the line to fix is the one where it was opened (the context mark).
+_OPENED = {
+    "while parsing a flow sequence": "the '[' list opened on this line is not closed",
+    "while parsing a flow mapping": "the '{' mapping opened on this line is not closed",
+    "while scanning a quoted scalar": "the quoted string that starts on this line is not closed",
+    "while scanning a simple key": "the key on this line has no ':' after it",
+}
+
+
+def _where_it_breaks(exc: MarkedYAMLError, text: str) -> tuple[str, int | None]:
+    """(detail, 1-based line) of a YAML syntax error: the line to fix, not the line after it."""
+    problem, mark, context = exc.problem or exc.context, exc.problem_mark, exc.context_mark
+    line = mark.line + 1 if mark else (context.line + 1 if context else None)
+    opened = _OPENED.get(exc.context or "")
+    if opened and context is not None and line is not None and context.line + 1 < line:
+        return f"{opened} (line {line}: {problem})", context.line + 1
+    if problem == "mapping values are not allowed here" and mark is not None:
+        start = _run_on_start(text, mark.index)
+        if start is not None and start < mark.line + 1:
+            return (
+                f"the text of line {start} runs on into line {mark.line + 1}, where ':' is not "
+                f"allowed: is a ':' missing on line {start}?",
+                start,
+            )
+    return f"{problem}", line
+
+
+def _run_on_start(text: str, index: int) -> int | None:
+    """The line where a list item's plain text that runs on into ``index`` starts, if it does.
+
+    After ``- name train`` a more indented ``kind: x`` continues the text ``name train``,
+    and the parser stops at that ':'; the key that lacks its ':' is on the first line. (A
+    value that runs on, ``b: 2`` then an over-indented ``c: 3``, is the later line's fault.)
+    """
+    last = None
+    with contextlib.suppress(MarkedYAMLError):  # the error the load found: look just before it
+        for token in YAML(typ="rt").scan(io.StringIO(text)):
+            last = token
+    if not isinstance(last, BlockEntryToken):
+        return None
+    rest = text[last.end_mark.index : index]
+    offset = len(rest) - len(rest.lstrip())
+    return int(text.count("\n", 0, last.end_mark.index + offset)) + 1
 
 
 def _check_values(root: Any, what: str) -> None:
@@ -288,7 +334,7 @@ def plain(node: Any) -> Any:
         except (OverflowError, ValueError):
             return moment.isoformat()
     if isinstance(node, date):
-        return node.isoformat() + "T00:00:00Z"
+        return format_rfc3339(midnight_utc(node))
     return str(node)
 
 

@@ -38,21 +38,37 @@ def _functionary(
             report(["functionaries", name, "sigstore"], str(exc))
             return None
         return Functionary(name, description=spec.get("description", ""), identity=identity)
-    try:
-        if "key" in spec:
-            if base_dir is None:
-                report(
-                    ["functionaries", name, "key"],
-                    "signed policies must embed publicKey, not key paths",
-                )
-                return None
-            key = load_public_key(base_dir / spec["key"])
-        else:
+    if "key" in spec:
+        here: list[str | int] = ["functionaries", name, "key"]
+        if base_dir is None:
+            report(here, "signed policies must embed publicKey, not key paths")
+            return None
+        path = resolved(base_dir, spec["key"])
+        try:
+            key = load_public_key(path)
+        except MlspecError as exc:
+            report(here, f"{exc.message}{relative_note(spec['key'], base_dir)}")
+            return None
+    else:
+        try:
             key = LocalPublicKey.from_pem(spec["publicKey"], source=f"functionary {name}")
-    except MlspecError as exc:
-        report(["functionaries", name], exc.message)
-        return None
+        except MlspecError as exc:
+            report(["functionaries", name, "publicKey"], exc.message)
+            return None
     return Functionary(name, key, spec.get("description", ""))
+
+
+def resolved(base_dir: Path, written: str) -> Path:
+    """The absolute path a policy's ``written`` file path names: relative to the policy's
+    folder (``base_dir``), whatever the current directory; this is the path that is read."""
+    return (base_dir / written).resolve()
+
+
+def relative_note(written: str, base_dir: Path) -> str:
+    """How a relative ``written`` path was resolved, for a message that names the result."""
+    if Path(written).is_absolute():
+        return ""
+    return f" (written {written!r}, relative to the policy file's folder {base_dir.resolve()})"
 
 
 def report_shared_keys(functionaries: dict[str, Functionary], report: Findings) -> None:

@@ -8,8 +8,9 @@ signed policy (:mod:`~mlspec_attest.policy.signed`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from mlspec_attest.errors import PolicyError
 from mlspec_attest.formats.jsonio import load_file
@@ -34,10 +35,23 @@ def lint_policy_text(
         root, line_of = parse_yaml(text, source=source)
     except YamlSyntaxError as exc:
         return None, [exc.problem]
+    _expires_as_written(root)
     policy, problems = compile_policy(plain(root), base_dir=base_dir, line_of=line_of)
     if policy is not None:
         problems += expiry_problems(policy.expires, now or datetime.now(UTC), line_of(["expires"]))
     return policy, sorted(problems, key=lambda p: p.line or 0)
+
+
+def _expires_as_written(root: Any) -> None:
+    """An unquoted ``expires`` date or time, back to the text it was written as.
+
+    YAML reads ``2027-01-31T12:00:00`` unquoted as a timestamp and quoted as text; the
+    policy's one rule for ``expires`` (a date alone is the start of that day, UTC; a time
+    without a zone is UTC, with a warning) then applies to both alike.
+    """
+    value = root.get("expires") if isinstance(root, dict) else None
+    if isinstance(value, date):  # a datetime is a date too
+        root["expires"] = value.isoformat()
 
 
 def load_policy_yaml(path: Path, *, now: datetime | None = None) -> Policy:

@@ -15,18 +15,29 @@ EXPIRES_SOON = timedelta(days=30)
 
 @dataclass(frozen=True)
 class Problem:
-    """One finding of the policy linter."""
+    """One finding of the policy linter.
+
+    ``path`` is the field as a JSON path, lists counted from 0 (``stages[9].kind``), for
+    programs; ``where`` is the same field for people, the stage counted from 1 and
+    named (``stage 10 (train), kind``; :func:`human_path`).
+    """
 
     message: str
     line: int | None = None
     path: str = ""
     severity: str = "error"  # or "warning"
     code: str = ""  # "expired" marks the clock-dependent error a load ignores
+    where: str = ""
+
+    @property
+    def place(self) -> str:
+        """The field, as people read it (``where``, else ``path``)."""
+        return self.where or self.path
 
     def __str__(self) -> str:
-        where = f"line {self.line}: " if self.line else ""
-        field = f"{self.path}: " if self.path else ""
-        return f"{where}{self.severity}: {field}{self.message}"
+        at = f"line {self.line}: " if self.line else ""
+        field = f"{self.place}: " if self.place else ""
+        return f"{at}{self.severity}: {field}{self.message}"
 
 
 def no_lines(_path: Sequence[str | int]) -> int | None:
@@ -42,6 +53,18 @@ def json_path(path: Sequence[str | int]) -> str:
     return out
 
 
+def human_path(path: Sequence[str | int], stage_names: Sequence[str | None] = ()) -> str:
+    """The JSON path, with a stage as people know it: counted from 1, as the templates'
+    comments count, and named: ``["stages", 9, "kind"]`` -> ``stage 10 (train), kind``."""
+    if len(path) < 2 or path[0] != "stages" or not isinstance(path[1], int):
+        return json_path(path)
+    index = path[1]
+    name = stage_names[index] if 0 <= index < len(stage_names) else None
+    stage = f"stage {index + 1}" + (f" ({name})" if name else "")
+    rest = json_path(path[2:])
+    return f"{stage}, {rest}" if rest else stage
+
+
 @dataclass
 class Findings:
     """The problems found so far, each placed on its source line.
@@ -51,9 +74,15 @@ class Findings:
 
     line_of: LineOf = no_lines
     problems: list[Problem] = field(default_factory=list)
+    stage_names: Sequence[str | None] = ()  # for :attr:`Problem.where`
 
     def __call__(self, path: Sequence[str | int], message: str, severity: str = "error") -> None:
-        self.problems.append(Problem(message, self.line_of(path), json_path(path), severity))
+        self.problems.append(self.problem(path, message, severity))
+
+    def problem(self, path: Sequence[str | int], message: str, severity: str = "error") -> Problem:
+        """The problem at ``path``, placed on its line, not recorded."""
+        where = human_path(path, self.stage_names)
+        return Problem(message, self.line_of(path), json_path(path), severity, where=where)
 
     def has_errors(self) -> bool:
         return any(p.severity == "error" for p in self.problems)

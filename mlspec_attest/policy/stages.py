@@ -2,31 +2,38 @@
 
 :func:`compile_stages` checks each stage on its own; :func:`ordering_problems`
 checks them together once the policy exists (ordering cycles, MATCH rules that
-point forward in time).
+point forward in time). :func:`usable_stage` makes a stage the schema refused
+readable by both, so that one lint run reports everything else too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from mlspec_attest.formats.stages import StageKind
-from mlspec_attest.formats.yamlio import LineOf
 from mlspec_attest.policy.model import Policy, StagePolicy
-from mlspec_attest.policy.problems import Findings, Problem, json_path
+from mlspec_attest.policy.problems import Findings
 from mlspec_attest.policy.rules import ArtifactRule, RuleSyntaxError, RuleVerb
 
 SIDES = ("materials", "products")
 
 
-def compile_stages(doc: dict[str, Any], report: Findings) -> list[StagePolicy]:
-    """Every stage of ``doc``, in order; problems go to ``report``."""
+def compile_stages(
+    doc: dict[str, Any], report: Findings, signers: Collection[str] | None
+) -> list[StagePolicy]:
+    """Every stage of ``doc``, in order; problems go to ``report``.
+
+    ``signers``: the functionary names a stage may name, those the policy declares
+    (``None`` when the functionaries section cannot be read: names are then not checked).
+    """
     names = [s["name"] for s in doc["stages"]]
     stages: list[StagePolicy] = []
     for i, raw in enumerate(doc["stages"]):
         here: list[str | int] = ["stages", i]
         if names.count(raw["name"]) > 1 and names.index(raw["name"]) != i:
             report([*here, "name"], f"duplicate stage name {raw['name']!r}")
-        threshold = _check_signers(doc, raw, here, report)
+        threshold = _check_signers(signers, raw, here, report)
         _check_after(raw, names, here, report)
         rules = {side: _artifact_rules(raw, side, here, report) for side in SIDES}
         stages.append(
@@ -46,14 +53,14 @@ def compile_stages(doc: dict[str, Any], report: Findings) -> list[StagePolicy]:
 
 
 def _check_signers(
-    doc: dict[str, Any], raw: dict[str, Any], here: list[str | int], report: Findings
+    known: Collection[str] | None, raw: dict[str, Any], here: list[str | int], report: Findings
 ) -> int:
     """The stage's threshold, after checking its functionaries exist and are enough."""
     for j, f in enumerate(raw["functionaries"]):
-        if f not in doc["functionaries"]:
+        if known is not None and f not in known:
             report([*here, "functionaries", j], f"unknown functionary {f!r}")
     threshold: int = raw.get("threshold", 1)
-    if threshold > len(raw["functionaries"]):
+    if raw["functionaries"] and threshold > len(raw["functionaries"]):
         report(
             [*here, "threshold"],
             f"threshold {threshold} exceeds the {len(raw['functionaries'])} functionaries allowed",
@@ -96,30 +103,21 @@ def _artifact_rules(
     return tuple(parsed)
 
 
-def ordering_problems(policy: Policy, line_of: LineOf) -> list[Problem]:
-    """Ordering cycles and MATCH rules that point forward in time."""
-    problems: list[Problem] = []
+def ordering_problems(policy: Policy, report: Findings) -> None:
+    """Ordering cycles and MATCH rules that point forward in time, into ``report``."""
     index = {s.name: i for i, s in enumerate(policy.stages)}
     for s in policy.stages:
         before = policy.predecessors(s.name)
         if s.name in s.after:
             continue  # "cannot come after itself" is already reported
         if s.name in before:
-            problems.append(
-                Problem(
-                    f"ordering cycle through stage {s.name!r}",
-                    line_of(["stages", index[s.name], "after"]),
-                    f"stages[{index[s.name]}].after",
-                )
-            )
+            report(["stages", index[s.name], "after"], f"ordering cycle through stage {s.name!r}")
             continue
         for side, rules in (("materials", s.material_rules), ("products", s.product_rules)):
             for j, rule in enumerate(rules):
                 problem = _match_problem(rule, s.name, before, index)
                 if problem is not None:
-                    path: list[str | int] = ["stages", index[s.name], side, j]
-                    problems.append(Problem(problem, line_of(path), json_path(path)))
-    return problems
+                    report(["stages", index[s.name], side, j], problem)
 
 
 def _match_problem(
@@ -136,3 +134,52 @@ def _match_problem(
             f"(add it to 'after', directly or transitively)"
         )
     return None
+
+
+def usable_stage(raw: Any, index: int) -> tuple[dict[str, Any], list[str]]:
+    """A stage the checks above can read, made from one the schema refused; and the fields
+    that had to be made up or cut (findings about them would be about the stand-in).
+
+    Fields of the right type are kept as written, so everything else about the stage
+    is still checked. A rule that is not text stands in as ``DISALLOW *``, which keeps
+    the other rules at their indexes.
+    """
+    stage = dict(raw) if isinstance(raw, dict) else {}
+    made_up: list[str] = []
+
+    def fix(name: str, value: Any) -> None:
+        if value is None:
+            stage.pop(name, None)
+        else:
+            stage[name] = value
+        made_up.append(name)
+
+    if not isinstance(stage.get("name"), str):
+        fix("name", f"#{index + 1}")  # no stage name looks like this, so none refers to it
+    if stage.get("kind") not in [k.value for k in StageKind]:
+        fix("kind", StageKind.CUSTOM.value)
+    for name in ("functionaries", "after", *SIDES):
+        value = stage.get(name, None if name == "functionaries" else [])  # required, optional
+        texts = _texts(value, rules=name in SIDES)
+        if texts != value:
+            fix(name, texts)
+    for name, kind in (("threshold", int), ("required", bool), ("description", str)):
+        if name in stage and not _scalar(stage[name], kind):
+            fix(name, None)
+    return stage, made_up
+
+
+def _texts(value: Any, *, rules: bool) -> list[str]:
+    """The strings of a list field: names once each, or rules at their indexes."""
+    if not isinstance(value, list):
+        return []
+    if rules:
+        return [v if isinstance(v, str) and v else "DISALLOW *" for v in value]
+    return list(dict.fromkeys(v for v in value if isinstance(v, str)))
+
+
+def _scalar(value: Any, kind: type) -> bool:
+    """Whether an optional field holds what the schema wants (a threshold: an integer >= 1)."""
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    return isinstance(value, kind)

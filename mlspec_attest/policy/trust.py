@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from mlspec_attest.errors import BackendError, MlspecError
+from mlspec_attest.policy.functionaries import relative_note, resolved
 from mlspec_attest.policy.model import Functionary
 from mlspec_attest.policy.problems import Findings
 from mlspec_attest.signing.sigstore.trust_root import TrustRoot
@@ -42,7 +43,9 @@ def sigstore_trust(
             return None
         found = _named_trust_root(spec, base_dir)
     except MlspecError as exc:
-        report(here, exc.message)
+        written = _written(spec)
+        note = relative_note(written, base_dir) if written and base_dir else ""
+        report(here, exc.message + note)
         return None
     try:
         found.sigstore()  # parse it fully now, not at verification time
@@ -55,10 +58,18 @@ def sigstore_trust(
 
 
 def _named_trust_root(spec: dict[str, Any], base_dir: Path) -> TrustRoot:
-    """The root a YAML policy names: a trusted-root file, a client trust config or an instance."""
+    """The root a YAML policy names: a trusted-root file, a client trust config or an instance.
+
+    A file is read at its resolved path (relative to the policy's folder), which its
+    errors name.
+    """
+    written = _written(spec)
+    if written is None:
+        return TrustRoot.embedded(spec["instance"])
+    return TrustRoot.from_file(resolved(base_dir, written), source=written)
+
+
+def _written(spec: dict[str, Any]) -> str | None:
+    """The file path a ``trust.sigstore`` spec names, as written, if it names one."""
     root = spec.get("trustedRoot")
-    if isinstance(root, str):
-        return TrustRoot.from_file(base_dir / root, source=root)
-    if "trustConfig" in spec:
-        return TrustRoot.from_file(base_dir / spec["trustConfig"], source=spec["trustConfig"])
-    return TrustRoot.embedded(spec["instance"])
+    return root if isinstance(root, str) else spec.get("trustConfig")

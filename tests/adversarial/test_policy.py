@@ -183,7 +183,7 @@ def test_expiring_soon(case: Scenario, make_pipeline: Any, cli: Cli) -> None:
     "stage-names-differing-only-in-case",
     "`policy sign` a YAML policy with stages 'train' and 'Train'",
     3,
-    message="does not match",
+    message="is not a stage name",
 )
 def test_stage_case_collision_sign(case: Scenario, hp: Pipeline, cli: Cli) -> None:
     text = hp.policy_yaml.read_text()
@@ -205,7 +205,7 @@ def test_stage_case_collision_sign(case: Scenario, hp: Pipeline, cli: Cli) -> No
             "the owner signs (without lint) a policy JSON with stages 'train' and 'Train'",
             3,
             None,
-            "does not match",
+            "is not a stage name",
             "Train",
         ),
         case(
@@ -214,7 +214,7 @@ def test_stage_case_collision_sign(case: Scenario, hp: Pipeline, cli: Cli) -> No
             "the owner signs a policy with a second 'train' spelt with a Cyrillic 'а'",
             3,
             None,
-            "does not match",
+            "is not a stage name",
             "tr\u0430in",
         ),
     ],

@@ -64,9 +64,10 @@ def test_lint_errors_with_lines(cli: Cli, pipeline: Pipeline) -> None:
     result = cli("policy", "lint", pipeline.policy_yaml)
     assert result.code == 3
     where = re.escape(str(pipeline.policy_yaml))
-    assert re.search(rf"{where}:(line )?{threshold}: error: stages\[2\]\.threshold", result.err)
+    # stages counted from 1 and named, as people (and the templates' comments) count them
+    assert re.search(rf"{where}:{threshold}: error: stage 3 \(train\), threshold", result.err)
     assert re.search(
-        rf"{where}:(line )?{mallory}: error: stages\[3\]\.functionaries\[0\]", result.err
+        rf"{where}:{mallory}: error: stage 4 \(package\), functionaries\[0\]", result.err
     )
     doc = cli("policy", "lint", pipeline.policy_yaml, "--json")
     assert doc.code == 3
@@ -75,6 +76,11 @@ def test_lint_errors_with_lines(cli: Cli, pipeline: Pipeline) -> None:
     assert [(p["line"], p["severity"]) for p in problems] == [
         (threshold, "error"),
         (mallory, "error"),
+    ]
+    # --json keeps the zero-based JSON path for programs, and the same place for people
+    assert [(p["path"], p["where"]) for p in problems] == [
+        ("stages[2].threshold", "stage 3 (train), threshold"),
+        ("stages[3].functionaries[0]", "stage 4 (package), functionaries[0]"),
     ]
 
 
@@ -122,19 +128,20 @@ def test_show_text(cli: Cli, pipeline: Pipeline) -> None:
     assert out.startswith("policy test-pipeline  expires 2099-01-01T00:00:00Z")
     positions = [out.index(f". {name} [") for name in ("ingest", "split", "train", "package")]
     assert positions == sorted(positions)
-    assert "signers: ml-engineer, ml-reviewer (threshold 2)" in out
+    assert "signers   2 of 2 keys: ml-engineer, ml-reviewer" in out
     assert "materials MATCH data/raw.csv WITH PRODUCTS FROM ingest" in out
-    assert "model            = product dist/model of package (required)" in out
+    assert "deploy    model = product dist/model (required)" in out
     assert f"keyid {pipeline.keys['ml-reviewer'].keyid[:16]}" in out
 
 
 def test_show_mermaid(cli: Cli, pipeline: Pipeline) -> None:
     out = cli("policy", "show", pipeline.policy_yaml, "--format", "mermaid").out.splitlines()
     assert out[0] == "flowchart TD"
-    for edge in ("s_ingest --> s_split", "s_split --> s_train", "s_train --> s_package"):
+    for edge in ("s1_ingest --> s2_split", "s2_split --> s3_train", "s3_train --> s4_package"):
         assert f"  {edge}" in out
-    assert "  s_package -.-> d_model" in out
-    assert "  s_split -.-> d_train_data" in out
+    assert '  s3_train -.->|"model"| s4_package' in out
+    assert "  s4_package ==> d2_model" in out
+    assert "  s2_split ==> d1_train_data" in out
 
 
 def test_show_signed_policy_equals_yaml(cli: Cli, pipeline: Pipeline) -> None:
