@@ -176,3 +176,14 @@ def test_lint_warns_of_a_slice_bound_on_a_stage_without_slices(pem: str) -> None
         "warning: requirements[0].stage: stage 'train' is of kind train, which attests no "
         "slices: a slice bound reads an evaluate, test or monitor stage"
     ]
+
+
+def test_lint_reads_in_stages_as_a_stage_name_only_when_it_is_one(pem: str) -> None:
+    problems = lint(
+        "  - {id: a, expr: '\"seed\" in stages.split.parameters'}\n"
+        "  - {id: b, expr: '!(\"audit\" in stages) || stages.test.metrics.mae < 1.0'}\n",
+        pem,
+    )
+    assert problems == [
+        "error: requirements[1].expr: the expression reads stages.audit: no such stage"
+    ]

@@ -11,24 +11,18 @@ names, so a YAML policy and its signed form show the same thing line for line.
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
+
+from mlspec_attest.policy.criteria import describe_criterion
+from mlspec_attest.policy.requirements import requirement_stages
 
 if TYPE_CHECKING:
     from mlspec_attest.policy.model import DeployArtifact, Functionary, Policy, StagePolicy
     from mlspec_attest.policy.rules import ArtifactRule
 
 K = TypeVar("K", bound=Hashable)
-
-#: How a CEL requirement names a stage: ``stages.train``, ``stages["train"]``,
-#: ``"train" in stages``.
-_STAGE_REFERENCES = (
-    re.compile(r"\bstages\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)"),
-    re.compile(r"\bstages\s*\[\s*[\"']([^\"']*)[\"']\s*\]"),
-    re.compile(r"[\"']([^\"']*)[\"']\s+in\s+stages\b"),
-)
 
 
 @dataclass(frozen=True)
@@ -176,12 +170,6 @@ def _in_stage_order(names: list[str], wanted: Iterable[str | None]) -> tuple[str
     return tuple(n for n in names if n in wanted_set)
 
 
-def requirement_stages(expr: str, names: list[str]) -> tuple[str, ...]:
-    """The stages a CEL requirement reads, in policy order."""
-    found = {m.group(1) for pattern in _STAGE_REFERENCES for m in pattern.finditer(expr)}
-    return _in_stage_order(names, found)
-
-
 def _checks(policy: Policy, names: list[str]) -> list[Check]:
     """Every ML section and requirement, with the stages each names (none: policy-wide)."""
     out: list[Check] = []
@@ -210,8 +198,9 @@ def _checks(policy: Policy, names: list[str]) -> list[Check]:
     if policy.data_validation:
         out.append(_validation_check(policy, names))
     for req in policy.requirements:
-        stages = requirement_stages(req.expr, names)
-        out.append(Check(req.id, f"requirement {req.id}", req.expr, stages))
+        stages = _in_stage_order(names, requirement_stages(req))
+        text = req.expr if req.criterion is None else describe_criterion(req.criterion)
+        out.append(Check(req.id, f"requirement {req.id}", text, stages))
     return out
 
 

@@ -325,6 +325,32 @@ def evaluate_criterion(
     )
 
 
+def describe_criterion(c: Mapping[str, Any]) -> str:
+    """A criterion's bound in words, for people reading a policy or objectives."""
+    kind = criterion_kind(c)
+    if kind == "threshold":
+        return " and ".join(
+            f"{c['metric']} {op} {c[k]}" for k, op in (("min", ">="), ("max", "<=")) if k in c
+        )
+    if kind == "expr":
+        return str(c["expr"])
+    spec = c[kind]
+    if kind == "change":
+        unit = " (relative)" if spec.get("relative") else ""
+        return f"{spec['metric']} ({spec['direction']}) worsens by at most {spec['maxWorsening']}{unit} against the baseline"
+    if kind == "support":
+        return f"every {spec['family']} slice has at least {spec['min']} rows"
+    support = f" (slices with >= {spec['minCount']} rows)" if spec.get("minCount") else ""
+    if kind == "gap":
+        return f"{spec['metric']} best minus worst {spec['family']} slice <= {spec['max']}{support}"
+    if kind == "ratio":
+        return f"{spec['metric']} worst over best {spec['family']} slice >= {spec['min']}{support}"
+    bounds = " and ".join(
+        f"{op} {spec[k]}" for k, op in (("min", ">="), ("max", "<=")) if k in spec
+    )
+    return f"{spec['metric']} of every {spec['family']} slice {bounds}{support}"
+
+
 def terms_seen(expression: str, activation: Mapping[str, Any]) -> str:
     """``"; observed: term = value, ..."`` for what a CEL expression read (empty if none)."""
     if not expression:

@@ -44,6 +44,7 @@ _SLICED: Final = frozenset(
     {StageKind.EVALUATE, StageKind.TEST, StageKind.MONITOR, StageKind.CUSTOM}
 )
 _SLICE_BOUNDS: Final = ("gap", "ratio", "eachSlice", "support")
+_IN_STAGES: Final = re.compile(r"""["']([^"']*)["']\s+in\s+stages\b(?!\s*[.\[])""")
 _STAGE_REF: Final = re.compile(r"""^stages(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*(["'])(.*?)\2\s*\])""")
 
 
@@ -104,7 +105,7 @@ def _cel(
         )
         expr = ""
     elif _compiles(expr, [*path, "expr"], report):
-        for name in _stages_read(expr):
+        for name in stages_read(expr):
             if name not in stages:
                 report([*path, "expr"], f"the expression reads stages.{name}: no such stage")
     return Requirement(str(req.get("id", "")), expr, str(req.get("description", "")))
@@ -119,11 +120,20 @@ def _compiles(expr: str, path: list[str | int], report: Findings) -> bool:
     return True
 
 
-def _stages_read(expr: str) -> list[str]:
-    """The stage names an expression selects (``stages.x...`` or ``stages["x"]...``)."""
-    names = []
+def stages_read(expr: str) -> list[str]:
+    """The stage names a CEL expression reads: ``stages.x...``, ``stages["x"]...`` and
+    ``"x" in stages``, each once, in the order they appear."""
+    names: list[str] = []
     for term in expression_terms(expr):
         match = _STAGE_REF.match(term)
         if match:
             names.append(match.group(1) or match.group(3))
-    return names
+    names += [m.group(1) for m in _IN_STAGES.finditer(expr)]
+    return list(dict.fromkeys(names))
+
+
+def requirement_stages(req: Requirement) -> list[str]:
+    """The stages a requirement reads: its ``stage``, or those its expression selects."""
+    if req.criterion is not None:
+        return [str(req.criterion["stage"])]
+    return stages_read(req.expr)
