@@ -158,7 +158,7 @@ def report_text(report: VerificationReport) -> str:
     out = [
         f"verification {verdict}: policy {report.policy_name or '(unnamed)'} "
         f"({report.policy_digest[:19]}…), "
-        + (f"run {report.run_id}" if report.run_id else "in-toto layout"),
+        + (f"run {report.run_id}" if report.run_id else _no_run(report)),
     ]
     if report.stages:
         out.append("")
@@ -179,6 +179,13 @@ def report_text(report: VerificationReport) -> str:
     for note in report.notes:
         out.append(f"  note: {note}")
     return "\n".join(out)
+
+
+def _no_run(report: VerificationReport) -> str:
+    """What the header says when the report names no run."""
+    if any(f.check.value == "policy-signature" for f in report.failures):
+        return "no run read (the policy's signature failed first)"
+    return "in-toto layout"
 
 
 def _criteria(title: str, results: Sequence[CriterionResult]) -> list[str]:

@@ -28,13 +28,14 @@ whose signature does not verify (its content cannot be trusted at all).
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict, Unpack
 
-from mlspec_attest.errors import UsageError
+from mlspec_attest.errors import MlspecError, UsageError
 from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.rfc3339 import format_rfc3339
 from mlspec_attest.formats.signer import PublicKeyVerifier
@@ -214,6 +215,8 @@ class PipelineVerifier:
     # -- all ----------------------------------------------------------------
     def run(self) -> VerificationReport:
         if not self.check_policy():
+            with contextlib.suppress(MlspecError):  # name the run if there is one to name
+                self.report.run_id = self.run_id
             return self.report
         by_stage = self.collect()
         evidence: dict[str, StageEvidence] = {}

@@ -100,3 +100,20 @@ def test_verify_names_a_wrong_owner_key_whatever_the_store_holds(
     assert [f["check"] for f in wrong.json()["failures"]] == ["policy-signature"]
     right = verify("owner")
     assert right.code == 3 and "holds no attestations" in right.err
+
+
+def test_a_report_denied_at_the_policy_still_names_the_run(
+    cli: Cli, honest: Pipeline, tmp_path: Path
+) -> None:
+    args = honest.cli_verify_args(owner="intruder", as_json=False)
+    del args[args.index("--run-id") : args.index("--run-id") + 2]
+    named = cli(*args)
+    assert named.code == 1
+    assert named.out.startswith("verification DENIED: policy test-pipeline (")
+    assert named.out.splitlines()[0].endswith(f"run {honest.run_id}")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args[args.index(str(honest.store_path))] = str(empty)
+    unnamed = cli(*args)
+    assert unnamed.code == 1
+    assert unnamed.out.splitlines()[0].endswith("no run read (the policy's signature failed first)")
