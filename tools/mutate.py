@@ -79,6 +79,11 @@ DEFAULT_MODULES = (
     "mlspec_attest/verify/checks/requirements.py",
     "mlspec_attest/verify/checks/records.py",
     "mlspec_attest/verify/checks/digests.py",
+    "mlspec_attest/verify/ledger.py",
+    "mlspec_attest/verify/draft.py",
+    "mlspec_attest/policy/criteria.py",
+    "mlspec_attest/policy/requirements.py",
+    "mlspec_attest/log/process.py",
 )
 
 # Which tests mutmut may run for a module: every test that can reach its code (mutmut
@@ -248,6 +253,25 @@ SELECTIONS: dict[str, list[str]] = {
         "tests/test_digest_engine.py",
         "tests/interop/test_oms_evidence.py",
     ],
+    "mlspec_attest/policy/criteria.py": [
+        "tests/test_criteria_exact.py",
+        "tests/test_objectives.py",
+        "tests/test_requirements_typed.py",
+        "tests/test_checks_objectives_exact.py",
+        "tests/test_mlchecks.py",
+    ],
+    "mlspec_attest/policy/requirements.py": [
+        "tests/test_requirements_typed.py",
+        "tests/test_policy_show.py",
+        "tests/test_mlchecks.py",
+    ],
+    "mlspec_attest/verify/ledger.py": [
+        "tests/test_verify_ledger.py",
+        "tests/test_verify_failures_artifacts.py",
+        "tests/cli/test_verify.py",
+    ],
+    "mlspec_attest/verify/draft.py": ["tests/cli/test_policy_test.py"],
+    "mlspec_attest/log/process.py": ["tests/log/test_process.py", "tests/serve/test_real_log.py"],
     "mlspec_attest/verify/checks/objectives.py": [
         "tests/test_mlchecks.py",
         "tests/test_mlchecks_failures.py",

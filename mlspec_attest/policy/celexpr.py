@@ -173,7 +173,10 @@ def expression_terms(text: str) -> list[str]:
     """The selections an expression reads (``stages.test.metrics.auc``,
     ``slices["sex"]["F"]["auc"]`` ...), outermost first, each once, in source order: what
     a failure shows the values of."""
-    ast = _environment().compile(text)
+    try:
+        ast = _environment().compile(text)
+    except (_cel().CELParseError, RecursionError):
+        return []  # not CEL: compile_expression says why, where it matters
     terms: list[str] = []
     stack = [ast]
     while stack:
