@@ -13,6 +13,7 @@ from mlspec_attest.policy.criteria import (
     Evidence,
     describe_criterion,
     evaluate_criterion,
+    evidence_from_metrics_files,
     terms_seen,
 )
 
@@ -160,3 +161,39 @@ def test_evidence_views_convert_every_family() -> None:
     assert type(ev.slice_metrics()["a"]["1"]["m"]) is float
     assert ev.slice_counts() == {"a": {"1": 2}, "b": {"2": 0}}
     assert ev.metric_values() == {"n": 3.0}
+
+
+def test_each_slice_with_a_single_slice_left() -> None:
+    result = judge({"eachSlice": {"family": "sex", "metric": "mae", "max": 50, "minCount": 31}})
+    assert result.observed == {"sex=F": 48.0}
+    assert result.threshold == "each slice <= 50"
+    assert result.message == "met: sex=F=48 (skipped for support < 31: M, X, Z)"
+
+
+def test_change_needs_a_baseline_and_says_how() -> None:
+    change = {"change": {"metric": "mae", "direction": "lower-is-better", "maxWorsening": 1}}
+    result = judge(change)
+    assert result.message == (
+        "no baseline metrics: pass the baseline model's attestation (baseline) or metrics "
+        "(baseline_metrics)"
+    )
+    ev = Evidence("test", {"mae": 50.0}, {}, DIGEST)
+    met = evaluate_criterion({"id": "c", "stage": "test", **change}, {"test": ev}, {"mae": 49.5})
+    assert met.message == "met: mae=50, baseline.mae=49.5"  # no note after the values
+
+
+def test_metrics_files_are_evidence_of_their_stage(tmp_path: Any) -> None:
+    path = tmp_path / "m.json"
+    path.write_text('{"metrics": {"mae": 70.0}}')
+    evidence = evidence_from_metrics_files([("evaluate", path)])
+    assert evidence["evaluate"].stage == "evaluate"
+    assert evidence["evaluate"].digest == f"file:{path}"
+    result = evaluate_criterion(
+        {"id": "c", "stage": "evaluate", "metric": "r2", "min": 0}, evidence, None
+    )
+    assert result.message == "metric 'r2' missing from evaluate's attestation"
+
+
+def test_a_slice_without_metrics_has_none() -> None:
+    ev = Evidence("s", {}, {"a": {"1": {"count": 3}}})
+    assert ev.slice_metrics() == {"a": {"1": {}}}
