@@ -55,6 +55,8 @@ _TABLE: dict[str, tuple[str, str]] = {
         "rollback_cmd",
         "Switch serving to an earlier model whose summary still passes the gate.",
     ),
+    "store": ("store_cmd", "Rebuild the attestation store's query index (store reindex)."),
+    "query": ("query_cmd", "Ask the store: runs, lineage, signers, differences between runs."),
 }
 # command name -> (module, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {

@@ -1,0 +1,101 @@
+"""Lineage inside one run: which stages an artifact flowed through, by digest.
+
+An artifact flows from stage A to stage B when one of A's products and one of B's
+materials share a digest (any algorithm of the digest set). Only the data chain is
+followed (ingest, analyze, transform, validate, split, train, package): an evaluation
+report read by ``package`` is not "training data", and a model read by ``evaluate`` is
+not a new model. The facts come from the index, so they are claims (see
+:mod:`mlspec_attest.store.index`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+DATA_CHAIN = frozenset({"ingest", "analyze", "transform", "validate", "split", "train", "package"})
+MODEL_KINDS = ("train", "package")
+
+Digest = tuple[str, str]  # (algorithm, value)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    side: str
+    name: str
+    role: str | None
+    digests: frozenset[Digest]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "role": self.role,
+            "digest": dict(sorted(self.digests)),
+        }
+
+
+@dataclass(frozen=True)
+class Step:
+    """One attestation of a run, with its artifacts."""
+
+    stage: str
+    kind: str
+    file: str
+    command: tuple[str, ...]
+    artifacts: tuple[Artifact, ...] = field(default=())
+
+    def side(self, side: str) -> list[Artifact]:
+        return [a for a in self.artifacts if a.side == side]
+
+    def reads(self, digests: set[Digest]) -> bool:
+        return any(a.digests & digests for a in self.side("material"))
+
+    def writes(self, digests: set[Digest]) -> bool:
+        return any(a.digests & digests for a in self.side("product"))
+
+
+def downstream(steps: list[Step], start: set[Digest]) -> list[Step]:
+    """The data-chain steps that (transitively) read one of ``start``'s digests."""
+    reached = set(start)
+    seen: list[Step] = []
+    changed = True
+    while changed:
+        changed = False
+        for step in steps:
+            if step in seen or step.kind not in DATA_CHAIN or not step.reads(reached):
+                continue
+            seen.append(step)
+            for product in step.side("product"):
+                reached |= product.digests
+            changed = True
+    return seen
+
+
+def upstream(steps: list[Step], start: set[Digest]) -> list[Step]:
+    """The data-chain steps whose products (transitively) went into one of ``start``."""
+    wanted = set(start)
+    seen: list[Step] = []
+    changed = True
+    while changed:
+        changed = False
+        for step in steps:
+            if step in seen or step.kind not in DATA_CHAIN or not step.writes(wanted):
+                continue
+            seen.append(step)
+            for material in step.side("material"):
+                wanted |= material.digests
+            changed = True
+    return seen
+
+
+def models_of(steps: list[Step]) -> list[tuple[Step, Artifact]]:
+    """The products of the train and package steps among ``steps``."""
+    return [(s, a) for s in steps if s.kind in MODEL_KINDS for a in s.side("product")]
+
+
+def producer(steps: list[Step], artifact: Artifact) -> str | None:
+    """The stage of ``steps`` that wrote ``artifact`` (by digest), if one did."""
+    for step in steps:
+        if step.writes(set(artifact.digests)):
+            return step.stage
+    return None
