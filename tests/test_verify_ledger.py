@@ -88,3 +88,104 @@ def test_a_run_under_another_policy_names_the_root_cause_first(honest: Pipeline)
     assert {a["status"] for a in report.to_json()["artifacts"]} == {"stage-not-verified"}
     not_run = [c for c in runs(report) if c["result"] == "not-run"]
     assert {c["check"] for c in not_run} >= {"artifact-rules"}
+
+
+def test_each_entry_carries_exactly_its_evidence(ml: MLPipeline) -> None:
+    report = ml.run().verify()
+    doc = report.to_json()
+    policy = ml.signed.policy
+    assert one(report, "policy-expired") == {
+        "check": "policy-expired", "stage": None, "result": "pass",
+        "evidence": {"expires": policy.to_json()["expires"]},
+    }  # fmt: skip
+    summary = next(s for s in report.stages if s.name == "train")
+    stage = policy.stage("train")
+    assert stage is not None
+    assert one(report, "stage", "train") == {
+        "check": "stage", "stage": "train", "result": "pass",
+        "evidence": {
+            "kind": "train", "required": True, "threshold": "1 of 1",
+            "functionaries": ["ml-engineer"], "signedBy": list(summary.signers),
+            "attestations": [{"file": f, "digest": d} for f, d in summary.inputs],
+        },
+    }  # fmt: skip
+    assert one(report, "ordering")["evidence"] == {
+        "after": {s.name: list(s.after) for s in policy.stages if s.after}
+    }
+    sep = policy.separation
+    assert sep is not None
+    assert one(report, "separation")["evidence"] == {
+        "split": "split", "evaluate": "evaluate", "test": "test",
+        "notReadBy": list(sep.not_read_by), "holdbackRole": sep.holdback_role,
+    }  # fmt: skip
+    rule = policy.data_validation
+    assert rule is not None
+    assert one(report, "data-validation", "validate")["evidence"] == {
+        "schema": "diabetes-features", "version": rule.version,
+        "forbidDeprecated": True, "trainStage": "train",
+    }  # fmt: skip
+    leakage = one(report, "leakage", "split")["evidence"]
+    assert leakage["recomputed"] == "from the stored row digest sets (equal to the attested counts)"
+    assert leakage["pairs"] == ["holdback|train", "train|validation", "holdback|validation"]
+    objective = next(c for c in runs(report) if c["check"] == "objective")
+    result = report.objectives[0]
+    assert objective == {
+        "check": "objective", "stage": result.stage, "result": "pass",
+        "evidence": {
+            "id": result.id, "kind": result.kind, "bound": result.threshold,
+            "observed": dict(result.observed), "message": result.message,
+            "evidence": result.evidence,
+        },
+    }  # fmt: skip
+    requirement = next(c for c in runs(report) if c["check"] == "requirement")
+    assert requirement["stage"] is None and requirement["evidence"]["kind"] == "expr"
+    assert [c["check"] for c in doc["checks"]][:2] == ["policy-signature", "policy-expired"]
+
+
+def test_a_failure_marks_only_the_entry_it_belongs_to(ml: MLPipeline) -> None:
+    report = ml.run(evaluate={"metrics": {"mae": 80.0, "r2": 0.1, "baseline_mae": 70.0}}).verify()
+    failed = {(c["check"], c["stage"]) for c in runs(report) if c["result"] == "fail"}
+    assert failed and all(check == "objective" for check, _ in failed)
+    assert one(report, "stage", "evaluate")["result"] == "pass"
+
+
+def test_what_could_not_run_says_why(ml: MLPipeline) -> None:
+    ml.run()
+    [validate] = ml.store.run_dir(ml.run_id).glob("validate.*")
+    validate.unlink()
+    report = ml.verify()
+    validation = one(report, "data-validation", "validate")
+    assert validation["result"] == "not-run"
+    assert validation["evidence"]["why"] == "stage 'validate' was not verified"
+    assert one(report, "stage", "validate")["result"] == "fail"
+
+
+def test_an_absent_optional_stage_is_listed_as_not_run(honest: Pipeline) -> None:
+    text = honest.policy_yaml.read_text().replace(
+        "  - name: package\n    kind: package\n",
+        "  - name: package\n    kind: package\n    required: false\n",
+    )
+    honest.policy_yaml.write_text(text)
+    honest.sign_policy()
+    for path in honest.store.run_dir(honest.run_id).glob("*.sigstore.json"):
+        if path.name.startswith("package."):
+            path.unlink()
+    report = honest.verify()
+    entry = one(report, "stage", "package")
+    assert entry["result"] == "not-run"
+    assert entry["evidence"]["why"] == "optional, not run"
+    assert entry["evidence"]["required"] is False and entry["evidence"]["signedBy"] == []
+    assert one(report, "artifact-rules", "package")["result"] == "not-run"
+    roles = [c["evidence"]["role"] for c in runs(report) if c["check"] == "deploy-artifact"]
+    assert roles == ["model", "train-data"]
+
+
+def test_leakage_of_an_unverified_split_is_not_run(ml: MLPipeline) -> None:
+    ml.run()
+    [split] = ml.store.run_dir(ml.run_id).glob("split.*")
+    split.unlink()
+    entry = one(ml.verify(), "leakage", "split")
+    assert entry == {
+        "check": "leakage", "stage": "split", "result": "not-run",
+        "evidence": {"why": "stage 'split' was not verified"},
+    }  # fmt: skip

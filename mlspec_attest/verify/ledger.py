@@ -52,8 +52,8 @@ class CheckRun:
 
 
 class _Ledger:
-    def __init__(self, policy: Policy, report: VerificationReport, chosen: Mapping[str, Any]):
-        self.policy, self.report, self.chosen = policy, report, chosen
+    def __init__(self, report: VerificationReport, chosen: Mapping[str, Any]):
+        self.report, self.chosen = report, chosen
         self.runs: list[CheckRun] = []
 
     def add(
@@ -80,7 +80,7 @@ def checks_ran(
     owner_keys: tuple[str, ...],
 ) -> list[CheckRun]:
     """Every check the policy asked for, in ``verify``'s order (see the module docstring)."""
-    ledger = _Ledger(policy, report, chosen)
+    ledger = _Ledger(report, chosen)
     ledger.add("policy-signature", None, (Check.POLICY_SIGNATURE,),
                {"digest": report.policy_digest, "ownerKeys": list(owner_keys)})  # fmt: skip
     ledger.add(
