@@ -3,6 +3,7 @@ evidence, pass or fail; and on a deny the root causes before their consequences.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from mlspec_attest.verify.report import VerificationReport
@@ -189,3 +190,21 @@ def test_leakage_of_an_unverified_split_is_not_run(ml: MLPipeline) -> None:
         "check": "leakage", "stage": "split", "result": "not-run",
         "evidence": {"why": "stage 'split' was not verified"},
     }  # fmt: skip
+
+
+def test_a_policy_wide_check_fails_when_a_stage_breaks_it(pipeline: Pipeline) -> None:
+    pipeline.sign("ingest")
+    pipeline.clock.current = datetime(2025, 1, 1, tzinfo=UTC)  # split "started" before ingest ended
+    pipeline.sign("split")
+    pipeline.clock.current = datetime(2025, 7, 1, tzinfo=UTC)
+    pipeline.sign_all_signers("train")
+    pipeline.sign("package", via_api=True)
+    report = pipeline.verify()
+    assert [(f.check.value, f.stage) for f in report.failures] == [("ordering", "split")]
+    assert one(report, "ordering")["result"] == "fail"  # policy-wide, failed at a stage
+    assert one(report, "stage", "split")["result"] == "pass"
+    rules = one(report, "artifact-rules", "package")["evidence"]
+    assert rules == {
+        "materials": ["MATCH model WITH PRODUCTS FROM train", "DISALLOW *"],
+        "products": ["CREATE dist/model", "DISALLOW *"],
+    }
