@@ -47,43 +47,36 @@ class Step:
     def side(self, side: str) -> list[Artifact]:
         return [a for a in self.artifacts if a.side == side]
 
-    def reads(self, digests: set[Digest]) -> bool:
-        return any(a.digests & digests for a in self.side("material"))
-
     def writes(self, digests: set[Digest]) -> bool:
         return any(a.digests & digests for a in self.side("product"))
 
 
 def downstream(steps: list[Step], start: set[Digest]) -> list[Step]:
     """The data-chain steps that (transitively) read one of ``start``'s digests."""
+    return _closure(steps, start, follow="material", spread="product")
+
+
+def upstream(steps: list[Step], start: set[Digest]) -> list[Step]:
+    """The data-chain steps whose products (transitively) went into one of ``start``."""
+    return _closure(steps, start, follow="product", spread="material")
+
+
+def _closure(steps: list[Step], start: set[Digest], *, follow: str, spread: str) -> list[Step]:
+    """Data-chain steps whose ``follow`` side shares a digest with what was reached so far;
+    each one's ``spread`` side is reached in turn, until nothing changes."""
     reached = set(start)
     seen: list[Step] = []
     changed = True
     while changed:
         changed = False
         for step in steps:
-            if step in seen or step.kind not in DATA_CHAIN or not step.reads(reached):
+            if step in seen or step.kind not in DATA_CHAIN:
+                continue
+            if not any(a.digests & reached for a in step.side(follow)):
                 continue
             seen.append(step)
-            for product in step.side("product"):
-                reached |= product.digests
-            changed = True
-    return seen
-
-
-def upstream(steps: list[Step], start: set[Digest]) -> list[Step]:
-    """The data-chain steps whose products (transitively) went into one of ``start``."""
-    wanted = set(start)
-    seen: list[Step] = []
-    changed = True
-    while changed:
-        changed = False
-        for step in steps:
-            if step in seen or step.kind not in DATA_CHAIN or not step.writes(wanted):
-                continue
-            seen.append(step)
-            for material in step.side("material"):
-                wanted |= material.digests
+            for artifact in step.side(spread):
+                reached |= artifact.digests
             changed = True
     return seen
 
