@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from mlspec_attest.log.record import (
     RecordError,
@@ -22,6 +22,30 @@ from mlspec_attest.log.record import (
     format_time,
     normalize_output,
 )
+
+
+class RequestValues(TypedDict):
+    """What a server hands the log for one request: the keywords of
+    :meth:`RecordMaker.prepare` (and so of every log's ``append``)."""
+
+    request_id: str
+    client: str
+    user: str | None
+    method: str
+    path: str
+    protocol: str
+    status: int
+    bytes_sent: int
+    referer: str | None
+    user_agent: str | None
+    model: str
+    model_version: str
+    model_digest: str
+    vsa_digest: str
+    body: bytes
+    output: object
+    latency_us: int
+    time: NotRequired[datetime | None]
 
 
 class RecordMaker:

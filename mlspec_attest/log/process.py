@@ -40,10 +40,10 @@ from collections.abc import Awaitable
 from dataclasses import asdict
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from mlspec_attest.errors import StoreError, UsageError
-from mlspec_attest.log.prepare import RecordMaker
+from mlspec_attest.log.prepare import RecordMaker, RequestValues
 from mlspec_attest.log.recover import DEFAULT_MIN_FREE_BYTES
 from mlspec_attest.log.wire import (
     CLOSE,
@@ -75,7 +75,7 @@ class LogWriterProcess(RecordMaker):
         self._lock = threading.Lock()  # the queues and the state below
         self._send_lock = threading.Lock()  # one sender at a time, in queue order
         self._read_lock = threading.Lock()  # one reader of acknowledgements at a time
-        self._queue: list[tuple[dict[str, Any], _Waiter]] = []
+        self._queue: list[tuple[RequestValues, _Waiter]] = []
         self._sent: deque[list[_Waiter]] = deque()
         self._flush_due = False
         self._broken: str | None = None
@@ -132,7 +132,7 @@ class LogWriterProcess(RecordMaker):
         atexit.register(self.close)
 
     # ------------------------------------------------------------------ appending
-    def append(self, **fields: Any) -> Awaitable[None] | None:
+    def append(self, **fields: Unpack[RequestValues]) -> Awaitable[None] | None:
         """Hand one request's values to the writer (the keywords of
         :meth:`~mlspec_attest.log.prepare.RecordMaker.prepare`, which the writer process
         applies: the serving process only queues them). In an event loop, what
@@ -145,7 +145,7 @@ class LogWriterProcess(RecordMaker):
             return None
         return self._submit(loop, fields)
 
-    def submit(self, **fields: Any) -> asyncio.Future[None]:
+    def submit(self, **fields: Unpack[RequestValues]) -> asyncio.Future[None]:
         """In an event loop: a future that completes once the record is written, or
         raises why it was not."""
         try:
@@ -155,7 +155,7 @@ class LogWriterProcess(RecordMaker):
         return self._submit(loop, fields)
 
     def _submit(
-        self, loop: asyncio.AbstractEventLoop, fields: dict[str, Any]
+        self, loop: asyncio.AbstractEventLoop, fields: RequestValues
     ) -> asyncio.Future[None]:
         if loop is not self._home:
             self._make_home(loop)
@@ -168,7 +168,7 @@ class LogWriterProcess(RecordMaker):
             loop.call_soon(self._flush)  # what this turn of the loop hands over goes together
         return waiter
 
-    def _append_waiting(self, fields: dict[str, Any]) -> None:
+    def _append_waiting(self, fields: RequestValues) -> None:
         """Outside an event loop: send at once and wait for the acknowledgement."""
         waiter: concurrent.futures.Future[None] = concurrent.futures.Future()
         with self._lock:

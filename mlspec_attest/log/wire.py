@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import pickle
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -54,14 +55,14 @@ T = TypeVar("T")
 
 
 def encode_requests(
-    batch: list[tuple[dict[str, Any], T]],
+    batch: Sequence[tuple[Mapping[str, object], T]],
 ) -> tuple[bytes, list[T], list[tuple[T, WireError | None]]]:
     """One message of the batch's requests; the tags (waiters) of those it carries; and
     the refusals of any that cannot be sent (an output pickle cannot copy fails only its
     own request)."""
     with contextlib.suppress(Exception):  # whatever pickle raises is found again below
         return dump([fields for fields, _ in batch]), [tag for _, tag in batch], []
-    kept: list[tuple[dict[str, Any], T]] = []
+    kept: list[tuple[Mapping[str, object], T]] = []
     refused: list[tuple[T, WireError | None]] = []
     for fields, tag in batch:
         try:

@@ -28,7 +28,7 @@ import time as _time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from mlspec_attest.errors import BadInputError, StoreError
 from mlspec_attest.formats.fsutil import atomic_write, create_once, write_error
@@ -47,7 +47,7 @@ from mlspec_attest.log.files import (
 from mlspec_attest.log.merkle import leaf_hash
 from mlspec_attest.log.ncsa import line_of_map
 from mlspec_attest.log.note import note_key
-from mlspec_attest.log.prepare import RecordMaker
+from mlspec_attest.log.prepare import RecordMaker, RequestValues
 from mlspec_attest.log.record import (
     InferenceRecord,
     RecordError,
@@ -173,7 +173,7 @@ class InferenceLog(RecordMaker):
                 atomic_write(path, text.encode())
 
     # ------------------------------------------------------------------ appending
-    def append(self, **fields: Any) -> InferenceRecord:
+    def append(self, **fields: Unpack[RequestValues]) -> InferenceRecord:
         """Log one request (the keywords of :meth:`prepare`); returns its record.
         StoreError if it cannot be written (nothing half-written), BadInputError for a
         value a record cannot hold (non-JSON output ...)."""

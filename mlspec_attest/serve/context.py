@@ -9,11 +9,12 @@ Starlette's ``request.state`` shares and which the server makes anew for each re
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, Unpack
 
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
+
+from mlspec_attest.log.prepare import RequestValues
 
 #: ``scope["state"]`` key of the prediction output the application sets (:func:`set_output`).
 OUTPUT_KEY: Final = "mlspec.output"
@@ -31,28 +32,7 @@ class RequestLog(Protocol):
     (:class:`mlspec_attest.log.process.LogWriterProcess` does): the middleware awaits it
     before it answers, and treats what it raises as the append's own failure."""
 
-    def append(
-        self,
-        *,
-        request_id: str,
-        client: str,
-        user: str | None,
-        method: str,
-        path: str,
-        protocol: str,
-        status: int,
-        bytes_sent: int,
-        referer: str | None,
-        user_agent: str | None,
-        model: str,
-        model_version: str,
-        model_digest: str,
-        vsa_digest: str,
-        body: bytes,
-        output: object,
-        latency_us: int,
-        time: datetime | None = None,
-    ) -> object: ...
+    def append(self, **values: Unpack[RequestValues]) -> object: ...
 
 
 def _state(target: HTTPConnection | Scope) -> dict[str, Any]:

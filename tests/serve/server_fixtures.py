@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import pytest
@@ -26,6 +26,7 @@ from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LinearRegression
 
 from mlspec_attest.errors import StoreError
+from mlspec_attest.log.prepare import RequestValues
 from mlspec_attest.serve.app import build_app
 from mlspec_attest.serve.config import ServeConfig
 from mlspec_attest.serve.drift_watch import DriftWatch
@@ -74,33 +75,8 @@ class MemoryLog:
     closed: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def append(
-        self,
-        *,
-        request_id: str,
-        client: str,
-        user: str | None,
-        method: str,
-        path: str,
-        protocol: str,
-        status: int,
-        bytes_sent: int,
-        referer: str | None,
-        user_agent: str | None,
-        model: str,
-        model_version: str,
-        model_digest: str,
-        vsa_digest: str,
-        body: bytes,
-        output: object,
-        latency_us: int,
-        time: datetime | None = None,
-    ) -> LoggedRequest:
-        record = LoggedRequest(
-            request_id, client, user, method, path, protocol, status, bytes_sent, referer,
-            user_agent, model, model_version, model_digest, vsa_digest, body, output,
-            latency_us, time,
-        )  # fmt: skip
+    def append(self, **values: Unpack[RequestValues]) -> LoggedRequest:
+        record = LoggedRequest(**{"time": None, **values})
         with self._lock:
             if self.closed:
                 raise StoreError("inference log: closed")
