@@ -44,7 +44,6 @@ from typing import Any, Unpack
 
 from mlspec_attest.errors import StoreError, UsageError
 from mlspec_attest.log.prepare import RecordMaker, RequestValues
-from mlspec_attest.log.recover import DEFAULT_MIN_FREE_BYTES
 from mlspec_attest.log.wire import (
     CLOSE,
     Settings,
@@ -54,6 +53,7 @@ from mlspec_attest.log.wire import (
     load,
     rebuild,
 )
+from mlspec_attest.log.writer import LogOptions
 from mlspec_attest.signing.keys import LocalKeySigner, private_key_der
 
 #: How long :meth:`LogWriterProcess.close` waits for the child's last checkpoint.
@@ -91,13 +91,7 @@ class LogWriterProcess(RecordMaker):
         signer: LocalKeySigner,
         *,
         origin: str,
-        key_name: str | None = None,
-        checkpoint_every: int = 1000,
-        checkpoint_interval_s: float = 10.0,
-        log_inputs: bool = False,
-        log_user_ids: bool = False,
-        fsync: bool = False,
-        min_free_bytes: int = DEFAULT_MIN_FREE_BYTES,
+        **options: Unpack[LogOptions],
     ) -> LogWriterProcess:
         """Start the writer process and open the log in ``directory`` there (the options of
         :meth:`InferenceLog.open <mlspec_attest.log.writer.InferenceLog.open>`); its errors
@@ -107,13 +101,11 @@ class LogWriterProcess(RecordMaker):
                 "a writer process signs with a local key; give InferenceLog.open this signer"
             )
         directory = Path(directory)
-        settings = Settings(
-            str(directory), private_key_der(signer), origin, key_name, checkpoint_every,
-            checkpoint_interval_s, log_inputs, log_user_ids, fsync, min_free_bytes,
-        )  # fmt: skip
+        settings = Settings(str(directory), private_key_der(signer), origin, dict(options))
         conn, child = _start_child(settings)
         log = cls(directory, conn, child)
-        log.log_inputs, log.log_user_ids = log_inputs, log_user_ids
+        log.log_inputs = options.get("log_inputs", False)
+        log.log_user_ids = options.get("log_user_ids", False)
         log._await_ready()
         return log
 

@@ -13,7 +13,6 @@ import contextlib
 import os
 import signal
 import sys
-from dataclasses import asdict
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -34,10 +33,11 @@ from mlspec_attest.signing.keys import signer_from_der
 
 def _child(conn: Connection) -> None:
     settings = Settings(**load(conn.recv_bytes()))
-    fields = asdict(settings)
-    directory, key = Path(fields.pop("directory")), fields.pop("key_der")
     try:
-        log = InferenceLog.open(directory, signer_from_der(key), **fields)
+        signer = signer_from_der(settings.key_der)
+        log = InferenceLog.open(
+            Path(settings.directory), signer, origin=settings.origin, **settings.options
+        )
     except MlspecError as exc:
         conn.send_bytes(dump(("failed", error_of(exc))))
         return

@@ -37,18 +37,13 @@ WireError = tuple[str, str, str | None]
 
 @dataclass(frozen=True)
 class Settings:
-    """What the writer needs to open the log (the options of ``InferenceLog.open``)."""
+    """What the writer needs to open the log: where, the key, the origin, and the other
+    options of ``InferenceLog.open`` (``writer.LogOptions``)."""
 
     directory: str
     key_der: bytes
     origin: str
-    key_name: str | None
-    checkpoint_every: int
-    checkpoint_interval_s: float
-    log_inputs: bool
-    log_user_ids: bool
-    fsync: bool
-    min_free_bytes: int
+    options: dict[str, Any]
 
 
 T = TypeVar("T")

@@ -28,7 +28,7 @@ import time as _time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Any, TypedDict, Unpack
 
 from mlspec_attest.errors import BadInputError, StoreError
 from mlspec_attest.formats.fsutil import atomic_write, create_once, write_error
@@ -64,6 +64,19 @@ from mlspec_attest.log.recover import (
 )
 
 _FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+
+
+class LogOptions(TypedDict, total=False):
+    """The options of :meth:`InferenceLog.open` a writer process is given as well (the
+    defaults are :meth:`InferenceLog.open`'s)."""
+
+    key_name: str | None
+    checkpoint_every: int
+    checkpoint_interval_s: float
+    log_inputs: bool
+    log_user_ids: bool
+    fsync: bool
+    min_free_bytes: int
 
 
 class InferenceLog(RecordMaker):
