@@ -100,13 +100,14 @@ def real_log(directory: Path, which: str) -> Any:
     """The package's inference log, opened in ``directory``, signing with a new key:
     written in this process (``inline``) or by a writer process (``process``)."""
     from mlspec_attest.log.checkpoint import default_origin
+    from mlspec_attest.log.journaled import JournaledLog
     from mlspec_attest.log.process import LogWriterProcess
     from mlspec_attest.log.writer import InferenceLog
     from mlspec_attest.signing.keys import KeyType, generate_key
 
     model = served()
     origin = default_origin(model.name, model.binding.vsa_digest)
-    kind = LogWriterProcess if which == "process" else InferenceLog
+    kind = {"journal": JournaledLog, "process": LogWriterProcess}.get(which, InferenceLog)
     return kind.open(directory, generate_key(KeyType.ED25519), origin=origin)
 
 
@@ -123,7 +124,7 @@ def variants(directory: Path) -> dict[str, Any]:
     if importlib.util.find_spec("mlspec_attest.log.writer") is None:
         print("real log: mlspec_attest.log.writer does not exist yet; measured without it")
         return apps
-    for which in ("inline", "process"):
+    for which in ("inline", "process", "journal"):
         try:
             apps[which] = wrapped_app(which, directory / which)
         except Exception as exc:
@@ -220,9 +221,7 @@ def load_tool() -> str | None:
     return None
 
 
-def run_tool(
-    tool: str, url: str, total: int, clients: int, body_file: Path
-) -> tuple[float, int]:
+def run_tool(tool: str, url: str, total: int, clients: int, body_file: Path) -> tuple[float, int]:
     """Requests per second measured by an installed load generator, and the requests."""
     if tool == "oha":
         argv = ["oha", "-n", str(total), "-c", str(clients), "-m", "POST", "-D", str(body_file),
@@ -353,7 +352,7 @@ def main() -> None:
     parser.add_argument("--load", type=int, default=20000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="(b): interleaved rounds, best kept")
-    parser.add_argument("--serve", choices=["bare", "memory", "inline", "process"])
+    parser.add_argument("--serve", choices=["bare", "memory", "inline", "process", "journal"])
     parser.add_argument("--port", type=int)
     parser.add_argument("--dir")
     args = parser.parse_args()
@@ -377,7 +376,9 @@ def main() -> None:
             if name in medians:
                 cost = medians[name]
                 print(f"    {label:34} {cost:8.2f} µs  overhead {cost - bare:7.2f} µs")
-        print(f"(a') in process, {args.clients} requests in flight, CPU of this process per request:")
+        print(
+            f"(a') in process, {args.clients} requests in flight, CPU of this process per request:"
+        )
         busy = asyncio.run(under_load(args.requests, args.clients, apps))
         for name, cost in busy.items():
             print(f"    {name:8}  {cost:8.2f} µs  overhead {cost - busy['bare']:7.2f} µs")

@@ -45,11 +45,14 @@ _SERVER_PACKAGES = ("starlette", "uvicorn", "prometheus_client")
 @click.option(
     "--log-writer",
     type=click.Choice(LOG_WRITERS),
-    default="process",
+    default="journal",
     show_default=True,
-    help="Who writes the log: a writer process of its own (records grouped; the server "
-    "only hands them over) or the server itself, inline (less latency for a lone request, "
-    "more CPU per request). Either way no request is answered before its record is written.",
+    help="Who writes the log. journal: the server writes each request's checked values to "
+    "a write-ahead journal in the log directory (one write) and answers; a writer process "
+    "of its own makes and signs the records from it. process: the same writer, but each "
+    "request waits for its record. inline: the server writes the records itself (more CPU "
+    "per request). No request is answered before its values (journal) or its record "
+    "(process, inline) are written.",
 )
 @file_option(
     "--train-data",

@@ -12,13 +12,17 @@ class, so a record is made one way whoever writes it.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
-from typing import Any, NotRequired, TypedDict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, NotRequired, TypedDict, Unpack
 
+from mlspec_attest.errors import UsageError
+from mlspec_attest.log.ncsa import line_of_map
 from mlspec_attest.log.record import (
     RecordError,
     check_request_values,
     clean_text,
+    encode_checked,
     format_time,
     normalize_output,
 )
@@ -45,62 +49,58 @@ class RequestValues(TypedDict):
     body: bytes
     output: object
     latency_us: int
-    time: NotRequired[datetime | None]
+    time: NotRequired[datetime | int | None]
 
 
 class RecordMaker:
     """Makes record maps; ``log_inputs`` keeps request bodies, ``log_user_ids`` keeps user
-    ids in clear (else their sha256)."""
+    ids in clear (else their sha256).
+
+    A map is made in two steps, so that a writer process's client does the first (cheap,
+    and everything that can refuse a value) and the writer the second: :meth:`fields`
+    turns the server's values into :data:`Fields` (the body's digest, the user id as it
+    will be logged, the output as plain JSON types, the values checked) and
+    :meth:`record_map` turns those into the record's map. :meth:`prepare` is both."""
 
     log_inputs: bool = False
     log_user_ids: bool = False
+    _checked: tuple[str, str] = ("", "")  # the last digests found well formed
 
-    def prepare(
-        self,
-        *,
-        request_id: str,
-        client: str,
-        user: str | None,
-        method: str,
-        path: str,
-        protocol: str,
-        status: int,
-        bytes_sent: int,
-        referer: str | None,
-        user_agent: str | None,
-        model: str,
-        model_version: str,
-        model_digest: str,
-        vsa_digest: str,
-        body: bytes,
-        output: object,
-        latency_us: int,
-        time: datetime | None = None,
-    ) -> dict[str, Any]:
+    def prepare(self, **values: Unpack[RequestValues]) -> dict[str, Any]:
         """The checked record map of one request, without what :meth:`commit` assigns
         (seq, prev, line digest, and the time unless ``time`` is given). BadInputError
-        for a value a record cannot hold. Touches no file: a writer process's clients
-        prepare, the process commits."""
-        m: dict[str, Any] = {
-            "v": 1, "r": clean_text(request_id), "c": clean_text(client),
-            "u": self._user(user), "m": clean_text(method), "p": clean_text(path),
-            "h": clean_text(protocol), "s": status, "b": bytes_sent,
-            "f": None if referer is None else clean_text(referer),
-            "a": None if user_agent is None else clean_text(user_agent),
-            "mn": clean_text(model), "mv": clean_text(model_version),
-            "md": _hex(model_digest), "vd": _hex(vsa_digest),
-            "id": "sha256:" + hashlib.sha256(body).hexdigest(),
-            "o": normalize_output(output), "l": latency_us,
-        }  # fmt: skip
-        check_request_values(m["r"], status, bytes_sent, latency_us, (m["md"], m["vd"]))
-        if self.log_inputs:
-            m["in"] = bytes(body)
-        if time is not None:
-            try:
-                m["t"] = format_time(time)
-            except (ValueError, AttributeError, OverflowError) as exc:
-                raise RecordError(f"time {time!r}: {exc}") from exc
-        return m
+        for a value a record cannot hold. Touches no file."""
+        return record_map(self.fields(values))
+
+    def fields(self, values: RequestValues) -> Fields:
+        """One request's values (the keywords of :meth:`prepare`), checked and reduced to
+        what its record keeps (see the class docstring). ``time``: a timezone-aware
+        datetime, nanoseconds since the epoch, or None (the writer's clock at commit).
+        Called for every request a server answers: kept lean."""
+        if len(values) > _REQUIRED_COUNT and not values.keys() <= _KEYS:
+            unknown = sorted(values.keys() - _KEYS)
+            raise UsageError(f"log record: unexpected keyword argument {unknown[0]!r}")
+        try:
+            return self._fields(values)
+        except KeyError as exc:
+            raise UsageError(f"log record: missing keyword argument {exc}") from None
+
+    def _fields(self, values: RequestValues) -> Fields:
+        digests = (_hex(values["model_digest"]), _hex(values["vsa_digest"]))
+        status, sent, latency = values["status"], values["bytes_sent"], values["latency_us"]
+        if digests != self._checked:
+            check_request_values("-", 200, 0, 0, digests)
+            self._checked = digests
+        check_request_values(values["request_id"], status, sent, latency, None)
+        body = values["body"]
+        return (
+            _time_of(values.get("time")), values["request_id"], values["client"],
+            self._user(values["user"]), values["method"], values["path"], values["protocol"],
+            status, sent, values["referer"], values["user_agent"], values["model"],
+            values["model_version"], digests[0], digests[1], hashlib.sha256(body).hexdigest(),
+            bytes(body) if self.log_inputs else None, normalize_output(values["output"]),
+            latency,
+        )  # fmt: skip
 
     def _user(self, user: str | None) -> str:
         if not user:
@@ -110,7 +110,74 @@ class RecordMaker:
         return "sha256:" + hashlib.sha256(clean_text(user).encode()).hexdigest()
 
 
+_KEYS: Final = frozenset(RequestValues.__annotations__)
+_REQUIRED_COUNT: Final = len(_KEYS) - 1  # all but "time"
+
+#: What :meth:`RecordMaker.fields` makes: (time, request id, client, user as logged,
+#: method, path, protocol, status, bytes sent, referer, user agent, model, model version,
+#: model digest, VSA digest, input digest (hex), raw input or None, output, latency).
+#: Plain values only, so it can be journaled (:mod:`mlspec_attest.log.journal`).
+Fields = tuple[Any, ...]
+
+FIELD_COUNT: Final = 19
+
+
+def record_map(fields: Fields) -> dict[str, Any]:
+    """The record map of :meth:`RecordMaker.fields`' values: text made valid Unicode, the
+    time in the record's form (absent: the writer's clock at commit)."""
+    (
+        time, request_id, client, user, method, path, protocol, status, bytes_sent, referer,
+        user_agent, model, model_version, model_digest, vsa_digest, input_digest, raw,
+        output, latency_us,
+    ) = fields  # fmt: skip
+    m: dict[str, Any] = {
+        "v": 1, "r": clean_text(request_id), "c": clean_text(client), "u": user,
+        "m": clean_text(method), "p": clean_text(path), "h": clean_text(protocol),
+        "s": status, "b": bytes_sent,
+        "f": None if referer is None else clean_text(referer),
+        "a": None if user_agent is None else clean_text(user_agent),
+        "mn": clean_text(model), "mv": clean_text(model_version),
+        "md": model_digest, "vd": vsa_digest, "id": "sha256:" + input_digest,
+        "o": output, "l": latency_us,
+    }  # fmt: skip
+    if raw is not None:
+        m["in"] = raw
+    if time is not None:
+        m["t"] = time if isinstance(time, str) else format_time(_from_ns(time))
+    return m
+
+
+def _time_of(time: datetime | int | None) -> str | int | None:
+    """A given time checked now (its record form), nanoseconds kept, None kept."""
+    if time is None or type(time) is int:
+        return time
+    try:
+        return format_time(time)  # type: ignore[arg-type]
+    except (ValueError, AttributeError, OverflowError, TypeError) as exc:
+        raise RecordError(f"time {time!r}: {exc}") from exc
+
+
+def _from_ns(ns: int) -> datetime:
+    seconds, rest = divmod(ns, 1_000_000_000)
+    return datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=rest // 1000)
+
+
 def _hex(digest: str) -> str:
     """A digest as the record holds it: bare lowercase hex (a ``sha256:`` prefix dropped)."""
-    text = str(digest)
-    return text[7:] if text.startswith("sha256:") else text
+    text = digest if type(digest) is str else str(digest)
+    return text[7:] if text[:7] == "sha256:" else text
+
+
+#: Gives the map to write in place of one over the size bound (and why it was).
+Substitute = Callable[[dict[str, Any], RecordError], dict[str, Any]]
+
+
+def encoded_record(m: dict[str, Any], seq: int, prev: bytes, now: str) -> tuple[bytes, bytes]:
+    """The record of map ``m`` and its line, once the writer's fields are set (seq, the
+    previous leaf, the time unless ``m`` has one, the line's digest). RecordError if the
+    record is over the size bound."""
+    m["n"], m["pv"] = seq, prev
+    m.setdefault("t", now)
+    line = line_of_map(m).encode()
+    m["nl"] = hashlib.sha256(line).digest()
+    return encode_checked(m), line

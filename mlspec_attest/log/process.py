@@ -40,7 +40,7 @@ from collections.abc import Awaitable
 from dataclasses import asdict
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Any, ClassVar, Unpack
 
 from mlspec_attest.errors import StoreError, UsageError
 from mlspec_attest.log.prepare import RecordMaker, RequestValues
@@ -68,6 +68,9 @@ class LogWriterProcess(RecordMaker):
     Acknowledgements are read by the event loop the log is used from (its *home*: the
     socket is one more reader of that loop, so an acknowledgement costs no thread
     switch); a caller outside any running loop reads them itself, one at a time."""
+
+    #: Whether the writer reads a journal (:class:`~mlspec_attest.log.journaled.JournaledLog`).
+    JOURNALED: ClassVar[bool] = False
 
     def __init__(self, directory: Path, conn: Connection, child: subprocess.Popen[bytes]):
         self.directory, self._conn, self._child = directory, conn, child
@@ -101,13 +104,18 @@ class LogWriterProcess(RecordMaker):
                 "a writer process signs with a local key; give InferenceLog.open this signer"
             )
         directory = Path(directory)
-        settings = Settings(str(directory), private_key_der(signer), origin, dict(options))
+        der = private_key_der(signer)
+        settings = Settings(str(directory), der, origin, dict(options), cls.JOURNALED)
         conn, child = _start_child(settings)
         log = cls(directory, conn, child)
         log.log_inputs = options.get("log_inputs", False)
         log.log_user_ids = options.get("log_user_ids", False)
         log._await_ready()
+        log._opened(der)
         return log
+
+    def _opened(self, key_der: bytes) -> None:
+        """Called once the writer has opened the log (a subclass's hook)."""
 
     def _await_ready(self) -> None:
         try:

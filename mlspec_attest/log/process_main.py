@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from mlspec_attest.errors import MlspecError
+from mlspec_attest.log import journal_child
+from mlspec_attest.log.journal import JournalReader, journal_key
 from mlspec_attest.log.wire import (
     CLOSE,
     MAX_GROUP_MESSAGES,
@@ -35,15 +37,26 @@ def _child(conn: Connection) -> None:
     settings = Settings(**load(conn.recv_bytes()))
     try:
         signer = signer_from_der(settings.key_der)
-        log = InferenceLog.open(
-            Path(settings.directory), signer, origin=settings.origin, **settings.options
-        )
+        directory = Path(settings.directory)
+        log = InferenceLog.open(directory, signer, origin=settings.origin, **settings.options)
     except MlspecError as exc:
+        conn.send_bytes(dump(("failed", error_of(exc))))
+        return
+    try:
+        reader = None
+        if settings.journal:
+            reader = JournalReader(directory, journal_key(settings.key_der), log.size)
+            journal_child.recover(log, reader)
+    except MlspecError as exc:
+        log.close()
         conn.send_bytes(dump(("failed", error_of(exc))))
         return
     conn.send_bytes(dump(("ready", log.size, log.signed_size)))
     try:
-        _commit_loop(conn, log)
+        if reader is None:
+            _commit_loop(conn, log)
+        else:
+            journal_child.serve(conn, log, reader)
     finally:
         log.close()
         with contextlib.suppress(OSError):  # the server is gone

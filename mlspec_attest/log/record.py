@@ -236,10 +236,15 @@ def encode_map(m: dict[str, Any], *, output_normalized: bool = False) -> bytes:
 
 
 def check_request_values(
-    request_id: str, status: int, bytes_sent: int, latency_us: int, digests: tuple[str, str]
+    request_id: str,
+    status: int,
+    bytes_sent: int,
+    latency_us: int,
+    digests: tuple[str, str] | None,
 ) -> None:
     """What :func:`check_map` would refuse among the values a server hands the writer
-    (the writer makes every other field itself, in the form the map needs)."""
+    (the writer makes every other field itself, in the form the map needs); ``digests``
+    None when the caller checked them already."""
     numbers = (status, bytes_sent, latency_us)
     if any(type(v) is not int for v in numbers):
         raise RecordError("log record: status, bytes_sent and latency_us must be integers")
@@ -247,7 +252,7 @@ def check_request_values(
         raise RecordError(
             "log record: seq, bytes_sent and latency_us must be unsigned, status 100-999"
         )
-    if not all(_HEX64.fullmatch(d) for d in digests):
+    if digests is not None and not all(_HEX64.fullmatch(d) for d in digests):
         raise RecordError("log record: model_digest and vsa_digest must be 64 lowercase hex")
     if not request_id:
         raise RecordError("log record: request_id is empty")

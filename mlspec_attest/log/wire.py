@@ -31,6 +31,9 @@ from mlspec_attest.log.record import RecordError
 MAX_GROUP_MESSAGES = 64
 #: The server's last message: sign a last checkpoint and exit.
 CLOSE = b"close"
+#: Journal mode: there is more in the journal. :data:`SYNC`: and acknowledge it.
+MORE = b"more"
+SYNC = b"sync"
 #: An error crossing the socket: (class name, message, remedy).
 WireError = tuple[str, str, str | None]
 
@@ -44,6 +47,7 @@ class Settings:
     key_der: bytes
     origin: str
     options: dict[str, Any]
+    journal: bool = False  # journal mode (mlspec_attest.log.journal)
 
 
 T = TypeVar("T")

@@ -21,7 +21,6 @@ request must then fail, never be answered as if logged.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import threading
 import time as _time
@@ -45,13 +44,11 @@ from mlspec_attest.log.files import (
     peek_origin,
 )
 from mlspec_attest.log.merkle import leaf_hash
-from mlspec_attest.log.ncsa import line_of_map
 from mlspec_attest.log.note import note_key
-from mlspec_attest.log.prepare import RecordMaker, RequestValues
+from mlspec_attest.log.prepare import RecordMaker, RequestValues, Substitute, encoded_record
 from mlspec_attest.log.record import (
     InferenceRecord,
     RecordError,
-    encode_checked,
     format_time,
     record_from_map,
 )
@@ -196,12 +193,15 @@ class InferenceLog(RecordMaker):
             raise failed
         return record_from_map(m, check=False)
 
-    def commit(self, maps: list[dict[str, Any]]) -> list[RecordError | None]:
+    def commit(
+        self, maps: list[dict[str, Any]], substitute: Substitute | None = None
+    ) -> list[RecordError | None]:
         """Write prepared maps (:meth:`prepare`) as one group, in order: one write per
         file for all of them, so a group costs two system calls however large. Returns,
         per map, None once it is written or the RecordError that kept it out (a record
-        over the size bound; it takes no seq). StoreError if the group cannot be
-        written: then none of it is (the files are cut back)."""
+        over the size bound; it takes no seq), unless ``substitute`` gives the map to
+        write in its place. StoreError if the group cannot be written: then none of it
+        is (the files are cut back)."""
         with self._lock:
             if self._closed or self._broken:
                 raise StoreError(
@@ -214,15 +214,13 @@ class InferenceLog(RecordMaker):
             records, lines, leaves = [], [], []
             errors: list[RecordError | None] = []
             for m in maps:
-                m["n"], m["pv"] = seq, prev
-                m.setdefault("t", now)
-                line = line_of_map(m).encode()
-                m["nl"] = hashlib.sha256(line).digest()
                 try:
-                    data = encode_checked(m)  # every field made by prepare or here
+                    data, line = encoded_record(m, seq, prev, now)
                 except RecordError as exc:
-                    errors.append(exc)
-                    continue
+                    if substitute is None:
+                        errors.append(exc)
+                        continue
+                    data, line = encoded_record(substitute(m, exc), seq, prev, now)
                 errors.append(None)
                 records.append(data)
                 lines.append(line + b"\n")

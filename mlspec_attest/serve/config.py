@@ -12,7 +12,7 @@ from mlspec_attest.formats import limits
 #: An HTTP header name (RFC 9110 token), the form ``user_header`` must take.
 _HEADER_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
 #: Who may write the inference log (:attr:`ServeConfig.log_writer`).
-LOG_WRITERS: Final = ("process", "inline")
+LOG_WRITERS: Final = ("journal", "process", "inline")
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class ServeConfig:
     """The largest inference request body accepted (413 beyond)."""
     user_header: str = "X-User-Id"
     """The request header that names the user of an inference request."""
-    log_writer: str = "process"
+    log_writer: str = "journal"
     """Who writes the inference log: ``process`` (a writer process of its own, records
     grouped; the serving process only hands values over) or ``inline`` (the serving
     process, one record at a time: less latency for a lone request, more CPU per

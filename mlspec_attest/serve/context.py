@@ -27,8 +27,10 @@ ERROR_KIND_KEY: Final = "mlspec.error"
 class RequestLog(Protocol):
     """What the middleware needs of the inference log
     (:class:`mlspec_attest.log.writer.InferenceLog` is one): one durable record per
-    request, or an :class:`~mlspec_attest.errors.MlspecError` when it cannot be written.
-    An ``append`` may return an awaitable instead
+    request, or an :class:`~mlspec_attest.errors.MlspecError` when it cannot be written
+    (:class:`mlspec_attest.log.journaled.JournaledLog` returns once the request's checked
+    values are journaled, its record following from them). An ``append`` may return an
+    awaitable instead
     (:class:`mlspec_attest.log.process.LogWriterProcess` does): the middleware awaits it
     before it answers, and treats what it raises as the append's own failure."""
 

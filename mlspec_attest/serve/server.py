@@ -17,6 +17,7 @@ from pathlib import Path
 from mlspec_attest.errors import StoreError
 from mlspec_attest.formats.signer import Signer
 from mlspec_attest.log.checkpoint import default_origin
+from mlspec_attest.log.journaled import JournaledLog
 from mlspec_attest.log.process import LogWriterProcess
 from mlspec_attest.log.writer import InferenceLog
 from mlspec_attest.serve.app import build_app
@@ -43,10 +44,9 @@ def open_log(served: ServedModel, log_dir: Path, signer: Signer, config: ServeCo
     (any other signer signs in this process)."""
     origin = default_origin(served.name, served.binding.vsa_digest)
     inputs, users = config.log_inputs, config.log_user_ids
-    if config.log_writer == "process" and isinstance(signer, LocalKeySigner):
-        return LogWriterProcess.open(
-            log_dir, signer, origin=origin, log_inputs=inputs, log_user_ids=users
-        )
+    if config.log_writer != "inline" and isinstance(signer, LocalKeySigner):
+        kind = JournaledLog if config.log_writer == "journal" else LogWriterProcess
+        return kind.open(log_dir, signer, origin=origin, log_inputs=inputs, log_user_ids=users)
     return InferenceLog.open(log_dir, signer, origin=origin, log_inputs=inputs, log_user_ids=users)
 
 

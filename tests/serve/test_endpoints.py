@@ -127,7 +127,7 @@ def test_varz_document(make_server: ServerFactory) -> None:
         "log_user_ids": "as sent",
         "max_body_bytes": 8 * 1024 * 1024,
         "user_header": "X-User-Id",
-        "log_writer": "process",
+        "log_writer": "journal",
     }
     assert varz["mlspec_attest_version"] == __version__
     assert varz["python_version"] == platform.python_version()

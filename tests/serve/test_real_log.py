@@ -12,15 +12,18 @@ import os
 import resource
 import shutil
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from mlspec_attest.errors import StoreError
 from mlspec_attest.log.audit import verify_log
 from mlspec_attest.log.checkpoint import default_origin
 from mlspec_attest.log.files import RECORDS
+from mlspec_attest.log.journaled import JournaledLog
 from mlspec_attest.log.process import LogWriterProcess
 from mlspec_attest.log.record import InferenceRecord, decode_record
 from mlspec_attest.log.scan import RecordScanner
@@ -57,7 +60,8 @@ def real(
     server_key: LocalKeySigner,
     tmp_path: Path,
 ) -> Iterator[Server]:
-    writer = LogWriterProcess if request.param == "process" else InferenceLog
+    writers = {"journal": JournaledLog, "process": LogWriterProcess, "inline": InferenceLog}
+    writer = writers[request.param]
     log = writer.open(tmp_path / "log", server_key, origin=ORIGIN)
     config = ServeConfig(log_dir=str(tmp_path / "log"), log_writer=request.param)
     yield make_server(log=log, config=config)
@@ -116,6 +120,8 @@ def writer_pid(log: object) -> int:
 
 @pytest.mark.usefixtures("file_size_limit")
 def test_a_write_the_disk_refuses_is_a_503(real: Server, server_key: LocalKeySigner) -> None:
+    if isinstance(real.log, JournaledLog):
+        pytest.skip("journal mode answers first: test_the_journal_keeps_what_the_writer_could_not")
     rows = diabetes().rows(1)
     assert infer(real, rows).status_code == 200
     directory = real.log.directory
@@ -147,6 +153,46 @@ def test_a_write_the_disk_refuses_is_a_503(real: Server, server_key: LocalKeySig
     assert audit.ok, audit.to_json()
     assert audit.records == 2
     assert [r.request_id for r in records(directory)][1] != refused.headers["x-request-id"]
+
+
+@pytest.mark.usefixtures("file_size_limit")
+def test_the_journal_keeps_what_the_writer_could_not(
+    make_server: ServerFactory, server_key: LocalKeySigner, tmp_path: Path
+) -> None:
+    """Journal mode: a request the writer cannot write was answered (its values wait in
+    the journal); later ones are refused until the writer can write again, and then the
+    log holds them all, in order."""
+    log = JournaledLog.open(tmp_path / "log", server_key, origin=ORIGIN)
+    real = make_server(log=log, config=ServeConfig(log_dir=str(log.directory)))
+    rows = diabetes().rows(1)
+    first = infer(real, rows)
+    log.sync()
+    directory = log.directory
+    full = (directory / RECORDS).stat().st_size + 10  # room for no further record
+    hard = resource.prlimit(log.pid, resource.RLIMIT_FSIZE)[1]
+    resource.prlimit(log.pid, resource.RLIMIT_FSIZE, (full, hard))
+    try:
+        kept = infer(real, rows)  # journaled, then answered; the writer fails on it
+        with pytest.raises(StoreError, match=r"records\.cbor"):
+            log.sync()
+        refused = infer(real, rows)
+        reasons = httpx.get(f"{real.url}/ok").json()["reasons"]
+    finally:
+        resource.prlimit(log.pid, resource.RLIMIT_FSIZE, (hard, hard))
+    assert (first.status_code, kept.status_code, refused.status_code) == (200, 200, 503)
+    assert "outputs" not in refused.text
+    assert [r.split(": ")[0] for r in reasons] == ["inference-log"]
+    assert "records.cbor" in reasons[0]
+    deadline = time.monotonic() + 30
+    while infer(real, rows).status_code != 200:  # each refusal has the writer try again
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    real.running.stop()
+    audit = verify_log(directory, server_key.public_key, origin=ORIGIN)
+    assert audit.ok, audit.to_json()
+    ids = [r.request_id for r in records(directory)]
+    assert ids[:2] == [first.headers["x-request-id"], kept.headers["x-request-id"]]
+    assert refused.headers["x-request-id"] not in ids
 
 
 def test_a_closed_log_refuses_every_request(real: Server) -> None:

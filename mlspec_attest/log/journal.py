@@ -1,0 +1,249 @@
+"""The write-ahead journal between a server and its log's writer process.
+
+In ``journal`` mode (:class:`~mlspec_attest.log.journaled.JournaledLog`) a server does
+not wait for the writer: it writes each request's checked values
+(:meth:`~mlspec_attest.log.prepare.RecordMaker.fields`) to this journal with one
+``write`` and answers; the writer process turns them into records, in journal order,
+and signs checkpoints. A request is never answered before its values are in the
+operating system's hands in the log's own directory, the guarantee an in-process
+``InferenceLog.append`` gives for the record itself.
+
+Files: ``<log dir>/journal/<first index>.wal``, segments named by the log index (seq) of
+their first entry, 20 digits. An entry is::
+
+    u32 little-endian payload length | 16-byte keyed BLAKE2b of the payload | payload
+
+The payload is ``marshal`` (version 4) of ``(index, *fields)``: the index is the seq the
+record will have. The MAC key is derived from the log's signing key, which only the
+server and its writer hold, so an entry written by anyone else, or moved, fails its MAC
+before anything is decoded (``marshal`` is never given unauthenticated bytes), and an
+entry out of place fails its index. A last entry cut short (a crash in the middle of a
+write) ends its segment; everything else that does not read back is tampering.
+
+When the writer opens the log it commits every journaled entry the log does not hold yet
+(what a crash left), signs a checkpoint and removes the journal; while it runs it removes
+each segment whose entries a checkpoint covers once the server has moved to a later one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import marshal
+import os
+import re
+import struct
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Final
+
+from mlspec_attest.errors import StoreError
+from mlspec_attest.formats.limits import MAX_LOG_RECORD_BYTES, MiB, too_large
+from mlspec_attest.log.prepare import FIELD_COUNT, Fields
+from mlspec_attest.log.record import RecordError
+
+JOURNAL: Final = "journal"
+#: A segment is closed and a new one started once it holds this many bytes.
+SEGMENT_BYTES: Final = 64 * MiB
+#: The largest payload an entry may have (a record is bounded the same way).
+MAX_ENTRY_BYTES: Final = MAX_LOG_RECORD_BYTES
+_HEAD: Final = struct.Struct("<I16s")
+_SEGMENT: Final = re.compile(r"[0-9]{20}\.wal")
+_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
+
+
+def journal_key(private_key_der: bytes) -> bytes:
+    """The journal's MAC key: derived from the log's signing key (PKCS#8 DER)."""
+    return hashlib.blake2b(private_key_der, digest_size=32, person=b"mlspec-journal").digest()
+
+
+def _mac_of(key: bytes) -> Any:
+    """A keyed BLAKE2b (16 bytes) to copy for each entry: cheaper than keying each one."""
+    return hashlib.blake2b(key=key, digest_size=16)
+
+
+def segment_name(first: int) -> str:
+    return f"{first:020d}.wal"
+
+
+def segments(directory: Path) -> list[tuple[int, Path]]:
+    """The journal's segments, by first index (other names are ignored)."""
+    root = directory / JOURNAL
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    found = [(int(n[:20]), root / n) for n in names if _SEGMENT.fullmatch(n)]
+    return sorted(found)
+
+
+class JournalWriter:
+    """The server's end: appends entries, one ``write`` each. Thread-safe."""
+
+    def __init__(self, directory: Path, key: bytes, next_index: int) -> None:
+        self.directory, self._index = directory, next_index
+        self._mac = _mac_of(key)
+        self._lock = threading.Lock()
+        self._fd, self._size = -1, 0
+        (directory / JOURNAL).mkdir(mode=0o700, exist_ok=True)
+        self._start_segment()
+
+    @property
+    def next_index(self) -> int:
+        return self._index
+
+    def _start_segment(self) -> None:
+        path = self.directory / JOURNAL / segment_name(self._index)
+        try:
+            fd = os.open(path, _FLAGS, 0o600)
+        except OSError as exc:
+            raise StoreError(f"inference-log journal {path}: {exc.strerror or exc}") from exc
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd, self._size = fd, 0
+
+    def append(self, fields: Fields) -> int:
+        """Journal one request's fields; its index (the seq its record will have).
+        RecordError if the entry is too large (nothing written); StoreError if the
+        write fails (the caller must stop: the segment may end in a partial entry)."""
+        with self._lock:
+            index = self._index
+            payload = marshal.dumps((index, *fields), 4)
+            if len(payload) > MAX_ENTRY_BYTES:
+                raise RecordError(too_large("inference record", MAX_ENTRY_BYTES, "a log record"))
+            mac = self._mac.copy()
+            mac.update(payload)
+            entry = _HEAD.pack(len(payload), mac.digest()) + payload
+            try:
+                written = os.write(self._fd, entry)
+            except OSError as exc:
+                raise StoreError(
+                    f"inference-log journal: {exc.strerror or exc}",
+                    remedy="free space in the log's directory, then restart the server",
+                ) from exc
+            if written != len(entry):
+                raise StoreError("inference-log journal: a short write (is the disk full?)")
+            self._index, self._size = index + 1, self._size + written
+            if self._size >= SEGMENT_BYTES:
+                self._start_segment()
+            return index
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+
+@dataclass
+class _Position:
+    first: int  # the segment's first index
+    path: Path
+    offset: int = 0
+
+
+class JournalReader:
+    """The writer's end: reads entries in order from index ``expected`` on (entries
+    before it are in the log already and are passed over)."""
+
+    def __init__(self, directory: Path, key: bytes, expected: int) -> None:
+        self.directory, self.expected = directory, expected
+        self._mac = _mac_of(key)
+        self._at: _Position | None = None
+
+    def read(self, limit: int) -> list[Fields]:
+        """Up to ``limit`` new entries' fields (fewer when the journal has no more yet).
+        StoreError naming the place if an entry fails its MAC, its index or its form."""
+        out: list[Fields] = []
+        if self._at is None:
+            self._at = self._segment_after(-1)
+        while self._at is not None and len(out) < limit:
+            at = self._at
+            out += self._entries(at, limit - len(out))
+            later = self._segment_after(at.first) if len(out) < limit else None
+            if later is None:
+                break
+            # the server moved on only after its last write here returned: read it, then
+            # what is left of this segment is a write a crash cut short
+            out += self._entries(at, limit - len(out))
+            if len(out) < limit:
+                self._at = later
+        return out
+
+    def mark(self) -> tuple[_Position | None, int]:
+        """Where the reader is, to :meth:`rewind` to if what it read next is not kept."""
+        at = self._at
+        return (None if at is None else _Position(at.first, at.path, at.offset)), self.expected
+
+    def rewind(self, mark: tuple[_Position | None, int]) -> None:
+        self._at, self.expected = mark
+
+    def _segment_after(self, first: int) -> _Position | None:
+        for start, path in segments(self.directory):
+            if start > first:
+                return _Position(start, path)
+        return None
+
+    def _entries(self, at: _Position, limit: int) -> list[Fields]:
+        out: list[Fields] = []
+        try:
+            with open(at.path, "rb") as handle:
+                handle.seek(at.offset)
+                while len(out) < limit:
+                    entry = self._one(handle, at)
+                    if entry is None:
+                        break
+                    index, *fields = entry
+                    if index == self.expected:  # an earlier one is in the log already
+                        self.expected += 1
+                        out.append(tuple(fields))
+        except FileNotFoundError:
+            pass
+        return out
+
+    def _one(self, handle: BinaryIO, at: _Position) -> tuple[int, *tuple[Any, ...]] | None:
+        read = handle.read
+        head = read(_HEAD.size)
+        if len(head) < _HEAD.size:
+            return None
+        length, mac = _HEAD.unpack(head)
+        if length > MAX_ENTRY_BYTES:
+            raise self._bad(at, "an entry longer than any record")
+        payload = read(length)
+        if len(payload) < length:
+            return None
+        check = self._mac.copy()
+        check.update(payload)
+        if not hmac.compare_digest(check.digest(), mac):
+            raise self._bad(at, "an entry fails its authentication")
+        entry = marshal.loads(payload)  # noqa: S302 - authenticated: this log's server wrote it
+        if not (type(entry) is tuple and len(entry) == FIELD_COUNT + 1):
+            raise self._bad(at, "an entry of the wrong form")
+        index = entry[0]
+        if type(index) is not int or index > self.expected or index < at.first:
+            raise self._bad(at, f"entry {index!r} where {self.expected} was due")
+        at.offset += _HEAD.size + length
+        return entry
+
+    def _bad(self, at: _Position, what: str) -> StoreError:
+        return StoreError(
+            f"inference-log journal {at.path} at byte {at.offset}: {what}; "
+            "the journal was altered or belongs to another key",
+            remedy="keep the journal for investigation; move it aside to start the log again",
+        )
+
+    def remove_covered(self, signed: int) -> None:
+        """Delete each segment that a checkpoint covers (every entry below ``signed``)
+        and that the server has left (a later segment exists)."""
+        found = segments(self.directory)
+        for (_, path), (next_first, _) in itertools.pairwise(found):
+            if next_first <= signed and (self._at is None or path != self._at.path):
+                path.unlink(missing_ok=True)
+
+    def remove_all(self) -> None:
+        """Delete every segment (the log holds every entry, signed)."""
+        for _, path in segments(self.directory):
+            path.unlink(missing_ok=True)
+        self._at = None

@@ -1,0 +1,175 @@
+"""``JournaledLog``: the inference log written by a process of its own, fed through a
+write-ahead journal, so that a request never waits for the writer.
+
+:class:`~mlspec_attest.log.process.LogWriterProcess` answers a request once the writer
+has acknowledged its record: a round trip between two processes per group, and on a
+busy machine the server's share of it is most of what the log costs. Here the server
+checks the request's values (:meth:`~mlspec_attest.log.prepare.RecordMaker.fields`,
+which refuses what no record can hold, before anything is written), writes them to the
+journal with one ``write`` (:mod:`mlspec_attest.log.journal`) and answers; once per
+turn of its event loop it tells the writer there is more. The writer commits journaled
+entries in order (:mod:`mlspec_attest.log.journal_child`) and acknowledges with the
+log's state, which the server reads for ``/ok`` and to stop answering when the log
+cannot go on.
+
+What a request's answer means: its values are in the operating system's hands in the
+log directory, and the record that follows from them is deterministic (the server
+stamps the time). A crash of the server loses nothing the writer can read; a crash of
+the writer loses nothing either: reopening the log commits what the journal holds
+beyond it. If the writer fails (a write error, a tampered journal) the server refuses
+every later request (503) until it is restarted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, ClassVar, Unpack
+
+from mlspec_attest.errors import StoreError
+from mlspec_attest.log.journal import JournalWriter, journal_key
+from mlspec_attest.log.prepare import RequestValues
+from mlspec_attest.log.process import LogWriterProcess
+from mlspec_attest.log.wire import MORE, SYNC
+
+#: How long a server in an event loop waits before it tells the writer the journal has
+#: more: what arrives meanwhile shares one word (the answers never wait for it).
+NOTIFY_DELAY_S = 0.002
+
+
+class JournaledLog(LogWriterProcess):
+    """The server's side (see the module docstring). Create with :meth:`open`."""
+
+    JOURNALED: ClassVar[bool] = True
+    _journal: JournalWriter
+    _notify_due: bool
+
+    def _opened(self, key_der: bytes) -> None:
+        self._journal = JournalWriter(self.directory, journal_key(key_der), self._records)
+        self._notify_due = False
+        self._writer_failure: str | None = None
+
+    # ------------------------------------------------------------------ appending
+    def append(self, **values: Unpack[RequestValues]) -> None:
+        """Journal one request (the keywords of
+        :meth:`~mlspec_attest.log.prepare.RecordMaker.prepare`); returns once its values
+        are written. RecordError for a value no record can hold, StoreError when the
+        log cannot take it (closed, writer gone or failed, the journal's write failed)."""
+        if self._broken is not None or self._closed:
+            self._refuse_if_unusable()
+        if self._writer_failure is not None:
+            self._refuse_while_failing()
+        if values.get("time") is None:
+            values["time"] = time.time_ns()  # the record's time: the server's, now
+        fields = self.fields(values)
+        try:
+            self._journal.append(fields)
+        except StoreError as exc:
+            with self._lock:
+                self._broken = self._broken or exc.message
+            raise
+        if not self._notify_due:
+            self._notify_due = True
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._flush()
+                self._read_waiting()
+                return
+            if loop is not self._home:
+                self._make_home(loop)
+            loop.call_later(NOTIFY_DELAY_S, self._flush)
+
+    def _refuse_while_failing(self) -> None:
+        """The writer could not write what it was given: refuse until it can, and have it
+        try again (what it could not write waits in the journal)."""
+        self._flush()
+        if not self._home or not self._home.is_running():
+            self._read_waiting()
+        failure = self._writer_failure
+        if failure is not None:
+            raise StoreError(failure, remedy="free space in the log's directory")
+
+    def submit(self, **values: Unpack[RequestValues]) -> asyncio.Future[None]:
+        """:meth:`append`, as a future that is already complete."""
+        self.append(**values)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    def _flush(self, word: bytes = MORE) -> None:
+        """Tell the writer the journal has more (``SYNC``: and to acknowledge it)."""
+        with self._send_lock:
+            self._notify_due = False
+            try:
+                self._conn.send_bytes(word)
+            except OSError as exc:
+                self._fail_all(f"the writer process cannot be reached ({exc.strerror or exc})")
+
+    # ------------------------------------------------------------------ acknowledgements
+    def _handle(self, message: tuple[Any, ...] | None) -> None:
+        if message is None or message[0] == "closed":
+            super()._handle(message)
+            return
+        _, _, failure, checkpoint_failure, unusable, records, signed = message
+        with self._lock:
+            self.checkpoint_failure, self._records, self._signed = (
+                checkpoint_failure,
+                records,
+                signed,
+            )
+            self._writer_failure = None if failure is None else failure[1]
+            if unusable is not None and self._broken is None:
+                self._broken = unusable
+
+    def _read_waiting(self) -> None:
+        """Outside an event loop: take the acknowledgements already here."""
+        if self._read_lock.acquire(blocking=False):
+            try:
+                while not self._child_gone and self._conn.poll(0):
+                    self._handle(self._receive())
+            finally:
+                self._read_lock.release()
+
+    def sync(self, timeout: float = 60.0) -> None:
+        """Block until the writer has committed everything journaled so far (for tools
+        and tests; not from the event loop that serves). StoreError if it cannot."""
+        target = self._journal.next_index
+        self._flush(SYNC)
+        deadline = time.monotonic() + timeout
+        while self._records < target and not self._child_gone and self._broken is None:
+            if self._writer_failure is not None:
+                raise StoreError(self._writer_failure)
+            if time.monotonic() > deadline:
+                raise StoreError(f"inference log {self.directory}: the writer is behind")
+            home = self._home
+            if home is not None and home.is_running():
+                time.sleep(0.005)  # that loop reads the acknowledgements
+            elif self._read_lock.acquire(timeout=0.05):
+                try:
+                    if not self._child_gone and self._conn.poll(0.05):
+                        self._handle(self._receive())
+                finally:
+                    self._read_lock.release()
+        if self._records < target:
+            self._refuse_if_unusable()
+            raise StoreError(f"inference log {self.directory}: the writer process exited")
+
+    # ------------------------------------------------------------------ state
+    @property
+    def journaled(self) -> int:
+        """Requests journaled (the next record's seq once the writer has caught up)."""
+        return self._journal.next_index
+
+    def status(self) -> dict[str, Any]:
+        status = super().status()
+        status.update(writer="journal", journaled=self._journal.next_index)
+        return status
+
+    def close(self) -> None:
+        """Have the writer commit and sign everything journaled, then exit."""
+        super().close()
+        self._journal.close()
+
+
+__all__ = ["NOTIFY_DELAY_S", "JournaledLog"]

@@ -1,0 +1,365 @@
+"""Journal mode: the server writes each request's checked values to a write-ahead journal
+and answers; a writer process makes and signs the records. The same bytes as the
+in-process writer; nothing answered is lost when either process dies; a journal edited,
+forged or cut short is found; what no record can hold is refused before anything is
+written."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlspec_attest.errors import StoreError, UsageError
+from mlspec_attest.log import journal
+from mlspec_attest.log.audit import verify_log
+from mlspec_attest.log.files import ACCESS_LOG, LATEST, RECORDS
+from mlspec_attest.log.journal import JOURNAL, JournalWriter, journal_key, segments
+from mlspec_attest.log.journal_child import UNLOGGED_KEY
+from mlspec_attest.log.journaled import JournaledLog
+from mlspec_attest.log.prepare import RecordMaker
+from mlspec_attest.log.record import RecordError, decode_record
+from mlspec_attest.log.writer import InferenceLog
+from mlspec_attest.signing.keys import (
+    KeyType,
+    LocalKeySigner,
+    generate_key,
+    private_key_der,
+    write_key_pair,
+)
+from tests.log import tamper
+from tests.log.conftest import ORIGIN, request
+
+
+def open_journaled(directory: Path, signer: LocalKeySigner, **options: Any) -> JournaledLog:
+    options.setdefault("checkpoint_interval_s", 0)
+    return JournaledLog.open(directory, signer, origin=ORIGIN, **options)
+
+
+def audit_of(directory: Path, signer: LocalKeySigner) -> tuple[bool, int, int]:
+    audit = verify_log(directory, signer.public_key, origin=ORIGIN)
+    return audit.ok, audit.records, audit.signed
+
+
+def ids(directory: Path) -> list[str]:
+    return [decode_record(raw).request_id for raw in tamper.raw_records(directory)]
+
+
+def stopped_writer(log: JournaledLog) -> None:
+    """Freeze the writer: what is journaled from now on stays in the journal only."""
+    os.kill(log.pid, signal.SIGSTOP)
+
+
+def kill_both(log: JournaledLog) -> None:
+    """The writer and the server die: the writer killed, the server never closes."""
+    os.kill(log.pid, signal.SIGKILL)
+    log._child.wait()
+    log._child_gone = log._closed = True  # as if this process were gone too
+    atexit.unregister(log.close)
+    log._journal.close()
+    log._conn.close()
+
+
+def test_the_files_are_byte_identical_to_the_in_process_writers(
+    tmp_path: Path, signer: LocalKeySigner
+) -> None:
+    with InferenceLog.open(tmp_path / "inline", signer, origin=ORIGIN, checkpoint_every=4) as log:
+        for i in range(10):
+            log.append(**request(i))
+    with open_journaled(tmp_path / "journal", signer, checkpoint_every=4) as writer:
+        for i in range(10):
+            assert writer.append(**request(i)) is None
+        writer.sync()
+        assert (writer.size, writer.journaled) == (10, 10)
+    for name in (RECORDS, ACCESS_LOG, LATEST):
+        assert (tmp_path / "journal" / name).read_bytes() == (
+            tmp_path / "inline" / name
+        ).read_bytes()
+    assert audit_of(tmp_path / "journal", signer) == (True, 10, 10)
+    assert segments(tmp_path / "journal") == []  # all in the log, signed: journal removed
+
+
+def test_appends_from_an_event_loop_never_wait_for_the_writer(
+    tmp_path: Path, signer: LocalKeySigner
+) -> None:
+    async def serve(log: JournaledLog) -> None:
+        for i in range(300):
+            assert log.append(**request(i, time=None)) is None
+        await asyncio.sleep(0)  # the loop's turn ends: the writer is told once
+
+    with open_journaled(tmp_path / "log", signer) as log:
+        stopped_writer(log)  # a writer that does nothing cannot hold a request up
+        asyncio.run(serve(log))
+        assert log.journaled == 300 and log.size == 0
+        os.kill(log.pid, signal.SIGCONT)
+        log.sync()
+        assert log.size == 300
+    assert audit_of(tmp_path / "log", signer) == (True, 300, 300)
+    assert ids(tmp_path / "log") == [f"req-{i:04d}" for i in range(300)]
+
+
+def test_when_both_processes_die_reopening_commits_what_was_journaled(
+    tmp_path: Path, signer: LocalKeySigner
+) -> None:
+    directory = tmp_path / "log"
+    log = open_journaled(directory, signer)
+    log.append(**request(0))
+    log.sync()
+    stopped_writer(log)
+    for i in range(1, 6):
+        log.append(**request(i))  # answered: in the journal, not yet in the log
+    kill_both(log)
+    assert audit_of(directory, signer)[1] == 1
+    with open_journaled(directory, signer) as again:
+        assert again.size == 6  # committed and signed before the server hears "ready"
+        again.append(**request(6))
+    assert audit_of(directory, signer) == (True, 7, 7)
+    assert ids(directory) == [f"req-{i:04d}" for i in range(7)]
+
+
+SERVER_DIES = """
+import os, sys
+from pathlib import Path
+from mlspec_attest.log.journaled import JournaledLog
+from mlspec_attest.log.prepare import RecordMaker
+from mlspec_attest.signing.keys import load_private_key
+from tests.log.conftest import ORIGIN, request
+log = JournaledLog.open(Path(sys.argv[1]), load_private_key(Path(sys.argv[2])),
+                        origin=ORIGIN, checkpoint_interval_s=0)
+for i in range(5):
+    log.append(**request(i))
+print(log.pid, flush=True)
+os._exit(0)  # no close, no atexit: as a server killed at this point
+"""
+
+
+def test_when_the_server_dies_the_writer_commits_and_signs_the_journal(
+    tmp_path: Path, signer: LocalKeySigner
+) -> None:
+    private, _ = write_key_pair(signer, tmp_path / "key")
+    directory = tmp_path / "log"
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", SERVER_DIES, str(directory), str(private)],
+        capture_output=True, text=True, cwd=root, check=True, timeout=60,
+    )  # fmt: skip
+    writer = int(done.stdout.strip())
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{writer}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert audit_of(directory, signer) == (True, 5, 5)
+    assert segments(directory) == []
+
+
+def test_a_killed_writer_refuses_later_requests_and_loses_none_it_answered(
+    tmp_path: Path, signer: LocalKeySigner
+) -> None:
+    directory = tmp_path / "log"
+    log = open_journaled(directory, signer)
+    stopped_writer(log)
+    log.append(**request(0))
+    os.kill(log.pid, signal.SIGKILL)
+    log._child.wait()
+    with pytest.raises(StoreError, match="writer process"):
+        log.sync()
+    with pytest.raises(StoreError, match="unusable"):
+        log.append(**request(1))
+    log.close()
+    with open_journaled(directory, signer) as again:
+        assert again.size == 1
+    assert ids(directory) == ["req-0000"]
+
+
+def _journal_file(directory: Path) -> Path:
+    (only,) = segments(directory)
+    return only[1]
+
+
+@pytest.mark.parametrize(
+    ("edit", "found"),
+    [
+        (lambda data: data[:30] + bytes([data[30] ^ 1]) + data[31:], "authentication"),
+        (lambda data: data[:4] + b"\x00" * 16 + data[20:], "authentication"),
+        (lambda data: b"\xff\xff\xff\x7f" + data[4:], "longer than any record"),
+    ],
+    ids=["payload-edited", "mac-zeroed", "length-forged"],
+)
+def test_an_edited_journal_is_refused_and_the_log_stays_as_it_was(
+    tmp_path: Path, signer: LocalKeySigner, edit: Any, found: str
+) -> None:
+    directory = tmp_path / "log"
+    log = open_journaled(directory, signer)
+    stopped_writer(log)
+    log.append(**request(0))
+    kill_both(log)
+    path = _journal_file(directory)
+    path.write_bytes(edit(path.read_bytes()))
+    with pytest.raises(StoreError, match=found) as refused:
+        open_journaled(directory, signer)
+    assert str(path) in refused.value.message
+    assert audit_of(directory, signer) == (True, 0, 0)
+    assert path.exists()  # kept for whoever investigates
+
+
+def test_an_entry_written_with_another_key_fails_its_authentication(
+    tmp_path: Path, signer: LocalKeySigner
+) -> None:
+    directory = tmp_path / "log"
+    open_journaled(directory, signer).close()
+    other = journal_key(private_key_der(generate_key(KeyType.ED25519)))
+    forged = JournalWriter(directory, other, 0)
+    forged.append(_fields(request(0)))
+    forged.close()
+    with pytest.raises(StoreError, match="authentication"):
+        open_journaled(directory, signer)
+
+
+def _fields(values: dict[str, Any]) -> tuple[Any, ...]:
+    return RecordMaker().fields(values)  # type: ignore[arg-type]
+
+
+def test_an_entry_out_of_place_is_refused(tmp_path: Path, signer: LocalKeySigner) -> None:
+    directory = tmp_path / "log"
+    open_journaled(directory, signer).close()
+    key = journal_key(private_key_der(signer))
+    ahead = JournalWriter(directory, key, 3)  # index 3 where 0 is due: a gap
+    ahead.append(_fields(request(0)))
+    ahead.close()
+    with pytest.raises(StoreError, match="entry 3 where 0 was due"):
+        open_journaled(directory, signer)
+
+
+def test_a_last_entry_cut_short_by_a_crash_was_never_answered(
+    tmp_path: Path, signer: LocalKeySigner
+) -> None:
+    directory = tmp_path / "log"
+    log = open_journaled(directory, signer)
+    stopped_writer(log)
+    for i in range(3):
+        log.append(**request(i))
+    kill_both(log)
+    path = _journal_file(directory)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 7])  # the third write, torn
+    with open_journaled(directory, signer) as again:
+        assert again.size == 2
+        again.append(**request(9))  # a new segment: nothing follows the torn entry
+    assert ids(directory) == ["req-0000", "req-0001", "req-0009"]
+    assert audit_of(directory, signer) == (True, 3, 3)
+
+
+def test_a_value_no_record_holds_is_refused_before_anything_is_written(
+    tmp_path: Path, signer: LocalKeySigner
+) -> None:
+    with open_journaled(tmp_path / "log", signer) as log:
+        with pytest.raises(RecordError, match="non-finite"):
+            log.append(**request(0, output=[float("nan")]))
+        with pytest.raises(RecordError, match="integers"):
+            log.append(**request(0, status="200"))
+        assert log.journaled == 0
+        log.append(**request(1))  # the log goes on
+        log.sync()
+    assert ids(tmp_path / "log") == ["req-0001"]
+
+
+def test_a_record_over_the_bound_keeps_its_place_without_its_values(
+    tmp_path: Path, signer: LocalKeySigner
+) -> None:
+    # fits the journal (marshal is leaner than the record's CBOR), not a record
+    huge = "x" * (journal.MAX_ENTRY_BYTES - 450)  # journaled in ~415 bytes more, a record ~520
+    with open_journaled(tmp_path / "log", signer) as log:
+        log.append(**request(0, output=huge))
+        log.append(**request(1))
+        log.sync()
+    kept = [decode_record(raw) for raw in tamper.raw_records(tmp_path / "log")]
+    assert [r.request_id for r in kept] == ["req-0000", "req-0001"]
+    assert set(kept[0].output) == {UNLOGGED_KEY}
+    assert "inference record" in kept[0].output[UNLOGGED_KEY]
+    assert audit_of(tmp_path / "log", signer) == (True, 2, 2)
+
+
+@pytest.fixture
+def small_segments(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(journal, "SEGMENT_BYTES", 4096)
+
+
+@pytest.mark.usefixtures("small_segments")
+def test_segments_roll_over_and_covered_ones_are_removed(
+    tmp_path: Path, signer: LocalKeySigner
+) -> None:
+    directory = tmp_path / "log"
+    with open_journaled(directory, signer, checkpoint_every=50) as log:
+        for i in range(400):
+            log.append(**request(i))
+        log.sync()
+        log.append(**request(400))
+        log.sync()  # the writer removes covered segments before it reads on
+        firsts = [first for first, _ in segments(directory)]
+        assert len(firsts) >= 1 and firsts[0] >= 300, firsts
+    assert ids(directory) == [f"req-{i:04d}" for i in range(401)]
+    assert audit_of(directory, signer) == (True, 401, 401)
+    assert segments(directory) == []
+
+
+@pytest.fixture
+def file_size_limit() -> Iterator[None]:
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a signal
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, previous)
+
+
+@pytest.mark.usefixtures("file_size_limit")
+def test_a_journal_write_the_disk_refuses_fails_this_and_later_requests(
+    tmp_path: Path, signer: LocalKeySigner
+) -> None:
+    directory = tmp_path / "log"
+    log = open_journaled(directory, signer)
+    log.append(**request(0))
+    full = _journal_file(directory).stat().st_size + 10
+    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+    resource.setrlimit(resource.RLIMIT_FSIZE, (full, hard))
+    try:
+        with pytest.raises(StoreError, match="journal"):
+            log.append(**request(1))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+    with pytest.raises(StoreError, match="unusable"):
+        log.append(**request(2))
+    log.close()
+    with open_journaled(directory, signer):
+        pass
+    assert ids(directory) == ["req-0000"]
+
+
+def test_the_journal_is_private_to_the_server(tmp_path: Path, signer: LocalKeySigner) -> None:
+    with open_journaled(tmp_path / "log", signer) as log:
+        log.append(**request(0))
+        assert (tmp_path / "log" / JOURNAL).stat().st_mode & 0o777 == 0o700
+        assert _journal_file(tmp_path / "log").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_misspelt_or_missing_value_is_named_and_nothing_is_written(
+    tmp_path: Path, signer: LocalKeySigner
+) -> None:
+    missing = request(0)
+    del missing["user"]
+    with open_journaled(tmp_path / "log", signer) as log:
+        with pytest.raises(UsageError, match="unexpected keyword argument 'user_id'"):
+            log.append(**request(0, user_id="alice"))
+        with pytest.raises(UsageError, match="missing keyword argument 'user'"):
+            log.append(**missing)
+        assert log.journaled == 0
