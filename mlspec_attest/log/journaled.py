@@ -55,13 +55,16 @@ class JournaledLog(LogWriterProcess):
         :meth:`~mlspec_attest.log.prepare.RecordMaker.prepare`); returns once its values
         are written. RecordError for a value no record can hold, StoreError when the
         log cannot take it (closed, writer gone or failed, the journal's write failed)."""
+        self.append_values(values)
+
+    def append_values(self, values: RequestValues) -> None:
+        """:meth:`append` with the values as one map (what the middleware calls: no
+        keywords to bind on the hot path). ``values`` is not changed."""
         if self._broken is not None or self._closed:
             self._refuse_if_unusable()
         if self._writer_failure is not None:
             self._refuse_while_failing()
-        if values.get("time") is None:
-            values["time"] = time.time_ns()  # the record's time: the server's, now
-        fields = self.fields(values)
+        fields = self.fields(values, time.time_ns())  # the record's time: the server's, now
         try:
             self._journal.append(fields)
         except StoreError as exc:

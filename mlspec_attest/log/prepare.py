@@ -72,20 +72,21 @@ class RecordMaker:
         for a value a record cannot hold. Touches no file."""
         return record_map(self.fields(values))
 
-    def fields(self, values: RequestValues) -> Fields:
+    def fields(self, values: RequestValues, now: int | None = None) -> Fields:
         """One request's values (the keywords of :meth:`prepare`), checked and reduced to
         what its record keeps (see the class docstring). ``time``: a timezone-aware
-        datetime, nanoseconds since the epoch, or None (the writer's clock at commit).
-        Called for every request a server answers: kept lean."""
+        datetime, nanoseconds since the epoch, or None (then ``now``, nanoseconds since
+        the epoch, or if None the writer's clock at commit). Called for every request a
+        server answers: kept lean."""
         if len(values) > _REQUIRED_COUNT and not values.keys() <= _KEYS:
             unknown = sorted(values.keys() - _KEYS)
             raise UsageError(f"log record: unexpected keyword argument {unknown[0]!r}")
         try:
-            return self._fields(values)
+            return self._fields(values, now)
         except KeyError as exc:
             raise UsageError(f"log record: missing keyword argument {exc}") from None
 
-    def _fields(self, values: RequestValues) -> Fields:
+    def _fields(self, values: RequestValues, now: int | None) -> Fields:
         digests = (_hex(values["model_digest"]), _hex(values["vsa_digest"]))
         status, sent, latency = values["status"], values["bytes_sent"], values["latency_us"]
         if digests != self._checked:
@@ -94,7 +95,7 @@ class RecordMaker:
         check_request_values(values["request_id"], status, sent, latency, None)
         body = values["body"]
         return (
-            _time_of(values.get("time")), values["request_id"], values["client"],
+            _time_of(values.get("time"), now), values["request_id"], values["client"],
             self._user(values["user"]), values["method"], values["path"], values["protocol"],
             status, sent, values["referer"], values["user_agent"], values["model"],
             values["model_version"], digests[0], digests[1], hashlib.sha256(body).hexdigest(),
@@ -147,9 +148,11 @@ def record_map(fields: Fields) -> dict[str, Any]:
     return m
 
 
-def _time_of(time: datetime | int | None) -> str | int | None:
-    """A given time checked now (its record form), nanoseconds kept, None kept."""
-    if time is None or type(time) is int:
+def _time_of(time: datetime | int | None, now: int | None) -> str | int | None:
+    """A given time checked now (its record form), nanoseconds kept; if none, ``now``."""
+    if time is None:
+        return now
+    if type(time) is int:
         return time
     try:
         return format_time(time)  # type: ignore[arg-type]

@@ -32,7 +32,8 @@ class RequestLog(Protocol):
     values are journaled, its record following from them). An ``append`` may return an
     awaitable instead
     (:class:`mlspec_attest.log.process.LogWriterProcess` does): the middleware awaits it
-    before it answers, and treats what it raises as the append's own failure."""
+    before it answers, and treats what it raises as the append's own failure. A log
+    with ``append_values(values)`` (the same values as one map) is called that way."""
 
     def append(self, **values: Unpack[RequestValues]) -> object: ...
 

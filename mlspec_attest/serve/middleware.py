@@ -42,6 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlspec_attest.errors import MlspecError, UsageError
 from mlspec_attest.formats import limits
+from mlspec_attest.log.prepare import RequestValues
 from mlspec_attest.serve.asgi import (
     BodyTooLargeError,
     ClientDisconnectedError,
@@ -124,6 +125,10 @@ class MlspecMiddleware:
         self.app = app
         self.served = served
         self.log = log
+        record = getattr(log, "append_values", None)  # one map: no keywords to bind
+        self._record: Callable[[RequestValues], object] = (
+            record if callable(record) else lambda values: log.append(**values)
+        )
         self.endpoints = endpoints
         self.metrics: ServeMetrics = endpoints.metrics
         self.metrics.set_model(served)
@@ -191,24 +196,26 @@ class MlspecMiddleware:
         scope = exchange.scope
         served, binding = self.served, self.served.binding
         try:
-            written = self.log.append(
-                request_id=exchange.request_id,
-                client=exchange.client(),
-                user=exchange.user,
-                method=scope["method"],
-                path=exchange.logged_path(),
-                protocol="HTTP/" + scope.get("http_version", "1.1"),
-                status=status,
-                bytes_sent=bytes_sent,
-                referer=exchange.referer,
-                user_agent=exchange.user_agent,
-                model=served.name,
-                model_version=served.version,
-                model_digest=binding.model_digest,
-                vsa_digest=binding.vsa_digest,
-                body=exchange.body,
-                output=output,
-                latency_us=latency_us,
+            written = self._record(
+                {
+                    "request_id": exchange.request_id,
+                    "client": exchange.client(),
+                    "user": exchange.user,
+                    "method": scope["method"],
+                    "path": exchange.logged_path(),
+                    "protocol": "HTTP/" + scope.get("http_version", "1.1"),
+                    "status": status,
+                    "bytes_sent": bytes_sent,
+                    "referer": exchange.referer,
+                    "user_agent": exchange.user_agent,
+                    "model": served.name,
+                    "model_version": served.version,
+                    "model_digest": binding.model_digest,
+                    "vsa_digest": binding.vsa_digest,
+                    "body": exchange.body,
+                    "output": output,
+                    "latency_us": latency_us,
+                }
             )
             if hasattr(written, "__await__"):
                 await written
