@@ -71,13 +71,14 @@ async def send_response(
     await send({"type": "http.response.body", "body": body})
 
 
-async def read_body(receive: Receive, limit: int) -> bytes:
-    """The request body, read as it arrives; :class:`BodyTooLargeError` as soon as more
-    than ``limit`` bytes came, :class:`ClientDisconnectedError` if the client left."""
+async def read_body(receive: Receive, limit: int, first: Message | None = None) -> bytes:
+    """The request body, read as it arrives (from ``first``, a message already received,
+    if given); :class:`BodyTooLargeError` as soon as more than ``limit`` bytes came,
+    :class:`ClientDisconnectedError` if the client left."""
     parts: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        message, first = (first, None) if first is not None else (await receive(), None)
         if message["type"] == "http.disconnect":
             raise ClientDisconnectedError
         chunk = message.get("body", b"")
@@ -97,32 +98,34 @@ def request_id(value: bytes | None) -> str:
     return new_request_id()
 
 
-class _RandomPool(threading.local):
-    """Random bytes read from the OS 4 KiB at a time, per thread (one ``getrandom`` per
-    256 request ids instead of one each); emptied in a forked child, which must not hand
-    out its parent's ids."""
+class _IdPool(threading.local):
+    """Request ids made 256 at a time from one read of OS randomness, per thread (one
+    ``getrandom`` and one hex conversion per 256 ids instead of one each); emptied in a
+    forked child, which must not hand out its parent's ids."""
 
-    data = b""
-    at = 0
+    ids: list[str] = []  # noqa: RUF012 - replaced, never mutated in place, per thread
 
 
-_POOL = _RandomPool()
-os.register_at_fork(after_in_child=lambda: setattr(_POOL, "data", b""))
+_POOL = _IdPool()
+os.register_at_fork(after_in_child=lambda: setattr(_POOL, "ids", []))
+_VARIANT: Final = "89ab89ab89ab89ab"  # the RFC 4122 variant digit for each hex digit's low bits
+
+
+def _new_ids() -> list[str]:
+    text = os.urandom(16 * 256).hex()
+    return [
+        f"{t[:8]}-{t[8:12]}-4{t[13:16]}-{_VARIANT[int(t[16], 16)]}{t[17:20]}-{t[20:32]}"
+        for t in (text[i : i + 32] for i in range(0, len(text), 32))
+    ]
 
 
 def new_request_id() -> str:
     """A random UUID (version 4) as text: what ``str(uuid.uuid4())`` gives, in a fraction
     of its time (it is made for every request without an id of its own)."""
-    pool = _POOL
-    at = pool.at
-    if at + 16 > len(pool.data):
-        pool.data, at = os.urandom(4096), 0
-    raw = bytearray(pool.data[at : at + 16])
-    pool.at = at + 16
-    raw[6] = raw[6] & 0x0F | 0x40  # version 4
-    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
-    text = raw.hex()
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    ids = _POOL.ids
+    if not ids:
+        ids = _POOL.ids = _new_ids()
+    return ids.pop()
 
 
 def find_header(headers: Iterable[Header], name: bytes) -> bytes | None:

@@ -321,7 +321,6 @@ class ServeMetrics(EndpointMetrics):
         method: str,
         status: int,
         seconds: float,
-        *,
         error: str | None,
         output: object,
         logged: bool,

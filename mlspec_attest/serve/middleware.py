@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from time import perf_counter
 from typing import Final
 
@@ -76,6 +76,8 @@ _INFERENCE_PATH: Final = re.compile(
     r"/v2/models/[^/]+(?:/versions/[^/]+)?/infer|/v1/models/[^/]+:predict"
 )
 _CONTROL: Final = re.compile(rb"[\x00-\x1f\x7f]")
+#: How many (method, path) pairs the middleware remembers the inference decision of.
+_DECIDED_PATHS: Final = 4096
 
 logger = logging.getLogger("mlspec_attest.serve")
 
@@ -134,6 +136,7 @@ class MlspecMiddleware:
         self.metrics.set_model(served)
         self.config = endpoints.config or config or ServeConfig()
         self.is_inference = is_inference
+        self._decided: dict[tuple[str, str], bool] = {}
         self.max_body = self.config.max_body_bytes
         self.user_header = self.config.user_header.lower().encode("ascii")
         self.vsa_header: Header = (
@@ -151,7 +154,7 @@ class MlspecMiddleware:
         state = scope.get("state")
         if state is None:
             state = scope["state"] = {}
-        if self.is_inference(scope["method"], path):
+        if self._inference(scope["method"], path):
             await _Exchange(self, scope, send, started).run(receive)
             return
         rid = request_id(find_header(scope["headers"], b"x-request-id"))
@@ -181,6 +184,16 @@ class MlspecMiddleware:
         finally:
             self.count(scope, status, started)
 
+    def _inference(self, method: str, path: str) -> bool:
+        """``is_inference``, remembered for the paths a server sees most (a bounded map)."""
+        key = (method, path)
+        decided = self._decided.get(key)
+        if decided is None:
+            decided = self.is_inference(method, path)
+            if len(self._decided) < _DECIDED_PATHS:
+                self._decided[key] = decided
+        return decided
+
     def count(self, scope: Scope, status: int, started: float) -> None:
         """Count one answered request that is not an inference."""
         route = getattr(scope.get("route"), "path", None) or "unmatched"
@@ -188,11 +201,13 @@ class MlspecMiddleware:
         if status >= 400:
             self.metrics.count_error(scope["state"].get(ERROR_KIND_KEY) or error_kind(status))
 
-    async def write_log(
+    def write_log(
         self, exchange: _Exchange, status: int, bytes_sent: int, output: object, latency_us: int
-    ) -> bool:
-        """Append the exchange's record (awaiting it when the log hands back an awaitable:
-        a writer process's acknowledgement); on failure record the fault, return False."""
+    ) -> Awaitable[object] | bool:
+        """Append the exchange's record: True once written, False (the fault recorded) if
+        it failed, or an awaitable of either when the log hands back one to await (a
+        writer process's acknowledgement). Not a coroutine: a log that writes at once
+        costs no coroutine."""
         scope = exchange.scope
         served, binding = self.served, self.served.binding
         try:
@@ -217,11 +232,22 @@ class MlspecMiddleware:
                     "latency_us": latency_us,
                 }
             )
-            if hasattr(written, "__await__"):
-                await written
         except Exception as exc:  # any failure means no record: never answer without one
             self._log_failed(exc)
             return False
+        if written is not None and hasattr(written, "__await__"):
+            return self._acknowledged(written)
+        return self._log_ok()
+
+    async def _acknowledged(self, written: Awaitable[object]) -> bool:
+        try:
+            await written
+        except Exception as exc:
+            self._log_failed(exc)
+            return False
+        return self._log_ok()
+
+    def _log_ok(self) -> bool:
         if self._log_faulted:
             self._log_faulted = False
             self.endpoints.clear_fault(LOG_FAULT)
@@ -275,7 +301,7 @@ class _Exchange:
             await self.finish(problem[0], [], error_body(problem[1]), problem[2])
             return
         try:
-            self.body = await read_body(receive, self.mw.max_body)
+            self.body = await self._read_body(receive)
         except BodyTooLargeError:
             await self.finish(413, [], error_body(self._too_large()), "too_large")
             return
@@ -291,6 +317,17 @@ class _Exchange:
         if not self.done:
             message = "the application sent no complete response"
             await self.finish(500, [], error_body(message), "internal")
+
+    async def _read_body(self, receive: Receive) -> bytes:
+        """The request body (:func:`read_body`; a body that came whole in one message, the
+        common case, is taken here)."""
+        first = await receive()
+        if first["type"] == "http.request" and not first.get("more_body", False):
+            body: bytes = first.get("body", b"")
+            if len(body) > self.mw.max_body:
+                raise BodyTooLargeError
+            return body
+        return await read_body(receive, self.mw.max_body, first)
 
     def _read_headers(self) -> tuple[int, str, str] | None:
         """Take the headers the record needs; a refusal (status, message, kind) if any."""
@@ -334,19 +371,17 @@ class _Exchange:
             chunk = message.get("body", b"")
             if chunk:
                 self.parts.append(chunk)
-            if not message.get("more_body", False):
-                await self._app_finished()
+            if message.get("more_body", False):
+                return
+            start, parts = self.start, self.parts
+            if start is None:
+                text = "the application sent a body before its response start"
+                await self.finish(500, [], error_body(text), "internal")
+                return
+            body = parts[0] if len(parts) == 1 else b"".join(parts)
+            await self.finish(start["status"], start.get("headers", ()), body, None, start)
         else:
             await self.send(message)
-
-    async def _app_finished(self) -> None:
-        start, parts = self.start, self.parts
-        if start is None:
-            message = "the application sent a body before its response start"
-            await self.finish(500, [], error_body(message), "internal")
-            return
-        body = parts[0] if len(parts) == 1 else b"".join(parts)
-        await self.finish(start["status"], start.get("headers", ()), body, None, start)
 
     async def finish(
         self,
@@ -363,7 +398,9 @@ class _Exchange:
         state = scope["state"]
         output = state.get(OUTPUT_KEY)
         latency_us = int((perf_counter() - self.started) * 1_000_000)
-        logged = await mw.write_log(self, status, len(body), output, latency_us)
+        logged = mw.write_log(self, status, len(body), output, latency_us)
+        if logged is not True and logged is not False:
+            logged = bool(await logged)
         if not logged:
             status, kind = 503, "log_write"
             message = "the request was not answered: its inference-log record could not be written"
@@ -381,9 +418,9 @@ class _Exchange:
             scope["method"],
             status,
             perf_counter() - self.started,
-            error=kind if status >= 400 else None,
-            output=output if logged and status < 400 else None,
-            logged=logged,
+            kind if status >= 400 else None,
+            output if logged and status < 400 else None,
+            logged,
         )
 
     def client(self) -> str:
