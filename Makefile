@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	@echo "== make [1/3]: mlspec-attest and its core dependencies (sigstore, in-toto, blake3 ...)"
 	@$(TICKING) $(BIN)/pip install -e .
-	@echo "== make [2/3]: the optional features: scikit-learn, numpy, pyarrow (the 'all' extra)"
+	@echo "== make [2/3]: the optional features: scikit-learn, numpy, pyarrow, fsspec, dask ... (the 'all' extra)"
 	@$(TICKING) $(BIN)/pip install -e '.[all]'
 	@echo "== make [3/3]: test, lint and demo tools (the 'dev' and 'demo' extras)"
 	@$(TICKING) $(BIN)/pip install -e '.[dev,demo]'

@@ -23,6 +23,7 @@ from mlspec_attest.signing.keys import KeyType, generate_key, write_key_pair
 
 from .interop import reference
 from .mlpipeline import MakeML, MLPipeline
+from .postgres_server import index_url, postgres_server  # noqa: F401 - fixtures
 from .support import ROLE_KEY_TYPES, KeyPair, Pipeline
 
 # The suite must not write into the source tree: no example database, and
@@ -37,6 +38,7 @@ def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The developer's own MLSPEC_* settings must not leak into any test."""
     for var in (
         "MLSPEC_ATTEST_STORE",
+        "MLSPEC_ATTEST_STORE_URL",
         "MLSPEC_ATTEST_KEY",
         "MLSPEC_ATTEST_POLICY",
         "MLSPEC_ATTEST_DEBUG",

@@ -111,6 +111,19 @@ def store_option() -> Callable[[F], F]:
     )
 
 
+def store_url_option() -> Callable[[F], F]:
+    """``--store-url``: where the query index lives (``store_url``)."""
+    return click.option(
+        "--store-url",
+        envvar="MLSPEC_ATTEST_STORE_URL",
+        metavar="URL",
+        default=None,
+        help="Keep the query index in PostgreSQL: postgresql://USER@HOST[:PORT]/DB "
+        "(needs the 'postgres' extra) [env MLSPEC_ATTEST_STORE_URL; default "
+        "STORE/index.sqlite3].",
+    )
+
+
 def policy_key_option() -> Callable[[F], F]:
     """``--policy-key``: the owner keys a signed policy must carry signatures of."""
     return file_option(

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from mlspec_attest.cli.options import FILE, PATH, json_option, store_option
+from mlspec_attest.cli.options import FILE, PATH, json_option, store_option, store_url_option
 from mlspec_attest.cli.output import echo_result
 from mlspec_attest.cli.store_cmd import QUERY_SCHEMA, open_index
 from mlspec_attest.errors import UsageError
@@ -26,16 +26,17 @@ from mlspec_attest.store.run_diff import diff_runs
 
 
 def _answer(
-    store: Path | None,
+    where: tuple[Path | None, str | None],
     name: str,
     ask: Callable[[AttestationIndex], Any],
     render: Callable[[Any], str],
     as_json: bool,
     **fields: Any,
 ) -> None:
-    index, build = open_index(store)
+    index, build = open_index(*where)
     try:
-        result = ask(index)
+        with index.snapshot():
+            result = ask(index)
     finally:
         index.close()
     doc = {
@@ -53,34 +54,37 @@ def query() -> None:
     """Ask the store's index: runs, lineage, signers, differences between runs.
 
     \b
-    The index (STORE/index.sqlite3) is rebuilt from the bundles when it is missing or
-    older than them. Answers are what the bundles claim, not verified: run
-    `mlspec-attest verify` before relying on one.
+    The index (STORE/index.sqlite3, or PostgreSQL with --store-url) is brought up to
+    date with the bundles before it answers. Answers are what the bundles claim, not
+    verified: run `mlspec-attest verify` before relying on one.
     """
 
 
 @query.command("runs")
 @store_option()
+@store_url_option()
 @json_option("Print one JSON result on stdout.")
-def runs(store: Path | None, as_json: bool) -> None:
+def runs(store: Path | None, store_url: str | None, as_json: bool) -> None:
     """List the runs: stages, malformed bundles, time span, verification results."""
-    _answer(store, "runs", lambda i: i.runs(), _text_runs, as_json)
+    _answer((store, store_url), "runs", lambda i: i.runs(), _text_runs, as_json)
 
 
 @query.command("run")
 @click.argument("run_id", metavar="RUN")
 @store_option()
+@store_url_option()
 @json_option("Print one JSON result on stdout.")
-def run(run_id: str, store: Path | None, as_json: bool) -> None:
+def run(run_id: str, store: Path | None, store_url: str | None, as_json: bool) -> None:
     """Show RUN's attestations: stage, kind, signer, products and materials with digests."""
-    _answer(store, "run", lambda i: i.run(run_id), _text_run, as_json, runId=run_id)
+    _answer((store, store_url), "run", lambda i: i.run(run_id), _text_run, as_json, runId=run_id)
 
 
 @query.command("models")
 @click.option("--dataset", required=True, metavar="ALG:HEX", help="The dataset's digest.")
 @store_option()
+@store_url_option()
 @json_option("Print one JSON result on stdout.")
-def models(dataset: str, store: Path | None, as_json: bool) -> None:
+def models(dataset: str, store: Path | None, store_url: str | None, as_json: bool) -> None:
     """Models whose data chain read the dataset (split/train/package, by digest).
 
     \b
@@ -89,7 +93,12 @@ def models(dataset: str, store: Path | None, as_json: bool) -> None:
     """
     digest = parse_digest(dataset)
     _answer(
-        store, "models", lambda i: i.models_from(digest), _text_models, as_json, dataset=dataset
+        (store, store_url),
+        "models",
+        lambda i: i.models_from(digest),
+        _text_models,
+        as_json,
+        dataset=dataset,
     )
 
 
@@ -97,8 +106,11 @@ def models(dataset: str, store: Path | None, as_json: bool) -> None:
 @click.option("--model", "model", metavar="ALG:HEX", help="The model's digest.")
 @click.option("--vsa", "vsa", type=FILE, help="A verification summary: its model subject.")
 @store_option()
+@store_url_option()
 @json_option("Print one JSON result on stdout.")
-def datasets(model: str | None, vsa: Path | None, store: Path | None, as_json: bool) -> None:
+def datasets(
+    model: str | None, vsa: Path | None, store: Path | None, store_url: str | None, as_json: bool
+) -> None:
     """The stages, data and commands behind a model digest (or a summary's model)."""
     if (model is None) == (vsa is None):
         raise UsageError("give exactly one of --model and --vsa")
@@ -108,7 +120,7 @@ def datasets(model: str | None, vsa: Path | None, store: Path | None, as_json: b
     assert digest is not None
     shown = f"{digest[0]}:{digest[1]}"
     _answer(
-        store,
+        (store, store_url),
         "datasets",
         lambda i: i.inputs_of(digest, run_id),
         _text_datasets,
@@ -130,15 +142,18 @@ def _vsa_model(path: Path) -> tuple[tuple[str, str], str | None]:
 @click.option("--key", "key", type=FILE, help="A public key (PEM): runs it signed.")
 @click.option("--identity", help="A Sigstore identity (email or URI): runs it signed.")
 @store_option()
+@store_url_option()
 @json_option("Print one JSON result on stdout.")
-def signed_by(key: Path | None, identity: str | None, store: Path | None, as_json: bool) -> None:
+def signed_by(
+    key: Path | None, identity: str | None, store: Path | None, store_url: str | None, as_json: bool
+) -> None:
     """Every run with an attestation the key or Sigstore identity signed (as claimed)."""
     if (key is None) == (identity is None):
         raise UsageError("give exactly one of --key and --identity")
     keyid = load_public_key(key).keyid if key is not None else None
     signer = {"keyid": keyid} if keyid else {"identity": identity}
     _answer(
-        store,
+        (store, store_url),
         "signed-by",
         lambda i: i.signed_by(keyid=keyid, identity=identity),
         _text_signed_by,
@@ -151,10 +166,11 @@ def signed_by(key: Path | None, identity: str | None, store: Path | None, as_jso
 @click.argument("run_a", metavar="RUN_A")
 @click.argument("run_b", metavar="RUN_B")
 @store_option()
+@store_url_option()
 @json_option("Print one JSON result on stdout.")
-def diff(run_a: str, run_b: str, store: Path | None, as_json: bool) -> None:
+def diff(run_a: str, run_b: str, store: Path | None, store_url: str | None, as_json: bool) -> None:
     """Parameters, data digests and metrics that differ between two runs, per stage."""
-    _answer(store, "diff", lambda i: diff_runs(i, run_a, run_b), _text_diff, as_json)
+    _answer((store, store_url), "diff", lambda i: diff_runs(i, run_a, run_b), _text_diff, as_json)
 
 
 @query.command("request")
@@ -162,9 +178,15 @@ def diff(run_a: str, run_b: str, store: Path | None, as_json: bool) -> None:
 @click.option("--log-key", type=FILE, required=True, help="The log's public key (PEM or vkey).")
 @click.option("--request-id", required=True, help="The request to trace.")
 @store_option()
+@store_url_option()
 @json_option("Print one JSON result on stdout.")
 def request(
-    log_dir: Path, log_key: Path, request_id: str, store: Path | None, as_json: bool
+    log_dir: Path,
+    log_key: Path,
+    request_id: str,
+    store: Path | None,
+    store_url: str | None,
+    as_json: bool,
 ) -> None:
     """What served a request: the proven log record, its summary, and the data behind it.
 
@@ -183,7 +205,7 @@ def request(
             "lineage": index.inputs_of(("sha256", record.model_digest), run_id),
         }
 
-    _answer(store, "request", ask, _text_request, as_json, requestId=request_id)
+    _answer((store, store_url), "request", ask, _text_request, as_json, requestId=request_id)
 
 
 # text renderers -------------------------------------------------------------------
@@ -211,11 +233,18 @@ def _text_runs(result: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _signer(signer: dict[str, Any]) -> str:
+    return signer["identity"] or (f"key {signer['keyid'][:16]}" if signer["keyid"] else "?")
+
+
 def _text_run(result: dict[str, Any]) -> str:
     lines = [f"run {result['runId']}  summaries: {_summaries(result['summaries'])}"]
+    for s in result["summaries"]:
+        lines.append(f"  summary {s['result'] or '?'} {s['digest']}  by {_signer(s['signer'])}")
+        lines += [f"      subject  {a['name']}  {_digest(a)}" for a in s["subjects"]]
+        lines += [f"      input    {i['stage']}  sha256:{i['sha256']}" for i in s["inputs"]]
     for s in result["stages"]:
-        signer = s["signer"]
-        who = signer["identity"] or (f"key {signer['keyid'][:16]}" if signer["keyid"] else "?")
+        who = _signer(s["signer"])
         lines.append(f"  {s['stage'] or '?':<12} {s['kind'] or '?':<11} {who}  {s['file']}")
         if s["error"]:
             lines.append(f"      malformed: {s['error']}")

@@ -1,4 +1,4 @@
-"""``mlspec-attest store reindex``: rebuild the query index from the store's bundles."""
+"""``mlspec-attest store reindex``: bring the query index up to date with the store's bundles."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from pathlib import Path
 
 import click
 
-from mlspec_attest.cli.options import json_option, store_option
+from mlspec_attest.cli.options import json_option, store_option, store_url_option
 from mlspec_attest.cli.output import echo_result
 from mlspec_attest.formats.bundle import Bundle
 from mlspec_attest.signing.certificates import decode_certificate
 from mlspec_attest.signing.sigstore.identity import CertificateIdentity
-from mlspec_attest.store.index import IndexBuild, build_index, ensure_index, index_path
+from mlspec_attest.store.index import IndexBuild, update_index
+from mlspec_attest.store.index import open_index as open_store_index
 from mlspec_attest.store.index_query import AttestationIndex
 from mlspec_attest.store.ledger import open_store
 
@@ -35,17 +36,14 @@ def certificate_identity(bundle: Bundle) -> tuple[str | None, str | None]:
     return identity.primary or None, identity.issuer
 
 
-def open_index(store: Path | None) -> tuple[AttestationIndex, IndexBuild | None]:
-    """The store's index, rebuilt first if missing or older than the bundles."""
-    opened = open_store(store)
-    build = ensure_index(opened, identity_of=certificate_identity)
+def open_index(
+    store: Path | None, store_url: str | None
+) -> tuple[AttestationIndex, IndexBuild | None]:
+    """The store's index, brought up to date first (saying so on stderr)."""
+    index, build = open_store_index(open_store(store), store_url, identity_of=certificate_identity)
     if build is not None:
-        click.echo(
-            f"index {build.path} rebuilt: {build.attestations} attestations, "
-            f"{build.summaries} summaries, {build.malformed} malformed",
-            err=True,
-        )
-    return AttestationIndex.open(index_path(opened)), build
+        click.echo(build.describe(), err=True)
+    return index, build
 
 
 @click.group()
@@ -55,30 +53,33 @@ def store() -> None:
 
 @store.command("reindex")
 @store_option()
+@store_url_option()
+@click.option("--full", is_flag=True, help="Rebuild the whole index instead of updating it.")
 @json_option("Print one JSON result on stdout.")
-def reindex(store: Path | None, as_json: bool) -> None:
-    """Rebuild STORE/index.sqlite3 from the bundles, atomically.
+def reindex(store: Path | None, store_url: str | None, full: bool, as_json: bool) -> None:
+    """Bring the query index up to date with the store's bundles.
 
     \b
-    The index is a cache for `mlspec-attest query`: it is never read by verify, and
-    reindexing repairs one that was edited or deleted. Signatures are not checked
-    while indexing; a bundle that does not parse is recorded as malformed.
+    Bundles not indexed yet are read and the rows of bundles that disappeared are
+    removed (one transaction); --full rebuilds the whole index into fresh tables,
+    swapped in atomically, which also repairs an index that was edited. The index is
+    a cache for `mlspec-attest query`, never read by verify. Signatures are not
+    checked while indexing; a bundle that does not parse is recorded as malformed.
 
     \b
     Example:
-      mlspec-attest store reindex --store .mlspec/attestations
+      mlspec-attest store reindex --store .mlspec/attestations --full
     """
-    build = build_index(open_store(store), identity_of=certificate_identity)
+    build = update_index(open_store(store), store_url, full=full, identity_of=certificate_identity)
     doc = {
         "schemaVersion": QUERY_SCHEMA,
         "query": "reindex",
-        "index": str(build.path),
+        "index": build.where,
+        "full": build.full,
+        "added": build.added,
+        "removed": build.removed,
         "attestations": build.attestations,
         "summaries": build.summaries,
         "malformed": build.malformed,
     }
-    text = (
-        f"indexed {build.attestations} attestations and {build.summaries} summaries "
-        f"({build.malformed} malformed) into {build.path}"
-    )
-    echo_result(doc, text, as_json)
+    echo_result(doc, build.describe(), as_json)

@@ -2,21 +2,22 @@
 
 The answers are what the indexed bundles *claim* (no signature is checked here):
 use them to find things, then verify the run before you rely on it.
-:class:`AttestationIndex` is the one interface the CLI asks; it only needs a DB-API
-connection whose SQL is the portable subset used below, so another backend
-(PostgreSQL) can stand behind the same methods.
+:class:`AttestationIndex` is the one interface the CLI asks, over either backend
+(:mod:`mlspec_attest.store.index_backend`): the SQL below is the subset SQLite and
+PostgreSQL both speak, with ``?`` placeholders, and orders every answer fully (text by
+code point, NULLs first) so both backends give the same answer.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sqlite3
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from mlspec_attest.errors import BadInputError, StoreError
+from mlspec_attest.errors import BadInputError
+from mlspec_attest.store.index_backend import IndexDb
 from mlspec_attest.store.lineage import (
     Artifact,
     Digest,
@@ -28,6 +29,7 @@ from mlspec_attest.store.lineage import (
 )
 
 _DIGEST = re.compile(r"([a-z0-9-]{1,32}):([0-9a-f]{16,128})")
+_SUMMARY_KEYS = ("digest", "result", "policyDigest", "timeVerified", "file")
 
 
 def parse_digest(text: str) -> Digest:
@@ -44,26 +46,20 @@ def parse_digest(text: str) -> Digest:
 class AttestationIndex:
     """Read-only queries over an index built by :func:`mlspec_attest.store.index.build_index`."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self.connection = connection
-
-    @classmethod
-    def open(cls, path: Path) -> AttestationIndex:
-        try:
-            return cls(sqlite3.connect(f"file:{path}?mode=ro", uri=True))
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the index {path}: {exc}") from exc
+    def __init__(self, db: IndexDb) -> None:
+        self.db = db
 
     def close(self) -> None:
-        self.connection.close()
+        self.db.close()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[AttestationIndex]:
+        """Every query inside reads one committed state of the index."""
+        with self.db.snapshot():
+            yield self
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        try:
-            return self.connection.execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(
-                f"the index cannot answer ({exc})", remedy="rebuild it (store reindex)"
-            ) from exc
+        return self.db.all(sql, params)
 
     # runs -----------------------------------------------------------------
     def run_ids(self) -> list[str]:
@@ -76,6 +72,12 @@ class AttestationIndex:
             " MIN(a.started_on), MAX(a.finished_on) FROM runs r"
             " LEFT JOIN attestations a ON a.run_id = r.run_id GROUP BY r.run_id ORDER BY r.run_id"
         )
+        summaries: dict[str, list[dict[str, Any]]] = {}
+        for run, *values in self._all(
+            "SELECT run_id, payload_digest, result, policy_digest, time_verified, file"
+            " FROM summaries WHERE run_id IS NOT NULL ORDER BY run_id, time_verified NULLS FIRST, file"
+        ):
+            summaries.setdefault(run, []).append(dict(zip(_SUMMARY_KEYS, values, strict=True)))
         return [
             {
                 "runId": run,
@@ -84,19 +86,47 @@ class AttestationIndex:
                 "malformed": malformed,
                 "startedOn": first,
                 "finishedOn": last,
-                "summaries": self.summaries(run),
+                "summaries": summaries.get(run, []),
             }
             for run, stages, count, malformed, first, last in rows
         ]
 
     def summaries(self, run_id: str) -> list[dict[str, Any]]:
+        """The verification summaries stored for ``run_id``: result, policy, time, signer,
+        subjects (name and digest set) and input attestations (stage, uri, sha256)."""
         rows = self._all(
-            "SELECT payload_digest, result, policy_digest, time_verified, file FROM summaries"
-            " WHERE run_id = ? ORDER BY time_verified",
+            "SELECT id, payload_digest, result, policy_digest, time_verified, file, keyid,"
+            " identity, issuer FROM summaries WHERE run_id = ?"
+            " ORDER BY time_verified NULLS FIRST, file",
             (run_id,),
         )
-        keys = ("digest", "result", "policyDigest", "timeVerified", "file")
-        return [dict(zip(keys, row, strict=True)) for row in rows]
+        subjects = self._summary_subjects(run_id)
+        inputs: dict[int, list[dict[str, str]]] = {}
+        for owner, stage, uri, sha256 in self._all(
+            "SELECT i.summary_id, i.stage, i.uri, i.sha256 FROM summary_inputs i"
+            " JOIN summaries s ON s.id = i.summary_id WHERE s.run_id = ?"
+            " ORDER BY i.summary_id, i.stage, i.uri, i.sha256",
+            (run_id,),
+        ):
+            inputs.setdefault(owner, []).append({"stage": stage, "uri": uri, "sha256": sha256})
+        return [
+            {
+                **dict(zip(_SUMMARY_KEYS, values, strict=True)),
+                "signer": {"keyid": keyid, "identity": identity, "issuer": issuer},
+                "subjects": [a.to_json() for a in subjects.get(ident, [])],
+                "inputs": inputs.get(ident, []),
+            }
+            for ident, *values, keyid, identity, issuer in rows
+        ]
+
+    def _summary_subjects(self, run_id: str) -> dict[int, list[Artifact]]:
+        rows = self._all(
+            "SELECT t.id, t.summary_id, t.side, t.name, t.role, d.algorithm, d.value"
+            " FROM artifacts t JOIN summaries s ON s.id = t.summary_id"
+            " LEFT JOIN digests d ON d.artifact_id = t.id WHERE s.run_id = ? ORDER BY t.id",
+            (run_id,),
+        )
+        return _group(rows)
 
     def run(self, run_id: str) -> dict[str, Any]:
         """One run's attestations (stage, kind, signer, digests) and its summaries."""
@@ -104,7 +134,7 @@ class AttestationIndex:
         rows = self._all(
             "SELECT id, stage, kind, file, payload_digest, keyid, identity, issuer, signed_time,"
             " policy_digest, started_on, finished_on, error FROM attestations WHERE run_id = ?"
-            " ORDER BY started_on, stage, file",
+            " ORDER BY started_on NULLS FIRST, stage NULLS FIRST, file",
             (run_id,),
         )
         artifacts = self._artifacts(run_id)
@@ -145,14 +175,10 @@ class AttestationIndex:
             " LEFT JOIN digests d ON d.artifact_id = t.id WHERE a.run_id = ? ORDER BY t.id",
             (run_id,),
         )
-        grouped: dict[int, tuple[int, str, str, str | None, set[Digest]]] = {}
-        for ident, owner, side, name, role, algorithm, value in rows:
-            entry = grouped.setdefault(ident, (owner, side, name, role, set()))
-            if algorithm is not None:
-                entry[4].add((algorithm, value))
         out: dict[tuple[int, str], list[Artifact]] = {}
-        for owner, side, name, role, digests in grouped.values():
-            out.setdefault((owner, side), []).append(Artifact(side, name, role, frozenset(digests)))
+        for owner, artifacts in _group(rows).items():
+            for artifact in artifacts:
+                out.setdefault((owner, artifact.side), []).append(artifact)
         return out
 
     # lineage ----------------------------------------------------------------
@@ -160,7 +186,8 @@ class AttestationIndex:
         """A run's well-formed attestations with their artifacts, for lineage."""
         rows = self._all(
             "SELECT id, stage, kind, file, command FROM attestations"
-            " WHERE run_id = ? AND error IS NULL ORDER BY started_on, stage, file",
+            " WHERE run_id = ? AND error IS NULL"
+            " ORDER BY started_on NULLS FIRST, stage NULLS FIRST, file",
             (run_id,),
         )
         artifacts = self._artifacts(run_id)
@@ -179,7 +206,7 @@ class AttestationIndex:
         """(stage, file, parameters JSON, metrics JSON) of a run's well-formed attestations."""
         rows = self._all(
             "SELECT stage, file, parameters, metrics FROM attestations"
-            " WHERE run_id = ? AND error IS NULL ORDER BY stage, file",
+            " WHERE run_id = ? AND error IS NULL ORDER BY stage NULLS FIRST, file",
             (run_id,),
         )
         return [(r[0], r[1], r[2], r[3]) for r in rows]
@@ -232,7 +259,7 @@ class AttestationIndex:
     ) -> list[dict[str, Any]]:
         """Every run with an attestation the key id or Sigstore identity claims to have signed."""
         select = "SELECT run_id, stage, file, payload_digest FROM attestations"
-        order = " ORDER BY run_id, started_on, stage"
+        order = " ORDER BY run_id, started_on NULLS FIRST, stage NULLS FIRST, file"
         if keyid:
             rows = self._all(select + " WHERE keyid = ?" + order, (keyid,))
         else:
@@ -243,3 +270,17 @@ class AttestationIndex:
                 {"stage": stage, "file": file, "payloadDigest": payload}
             )
         return [{"runId": run, "attestations": items} for run, items in runs.items()]
+
+
+def _group(rows: list[tuple[Any, ...]]) -> dict[int, list[Artifact]]:
+    """(artifact id, owner id, side, name, role, algorithm, value) rows, ordered by artifact
+    id, as each owner's artifacts with their digest sets."""
+    grouped: dict[int, tuple[int, str, str, str | None, set[Digest]]] = {}
+    for ident, owner, side, name, role, algorithm, value in rows:
+        entry = grouped.setdefault(ident, (owner, side, name, role, set()))
+        if algorithm is not None:
+            entry[4].add((algorithm, value))
+    out: dict[int, list[Artifact]] = {}
+    for owner, side, name, role, digests in grouped.values():
+        out.setdefault(owner, []).append(Artifact(side, name, role, frozenset(digests)))
+    return out

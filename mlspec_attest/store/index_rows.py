@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mlspec_attest.errors import MlspecError
@@ -96,6 +97,17 @@ def read_bundle(path: Any, what: str) -> Bundle:
     """A bundle file, read boundedly and strictly (the store's own rules)."""
     doc = load_file(path, max_bytes=MAX_BUNDLE_BYTES, kind="a Sigstore bundle")
     return Bundle.from_json(doc, what=what)
+
+
+def read_stored(path: Path, what: str) -> tuple[Bundle | None, str | None]:
+    """A file of the store as the store reads it: ``(bundle, None)``, or ``(None, why not)``
+    for one that is not a regular file or does not parse."""
+    if not path.is_file():
+        return None, f"{path.name}: not a regular file (a directory, FIFO, device or dangling link)"
+    try:
+        return read_bundle(path, what), None
+    except MlspecError as exc:
+        return None, exc.message
 
 
 def attestation_row(

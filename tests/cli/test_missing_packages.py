@@ -54,7 +54,15 @@ def assert_missing(result: object, feature: str, package: str, fix: str) -> None
 def test_the_wording_and_the_extras() -> None:
     assert install_hint("metrics") == "pip install 'mlspec-attest[metrics]'"
     assert install_hint(None) == CORE
-    assert {extra for _, extra in PACKAGES.values()} == {"metrics", "parquet", "serve", None}
+    assert {extra for _, extra in PACKAGES.values()} == {
+        "metrics",
+        "parquet",
+        "serve",
+        "postgres",
+        "remote",
+        "dask",
+        None,
+    }
     error = missing("pyarrow.parquet", "reading Parquet", ModuleNotFoundError(name="pyarrow"))
     assert isinstance(error, BackendError)
     assert error.exit_code == 4
