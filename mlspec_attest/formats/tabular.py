@@ -141,7 +141,7 @@ def _decode_head(data: bytes) -> str | None:
 
 def _looks_like_jsonl(line: str) -> bool:
     try:
-        return isinstance(_JSON_DECODER.decode(line), dict)
+        return isinstance(JSON_DECODER.decode(line), dict)
     except (ValueError, RecursionError):
         return False
 
@@ -316,7 +316,8 @@ class DelimitedRecords:
             raise read_error(self.path, reader.line_num, exc) from exc
 
 
-_JSON_DECODER = json.JSONDecoder(
+#: The one JSON decoder of rows: numbers kept as text, duplicate keys and NaN refused.
+JSON_DECODER = json.JSONDecoder(
     object_pairs_hook=no_duplicate_keys,
     parse_float=JsonNumber,
     parse_int=JsonNumber,
@@ -327,13 +328,15 @@ _JSON_DECODER = json.JSONDecoder(
 class JsonLines:
     """The objects of a JSON Lines file, numbers as :class:`JsonNumber`; ``line`` is 1-based."""
 
-    def __init__(self, source: TextSource) -> None:
-        self.path = source.path
-        self._text = source.text
+    def __init__(self, source: TextSource | tuple[Path, IO[str]]) -> None:
+        """``source``: the file opened as text, or (its path, some of its lines)."""
+        self.path, self._text = (
+            (source.path, source.text) if isinstance(source, TextSource) else source
+        )
         self.line = 0
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        decode = _JSON_DECODER.decode
+        decode = JSON_DECODER.decode
         try:
             for number, text in enumerate(self._text, 1):
                 self.line = number
@@ -377,10 +380,16 @@ class ParquetRecords:
         # pyarrow's ArrowInvalid/ArrowIOError derive from ValueError/OSError.
         return BadInputError(f"{self.path}: cannot read Parquet ({exc})")
 
+    def batches(self) -> Iterator[Any]:
+        """The file's pyarrow record batches, every column, in order (errors as pyarrow's)."""
+        return cast(
+            Iterator[Any], self._file.iter_batches(batch_size=_PARQUET_BATCH, columns=self.header)
+        )
+
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         header = self.header
         try:
-            for batch in self._file.iter_batches(batch_size=_PARQUET_BATCH, columns=header):
+            for batch in self.batches():
                 values = [batch.column(i).to_pylist() for i in range(len(header))]
                 yield from zip(*values, strict=True) if values else [()] * batch.num_rows
         except (OSError, ValueError, TypeError) as exc:
