@@ -43,7 +43,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
-from mlspec_attest.attestation.artifacts import HashingOptions
+from mlspec_attest.attestation.artifacts import HashingOptions, artifact_ref
 from mlspec_attest.attestation.record import StageRecord
 from mlspec_attest.attestation.signers import StageSigner, stage_signer
 from mlspec_attest.attestation.stage import SignedStage, seen_attestations, sign_stage
@@ -99,17 +99,20 @@ class StageSession:
         self.result: SignedStage | None = None
 
     def material(self, path: PathLike, *, role: str | None = None) -> StageSession:
-        """Record a file or directory the stage read (hashed when the stage is signed)."""
-        self.record.materials.append(Path(path))
+        """Record a file or directory the stage read, or an object store URL (hashed when
+        the stage is signed)."""
+        ref = artifact_ref(path if isinstance(path, str) else Path(path))
+        self.record.materials.append(ref)
         if role:
-            self.record.roles[role] = Path(path)
+            self.record.roles[role] = ref
         return self
 
     def product(self, path: PathLike, *, role: str | None = None) -> StageSession:
-        """Record a file or directory the stage wrote."""
-        self.record.products.append(Path(path))
+        """Record a file or directory the stage wrote, or an object store URL."""
+        ref = artifact_ref(path if isinstance(path, str) else Path(path))
+        self.record.products.append(ref)
         if role:
-            self.record.roles[role] = Path(path)
+            self.record.roles[role] = ref
         return self
 
     def param(self, name: str, value: object) -> StageSession:

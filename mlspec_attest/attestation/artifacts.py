@@ -2,7 +2,8 @@
 
 Every digest goes through the one engine (:func:`mlspec_attest.digest.artifact.digest_path`);
 a directory's manifest is kept as a blob for the store, so the verifier can
-compare file by file.
+compare file by file. A material or product is a local path, named relative to
+the base directory, or an object store URL (:data:`ArtifactRef`), named by its URL.
 """
 
 from __future__ import annotations
@@ -19,7 +20,22 @@ from mlspec_attest.digest.engine import ProgressSink
 from mlspec_attest.digest.scheme import DEFAULT_SCHEME, DEFAULT_SHARD_SIZE, DigestScheme
 from mlspec_attest.errors import ArtifactPathError, UsageError
 from mlspec_attest.formats.fsutil import artifact_name
+from mlspec_attest.formats.objecturl import ArtifactRef as ArtifactRef
+from mlspec_attest.formats.objecturl import artifact_ref as artifact_ref
+from mlspec_attest.formats.objecturl import is_object_url, normalized_url
 from mlspec_attest.formats.statement import ResourceDescriptor
+
+
+def ref_name(ref: ArtifactRef, base: Path) -> str:
+    """The attested name: the URL of an object store location, else the path relative to ``base``."""
+    if isinstance(ref, str) and is_object_url(ref):
+        return normalized_url(ref)
+    return artifact_name(Path(ref), base)
+
+
+def local_paths(refs: Sequence[ArtifactRef]) -> list[Path]:
+    """The local paths among ``refs`` (what row fingerprints and model checks can open)."""
+    return [r for r in (artifact_ref(r) for r in refs) if isinstance(r, Path)]
 
 
 @dataclass(frozen=True)
@@ -58,7 +74,7 @@ class HashingOptions:
 
 
 def descriptors(
-    paths: Sequence[Path],
+    paths: Sequence[ArtifactRef],
     base: Path,
     blobs: list[bytes],
     hashing: HashingOptions | None = None,
@@ -68,11 +84,12 @@ def descriptors(
     out: list[ResourceDescriptor] = []
     digests: dict[str, ArtifactDigest] = {}
     root = base.resolve()
-    for path in paths:
-        name = artifact_name(path, base)
+    for ref in paths:
+        path = artifact_ref(ref)
+        name = ref_name(path, base)
         if name in digests:
             continue
-        if path.is_symlink() and not path.resolve().is_relative_to(root):
+        if isinstance(path, Path) and path.is_symlink() and not path.resolve().is_relative_to(root):
             raise ArtifactPathError(
                 f"{path}: symlink points outside {base} (to {path.resolve()})",
                 remedy="attest the real path, or copy the artifact into the pipeline directory",

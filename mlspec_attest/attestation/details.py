@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlspec_attest.attestation.artifacts import conversion_sha256
+from mlspec_attest.attestation.artifacts import conversion_sha256, local_paths
 from mlspec_attest.attestation.record import StageRecord
 from mlspec_attest.digest.artifact import ArtifactDigest
 from mlspec_attest.errors import UsageError
@@ -49,7 +49,7 @@ def collect_outputs(record: StageRecord) -> None:
         # manifest; only a conversion written elsewhere becomes a product itself.
         inside = any(
             p.is_dir() and Path(os.path.abspath(path)).is_relative_to(os.path.abspath(p))
-            for p in record.products
+            for p in local_paths(record.products)
         )
         if not inside and path not in record.products:
             record.products.append(path)
@@ -86,7 +86,7 @@ def add_computed(
             for fmt, path in sorted(record.conversions.items())
         ]
     if objectives_stage:
-        record.details.update(store_objectives(record.products, base, store))
+        record.details.update(store_objectives(local_paths(record.products), base, store))
     if record.splits:
         set_computed(record.details, "leakage", split_proof(record, base, blobs))
     if material_rows is not None:

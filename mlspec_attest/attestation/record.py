@@ -32,12 +32,14 @@ class StageRecord:
 
     stage: str
     kind: str | None = None
-    materials: list[Path] = field(default_factory=list)
-    products: list[Path] = field(default_factory=list)
+    # A material or product is a local path, or an object store URL kept as text
+    # (attestation/artifacts.py, docs/scale.md).
+    materials: list[Path | str] = field(default_factory=list)
+    products: list[Path | str] = field(default_factory=list)
     parameters: dict[str, JSONScalar] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     slices: dict[str, Any] = field(default_factory=dict)
-    roles: dict[str, Path] = field(default_factory=dict)
+    roles: dict[str, Path | str] = field(default_factory=dict)
     infrastructure: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     policy_digest: str | None = None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from mlspec_attest.attestation.artifacts import HashingOptions, descriptors
+from mlspec_attest.attestation.artifacts import HashingOptions, descriptors, local_paths, ref_name
 from mlspec_attest.attestation.details import add_computed, collect_outputs, material_rows
 from mlspec_attest.attestation.record import (
     StageRecord,
@@ -34,7 +34,6 @@ from mlspec_attest.errors import (
 )
 from mlspec_attest.formats.bundle import Bundle, BundleSigner, sign_to_bundle
 from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
-from mlspec_attest.formats.fsutil import artifact_name
 from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.signer import Signer
 from mlspec_attest.formats.stages import StageKind, check_stage_name
@@ -134,7 +133,7 @@ def sign_stage(
     _note_predecessors(record, store, run_id, new_run=new_run)
     blobs: list[bytes] = []
     materials, material_digests = descriptors(record.materials, base, blobs, hashing)
-    rows = material_rows(record.materials, base, blobs, material_digests)
+    rows = material_rows(local_paths(record.materials), base, blobs, material_digests)
     result = _run(command, echo=echo, quiet_stdout=quiet_stdout)
     collect_outputs(record)
     if not record.products:
@@ -199,7 +198,7 @@ def _recorded_roles(
     known = {d.name for d in recorded}
     roles: dict[str, str] = {}
     for role, path in record.roles.items():
-        name = artifact_name(path, base)
+        name = ref_name(path, base)
         if name not in known:
             raise UsageError(
                 f"{named('role_path', role=role, path=path)}: "

@@ -16,6 +16,7 @@ from mlspec_attest.cli.options import (
     split_pairs,
 )
 from mlspec_attest.cli.output import deny_unless
+from mlspec_attest.cli.scale_options import dask_options, dask_session
 from mlspec_attest.digest.datasets import FORMATS
 from mlspec_attest.errors import UsageError
 from mlspec_attest.evidence.leakage import prove_splits
@@ -55,12 +56,15 @@ def leakage() -> None:
 @count_option(
     "--tolerance", minimum=0, default=0, help="Overlapping rows allowed per pair of splits."
 )
+@dask_options()
 @json_option("Print one versioned JSON document.")
 def check(
     splits: tuple[str, ...],
     exclude_columns: tuple[str, ...],
     fmt: str,
     tolerance: int,
+    dask_scheduler: str | None,
+    dask_workers: int | None,
     as_json: bool,
 ) -> None:
     """Count rows shared by each pair of local splits (exit 0 none, 1 overlap, 3 bad input).
@@ -71,11 +75,14 @@ def check(
 
     Nothing is stored. The split stage's attestation records the same numbers
     (details.leakage), which `verify` recomputes from the stored digest sets.
+    With --dask-scheduler or --dask-workers, the shards of directory splits are
+    read by Dask workers, with the same result (docs/scale.md).
     """
     paths = {role: Path(p) for role, p in split_pairs(splits, "SPLIT=PATH").items()}
     if len(paths) < 2:
         raise UsageError("give at least two splits as SPLIT=PATH", remedy="see --help")
-    record = prove_splits(paths, exclude_columns=exclude_columns, fmt=fmt).record
+    with dask_session(dask_scheduler, dask_workers):  # shards of a split read by its workers
+        record = prove_splits(paths, exclude_columns=exclude_columns, fmt=fmt).record
     overlaps: dict[str, int] = record["overlaps"]
     exceeding = sorted(k for k, n in overlaps.items() if n > tolerance)
     if as_json:

@@ -16,6 +16,7 @@ from mlspec_attest.attestation.signers import StageSigner
 from mlspec_attest.attestation.stage import SignedStage, sign_stage
 from mlspec_attest.cli import options as opt
 from mlspec_attest.cli.progress import progress_for
+from mlspec_attest.cli.scale_options import ARTIFACT, dask_options, dask_session
 from mlspec_attest.cli.sign_options import SignOptions, check_early, stage_record
 from mlspec_attest.cli.signer_choice import choose_signer
 from mlspec_attest.digest.cache import cache_from_option
@@ -48,15 +49,16 @@ from mlspec_attest.store.ledger import open_store
     "--material",
     "materials",
     multiple=True,
-    type=opt.PATH,
-    help="A file or directory the stage read (repeatable).",
+    type=ARTIFACT,
+    help="A file or directory the stage read, or an object store URL (s3://bucket/key or "
+    "a prefix) (repeatable).",
 )
 @click.option(
     "--product",
     "products",
     multiple=True,
-    type=opt.PATH,
-    help="A file or directory the stage wrote (repeatable).",
+    type=ARTIFACT,
+    help="A file or directory the stage wrote, or an object store URL (repeatable).",
 )
 @opt.repeatable_option(
     "--role",
@@ -154,6 +156,7 @@ from mlspec_attest.store.ledger import open_store
     help="Reuse digests of files unchanged since the last sign (device, inode, size, "
     "mtime, ctime); opt-in, never used by verify [env MLSPEC_ATTEST_DIGEST_CACHE].",
 )
+@dask_options()
 @opt.quiet_option("No progress bar while hashing.")
 @opt.json_option("Print a JSON summary on stdout.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
@@ -175,21 +178,22 @@ def sign(**options: Any) -> None:
     check_early(args)
     signer = _signer(args)
     record = stage_record(args)
-    result = sign_stage(
-        record,
-        signer,
-        open_store(args.store),
-        run_id=args.run_id,
-        new_run=args.new_run,
-        base_dir=args.base_dir,
-        command=args.stage_command(),
-        quiet_stdout=args.as_json,
-        hashing=HashingOptions(
-            scheme=DigestScheme(args.algorithm, args.serialization, args.shard_size),
-            progress=progress_for(args.quiet),
-            cache=cache_from_option(args.digest_cache),
-        ),
-    )
+    with dask_session(args.dask_scheduler, args.dask_workers):
+        result = sign_stage(
+            record,
+            signer,
+            open_store(args.store),
+            run_id=args.run_id,
+            new_run=args.new_run,
+            base_dir=args.base_dir,
+            command=args.stage_command(),
+            quiet_stdout=args.as_json,
+            hashing=HashingOptions(
+                scheme=DigestScheme(args.algorithm, args.serialization, args.shard_size),
+                progress=progress_for(args.quiet),
+                cache=cache_from_option(args.digest_cache),
+            ),
+        )
     _render(args, signer, result)
     warning = portability_warning(signer)  # after the result, as keygen prints it
     if warning:

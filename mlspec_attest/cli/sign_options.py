@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlspec_attest.attestation.artifacts import ArtifactRef, local_paths
 from mlspec_attest.attestation.record import StageRecord
 from mlspec_attest.cli.options import split_pairs
+from mlspec_attest.cli.scale_options import artifact_value
 from mlspec_attest.digest.engine import import_blake3
 from mlspec_attest.errors import UsageError
 from mlspec_attest.formats.rfc3339 import parse_rfc3339
@@ -36,8 +38,8 @@ class SignOptions:
     identity_token: str | None
     trust_config: Path | None
     staging: bool
-    materials: tuple[Path, ...]
-    products: tuple[Path, ...]
+    materials: tuple[ArtifactRef, ...]
+    products: tuple[ArtifactRef, ...]
     roles: tuple[str, ...]
     splits: tuple[str, ...]
     exclude_columns: tuple[str, ...]
@@ -60,6 +62,8 @@ class SignOptions:
     serialization: str
     shard_size: int
     digest_cache: Path | None
+    dask_scheduler: str | None
+    dask_workers: int | None
     quiet: bool
     as_json: bool
     command: tuple[str, ...]
@@ -96,7 +100,9 @@ def stage_record(args: SignOptions) -> StageRecord:
     record.infrastructure = {
         k: parse_param(f"{k}={v}")[1] for k, v in split_pairs(args.infra, "--infra").items()
     }
-    record.roles = {role: Path(p) for role, p in split_pairs(args.roles, "--role").items()}
+    record.roles = {
+        role: artifact_value(p) for role, p in split_pairs(args.roles, "--role").items()
+    }
     record.metrics_file = args.metrics
     record.splits = {role: Path(p) for role, p in split_pairs(args.splits, "--split").items()}
     record.split_exclude_columns = args.exclude_columns
@@ -108,7 +114,7 @@ def stage_record(args: SignOptions) -> StageRecord:
         record.started_on = args.started_on
     check_roles(record)
     if args.oms_signature:
-        producer = _oms_producer(args.oms_signature, args, record.products)
+        producer = _oms_producer(args.oms_signature, args, local_paths(record.products))
         record.evidence.append(("omsSignature", producer))
     if args.policy_path:
         # Start-up: only a stage bound to a policy loads the policy package.
@@ -168,7 +174,7 @@ def check_roles(record: StageRecord) -> None:
     directory product is no product of its own, for one); this catches the rest early.
     """
     named = {
-        os.path.abspath(p)
+        _same_key(p)
         for p in (
             *record.materials,
             *record.products,
@@ -177,5 +183,10 @@ def check_roles(record: StageRecord) -> None:
         )
     }
     for role, path in record.roles.items():
-        if os.path.abspath(path) not in named:
+        if _same_key(path) not in named:
             raise UsageError(f"--role {role}={path}: not one of this stage's materials or products")
+
+
+def _same_key(ref: ArtifactRef) -> str:
+    """One key per artifact: its URL, or its absolute path."""
+    return ref if isinstance(ref, str) else os.path.abspath(ref)

@@ -13,7 +13,10 @@ Owns, lowest first:
 * ``serialization``: OpenSSF model-signing serializations (files, shards) as
   strategies over the engine;
 * ``cache``: the opt-in per-file digest cache (signing only);
-* ``datasets`` and ``rows``: datasets opened for canonical row digests.
+* ``datasets`` and ``rows``: datasets opened for canonical row digests;
+* ``remote``: objects named by URL (``s3://`` ...), listed and hashed streaming
+  through fsspec; ``cluster`` and ``cluster_rows``: the same digests and row
+  digests computed by a Dask cluster (docs/scale.md).
 
 May import: :mod:`mlspec_attest.formats`, :mod:`mlspec_attest.errors`.
 """

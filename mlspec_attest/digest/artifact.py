@@ -5,6 +5,10 @@ file gets its digest under the scheme (a one-entry manifest named ``.`` for
 shards, as in model-signing); a directory is walked (:mod:`~mlspec_attest.digest.walk`),
 hashed in manifest order by the engine (:mod:`~mlspec_attest.digest.engine`) and
 recorded as a :class:`~mlspec_attest.digest.directory.DirectoryManifest`.
+An object store URL is listed and streamed by :mod:`~mlspec_attest.digest.remote`,
+and inside a Dask session (:mod:`~mlspec_attest.digest.cluster`) the same
+files are hashed by the cluster's workers; :func:`build_manifest` makes the one
+manifest from any of them.
 :func:`intoto_dir_digest` is in-toto's ``dir:`` hash of a directory, for legacy links.
 """
 
@@ -18,8 +22,10 @@ import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
+from mlspec_attest.digest import cluster
+from mlspec_attest.digest.cluster import ClusterHashing
 from mlspec_attest.digest.directory import (
     DirectoryManifest,
     FileEntry,
@@ -28,9 +34,11 @@ from mlspec_attest.digest.directory import (
     order_key,
 )
 from mlspec_attest.digest.engine import ProgressSink, digest_file, digest_files, digest_shards
+from mlspec_attest.digest.remote import ObjectHashing, open_target
 from mlspec_attest.digest.scheme import DEFAULT_SCHEME, DigestScheme
 from mlspec_attest.digest.walk import IgnoreRules, walk_tree
 from mlspec_attest.errors import ArtifactPathError
+from mlspec_attest.formats.objecturl import is_object_url, is_url, local_path_of
 
 if TYPE_CHECKING:
     from mlspec_attest.digest.cache import DigestCache
@@ -72,6 +80,89 @@ class ArtifactDigest:
         return {self.scheme.key: self.digest}
 
 
+class Hashing(Protocol):
+    """Computes the digests of a manifest's files, in manifest order, in the engine's shapes.
+
+    The local engine, the streaming object hasher (:class:`~mlspec_attest.digest.remote.ObjectHashing`)
+    and Dask tasks (:class:`~mlspec_attest.digest.cluster.ClusterHashing`) all are one;
+    :func:`build_manifest` makes the same manifest from any of them.
+    """
+
+    def files(self) -> list[tuple[bytes, int]]: ...
+
+    def shards(self) -> list[tuple[list[bytes], int]]: ...
+
+
+@dataclass(frozen=True)
+class LocalHashing:
+    """Local files through the engine: threads, helper processes, the opt-in cache."""
+
+    paths: Sequence[str]
+    scheme: DigestScheme
+    workers: int | None = None
+    progress: ProgressSink | None = None
+    cache: DigestCache | None = None
+    label: str = ""
+
+    def files(self) -> list[tuple[bytes, int]]:
+        return digest_files(
+            self.paths,
+            self.scheme.algorithm,
+            workers=self.workers,
+            progress=self.progress,
+            cache=self.cache,
+            label=self.label,
+        )
+
+    def shards(self) -> list[tuple[list[bytes], int]]:
+        return digest_shards(
+            self.paths,
+            self.scheme.algorithm,
+            self.scheme.shard_size,
+            workers=self.workers,
+            progress=self.progress,
+            label=self.label,
+        )
+
+
+def build_manifest(
+    names: Sequence[str], scheme: DigestScheme, hashing: Hashing
+) -> DirectoryManifest:
+    """The manifest of files ``names`` (in manifest order) hashed by ``hashing``."""
+    if scheme.sharded:
+        entries = [
+            FileEntry(name, "", size, tuple(d.hex() for d in shards))
+            for name, (shards, size) in zip(names, hashing.shards(), strict=True)
+        ]
+        return DirectoryManifest(tuple(entries), scheme)
+    hashed = hashing.files()
+    make = new_entry
+    with _gc_paused():  # a million short-lived tuples: nothing for the collector to find
+        entries = [
+            make((name, raw.hex(), size, ()))
+            for name, (raw, size) in zip(names, hashed, strict=True)
+        ]
+    manifest = DirectoryManifest(tuple(entries), scheme)
+    # The root straight from the raw digests (no hex round trip).
+    manifest.__dict__["root"] = model_root([r for r, _ in hashed])
+    return manifest
+
+
+def _local_hashing(
+    paths: Sequence[str],
+    scheme: DigestScheme,
+    workers: int | None,
+    progress: ProgressSink | None,
+    cache: DigestCache | None,
+    label: str,
+) -> Hashing:
+    """The engine, or the active Dask cluster (:func:`mlspec_attest.digest.cluster.session`)."""
+    client = cluster.active()
+    if client is not None:
+        return ClusterHashing(client, paths, scheme, progress=progress, label=label)
+    return LocalHashing(paths, scheme, workers, progress, cache, label)
+
+
 def digest_directory(
     root: Path,
     *,
@@ -88,39 +179,10 @@ def digest_directory(
     order = sorted(range(len(found)), key=keys.__getitem__)
     names = [found[i][0] for i in order]
     paths = [found[i][1] for i in order]
-    if scheme.sharded:
-        sharded = digest_shards(
-            paths,
-            scheme.algorithm,
-            scheme.shard_size,
-            workers=workers,
-            progress=progress,
-            label=os.fspath(root),
-        )
-        entries = [
-            FileEntry(name, "", size, tuple(d.hex() for d in shards))
-            for name, (shards, size) in zip(names, sharded, strict=True)
-        ]
-    else:
-        hashed = digest_files(
-            paths,
-            scheme.algorithm,
-            workers=workers,
-            progress=progress,
-            cache=cache,
-            label=os.fspath(root),
-        )
-        make = new_entry
-        with _gc_paused():  # a million short-lived tuples: nothing for the collector to find
-            entries = [
-                make((name, raw.hex(), size, ()))
-                for name, (raw, size) in zip(names, hashed, strict=True)
-            ]
-        manifest = DirectoryManifest(tuple(entries), scheme)
-        # The root straight from the raw digests (no hex round trip).
-        manifest.__dict__["root"] = model_root([r for r, _ in hashed])
-        return manifest
-    return DirectoryManifest(tuple(entries), scheme)
+    label = os.fspath(root)
+    return build_manifest(
+        names, scheme, _local_hashing(paths, scheme, workers, progress, cache, label)
+    )
 
 
 @contextlib.contextmanager
@@ -149,7 +211,7 @@ def _manifest_digest(
 
 
 def digest_path(
-    path: Path,
+    path: Path | str,
     *,
     ignore: Sequence[str] = (),
     scheme: DigestScheme = DEFAULT_SCHEME,
@@ -157,11 +219,20 @@ def digest_path(
     progress: ProgressSink | None = None,
     cache: DigestCache | None = None,
 ) -> ArtifactDigest:
-    """Digest a file or a directory (see module docstring).
+    """Digest a file or a directory (see module docstring), or what an object store URL names.
 
-    ``cache`` (opt-in, signing only) reuses digests of unchanged files; a
-    verifier must never pass one.
+    ``path`` given as text may be an object store URL (``s3://bucket/prefix``,
+    :func:`digest_url`) or a ``file://`` URL (a local path). ``cache`` (opt-in,
+    signing only) reuses digests of unchanged local files; a verifier must never
+    pass one. Inside :func:`mlspec_attest.digest.cluster.session` the files are
+    hashed on the Dask cluster, with the same result.
     """
+    if isinstance(path, str):
+        if is_object_url(path):
+            return digest_url(
+                path, ignore=ignore, scheme=scheme, workers=workers, progress=progress
+            )
+        path = Path(local_path_of(path) if is_url(path) else path)
     try:
         st = path.stat()
     except FileNotFoundError as exc:
@@ -176,18 +247,9 @@ def digest_path(
     if not stat.S_ISREG(st.st_mode):
         raise ArtifactPathError(f"{path}: not a regular file or directory")
     name = os.fspath(path)
-    if scheme.sharded:
-        # model-signing names the only file of a single-file model ".".
-        [(shards, size)] = digest_shards(
-            [name],
-            scheme.algorithm,
-            scheme.shard_size,
-            workers=workers,
-            progress=progress,
-            label=name,
-        )
-        entry = FileEntry(".", "", size, tuple(d.hex() for d in shards))
-        return _manifest_digest("file", DirectoryManifest((entry,), scheme), scheme)
+    if scheme.sharded or cluster.active() is not None:
+        hashing = _local_hashing([name], scheme, workers, progress, cache, name)
+        return _single_file(scheme, hashing)
     if cache is not None:
         [(raw, size)] = digest_files(
             [name], scheme.algorithm, workers=1, progress=progress, cache=cache, label=name
@@ -195,6 +257,44 @@ def digest_path(
     else:
         raw, size = digest_file(name, scheme.algorithm, progress)
     return ArtifactDigest(kind="file", digest=raw.hex(), size=size, scheme=scheme)
+
+
+def _single_file(scheme: DigestScheme, hashing: Hashing) -> ArtifactDigest:
+    if scheme.sharded:
+        # model-signing names the only file of a single-file model ".".
+        return _manifest_digest("file", build_manifest(["."], scheme, hashing), scheme)
+    [(raw, size)] = hashing.files()
+    return ArtifactDigest(kind="file", digest=raw.hex(), size=size, scheme=scheme)
+
+
+def digest_url(
+    url: str,
+    *,
+    ignore: Sequence[str] = (),
+    scheme: DigestScheme = DEFAULT_SCHEME,
+    workers: int | None = None,
+    progress: ProgressSink | None = None,
+) -> ArtifactDigest:
+    """The digest of one object, or the manifest of every object under a prefix.
+
+    Streamed (:mod:`mlspec_attest.digest.remote`): equal to the digest of a
+    local file or folder holding the same bytes under the same names.
+    """
+    target = open_target(url, ignore)
+    client = cluster.active()
+    hashing: Hashing
+    if client is not None:
+        locators = [target.object_url(o) for o in target.objects]
+        sizes = [o.size for o in target.objects]
+        hashing = ClusterHashing(
+            client, locators, scheme, sizes=sizes, progress=progress, label=target.url
+        )
+    else:
+        hashing = ObjectHashing(target, scheme, workers=workers, progress=progress)
+    if target.kind == "file":
+        return _single_file(scheme, hashing)
+    manifest = build_manifest([o.name for o in target.objects], scheme, hashing)
+    return _manifest_digest("directory", manifest, scheme)
 
 
 def intoto_dir_digest(root: Path, *, ignore: Sequence[str] = (), workers: int | None = None) -> str:

@@ -1,9 +1,9 @@
 """Content sets: a dataset's row digest sets over every column, and without its constant ones.
 
 The split proof and the record of what a stage read hash a dataset the same way:
-one pass of the row engine (:func:`mlspec_attest.digest.rows.hash_rows`) per set
-of projections, a second pass only when a projection depends on what the first
-pass learnt (the constant columns).
+one pass of the row engine (:func:`mlspec_attest.digest.rows.hash_rows`, shard by
+shard on a Dask cluster when one is active) per set of projections, a second pass
+only when a projection depends on what the first pass learnt (the constant columns).
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from mlspec_attest.digest.cluster_rows import hash_rows_anywhere
 from mlspec_attest.digest.datasets import Dataset
-from mlspec_attest.digest.rows import Profile, hash_rows
+from mlspec_attest.digest.rows import Profile
 from mlspec_attest.evidence.digest_sets import DigestAccumulator, RowDigestSet
 
 Sets = dict[frozenset[str], RowDigestSet]
@@ -26,7 +27,8 @@ def hash_projections(dataset: Dataset, drops: Iterable[frozenset[str]]) -> tuple
     The sets are keyed by the dropped columns the dataset actually has.
     """
     accumulators = {drop: DigestAccumulator() for drop in dict.fromkeys(drops)}
-    profile = hash_rows(dataset, [(d, a.add) for d, a in accumulators.items()])
+    # On the active Dask cluster, if any (digest/cluster_rows.py): the same profile and sets.
+    profile = hash_rows_anywhere(dataset, [(d, a.add) for d, a in accumulators.items()])
     return profile, {d & profile.columns: a.finish() for d, a in accumulators.items()}
 
 

@@ -27,6 +27,9 @@ from mlspec_attest.errors import MalformedDocumentError
 from mlspec_attest.formats.fsutil import check_relative_name
 from mlspec_attest.formats.jsonio import canonical, loads_strict
 from mlspec_attest.formats.limits import MAX_DSSE_PAYLOAD_BYTES
+from mlspec_attest.formats.objecturl import check_object_url, is_object_url
+from mlspec_attest.formats.rfc3339 import parse_rfc3339
+from mlspec_attest.formats.schemas import validate_stage_metadata
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 LINK_PREDICATE_TYPE = "https://in-toto.io/attestation/link/v0.3"
@@ -60,7 +63,8 @@ class ResourceDescriptor:
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in digest.items()):
             raise MalformedDocumentError(f"{what}: digest values must be strings")
         try:
-            check_relative_name(name)
+            # An object store URL (s3://bucket/key) names itself; anything else is a path.
+            check_object_url(name) if is_object_url(name) else check_relative_name(name)
         except Exception as exc:
             raise MalformedDocumentError(f"{what}: {exc}") from exc
         annotations = doc.get("annotations", {})
@@ -117,11 +121,7 @@ class StageMetadata:
 
     @classmethod
     def from_json(cls, doc: Any) -> StageMetadata:
-        from mlspec_attest.formats.schemas import validate_stage_metadata
-
         validate_stage_metadata(doc)
-        from mlspec_attest.formats.rfc3339 import parse_rfc3339
-
         for field_name in ("startedOn", "finishedOn"):
             try:
                 parse_rfc3339(doc[field_name])

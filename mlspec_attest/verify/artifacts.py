@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlspec_attest.digest.artifact import ArtifactDigest, digest_path
 from mlspec_attest.digest.directory import DirectoryManifest
 from mlspec_attest.digest.scheme import DEFAULT_SCHEME, DigestScheme
 from mlspec_attest.errors import ArtifactPathError, MlspecError
@@ -22,10 +21,10 @@ from mlspec_attest.formats.statement import ResourceDescriptor
 from mlspec_attest.policy.model import DeployArtifact, Policy
 from mlspec_attest.store.ledger import AttestationStore
 from mlspec_attest.verify.accepted import AcceptedAttestation
-from mlspec_attest.verify.oms_evidence import check_oms_evidence
 from mlspec_attest.verify.report import ArtifactSummary, Check, VerificationReport
 
 if TYPE_CHECKING:
+    from mlspec_attest.digest.artifact import ArtifactDigest
     from mlspec_attest.digest.engine import ProgressSink
 
 _FIX_DIGEST = "re-sign the stage with a supported digest"
@@ -37,7 +36,7 @@ class DeployTarget:
 
     role: str
     spec: DeployArtifact
-    path: Path
+    path: Path | str  # a local path, or an object store URL
 
     @property
     def stage(self) -> str:
@@ -68,7 +67,7 @@ class DeployArtifacts:
     def __init__(
         self,
         policy: Policy,
-        paths: Mapping[str, Path],
+        paths: Mapping[str, Path | str],
         store: AttestationStore,
         report: VerificationReport,
         progress: ProgressSink | None = None,
@@ -149,6 +148,10 @@ class DeployArtifacts:
         self, target: DeployTarget, scheme: DigestScheme, attested: ResourceDescriptor | None
     ) -> ArtifactDigest | ArtifactSummary:
         """The artifact's digest now, or (reported) the summary of why there is none."""
+        # In-function: the engine (object stores and Dask included) is loaded only when a
+        # deploy artifact is given to re-hash, not by every verification (start-up).
+        from mlspec_attest.digest.artifact import digest_path
+
         try:
             return digest_path(target.path, scheme=scheme, progress=self.progress)
         except ArtifactPathError as exc:
@@ -216,11 +219,15 @@ class DeployArtifacts:
         )
         return target.summary("mismatch", actual.digest_set(), files)
 
-    def check_oms_evidence(self, stage: str, att: AcceptedAttestation, path: Path) -> None:
+    def check_oms_evidence(self, stage: str, att: AcceptedAttestation, path: Path | str) -> None:
         """If the stage recorded an OpenSSF model-signing signature, the served model must match it."""
         record = att.statement.metadata.details.get("omsSignature")
-        if record is None or not path.is_dir():
+        if record is None or not isinstance(path, Path) or not path.is_dir():
             return
+        # In-function, as the engine in rehash: model serialization is loaded only for a
+        # package stage that recorded an OMS signature.
+        from mlspec_attest.verify.oms_evidence import check_oms_evidence
+
         for problem in check_oms_evidence(record, path):
             self.report.fail(
                 Check.OMS_SIGNATURE,

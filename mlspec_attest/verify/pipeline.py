@@ -42,18 +42,13 @@ from mlspec_attest.formats.signer import PublicKeyVerifier
 from mlspec_attest.policy.model import Policy, StagePolicy
 from mlspec_attest.policy.signed import SignedPolicy
 from mlspec_attest.store.ledger import AttestationStore, StoredAttestation
+from mlspec_attest.verify import checks
 from mlspec_attest.verify.accepted import AcceptedAttestation, Baseline, StageEvidence
 from mlspec_attest.verify.admission import Admission
 from mlspec_attest.verify.agreement import select
 from mlspec_attest.verify.artifact_rules import check_rules
 from mlspec_attest.verify.artifacts import DeployArtifacts
 from mlspec_attest.verify.baseline import BaselineLoader
-from mlspec_attest.verify.checks.holdback import check_holdback_content
-from mlspec_attest.verify.checks.leakage import check_leakage
-from mlspec_attest.verify.checks.objectives import check_objectives
-from mlspec_attest.verify.checks.requirements import check_requirements
-from mlspec_attest.verify.checks.separation import check_separation
-from mlspec_attest.verify.checks.validation import check_data_validation
 from mlspec_attest.verify.ledger import checks_ran
 from mlspec_attest.verify.ordering import check_ordering
 from mlspec_attest.verify.report import ERROR_CLASSES, Check, StageSummary, VerificationReport
@@ -69,7 +64,7 @@ class VerifyOptions(TypedDict, total=False):
 
     run_id: str | None
     """The run to verify; default: the store's only run (never its current-run marker)."""
-    artifacts: Mapping[str, Path] | None
+    artifacts: Mapping[str, Path | str] | None
     """Deploy role -> the file or directory to be deployed, re-hashed against the chain."""
     now: datetime | None
     """When the policy's expiry and the signed times are judged; default: now."""
@@ -198,13 +193,21 @@ class PipelineVerifier:
         return BaselineLoader(self.signers, self.run_id, self.report).load(self.baseline_path)
 
     def check_ml(self, chosen: Mapping[str, AcceptedAttestation]) -> None:
+        """The families of ML checks the policy has a section for, in order; a family's
+        module is loaded only then (:mod:`mlspec_attest.verify.checks`)."""
+        policy, report = self.policy, self.report
         baseline = self.load_baseline()
-        check_objectives(self.policy, chosen, self.store, self.report, baseline)
-        check_separation(self.policy, chosen, self.report)
-        check_holdback_content(self.policy, chosen, self.store, self.report)
-        check_leakage(self.policy, chosen, self.store, self.report)
-        check_data_validation(self.policy, chosen, self.report)
-        check_requirements(self.policy, chosen, self.report, baseline)
+        if policy.objectives_stage is not None:
+            checks.check_objectives(policy, chosen, self.store, report, baseline)
+        if policy.separation is not None:
+            checks.check_separation(policy, chosen, report)
+            checks.check_holdback_content(policy, chosen, self.store, report)
+        if policy.leakage is not None:
+            checks.check_leakage(policy, chosen, self.store, report)
+        if policy.data_validation is not None:
+            checks.check_data_validation(policy, chosen, report)
+        if policy.requirements:
+            checks.check_requirements(policy, chosen, report, baseline)
 
     # -- step 9 -------------------------------------------------------------
     def check_artifacts(self, chosen: Mapping[str, AcceptedAttestation]) -> None:
