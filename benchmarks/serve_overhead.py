@@ -372,6 +372,7 @@ def main() -> None:
             ("memory", "middleware + in-memory log"),
             ("inline", "middleware + InferenceLog"),
             ("process", "middleware + LogWriterProcess"),
+            ("journal", "middleware + JournaledLog"),
         ):
             if name in medians:
                 cost = medians[name]
