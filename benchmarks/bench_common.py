@@ -53,6 +53,20 @@ def probe(tool: str, path: Path) -> float:
     return float(proc.stdout.split()[0])
 
 
+def byte_compile(package: Path) -> int:
+    """Write the bytecode of every module of ``package`` (what ``pip install`` does).
+
+    An editable install has none, and with ``PYTHONDONTWRITEBYTECODE`` set nothing
+    writes it: every process would then compile the package from source (about 100 ms
+    of a 0.35 s ``verify``), while the peers in site-packages load theirs. Returns
+    the number of modules compiled."""
+    import compileall
+
+    files = list(package.rglob("*.py"))
+    compileall.compile_dir(str(package), quiet=2)
+    return len(files)
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 

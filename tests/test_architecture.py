@@ -103,6 +103,21 @@ def test_sizes_and_click_are_caught(fake_root: Path) -> None:
     } <= found
 
 
+def test_a_lazy_name_must_be_imported_for_type_checking(fake_root: Path) -> None:
+    # A PEP 562 table loads through importlib, which the checker cannot follow: the
+    # TYPE_CHECKING import is what makes the dependency visible to the layer rule.
+    lazy = "import importlib\n_LAZY = {{'f': 'x', 'g': 'y'}}\n{extra}"
+    declared = (
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+        "    from mlspec_attest.signing.x import f\n"
+    )
+    modules = {"signing.x": "def f(): ...\n", "signing.y": "def g(): ...\n"}
+    found = _check(fake_root, {"signing": lazy.format(extra=declared), **modules})
+    assert {k for k in found if k.startswith("lazy:")} == {
+        "lazy: mlspec_attest/signing.py -> mlspec_attest.signing.y"
+    }
+
+
 def test_relative_and_in_function_imports_are_counted(fake_root: Path) -> None:
     modules = {
         n: _fake(fake_root, n, s)

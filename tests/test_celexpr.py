@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from mlspec_attest.errors import MalformedDocumentError
 from mlspec_attest.policy.celexpr import (
+    Activation,
     CompiledExpression,
     ExpressionError,
     compile_expression,
@@ -194,3 +196,29 @@ def test_non_finite_paths() -> None:
     assert non_finite_paths(value) == ["metrics.mae", "slices.sex.F.mae", "list[1]"]
     assert non_finite_paths({"ok": 1.0, "n": 3}) == []
     assert non_finite_paths(math.nan) == ["(value)"]
+
+
+def test_an_entry_the_expression_does_not_name_is_not_converted() -> None:
+    # Converting an activation to CEL values costs as much as evaluating; the stage
+    # records an objective never reads are left alone.
+    unconvertible = {"x": object()}
+    assert compile_expression('metrics["mae"] < 3.0').evaluate(
+        {"metrics": {"mae": 1.0}, "stages": unconvertible}
+    )
+    with pytest.raises(ExpressionError):
+        compile_expression("size(stages) > 0").evaluate({"stages": unconvertible})
+
+
+def test_an_activation_is_converted_once_for_every_expression(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import celpy
+
+    calls: list[Any] = []
+    real = celpy.json_to_cel
+    monkeypatch.setattr(celpy, "json_to_cel", lambda v: calls.append(v) or real(v))
+    shared = Activation({"stages": {"test": {"metrics": {"mae": 1.0}}}, "unused": [1]})
+    for text in ('stages.test.metrics["mae"] < 3.0', '"test" in stages', "size(stages) == 1"):
+        assert compile_expression(text).evaluate(shared) is True
+    assert len(calls) == 1
+    assert dict(shared) == {"stages": {"test": {"metrics": {"mae": 1.0}}}, "unused": [1]}

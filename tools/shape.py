@@ -6,6 +6,13 @@ tests/test_architecture.py asserts the same rules, so the shape stays.
 
 Every import counts: at module level, inside functions, and under
 ``if TYPE_CHECKING:``, because each is a dependency a reader must follow.
+
+A package may load its public names on first use (PEP 562): a module-level ``_LAZY``
+table (name -> submodule) read by the package's ``__getattr__``. Those imports happen
+through ``importlib``, which this checker cannot follow, so every submodule the table
+names must also be imported under ``if TYPE_CHECKING:`` in the same ``__init__.py``:
+the layer and cycle rules then see the dependency, and ``lazy:`` reports one they
+would miss (tests/test_lazy_packages.py checks the names agree).
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ class Module:
     tree: ast.Module
     lines: int
     imports: set[str] = field(default_factory=set)  # package modules, without prefix
+    lazy: set[str] = field(default_factory=set)  # the submodules a ``_LAZY`` table names
     function_imports: list[tuple[int, str]] = field(default_factory=list)
     third_party: set[str] = field(default_factory=set)
 
@@ -118,7 +126,20 @@ def internal(dotted: str, known: dict[str, Module]) -> Iterator[str]:
     yield name if name in known else ""
 
 
+def lazy_table(module: Module) -> set[str]:
+    """The package modules a module-level ``_LAZY = {name: submodule}`` table names."""
+    for node in module.tree.body:
+        target = node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+        if isinstance(target, ast.Name) and target.id == "_LAZY" and node.value is not None:
+            table = ast.literal_eval(node.value)
+            return {f"{module.name}.{sub}".lstrip(".") for sub in table.values()}
+    return set()
+
+
 def collect_imports(module: Module, known: dict[str, Module]) -> None:
+    module.lazy = lazy_table(module)
     top_level = set(map(id, module_level_imports(module.tree)))
     for node in ast.walk(module.tree):
         if not isinstance(node, ast.Import | ast.ImportFrom):
@@ -238,6 +259,11 @@ def violations(modules: dict[str, Module]) -> list[Violation]:
 def layer_violations(modules: dict[str, Module]) -> Iterator[Violation]:
     for name, module in sorted(modules.items()):
         where = module.path.relative_to(ROOT)
+        for target in sorted(module.lazy - module.imports):
+            yield Violation(
+                f"lazy: {where} -> {PACKAGE}.{target}",
+                "a _LAZY table entry with no import under `if TYPE_CHECKING:`",
+            )
         for target in sorted(module.imports - package_parents(name)):
             if target and layer(target) > layer(name):
                 yield Violation(f"layer: {where} -> {PACKAGE}.{target}", "imports a layer above it")

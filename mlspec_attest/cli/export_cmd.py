@@ -23,7 +23,7 @@ from mlspec_attest.cli.options import (
     split_pairs,
 )
 from mlspec_attest.cli.output import echo_result
-from mlspec_attest.cli.render import report_text
+from mlspec_attest.cli.report_render import report_text
 from mlspec_attest.errors import ExitCode
 from mlspec_attest.interop.intoto import (
     IntotoExport,

@@ -17,7 +17,7 @@ from mlspec_attest.cli.options import (
     split_pairs,
     store_option,
 )
-from mlspec_attest.cli.render import report_text
+from mlspec_attest.cli.report_render import report_text
 from mlspec_attest.errors import ExitCode, MlspecError, UsageError
 from mlspec_attest.policy.load import read_policy_any
 from mlspec_attest.policy.model import Policy

@@ -11,9 +11,10 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlspec_attest.digest.engine import ProgressSink
+if TYPE_CHECKING:  # a protocol: `verify` without --artifact loads no digest engine
+    from mlspec_attest.digest.engine import ProgressSink
 
 SHOW_AFTER_SECONDS = 1.0
 

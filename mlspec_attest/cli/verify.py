@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlspec_attest.attestation.signers import StageSigner
 from mlspec_attest.cli.options import (
     file_option,
     json_option,
@@ -22,15 +21,19 @@ from mlspec_attest.cli.options import (
 )
 from mlspec_attest.cli.output import deny_unless, echo_verdict
 from mlspec_attest.cli.progress import progress_for
-from mlspec_attest.cli.render import report_text
+from mlspec_attest.cli.report_render import report_text
 from mlspec_attest.cli.signer_choice import choose_signer
 from mlspec_attest.errors import UsageError
+from mlspec_attest.formats.objecturl import artifact_ref
 from mlspec_attest.formats.vsa import DEFAULT_VERIFIER_ID
-from mlspec_attest.interop.intoto import verify_policy_or_layout
+from mlspec_attest.interop.intoto.policy_or_layout import verify_policy_or_layout
 from mlspec_attest.interop.intoto.support import is_intoto_layout
 from mlspec_attest.store.ledger import open_store
 from mlspec_attest.verify.report import VerificationReport
 from mlspec_attest.verify.summary import MODEL_ROLE, SummaryOptions, WrittenSummary, write_summary
+
+if TYPE_CHECKING:
+    from mlspec_attest.attestation.signers import StageSigner
 
 
 @click.command()
@@ -111,7 +114,7 @@ def verify(
     failure is reported (stage, check, expected, found, fix).
     """
     source = click.get_current_context().get_parameter_source("run_id")
-    paths = {role: Path(p) for role, p in split_pairs(artifacts, "--artifact").items()}
+    paths = {role: artifact_ref(p) for role, p in split_pairs(artifacts, "--artifact").items()}
     request = SummaryRequest.from_options(policy_path, paths, vsa)
     report = verify_policy_or_layout(
         policy_path,
@@ -152,7 +155,7 @@ class SummaryRequest:
 
     @classmethod
     def from_options(
-        cls, policy_path: Path, artifacts: dict[str, Path], vsa: dict[str, Any]
+        cls, policy_path: Path, artifacts: dict[str, Path | str], vsa: dict[str, Any]
     ) -> SummaryRequest | None:
         if vsa["vsa_out"] is None:
             for name in ("vsa_key", "resource_uri", "policy_uri"):
@@ -173,7 +176,7 @@ class SummaryRequest:
                     "--vsa-out needs to know where the model is served from",
                     remedy=f"pass --resource-uri URI, or --artifact {MODEL_ROLE}=PATH",
                 )
-            resource = model.resolve().as_uri()
+            resource = model if isinstance(model, str) else model.resolve().as_uri()
         signer = choose_signer(
             key=vsa["vsa_key"],
             key_param="vsa_key",

@@ -10,20 +10,50 @@ CEL evaluation (``objectives``, ``celexpr``) and the shipped templates (``templa
 May import: :mod:`mlspec_attest.evidence`, :mod:`mlspec_attest.signing`,
 :mod:`mlspec_attest.digest`, :mod:`mlspec_attest.store`, :mod:`mlspec_attest.formats`,
 :mod:`mlspec_attest.errors`.
+
+The names below are loaded on first use (PEP 562): ``verify`` of a signed policy reads
+no YAML, and importing one part of this layer does not load all of it.
 """
 
-from mlspec_attest.policy.compiler import compile_policy
-from mlspec_attest.policy.load import lint_policy_text, load_policy_yaml, read_policy_any
-from mlspec_attest.policy.model import DeployArtifact, Functionary, Policy, StagePolicy
-from mlspec_attest.policy.problems import Problem
-from mlspec_attest.policy.rules import ArtifactRule, RuleVerb, evaluate_rules
-from mlspec_attest.policy.signed import (
-    POLICY_PAYLOAD_TYPE,
-    SignedPolicy,
-    load_signed_policy,
-    parse_signed_policy,
-    sign_policy,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlspec_attest.policy.compiler import compile_policy
+    from mlspec_attest.policy.load import lint_policy_text, load_policy_yaml, read_policy_any
+    from mlspec_attest.policy.model import DeployArtifact, Functionary, Policy, StagePolicy
+    from mlspec_attest.policy.problems import Problem
+    from mlspec_attest.policy.rules import ArtifactRule, RuleVerb, evaluate_rules
+    from mlspec_attest.policy.signed import (
+        POLICY_PAYLOAD_TYPE,
+        SignedPolicy,
+        load_signed_policy,
+        parse_signed_policy,
+        sign_policy,
+    )
+
+#: Each public name -> the module that defines it (the imports above, for type checkers).
+_LAZY = {
+    "compile_policy": "compiler",
+    "lint_policy_text": "load",
+    "load_policy_yaml": "load",
+    "read_policy_any": "load",
+    "DeployArtifact": "model",
+    "Functionary": "model",
+    "Policy": "model",
+    "StagePolicy": "model",
+    "Problem": "problems",
+    "ArtifactRule": "rules",
+    "RuleVerb": "rules",
+    "evaluate_rules": "rules",
+    "POLICY_PAYLOAD_TYPE": "signed",
+    "SignedPolicy": "signed",
+    "load_signed_policy": "signed",
+    "parse_signed_policy": "signed",
+    "sign_policy": "signed",
+}
 
 __all__ = [
     "POLICY_PAYLOAD_TYPE",
@@ -44,3 +74,16 @@ __all__ = [
     "read_policy_any",
     "sign_policy",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from mlspec_attest.errors import MalformedDocumentError, require
+from mlspec_attest.policy.celparser import install as install_parser
 
 
 class ExpressionError(Exception):
@@ -59,7 +60,33 @@ FUNCTIONS = {"abs": _cel_abs, "min": _cel_min, "max": _cel_max}
 
 @cache
 def _environment() -> Any:
-    return _cel().Environment()
+    celpy = _cel()
+    install_parser(celpy)  # the shipped parser tables, when they fit the installed packages
+    return celpy.Environment()
+
+
+class Activation(Mapping[str, Any]):
+    """Values several expressions read (``stages``: every stage's record), converted to CEL
+    values once per entry, on first use, however many expressions evaluate against them.
+    As a mapping it holds the plain values."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = dict(values)
+        self._converted: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def cel(self, name: str) -> Any:
+        if name not in self._converted:
+            self._converted[name] = _cel().json_to_cel(self._values[name])
+        return self._converted[name]
 
 
 @dataclass(frozen=True)
@@ -68,12 +95,22 @@ class CompiledExpression:
 
     text: str
     program: Any
+    #: Every identifier the expression mentions (variables, fields, macro variables); an
+    #: activation entry it does not mention cannot be read, so it is not converted to CEL
+    #: values (the stage records are most of an activation). None: convert every entry.
+    names: frozenset[str] | None = None
 
     def evaluate(self, activation: Mapping[str, Any]) -> bool:
         """Evaluate to a boolean; any error or non-boolean result raises ExpressionError."""
         celpy = _cel()
+        names = self.names
+        convert = activation.cel if isinstance(activation, Activation) else None
         try:
-            cel_activation = {k: celpy.json_to_cel(v) for k, v in activation.items()}
+            cel_activation = {
+                k: convert(k) if convert else celpy.json_to_cel(v)
+                for k, v in activation.items()
+                if names is None or k.partition(".")[0] in names
+            }
             result = self.program.evaluate(cel_activation)
         except celpy.CELEvalError as exc:
             raise ExpressionError(_explain(exc)) from exc
@@ -117,12 +154,17 @@ def _parse_problem(exc: BaseException) -> str:
     return "syntax error"
 
 
+@lru_cache(maxsize=512)
 def compile_expression(text: str) -> CompiledExpression:
-    """Parse ``text``; a syntax error raises MalformedDocumentError naming the problem."""
+    """Parse ``text``; a syntax error raises MalformedDocumentError naming the problem.
+
+    A compiled expression is immutable and evaluates any number of activations, so each
+    text is parsed once per process (a policy's requirements are compiled when it is
+    read and again when they are judged)."""
     celpy = _cel()
     env = _environment()
     try:
-        ast = env.compile(text)
+        ast = _parsed(text)
         program = env.program(ast, functions=FUNCTIONS)
     except celpy.CELParseError as exc:
         raise MalformedDocumentError(
@@ -132,7 +174,27 @@ def compile_expression(text: str) -> CompiledExpression:
         raise MalformedDocumentError(
             f"invalid CEL expression {text[:60]!r}…: nested too deeply; split it into simpler ones"
         ) from exc
-    return CompiledExpression(text, program)
+    return CompiledExpression(text, program, _identifiers(ast))
+
+
+@lru_cache(maxsize=512)
+def _parsed(text: str) -> Any:
+    """The syntax tree of ``text`` (read, never changed, by the interpreter and by
+    :func:`expression_terms`)."""
+    return _environment().compile(text)
+
+
+def _identifiers(ast: Any) -> frozenset[str]:
+    """Every IDENT token of the tree, walked without recursion (expressions nest deeply)."""
+    names: set[str] = set()
+    stack = [ast]
+    while stack:
+        for child in stack.pop().children:
+            if getattr(child, "type", None) == "IDENT":
+                names.add(str(child))
+            elif hasattr(child, "children"):
+                stack.append(child)
+    return frozenset(names)
 
 
 def literal(value: float) -> str:
@@ -174,7 +236,7 @@ def expression_terms(text: str) -> list[str]:
     ``slices["sex"]["F"]["auc"]`` ...), outermost first, each once, in source order: what
     a failure shows the values of."""
     try:
-        ast = _environment().compile(text)
+        ast = _parsed(text)
     except (_cel().CELParseError, RecursionError):
         return []  # not CEL: compile_expression says why, where it matters
     terms: list[str] = []

@@ -22,17 +22,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlspec_attest.formats.rfc3339 import parse_day_or_instant
 from mlspec_attest.formats.schemas import load_schema, schema_errors
-from mlspec_attest.formats.yamlio import LineOf
 from mlspec_attest.policy.functionaries import compile_functionaries, report_shared_keys
 from mlspec_attest.policy.ml_sections import ml_sections
 from mlspec_attest.policy.model import DeployArtifact, Policy
 from mlspec_attest.policy.problems import Findings, Problem, json_path, no_lines
 from mlspec_attest.policy.stages import compile_stages, ordering_problems, usable_stage
 from mlspec_attest.policy.trust import sigstore_trust
+
+if TYPE_CHECKING:
+    from mlspec_attest.formats.yamlio import LineOf
 
 SCHEMA = "policy-v1"
 #: The sections that name stages: when the stage list itself is unusable, what they

@@ -18,9 +18,8 @@ from mlspec_attest.formats.yamlio import plain
 from mlspec_attest.policy.compiler import compile_policy
 from mlspec_attest.policy.model import Policy
 from mlspec_attest.policy.problems import Problem, expiry_problems
-from mlspec_attest.policy.signed import parse_signed_policy
+from mlspec_attest.policy.signed import YAML_SUFFIXES, parse_signed_policy
 from mlspec_attest.policy.source import (
-    YAML_SUFFIXES,
     YamlSyntaxError,
     parse_yaml,
     read_policy_text,

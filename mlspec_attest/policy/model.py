@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlspec_attest.errors import UsageError
 from mlspec_attest.formats.jsonio import canonical
@@ -15,8 +15,10 @@ from mlspec_attest.formats.rfc3339 import parse_rfc3339 as parse_rfc3339
 from mlspec_attest.formats.stages import StageKind
 from mlspec_attest.policy.rules import ArtifactRule
 from mlspec_attest.signing.keys import LocalPublicKey
-from mlspec_attest.signing.sigstore.identity import SigstoreIdentity
-from mlspec_attest.signing.sigstore.trust_root import TrustRoot
+
+if TYPE_CHECKING:  # keyless functionaries only: a key-signed policy does not load them
+    from mlspec_attest.signing.sigstore.identity import SigstoreIdentity
+    from mlspec_attest.signing.sigstore.trust_root import TrustRoot
 
 POLICY_API_VERSION = "mlspec-attest/v1"
 POLICY_KIND = "Policy"

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from mlspec_attest.formats.rfc3339 import format_rfc3339
-from mlspec_attest.formats.yamlio import LineOf
+
+if TYPE_CHECKING:  # a signed (JSON) policy has no lines and needs no YAML reader
+    from mlspec_attest.formats.yamlio import LineOf
 
 EXPIRES_SOON = timedelta(days=30)
 """Lint warns about a policy that expires sooner than this: renew and re-sign it in time."""

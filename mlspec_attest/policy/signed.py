@@ -16,9 +16,10 @@ from mlspec_attest.formats.limits import MAX_BUNDLE_BYTES, MAX_DSSE_PAYLOAD_BYTE
 from mlspec_attest.formats.signer import PublicKeyVerifier, Signer
 from mlspec_attest.policy.compiler import compile_policy
 from mlspec_attest.policy.model import Policy
-from mlspec_attest.policy.source import YAML_SUFFIXES
 
 POLICY_PAYLOAD_TYPE = "application/vnd.mlspec-attest.policy+json"
+YAML_SUFFIXES = (".yaml", ".yml")
+"""A policy file with one of these suffixes is YAML; any other is a signed policy (JSON)."""
 
 
 @dataclass(frozen=True)

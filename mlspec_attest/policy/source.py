@@ -17,9 +17,6 @@ from mlspec_attest.formats.limits import MAX_POLICY_BYTES
 from mlspec_attest.formats.yamlio import LineOf, YamlError, line_finder, load_yaml, read_yaml_file
 from mlspec_attest.policy.problems import Problem
 
-YAML_SUFFIXES = (".yaml", ".yml")
-"""A policy file with one of these suffixes is YAML; any other is a signed policy (JSON)."""
-
 
 class YamlSyntaxError(PolicyError):
     """YAML that does not parse (or has duplicate keys), with the line of the problem."""

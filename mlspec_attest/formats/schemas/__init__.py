@@ -1,4 +1,8 @@
-"""JSON Schemas shipped with the package (the same files are published in docs/schemas/)."""
+"""JSON Schemas shipped with the package (the same files are published in docs/schemas/).
+
+A document is checked by :mod:`.conform` first, which says "valid" without importing
+jsonschema; any other answer goes to jsonschema, which finds and words every violation.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from importlib import resources
 from typing import Any
 
 from mlspec_attest.errors import MalformedDocumentError
+from mlspec_attest.formats.schemas.conform import Conformance, conformance
 
 
 @cache
@@ -19,29 +24,31 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 @cache
-def _validator(name: str) -> Any:
-    import jsonschema
-
+def _definition_schema(name: str, definition: str) -> dict[str, Any]:
     schema = load_schema(name)
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(schema, format_checker=jsonschema.FormatChecker())
+    return {"$schema": schema["$schema"], "$ref": f"#/$defs/{definition}", "$defs": schema["$defs"]}
 
 
 @cache
-def _definition_validator(name: str, definition: str) -> Any:
+def _conformance(name: str, definition: str | None) -> Conformance | None:
+    schema = load_schema(name) if definition is None else _definition_schema(name, definition)
+    return conformance(schema, schema)
+
+
+@cache
+def _validator(name: str, definition: str | None = None) -> Any:
     import jsonschema
 
-    schema = load_schema(name)
-    part = {"$schema": schema["$schema"], "$ref": f"#/$defs/{definition}", "$defs": schema["$defs"]}
-    cls = jsonschema.validators.validator_for(part)
-    return cls(part, format_checker=jsonschema.FormatChecker())
+    schema = load_schema(name) if definition is None else _definition_schema(name, definition)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, format_checker=jsonschema.FormatChecker())
 
 
 def definition_errors(name: str, definition: str, doc: Any) -> list[tuple[list[str | int], str]]:
     """Every violation of ``$defs/<definition>`` of schema ``name`` in ``doc``, as
     :func:`schema_errors` gives them (one definition shared by two documents: the
     objectives' criterion is also the policy's typed requirement)."""
-    return _errors(_definition_validator(name, definition), doc)
+    return _errors(name, definition, doc)
 
 
 def schema_errors(name: str, doc: Any) -> list[tuple[list[str | int], str]]:
@@ -50,12 +57,15 @@ def schema_errors(name: str, doc: Any) -> list[tuple[list[str | int], str]]:
     An unknown field is reported at the field itself (``unknown field 'x'``),
     so a line-numbered report points at the offending line.
     """
-    return _errors(_validator(name), doc)
+    return _errors(name, None, doc)
 
 
-def _errors(validator: Any, doc: Any) -> list[tuple[list[str | int], str]]:
+def _errors(name: str, definition: str | None, doc: Any) -> list[tuple[list[str | int], str]]:
+    fast = _conformance(name, definition)
+    if fast is not None and fast.conforms(doc):
+        return []
     out: list[tuple[list[str | int], str]] = []
-    for e in validator.iter_errors(doc):
+    for e in _validator(name, definition).iter_errors(doc):
         path = list(e.path)
         if e.validator == "additionalProperties" and isinstance(e.instance, dict):
             known = set(e.schema.get("properties", {}))

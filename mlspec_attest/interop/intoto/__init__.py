@@ -25,30 +25,64 @@ Modules: ``support`` (the optional dependency, keys, reading metadata),
 ``verify`` (the entry point and the step table) over ``layout``, ``links``,
 ``artifact_rules``, ``inspections`` and ``scope``; ``export`` over
 ``metablocks`` and ``functionary_keys``; ``jsonl``; ``policy_or_layout``.
+
+The names below are loaded on first use (PEP 562): ``verify --policy`` of a signed
+policy loads neither the layout verifier nor the exporter.
 """
 
 from __future__ import annotations
 
-from mlspec_attest.interop.intoto.export import DEFAULT_LAYOUT_NAME, IntotoExport, export_intoto
-from mlspec_attest.interop.intoto.functionary_keys import functionary_signers
-from mlspec_attest.interop.intoto.inspections import DEFAULT_INSPECT_TIMEOUT, INSPECTION_CHECK
-from mlspec_attest.interop.intoto.jsonl import (
-    JSONL_SUFFIX,
-    JsonlExport,
-    export_jsonl,
-    parse_jsonl,
-    read_jsonl,
-    write_jsonl,
-)
-from mlspec_attest.interop.intoto.policy_or_layout import verify_policy_or_layout
-from mlspec_attest.interop.intoto.support import (
-    INSTALL_HINT,
-    is_intoto_layout,
-    load_layout_key,
-    require_intoto,
-    sslib_key_dict,
-)
-from mlspec_attest.interop.intoto.verify import verify_intoto_layout
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlspec_attest.interop.intoto.export import (
+        DEFAULT_LAYOUT_NAME,
+        IntotoExport,
+        export_intoto,
+    )
+    from mlspec_attest.interop.intoto.functionary_keys import functionary_signers
+    from mlspec_attest.interop.intoto.inspections import DEFAULT_INSPECT_TIMEOUT, INSPECTION_CHECK
+    from mlspec_attest.interop.intoto.jsonl import (
+        JSONL_SUFFIX,
+        JsonlExport,
+        export_jsonl,
+        parse_jsonl,
+        read_jsonl,
+        write_jsonl,
+    )
+    from mlspec_attest.interop.intoto.policy_or_layout import verify_policy_or_layout
+    from mlspec_attest.interop.intoto.support import (
+        INSTALL_HINT,
+        is_intoto_layout,
+        load_layout_key,
+        require_intoto,
+        sslib_key_dict,
+    )
+    from mlspec_attest.interop.intoto.verify import verify_intoto_layout
+
+#: Each public name -> the module that defines it (the imports above, for type checkers).
+_LAZY = {
+    "DEFAULT_LAYOUT_NAME": "export",
+    "IntotoExport": "export",
+    "export_intoto": "export",
+    "functionary_signers": "functionary_keys",
+    "DEFAULT_INSPECT_TIMEOUT": "inspections",
+    "INSPECTION_CHECK": "inspections",
+    "JSONL_SUFFIX": "jsonl",
+    "JsonlExport": "jsonl",
+    "export_jsonl": "jsonl",
+    "parse_jsonl": "jsonl",
+    "read_jsonl": "jsonl",
+    "write_jsonl": "jsonl",
+    "verify_policy_or_layout": "policy_or_layout",
+    "INSTALL_HINT": "support",
+    "is_intoto_layout": "support",
+    "load_layout_key": "support",
+    "require_intoto": "support",
+    "sslib_key_dict": "support",
+    "verify_intoto_layout": "verify",
+}
 
 __all__ = [
     "DEFAULT_INSPECT_TIMEOUT",
@@ -71,3 +105,16 @@ __all__ = [
     "verify_policy_or_layout",
     "write_jsonl",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -13,17 +13,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mlspec_attest.digest.engine import ProgressSink
 from mlspec_attest.errors import UsageError
 from mlspec_attest.formats.inputs import named
 from mlspec_attest.interop.intoto.support import is_intoto_layout
-from mlspec_attest.interop.intoto.verify import verify_intoto_layout
 from mlspec_attest.policy.signed import load_signed_policy
 from mlspec_attest.signing.keys import load_public_key
 from mlspec_attest.store.ledger import open_store
 from mlspec_attest.verify.pipeline import verify_pipeline
 from mlspec_attest.verify.report import VerificationReport
+
+if TYPE_CHECKING:
+    from mlspec_attest.digest.engine import ProgressSink
 
 
 def verify_policy_or_layout(
@@ -33,7 +35,7 @@ def verify_policy_or_layout(
     *,
     run_id: str | None = None,
     run_id_from_environment: bool = False,
-    artifacts: Mapping[str, Path] | None = None,
+    artifacts: Mapping[str, Path | str] | None = None,
     baseline: Path | None = None,
     progress: ProgressSink | None = None,
     run_inspections: bool = True,
@@ -60,6 +62,10 @@ def verify_policy_or_layout(
                 "directory) and "
                 "their inspections; drop those options",
             )
+        # In-function: the layout verifier (links, rules, inspections) is not loaded to
+        # verify a signed policy, the common case (docs/architecture.md, start-up).
+        from mlspec_attest.interop.intoto.verify import verify_intoto_layout
+
         return verify_intoto_layout(
             policy_path,
             list(policy_keys),

@@ -11,12 +11,15 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from cryptography import x509
+from typing import TYPE_CHECKING, Any
 
 from mlspec_attest.errors import SigstoreVerificationError
 from mlspec_attest.formats.jsonio import canonical
+
+if TYPE_CHECKING:
+    # Imported where a certificate is read: a policy's identity rules need no X.509, and
+    # cryptography.x509 is the largest import of a key-signed verification.
+    from cryptography import x509
 
 # Fulcio certificate extensions (https://github.com/sigstore/fulcio/blob/main/docs/oid-info.md).
 _OIDC_ISSUER_V1 = "1.3.6.1.4.1.57264.1.1"
@@ -52,6 +55,8 @@ class CertificateIdentity:
 
     @classmethod
     def from_certificate(cls, cert: x509.Certificate) -> CertificateIdentity:
+        from cryptography import x509
+
         sans: list[str] = []
         try:
             ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -91,6 +96,8 @@ def _issuer_of(cert: x509.Certificate) -> str | None:
     If both are present they must agree; a certificate that disagrees with itself
     has no issuer.
     """
+
+    from cryptography import x509
 
     found: dict[str, str | None] = {}
     for oid in (_OIDC_ISSUER_V2, _OIDC_ISSUER_V1):

@@ -18,3 +18,49 @@ checks, on the attestations it chose (one per stage), in this order:
 May import: :mod:`mlspec_attest.verify` modules below the pipeline (``report``,
 ``accepted``) and every layer below :mod:`mlspec_attest.verify`.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlspec_attest.verify.checks.holdback import check_holdback_content
+    from mlspec_attest.verify.checks.leakage import check_leakage
+    from mlspec_attest.verify.checks.objectives import check_objectives
+    from mlspec_attest.verify.checks.requirements import check_requirements
+    from mlspec_attest.verify.checks.separation import check_separation
+    from mlspec_attest.verify.checks.validation import check_data_validation
+
+#: Each family's check -> its module, loaded the first time a policy asks for the family
+#: (PEP 562): a pipeline without ML sections loads no row digests, CEL or YAML reader.
+_LAZY = {
+    "check_objectives": "objectives",
+    "check_separation": "separation",
+    "check_holdback_content": "holdback",
+    "check_leakage": "leakage",
+    "check_data_validation": "validation",
+    "check_requirements": "requirements",
+}
+
+__all__ = [
+    "check_data_validation",
+    "check_holdback_content",
+    "check_leakage",
+    "check_objectives",
+    "check_requirements",
+    "check_separation",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

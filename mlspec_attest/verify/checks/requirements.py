@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlspec_attest.errors import MlspecError
-from mlspec_attest.policy.celexpr import ExpressionError, compile_expression
+from mlspec_attest.policy.celexpr import Activation, ExpressionError, compile_expression
 from mlspec_attest.policy.criteria import (
     CriterionResult,
     Evidence,
@@ -38,11 +38,12 @@ def check_requirements(
         )
         for name, a in chosen.items()
     }
+    stages = Activation({"stages": records})  # converted to CEL values once, for all
     for req in policy.requirements:
         if req.criterion is not None:
             result = _typed(req.criterion, evidence, records, baseline)
         else:
-            result = _cel(req, {"stages": records})
+            result = _cel(req, stages)
         report.requirements.append(result)
         if not result.passed:
             _unmet(req, result, report)
@@ -59,7 +60,7 @@ def _typed(
     return evaluate_criterion(criterion, evidence, metrics, records)
 
 
-def _cel(req: Requirement, activation: dict[str, Any]) -> CriterionResult:
+def _cel(req: Requirement, activation: Activation) -> CriterionResult:
     try:
         ok = compile_expression(req.expr).evaluate(activation)
     except (ExpressionError, MlspecError) as exc:
