@@ -16,6 +16,7 @@ import zlib
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,12 @@ class RowDigestSet:
         return _count_by_merge(small, large)
 
     def to_blob(self) -> bytes:
-        """The stored form: ``ROWSET_MAGIC`` + zlib stream of the sorted digests."""
+        """The stored form: ``ROWSET_MAGIC`` + zlib stream of the sorted digests (made
+        once per set: the proof and the content sets name the same set)."""
+        return self._blob
+
+    @cached_property
+    def _blob(self) -> bytes:
         return ROWSET_MAGIC + zlib.compress(self.digests, _ZLIB_LEVEL)
 
     @classmethod
