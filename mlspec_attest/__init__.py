@@ -6,10 +6,10 @@ API below is loaded lazily on first use (PEP 562, as in ``policy/``).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlspec_attest._version import __version__
+from mlspec_attest.formats.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from mlspec_attest.api import StageSession, attest, stage
@@ -20,14 +20,4 @@ _LAZY = {"StageSession": "api", "attest": "api", "stage": "api"}
 __all__ = ["StageSession", "__version__", "attest", "stage"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

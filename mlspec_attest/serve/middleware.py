@@ -70,7 +70,6 @@ LOG_FAULT: Final = "inference-log"
 _INFERENCE_PATH: Final = re.compile(
     r"/v2/models/[^/]+(?:/versions/[^/]+)?/infer|/v1/models/[^/]+:predict"
 )
-_CONTROL: Final = re.compile(rb"[\x00-\x1f\x7f]")
 #: How many (method, path) pairs the middleware remembers the inference decision of.
 _DECIDED_PATHS: Final = 4096
 
