@@ -49,6 +49,8 @@ def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "MLSPEC_RUN_ID",
     ):
         monkeypatch.delenv(var, raising=False)
+    # The engine reads with its defaults, whatever `mlspec-attest tune` saved on this machine.
+    monkeypatch.setenv("MLSPEC_ATTEST_READ_STRATEGY", "default")
 
 
 @pytest.fixture(scope="session")

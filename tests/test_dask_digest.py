@@ -229,6 +229,34 @@ def test_content_sets_of_files_and_mixed_materials(tmp_path: Path, client: Any) 
         }
 
 
+@pytest.mark.parametrize(
+    ("first", "second", "constant"),
+    [(7, 7.0, True), (7.0, 7, True), (7, 7.5, False), (2**60, 2.0**60, None), (1, True, False)],
+)
+def test_constant_columns_across_shards_are_the_local_ones(
+    tmp_path: Path, client: Any, first: float, second: float, constant: bool | None
+) -> None:
+    """Shards typed differently (Parquet int64 in one, double or bool in the next): the
+    cluster compares canonical digests, the local pass normalized values (the double 7.0
+    is the integer 7, a large integer a decimal string), and they agree."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    (tmp_path / "d").mkdir()
+    pq.write_table(pa.table({"k": [1, 2], "v": [first, first]}), tmp_path / "d/a.parquet")
+    pq.write_table(pa.table({"k": [3], "v": [second]}), tmp_path / "d/b.parquet")
+    dataset = open_material(tmp_path / "d")
+    assert not isinstance(dataset, str)
+    local = hash_content(dataset)
+    with cluster.use(client):
+        there = hash_content(dataset)
+    if constant is not None:
+        assert ("v" in local.profile.constant) is constant
+    assert there.profile == local.profile
+    assert {k: v.digests for k, v in there.sets.items()} == {
+        k: v.digests for k, v in local.sets.items()
+    }
+
+
 # --------------------------------------------------------------- the CLI
 Run = Callable[..., tuple[int, str, str]]
 

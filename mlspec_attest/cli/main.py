@@ -31,6 +31,7 @@ _TABLE: dict[str, tuple[str, str]] = {
     "verify": ("verify", "Verify a pipeline run against a signed policy before deploy."),
     "inspect": ("inspect", "Show an attestation, bundle or policy without trusting it."),
     "digest": ("digest", "Print the digest `sign` records for a file or directory."),
+    "tune": ("tune_cmd", "Measure how this machine reads large files fastest (digest speed)."),
     "stages": ("stages_cmd", "List the lifecycle stage kinds and what each records."),
     "objectives": ("objectives_cmd", "Write, lint and check codified launch objectives."),
     "metrics": ("metrics_cmd", "Compute metrics documents from predictions (sign --metrics)."),

@@ -1,9 +1,11 @@
 """How the engine reads one file, or one byte range of it: the hot path of every digest.
 
 * Small files (up to :data:`SMALL_FILE`) are read with one ``read`` into a fresh
-  bytes object; larger ones go through a per-thread reusable buffer in
-  :data:`CHUNK` pieces, or are memory-mapped from :data:`MMAP_MIN` on (no copy
-  out of the page cache); hashlib releases the GIL for every update.
+  bytes object; larger ones go through a per-thread reusable buffer, or are
+  memory-mapped (no copy out of the page cache), as this machine's
+  :class:`~mlspec_attest.digest.read_strategy.ReadStrategy` says (measured by
+  ``mlspec-attest tune``; :data:`CHUNK`, :data:`MMAP_MIN` and
+  :data:`MAPPED_STEP` by default); hashlib releases the GIL for every update.
 * blake3 memory-maps files from :data:`BLAKE3_MMAP_MIN` on and hashes them with
   its own thread pool.
 * Every file is opened once with ``O_NONBLOCK`` (a FIFO swapped in after the walk
@@ -24,10 +26,11 @@ import stat
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from mlspec_attest.digest.read_strategy import DEFAULT, DEFAULT_MMAP_MIN, ReadStrategy, current
 from mlspec_attest.errors import ArtifactPathError, UsageError, require
 
-CHUNK = 4 << 20
-"""Read size for large files: big enough to amortize syscalls, small enough for L2/L3."""
+CHUNK = DEFAULT.chunk
+"""Default read size for large files (the helper processes always use it)."""
 
 SMALL_FILE = 64 << 10
 """Files up to this size are read with one ``read`` into a fresh bytes object; larger
@@ -36,10 +39,10 @@ ones go through the reusable buffer (a fresh 1 MiB object costs page faults)."""
 BLAKE3_MMAP_MIN = 1 << 20
 """blake3 memory-maps files from this size on and lets its thread pool hash them."""
 
-MMAP_MIN = 16 << 20
-"""sha256/blake2b memory-map files and shards from this size on: no copy from the page cache."""
+MMAP_MIN = DEFAULT_MMAP_MIN
+"""By default sha256/blake2b memory-map files and shards from this size on."""
 
-MAPPED_STEP = 16 << 20
+MAPPED_STEP = DEFAULT.mapped_step
 BLAKE3_STEP = 256 << 20
 USE_MMAP = not os.environ.get("MLSPEC_ATTEST_NO_MMAP")
 """False with MLSPEC_ATTEST_NO_MMAP set: read instead of mapping (see :meth:`FileReader._mapped`)."""
@@ -95,19 +98,34 @@ def open_regular(path: str) -> tuple[int, os.stat_result]:
 
 
 class FileReader:
-    """Per-thread state: a reusable buffer and the algorithm's constructor."""
+    """Per-thread state: a reusable buffer, the algorithm's constructor, the read strategy."""
 
-    def __init__(self, algorithm: str, progress: ByteProgress | None) -> None:
+    def __init__(
+        self,
+        algorithm: str,
+        progress: ByteProgress | None,
+        strategy: ReadStrategy | None = None,
+    ) -> None:
         self.new = hasher_factory(algorithm)
         self.blake3 = algorithm == "blake3"
         self.progress = progress
+        self.strategy = strategy or current().strategy
         self._buf: bytearray | None = None
 
     @property
     def buffer(self) -> tuple[bytearray, memoryview]:
         if self._buf is None:
-            self._buf = bytearray(CHUNK)
+            self._buf = bytearray(self.strategy.chunk)
         return self._buf, memoryview(self._buf)
+
+    def _maps(self, nbytes: int) -> bool:
+        """Whether ``nbytes`` of a file are hashed from a memory map."""
+        if not USE_MMAP:
+            return False
+        if self.blake3:
+            return nbytes >= BLAKE3_MMAP_MIN
+        least = self.strategy.mmap_min
+        return least is not None and nbytes >= least
 
     def digest_fd(self, fd: int, size: int, path: str) -> tuple[bytes, int]:
         """Digest and length of everything readable from ``fd`` (``size`` is a hint)."""
@@ -117,7 +135,7 @@ class FileReader:
                 if len(data) <= size:  # a short read of a regular file is its end
                     return self.new(data).digest(), len(data)
                 return self._rest(self.new(data), fd, len(data))
-            if USE_MMAP and size >= (BLAKE3_MMAP_MIN if self.blake3 else MMAP_MIN):
+            if self._maps(size):
                 h = self._new_large()
                 self._mapped(h, fd, 0, size, path)
                 os.lseek(fd, size, os.SEEK_SET)  # and whatever was appended meanwhile
@@ -159,7 +177,7 @@ class FileReader:
             with contextlib.suppress(AttributeError, OSError):
                 mapped.madvise(mmap.MADV_SEQUENTIAL)
             view = memoryview(mapped)
-            step = BLAKE3_STEP if self.blake3 else MAPPED_STEP
+            step = BLAKE3_STEP if self.blake3 else self.strategy.mapped_step
             try:
                 for offset in range(start - base, end - base, step):
                     piece = view[offset : min(offset + step, end - base)]
@@ -175,13 +193,14 @@ class FileReader:
         fd, _ = open_regular(path)
         try:
             h = self.new()
-            if USE_MMAP and end - start >= MMAP_MIN:
+            if self._maps(end - start):
                 self._mapped(h, fd, start, end, path)
                 return bytes(h.digest())
             _, view = self.buffer
+            chunk = len(view)
             offset = start
             while offset < end:
-                want = min(CHUNK, end - offset)
+                want = min(chunk, end - offset)
                 n = os.preadv(fd, [view[:want]], offset)
                 if not n:
                     raise ArtifactPathError(f"{path}: file shrank while it was hashed")

@@ -37,6 +37,7 @@ from mlspec_attest.digest._reader import (
     open_regular,
 )
 from mlspec_attest.digest._schedule import Cursor, run_workers
+from mlspec_attest.digest.read_strategy import current as current_strategy
 from mlspec_attest.digest.scheme import DEFAULT_SHARD_SIZE
 from mlspec_attest.errors import ArtifactPathError, BadInputError
 from mlspec_attest.formats.limits import MAX_SHARDS
@@ -83,6 +84,11 @@ def default_workers() -> int:
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
     return max(1, min(32, cores))
+
+
+def shard_workers() -> int:
+    """Threads for the shards of large files: as measured (``mlspec-attest tune``), else one per core."""
+    return current_strategy().strategy.shard_workers or default_workers()
 
 
 # ------------------------------------------------------------ one file
@@ -343,7 +349,7 @@ def digest_shards(
     if progress is not None:
         progress.begin(label, len(paths), sum(sizes))
     try:
-        run_workers(workers or default_workers(), len(jobs), work)
+        run_workers(workers or shard_workers(), len(jobs), work)
         if progress is not None:
             progress.advance(0, len(paths))
     finally:
