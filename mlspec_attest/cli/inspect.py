@@ -8,16 +8,19 @@ from typing import Any
 
 import click
 
-from mlspec_attest.cli.options import FILE, json_option
-from mlspec_attest.errors import MalformedDocumentError
+from mlspec_attest.cli.options import FILE, json_option, store_option
+from mlspec_attest.errors import MalformedDocumentError, UsageError
 from mlspec_attest.formats.bundle import Bundle, is_bundle
 from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE, Envelope
+from mlspec_attest.formats.fsutil import atomic_write
 from mlspec_attest.formats.jsonio import load_file, loads_strict
 from mlspec_attest.formats.rfc3339 import format_rfc3339
 from mlspec_attest.formats.statement import StageStatement
 from mlspec_attest.formats.vsa import VSA_PREDICATE_TYPE, VerificationSummary, summary_digest
 from mlspec_attest.policy.load import read_policy_any
 from mlspec_attest.policy.signed import POLICY_PAYLOAD_TYPE, parse_signed_policy
+from mlspec_attest.store.ledger import open_store
+from mlspec_attest.verify.html_report import summary_html
 
 
 def describe(path: Path) -> dict[str, Any]:
@@ -165,10 +168,29 @@ def _text(info: dict[str, Any]) -> str:
 @click.command()
 @click.argument("file", type=FILE)
 @json_option("Print the decoded document as JSON.")
-def inspect(file: Path, as_json: bool) -> None:
+@click.option(
+    "--report",
+    "report_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A verification summary: also write it as the HTML audit report (docs/report.md), "
+    "marked as read without a trust decision.",
+)
+@store_option()
+def inspect(file: Path, as_json: bool, report_out: Path | None, store: Path | None) -> None:
     """Show an attestation, bundle or policy: signer, stage, subjects, metadata.
 
-    Nothing is verified: use `verify` for a trust decision.
+    Nothing is verified: use `verify` for a trust decision. With --report, a
+    verification summary's stage attestations are looked up in --store by digest
+    for the lineage and per-slice metrics.
     """
     info = describe(file)
+    if report_out is not None:
+        if info["type"] != "verification-summary":
+            raise UsageError(
+                f"--report needs a verification summary; {file} is a {info['type']}",
+                remedy="pass the file `verify --vsa-out` wrote, or use `verify --report`",
+            )
+        summary = VerificationSummary.from_json(info["statement"], what=str(file))
+        atomic_write(report_out, summary_html(summary, open_store(store)).encode("utf-8"))
+        click.echo(f"report ({summary.result.value}, not verified) -> {report_out}", err=True)
     click.echo(json.dumps(info, indent=2) if as_json else _text(info))

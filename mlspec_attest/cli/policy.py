@@ -15,6 +15,7 @@ from mlspec_attest.cli.options import (
     passphrase_env_option,
     passphrase_from_env,
 )
+from mlspec_attest.cli.policy_html import policy_html
 from mlspec_attest.cli.policy_test import test_policy
 from mlspec_attest.cli.policy_verify import verify_policy
 from mlspec_attest.cli.render import policy_mermaid, policy_text
@@ -97,11 +98,19 @@ def lint(file: Path, as_json: bool) -> None:
 @policy.command("show")
 @click.argument("file", type=FILE)
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "mermaid"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "mermaid", "html"]),
+    default="text",
+    show_default=True,
+    help="html: one self-contained page (the required graph, signers, rules; docs/report.md).",
 )
 def show(file: Path, fmt: str) -> None:
     """Show stages in order, their signers and rules (YAML or signed policy; no trust decision)."""
     policy_obj, digest = read_policy_any(file)
+    if fmt == "html":
+        click.echo(policy_html(policy_obj, digest), nl=False)
+        return
     click.echo(policy_mermaid(policy_obj) if fmt == "mermaid" else policy_text(policy_obj, digest))
 
 

@@ -93,6 +93,14 @@ if TYPE_CHECKING:
     show_default=True,
     help="--vsa-out: the verifier's URI (the summary's verifier.id).",
 )
+@click.option(
+    "--report",
+    "report_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the audit report people read: one self-contained HTML file (stage "
+    "graph, denials first, every check with its evidence, objectives, slices, lineage; "
+    "docs/report.md), PASSED or DENIED.",
+)
 @json_option("Print one versioned JSON report on stdout.")
 def verify(
     policy_path: Path,
@@ -103,6 +111,7 @@ def verify(
     baseline: Path | None,
     quiet: bool,
     run_inspections: bool,
+    report_out: Path | None,
     as_json: bool,
     **vsa: Any,
 ) -> None:
@@ -127,6 +136,11 @@ def verify(
         progress=progress_for(quiet),
         run_inspections=run_inspections,
     )
+    if report_out is not None:
+        # The page's modules load only when a page is asked for: verify starts faster.
+        from mlspec_attest.cli.verify_report import write_report
+
+        write_report(report_out, report, policy_path, store)
     if request is None:
         echo_verdict(report, report_text, as_json)
         return
