@@ -971,3 +971,45 @@ def test_hashing_options_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("MLSPEC_ATTEST_SHARD_SIZE", "big")
     with pytest.raises(UsageError, match="MLSPEC_ATTEST_SHARD_SIZE"):
         HashingOptions.from_env()
+
+
+def test_helpers_started_during_the_walk_are_the_ones_used(tmp_path: Path) -> None:
+    """From PROCESS_MIN_FILES files on, the walk starts the helper processes while it goes
+    on; digest_files takes them (none is left waiting) and the manifest is the same."""
+    from mlspec_attest.digest import _helper
+
+    count = hashengine.PROCESS_MIN_FILES + 50
+    for i in range(count):
+        (tmp_path / f"f{i:05d}").write_bytes(b"x" * (i % 97))
+    started: list[int] = []
+    real = _helper.HelperClient.prestart
+
+    def counted(algorithm: str, script: Path, n: int) -> None:
+        started.append(n)
+        real(algorithm, script, n)
+
+    _helper.HelperClient.prestart = counted  # type: ignore[method-assign]
+    try:
+        manifest = digest_directory(tmp_path, workers=2)
+    finally:
+        _helper.HelperClient.prestart = real  # type: ignore[method-assign]
+    assert started == [1]
+    assert not _helper._READY.get("sha256")
+    by_name = {e.path: e.digest for e in manifest.entries}
+    assert by_name["f00096"] == hashlib.sha256(b"x" * 96).hexdigest()
+    assert len(by_name) == count
+
+
+def test_a_prestarted_helper_that_died_is_not_used(tmp_path: Path) -> None:
+    from mlspec_attest.digest import _helper
+
+    script = Path(hashengine.__file__).with_name("_helper.py")
+    _helper.HelperClient.prestart("sha256", script, 1)
+    dead = _helper._READY["sha256"][0]
+    dead.proc.kill()
+    dead.proc.wait()
+    fresh = _helper.HelperClient.start("sha256", script)
+    assert fresh is not None and fresh is not dead and fresh.proc.poll() is None
+    assert not _helper._READY["sha256"]
+    fresh.stdin.close()
+    fresh.proc.wait()

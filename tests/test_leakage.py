@@ -26,7 +26,8 @@ from mlspec_attest.errors import (
     MalformedDocumentError,
     UsageError,
 )
-from mlspec_attest.evidence.digest_sets import ROWSET_MAGIC, RowDigestSet, row_digests
+from mlspec_attest.evidence.content_sets import row_digests
+from mlspec_attest.evidence.digest_sets import ROWSET_MAGIC, RowDigestSet
 from mlspec_attest.evidence.leakage import compute_split_proof
 from mlspec_attest.evidence.overlaps import LeakageFinding, check_leakage
 from mlspec_attest.evidence.records import LEAKAGE_SCHEMA, pair_key

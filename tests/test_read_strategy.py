@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -90,17 +89,15 @@ def test_no_mmap_overrides_a_saved_strategy(
     [
         ({"machine": {"cpu": "another"}}, "another machine"),
         ({"schema": "https://example.com/x"}, "not a"),
-        ({"strategy": {**asdict(DEFAULT), "chunk": 3}}, "'chunk' is 3"),
-        ({"strategy": {**asdict(DEFAULT), "chunk": True}}, "'chunk' is True"),
-        ({"strategy": {**asdict(DEFAULT), "mmap_min": 1 << 40}}, "'mmap_min'"),
-        ({"strategy": {**asdict(DEFAULT), "shard_workers": 0}}, "'shard_workers' is 0"),
-        ({"strategy": {**asdict(DEFAULT), "extra": 1}}, "exactly"),
+        ({"strategy": {**DEFAULT._asdict(), "chunk": 3}}, "'chunk' is 3"),
+        ({"strategy": {**DEFAULT._asdict(), "chunk": True}}, "'chunk' is True"),
+        ({"strategy": {**DEFAULT._asdict(), "mmap_min": 1 << 40}}, "'mmap_min'"),
+        ({"strategy": {**DEFAULT._asdict(), "shard_workers": 0}}, "'shard_workers' is 0"),
+        ({"strategy": {**DEFAULT._asdict(), "extra": 1}}, "exactly"),
         ({"strategy": [1, 2]}, "exactly"),
     ],
 )
-def test_a_doubtful_file_is_ignored(
-    tmp_path: Path, change: dict[str, object], reason: str
-) -> None:
+def test_a_doubtful_file_is_ignored(tmp_path: Path, change: dict[str, object], reason: str) -> None:
     tuned = ReadStrategy(None, 1 * MiB, 4 * MiB, 1)
     loaded = load(saved(tmp_path / "rs.json", tuned, change))
     assert loaded.strategy == DEFAULT

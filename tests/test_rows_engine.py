@@ -15,7 +15,8 @@ import pytest
 
 from mlspec_attest.digest.datasets import open_dataset, open_material
 from mlspec_attest.errors import BadInputError, UsageError
-from mlspec_attest.evidence.digest_sets import RowDigestSet, row_digests
+from mlspec_attest.evidence.content_sets import row_digests
+from mlspec_attest.evidence.digest_sets import RowDigestSet
 from mlspec_attest.evidence.leakage import prove_splits
 from mlspec_attest.evidence.rowsets import MATERIAL_ROWS_SCHEMA, fingerprint_materials
 from mlspec_attest.formats.rowform import INVISIBLE, canonical_name, canonical_row

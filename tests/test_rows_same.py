@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mlspec_attest.evidence.digest_sets import RowDigestSet, row_digests
+from mlspec_attest.evidence.content_sets import row_digests
+from mlspec_attest.evidence.digest_sets import RowDigestSet
 from mlspec_attest.evidence.leakage import prove_splits
 
 

@@ -19,8 +19,8 @@ import pytest
 
 from mlspec_attest.errors import BadInputError
 from mlspec_attest.evidence.analysis import analyze_dataset
+from mlspec_attest.evidence.content_sets import row_digests
 from mlspec_attest.evidence.dataschema import validate_dataset
-from mlspec_attest.evidence.digest_sets import row_digests
 from mlspec_attest.evidence.schema_inference import infer_schema
 from mlspec_attest.formats.cells import TabularReader
 from mlspec_attest.formats.tabular import detect_format

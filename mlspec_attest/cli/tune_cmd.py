@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -56,7 +55,7 @@ def tune(
     """
     if show:
         loaded = read_strategy.current()
-        doc = {"strategy": asdict(loaded.strategy), "source": loaded.source}
+        doc = {"strategy": loaded.strategy._asdict(), "source": loaded.source}
         echo_result(doc, f"{loaded.strategy.describe()}\nsource: {loaded.source}", as_json)
         return
     from mlspec_attest.digest.tuning import measure

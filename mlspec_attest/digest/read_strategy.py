@@ -20,12 +20,10 @@ the winner, like FFTW's "wisdom":
 from __future__ import annotations
 
 import os
-import platform
 import sys
-from dataclasses import asdict, dataclass, replace
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from mlspec_attest.errors import MlspecError
 from mlspec_attest.formats.limits import KiB, MiB
@@ -40,9 +38,9 @@ MAX_WORKERS = 64
 DEFAULT_MMAP_MIN = 16 * MiB
 
 
-@dataclass(frozen=True)
-class ReadStrategy:
-    """The engine's reading choices for files over its small-file size."""
+class ReadStrategy(NamedTuple):
+    """The engine's reading choices for files over its small-file size (a named tuple:
+    every hashing command loads this module, and a dataclass costs more to create)."""
 
     mmap_min: int | None = DEFAULT_MMAP_MIN
     """sha256/blake2b files and shards of at least this size are memory-mapped; None: never."""
@@ -66,8 +64,7 @@ class ReadStrategy:
 DEFAULT = ReadStrategy()
 
 
-@dataclass(frozen=True)
-class Loaded:
+class Loaded(NamedTuple):
     """The strategy in force and where it came from (for ``tune --show`` and ``make bench``)."""
 
     strategy: ReadStrategy
@@ -80,11 +77,12 @@ def _size(n: int) -> str:
 
 def fingerprint() -> dict[str, Any]:
     """What a measurement holds for: the machine, its kernel and this Python."""
+    uname = os.uname()
     return {
         "cpu": _cpu_model(),
         "cores": os.cpu_count() or 1,
-        "kernel": platform.release(),
-        "machine": platform.machine(),
+        "kernel": uname.release,
+        "machine": uname.machine,
         "python": sys.version.split()[0],
     }
 
@@ -97,7 +95,7 @@ def _cpu_model() -> str:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    return "unknown"
 
 
 def default_path() -> Path:
@@ -119,7 +117,7 @@ def current() -> Loaded:
     loaded = load(configured_path())
     if os.environ.get("MLSPEC_ATTEST_NO_MMAP"):
         return Loaded(
-            replace(loaded.strategy, mmap_min=None), loaded.source + "; MLSPEC_ATTEST_NO_MMAP"
+            loaded.strategy._replace(mmap_min=None), loaded.source + "; MLSPEC_ATTEST_NO_MMAP"
         )
     return loaded
 
@@ -147,8 +145,8 @@ def parse(doc: Any) -> ReadStrategy:
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
         raise ValueError(f"not a {SCHEMA} document")
     body = doc.get("strategy")
-    if not isinstance(body, dict) or set(body) != set(asdict(DEFAULT)):
-        raise ValueError(f"'strategy' must have exactly {sorted(asdict(DEFAULT))}")
+    if not isinstance(body, dict) or set(body) != set(DEFAULT._fields):
+        raise ValueError(f"'strategy' must have exactly {sorted(DEFAULT._fields)}")
     mmap_min, workers = body["mmap_min"], body["shard_workers"]
     _check("mmap_min", mmap_min, MMAP_SIZES, none_ok=True)
     _check("chunk", body["chunk"], SIZES)
@@ -172,6 +170,6 @@ def document(
         "schema": SCHEMA,
         "measured": measured,
         "machine": fingerprint(),
-        "strategy": asdict(strategy),
+        "strategy": strategy._asdict(),
         "timings": timings,
     }

@@ -27,7 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -72,9 +72,9 @@ def measure(
         result = Measurement(ReadStrategy())
         whole = _whole_file(path, size, reps, result, say)
         mmap_min = _map_threshold(path, whole, reps, result, say)
-        chosen = replace(whole, mmap_min=mmap_min)
+        chosen = whole._replace(mmap_min=mmap_min)
         workers = _threads(path, size, chosen, reps, result, say)
-        result.strategy = replace(chosen, shard_workers=workers)
+        result.strategy = chosen._replace(shard_workers=workers)
     result.measured = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return result
 
@@ -136,7 +136,7 @@ def _map_threshold(
     for rsize in reversed(RANGE_SIZES):
         ranges = [(k * rsize, (k + 1) * rsize) for k in range(MIN_SIZE // rsize)]
         runs = {
-            "map": _hash_ranges(path, ranges, replace(whole, mmap_min=1 * MiB)),
+            "map": _hash_ranges(path, ranges, whole._replace(mmap_min=1 * MiB)),
             "read": _hash_ranges(path, ranges, ReadStrategy(None, chunk, whole.mapped_step)),
         }
         if (

@@ -8,7 +8,8 @@ data schemas (the document in ``schema_document``, loading and validation in
 file format and its validation in ``metrics_file``), the leakage proof (``leakage``:
 the split stage's proof; ``overlaps``: its verification; ``digest_sets``: row digest
 sets; ``content_sets``: a dataset's content sets; ``records``: the signed record
-formats) and row fingerprints of the data a stage reads (``rowsets``).
+formats) and row fingerprints of the data a stage reads (``rowsets``; read back by the
+hold-back content check in ``holdback_rows``, without the row engine).
 
 Data files are read by the one tabular reader (:mod:`mlspec_attest.formats.tabular`,
 cells by :mod:`mlspec_attest.formats.cells`); rows hashed by the one row engine

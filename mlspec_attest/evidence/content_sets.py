@@ -9,13 +9,14 @@ only when a projection depends on what the first pass learnt (the constant colum
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mlspec_attest.digest.cluster_rows import hash_rows_anywhere
 from mlspec_attest.digest.datasets import Dataset
-from mlspec_attest.digest.rows import Profile
+from mlspec_attest.digest.rows import Profile, iter_row_digests
 from mlspec_attest.evidence.digest_sets import DigestAccumulator, RowDigestSet
 
 Sets = dict[frozenset[str], RowDigestSet]
@@ -83,3 +84,18 @@ def set_entry(digest_set: RowDigestSet, blobs: dict[str, bytes]) -> dict[str, An
     address = "sha256:" + hashlib.sha256(blob).hexdigest()
     blobs[address] = blob
     return {"digestSet": address, "unique": digest_set.unique}
+
+
+def row_digests(
+    path: Path, *, fmt: str = "auto", exclude_columns: Sequence[str] = ()
+) -> RowDigestSet:
+    """The row digest set of one dataset on its own, over every column but the excluded.
+
+    ``fmt``: ``auto`` (by suffix: ``.csv``, ``.tsv``/``.tab``, ``.jsonl``/``.ndjson``,
+    ``.parquet``/``.pq``, plus ``.gz`` for the text formats; a directory of such
+    shards as rows, a directory of per-example files as ``files``), ``csv``,
+    ``tsv``, ``jsonl``, ``parquet`` (needs the ``parquet`` extra, pyarrow) or
+    ``files`` (one digest per file: the SHA-256 of its content, so the same image
+    in two splits is caught whatever its name). Rows are streamed, never loaded whole.
+    """
+    return RowDigestSet.from_digests(iter_row_digests(path, fmt, exclude_columns))

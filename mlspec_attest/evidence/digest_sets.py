@@ -14,13 +14,11 @@ import re
 import sys
 import zlib
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
-from mlspec_attest.digest.rows import iter_row_digests
 from mlspec_attest.errors import MalformedDocumentError
 from mlspec_attest.store.ledger import AttestationStore
 
@@ -188,21 +186,6 @@ def _count_by_search(small: RowDigestSet, large: RowDigestSet) -> int:
             count += 1
             lo += 1
     return count
-
-
-def row_digests(
-    path: Path, *, fmt: str = "auto", exclude_columns: Sequence[str] = ()
-) -> RowDigestSet:
-    """The row digest set of one dataset on its own, over every column but the excluded.
-
-    ``fmt``: ``auto`` (by suffix: ``.csv``, ``.tsv``/``.tab``, ``.jsonl``/``.ndjson``,
-    ``.parquet``/``.pq``, plus ``.gz`` for the text formats; a directory of such
-    shards as rows, a directory of per-example files as ``files``), ``csv``,
-    ``tsv``, ``jsonl``, ``parquet`` (needs the ``parquet`` extra, pyarrow) or
-    ``files`` (one digest per file: the SHA-256 of its content, so the same image
-    in two splits is caught whatever its name). Rows are streamed, never loaded whole.
-    """
-    return RowDigestSet.from_digests(iter_row_digests(path, fmt, exclude_columns))
 
 
 def is_count(value: Any) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from mlspec_attest.evidence.rowsets import (
+from mlspec_attest.evidence.holdback_rows import (
     ContentFinding,
     HoldbackRows,
     holdback_sets,
