@@ -241,7 +241,7 @@ def _help_blocks() -> list[tuple[tuple[str, ...], str]]:
     """(command path, block text) for each ``Usage: mlspec-attest ...`` block of docs/cli.md."""
     blocks = []
     for body in _fences(CLI_MD.read_text(encoding="utf-8")):
-        usage = re.match(r"Usage: mlspec-attest((?: [a-z][a-z-]*)*) \[OPTIONS\]", body)
+        usage = re.match(r"Usage: mlspec-attest((?: [a-z][a-z0-9-]*)*) \[OPTIONS\]", body)
         if usage:
             blocks.append((tuple(usage.group(1).split()), body))
     return blocks

@@ -42,6 +42,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("log",),
     ("serve",),
     ("api",),
+    ("integrations",),
     ("cli", "__init__", "__main__"),
 )
 MAX_MODULE_LINES = 400

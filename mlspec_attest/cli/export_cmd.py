@@ -3,6 +3,8 @@
 ``export intoto`` writes a legacy in-toto layout and links that the reference
 ``in-toto-verify`` accepts; ``export jsonl`` writes the stage envelopes as an
 ``.intoto.jsonl`` bundle (witness, Archivista, GUAC). See docs/in-toto.md.
+``export cyclonedx`` writes a verified run as a CycloneDX 1.6 ML-BOM and ``export spdx3``
+as SPDX 3 (AI and Dataset profiles); see docs/exports.md.
 """
 
 from __future__ import annotations
@@ -25,15 +27,18 @@ from mlspec_attest.cli.options import (
 from mlspec_attest.cli.output import echo_result
 from mlspec_attest.cli.report_render import report_text
 from mlspec_attest.errors import ExitCode
+from mlspec_attest.interop.cyclonedx import export_cyclonedx
 from mlspec_attest.interop.intoto import (
     IntotoExport,
     export_intoto,
     export_jsonl,
     functionary_signers,
 )
+from mlspec_attest.interop.spdx3 import export_spdx3
 from mlspec_attest.policy.signed import load_signed_policy
 from mlspec_attest.signing.keys import load_private_key, load_public_key
 from mlspec_attest.store.ledger import open_store
+from mlspec_attest.verify.report import VerificationReport
 
 EXPORT_SCHEMA = "https://mlspec-attest.dev/export/v1"
 _JSON_HELP = "Print one versioned JSON document."
@@ -41,7 +46,7 @@ _JSON_HELP = "Print one versioned JSON document."
 
 @click.group()
 def export() -> None:
-    """Export a run for other tools: an in-toto layout and links, or .intoto.jsonl."""
+    """Export a run for other tools: in-toto, .intoto.jsonl, CycloneDX, SPDX 3."""
 
 
 @export.command("intoto")
@@ -168,4 +173,106 @@ def jsonl_cmd(store: Path | None, run_id: str | None, out: Path, as_json: bool) 
         "sources": list(result.sources),
     }
     text = f"wrote {len(result.sources)} envelope(s) of run {result.run_id} to {result.path}"
+    echo_result(doc, text, as_json)
+
+
+def _bom_options(func: Any) -> Any:
+    """The options of a bill-of-materials export (the run, deploy artifacts, output)."""
+    for decorator in reversed(
+        (
+            run_options("export", policy_help="Signed policy (from `policy sign`)."),
+            repeatable_option(
+                "--artifact",
+                "artifacts",
+                metavar="ROLE=PATH",
+                help="A deploy artifact to re-hash while verifying before export (repeatable).",
+            ),
+            file_option("--out", "out", required=True, help="Output file (JSON)."),
+            json_option(_JSON_HELP),
+        )
+    ):
+        func = decorator(func)
+    return func
+
+
+@export.command("cyclonedx")
+@_bom_options
+def cyclonedx_cmd(
+    policy_path: Path,
+    policy_keys: tuple[Path, ...],
+    store: Path | None,
+    run_id: str | None,
+    artifacts: tuple[str, ...],
+    out: Path,
+    as_json: bool,
+) -> None:
+    """Verify a run, then write it as a CycloneDX 1.6 ML-BOM.
+
+    The model (with a model card of the evaluation and test metrics per slice), the
+    datasets with their digests, the pipeline's formulation and every attestation by
+    digest; validated against the CycloneDX 1.6 schema. A denied run is not exported
+    (exit 1).
+    """
+    deploy = {role: Path(p) for role, p in split_pairs(artifacts, "--artifact").items()}
+    result = export_cyclonedx(
+        load_signed_policy(policy_path),
+        [load_public_key(k) for k in policy_keys],
+        open_store(store),
+        out=out,
+        run_id=run_id,
+        artifacts=deploy,
+    )
+    if result.document is None:
+        echo_result(result.report.to_json(), report_text(result.report), as_json)
+        raise SystemExit(ExitCode.DENIED)
+    _bom_written("cyclonedx-1.6", result.report, out, as_json)
+
+
+@export.command("spdx3")
+@_bom_options
+def spdx3_cmd(
+    policy_path: Path,
+    policy_keys: tuple[Path, ...],
+    store: Path | None,
+    run_id: str | None,
+    artifacts: tuple[str, ...],
+    out: Path,
+    as_json: bool,
+) -> None:
+    """Verify a run, then write it as SPDX 3.0.1 JSON-LD (AI and Dataset profiles).
+
+    The model as an AI package (hyperparameters, metrics per slice), the datasets as
+    dataset packages with their digests, trainedOn/testedOn relationships, and every
+    attestation by digest as evidence. A denied run is not exported (exit 1).
+    """
+    deploy = {role: Path(p) for role, p in split_pairs(artifacts, "--artifact").items()}
+    result = export_spdx3(
+        load_signed_policy(policy_path),
+        [load_public_key(k) for k in policy_keys],
+        open_store(store),
+        out=out,
+        run_id=run_id,
+        artifacts=deploy,
+    )
+    if result.document is None:
+        echo_result(result.report.to_json(), report_text(result.report), as_json)
+        raise SystemExit(ExitCode.DENIED)
+    _bom_written("spdx-3.0.1", result.report, out, as_json)
+
+
+def _bom_written(fmt: str, report: VerificationReport, out: Path, as_json: bool) -> None:
+    doc = {
+        "schemaVersion": EXPORT_SCHEMA,
+        "result": "EXPORTED",
+        "format": fmt,
+        "runId": report.run_id,
+        "file": str(out),
+        "notes": list(report.notes),
+    }
+    text = "\n".join(
+        [
+            f"exported run {report.run_id} as {fmt} to {out}",
+            *(f"  note: {n}" for n in report.notes),
+        ]
+    )
     echo_result(doc, text, as_json)
