@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from mlspec_attest._version import VERIFIER_ID
 from mlspec_attest.cli.options import (
     file_option,
     json_option,
@@ -22,18 +22,12 @@ from mlspec_attest.cli.options import (
 from mlspec_attest.cli.output import deny_unless, echo_verdict
 from mlspec_attest.cli.progress import progress_for
 from mlspec_attest.cli.report_render import report_text
-from mlspec_attest.cli.signer_choice import choose_signer
 from mlspec_attest.errors import UsageError
 from mlspec_attest.formats.objecturl import artifact_ref
-from mlspec_attest.formats.vsa import DEFAULT_VERIFIER_ID
 from mlspec_attest.interop.intoto.policy_or_layout import verify_policy_or_layout
-from mlspec_attest.interop.intoto.support import is_intoto_layout
-from mlspec_attest.store.ledger import open_store
-from mlspec_attest.verify.report import VerificationReport
-from mlspec_attest.verify.summary import MODEL_ROLE, SummaryOptions, WrittenSummary, write_summary
 
 if TYPE_CHECKING:
-    from mlspec_attest.attestation.signers import StageSigner
+    from mlspec_attest.cli.verify_summary import SummaryRequest
 
 
 @click.command()
@@ -89,7 +83,7 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--verifier-id",
-    default=DEFAULT_VERIFIER_ID,
+    default=VERIFIER_ID,
     show_default=True,
     help="--vsa-out: the verifier's URI (the summary's verifier.id).",
 )
@@ -124,7 +118,7 @@ def verify(
     """
     source = click.get_current_context().get_parameter_source("run_id")
     paths = {role: artifact_ref(p) for role, p in split_pairs(artifacts, "--artifact").items()}
-    request = SummaryRequest.from_options(policy_path, paths, vsa)
+    request = summary_request(policy_path, paths, vsa)
     report = verify_policy_or_layout(
         policy_path,
         policy_keys,
@@ -159,50 +153,16 @@ def verify(
     deny_unless(report.passed)
 
 
-@dataclass(frozen=True)
-class SummaryRequest:
-    """What ``--vsa-out`` and its companions ask for, checked before verifying."""
+def summary_request(
+    policy_path: Path, artifacts: dict[str, Path | str], vsa: dict[str, Any]
+) -> SummaryRequest | None:
+    """The ``--vsa-out`` request, or None; the summary's modules load only when asked for."""
+    if vsa["vsa_out"] is None:
+        for name in ("vsa_key", "resource_uri", "policy_uri"):
+            if vsa[name] is not None:
+                flag = "--" + name.replace("_", "-")
+                raise UsageError(f"{flag} goes with --vsa-out")
+        return None
+    from mlspec_attest.cli.verify_summary import SummaryRequest
 
-    out: Path
-    signer: StageSigner
-    options: SummaryOptions
-
-    @classmethod
-    def from_options(
-        cls, policy_path: Path, artifacts: dict[str, Path | str], vsa: dict[str, Any]
-    ) -> SummaryRequest | None:
-        if vsa["vsa_out"] is None:
-            for name in ("vsa_key", "resource_uri", "policy_uri"):
-                if vsa[name] is not None:
-                    flag = "--" + name.replace("_", "-")
-                    raise UsageError(f"{flag} goes with --vsa-out")
-            return None
-        if is_intoto_layout(policy_path):
-            raise UsageError(
-                "--vsa-out needs a signed policy, not an in-toto layout",
-                remedy="verify against the policy (`policy sign`) to get a verification summary",
-            )
-        resource = vsa["resource_uri"]
-        if resource is None:
-            model = artifacts.get(MODEL_ROLE)
-            if model is None:
-                raise UsageError(
-                    "--vsa-out needs to know where the model is served from",
-                    remedy=f"pass --resource-uri URI, or --artifact {MODEL_ROLE}=PATH",
-                )
-            resource = model if isinstance(model, str) else model.resolve().as_uri()
-        signer = choose_signer(
-            key=vsa["vsa_key"],
-            key_param="vsa_key",
-            passphrase_env=vsa["passphrase_env"],
-            use_sigstore=vsa["use_sigstore"],
-            identity_token=vsa["identity_token"],
-            trust_config=vsa["trust_config"],
-            staging=vsa["staging"],
-        )
-        policy_uri = vsa["policy_uri"] or policy_path.resolve().as_uri()
-        options = SummaryOptions(resource, policy_uri, vsa["verifier_id"])
-        return cls(vsa["vsa_out"], signer, options)
-
-    def write(self, report: VerificationReport, store: Path | None) -> WrittenSummary:
-        return write_summary(report, self.options, self.signer, open_store(store), self.out)
+    return SummaryRequest.from_options(policy_path, artifacts, vsa)

@@ -30,14 +30,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from mlspec_attest._version import VERIFIER_ID
 from mlspec_attest.errors import MalformedDocumentError
 from mlspec_attest.formats.jsonio import canonical, loads_strict
 from mlspec_attest.formats.limits import MAX_DSSE_PAYLOAD_BYTES
 from mlspec_attest.formats.rfc3339 import format_rfc3339, parse_rfc3339
 from mlspec_attest.formats.statement import STATEMENT_TYPE, ResourceDescriptor
+from mlspec_attest.formats.vsa_levels import Level as Level  # the format names its levels
 
 VSA_PREDICATE_TYPE = "https://slsa.dev/verification_summary/v1"
-DEFAULT_VERIFIER_ID = "https://mlspec-attest.dev/verifier/v1"
+DEFAULT_VERIFIER_ID = VERIFIER_ID
 DETAILS_SCHEMA = "https://mlspec-attest.dev/vsa-details/v1"
 DETAILS_KEY = "mlspec"
 SLSA_VERSION = "1.0"
@@ -50,31 +52,6 @@ def summary_digest(payload: bytes) -> str:
     rollback target): sha256 hex of its DSSE payload, so re-encoding the bundle (or
     signing the same verdict again) does not rename it."""
     return hashlib.sha256(payload).hexdigest()
-
-
-class Level(StrEnum):
-    """What a PASSED summary says the policy proved (``verifiedLevels``)."""
-
-    SIGNED_CHAIN = "MLSPEC_SIGNED_CHAIN"
-    """Every required stage signed by its functionaries, to its threshold, this run."""
-    ORDERED = "MLSPEC_STAGE_ORDER"
-    """Stages ran in the order the policy requires."""
-    ARTIFACT_FLOW = "MLSPEC_ARTIFACT_FLOW"
-    """What each stage read is what an earlier stage wrote (the artifact rules)."""
-    OBJECTIVES_MET = "MLSPEC_OBJECTIVES_MET"
-    """The signed launch objectives hold on the attested metrics."""
-    REQUIREMENTS_MET = "MLSPEC_REQUIREMENTS_MET"
-    """The policy's own requirements hold."""
-    HOLDBACK_ISOLATED = "MLSPEC_HOLDBACK_ISOLATED"
-    """The hold-back set was tested apart from evaluation and read by no training stage."""
-    LEAKAGE_FREE = "MLSPEC_LEAKAGE_FREE"
-    """The splits' row-level overlap is within the policy's tolerance."""
-    DATA_VALIDATED = "MLSPEC_DATA_VALIDATED"
-    """The data validated against the schema version the policy names."""
-    DEPLOY_DIGESTS = "MLSPEC_DEPLOY_DIGESTS_MATCH"
-    """The deploy artifacts re-hashed equal to what the pipeline produced."""
-    FAILED = "FAILED"
-    """SLSA's value for a failed verification; the only level of a FAILED summary."""
 
 
 class Result(StrEnum):

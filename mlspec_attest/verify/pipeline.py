@@ -50,10 +50,10 @@ from mlspec_attest.verify.artifact_rules import check_rules
 from mlspec_attest.verify.artifacts import DeployArtifacts
 from mlspec_attest.verify.baseline import BaselineLoader
 from mlspec_attest.verify.ledger import checks_ran
+from mlspec_attest.verify.levels import demanded_levels
 from mlspec_attest.verify.ordering import check_ordering
 from mlspec_attest.verify.report import ERROR_CLASSES, Check, StageSummary, VerificationReport
 from mlspec_attest.verify.signers import SignerLookup
-from mlspec_attest.verify.summary import demanded_levels
 
 if TYPE_CHECKING:
     from mlspec_attest.digest.engine import ProgressSink

@@ -6,7 +6,7 @@ into a :class:`~mlspec_attest.formats.vsa.VerificationSummary`:
 * subjects: every deploy artifact with a digest, the model role first; the digest
   re-hashed from the file when one was given, else the one the pipeline attested;
 * ``verifiedLevels``: on PASSED, one ``MLSPEC_*`` level per family of checks the
-  policy demands (:data:`FAMILIES`); on FAILED, SLSA's ``FAILED`` alone;
+  policy demands (:data:`~mlspec_attest.verify.levels.FAMILIES`); on FAILED, SLSA's ``FAILED`` alone;
 * the ``mlspec`` extension: the run, each family with its result and number of
   failures, each objective with observed values and bounds, the stages, the failures.
 
@@ -18,7 +18,6 @@ payload digest, the name the inference log and ``log trace`` use.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,85 +37,11 @@ from mlspec_attest.formats.vsa import (
     VerificationSummary,
     summary_digest,
 )
-from mlspec_attest.policy.model import Policy
 from mlspec_attest.store.ledger import AttestationStore
-from mlspec_attest.verify.report import ArtifactSummary, Check, VerificationReport
+from mlspec_attest.verify.levels import family_results
+from mlspec_attest.verify.report import ArtifactSummary, VerificationReport
 
 MODEL_ROLE = "model"
-
-
-@dataclass(frozen=True)
-class Family:
-    """A family of checks that together prove one level, and whether a policy demands it."""
-
-    level: Level
-    checks: frozenset[Check]
-    applies: Callable[[Policy], bool]
-
-
-def _always(policy: Policy) -> bool:
-    return True
-
-
-FAMILIES: tuple[Family, ...] = (
-    Family(
-        Level.SIGNED_CHAIN,
-        frozenset(
-            {
-                Check.POLICY_SIGNATURE,
-                Check.POLICY_EXPIRED,
-                Check.ATTESTATION_MALFORMED,
-                Check.SIGNATURE,
-                Check.SIGNER_NOT_ALLOWED,
-                Check.RUN_ID,
-                Check.POLICY_DIGEST,
-                Check.STAGE_KIND,
-                Check.STAGE_MISSING,
-                Check.CONFLICT,
-                Check.SIGNED_TIME,
-                Check.THRESHOLD,
-            }
-        ),
-        _always,
-    ),
-    Family(Level.ORDERED, frozenset({Check.ORDERING}), lambda p: any(s.after for s in p.stages)),
-    Family(
-        Level.ARTIFACT_FLOW,
-        frozenset({Check.ARTIFACT_RULE, Check.INSPECTION}),
-        lambda p: any(s.material_rules or s.product_rules for s in p.stages),
-    ),
-    Family(
-        Level.OBJECTIVES_MET,
-        frozenset({Check.OBJECTIVES_DOCUMENT, Check.BASELINE, Check.OBJECTIVE}),
-        lambda p: p.objectives_stage is not None,
-    ),
-    Family(
-        Level.HOLDBACK_ISOLATED,
-        frozenset(
-            {
-                Check.HOLDBACK_NOT_TESTED,
-                Check.HOLDBACK_READ,
-                Check.HOLDBACK_EVIDENCE,
-                Check.TEST_MODEL,
-                Check.TEST_ORDER,
-                Check.TEST_DATA_REUSED,
-            }
-        ),
-        lambda p: p.separation is not None,
-    ),
-    Family(Level.LEAKAGE_FREE, frozenset({Check.LEAKAGE}), lambda p: p.leakage is not None),
-    Family(
-        Level.DATA_VALIDATED,
-        frozenset({Check.DATA_VALIDATION, Check.DEPRECATED_DATA}),
-        lambda p: p.data_validation is not None,
-    ),
-    Family(Level.REQUIREMENTS_MET, frozenset({Check.REQUIREMENT}), lambda p: bool(p.requirements)),
-    Family(
-        Level.DEPLOY_DIGESTS,
-        frozenset({Check.ARTIFACT_MISSING, Check.ARTIFACT_MISMATCH, Check.OMS_SIGNATURE}),
-        lambda p: bool(p.deploy),
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -126,24 +51,6 @@ class SummaryOptions:
     resource_uri: str
     policy_uri: str
     verifier_id: str = DEFAULT_VERIFIER_ID
-
-
-def demanded_levels(policy: Policy) -> tuple[str, ...]:
-    """The levels whose checks ``policy`` demands (recorded in the report by the verifier)."""
-    return tuple(f.level.value for f in FAMILIES if f.applies(policy))
-
-
-def family_results(report: VerificationReport) -> list[dict[str, object]]:
-    """Each family: its level, its result (passed, failed, not-required) and failure count."""
-    out: list[dict[str, object]] = []
-    for family in FAMILIES:
-        failures = sum(1 for f in report.failures if f.check in family.checks)
-        applies = family.level.value in report.demanded
-        if family.level is Level.DEPLOY_DIGESTS:
-            applies = applies and any(a.status == "ok" for a in report.artifacts)
-        result = "failed" if failures else ("passed" if applies else "not-required")
-        out.append({"level": family.level.value, "result": result, "failures": failures})
-    return out
 
 
 def build_summary(report: VerificationReport, options: SummaryOptions) -> VerificationSummary:

@@ -92,6 +92,14 @@ NOT_FOR_A_SIGNED_POLICY = (
     "mlspec_attest.digest.cluster",
     "mlspec_attest.digest.remote",
     "mlspec_attest.attestation.artifacts",
+    # The summary (--vsa-out), the HTML page (--report) and the hold-back reader.
+    "mlspec_attest.formats.vsa",
+    "mlspec_attest.verify.summary",
+    "mlspec_attest.cli.verify_summary",
+    "mlspec_attest.attestation.signers",
+    "mlspec_attest.verify.html_report",
+    "mlspec_attest.formats.htmldoc",
+    "mlspec_attest.evidence.holdback_rows",
 )
 
 
