@@ -60,6 +60,7 @@ VERIFIER_KEY = KEYS / "verifier.key"
 SIGNED_POLICY = Path("policy/lifecycle.signed.json")
 STORE = Path(".mlspec/attestations")
 GATE_REPORT = Path("gate/deploy-gate.json")
+GATE_HTML = Path("gate/deploy-gate.html")
 GATE_VSA = Path("gate/model.vsa.json")
 LOG_DIR = Path("deploy/inference-log")
 RESOURCE_URI = "https://models.example.org/diabetes-progression"  # where the server loads from
@@ -222,7 +223,7 @@ def verify(
         args += ["--artifact", f"{role}={path}"]
     if vsa_out is not None:
         args += ["--vsa-out", str(vsa_out), "--vsa-key", str(VERIFIER_KEY)]
-        args += ["--resource-uri", RESOURCE_URI]
+        args += ["--resource-uri", RESOURCE_URI, "--report", str(GATE_HTML)]
     proc = cli([*args, "--json"], workdir, env)
     try:
         report: dict[str, Any] = json.loads(proc.stdout)
@@ -328,7 +329,7 @@ def honest_run(run_id: str, env: dict[str, str]) -> None:
     vsa = report["verificationSummary"]
     print(f"  signed verdict {GATE_VSA} (SLSA verification summary, {vsa['result']}, by ")
     print(f"    {rel(VERIFIER_KEY)}) {vsa['digest'][:23]}...: the only thing the server trusts")
-    print(f"  report for people: {GATE_REPORT}")
+    print(f"  report for people: {GATE_HTML} (open it in a browser); as JSON: {GATE_REPORT}")
 
 
 def deploy_and_audit(run_id: str, env: dict[str, str]) -> None:
@@ -756,7 +757,8 @@ def where_to_look(run_id: str) -> None:
     bundles = rel(WORK / STORE / "runs" / run_id)
     package = next((WORK / STORE / "runs" / run_id).glob("package.*.sigstore.json"), None)
     rows = [
-        ("open first", rel(WORK / GATE_REPORT), "the deploy gate's report, every check"),
+        ("open first", rel(WORK / GATE_HTML), "the deploy gate's report (HTML), every check"),
+        ("as JSON", rel(WORK / GATE_REPORT), "the same report, for tools"),
         (
             "signed verdict",
             rel(WORK / GATE_VSA),
