@@ -57,6 +57,10 @@ CONFINED = {
     "uvicorn": "serve",
     "prometheus_client": "serve",
     "cbor2": "log",
+    "airflow": "integrations",
+    "prefect": "integrations",
+    "kfp": "integrations",
+    "mlflow": "integrations",
 }
 
 

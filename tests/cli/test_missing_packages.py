@@ -53,7 +53,7 @@ def assert_missing(result: object, feature: str, package: str, fix: str) -> None
 
 #: Extras of the integrations with other tools: heavy frameworks a user already has, so
 #: `all` leaves them out (each still exists, and the tests install them).
-INTEGRATIONS = ("mlflow",)
+INTEGRATIONS = ("mlflow", "airflow", "prefect", "kfp")
 
 
 def test_the_wording_and_the_extras() -> None:
