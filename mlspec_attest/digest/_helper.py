@@ -113,10 +113,6 @@ def serve(algorithm: str, stdin: Any, stdout: Any) -> None:
         stdout.flush()
 
 
-_READY: dict[str, list[HelperClient]] = {}
-"""Helpers started ahead (:meth:`HelperClient.prestart`), by algorithm."""
-
-
 class HelperClient:
     """The parent's end of one helper process."""
 
@@ -131,25 +127,7 @@ class HelperClient:
 
     @classmethod
     def start(cls, algorithm: str, script: Path) -> HelperClient | None:
-        """A running helper (one started ahead by :meth:`prestart` if there is one), or
-        None where one cannot be started (hash locally then)."""
-        while _READY.get(algorithm):
-            ready = _READY[algorithm].pop()
-            if ready.proc.poll() is None:
-                return ready
-        return cls._spawn(algorithm, script)
-
-    @classmethod
-    def prestart(cls, algorithm: str, script: Path, count: int) -> None:
-        """Start ``count`` helpers now, for a :meth:`start` to come: their interpreters
-        start on other cores while this process is still walking the tree. A helper
-        never asked for exits when this process does (its stdin closes)."""
-        waiting = _READY.setdefault(algorithm, [])
-        while len(waiting) < count and (client := cls._spawn(algorithm, script)) is not None:
-            waiting.append(client)
-
-    @classmethod
-    def _spawn(cls, algorithm: str, script: Path) -> HelperClient | None:
+        """A running helper, or None where one cannot be started (hash locally then)."""
         if not sys.executable or not script.is_file():
             return None
         import subprocess  # only once there are files enough for a helper: keeps start-up fast

@@ -33,13 +33,7 @@ from mlspec_attest.digest.directory import (
     new_entry,
     order_key,
 )
-from mlspec_attest.digest.engine import (
-    HelpersAhead,
-    ProgressSink,
-    digest_file,
-    digest_files,
-    digest_shards,
-)
+from mlspec_attest.digest.engine import ProgressSink, digest_file, digest_files, digest_shards
 from mlspec_attest.digest.remote import ObjectHashing, open_target
 from mlspec_attest.digest.scheme import DEFAULT_SCHEME, DigestScheme
 from mlspec_attest.digest.walk import IgnoreRules, walk_tree
@@ -179,10 +173,7 @@ def digest_directory(
     cache: DigestCache | None = None,
 ) -> DirectoryManifest:
     """Hash every file under ``root`` (threads across files and shards) into a manifest."""
-    ahead = None
-    if cache is None and not scheme.sharded and cluster.active() is None:
-        ahead = HelpersAhead(scheme.algorithm, workers)
-    found = walk_tree(os.fspath(root), IgnoreRules(ignore) if ignore else None, ahead)
+    found = walk_tree(os.fspath(root), IgnoreRules(ignore) if ignore else None)
     # Hash in manifest order, so the results need no sorting afterwards.
     keys = [order_key(rel) for rel, _ in found]
     order = sorted(range(len(found)), key=keys.__getitem__)

@@ -26,7 +26,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from mlspec_attest.digest._helper import HelperClient
 from mlspec_attest.digest._helper_driver import drive_helper
 from mlspec_attest.digest._reader import (
     OPEN_FLAGS,
@@ -90,21 +89,6 @@ def default_workers() -> int:
 def shard_workers() -> int:
     """Threads for the shards of large files: as measured (``mlspec-attest tune``), else one per core."""
     return current_strategy().strategy.shard_workers or default_workers()
-
-
-class HelpersAhead:
-    """Told by the walk when it has found :data:`PROCESS_MIN_FILES` files: start the
-    helper processes that :func:`digest_files` will use, while the walk goes on."""
-
-    count = PROCESS_MIN_FILES
-
-    def __init__(self, algorithm: str, workers: int | None) -> None:
-        self.algorithm = algorithm
-        self.helpers = max(1, workers or default_workers()) - 1
-
-    def __call__(self) -> None:
-        if self.helpers > 0:
-            HelperClient.prestart(self.algorithm, _HELPER, self.helpers)
 
 
 # ------------------------------------------------------------ one file

@@ -26,7 +26,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
-from typing import Protocol
 
 from mlspec_attest.errors import ArtifactPathError
 from mlspec_attest.formats.inputs import named
@@ -228,13 +227,11 @@ def _scan(
     ignore: IgnoreRules | None,
     rules: _ArtifactRules | _ModelRules,
     ancestors: Ancestors = NO_ANCESTORS,
-    many: Many | None = None,
 ) -> Found:
     """Every regular file under the folder ``root``, unordered, under ``rules``.
 
     (Sorting afterwards is cheaper than walking in order: one keyed sort in C
-    against a Python step per entry.) ``many`` is called once, as soon as
-    ``many.count`` files have been found.
+    against a Python step per entry.)
     """
     found: Found = []
     append = found.append
@@ -252,9 +249,6 @@ def _scan(
                 # A regular file first: one call for most entries (False for a link).
                 if entry.is_file(follow_symlinks=False):
                     append((rel, entry.path))
-                    if many is not None and len(found) >= many.count:
-                        many()
-                        many = None
                 elif entry.is_symlink():
                     rules.symlink(entry, rel, above, found, pending)
                 elif entry.is_dir(follow_symlinks=False):
@@ -266,23 +260,13 @@ def _scan(
     return found
 
 
-class Many(Protocol):
-    """What :func:`walk_tree` calls once it has found ``count`` files."""
-
-    count: int
-
-    def __call__(self) -> None: ...
-
-
-def walk_tree(root: str, ignore: IgnoreRules | None = None, many: Many | None = None) -> Found:
+def walk_tree(root: str, ignore: IgnoreRules | None = None) -> Found:
     """Every regular file under ``root`` as ``(relative posix name, path)``, unordered.
 
     Symlinks are followed only to regular files inside ``root``; a link leaving
     the root, a link to a directory, a device, FIFO or socket is refused.
-    ``many`` is told when the walk has found ``many.count`` files (the engine
-    starts its helper processes then, while the walk goes on).
     """
-    return _scan(root, ignore, _ArtifactRules(root), many=many)
+    return _scan(root, ignore, _ArtifactRules(root))
 
 
 def walk_model(
