@@ -9,6 +9,7 @@ as SPDX 3 (AI and Dataset profiles); see docs/exports.md.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from mlspec_attest.interop.intoto import (
     functionary_signers,
 )
 from mlspec_attest.interop.spdx3 import export_spdx3
+from mlspec_attest.interop.verified_run import VerifiedExport
 from mlspec_attest.policy.signed import load_signed_policy
 from mlspec_attest.signing.keys import load_private_key, load_public_key
 from mlspec_attest.store.ledger import open_store
@@ -213,19 +215,8 @@ def cyclonedx_cmd(
     digest; validated against the CycloneDX 1.6 schema. A denied run is not exported
     (exit 1).
     """
-    deploy = {role: Path(p) for role, p in split_pairs(artifacts, "--artifact").items()}
-    result = export_cyclonedx(
-        load_signed_policy(policy_path),
-        [load_public_key(k) for k in policy_keys],
-        open_store(store),
-        out=out,
-        run_id=run_id,
-        artifacts=deploy,
-    )
-    if result.document is None:
-        echo_result(result.report.to_json(), report_text(result.report), as_json)
-        raise SystemExit(ExitCode.DENIED)
-    _bom_written("cyclonedx-1.6", result.report, out, as_json)
+    _export_bom(export_cyclonedx, "cyclonedx-1.6", policy_path, policy_keys, store, run_id,
+                artifacts, out, as_json)  # fmt: skip
 
 
 @export.command("spdx3")
@@ -245,8 +236,24 @@ def spdx3_cmd(
     dataset packages with their digests, trainedOn/testedOn relationships, and every
     attestation by digest as evidence. A denied run is not exported (exit 1).
     """
+    _export_bom(export_spdx3, "spdx-3.0.1", policy_path, policy_keys, store, run_id,
+                artifacts, out, as_json)  # fmt: skip
+
+
+def _export_bom(
+    exporter: Callable[..., VerifiedExport],
+    fmt: str,
+    policy_path: Path,
+    policy_keys: tuple[Path, ...],
+    store: Path | None,
+    run_id: str | None,
+    artifacts: tuple[str, ...],
+    out: Path,
+    as_json: bool,
+) -> None:
+    """Verify, then write the bill of materials; a denial prints the report, exit 1."""
     deploy = {role: Path(p) for role, p in split_pairs(artifacts, "--artifact").items()}
-    result = export_spdx3(
+    result = exporter(
         load_signed_policy(policy_path),
         [load_public_key(k) for k in policy_keys],
         open_store(store),
@@ -257,7 +264,7 @@ def spdx3_cmd(
     if result.document is None:
         echo_result(result.report.to_json(), report_text(result.report), as_json)
         raise SystemExit(ExitCode.DENIED)
-    _bom_written("spdx-3.0.1", result.report, out, as_json)
+    _bom_written(fmt, result.report, out, as_json)
 
 
 def _bom_written(fmt: str, report: VerificationReport, out: Path, as_json: bool) -> None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
@@ -33,14 +32,17 @@ from typing import Any
 
 from mlspec_attest._version import __version__
 from mlspec_attest.errors import require
-from mlspec_attest.formats.fsutil import atomic_write
 from mlspec_attest.formats.rfc3339 import parse_rfc3339
 from mlspec_attest.formats.signer import PublicKeyVerifier
 from mlspec_attest.interop import cyclonedx_card as card
-from mlspec_attest.interop.verified_run import Artifact, RunFacts, verified_run
+from mlspec_attest.interop.verified_run import (
+    Artifact,
+    RunFacts,
+    VerifiedExport,
+    export_verified,
+)
 from mlspec_attest.policy.signed import SignedPolicy
 from mlspec_attest.store.ledger import AttestationStore
-from mlspec_attest.verify.report import VerificationReport
 
 __all__ = ["CYCLONEDX_SPEC", "CycloneDXExport", "cyclonedx_document", "export_cyclonedx"]
 
@@ -52,17 +54,8 @@ MODEL_REF = "model"
 _SERIAL_NAMESPACE = uuid.UUID("2b0c1a57-7d3e-4b8f-9c61-6d6c7370656d")
 
 
-@dataclass(frozen=True)
-class CycloneDXExport:
-    """The outcome of :func:`export_cyclonedx`; ``document`` is None when the run was denied."""
-
-    report: VerificationReport
-    document: dict[str, Any] | None = None
-    path: Path | None = None
-
-    @property
-    def exported(self) -> bool:
-        return self.document is not None
+CycloneDXExport = VerifiedExport
+"""The outcome of :func:`export_cyclonedx`."""
 
 
 def export_cyclonedx(
@@ -80,15 +73,16 @@ def export_cyclonedx(
     Never raises for a denial: the result's ``report`` says why nothing was written.
     """
     lib = _cyclonedx()  # a missing extra is said before any work is done
-    report, facts = verified_run(
-        signed, owner_keys, store, run_id=run_id, artifacts=artifacts, now=now
+    return export_verified(
+        lambda facts: cyclonedx_document(facts, lib=lib),
+        signed,
+        owner_keys,
+        store,
+        out=out,
+        run_id=run_id,
+        artifacts=artifacts,
+        now=now,
     )
-    if facts is None:
-        return CycloneDXExport(report)
-    document = cyclonedx_document(facts, lib=lib)
-    if out is not None:
-        atomic_write(out, json.dumps(document, indent=2, sort_keys=False).encode() + b"\n")
-    return CycloneDXExport(report, document, out)
 
 
 def cyclonedx_document(facts: RunFacts, *, lib: ModuleType | None = None) -> dict[str, Any]:

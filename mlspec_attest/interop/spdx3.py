@@ -22,7 +22,6 @@ import io
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
@@ -30,13 +29,17 @@ from typing import Any
 
 from mlspec_attest._version import __version__
 from mlspec_attest.errors import require
-from mlspec_attest.formats.fsutil import atomic_write
 from mlspec_attest.formats.rfc3339 import parse_rfc3339
 from mlspec_attest.formats.signer import PublicKeyVerifier
-from mlspec_attest.interop.verified_run import Artifact, Metric, RunFacts, verified_run
+from mlspec_attest.interop.verified_run import (
+    Artifact,
+    Metric,
+    RunFacts,
+    VerifiedExport,
+    export_verified,
+)
 from mlspec_attest.policy.signed import SignedPolicy
 from mlspec_attest.store.ledger import AttestationStore
-from mlspec_attest.verify.report import VerificationReport
 
 __all__ = ["SPDX_VERSION", "Spdx3Export", "export_spdx3", "spdx3_document"]
 
@@ -47,17 +50,8 @@ TEST_ROLES = frozenset({"validation", "holdback"})
 _ID_NAMESPACE = uuid.UUID("6a1f3c0e-55b2-4c7d-8e7a-73706478336d")
 
 
-@dataclass(frozen=True)
-class Spdx3Export:
-    """The outcome of :func:`export_spdx3`; ``document`` is None when the run was denied."""
-
-    report: VerificationReport
-    document: dict[str, Any] | None = None
-    path: Path | None = None
-
-    @property
-    def exported(self) -> bool:
-        return self.document is not None
+Spdx3Export = VerifiedExport
+"""The outcome of :func:`export_spdx3`."""
 
 
 def export_spdx3(
@@ -75,15 +69,16 @@ def export_spdx3(
     Never raises for a denial: the result's ``report`` says why nothing was written.
     """
     spdx = _spdx()
-    report, facts = verified_run(
-        signed, owner_keys, store, run_id=run_id, artifacts=artifacts, now=now
+    return export_verified(
+        lambda facts: spdx3_document(facts, spdx=spdx),
+        signed,
+        owner_keys,
+        store,
+        out=out,
+        run_id=run_id,
+        artifacts=artifacts,
+        now=now,
     )
-    if facts is None:
-        return Spdx3Export(report)
-    document = spdx3_document(facts, spdx=spdx)
-    if out is not None:
-        atomic_write(out, json.dumps(document, indent=2).encode() + b"\n")
-    return Spdx3Export(report, document, out)
 
 
 def spdx3_document(facts: RunFacts, *, spdx: ModuleType | None = None) -> dict[str, Any]:

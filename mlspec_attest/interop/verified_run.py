@@ -15,12 +15,14 @@ each field to the attestation it comes from.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from mlspec_attest.formats.fsutil import atomic_write
 from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.signer import PublicKeyVerifier
 from mlspec_attest.formats.stages import StageKind
@@ -319,3 +321,40 @@ def _interval(doc: Any) -> tuple[float, float] | None:
 
 def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True)
+class VerifiedExport:
+    """A document written from a verified run; ``document`` is None when it was denied."""
+
+    report: VerificationReport
+    document: dict[str, Any] | None = None
+    path: Path | None = None
+
+    @property
+    def exported(self) -> bool:
+        return self.document is not None
+
+
+def export_verified(
+    document_of: Callable[[RunFacts], dict[str, Any]],
+    signed: SignedPolicy,
+    owner_keys: Sequence[PublicKeyVerifier],
+    store: AttestationStore,
+    *,
+    out: Path | None = None,
+    run_id: str | None = None,
+    artifacts: Mapping[str, Path] | None = None,
+    now: datetime | None = None,
+) -> VerifiedExport:
+    """Verify one run and, if it passes, return (and write to ``out``) ``document_of`` its
+    facts. Never raises for a denial: the result's ``report`` says why nothing was written."""
+    report, facts = verified_run(
+        signed, owner_keys, store, run_id=run_id, artifacts=artifacts, now=now
+    )
+    if facts is None:
+        return VerifiedExport(report)
+    document = document_of(facts)
+    if out is not None:
+        atomic_write(out, json.dumps(document, indent=2).encode() + b"\n")
+    return VerifiedExport(report, document, out)
