@@ -295,7 +295,7 @@ PACKAGES: dict[str, tuple[str, str | None]] = {
     "distributed": ("distributed", "dask"),
     "cyclonedx": ("cyclonedx-python-lib", "sbom"),
     "spdx_python_model": ("spdx-python-model", "sbom"),
-    "mlflow": ("mlflow", "mlflow"),
+    "mlflow": ("mlflow-skinny", "mlflow"),
     "airflow": ("apache-airflow", "airflow"),
     "prefect": ("prefect", "prefect"),
     "kfp": ("kfp", "kfp"),

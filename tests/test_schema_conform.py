@@ -15,6 +15,7 @@ import copy
 import json
 import random
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -30,7 +31,7 @@ from mlspec_attest.policy.load import read_policy_any
 from .mlpipeline import MLPipeline
 from .support import PROJECT_ROOT
 
-NAMES = sorted(p.name.removesuffix(".schema.json") for p in schemas.resources.files(schemas.__name__).iterdir() if p.name.endswith(".schema.json"))  # fmt: skip
+NAMES = sorted(p.name.removesuffix(".schema.json") for p in Path(schemas.__file__).parent.glob("*.schema.json"))  # fmt: skip
 REPLACEMENTS: list[Any] = [
     None,
     True,
@@ -113,7 +114,7 @@ def test_each_keyword_is_judged_as_jsonschema_judges_it(
 ) -> None:
     checker = conform.conformance(schema, schema)
     assert checker is not None
-    reference = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    reference = jsonschema.Draft202012Validator(schema)
     for value in instances:
         assert checker.conforms(value) == reference.is_valid(value), value
 
@@ -237,12 +238,10 @@ def test_conform_agrees_with_jsonschema(validated: list[tuple[str, str | None, A
     assert compared > 1000
 
 
-def test_date_time_is_checked_exactly_when_jsonschema_checks_it() -> None:
+def test_date_time_is_an_annotation_as_for_our_jsonschema_validators() -> None:
     schema = {"type": "string", "format": "date-time"}
     checker = conform.conformance(schema, schema)
     assert checker is not None
     for value in ("2026-01-01T00:00:00Z", "yesterday", "2026-13-01T00:00:00Z"):
-        expected = jsonschema.Draft202012Validator(
-            schema, format_checker=jsonschema.FormatChecker()
-        ).is_valid(value)
+        expected = jsonschema.Draft202012Validator(schema).is_valid(value)
         assert checker.conforms(value) == expected, value

@@ -24,13 +24,12 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from mlspec_attest.digest._helper_driver import drive_helper
 from mlspec_attest.digest._reader import (
     OPEN_FLAGS,
     SMALL_FILE,
-    ByteProgress,
     FileReader,
     hasher_factory,
     import_blake3,
@@ -39,6 +38,7 @@ from mlspec_attest.digest._reader import (
 from mlspec_attest.digest._schedule import Cursor, run_workers
 from mlspec_attest.digest.read_strategy import current as current_strategy
 from mlspec_attest.digest.scheme import DEFAULT_SHARD_SIZE
+from mlspec_attest.digest.single import ProgressSink, digest_file
 from mlspec_attest.errors import ArtifactPathError, BadInputError
 from mlspec_attest.formats.limits import MAX_SHARDS
 
@@ -64,19 +64,6 @@ PROCESS_MIN_FILES = 2048
 _HELPER = Path(__file__).with_name("_helper.py")
 
 
-class ProgressSink(ByteProgress, Protocol):
-    """Receives progress from the engine. ``advance`` is called from worker threads.
-
-    Each engine call is one task: ``begin`` (``total_bytes`` is None when the
-    sizes are not known up front), any number of ``advance``, then ``end``,
-    also when hashing fails.
-    """
-
-    def begin(self, label: str, files: int, total_bytes: int | None) -> None: ...
-
-    def end(self) -> None: ...
-
-
 def default_workers() -> int:
     """Hashing workers: one per core available to this process (at most 32)."""
     try:
@@ -89,29 +76,6 @@ def default_workers() -> int:
 def shard_workers() -> int:
     """Threads for the shards of large files: as measured (``mlspec-attest tune``), else one per core."""
     return current_strategy().strategy.shard_workers or default_workers()
-
-
-# ------------------------------------------------------------ one file
-def digest_file(
-    path: str, algorithm: str = "sha256", progress: ProgressSink | None = None
-) -> tuple[bytes, int]:
-    """Raw digest and size of one regular file, read once: the one file hasher.
-
-    Anything but a regular file (a directory, FIFO, device, a missing path) is
-    refused with :class:`~mlspec_attest.errors.ArtifactPathError` (exit 3).
-    """
-    fd, st = open_regular(path)
-    if progress is not None:
-        progress.begin(path, 1, st.st_size)
-    try:
-        result = FileReader(algorithm, progress).digest_fd(fd, st.st_size, path)
-        if progress is not None and result[1] <= SMALL_FILE:
-            progress.advance(result[1], 1)
-        return result
-    finally:
-        os.close(fd)
-        if progress is not None:
-            progress.end()
 
 
 # ------------------------------------------------------------- many files

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +83,7 @@ def _decode(obj: dict[str, Any]) -> Any:
 
 
 def load_tables() -> dict[str, Any]:
-    text = resources.files(__package__ or "").joinpath(TABLES).read_text("utf-8")
+    text = Path(__file__).with_name(TABLES).read_text("utf-8")
     tables: dict[str, Any] = json.loads(text, object_hook=_decode)
     return tables
 

@@ -166,7 +166,11 @@ class _HotPath(Collector):
                         self.predictions.add(self.prediction_bounds, value)
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count one request (the caller holds the lock)."""
+        """Count one request (the caller holds the lock). A method outside :data:`METHODS`
+        is counted as OTHER here, not when exposed: the table stays as small as the label
+        set, whatever methods clients invent, and no two samples share their labels."""
+        if method not in METHODS:
+            method = "OTHER"
         cell = self.requests.get((route, method, status))
         if cell is None:
             cell = self.requests[(route, method, status)] = [0]
@@ -185,7 +189,7 @@ class _HotPath(Collector):
             records, failures = self.log_records, self.log_failures
         family = CounterMetricFamily("mlspec_requests", _REQUESTS_DOC, labels=_REQUEST_LABELS)
         for (route, method, status), count in requests:
-            family.add_metric([route, method if method in METHODS else "OTHER", str(status)], count)
+            family.add_metric([route, method, str(status)], count)
         yield family
         histogram = HistogramMetricFamily(
             "mlspec_request_duration_seconds", _DURATION_DOC, labels=["route"]

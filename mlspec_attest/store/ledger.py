@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import secrets
 import stat
 import time
 from collections.abc import Iterator
@@ -60,7 +59,7 @@ def open_store(path: Path | None) -> AttestationStore:
 
 def new_run_id() -> str:
     """A sortable, unique run id: UTC time plus 48 random bits."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(6)
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + os.urandom(6).hex()
 
 
 def check_run_id(run_id: str) -> str:

@@ -5,9 +5,10 @@ building a validator costs more than ``verify`` of a 13-stage chain spends on ev
 else, and nearly every document checked is valid: the policy, each attestation's
 metadata, the evidence records. :func:`conforms` answers "valid?" for those, keyword by
 keyword with jsonschema's Draft 2020-12 semantics (its type checker, its equality for
-``enum``/``const``/``uniqueItems``, its rule for ``unevaluatedProperties``, and its format
-checker: ``date-time`` is checked exactly when jsonschema would check it, that is when
-``rfc3339_validator`` is installed).
+``enum``/``const``/``uniqueItems``, its rule for ``unevaluatedProperties``; ``format`` is
+an annotation, as Draft 2020-12 makes it by default and as our jsonschema validators are
+built: times are judged by :mod:`mlspec_attest.formats.rfc3339` where they are read, the
+same on every machine, not by whichever format library happens to be installed).
 
 It never words a violation. A document it does not call valid, or a schema with a keyword
 it does not implement, goes to jsonschema (:mod:`mlspec_attest.formats.schemas`), which
@@ -19,18 +20,16 @@ schema, valid documents and mutations of them).
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import numbers
 import re
 from collections.abc import Callable, Mapping, Sequence, Sized
-from functools import cache
 from typing import Any
 
 #: Keywords that only annotate (jsonschema ignores them and any keyword it does not know).
 _ANNOTATIONS = frozenset(
     {"$schema", "$id", "$comment", "$defs", "title", "description", "default", "examples",
-     "deprecated", "readOnly", "writeOnly", "patternErrorMessage"}
+     "deprecated", "readOnly", "writeOnly", "patternErrorMessage", "format"}
 )  # fmt: skip
 #: jsonschema's Draft 2020-12 keywords that this module does not implement.
 _UNSUPPORTED = frozenset(
@@ -101,17 +100,6 @@ def unique(items: list[Any]) -> bool:
         return True
 
 
-@cache
-def _datetime_check() -> Callable[[str], bool] | None:
-    """jsonschema checks ``date-time`` only when rfc3339_validator is installed; so do we."""
-    try:
-        module = importlib.import_module("rfc3339_validator")
-    except ImportError:
-        return None
-    check: Callable[[str], bool] = module.validate_rfc3339
-    return check
-
-
 def supported(schema: Any, root: Mapping[str, Any]) -> None:
     """Raise :class:`Unsupported` if ``schema`` (anywhere inside) needs what is not here."""
     stack = [schema, *root.get("$defs", {}).values()]
@@ -126,8 +114,6 @@ def supported(schema: Any, root: Mapping[str, Any]) -> None:
                 raise Unsupported(keyword)
             if keyword == "$ref" and not str(value).startswith("#/"):
                 raise Unsupported(f"$ref {value!r}")
-            if keyword == "format" and value != "date-time":
-                raise Unsupported(f"format {value!r}")
             if keyword in ("properties", "dependentSchemas"):
                 stack.extend(value.values())
             elif keyword in ("allOf", "anyOf", "oneOf", "prefixItems"):
@@ -242,11 +228,6 @@ def _pattern(c: Conformance, pattern: Any, value: Any, schema: Any) -> bool:
     return not isinstance(value, str) or re.search(pattern, value) is not None
 
 
-def _format(c: Conformance, name: Any, value: Any, schema: Any) -> bool:
-    check = _datetime_check()
-    return check is None or not isinstance(value, str) or bool(check(value.upper()))
-
-
 def _sized(kind: type[Sized], test: Callable[[int, Any], bool]) -> Check:
     return lambda c, bound, value, schema: not isinstance(value, kind) or test(len(value), bound)
 
@@ -282,7 +263,6 @@ _KEYWORDS: dict[str, Check] = {
     "minLength": _sized(str, lambda n, bound: n >= bound),
     "maxLength": _sized(str, lambda n, bound: n <= bound),
     "pattern": _pattern,
-    "format": _format,
     "minimum": _number(lambda v, bound: not v < bound),
     "maximum": _number(lambda v, bound: not v > bound),
     "exclusiveMinimum": _number(lambda v, bound: not v <= bound),

@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlspec_attest.digest.engine import digest_file
+from mlspec_attest.digest.single import digest_file
 from mlspec_attest.errors import (
     ArtifactPathError,
     BackendError,
