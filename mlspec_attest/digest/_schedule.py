@@ -38,22 +38,45 @@ class Cursor:
             return range(start, start + step)
 
 
+class Threads:
+    """``count`` threads running ``work``; :meth:`join` waits for all and re-raises the
+    first failure. (Plain threads: ``concurrent.futures`` and the logging it imports cost
+    every hashing command a few milliseconds to load.)"""
+
+    def __init__(self, work: Callable[[], None], count: int) -> None:
+        self.errors: list[BaseException] = []
+        self.threads = [
+            threading.Thread(target=self._run, args=(work,), name="mlspec-hash", daemon=True)
+            for _ in range(count)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def _run(self, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except BaseException as exc:  # handed to join()
+            self.errors.append(exc)
+
+    def join(self, *, raise_errors: bool = True) -> None:
+        for thread in self.threads:
+            thread.join()
+        if raise_errors and self.errors:
+            raise self.errors[0]
+
+
 def run_workers(workers: int, count: int, work: Callable[[Cursor], None]) -> None:
     """Run ``work`` on ``workers`` threads sharing one cursor over ``count`` jobs."""
     cursor = Cursor(count, workers)
     if workers <= 1 or count <= 1:
         work(cursor)
         return
-    from concurrent.futures import ThreadPoolExecutor  # not needed by a one-worker command
 
-    def guarded(cursor: Cursor) -> None:
+    def guarded() -> None:
         try:
             work(cursor)
         except BaseException:
             cursor.stop()  # the other workers stop after their current batch
             raise
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlspec-hash") as pool:
-        futures = [pool.submit(guarded, cursor) for _ in range(workers)]
-        for future in futures:
-            future.result()
+    Threads(guarded, workers).join()

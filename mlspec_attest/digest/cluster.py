@@ -21,7 +21,6 @@ dask and distributed are imported on first use (the ``dask`` extra).
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
@@ -35,6 +34,8 @@ from mlspec_attest.digest.scheme import DigestScheme
 from mlspec_attest.errors import BackendError, BadInputError, MlspecError, UsageError, require
 from mlspec_attest.formats.limits import MAX_SHARDS
 from mlspec_attest.formats.objecturl import is_object_url
+
+_LOGGING_ERROR = 40
 
 DEFAULT_RETRIES = 2
 """Times a failed task is run again before the whole digest fails."""
@@ -107,7 +108,7 @@ def _connect(distributed: Any, options: DaskOptions) -> Iterator[Any]:
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=":0",  # never the default 8787 another cluster holds
-                silence_logs=logging.ERROR,
+                silence_logs=_LOGGING_ERROR,  # logging.ERROR, without importing logging
             )
             client = distributed.Client(cluster)
     except MlspecError:

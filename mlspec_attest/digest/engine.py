@@ -35,7 +35,7 @@ from mlspec_attest.digest._reader import (
     import_blake3,
     open_regular,
 )
-from mlspec_attest.digest._schedule import Cursor, run_workers
+from mlspec_attest.digest._schedule import Cursor, Threads, run_workers
 from mlspec_attest.digest.read_strategy import current as current_strategy
 from mlspec_attest.digest.scheme import DEFAULT_SHARD_SIZE
 from mlspec_attest.digest.single import ProgressSink, digest_file
@@ -164,33 +164,25 @@ def _with_helpers(
     threaded: Callable[[Cursor], None],
 ) -> None:
     """This thread hashes batches; ``nworkers - 1`` threads each drive a helper process."""
-    from concurrent.futures import ThreadPoolExecutor
 
     def make_local() -> _LocalBatches:
         return _LocalBatches(paths, results, algorithm, progress, None)
 
     cursor = Cursor(len(paths), nworkers)
-    with ThreadPoolExecutor(nworkers - 1, thread_name_prefix="mlspec-hash") as pool:
-        futures = [
-            pool.submit(
-                drive_helper,
-                cursor,
-                paths,
-                results,
-                algorithm,
-                progress,
-                script=_HELPER,
-                make_local=make_local,
-            )
-            for _ in range(nworkers - 1)
-        ]
-        try:
-            threaded(cursor)
-        except BaseException:
-            cursor.stop()  # the helpers' drivers finish their batches in flight, no more
-            raise
-        for future in futures:
-            future.result()
+
+    def drive() -> None:
+        drive_helper(
+            cursor, paths, results, algorithm, progress, script=_HELPER, make_local=make_local
+        )
+
+    drivers = Threads(drive, nworkers - 1)
+    try:
+        threaded(cursor)
+    except BaseException:
+        cursor.stop()  # the helpers' drivers finish their batches in flight, no more
+        drivers.join(raise_errors=False)
+        raise
+    drivers.join()
 
 
 class _LocalBatches:
