@@ -70,8 +70,8 @@ def measure(
     say = report or (lambda _line: None)
     with _scratch(directory, size) as path:
         result = Measurement(ReadStrategy())
-        whole = _whole_file(path, size, reps, result, say)
-        mmap_min = _map_threshold(path, whole, reps, result, say)
+        whole, read = _whole_file(path, size, reps, result, say)
+        mmap_min = _map_threshold(path, whole, read, reps, result, say)
         chosen = whole._replace(mmap_min=mmap_min)
         workers = _threads(path, size, chosen, reps, result, say)
         result.strategy = chosen._replace(shard_workers=workers)
@@ -107,42 +107,34 @@ def _fill(path: str, size: int) -> None:
         raise StoreError(f"{path}: cannot write the scratch file ({exc.strerror})") from exc
 
 
-def _whole_file(path: str, size: int, reps: int, out: Measurement, say: Report) -> ReadStrategy:
-    """Question 1: the fastest way to hash one large file."""
-    candidates = {f"read {c // 1024} KiB": ReadStrategy(None, c, MAP_STEPS[0]) for c in READ_CHUNKS}
-    candidates |= {
-        f"map, {s // MiB} MiB steps": ReadStrategy(1 * MiB, 4 * MiB, s) for s in MAP_STEPS
-    }
+def _whole_file(
+    path: str, size: int, reps: int, out: Measurement, say: Report
+) -> tuple[ReadStrategy, ReadStrategy]:
+    """Question 1: the fastest way to hash one large file; and the fastest that reads."""
+    reads = {f"read {c // 1024} KiB": ReadStrategy(None, c, MAP_STEPS[0]) for c in READ_CHUNKS}
+    maps = {f"map, {s // MiB} MiB steps": ReadStrategy(1 * MiB, 4 * MiB, s) for s in MAP_STEPS}
+    candidates = reads | maps
     runs = {name: _hash_ranges(path, [(0, size)], s) for name, s in candidates.items()}
     default = ("map, 16 MiB steps", "read 4096 KiB")
-    best = _fastest(runs, reps, "large file", out, say, prefer=default)
-    return candidates[best]
+    best, times = _fastest(runs, reps, "large file", out, say, prefer=default)
+    return candidates[best], reads[min(reads, key=times.__getitem__)]
 
 
 def _map_threshold(
-    path: str, whole: ReadStrategy, reps: int, out: Measurement, say: Report
+    path: str, whole: ReadStrategy, read: ReadStrategy, reps: int, out: Measurement, say: Report
 ) -> int | None:
     """Question 2: the smallest range size from which mapping wins at every larger size."""
     if whole.mmap_min is None:
         return None
-    reads = [
-        n
-        for n in out.timings
-        if n["question"] == "large file" and n["candidate"].startswith("read")
-    ]
-    best_read = min(reads, key=lambda n: n["seconds"])["candidate"]
-    chunk = int(best_read.split()[1]) * 1024
     threshold: int | None = None
     for rsize in reversed(RANGE_SIZES):
         ranges = [(k * rsize, (k + 1) * rsize) for k in range(MIN_SIZE // rsize)]
         runs = {
             "map": _hash_ranges(path, ranges, whole._replace(mmap_min=1 * MiB)),
-            "read": _hash_ranges(path, ranges, ReadStrategy(None, chunk, whole.mapped_step)),
+            "read": _hash_ranges(path, ranges, read),
         }
-        if (
-            _fastest(runs, reps, f"ranges of {rsize // MiB} MiB", out, say, prefer=("read",))
-            != "map"
-        ):
+        question = f"ranges of {rsize // MiB} MiB"
+        if _fastest(runs, reps, question, out, say, prefer=("read",))[0] != "map":
             break
         threshold = rsize
     return threshold if threshold is not None else 2 * RANGE_SIZES[-1]
@@ -155,9 +147,9 @@ def _threads(
     step = size // 8
     ranges = [(k * step, (k + 1) * step) for k in range(8)]
     cores = default_workers()
-    counts = sorted({1, cores, 2 * cores})
-    runs = {f"{n} thread(s)": _hash_ranges(path, ranges, strategy, n) for n in counts}
-    return int(_fastest(runs, reps, "shard threads", out, say, prefer=tuple(runs)).split()[0])
+    counts = {f"{n} thread(s)": n for n in sorted({1, cores, 2 * cores})}
+    runs = {name: _hash_ranges(path, ranges, strategy, n) for name, n in counts.items()}
+    return counts[_fastest(runs, reps, "shard threads", out, say, prefer=tuple(runs))[0]]
 
 
 def _hash_ranges(
@@ -198,9 +190,10 @@ def _fastest(
     out: Measurement,
     say: Report,
     prefer: tuple[str, ...] = (),
-) -> str:
+) -> tuple[str, dict[str, float]]:
     """Best of ``reps`` rotating rounds; every candidate must give the same digests. Of the
-    candidates within :data:`TIE` of the fastest, the first in ``prefer`` wins."""
+    candidates within :data:`TIE` of the fastest, the first in ``prefer`` wins. Returns the
+    winner and each candidate's best time."""
     names = list(runs)
     best: dict[str, float] = {}
     results: set[bytes] = set()
@@ -222,4 +215,4 @@ def _fastest(
         )
         mark = "  <- chosen" if chosen else ""
         say(f"{question:>20}  {name:<22} {seconds * 1000:9.1f} ms{mark}")
-    return winner
+    return winner, best
