@@ -47,7 +47,7 @@ from mlspec_attest.attestation.signers import KeylessOptions, StageSigner, stage
 from mlspec_attest.attestation.stage import SignedStage
 from mlspec_attest.errors import UsageError, require
 from mlspec_attest.formats.stages import check_stage_name
-from mlspec_attest.store.ledger import RUN_ID_RE
+from mlspec_attest.store.ledger import MAX_RUN_ID, RUN_ID_CHARS, RUN_ID_RE
 
 R = TypeVar("R")
 PathLike = str | os.PathLike[str]
@@ -57,8 +57,7 @@ Declared = Mapping[str, PathLike] | Iterable[PathLike] | PathLike | None
 RUN_ENV = "MLSPEC_RUN_ID"
 #: Longest orchestrator run name read; longer ones are refused, not truncated silently.
 MAX_RUN_NAME = 4096
-_MAX_RUN_ID = 128
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]+")
+_UNSAFE = re.compile(rf"[^{RUN_ID_CHARS}]+")
 _TAG_LEN = 12
 
 
@@ -111,7 +110,7 @@ def run_id_for(*parts: str) -> str:
     if unambiguous and RUN_ID_RE.fullmatch(plain):
         return plain
     tag = hashlib.sha256(json.dumps(list(parts)).encode()).hexdigest()[:_TAG_LEN]
-    safe = _UNSAFE.sub("-", plain).lstrip("_.:-")[: _MAX_RUN_ID - _TAG_LEN - 1]
+    safe = _UNSAFE.sub("-", plain).lstrip("_.:-")[: MAX_RUN_ID - _TAG_LEN - 1]
     return f"{safe}-{tag}" if safe else tag
 
 

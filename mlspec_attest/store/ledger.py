@@ -41,7 +41,10 @@ from mlspec_attest.formats.stages import check_name, check_stage_name
 
 DEFAULT_STORE = Path(".mlspec/attestations")
 STORE_ENV = "MLSPEC_ATTEST_STORE"
-RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+MAX_RUN_ID = 128
+RUN_ID_CHARS = "A-Za-z0-9_.:-"
+"""What a run id may hold (a regular expression character class), starting with a letter or digit."""
+RUN_ID_RE = re.compile(rf"^[A-Za-z0-9][{RUN_ID_CHARS}]{{0,{MAX_RUN_ID - 1}}}$")
 BUNDLE_SUFFIX = ".sigstore.json"
 LOCK_NAME = ".lock"
 _RUN_ID_REMEDY = "use letters, digits and . _ : - (at most 128 characters)"
