@@ -41,6 +41,8 @@ sys.path.insert(0, str(HERE.parent))
 from mlspec_attest.serve.middleware import MlspecMiddleware, set_output  # noqa: E402
 from mlspec_attest.serve.model import Binding, ServedModel  # noqa: E402
 
+NULL_APPS = ("bare", "memory", "inline", "process", "journal")
+REFERENCE_APPS = ("ref-bare", "ref-journal")
 BODY = json.dumps(
     {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [[5.1, 3.5, 1.4, 0.2]]}]}
 ).encode()
@@ -59,11 +61,12 @@ class NullPredictor:
         return [0.5] * len(rows)
 
 
-def served() -> ServedModel:
+def served(predictor: Any = None) -> ServedModel:
     binding = Binding(
         "ab" * 32, "cd" * 32, "ef" * 32, "run-1", "2026-01-01T00:00:00Z", "urn:v", "urn:r"
     )
-    return ServedModel("bench", "1", binding, NullPredictor(), "pickle", ("a", "b", "c", "d"))
+    predictor = predictor if predictor is not None else NullPredictor()
+    return ServedModel("bench", "1", binding, predictor, "pickle", ("a", "b", "c", "d"))
 
 
 async def bare_app(scope: Any, receive: Any, send: Any) -> None:
@@ -75,6 +78,10 @@ async def bare_app(scope: Any, receive: Any, send: Any) -> None:
             else:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+        return
+    if scope["method"] != "POST":  # a load generator that lost its body shows as non-2xx
+        await send({**START, "status": 405})
+        await send(BODY_MESSAGE)
         return
     more = True
     while more:
@@ -115,6 +122,47 @@ def wrapped_app(which: str, directory: Path) -> Any:
     """The app behind the middleware, logging to memory or to the real log."""
     log = MemoryLog() if which == "memory" else real_log(directory, which)
     return MlspecMiddleware(bare_app, served=served(), log=log)
+
+
+class Classifier:
+    """A real scikit-learn model (logistic regression over 4 features, 3 classes)."""
+
+    def __init__(self) -> None:
+        import numpy as np
+        from sklearn.linear_model import LogisticRegression
+
+        rng = np.random.default_rng(7)
+        x = rng.normal(size=(300, 4))
+        self.model = LogisticRegression(max_iter=200).fit(x, (x[:, 0] > 0) + (x[:, 1] > 0))
+
+    def predict(self, rows: Any) -> Any:
+        return self.model.predict(rows)
+
+
+def reference_app(which: str, directory: Path) -> Any:
+    """The reference server (``build_app``: Starlette, the Open Inference Protocol's
+    routes, JSON tensors, the model in a worker thread) of a real scikit-learn model:
+    ``ref-bare`` is the same routes without the middleware, ``ref-journal`` is
+    ``build_app`` itself with the default journal log."""
+    from starlette.applications import Starlette
+
+    from mlspec_attest.serve.app import build_app
+    from mlspec_attest.serve.config import ServeConfig
+    from mlspec_attest.serve.endpoints import StatusEndpoints
+    from mlspec_attest.serve.metrics import ServeMetrics
+    from mlspec_attest.serve.oip import OipRoutes
+
+    model = served(Classifier())
+    if which == "ref-bare":
+        endpoints = StatusEndpoints(metrics=ServeMetrics(), served=model, config=ServeConfig())
+        return Starlette(routes=OipRoutes(model, endpoints).routes())
+    return build_app(model, real_log(directory, "journal"))
+
+
+def make_app(which: str, directory: Path) -> Any:
+    if which.startswith("ref-"):
+        return reference_app(which, directory)
+    return bare_app if which == "bare" else wrapped_app(which, directory)
 
 
 def variants(directory: Path) -> dict[str, Any]:
@@ -198,7 +246,7 @@ def serve(which: str, port: int, directory: str) -> None:
     """Child process: serve the bare or the wrapped app until killed."""
     from mlspec_attest.serve.runner import serve_forever
 
-    app = bare_app if which == "bare" else wrapped_app(which, Path(directory))
+    app = make_app(which, Path(directory))
     serve_forever(
         app, port=port, log_level="warning", on_started=lambda url: print(url, flush=True)
     )
@@ -234,13 +282,17 @@ def run_tool(tool: str, url: str, total: int, clients: int, body_file: Path) -> 
         out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
         return _rate(out), total
     script = body_file.with_suffix(".lua")  # wrk posts a body through a Lua script
+    assert b"]==]" not in BODY  # the body goes into a Lua long string of level 2
     script.write_text(
-        f"wrk.method = 'POST'\nwrk.body = [[{BODY.decode()}]]\n"
+        f"wrk.method = 'POST'\nwrk.body = [==[{BODY.decode()}]==]\n"
         "wrk.headers['Content-Type'] = 'application/json'\n"
     )
     seconds = max(5, total // 2000)
     argv = ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "-s", str(script), url]
-    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    done = subprocess.run(argv, capture_output=True, text=True, check=True)
+    out = done.stdout
+    if done.stderr.strip():  # wrk runs on (with GET and no body) when its script fails
+        raise RuntimeError(f"wrk: {done.stderr.strip()}")
     if "Non-2xx" in out:
         raise RuntimeError(f"wrk: some answers were not 200:\n{out}")
     answered = next(line for line in out.splitlines() if " requests in " in line)
@@ -352,7 +404,11 @@ def main() -> None:
     parser.add_argument("--load", type=int, default=20000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="(b): interleaved rounds, best kept")
-    parser.add_argument("--serve", choices=["bare", "memory", "inline", "process", "journal"])
+    parser.add_argument("--serve", choices=[*NULL_APPS, *REFERENCE_APPS])
+    parser.add_argument(
+        "--suite", choices=["null", "reference", "both"], default="both",
+        help="(b): the null application, the reference server of a real model, or both",
+    )
     parser.add_argument("--port", type=int)
     parser.add_argument("--dir")
     args = parser.parse_args()
@@ -390,14 +446,16 @@ def main() -> None:
         tool = load_tool()
         print(f"(b) throughput on loopback, best of {args.rounds} rounds of {args.load} requests, {args.clients} clients, "
               f"load generator: {tool or 'keep-alive asyncio socket clients (no oha or hey installed)'}")  # fmt: skip
-        results = throughput(list(apps), args.load, args.clients, tool, Path(tmp), args.rounds)
-        bare_rate, bare_cost = results["bare"]
+        names = list(apps) if args.suite != "reference" else []
+        names += list(REFERENCE_APPS) if args.suite != "null" else []
+        results = throughput(names, args.load, args.clients, tool, Path(tmp), args.rounds)
         for which, (rate, cost) in results.items():
+            base = "ref-bare" if which.startswith("ref-") else "bare"
+            bare_rate, bare_cost = results[base]
             print(
-                f"    {which:8}  {rate:10.0f} requests/s  ({rate / bare_rate:.2f} of bare)  "
+                f"    {which:11}  {rate:10.0f} requests/s  ({rate / bare_rate:.2f} of {base})  "
                 f"server CPU {cost:6.1f} µs/request (+{cost - bare_cost:5.1f})"
             )
-
 
 if __name__ == "__main__":
     main()
