@@ -406,7 +406,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="(b): interleaved rounds, best kept")
     parser.add_argument("--serve", choices=[*NULL_APPS, *REFERENCE_APPS])
     parser.add_argument(
-        "--suite", choices=["null", "reference", "both"], default="both",
+        "--suite",
+        choices=["null", "reference", "both"],
+        default="both",
         help="(b): the null application, the reference server of a real model, or both",
     )
     parser.add_argument("--port", type=int)
@@ -456,6 +458,7 @@ def main() -> None:
                 f"    {which:11}  {rate:10.0f} requests/s  ({rate / bare_rate:.2f} of {base})  "
                 f"server CPU {cost:6.1f} µs/request (+{cost - bare_cost:5.1f})"
             )
+
 
 if __name__ == "__main__":
     main()
