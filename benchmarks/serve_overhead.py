@@ -42,7 +42,7 @@ from mlspec_attest.serve.middleware import MlspecMiddleware, set_output  # noqa:
 from mlspec_attest.serve.model import Binding, ServedModel  # noqa: E402
 
 NULL_APPS = ("bare", "memory", "inline", "process", "journal")
-REFERENCE_APPS = ("ref-bare", "ref-journal")
+REFERENCE_APPS = ("ref-bare", "ref-memory", "ref-journal")
 BODY = json.dumps(
     {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [[5.1, 3.5, 1.4, 0.2]]}]}
 ).encode()
@@ -143,7 +143,7 @@ def reference_app(which: str, directory: Path) -> Any:
     """The reference server (``build_app``: Starlette, the Open Inference Protocol's
     routes, JSON tensors, the model in a worker thread) of a real scikit-learn model:
     ``ref-bare`` is the same routes without the middleware, ``ref-journal`` is
-    ``build_app`` itself with the default journal log."""
+    ``build_app`` itself with the default journal log, ``ref-memory`` with a list."""
     from starlette.applications import Starlette
 
     from mlspec_attest.serve.app import build_app
@@ -156,7 +156,8 @@ def reference_app(which: str, directory: Path) -> Any:
     if which == "ref-bare":
         endpoints = StatusEndpoints(metrics=ServeMetrics(), served=model, config=ServeConfig())
         return Starlette(routes=OipRoutes(model, endpoints).routes())
-    return build_app(model, real_log(directory, "journal"))
+    log = MemoryLog() if which == "ref-memory" else real_log(directory, "journal")
+    return build_app(model, log)
 
 
 def make_app(which: str, directory: Path) -> Any:

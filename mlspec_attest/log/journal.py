@@ -142,6 +142,20 @@ class _Position:
     first: int  # the segment's first index
     path: Path
     offset: int = 0
+    handle: BinaryIO | None = None  # kept open while the segment is read
+
+    def open(self) -> BinaryIO:
+        """The segment, open and at the first byte not read yet (a crash or a write still
+        under way may have left a partial entry beyond it, read again next time)."""
+        if self.handle is None:
+            self.handle = open(self.path, "rb")  # noqa: SIM115 - kept for the next read
+        self.handle.seek(self.offset)
+        return self.handle
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
 
 
 class JournalReader:
@@ -169,13 +183,16 @@ class JournalReader:
             # what is left of this segment is a write a crash cut short
             out += self._entries(at, limit - len(out))
             if len(out) < limit:
+                at.close()
                 self._at = later
         return out
 
     def mark(self) -> tuple[_Position | None, int]:
         """Where the reader is, to :meth:`rewind` to if what it read next is not kept."""
         at = self._at
-        return (None if at is None else _Position(at.first, at.path, at.offset)), self.expected
+        return (None if at is None else _Position(at.first, at.path, at.offset, at.handle)), (
+            self.expected
+        )
 
     def rewind(self, mark: tuple[_Position | None, int]) -> None:
         self._at, self.expected = mark
@@ -189,18 +206,17 @@ class JournalReader:
     def _entries(self, at: _Position, limit: int) -> list[Fields]:
         out: list[Fields] = []
         try:
-            with open(at.path, "rb") as handle:
-                handle.seek(at.offset)
-                while len(out) < limit:
-                    entry = self._one(handle, at)
-                    if entry is None:
-                        break
-                    index, *fields = entry
-                    if index == self.expected:  # an earlier one is in the log already
-                        self.expected += 1
-                        out.append(tuple(fields))
+            handle = at.open()
         except FileNotFoundError:
-            pass
+            return out
+        while len(out) < limit:
+            entry = self._one(handle, at)
+            if entry is None:
+                break
+            index, *fields = entry
+            if index == self.expected:  # an earlier one is in the log already
+                self.expected += 1
+                out.append(tuple(fields))
         return out
 
     def _one(self, handle: BinaryIO, at: _Position) -> tuple[int, *tuple[Any, ...]] | None:
@@ -246,4 +262,10 @@ class JournalReader:
         """Delete every segment (the log holds every entry, signed)."""
         for _, path in segments(self.directory):
             path.unlink(missing_ok=True)
+        self.close()
+
+    def close(self) -> None:
+        """Close the segment being read (the next read opens it again)."""
+        if self._at is not None:
+            self._at.close()
         self._at = None

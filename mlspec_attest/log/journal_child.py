@@ -50,6 +50,7 @@ def serve(conn: Connection, log: InferenceLog, reader: JournalReader) -> None:
     server hears back when it asks (:data:`SYNC`), when a checkpoint was signed and when
     the writer's failure changes; not for every group."""
     said: tuple[Any, ...] = ()
+    cleared = -1  # the signed size the last removal of covered segments saw
     while True:
         closing, asked = _wait(conn)
         failure = commit_available(log, reader)
@@ -61,8 +62,9 @@ def serve(conn: Connection, log: InferenceLog, reader: JournalReader) -> None:
             except OSError:
                 closing = True  # the server is gone: finish what it journaled
             said = news
-        if failure is None:
+        if failure is None and log.signed_size != cleared:  # only a checkpoint frees any
             reader.remove_covered(log.signed_size)
+            cleared = log.signed_size
         if closing:
             if failure is None:
                 finish(log, reader)

@@ -58,6 +58,8 @@ def _child(conn: Connection) -> None:
         else:
             journal_child.serve(conn, log, reader)
     finally:
+        if reader is not None:
+            reader.close()
         log.close()
         with contextlib.suppress(OSError):  # the server is gone
             conn.send_bytes(dump(("closed",)))

@@ -21,6 +21,7 @@ from mlspec_attest.log.record import (
     TAIL_SIZE,
     InferenceRecord,
     RecordError,
+    canonical_cbor,
     check_map,
     clean_text,
     decode_record,
@@ -116,6 +117,7 @@ def test_any_record_round_trips(
         **({"in": body} if body is not None else {}),
     )  # fmt: skip
     data = encode_map(m)
+    assert data == cbor2.dumps(m, canonical=True)  # the writer's encoder is cbor2's canonical
     record = decode_record(data)
     assert record.to_cbor() == data
     assert isinstance(record, InferenceRecord) and record.seq == seq and record.input == body
@@ -279,3 +281,15 @@ def test_what_normalize_output_accepts_check_map_accepts(value: Any, nesting: in
     m["o"] = output
     check_map(m)  # the writer skips this walk for a normalized output: it must agree
     assert decode_record(encode_map(base_map(o=output))).output == output
+
+
+def test_canonical_cbor_of_any_other_map_is_cbor2s() -> None:
+    """Maps of other key sets (a key missing, one added) take cbor2's canonical encoder."""
+    missing = base_map()
+    del missing["a"]
+    added = base_map(zz=[1.5, {"b": 1, "aa": 0.25}])
+    for m in (missing, added, {"o": 1.0}, {}):
+        assert canonical_cbor(m) == cbor2.dumps(m, canonical=True)
+    shortest = base_map(o=[1.5, 100000.0, 1.1, {"bb": 0.5, "a": None}])
+    assert canonical_cbor(shortest) == cbor2.dumps(shortest, canonical=True)
+    assert canonical_cbor(shortest) != cbor2.dumps(shortest)  # floats shortest, keys sorted
