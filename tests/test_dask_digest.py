@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from mlspec_attest.cli import main as cli_main
-from mlspec_attest.digest import cluster
+from mlspec_attest.digest import cluster, dask_client
 from mlspec_attest.digest.artifact import ArtifactDigest, digest_path
 from mlspec_attest.digest.datasets import open_dataset, open_material
 from mlspec_attest.digest.scheme import DigestScheme
@@ -174,11 +174,11 @@ def test_a_worker_killed_mid_task_is_replaced(
 
 
 def cluster_free_digest(root: Path) -> ArtifactDigest:
-    token = cluster._ACTIVE.set(None)
+    token = dask_client._ACTIVE.set(None)
     try:
         return digest_path(root)
     finally:
-        cluster._ACTIVE.reset(token)
+        dask_client._ACTIVE.reset(token)
 
 
 # --------------------------------------------------------------- rows

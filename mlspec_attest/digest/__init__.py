@@ -19,4 +19,24 @@ Owns, lowest first:
   digests computed by a Dask cluster (docs/scale.md).
 
 May import: :mod:`mlspec_attest.formats`, :mod:`mlspec_attest.errors`.
+
+The object-store and Dask hashers are loaded on first use (PEP 562): a digest of local
+files, the verifier's case, imports neither.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlspec_attest.formats.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from mlspec_attest.digest.cluster import ClusterHashing
+    from mlspec_attest.digest.remote import ObjectHashing, open_target
+
+#: Each lazily loaded name -> the module that defines it (the imports above, for type checkers).
+_LAZY = {"ClusterHashing": "cluster", "ObjectHashing": "remote", "open_target": "remote"}
+
+__all__ = ["ClusterHashing", "ObjectHashing", "open_target"]
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from mlspec_attest.digest import cluster
-from mlspec_attest.digest.cluster import ClusterHashing
+from mlspec_attest import digest
+from mlspec_attest.digest.dask_client import active as dask_client
 from mlspec_attest.digest.directory import (
     DirectoryManifest,
     FileEntry,
@@ -34,7 +34,6 @@ from mlspec_attest.digest.directory import (
     order_key,
 )
 from mlspec_attest.digest.engine import ProgressSink, digest_file, digest_files, digest_shards
-from mlspec_attest.digest.remote import ObjectHashing, open_target
 from mlspec_attest.digest.scheme import DEFAULT_SCHEME, DigestScheme
 from mlspec_attest.digest.walk import IgnoreRules, walk_tree
 from mlspec_attest.errors import ArtifactPathError
@@ -157,9 +156,9 @@ def _local_hashing(
     label: str,
 ) -> Hashing:
     """The engine, or the active Dask cluster (:func:`mlspec_attest.digest.cluster.session`)."""
-    client = cluster.active()
+    client = dask_client()
     if client is not None:
-        return ClusterHashing(client, paths, scheme, progress=progress, label=label)
+        return digest.ClusterHashing(client, paths, scheme, progress=progress, label=label)
     return LocalHashing(paths, scheme, workers, progress, cache, label)
 
 
@@ -247,7 +246,7 @@ def digest_path(
     if not stat.S_ISREG(st.st_mode):
         raise ArtifactPathError(f"{path}: not a regular file or directory")
     name = os.fspath(path)
-    if scheme.sharded or cluster.active() is not None:
+    if scheme.sharded or dask_client() is not None:
         hashing = _local_hashing([name], scheme, workers, progress, cache, name)
         return _single_file(scheme, hashing)
     if cache is not None:
@@ -280,17 +279,17 @@ def digest_url(
     Streamed (:mod:`mlspec_attest.digest.remote`): equal to the digest of a
     local file or folder holding the same bytes under the same names.
     """
-    target = open_target(url, ignore)
-    client = cluster.active()
+    target = digest.open_target(url, ignore)
+    client = dask_client()
     hashing: Hashing
     if client is not None:
         locators = [target.object_url(o) for o in target.objects]
         sizes = [o.size for o in target.objects]
-        hashing = ClusterHashing(
+        hashing = digest.ClusterHashing(
             client, locators, scheme, sizes=sizes, progress=progress, label=target.url
         )
     else:
-        hashing = ObjectHashing(target, scheme, workers=workers, progress=progress)
+        hashing = digest.ObjectHashing(target, scheme, workers=workers, progress=progress)
     if target.kind == "file":
         return _single_file(scheme, hashing)
     manifest = build_manifest([o.name for o in target.objects], scheme, hashing)

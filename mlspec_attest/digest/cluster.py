@@ -23,11 +23,11 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 from mlspec_attest.digest._reader import FileReader, open_regular
+from mlspec_attest.digest.dask_client import DEFAULT_RETRIES, active, active_retries, use
 from mlspec_attest.digest.engine import ProgressSink, digest_file, shard_bounds
 from mlspec_attest.digest.remote import digest_object_url
 from mlspec_attest.digest.scheme import DigestScheme
@@ -35,16 +35,14 @@ from mlspec_attest.errors import BackendError, BadInputError, MlspecError, Usage
 from mlspec_attest.formats.limits import MAX_SHARDS
 from mlspec_attest.formats.objecturl import is_object_url
 
+__all__ = ["ClusterHashing", "DaskOptions", "active", "session", "use"]
+
 _LOGGING_ERROR = 40
 
-DEFAULT_RETRIES = 2
-"""Times a failed task is run again before the whole digest fails."""
 BATCHES_PER_THREAD = 4
 """Tasks per worker thread: enough to balance uneven files, few enough to be cheap."""
 CONNECT_TIMEOUT = "10s"
 """How long to wait for a scheduler before giving up (exit 4)."""
-
-_ACTIVE: ContextVar[Any] = ContextVar("mlspec_attest_dask_client", default=None)
 
 
 @dataclass(frozen=True)
@@ -58,27 +56,6 @@ class DaskOptions:
     @property
     def enabled(self) -> bool:
         return bool(self.scheduler) or self.workers is not None
-
-
-def active() -> Any:
-    """The Dask client of the enclosing :func:`session`, or None (hash locally)."""
-    return _ACTIVE.get()
-
-
-def active_retries() -> int:
-    client = active()
-    return int(getattr(client, "_mlspec_retries", DEFAULT_RETRIES))
-
-
-@contextlib.contextmanager
-def use(client: Any, retries: int = DEFAULT_RETRIES) -> Iterator[Any]:
-    """Hash on an existing ``distributed.Client`` inside the block (the Python API's way)."""
-    client._mlspec_retries = retries
-    token = _ACTIVE.set(client)
-    try:
-        yield client
-    finally:
-        _ACTIVE.reset(token)
 
 
 @contextlib.contextmanager

@@ -14,14 +14,16 @@ from hypothesis import strategies as st
 
 from mlspec_attest.errors import BadInputError
 from mlspec_attest.formats.limits import MAX_JSON_DEPTH, MAX_LOG_RECORD_BYTES
+from mlspec_attest.log.canonical import MapEncoder
 from mlspec_attest.log.ncsa import line_of_map
 from mlspec_attest.log.record import (
     FIELDS,
+    KEYS,
+    KEYS_WITH_INPUT,
     MAP_HEADS,
     TAIL_SIZE,
     InferenceRecord,
     RecordError,
-    canonical_cbor,
     check_map,
     clean_text,
     decode_record,
@@ -283,8 +285,10 @@ def test_what_normalize_output_accepts_check_map_accepts(value: Any, nesting: in
     assert decode_record(encode_map(base_map(o=output))).output == output
 
 
-def test_canonical_cbor_of_any_other_map_is_cbor2s() -> None:
-    """Maps of other key sets (a key missing, one added) take cbor2's canonical encoder."""
+def test_the_record_encoder_is_cbor2s_canonical_encoder() -> None:
+    """The records' key sets are laid out; maps of other key sets (a key missing, one
+    added) take cbor2's canonical encoder."""
+    canonical_cbor = MapEncoder((KEYS, KEYS_WITH_INPUT), "o").encode
     missing = base_map()
     del missing["a"]
     added = base_map(zz=[1.5, {"b": 1, "aa": 0.25}])
@@ -293,3 +297,7 @@ def test_canonical_cbor_of_any_other_map_is_cbor2s() -> None:
     shortest = base_map(o=[1.5, 100000.0, 1.1, {"bb": 0.5, "a": None}])
     assert canonical_cbor(shortest) == cbor2.dumps(shortest, canonical=True)
     assert canonical_cbor(shortest) != cbor2.dumps(shortest)  # floats shortest, keys sorted
+    with_input = base_map(**{"in": b"\x00raw"})
+    assert canonical_cbor(with_input) == cbor2.dumps(with_input, canonical=True)
+    with pytest.raises(ValueError, match="cannot lay out"):
+        MapEncoder((frozenset({"a", "o"}),), "o")
