@@ -121,6 +121,12 @@ def main() -> int:
     parser.add_argument("--sign-files", type=int, default=100_000, help="0: skip sign")
     parser.add_argument("--demo", action="store_true", help="run the demo, time its gate")
     parser.add_argument("--before", type=Path, help="a directory holding another mlspec_attest")
+    parser.add_argument(
+        "--deploy-venv",
+        type=Path,
+        help="with --demo: also time the gate with this venv's mlspec-attest (a venv made by "
+        "`pip install '.[all]'`, what a deploy job installs, without the test extras)",
+    )
     parser.add_argument("--workdir", type=Path, help="default: a temporary directory")
     args = parser.parse_args()
     base = args.workdir or Path(tempfile.mkdtemp(prefix="mlspec-startup-"))
@@ -150,6 +156,9 @@ def main() -> int:
         for label, e in envs.items():
             extra = {"PYTHONPATH": e["PYTHONPATH"]} if "PYTHONPATH" in e else {}
             cases[f"deploy gate verify{label}"] = (argv, work, {**gate_env, **extra})
+        if args.deploy_venv:
+            deploy = [str(args.deploy_venv / "bin" / "mlspec-attest"), *argv[1:]]
+            cases["deploy gate verify, .[all] venv"] = (deploy, work, gate_env)
     times = rounds(cases, args.reps)
     if args.sign_files:
         times.update(sign_rounds(base, envs, args.sign_files, max(3, args.reps // 3)))

@@ -139,6 +139,9 @@ class Conflict:
 
 def group_by_claim(accepted: Iterable[AcceptedAttestation]) -> tuple[StageEvidence, ...]:
     """Accepted attestations grouped by equal claim; groups and members in a stable order."""
+    accepted = list(accepted)
+    if len(accepted) < 2:  # nothing to group: no claim's canonical form is needed
+        return tuple(StageEvidence((att,)) for att in accepted)
     groups: dict[str, list[AcceptedAttestation]] = {}
     for att in accepted:
         groups.setdefault(att.claim_digest(), []).append(att)
