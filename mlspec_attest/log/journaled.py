@@ -33,8 +33,12 @@ from mlspec_attest.log.process import LogWriterProcess
 from mlspec_attest.log.wire import MORE, SYNC
 
 #: How long a server in an event loop waits before it tells the writer the journal has
-#: more: what arrives meanwhile shares one word (the answers never wait for it).
-NOTIFY_DELAY_S = 0.002
+#: more: what arrives meanwhile shares one word (the answers never wait for it). Each word
+#: wakes the writer process, and on a machine with few CPUs every wake-up is taken from
+#: the server: at 2 ms a model server answering 2,400 requests/s lost a tenth of its
+#: throughput to them, at 20 ms almost none (docs/benchmarks.md, "Serving"). A record
+#: reaches the log about this long after its request was answered; it was journaled first.
+NOTIFY_DELAY_S = 0.02
 
 
 class JournaledLog(LogWriterProcess):
