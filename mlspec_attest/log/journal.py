@@ -147,7 +147,7 @@ class _Position:
     def open(self) -> BinaryIO:
         """The segment, open and at the first byte not read yet (a crash or a write still
         under way may have left a partial entry beyond it, read again next time)."""
-        if self.handle is None:
+        if self.handle is None or self.handle.closed:  # a mark's copy may hold a closed one
             self.handle = open(self.path, "rb")  # noqa: SIM115 - kept for the next read
         self.handle.seek(self.offset)
         return self.handle

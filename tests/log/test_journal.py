@@ -363,3 +363,26 @@ def test_a_misspelt_or_missing_value_is_named_and_nothing_is_written(
         with pytest.raises(UsageError, match="missing keyword argument 'user'"):
             log.append(**missing)
         assert log.journaled == 0
+
+
+def test_a_rewound_read_across_segments_reads_the_same_entries_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the writer reads and then could not commit is read again from the mark, even
+    after the read moved on to a later segment (and closed the earlier one)."""
+    monkeypatch.setattr(journal, "SEGMENT_BYTES", 600)  # a few entries per segment
+    key = b"k" * 32
+    writer = JournalWriter(tmp_path, key, 0)
+    maker = RecordMaker()
+    for i in range(9):
+        writer.append(maker.fields(request(i), 1_700_000_000_000_000_000))
+    writer.close()
+    assert len(segments(tmp_path)) > 2
+    reader = journal.JournalReader(tmp_path, key, 0)
+    head = reader.read(2)  # the first segment is open now
+    mark = reader.mark()
+    rest = reader.read(100)
+    reader.rewind(mark)
+    assert reader.read(100) == rest
+    assert [fields[1] for fields in head + rest] == [f"req-{i:04d}" for i in range(9)]
+    reader.close()
