@@ -5,16 +5,28 @@
     inference log; the median of each over ``--requests`` calls (interleaved, so drift
     hits both alike), and the difference: what the middleware and the log add to one
     inference request (/infer: body read, request id, held response, record, metrics).
-(b) Throughput: the same two applications served by uvicorn on 127.0.0.1 (each in a
+    (a') the same with 32 requests in flight: the serving process's CPU per request.
+(b) Throughput: the same applications served by uvicorn on 127.0.0.1 (each in a
     process of its own), loaded by a load generator (``oha``, ``hey`` or ``wrk`` if one
-    is installed, else keep-alive HTTP/1.1 clients on asyncio sockets in this process); requests per
-    second of each, and their ratio.
+    is installed, else keep-alive HTTP/1.1 clients on asyncio sockets in this process);
+    requests per second of each, their ratio, and the server's CPU per request (its log
+    writer process included). Besides the null application (the worst case: a fixed
+    answer, no JSON, no model), ``--suite reference`` serves the reference server
+    (``build_app``) of a real scikit-learn model, without the middleware (``ref-bare``)
+    and with it (``ref-memory``, ``ref-journal``). Every load is checked: a load
+    generator's error, or any answer but 200, stops the benchmark (a body-less request
+    is answered 405 by the null app), so a figure is always of a logged inference.
+    ``--fresh`` starts a new server for every round and keeps the median: where the
+    operating system places the processes on a small machine moves one server's figure
+    by up to a third.
 
-The log is the real ``mlspec_attest.log.writer.InferenceLog`` when the package has
-it; until then an in-memory log (a list), said so in the output. Nothing is asserted:
-the numbers are printed for docs/benchmarks.md.
+The log is the package's: in memory (a list, the middleware alone), ``inline``
+(``InferenceLog``), ``process`` (``LogWriterProcess``) or ``journal`` (``JournaledLog``,
+the default of ``mlspec-attest serve``). Nothing is asserted: the numbers are printed
+for docs/benchmarks.md.
 
-    python benchmarks/serve_overhead.py [--requests 20000] [--load 5000] [--clients 32]
+    python benchmarks/serve_overhead.py [--requests 20000] [--load 20000] [--clients 32]
+        [--rounds 3] [--fresh] [--suite null|reference|both]
 """
 
 from __future__ import annotations
