@@ -90,8 +90,8 @@ def test_a_directory_and_a_file_hash_to_the_local_manifest(
 
 def test_nothing_runs_on_the_cluster_outside_the_block(tmp_path: Path, client: Any) -> None:
     with cluster.use(client):
-        assert cluster.active() is client
-    assert cluster.active() is None
+        assert dask_client.active() is client
+    assert dask_client.active() is None
 
 
 # --------------------------------------------------------------- failures

@@ -27,15 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlspec_attest.digest._reader import FileReader, open_regular
-from mlspec_attest.digest.dask_client import DEFAULT_RETRIES, active, active_retries, use
+from mlspec_attest.digest.dask_client import DEFAULT_RETRIES, active_retries, use
 from mlspec_attest.digest.engine import ProgressSink, digest_file, shard_bounds
 from mlspec_attest.digest.remote import digest_object_url
 from mlspec_attest.digest.scheme import DigestScheme
 from mlspec_attest.errors import BackendError, BadInputError, MlspecError, UsageError, require
 from mlspec_attest.formats.limits import MAX_SHARDS
 from mlspec_attest.formats.objecturl import is_object_url
-
-__all__ = ["ClusterHashing", "DaskOptions", "active", "session", "use"]
 
 _LOGGING_ERROR = 40
 

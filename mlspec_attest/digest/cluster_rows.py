@@ -28,7 +28,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from mlspec_attest.digest import cluster
+from mlspec_attest import digest
+from mlspec_attest.digest.dask_client import active as dask_client
 from mlspec_attest.digest.datasets import Dataset
 from mlspec_attest.digest.rows import Profile, Sink, hash_rows
 from mlspec_attest.formats.rowform import row_digest
@@ -44,13 +45,13 @@ class _Enough(Exception):
 
 def hash_rows_anywhere(dataset: Dataset, projections: Projections) -> Profile:
     """:func:`~mlspec_attest.digest.rows.hash_rows`, on the active Dask cluster if there is one."""
-    client = cluster.active()
+    client = dask_client()
     formats = {fmt for _, fmt in dataset.shards}
     if client is None or len(dataset.shards) < 2 or not formats <= _DISTRIBUTED_FORMATS:
         return hash_rows(dataset, projections)
     groups = _groups(dataset, max(1, sum(client.nthreads().values())))
     drops = [drop for drop, _ in projections]
-    results = cluster.run_tasks(client, shard_task, groups, drops=drops)
+    results = digest.run_tasks(client, shard_task, groups, drops=drops)
     for _, blobs, _ in results:
         for (_, sink), blob in zip(projections, blobs, strict=True):
             for start in range(0, len(blob), DIGEST_SIZE):

@@ -190,9 +190,8 @@ class JournalReader:
     def mark(self) -> tuple[_Position | None, int]:
         """Where the reader is, to :meth:`rewind` to if what it read next is not kept."""
         at = self._at
-        return (None if at is None else _Position(at.first, at.path, at.offset, at.handle)), (
-            self.expected
-        )
+        here = None if at is None else _Position(at.first, at.path, at.offset, at.handle)
+        return here, self.expected
 
     def rewind(self, mark: tuple[_Position | None, int]) -> None:
         self._at, self.expected = mark
