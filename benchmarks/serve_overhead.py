@@ -105,14 +105,17 @@ async def bare_app(scope: Any, receive: Any, send: Any) -> None:
 
 
 class MemoryLog:
-    """Until the real writer exists: records kept in a list."""
+    """The middleware alone: each request's values kept in a list, as handed over."""
 
     def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
+        self.records: list[Any] = []
 
     def append(self, **fields: Any) -> dict[str, Any]:
         self.records.append(fields)
         return fields
+
+    def append_row(self, row: tuple[Any, ...]) -> None:
+        self.records.append(row)
 
 
 def real_log(directory: Path, which: str) -> Any:

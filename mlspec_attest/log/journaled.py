@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Unpack
 
 from mlspec_attest.errors import StoreError
 from mlspec_attest.log.journal import JournalWriter, journal_key
-from mlspec_attest.log.prepare import RequestValues
+from mlspec_attest.log.prepare import Fields, RequestRow, RequestValues
 from mlspec_attest.log.process import LogWriterProcess
 from mlspec_attest.log.wire import MORE, SYNC
 
@@ -59,16 +59,27 @@ class JournaledLog(LogWriterProcess):
         :meth:`~mlspec_attest.log.prepare.RecordMaker.prepare`); returns once its values
         are written. RecordError for a value no record can hold, StoreError when the
         log cannot take it (closed, writer gone or failed, the journal's write failed)."""
-        self.append_values(values)
+        self._refuse_unless_usable()
+        self._journal_fields(self.fields(values, time.time_ns()))
 
-    def append_values(self, values: RequestValues) -> None:
-        """:meth:`append` with the values as one map (what the middleware calls: no
-        keywords to bind on the hot path). ``values`` is not changed."""
+    def append_row(self, row: RequestRow) -> None:
+        """:meth:`append` with the values as a
+        :data:`~mlspec_attest.log.prepare.RequestRow` (what the middleware hands over: no
+        keywords to bind, no map to build on the hot path). The record's time is the
+        server's, now."""
+        if self._broken is not None or self._closed or self._writer_failure is not None:
+            self._refuse_unless_usable()
+        self._journal_fields(self.fields_of_row(row, time.time_ns()))
+
+    def _refuse_unless_usable(self) -> None:
         if self._broken is not None or self._closed:
             self._refuse_if_unusable()
         if self._writer_failure is not None:
             self._refuse_while_failing()
-        fields = self.fields(values, time.time_ns())  # the record's time: the server's, now
+
+    def _journal_fields(self, fields: Fields) -> None:
+        """Write checked fields to the journal; have the writer told within
+        :data:`NOTIFY_DELAY_S` (at once outside an event loop)."""
         try:
             self._journal.append(fields)
         except StoreError as exc:

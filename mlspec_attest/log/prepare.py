@@ -65,7 +65,9 @@ class RecordMaker:
 
     log_inputs: bool = False
     log_user_ids: bool = False
-    _checked: tuple[str, str] = ("", "")  # the last digests found well formed
+    _checked: tuple[str, str] = ("", "")  # the last digests found well formed, as hex
+    _given: object = None  # ... and the objects they were given as
+    _given_vsa: object = None
 
     def prepare(self, **values: Unpack[RequestValues]) -> dict[str, Any]:
         """The checked record map of one request, without what :meth:`commit` assigns
@@ -77,32 +79,51 @@ class RecordMaker:
         """One request's values (the keywords of :meth:`prepare`), checked and reduced to
         what its record keeps (see the class docstring). ``time``: a timezone-aware
         datetime, nanoseconds since the epoch, or None (then ``now``, nanoseconds since
-        the epoch, or if None the writer's clock at commit). Called for every request a
-        server answers: kept lean."""
+        the epoch, or if None the writer's clock at commit)."""
         if len(values) > _REQUIRED_COUNT and not values.keys() <= _KEYS:
             unknown = sorted(values.keys() - _KEYS)
             raise UsageError(f"log record: unexpected keyword argument {unknown[0]!r}")
         try:
-            return self._fields(values, now)
+            row = tuple([values[key] for key in ROW_KEYS])  # type: ignore[literal-required]
         except KeyError as exc:
             raise UsageError(f"log record: missing keyword argument {exc}") from None
+        return self.fields_of_row(row, _time_of(values.get("time"), now))
 
-    def _fields(self, values: RequestValues, now: int | None) -> Fields:
-        digests = (_hex(values["model_digest"]), _hex(values["vsa_digest"]))
-        status, sent, latency = values["status"], values["bytes_sent"], values["latency_us"]
-        if digests != self._checked:
-            check_request_values("-", 200, 0, 0, digests)
-            self._checked = digests
-        check_request_values(values["request_id"], status, sent, latency, None)
-        body = values["body"]
-        return (
-            _time_of(values.get("time"), now), values["request_id"], values["client"],
-            self._user(values["user"]), values["method"], values["path"], values["protocol"],
-            status, sent, values["referer"], values["user_agent"], values["model"],
-            values["model_version"], digests[0], digests[1], hashlib.sha256(body).hexdigest(),
-            bytes(body) if self.log_inputs else None, normalize_output(values["output"]),
+    def fields_of_row(self, row: RequestRow, now: str | int | None) -> Fields:
+        """:meth:`fields` of the values as a :data:`RequestRow` (what the middleware hands
+        over: no map to build or to look up) with the record's time ``now`` (nanoseconds
+        since the epoch, the record's form of a time, or None: the writer's clock at
+        commit). Called for every request a server answers: kept lean."""
+        (
+            request_id, client, user, method, path, protocol, status, sent, referer,
+            user_agent, model, model_version, model_digest, vsa_digest, body, output,
             latency,
+        ) = row  # fmt: skip
+        if model_digest is not self._given or vsa_digest is not self._given_vsa:
+            self._check_digests(model_digest, vsa_digest)
+        if not (
+            type(status) is int
+            and type(sent) is int
+            and type(latency) is int
+            and 100 <= status <= 999
+            and 0 <= sent < _U63
+            and 0 <= latency < _U63
+            and request_id
+        ):
+            check_request_values(request_id, status, sent, latency, None)  # names what
+        return (
+            now, request_id, client, self._user(user) if user else "-", method, path,
+            protocol, status, sent, referer, user_agent, model, model_version,
+            self._checked[0], self._checked[1], hashlib.sha256(body).hexdigest(),
+            bytes(body) if self.log_inputs else None, normalize_output(output), latency,
         )  # fmt: skip
+
+    def _check_digests(self, model_digest: str, vsa_digest: str) -> None:
+        """Check the model's and the summary's digests, and remember them: a server hands
+        the same two objects with every request, so they are checked once."""
+        digests = (_hex(model_digest), _hex(vsa_digest))
+        check_request_values("-", 200, 0, 0, digests)
+        self._checked, self._given, self._given_vsa = digests, model_digest, vsa_digest
 
     def _user(self, user: str | None) -> str:
         if not user:
@@ -114,6 +135,14 @@ class RecordMaker:
 
 _KEYS: Final = frozenset(RequestValues.__annotations__)
 _REQUIRED_COUNT: Final = len(_KEYS) - 1  # all but "time"
+_U63: Final = 2**63
+
+#: The keys of :class:`RequestValues` but ``time``, in the order of a :data:`RequestRow`.
+ROW_KEYS: Final = tuple(key for key in RequestValues.__annotations__ if key != "time")
+
+#: One request's values as a tuple, in the order of :data:`ROW_KEYS` (the middleware's
+#: hand-over: :meth:`RecordMaker.fields_of_row`).
+RequestRow = tuple[Any, ...]
 
 #: What :meth:`RecordMaker.fields` makes: (time, request id, client, user as logged,
 #: method, path, protocol, status, bytes sent, referer, user agent, model, model version,

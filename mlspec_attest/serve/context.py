@@ -33,7 +33,8 @@ class RequestLog(Protocol):
     awaitable instead
     (:class:`mlspec_attest.log.process.LogWriterProcess` does): the middleware awaits it
     before it answers, and treats what it raises as the append's own failure. A log
-    with ``append_values(values)`` (the same values as one map) is called that way."""
+    with ``append_row(row)`` (the same values as one tuple, in the order of
+    :data:`~mlspec_attest.log.prepare.ROW_KEYS`) is called that way."""
 
     def append(self, **values: Unpack[RequestValues]) -> object: ...
 

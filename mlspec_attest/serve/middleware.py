@@ -42,7 +42,7 @@ from typing import Final
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlspec_attest.errors import MlspecError, UsageError
-from mlspec_attest.log.prepare import RequestValues
+from mlspec_attest.log.prepare import ROW_KEYS, RequestRow
 from mlspec_attest.serve.asgi import (
     Header,
     find_header,
@@ -121,9 +121,11 @@ class MlspecMiddleware:
         self.app = app
         self.served = served
         self.log = log
-        record = getattr(log, "append_values", None)  # one map: no keywords to bind
-        self._record: Callable[[RequestValues], object] = (
-            record if callable(record) else lambda values: log.append(**values)
+        record = getattr(log, "append_row", None)  # one tuple: no keywords, no map
+        self._record: Callable[[RequestRow], object] = (
+            record
+            if callable(record)
+            else lambda row: log.append(**dict(zip(ROW_KEYS, row, strict=True)))
         )
         self.endpoints = endpoints
         self.metrics: ServeMetrics = endpoints.metrics
@@ -206,25 +208,25 @@ class MlspecMiddleware:
         served, binding = self.served, self.served.binding
         try:
             written = self._record(
-                {
-                    "request_id": exchange.request_id,
-                    "client": exchange.client(),
-                    "user": exchange.user,
-                    "method": scope["method"],
-                    "path": exchange.logged_path(),
-                    "protocol": "HTTP/" + scope.get("http_version", "1.1"),
-                    "status": status,
-                    "bytes_sent": bytes_sent,
-                    "referer": exchange.referer,
-                    "user_agent": exchange.user_agent,
-                    "model": served.name,
-                    "model_version": served.version,
-                    "model_digest": binding.model_digest,
-                    "vsa_digest": binding.vsa_digest,
-                    "body": exchange.body,
-                    "output": output,
-                    "latency_us": latency_us,
-                }
+                (
+                    exchange.request_id,
+                    exchange.client(),
+                    exchange.user,
+                    scope["method"],
+                    exchange.logged_path(),
+                    "HTTP/" + scope.get("http_version", "1.1"),
+                    status,
+                    bytes_sent,
+                    exchange.referer,
+                    exchange.user_agent,
+                    served.name,
+                    served.version,
+                    binding.model_digest,
+                    binding.vsa_digest,
+                    exchange.body,
+                    output,
+                    latency_us,
+                )  # fmt: skip  (the order of ROW_KEYS)
             )
         except Exception as exc:  # any failure means no record: never answer without one
             self._log_failed(exc)

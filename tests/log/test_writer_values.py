@@ -10,6 +10,7 @@ import pytest
 
 from mlspec_attest.errors import BadInputError
 from mlspec_attest.log.files import RECORDS
+from mlspec_attest.log.prepare import ROW_KEYS, RecordMaker, RequestValues
 from mlspec_attest.log.record import decode_record
 from mlspec_attest.signing.keys import LocalKeySigner
 
@@ -49,3 +50,48 @@ def test_what_the_writer_writes_decodes_strictly(tmp_path: Path, signer: LocalKe
     data = (tmp_path / "log" / RECORDS).read_bytes()
     assert decode_record(data) == record
     assert record.vsa_digest == "c" * 64
+
+
+def _row(values: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(values[key] for key in ROW_KEYS)
+
+
+def test_the_row_hand_over_makes_the_same_fields_as_the_map() -> None:
+    """The middleware hands a tuple (``fields_of_row``), tools a map (``fields``): the
+    journal entry must not depend on which."""
+    assert tuple(k for k in RequestValues.__annotations__ if k != "time") == ROW_KEYS
+    maker = RecordMaker()
+    extras: list[dict[str, Any]] = [
+        {},
+        {"user": "alice", "referer": "https://x.example/"},
+        {"output": {"a": [1, 2.5]}},
+    ]
+    for i, extra in enumerate(extras):
+        values = request(i, **extra)
+        values.pop("time", None)
+        now = 1_700_000_000_000_000_000 + i
+        assert maker.fields_of_row(_row(values), now) == maker.fields(values, now)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"status": True}, "must be integers"),
+        ({"bytes_sent": -1}, "must be unsigned"),
+        ({"latency_us": 2**63}, "must be unsigned"),
+        ({"status": 99}, "status 100-999"),
+        ({"request_id": ""}, "request_id is empty"),
+        ({"model_digest": "A" * 64}, "64 lowercase hex"),
+    ],
+)
+def test_the_row_hand_over_refuses_what_the_map_refuses(
+    override: dict[str, Any], message: str
+) -> None:
+    """Digests are checked once per pair of objects: a changed digest after good ones is
+    checked again, not waved through."""
+    maker = RecordMaker()
+    good = request(0)
+    good.pop("time", None)
+    maker.fields_of_row(_row(good), None)  # remembers the good digests
+    with pytest.raises(BadInputError, match=message):
+        maker.fields_of_row(_row({**good, **override}), None)
