@@ -14,13 +14,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mlspec_attest import evidence
 from mlspec_attest.attestation.artifacts import conversion_sha256, local_paths
 from mlspec_attest.attestation.record import StageRecord
 from mlspec_attest.digest.artifact import ArtifactDigest
 from mlspec_attest.errors import UsageError
-from mlspec_attest.evidence.leakage import prove_splits
 from mlspec_attest.evidence.metrics_file import read_metrics_document
-from mlspec_attest.evidence.rowsets import fingerprint_materials
 from mlspec_attest.formats.fsutil import artifact_name
 from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.jsonio import load_file
@@ -133,7 +132,9 @@ def store_objectives(
 
 def split_proof(record: StageRecord, base: Path, blobs: list[bytes]) -> dict[str, Any]:
     """The leakage proof of ``--split``s (docs/leakage.md); its digest sets join ``blobs``."""
-    proof = prove_splits(record.splits, base_dir=base, exclude_columns=record.split_exclude_columns)
+    proof = evidence.prove_splits(
+        record.splits, base_dir=base, exclude_columns=record.split_exclude_columns
+    )
     blobs.extend(proof.blobs.values())
     return proof.record
 
@@ -151,7 +152,7 @@ def material_rows(
     """
     if not paths:
         return None
-    found, material_blobs = fingerprint_materials(paths, base, digests)
+    found, material_blobs = evidence.fingerprint_materials(paths, base, digests)
     blobs.extend(material_blobs.values())
     return found
 

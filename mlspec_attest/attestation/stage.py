@@ -14,8 +14,9 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from mlspec_attest import attestation
 from mlspec_attest.attestation.artifacts import HashingOptions, descriptors, local_paths, ref_name
 from mlspec_attest.attestation.details import add_computed, collect_outputs, material_rows
 from mlspec_attest.attestation.record import (
@@ -25,7 +26,6 @@ from mlspec_attest.attestation.record import (
     now_rfc3339,
     resolve_kind,
 )
-from mlspec_attest.attestation.runner import CommandResult, run_command
 from mlspec_attest.errors import (
     BadInputError,
     CommandFailedError,
@@ -47,6 +47,9 @@ from mlspec_attest.formats.statement import (
 from mlspec_attest.store.ledger import AttestationStore, check_run_id
 
 __all__ = ["HashingOptions", "SignedStage", "StageRecord", "seen_attestations", "sign_stage"]
+
+if TYPE_CHECKING:
+    from mlspec_attest.attestation.runner import CommandResult
 
 
 SIGN_RESULT_SCHEMA = "https://mlspec-attest.dev/sign-result/v1"
@@ -185,7 +188,7 @@ def _run(command: Sequence[str], *, echo: bool, quiet_stdout: bool) -> CommandRe
     """Run the stage's command, if any; a failure attests nothing."""
     if not command:
         return None
-    result = run_command(list(command), echo=echo, stdout_to_stderr=quiet_stdout)
+    result = attestation.run_command(list(command), echo=echo, stdout_to_stderr=quiet_stdout)
     if result.returncode != 0:
         raise CommandFailedError(list(command), result.returncode)
     return result

@@ -10,6 +10,7 @@ number of local hashing threads (docs/scale.md).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -17,9 +18,10 @@ from typing import Any, TypeVar
 
 import click
 
+from mlspec_attest import digest
 from mlspec_attest.attestation.artifacts import ArtifactRef, artifact_ref
 from mlspec_attest.cli.options import compose
-from mlspec_attest.digest.cluster import DaskOptions, session
+from mlspec_attest.digest.dask_client import DaskOptions
 from mlspec_attest.errors import MlspecError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -67,5 +69,10 @@ def dask_options() -> Callable[[F], F]:
 
 
 def dask_session(scheduler: str | None, workers: int | None) -> AbstractContextManager[Any]:
-    """The cluster the options name, active for the block (nothing when neither is given)."""
-    return session(DaskOptions(scheduler=scheduler or None, workers=workers))
+    """The cluster the options name, active for the block (nothing when neither is given:
+    the cluster's code is not even loaded)."""
+    options = DaskOptions(scheduler=scheduler or None, workers=workers)
+    if not options.enabled:
+        return contextlib.nullcontext()
+    session: AbstractContextManager[Any] = digest.session(options)
+    return session

@@ -31,17 +31,18 @@ from typing import TYPE_CHECKING
 from mlspec_attest.formats.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from mlspec_attest.digest.cluster import ClusterHashing, run_tasks
+    from mlspec_attest.digest.cluster import ClusterHashing, run_tasks, session
     from mlspec_attest.digest.remote import ObjectHashing, open_target
 
 #: Each lazily loaded name -> the module that defines it (the imports above, for type checkers).
 _LAZY = {
     "ClusterHashing": "cluster",
     "run_tasks": "cluster",
+    "session": "cluster",
     "ObjectHashing": "remote",
     "open_target": "remote",
 }
 
-__all__ = ["ClusterHashing", "ObjectHashing", "open_target", "run_tasks"]
+__all__ = ["ClusterHashing", "ObjectHashing", "open_target", "run_tasks", "session"]
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

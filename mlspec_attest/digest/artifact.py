@@ -31,7 +31,7 @@ from mlspec_attest.digest.directory import (
     FileEntry,
     model_root,
     new_entry,
-    order_key,
+    sort_found,
 )
 from mlspec_attest.digest.engine import ProgressSink, digest_file, digest_files, digest_shards
 from mlspec_attest.digest.scheme import DEFAULT_SCHEME, DigestScheme
@@ -174,10 +174,9 @@ def digest_directory(
     """Hash every file under ``root`` (threads across files and shards) into a manifest."""
     found = walk_tree(os.fspath(root), IgnoreRules(ignore) if ignore else None)
     # Hash in manifest order, so the results need no sorting afterwards.
-    keys = [order_key(rel) for rel, _ in found]
-    order = sorted(range(len(found)), key=keys.__getitem__)
-    names = [found[i][0] for i in order]
-    paths = [found[i][1] for i in order]
+    sort_found(found)
+    names = [name for name, _ in found]
+    paths = [path for _, path in found]
     label = os.fspath(root)
     return build_manifest(
         names, scheme, _local_hashing(paths, scheme, workers, progress, cache, label)

@@ -23,11 +23,10 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from mlspec_attest.digest._reader import FileReader, open_regular
-from mlspec_attest.digest.dask_client import DEFAULT_RETRIES, active_retries, use
+from mlspec_attest.digest.dask_client import DaskOptions, active_retries, use
 from mlspec_attest.digest.engine import ProgressSink, digest_file, shard_bounds
 from mlspec_attest.digest.remote import digest_object_url
 from mlspec_attest.digest.scheme import DigestScheme
@@ -41,19 +40,6 @@ BATCHES_PER_THREAD = 4
 """Tasks per worker thread: enough to balance uneven files, few enough to be cheap."""
 CONNECT_TIMEOUT = "10s"
 """How long to wait for a scheduler before giving up (exit 4)."""
-
-
-@dataclass(frozen=True)
-class DaskOptions:
-    """Where hashing runs: a scheduler's address, or a local cluster of ``workers`` processes."""
-
-    scheduler: str | None = None
-    workers: int | None = None
-    retries: int = DEFAULT_RETRIES
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.scheduler) or self.workers is not None
 
 
 @contextlib.contextmanager

@@ -60,6 +60,15 @@ def order_key(name: str) -> str:
     return name.replace("/", "\0")
 
 
+def sort_found(found: list[tuple[str, str]]) -> None:
+    """Sort walked ``(name, path)`` pairs in place into manifest order (:func:`order_key`)."""
+    found.sort(key=_found_key)
+
+
+def _found_key(item: tuple[str, str]) -> str:
+    return item[0].replace("/", "\0")  # order_key, inlined: called once per file
+
+
 class FileEntry(NamedTuple):
     """One file of a directory manifest.
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlspec_attest.digest.directory import model_root, order_key, path_components_key
+from mlspec_attest.digest.directory import model_root, path_components_key, sort_found
 from mlspec_attest.digest.engine import digest_files, digest_shards, shard_bounds
 from mlspec_attest.digest.scheme import ALGORITHMS, SERIALIZATIONS, check_combination
 from mlspec_attest.digest.walk import Found, IgnoreRules, Refusal, walk_model
@@ -209,7 +209,7 @@ def serialize_model(
     found, refused = walk_model(
         os.fspath(model), ignore, allow_symlinks=serialization.allow_symlinks
     )
-    found.sort(key=lambda item: order_key(item[0]))
+    sort_found(found)
     resources = STRATEGIES[serialization.method](found, serialization, workers)
     ordered = sorted(refused, key=lambda r: path_components_key(r.name))
     return SerializedModel(tuple(resources), tuple(ordered))

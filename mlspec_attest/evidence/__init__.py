@@ -18,3 +18,22 @@ cells by :mod:`mlspec_attest.formats.cells`); rows hashed by the one row engine
 May import: :mod:`mlspec_attest.digest`, :mod:`mlspec_attest.store`,
 :mod:`mlspec_attest.formats`, :mod:`mlspec_attest.errors`.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlspec_attest.formats.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from mlspec_attest.evidence.leakage import prove_splits
+    from mlspec_attest.evidence.rowsets import fingerprint_materials
+
+#: Each lazily loaded name -> the module that defines it (the imports above, for type
+#: checkers): ``sign`` without ``--split`` or row fingerprints loads neither the leakage
+#: proof nor the row engine.
+_LAZY = {"prove_splits": "leakage", "fingerprint_materials": "rowsets"}
+
+__all__ = ["fingerprint_materials", "prove_splits"]
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

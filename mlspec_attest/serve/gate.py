@@ -32,7 +32,7 @@ from functools import partial
 from pathlib import Path
 from typing import Literal
 
-from mlspec_attest.digest.directory import DirectoryManifest, FileEntry, order_key
+from mlspec_attest.digest.directory import DirectoryManifest, FileEntry, sort_found
 from mlspec_attest.digest.walk import walk_tree
 from mlspec_attest.errors import ArtifactPathError, BadInputError, UsageError
 from mlspec_attest.formats.fsutil import sync_directory
@@ -147,7 +147,7 @@ def _listing(root: str, is_dir: bool, max_files: int) -> list[_Read]:
         raise BadInputError(
             f"model {root}: {len(found)} files, more than {max_files}, the limit for a model"
         )
-    found.sort(key=lambda item: order_key(item[0]))
+    sort_found(found)
     return [_Read(name, path) for name, path in found]
 
 
