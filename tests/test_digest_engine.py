@@ -25,6 +25,7 @@ from mlspec_attest.cli.main import main
 from mlspec_attest.cli.progress import TerminalProgress, progress_for
 from mlspec_attest.digest import _reader as readmod
 from mlspec_attest.digest import engine as hashengine
+from mlspec_attest.digest._helper import whole_small_file
 from mlspec_attest.digest._reader import CHUNK, SMALL_FILE
 from mlspec_attest.digest.artifact import (
     ArtifactDigest,
@@ -971,3 +972,48 @@ def test_hashing_options_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("MLSPEC_ATTEST_SHARD_SIZE", "big")
     with pytest.raises(UsageError, match="MLSPEC_ATTEST_SHARD_SIZE"):
         HashingOptions.from_env()
+
+
+# --------------------------------------------------------------- small files in two calls
+def test_a_small_file_is_read_whole_in_two_calls_or_handed_to_the_careful_path(
+    tmp_path: Path,
+) -> None:
+    """whole_small_file: the content when the read is no longer than the end offset; None
+    (fstat and the regular-file check follow) otherwise."""
+    cases = {"empty": b"", "ten": b"0123456789", "limit": b"s" * SMALL_FILE}
+    for name, data in cases.items():
+        fd = os.open(write(tmp_path / name, data), os.O_RDONLY)
+        try:
+            assert whole_small_file(fd) == data
+        finally:
+            os.close(fd)
+    fd = os.open(write(tmp_path / "big", b"b" * (SMALL_FILE + 1)), os.O_RDONLY)
+    try:
+        assert whole_small_file(fd) is None
+    finally:
+        os.close(fd)
+    fd = os.open(write(tmp_path / "grows", b"abc"), os.O_RDONLY)
+    try:  # a file that reads back longer than its end grew meanwhile (or is a device)
+        assert whole_small_file(fd, pread=lambda f, n, at: os.pread(f, n, at) + b"more") is None
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_fifo_among_many_files_is_refused_by_the_batch_loops(
+    tmp_path: Path, workers: int
+) -> None:
+    """The batches (this process's loop, and the helper's when workers=2) refuse a FIFO in
+    the list: it has no end offset, so it takes the careful path's regular-file check."""
+    count = hashengine.PROCESS_MIN_FILES + 1
+    paths = [str(write(tmp_path / f"f{i}", b"x" * i)) for i in range(count)]
+    os.mkfifo(tmp_path / "pipe")
+    paths[count // 2] = str(tmp_path / "pipe")
+    with pytest.raises(ArtifactPathError, match="not a regular file"):
+        digest_files(paths, workers=workers)
+    fd = os.open(tmp_path / "pipe", os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        assert whole_small_file(fd) is None
+    finally:
+        os.close(fd)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlspec_attest.digest._helper import whole_small_file
 from mlspec_attest.digest._helper_driver import drive_helper
 from mlspec_attest.digest._reader import (
     OPEN_FLAGS,
@@ -222,10 +223,16 @@ class _LocalBatches:
             except OSError:
                 fd = open_regular(path)[0]  # raises the error a user can act on
             try:
+                data = whole_small_file(fd)
+                if data is not None:
+                    results[i] = (new(data).digest(), len(data))
+                    nbytes += len(data)
+                    continue
                 st = fstat(fd)
                 size = st.st_size
                 if not isreg(st.st_mode):
                     raise ArtifactPathError(f"{path}: not a regular file")
+                os.lseek(fd, 0, os.SEEK_SET)
                 if size <= small:
                     data = read(fd, size + 1)
                     if len(data) <= size:  # a short read of a regular file is its end
