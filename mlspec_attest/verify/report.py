@@ -130,6 +130,8 @@ class Failure:
 
 @dataclass(frozen=True)
 class StageSummary:
+    """One required stage in the report: its status, signers and accepted attestations."""
+
     name: str
     kind: str
     status: str  # "ok" | "failed" | "missing" | "optional-missing"
@@ -142,6 +144,8 @@ class StageSummary:
 
 @dataclass(frozen=True)
 class ArtifactSummary:
+    """One deploy artifact in the report: re-hashed against what the pipeline attested."""
+
     role: str
     path: str | None
     status: str  # "ok" | "mismatch" | "missing" | "not-checked"
