@@ -21,7 +21,7 @@ import click
 from mlspec_attest import digest
 from mlspec_attest.attestation.artifacts import ArtifactRef, artifact_ref
 from mlspec_attest.cli.options import compose
-from mlspec_attest.digest.dask_client import DaskOptions
+from mlspec_attest.digest.dask_options import DaskOptions
 from mlspec_attest.errors import MlspecError
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from mlspec_attest.digest._reader import FileReader, open_regular
-from mlspec_attest.digest.dask_client import DaskOptions, active_retries, use
+from mlspec_attest.digest.dask_client import active_retries, use
+from mlspec_attest.digest.dask_options import DaskOptions
 from mlspec_attest.digest.engine import ProgressSink, digest_file, shard_bounds
 from mlspec_attest.digest.remote import digest_object_url
 from mlspec_attest.digest.scheme import DigestScheme

@@ -10,25 +10,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_RETRIES = 2
 """Times a failed task is run again before the whole digest fails."""
-
-
-@dataclass(frozen=True)
-class DaskOptions:
-    """Where hashing runs: a scheduler's address, or a local cluster of ``workers`` processes
-    (:func:`mlspec_attest.digest.cluster.session` connects; with neither, hash locally)."""
-
-    scheduler: str | None = None
-    workers: int | None = None
-    retries: int = DEFAULT_RETRIES
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.scheduler) or self.workers is not None
 
 
 _ACTIVE: ContextVar[Any] = ContextVar("mlspec_attest_dask_client", default=None)
