@@ -82,8 +82,14 @@ class Exchange:
         if problem is not None:
             await self.finish(problem[0], [], error_body(problem[1]), problem[2])
             return
-        try:
-            self.body = await self._read_body(receive)
+        try:  # the whole body in its one message is the common case: no read_body frame
+            first = await receive()
+            if first["type"] == "http.request" and not first.get("more_body", False):
+                self.body = first.get("body", b"")
+                if len(self.body) > self.mw.max_body:
+                    raise BodyTooLargeError
+            else:
+                self.body = await read_body(receive, self.mw.max_body, first)
         except BodyTooLargeError:
             await self.finish(413, [], error_body(self._too_large()), "too_large")
             return
@@ -99,17 +105,6 @@ class Exchange:
         if not self.done:
             message = "the application sent no complete response"
             await self.finish(500, [], error_body(message), "internal")
-
-    async def _read_body(self, receive: Receive) -> bytes:
-        """The request body (:func:`read_body`; a body that came whole in one message, the
-        common case, is taken here)."""
-        first = await receive()
-        if first["type"] == "http.request" and not first.get("more_body", False):
-            body: bytes = first.get("body", b"")
-            if len(body) > self.mw.max_body:
-                raise BodyTooLargeError
-            return body
-        return await read_body(receive, self.mw.max_body, first)
 
     def _read_headers(self) -> tuple[int, str, str] | None:
         """Take the headers the record needs; a refusal (status, message, kind) if any."""
