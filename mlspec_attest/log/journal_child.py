@@ -19,7 +19,7 @@ from mlspec_attest.errors import MlspecError
 from mlspec_attest.log.journal import JournalReader
 from mlspec_attest.log.prepare import record_map
 from mlspec_attest.log.record import RecordError
-from mlspec_attest.log.wire import CLOSE, SYNC, WireError, dump, error_of, rebuild
+from mlspec_attest.log.wire import CLOSE, SYNC, WireError, dump, error_of, read_word, rebuild
 from mlspec_attest.log.writer import InferenceLog
 
 #: Entries committed as one group, at most.
@@ -52,7 +52,10 @@ def serve(conn: Connection, log: InferenceLog, reader: JournalReader) -> None:
     said: tuple[Any, ...] = ()
     cleared = -1  # the signed size the last removal of covered segments saw
     while True:
-        closing, asked = _wait(conn)
+        closing, asked, whole_below = _wait(conn)
+        # Live, only entries the server said are whole are judged; once it is gone or
+        # closed, every entry it wrote is whole.
+        reader.complete_below = None if closing else whole_below
         failure = commit_available(log, reader)
         status = (failure, log.checkpoint_failure, log.unusable, log.size, log.signed_size)
         news = (failure, log.checkpoint_failure, log.unusable, log.signed_size)
@@ -71,20 +74,23 @@ def serve(conn: Connection, log: InferenceLog, reader: JournalReader) -> None:
             return
 
 
-def _wait(conn: Connection) -> tuple[bool, bool]:
+def _wait(conn: Connection) -> tuple[bool, bool, int]:
     """Block for the server's next word, then take every word already waiting: whether
-    the server closed or is gone, and whether it asked for an acknowledgement."""
-    asked = False
+    the server closed or is gone, whether it asked for an acknowledgement, and the index
+    below which it said the journal's entries are whole."""
+    asked, whole_below = False, 0
     try:
         while True:
-            word = conn.recv_bytes()
-            if word == CLOSE:
-                return True, asked
+            data = conn.recv_bytes()
+            if data == CLOSE:
+                return True, asked, whole_below
+            word, index = read_word(data)
             asked = asked or word == SYNC
+            whole_below = max(whole_below, index or 0)
             if not conn.poll(0):
-                return False, asked
+                return False, asked, whole_below
     except (EOFError, OSError):
-        return True, asked
+        return True, asked, whole_below
 
 
 def commit_available(log: InferenceLog, reader: JournalReader) -> WireError | None:

@@ -30,7 +30,7 @@ from mlspec_attest.errors import StoreError
 from mlspec_attest.log.journal import JournalWriter, journal_key
 from mlspec_attest.log.prepare import Fields, RequestRow, RequestValues
 from mlspec_attest.log.process import LogWriterProcess
-from mlspec_attest.log.wire import MORE, SYNC
+from mlspec_attest.log.wire import MORE, SYNC, word_of
 
 #: How long a server in an event loop waits before it tells the writer the journal has
 #: more: what arrives meanwhile shares one word (the answers never wait for it). Each word
@@ -116,11 +116,12 @@ class JournaledLog(LogWriterProcess):
         return done
 
     def _flush(self, word: bytes = MORE) -> None:
-        """Tell the writer the journal has more (``SYNC``: and to acknowledge it)."""
+        """Tell the writer the journal has more (``SYNC``: and to acknowledge it), and up
+        to which index its entries are whole (:func:`~mlspec_attest.log.wire.word_of`)."""
         with self._send_lock:
             self._notify_due = False
             try:
-                self._conn.send_bytes(word)
+                self._conn.send_bytes(word_of(word, self._journal.next_index))
             except OSError as exc:
                 self._fail_all(f"the writer process cannot be reached ({exc.strerror or exc})")
 

@@ -31,7 +31,8 @@ from mlspec_attest.log.record import RecordError
 MAX_GROUP_MESSAGES = 64
 #: The server's last message: sign a last checkpoint and exit.
 CLOSE = b"close"
-#: Journal mode: there is more in the journal. :data:`SYNC`: and acknowledge it.
+#: Journal mode: there is more in the journal. :data:`SYNC`: and acknowledge it. Each is
+#: sent with the index below which the journal's entries are whole (:func:`word_of`).
 MORE = b"more"
 SYNC = b"sync"
 #: An error crossing the socket: (class name, message, remedy).
@@ -72,6 +73,19 @@ def encode_requests(
         else:
             kept.append((fields, tag))
     return dump([fields for fields, _ in kept]), [tag for _, tag in kept], refused
+
+
+def word_of(word: bytes, whole_below: int) -> bytes:
+    """A journal-mode word (:data:`MORE` or :data:`SYNC`) with the index below which every
+    journal entry is whole: ``b"more 1234"``."""
+    return b"%s %d" % (word, whole_below)
+
+
+def read_word(data: bytes) -> tuple[bytes, int | None]:
+    """(word, index) of :func:`word_of`; (word, None) for a word without an index
+    (:data:`CLOSE`)."""
+    word, _, index = data.partition(b" ")
+    return word, int(index) if index.isdigit() else None
 
 
 def dump(message: object) -> bytes:

@@ -322,27 +322,103 @@ def file_size_limit() -> Iterator[None]:
         signal.signal(signal.SIGXFSZ, previous)
 
 
-@pytest.mark.usefixtures("file_size_limit")
-def test_a_journal_write_the_disk_refuses_fails_this_and_later_requests(
+@pytest.mark.usefixtures("file_size_limit", "small_segments")
+def test_a_segment_the_disk_refuses_fails_its_request_and_later_ones(
     tmp_path: Path, signer: LocalKeySigner
 ) -> None:
+    """Space is reserved a segment at a time: a full disk refuses the request that needed
+    a new segment, before any of it is written, and every later one; the log keeps every
+    request answered before."""
     directory = tmp_path / "log"
     log = open_journaled(directory, signer)
-    log.append(**request(0))
-    full = _journal_file(directory).stat().st_size + 10
     hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
-    resource.setrlimit(resource.RLIMIT_FSIZE, (full, hard))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024, hard))  # no room for a new 4 KiB segment
+    answered = 0
     try:
-        with pytest.raises(StoreError, match="journal"):
-            log.append(**request(1))
+        with pytest.raises(StoreError, match="cannot reserve"):
+            for i in range(100):
+                log.append(**request(i))
+                answered += 1
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+    assert 0 < answered < 100
     with pytest.raises(StoreError, match="unusable"):
-        log.append(**request(2))
+        log.append(**request(100))
     log.close()
     with open_journaled(directory, signer):
         pass
-    assert ids(directory) == ["req-0000"]
+    assert ids(directory) == [f"req-{i:04d}" for i in range(answered)]
+    assert audit_of(directory, signer) == (True, answered, answered)
+
+
+def _crashed_segment(directory: Path, signer: LocalKeySigner, count: int) -> Path:
+    """A journal as a server's crash leaves it: ``count`` whole entries, then the zeros of
+    the segment's reserved space (read while the server still has it mapped), and no
+    writer to have committed any."""
+    log = open_journaled(directory, signer)
+    stopped_writer(log)
+    for i in range(count):
+        log.append(**request(i))
+    path = _journal_file(directory)
+    left = path.read_bytes()
+    kill_both(log)  # closes the mapping, which cuts the segment back: put back the crash's
+    path.write_bytes(left)
+    assert len(left) == journal.SEGMENT_BYTES
+    return path
+
+
+def test_a_crash_leaves_whole_entries_then_zeros_and_reopening_commits_them(
+    tmp_path: Path, signer: LocalKeySigner
+) -> None:
+    directory = tmp_path / "log"
+    _crashed_segment(directory, signer, 3)
+    with open_journaled(directory, signer) as again:
+        assert again.size == 3
+    assert ids(directory) == ["req-0000", "req-0001", "req-0002"]
+    assert audit_of(directory, signer) == (True, 3, 3)
+
+
+def test_an_entry_whose_length_was_not_copied_yet_was_never_answered(
+    tmp_path: Path, signer: LocalKeySigner
+) -> None:
+    """The length is copied last: a crash before it leaves the entry's bytes behind a zero
+    length, which ends the segment's entries (that request was not answered)."""
+    directory = tmp_path / "log"
+    path = _crashed_segment(directory, signer, 3)
+    data = bytearray(path.read_bytes())
+    at = 0
+    for _ in range(2):  # to the third entry
+        at += 20 + int.from_bytes(data[at : at + 4], "little")
+    data[at : at + 4] = bytes(4)
+    path.write_bytes(bytes(data))
+    with open_journaled(directory, signer) as again:
+        assert again.size == 2
+    assert ids(directory) == ["req-0000", "req-0001"]
+
+
+def test_a_live_reader_waits_for_entries_it_was_not_told_are_whole(tmp_path: Path) -> None:
+    """Beyond the index the server announced, an entry that does not read back whole may
+    still be being copied (another CPU can see the copy in any order): not tampering, read
+    again later. Below it, the same bytes are tampering."""
+    key = b"k" * 32
+    writer = JournalWriter(tmp_path, key, 0)
+    maker = RecordMaker()
+    for i in range(2):
+        writer.append(maker.fields(request(i), 1_700_000_000_000_000_000))
+    ((_, path),) = segments(tmp_path)
+    with open(path, "r+b") as handle:  # the second entry's payload, half copied
+        first = int.from_bytes(handle.read(4), "little")
+        handle.seek(20 + first + 20 + 5)
+        handle.write(b"\0" * 8)
+    reader = journal.JournalReader(tmp_path, key, 0)
+    reader.complete_below = 1
+    assert [fields[1] for fields in reader.read(10)] == ["req-0000"]
+    assert reader.read(10) == []  # still waiting, nothing raised
+    reader.complete_below = 2
+    with pytest.raises(StoreError, match="authentication"):
+        reader.read(10)
+    reader.close()
+    writer.close()
 
 
 def test_the_journal_is_private_to_the_server(tmp_path: Path, signer: LocalKeySigner) -> None:
