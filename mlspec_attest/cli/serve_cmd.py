@@ -48,7 +48,8 @@ _SERVER_PACKAGES = ("starlette", "uvicorn", "prometheus_client")
     default="journal",
     show_default=True,
     help="Who writes the log. journal: the server writes each request's checked values to "
-    "a write-ahead journal in the log directory (one write) and answers; a writer process "
+    "a write-ahead journal in the log directory (a copy into its mapped segment) and "
+    "answers; a writer process "
     "of its own makes and signs the records from it. process: the same writer, but each "
     "request waits for its record. inline: the server writes the records itself (more CPU "
     "per request). No request is answered before its values (journal) or its record "
