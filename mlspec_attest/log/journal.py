@@ -94,6 +94,18 @@ def segments(directory: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def _reserve(fd: int, size: int) -> None:
+    """Give the file ``size`` bytes of disk now (zeros): a mapped page written later never
+    needs space the disk may not have (which would be ``SIGBUS``, not an error)."""
+    allocate = getattr(os, "posix_fallocate", None)  # not on macOS
+    if allocate is not None:
+        allocate(fd, 0, size)
+        return
+    zeros = bytes(MiB)
+    for at in range(0, size, MiB):
+        os.pwrite(fd, zeros[: min(MiB, size - at)], at)
+
+
 class JournalWriter:
     """The server's end: copies entries into the mapped segment. Thread-safe."""
 
@@ -121,7 +133,7 @@ class JournalWriter:
         except OSError as exc:
             raise StoreError(f"inference-log journal {path}: {exc.strerror or exc}") from exc
         try:
-            os.posix_fallocate(fd, 0, size)
+            _reserve(fd, size)
             mapped = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         except OSError as exc:
             os.close(fd)
