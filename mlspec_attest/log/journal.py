@@ -234,7 +234,9 @@ class JournalReader:
         while self._at is not None and len(out) < limit:
             at = self._at
             out += self._entries(at, limit - len(out))
-            later = self._segment_after(at.first) if len(out) < limit else None
+            if len(out) >= limit or not self._settled():
+                break  # what the server copies next may be here yet: move on once told
+            later = self._segment_after(at.first)
             if later is None:
                 break
             # the server moved on only after its last write here returned: read it, then
@@ -244,6 +246,11 @@ class JournalReader:
                 at.close()
                 self._at = later
         return out
+
+    def _settled(self) -> bool:
+        """Whether the entry due next is whole wherever it is (the server said so, or it is
+        gone): then an end of entries in this segment means the server moved on."""
+        return self.complete_below is None or self.expected < self.complete_below
 
     def mark(self) -> tuple[_Position | None, int]:
         """Where the reader is, to :meth:`rewind` to if what it read next is not kept."""
@@ -284,7 +291,7 @@ class JournalReader:
         length, mac = _HEAD.unpack(head)
         if length == 0:  # the segment's entries end here (its reserved space follows)
             return None
-        settled = self.complete_below is None or self.expected < self.complete_below
+        settled = self._settled()
         if length > MAX_ENTRY_BYTES:
             if not settled:
                 return None

@@ -481,3 +481,40 @@ def test_a_segment_is_reserved_without_posix_fallocate_too(
     reader.close()
     writer.close()
     assert 0 < path.stat().st_size < 1024  # cut back to its one entry
+
+
+def test_a_live_reader_moves_to_a_later_segment_only_once_told_the_entries_are_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server starts a segment before it copies the entry that needs it, and another CPU
+    may see that file before the last copy into the segment before it. The reader does not
+    take the end of entries there for the server having moved on until the server said the
+    entry due is whole; once said, a missing entry is tampering."""
+    monkeypatch.setattr(journal, "SEGMENT_BYTES", 1000)  # two entries per segment
+    key = b"k" * 32
+    writer = JournalWriter(tmp_path, key, 0)
+    maker = RecordMaker()
+    for i in range(6):
+        writer.append(maker.fields(request(i), 1_700_000_000_000_000_000))
+    writer.close()
+    (first, path), (second, _) = segments(tmp_path)[:2]
+    assert first == 0 and second > 1
+    data = path.read_bytes()
+    at = 0
+    for _ in range(second - 1):  # to the last entry of the first segment
+        at += 20 + int.from_bytes(data[at : at + 4], "little")
+    path.write_bytes(data[:at] + bytes(4) + data[at + 4 :])  # its copy not seen yet
+    reader = journal.JournalReader(tmp_path, key, 0)
+    reader.complete_below = second - 1
+    assert len(reader.read(100)) == second - 1
+    assert reader.read(100) == []  # waits here: no "entry where ... was due"
+    path.write_bytes(data)  # the copy is seen now
+    reader.complete_below = 6
+    assert [f[1] for f in reader.read(100)] == [f"req-{i:04d}" for i in range(second - 1, 6)]
+    reader.close()
+    path.write_bytes(data[:at] + bytes(4) + data[at + 4 :])  # told whole, yet missing
+    again = journal.JournalReader(tmp_path, key, 0)
+    again.complete_below = 6
+    with pytest.raises(StoreError, match=r"entry \d+ where \d+ was due"):
+        again.read(100)
+    again.close()
