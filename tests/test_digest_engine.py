@@ -1017,3 +1017,18 @@ def test_a_fifo_among_many_files_is_refused_by_the_batch_loops(
         assert whole_small_file(fd) is None
     finally:
         os.close(fd)
+
+
+def test_the_helper_processes_hash_files_whose_names_are_not_utf8(tmp_path: Path) -> None:
+    """Names go to the helpers as the file system's bytes (os.fsencode's), undecodable
+    bytes included: each file's digest is hashlib's."""
+    count = hashengine.PROCESS_MIN_FILES + 8
+    root = os.fsencode(tmp_path)
+    paths = []
+    for i in range(count):
+        name = root + b"/f%d\xff\xfe" % i
+        with open(name, "wb") as handle:
+            handle.write(b"x" * i)
+        paths.append(os.fsdecode(name))
+    got = digest_files(paths, workers=2)
+    assert got == [(hashlib.sha256(b"x" * i).digest(), i) for i in range(count)]

@@ -44,6 +44,7 @@ CHUNK = 4 << 20
 SMALL_FILE = 64 << 10
 FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 DIGEST_SIZES = {"sha256": 32, "blake2b": 64, "blake3": 32}
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 
 
 def constructor(algorithm: str) -> Callable[..., Any]:
@@ -181,7 +182,8 @@ class HelperClient:
         return cls(proc, algorithm)
 
     def send(self, names: Sequence[str]) -> None:
-        body = b"\0".join([os.fsencode(n) for n in names])
+        # os.fsencode of each name, in one call (names cannot hold NUL)
+        body = "\0".join(names).encode(_FS_ENCODING, _FS_ERRORS)
         self.stdin.write(self._header.pack(len(names), len(body)) + body)
         self.stdin.flush()
 
