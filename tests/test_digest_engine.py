@@ -25,7 +25,7 @@ from mlspec_attest.cli.main import main
 from mlspec_attest.cli.progress import TerminalProgress, progress_for
 from mlspec_attest.digest import _reader as readmod
 from mlspec_attest.digest import engine as hashengine
-from mlspec_attest.digest._helper import whole_small_file
+from mlspec_attest.digest._helper import HelperClient, whole_small_file
 from mlspec_attest.digest._reader import CHUNK, SMALL_FILE
 from mlspec_attest.digest.artifact import (
     ArtifactDigest,
@@ -1032,3 +1032,10 @@ def test_the_helper_processes_hash_files_whose_names_are_not_utf8(tmp_path: Path
         paths.append(os.fsdecode(name))
     got = digest_files(paths, workers=2)
     assert got == [(hashlib.sha256(b"x" * i).digest(), i) for i in range(count)]
+    helper = HelperClient.start("sha256", hashengine._HELPER)  # and one helper, directly
+    assert helper is not None
+    try:
+        helper.send(paths[:3])
+        assert helper.receive(3) == got[:3]
+    finally:
+        helper.close()
