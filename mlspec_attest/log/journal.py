@@ -36,6 +36,9 @@ A last entry cut short (a file cut back by hand, or left by an older version tha
 wrote with ``write``) ends its segment; everything else that does not read back is
 tampering.
 
+When the writer opens the log it commits every journaled entry the log does not hold yet
+(what a crash left), signs a checkpoint and removes the journal; while it runs it removes
+each segment whose entries a checkpoint covers once the server has moved to a later one.
 """
 
 from __future__ import annotations
