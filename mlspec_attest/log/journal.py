@@ -53,6 +53,7 @@ import os
 import re
 import struct
 import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Final
@@ -109,8 +110,24 @@ def _reserve(fd: int, size: int) -> None:
         os.pwrite(fd, zeros[: min(MiB, size - at)], at)
 
 
+#: Every open writer: a process forked from the server must not write through its copy of
+#: the mapping (two processes copying entries of the same index to the same place).
+_OPEN: weakref.WeakSet[JournalWriter] = weakref.WeakSet()
+
+
+def _forked() -> None:
+    for writer in list(_OPEN):  # the mapping and the file are the parent's: left alone
+        writer._map, writer._fd, writer._fork_refused = None, -1, True
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
 class JournalWriter:
-    """The server's end: copies entries into the mapped segment. Thread-safe."""
+    """The server's end: copies entries into the mapped segment. Thread-safe; a process
+    forked from its own cannot use it (StoreError)."""
+
+    _fork_refused = False
 
     def __init__(self, directory: Path, key: bytes, next_index: int) -> None:
         self.directory, self._index = directory, next_index
@@ -120,6 +137,7 @@ class JournalWriter:
         self._map: mmap.mmap | None = None
         (directory / JOURNAL).mkdir(mode=0o700, exist_ok=True)
         self._start_segment(0)
+        _OPEN.add(self)
 
     @property
     def next_index(self) -> int:
@@ -171,7 +189,12 @@ class JournalWriter:
                 raise RecordError(too_large("inference record", MAX_ENTRY_BYTES, "a log record"))
             mapped, pos = self._map, self._pos
             if mapped is None:
-                raise StoreError("inference-log journal: closed")
+                raise StoreError(
+                    "inference-log journal: opened by the process this one was forked from"
+                    if self._fork_refused
+                    else "inference-log journal: closed",
+                    remedy="open the log in the process that serves",
+                )
             end = pos + _HEAD.size + length
             if end > self._map_size:
                 self._start_segment(_HEAD.size + length)

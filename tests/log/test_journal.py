@@ -518,3 +518,29 @@ def test_a_live_reader_moves_to_a_later_segment_only_once_told_the_entries_are_w
     with pytest.raises(StoreError, match=r"entry \d+ where \d+ was due"):
         again.read(100)
     again.close()
+
+
+def test_a_process_forked_from_the_server_cannot_write_to_its_journal(tmp_path: Path) -> None:
+    """A forked child holds a copy of the mapping: copying its entries there would put two
+    entries of the same index in one place. It is refused (and closing it there leaves the
+    parent's segment as it is); the parent goes on."""
+    key = b"k" * 32
+    writer = JournalWriter(tmp_path, key, 0)
+    maker = RecordMaker()
+    writer.append(maker.fields(request(0), 1_700_000_000_000_000_000))
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if the append is refused and close is harmless
+        code = 1
+        try:
+            writer.append(maker.fields(request(1), 1_700_000_000_000_000_000))
+        except StoreError as exc:
+            code = 0 if "forked" in exc.message else 2
+        writer.close()
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    writer.append(maker.fields(request(1), 1_700_000_000_000_000_000))
+    reader = journal.JournalReader(tmp_path, key, 0)
+    assert [fields[1] for fields in reader.read(10)] == ["req-0000", "req-0001"]
+    reader.close()
+    writer.close()
