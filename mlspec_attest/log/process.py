@@ -30,11 +30,13 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
+import os
 import socket
 import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Awaitable
 from dataclasses import asdict
@@ -60,6 +62,23 @@ from mlspec_attest.signing.keys import LocalKeySigner, private_key_der
 CLOSE_TIMEOUT_S = 60.0
 
 _Waiter = asyncio.Future[None] | concurrent.futures.Future[None]
+
+#: Every open log, so that a process forked from the server leaves them alone.
+_OPEN: weakref.WeakSet[LogWriterProcess] = weakref.WeakSet()
+
+
+def _forked() -> None:
+    """In a process forked from the server: its copies of the logs are its parent's (the
+    writer's socket, the journal's mapping). Closing one at exit would tell the parent's
+    writer to finish and exit; writing to one would mix two servers' records. Neither
+    is done: each is refused there, and none is closed at exit."""
+    for log in list(_OPEN):
+        log._closed = True
+        log._broken = log._broken or "this process was forked from the server that opened it"
+        atexit.unregister(log.close)
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 class LogWriterProcess(RecordMaker):
@@ -130,6 +149,7 @@ class LogWriterProcess(RecordMaker):
             raise rebuild(reply[1])
         self._records, self._signed = reply[1], reply[2]
         atexit.register(self.close)
+        _OPEN.add(self)
 
     # ------------------------------------------------------------------ appending
     def append(self, **fields: Unpack[RequestValues]) -> Awaitable[None] | None:

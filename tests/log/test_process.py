@@ -5,6 +5,7 @@ other gone, a log that cannot be opened)."""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 from mlspec_attest.errors import BadInputError, MlspecError, StoreError, UsageError
 from mlspec_attest.log.audit import verify_log
 from mlspec_attest.log.files import ACCESS_LOG, LATEST, RECORDS
+from mlspec_attest.log.journaled import JournaledLog
 from mlspec_attest.log.process import LogWriterProcess
 from mlspec_attest.log.record import RecordError, decode_record
 from mlspec_attest.log.writer import InferenceLog
@@ -220,3 +222,33 @@ def test_a_closed_writer_refuses_and_closes_once(tmp_path: Path, signer: LocalKe
         log.append(**request(1))
     assert log.status()["closed"] is True
     assert verify_log(tmp_path / "log", signer.public_key, origin=ORIGIN).signed == 1
+
+
+@pytest.mark.parametrize("kind", [LogWriterProcess, JournaledLog])
+def test_a_process_forked_from_the_server_leaves_its_log_alone(
+    tmp_path: Path, signer: LocalKeySigner, kind: type[LogWriterProcess]
+) -> None:
+    """A forked child that exits normally runs its atexit handlers: closing the copy of
+    the log it inherited would tell the server's writer to finish and exit. It does not;
+    an append there is refused; the server's log goes on."""
+    log = kind.open(tmp_path / "log", signer, origin=ORIGIN)
+    log.append(**request(0))
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            log.append(**request(1))
+        except StoreError as exc:
+            code = 0 if "forked" in exc.message else 2
+        atexit._run_exitfuncs()  # what a normal exit runs; the log's close is not among them
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    for i in (1, 2):
+        waiter = log.append(**request(i))
+        assert waiter is None
+    if isinstance(log, JournaledLog):
+        log.sync()
+    log.close()
+    audit = verify_log(tmp_path / "log", signer.public_key, origin=ORIGIN)
+    assert audit.ok and audit.records == 3
