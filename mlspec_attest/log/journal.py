@@ -53,13 +53,13 @@ import os
 import re
 import struct
 import threading
-import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
 from mlspec_attest.errors import StoreError
 from mlspec_attest.formats.limits import MAX_LOG_RECORD_BYTES, MiB, format_size, too_large
+from mlspec_attest.log.fork_guard import forget_journal, guard
 from mlspec_attest.log.prepare import FIELD_COUNT, Fields
 from mlspec_attest.log.record import RecordError
 
@@ -110,19 +110,6 @@ def _reserve(fd: int, size: int) -> None:
         os.pwrite(fd, zeros[: min(MiB, size - at)], at)
 
 
-#: Every open writer: a process forked from the server must not write through its copy of
-#: the mapping (two processes copying entries of the same index to the same place).
-_OPEN: weakref.WeakSet[JournalWriter] = weakref.WeakSet()
-
-
-def _forked() -> None:
-    for writer in list(_OPEN):  # the mapping and the file are the parent's: left alone
-        writer._map, writer._fd, writer._fork_refused = None, -1, True
-
-
-os.register_at_fork(after_in_child=_forked)
-
-
 class JournalWriter:
     """The server's end: copies entries into the mapped segment. Thread-safe; a process
     forked from its own cannot use it (StoreError)."""
@@ -137,7 +124,7 @@ class JournalWriter:
         self._map: mmap.mmap | None = None
         (directory / JOURNAL).mkdir(mode=0o700, exist_ok=True)
         self._start_segment(0)
-        _OPEN.add(self)
+        guard(self, forget_journal)  # a forked child leaves it alone
 
     @property
     def next_index(self) -> int:

@@ -30,13 +30,11 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
-import os
 import socket
 import subprocess
 import sys
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Awaitable
 from dataclasses import asdict
@@ -45,6 +43,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Unpack
 
 from mlspec_attest.errors import StoreError, UsageError
+from mlspec_attest.log.fork_guard import forget_log, guard
 from mlspec_attest.log.prepare import RecordMaker, RequestValues
 from mlspec_attest.log.wire import (
     CLOSE,
@@ -62,23 +61,6 @@ from mlspec_attest.signing.keys import LocalKeySigner, private_key_der
 CLOSE_TIMEOUT_S = 60.0
 
 _Waiter = asyncio.Future[None] | concurrent.futures.Future[None]
-
-#: Every open log, so that a process forked from the server leaves them alone.
-_OPEN: weakref.WeakSet[LogWriterProcess] = weakref.WeakSet()
-
-
-def _forked() -> None:
-    """In a process forked from the server: its copies of the logs are its parent's (the
-    writer's socket, the journal's mapping). Closing one at exit would tell the parent's
-    writer to finish and exit; writing to one would mix two servers' records. Neither
-    is done: each is refused there, and none is closed at exit."""
-    for log in list(_OPEN):
-        log._closed = True
-        log._broken = log._broken or "this process was forked from the server that opened it"
-        atexit.unregister(log.close)
-
-
-os.register_at_fork(after_in_child=_forked)
 
 
 class LogWriterProcess(RecordMaker):
@@ -149,7 +131,7 @@ class LogWriterProcess(RecordMaker):
             raise rebuild(reply[1])
         self._records, self._signed = reply[1], reply[2]
         atexit.register(self.close)
-        _OPEN.add(self)
+        guard(self, forget_log)  # a forked child leaves it alone
 
     # ------------------------------------------------------------------ appending
     def append(self, **fields: Unpack[RequestValues]) -> Awaitable[None] | None:
