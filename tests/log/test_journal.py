@@ -322,6 +322,27 @@ def file_size_limit() -> Iterator[None]:
         signal.signal(signal.SIGXFSZ, previous)
 
 
+KEY = b"k" * 32  # a journal key for tests that drive JournalWriter and JournalReader directly
+NOW = 1_700_000_000_000_000_000
+
+
+def _journaled(directory: Path, count: int) -> JournalWriter:
+    """A journal writer (open) that has journaled requests 0 .. count-1."""
+    writer = JournalWriter(directory, KEY, 0)
+    maker = RecordMaker()
+    for i in range(count):
+        writer.append(maker.fields(request(i), NOW))
+    return writer
+
+
+def _entry_offset(data: bytes, index: int) -> int:
+    """Where entry ``index`` (from 0) starts in a segment's bytes."""
+    at = 0
+    for _ in range(index):
+        at += 20 + int.from_bytes(data[at : at + 4], "little")
+    return at
+
+
 @pytest.mark.usefixtures("file_size_limit", "small_segments")
 def test_a_segment_the_disk_refuses_fails_its_request_and_later_ones(
     tmp_path: Path, signer: LocalKeySigner
@@ -386,9 +407,7 @@ def test_an_entry_whose_length_was_not_copied_yet_was_never_answered(
     directory = tmp_path / "log"
     path = _crashed_segment(directory, signer, 3)
     data = bytearray(path.read_bytes())
-    at = 0
-    for _ in range(2):  # to the third entry
-        at += 20 + int.from_bytes(data[at : at + 4], "little")
+    at = _entry_offset(data, 2)  # the third entry
     data[at : at + 4] = bytes(4)
     path.write_bytes(bytes(data))
     with open_journaled(directory, signer) as again:
@@ -400,11 +419,8 @@ def test_a_live_reader_waits_for_entries_it_was_not_told_are_whole(tmp_path: Pat
     """Beyond the index the server announced, an entry that does not read back whole may
     still be being copied (another CPU can see the copy in any order): not tampering, read
     again later. Below it, the same bytes are tampering."""
-    key = b"k" * 32
-    writer = JournalWriter(tmp_path, key, 0)
-    maker = RecordMaker()
-    for i in range(2):
-        writer.append(maker.fields(request(i), 1_700_000_000_000_000_000))
+    key = KEY
+    writer = _journaled(tmp_path, 2)
     ((_, path),) = segments(tmp_path)
     with open(path, "r+b") as handle:  # the second entry's payload, half copied
         first = int.from_bytes(handle.read(4), "little")
@@ -447,12 +463,8 @@ def test_a_rewound_read_across_segments_reads_the_same_entries_again(
     """What the writer reads and then could not commit is read again from the mark, even
     after the read moved on to a later segment (and closed the earlier one)."""
     monkeypatch.setattr(journal, "SEGMENT_BYTES", 600)  # a few entries per segment
-    key = b"k" * 32
-    writer = JournalWriter(tmp_path, key, 0)
-    maker = RecordMaker()
-    for i in range(9):
-        writer.append(maker.fields(request(i), 1_700_000_000_000_000_000))
-    writer.close()
+    key = KEY
+    _journaled(tmp_path, 9).close()
     assert len(segments(tmp_path)) > 2
     reader = journal.JournalReader(tmp_path, key, 0)
     head = reader.read(2)  # the first segment is open now
@@ -471,11 +483,11 @@ def test_a_segment_is_reserved_without_posix_fallocate_too(
     zeros: the segment reads back the same."""
     monkeypatch.delattr(os, "posix_fallocate")
     monkeypatch.setattr(journal, "SEGMENT_BYTES", 3 * 1024 * 1024 + 5)
-    key = b"k" * 32
+    key = KEY
     writer = JournalWriter(tmp_path, key, 0)
     ((_, path),) = segments(tmp_path)
     assert path.stat().st_size == journal.SEGMENT_BYTES
-    writer.append(RecordMaker().fields(request(0), 1_700_000_000_000_000_000))
+    writer.append(RecordMaker().fields(request(0), NOW))
     reader = journal.JournalReader(tmp_path, key, 0)
     assert [fields[1] for fields in reader.read(10)] == ["req-0000"]
     reader.close()
@@ -491,18 +503,12 @@ def test_a_live_reader_moves_to_a_later_segment_only_once_told_the_entries_are_w
     take the end of entries there for the server having moved on until the server said the
     entry due is whole; once said, a missing entry is tampering."""
     monkeypatch.setattr(journal, "SEGMENT_BYTES", 1000)  # two entries per segment
-    key = b"k" * 32
-    writer = JournalWriter(tmp_path, key, 0)
-    maker = RecordMaker()
-    for i in range(6):
-        writer.append(maker.fields(request(i), 1_700_000_000_000_000_000))
-    writer.close()
+    key = KEY
+    _journaled(tmp_path, 6).close()
     (first, path), (second, _) = segments(tmp_path)[:2]
     assert first == 0 and second > 1
     data = path.read_bytes()
-    at = 0
-    for _ in range(second - 1):  # to the last entry of the first segment
-        at += 20 + int.from_bytes(data[at : at + 4], "little")
+    at = _entry_offset(data, second - 1)  # the last entry of the first segment
     path.write_bytes(data[:at] + bytes(4) + data[at + 4 :])  # its copy not seen yet
     reader = journal.JournalReader(tmp_path, key, 0)
     reader.complete_below = second - 1
@@ -524,22 +530,20 @@ def test_a_process_forked_from_the_server_cannot_write_to_its_journal(tmp_path: 
     """A forked child holds a copy of the mapping: copying its entries there would put two
     entries of the same index in one place. It is refused (and closing it there leaves the
     parent's segment as it is); the parent goes on."""
-    key = b"k" * 32
-    writer = JournalWriter(tmp_path, key, 0)
-    maker = RecordMaker()
-    writer.append(maker.fields(request(0), 1_700_000_000_000_000_000))
+    key, maker = KEY, RecordMaker()
+    writer = _journaled(tmp_path, 1)
     pid = os.fork()
     if pid == 0:  # the child: exit 0 only if the append is refused and close is harmless
         code = 1
         try:
-            writer.append(maker.fields(request(1), 1_700_000_000_000_000_000))
+            writer.append(maker.fields(request(1), NOW))
         except StoreError as exc:
             code = 0 if "forked" in exc.message else 2
         writer.close()
         os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    writer.append(maker.fields(request(1), 1_700_000_000_000_000_000))
+    writer.append(maker.fields(request(1), NOW))
     reader = journal.JournalReader(tmp_path, key, 0)
     assert [fields[1] for fields in reader.read(10)] == ["req-0000", "req-0001"]
     reader.close()
