@@ -16,7 +16,8 @@ Owns, lowest first:
 * ``datasets`` and ``rows``: datasets opened for canonical row digests;
 * ``remote``: objects named by URL (``s3://`` ...), listed and hashed streaming
   through fsspec; ``cluster`` and ``cluster_rows``: the same digests and row
-  digests computed by a Dask cluster (docs/scale.md).
+  digests computed by a Dask cluster (docs/scale.md), whose client in use is in
+  ``dask_client`` and the command line's choice of one in ``dask_options``.
 
 May import: :mod:`mlspec_attest.formats`, :mod:`mlspec_attest.errors`.
 
