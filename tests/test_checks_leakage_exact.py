@@ -10,11 +10,11 @@ the caller's inputs (the splits), only the words around that name are asserted.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from mlspec_attest.errors import PolicyError
 from mlspec_attest.policy.signed import load_signed_policy

@@ -62,6 +62,11 @@ CONFINED = {
     "kfp": "integrations",
     "mlflow": "integrations",
 }
+#: Modules the package does not import at all, and what it uses instead.
+REPLACED = {
+    "dataclasses": "declare value types as msgspec.Struct: a frozen dataclass takes about "
+    "1 ms to create on Python 3.11, and a command loads dozens before it starts",
+}
 
 
 @dataclass
@@ -275,6 +280,9 @@ def layer_violations(modules: dict[str, Module]) -> Iterator[Violation]:
         for third, home in CONFINED.items():
             if third in module.third_party and name.split(".")[0] != home:
                 yield Violation(f"confined: {where} -> {third}", f"only {home}/ may import {third}")
+        for banned, instead in REPLACED.items():
+            if banned in module.third_party:
+                yield Violation(f"replaced: {where} -> {banned}", instead)
 
 
 def size_violations(modules: dict[str, Module]) -> Iterator[Violation]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.digest.artifact import ArtifactDigest, digest_path
 from mlspec_attest.digest.cache import DigestCache, cache_from_option
@@ -38,8 +39,7 @@ def local_paths(refs: Sequence[ArtifactRef]) -> list[Path]:
     return [r for r in (artifact_ref(r) for r in refs) if isinstance(r, Path)]
 
 
-@dataclass(frozen=True)
-class HashingOptions:
+class HashingOptions(Struct, frozen=True):
     """How ``sign`` hashes materials and products.
 
     ``cache`` (opt-in) reuses digests of files whose (device, inode, size,

@@ -10,10 +10,11 @@ from __future__ import annotations
 import platform
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
 
 from mlspec_attest._version import __version__
 from mlspec_attest.errors import BadInputError, UsageError
@@ -26,8 +27,7 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@dataclass
-class StageRecord:
+class StageRecord(Struct):
     """Everything one stage will attest; filled in by the CLI or the Python API."""
 
     stage: str

@@ -6,14 +6,14 @@ import hashlib
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
 from typing import IO
+
+from msgspec import Struct
 
 from mlspec_attest.errors import BadInputError
 
 
-@dataclass(frozen=True)
-class CommandResult:
+class CommandResult(Struct, frozen=True):
     argv: tuple[str, ...]
     returncode: int
     stdout_sha256: str

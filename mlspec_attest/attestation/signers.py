@@ -16,9 +16,10 @@ live here:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.errors import UsageError
 from mlspec_attest.formats.bundle import BundleSigner
@@ -32,8 +33,7 @@ StageSigner = Signer | BundleSigner
 """Anything :func:`~mlspec_attest.attestation.stage.sign_stage` signs with."""
 
 
-@dataclass(frozen=True)
-class KeylessOptions:
+class KeylessOptions(Struct, frozen=True):
     """Sign keyless with Sigstore.
 
     ``identity_token``: the OIDC token (default: ``SIGSTORE_ID_TOKEN``, else ambient

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
+
+from msgspec import Struct
 
 from mlspec_attest import attestation
 from mlspec_attest.attestation.artifacts import HashingOptions, descriptors, local_paths, ref_name
@@ -55,8 +56,7 @@ if TYPE_CHECKING:
 SIGN_RESULT_SCHEMA = "https://mlspec-attest.dev/sign-result/v1"
 
 
-@dataclass(frozen=True)
-class SignedStage:
+class SignedStage(Struct, frozen=True):
     """The result of signing one stage."""
 
     path: Path

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
+
+from msgspec import Struct
 
 from mlspec_attest.policy.criteria import describe_criterion
 from mlspec_attest.policy.requirements import requirement_stages
@@ -25,8 +26,7 @@ if TYPE_CHECKING:
 K = TypeVar("K", bound=Hashable)
 
 
-@dataclass(frozen=True)
-class Flow:
+class Flow(Struct, frozen=True):
     """An artifact a stage's MATCH rule takes from an earlier stage (a data-flow edge)."""
 
     source: str
@@ -35,8 +35,7 @@ class Flow:
     """The artifact's name in the source stage (the rule's pattern under its ``WITH ... IN``)."""
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(Struct, frozen=True):
     """One ML check of the policy, attached to every stage it names."""
 
     key: str
@@ -46,8 +45,7 @@ class Check:
     stages: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class StageView:
+class StageView(Struct, frozen=True):
     """One stage as shown: its number, signers with threshold, and what is attached to it."""
 
     number: int
@@ -65,8 +63,7 @@ class StageView:
         return f"{self.stage.threshold} of {len(self.stage.functionaries)}"
 
 
-@dataclass(frozen=True)
-class PolicyView:
+class PolicyView(Struct, frozen=True):
     """A policy laid out for display, in the same order for YAML and signed policies."""
 
     stages: tuple[StageView, ...]

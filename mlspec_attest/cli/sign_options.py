@@ -11,9 +11,10 @@ import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.attestation.artifacts import ArtifactRef, local_paths
 from mlspec_attest.attestation.record import StageRecord
@@ -26,8 +27,7 @@ from mlspec_attest.formats.statement import JSONScalar
 from mlspec_attest.store.ledger import check_run_id
 
 
-@dataclass(frozen=True)
-class SignOptions:
+class SignOptions(Struct, frozen=True):
     """The options of ``sign``, as click parsed them."""
 
     stage: str

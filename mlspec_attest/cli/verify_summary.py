@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.attestation.signers import StageSigner
 from mlspec_attest.cli.signer_choice import choose_signer
@@ -15,8 +16,7 @@ from mlspec_attest.verify.report import VerificationReport
 from mlspec_attest.verify.summary import MODEL_ROLE, SummaryOptions, WrittenSummary, write_summary
 
 
-@dataclass(frozen=True)
-class SummaryRequest:
+class SummaryRequest(Struct, frozen=True):
     """What ``--vsa-out`` and its companions ask for, checked before verifying."""
 
     out: Path

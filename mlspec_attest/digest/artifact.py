@@ -20,9 +20,10 @@ import hashlib
 import os
 import stat
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from msgspec import Struct
 
 from mlspec_attest import digest
 from mlspec_attest.digest.dask_client import active as dask_client
@@ -51,8 +52,7 @@ def sha256_file(path: Path) -> tuple[str, int]:
     return raw.hex(), size
 
 
-@dataclass(frozen=True)
-class ArtifactDigest:
+class ArtifactDigest(Struct, frozen=True):
     """The digest of one attested path: a file, or a directory with its manifest.
 
     ``digest`` is the file's digest, or the manifest root; a file hashed with the
@@ -62,10 +62,21 @@ class ArtifactDigest:
     kind: ArtifactKind
     digest: str
     size: int
-    manifest: DirectoryManifest | None = field(default=None, compare=False)
+    manifest: DirectoryManifest | None = None
     manifest_address: str | None = None
     files: int = 1
     scheme: DigestScheme = DEFAULT_SCHEME
+
+    def __eq__(self, other: object) -> bool:
+        """Equal digests of the same kind and scheme (the manifest is what ``digest`` is
+        the root of, so it is not compared again)."""
+        return type(other) is ArtifactDigest and self._compared() == other._compared()
+
+    def __hash__(self) -> int:
+        return hash(self._compared())
+
+    def _compared(self) -> tuple[Any, ...]:
+        return (self.kind, self.digest, self.size, self.manifest_address, self.files, self.scheme)
 
     @property
     def sha256(self) -> str:
@@ -92,8 +103,7 @@ class Hashing(Protocol):
     def shards(self) -> list[tuple[list[bytes], int]]: ...
 
 
-@dataclass(frozen=True)
-class LocalHashing:
+class LocalHashing(Struct, frozen=True):
     """Local files through the engine: threads, helper processes, the opt-in cache."""
 
     paths: Sequence[str]

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
+
+from msgspec.structs import replace
 
 from mlspec_attest import digest
 from mlspec_attest.digest.dask_client import active as dask_client

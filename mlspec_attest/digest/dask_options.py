@@ -7,13 +7,12 @@ apart from :mod:`mlspec_attest.digest.dask_client`, which every digest loads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 from mlspec_attest.digest.dask_client import DEFAULT_RETRIES
 
 
-@dataclass(frozen=True)
-class DaskOptions:
+class DaskOptions(Struct, frozen=True):
     """Where hashing runs: a scheduler's address, or a local cluster of ``workers`` processes
     (:func:`mlspec_attest.digest.cluster.session` connects; with neither, hash locally)."""
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from msgspec import Struct, field
 
 from mlspec_attest.digest.directory import path_components_key
 from mlspec_attest.digest.walk import walk_tree
@@ -50,8 +52,7 @@ MEDIA_SUFFIXES = frozenset(
 METADATA_NAMES = frozenset({"_SUCCESS", "_metadata", "_common_metadata", ".DS_Store"})
 
 
-@dataclass(frozen=True)
-class Dataset:
+class Dataset(Struct, frozen=True):
     """What one split or material is made of: the files holding its rows.
 
     ``format`` is ``csv``, ``tsv``, ``jsonl``, ``parquet`` or ``files`` (one
@@ -66,7 +67,20 @@ class Dataset:
     format: str
     shards: tuple[tuple[Path, str], ...]
     ignored: tuple[str, ...] = ()
-    known: Mapping[str, bytes] = field(default_factory=dict, compare=False, repr=False)
+    known: Mapping[str, bytes] = field(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal datasets name the same files the same way (``known`` is a cache)."""
+        return type(other) is Dataset and self._compared() == other._compared()
+
+    def __hash__(self) -> int:
+        return hash(self._compared())
+
+    def __repr__(self) -> str:
+        return f"Dataset{self._compared()!r}"
+
+    def _compared(self) -> tuple[Any, ...]:
+        return (self.path, self.format, self.shards, self.ignored)
 
 
 def _is_media(path: Path) -> bool:

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import cached_property, partial
 from json.encoder import encode_basestring
 from typing import Any, NamedTuple
+
+from msgspec import Struct
 
 from mlspec_attest.digest.scheme import (
     ALGORITHMS,
@@ -96,8 +97,7 @@ class FileEntry(NamedTuple):
 new_entry = partial(tuple.__new__, FileEntry)
 
 
-@dataclass(frozen=True)
-class ManifestDiff:
+class ManifestDiff(Struct, frozen=True, dict=True):
     """What differs between an attested manifest and the files now on disk."""
 
     added: tuple[str, ...] = ()
@@ -136,8 +136,7 @@ def _fast_name_ok(name: str) -> bool:
     return all(part and part != "." and part != ".." for part in name.split("/"))
 
 
-@dataclass(frozen=True)
-class DirectoryManifest:
+class DirectoryManifest(Struct, frozen=True, dict=True):
     """Every file under a directory with its digest, in path-component order."""
 
     entries: tuple[FileEntry, ...]

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
+
+from msgspec import Struct
 
 from mlspec_attest.digest._schedule import Cursor, run_workers
 from mlspec_attest.digest.directory import order_key
@@ -45,8 +46,7 @@ DEFAULT_REMOTE_WORKERS = 8
 """Objects (or shards) read at once: object stores reward concurrent requests."""
 
 
-@dataclass(frozen=True)
-class RemoteObject:
+class RemoteObject(Struct, frozen=True):
     """One object of a target: its manifest name (``.`` for a lone object), path and size."""
 
     name: str
@@ -54,8 +54,7 @@ class RemoteObject:
     size: int
 
 
-@dataclass(frozen=True)
-class RemoteTarget:
+class RemoteTarget(Struct, frozen=True):
     """What a URL names: one object or a prefix, with its objects in manifest order."""
 
     url: str

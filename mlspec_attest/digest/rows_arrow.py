@@ -20,9 +20,10 @@ import csv
 import io
 import zlib
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+from msgspec import Struct
 
 from mlspec_attest.errors import MlspecError, require
 from mlspec_attest.formats.csvquotes import QuoteCheck
@@ -37,8 +38,7 @@ READ_ERRORS: tuple[type[Exception], ...] = (ValueError, OSError, EOFError, zlib.
 _HEADER_ERRORS: tuple[type[Exception], ...] = (*READ_ERRORS, MlspecError)
 
 
-@dataclass(frozen=True)
-class Batch:
+class Batch(Struct, frozen=True):
     """Rows of one file: their columns' canonical pairs, names canonical and distinct.
 
     ``first`` and ``keys`` are the first row as the reference reads it and the names
@@ -103,8 +103,7 @@ class BatchEncoder:
         return Batch(self.names, columns, rows)
 
 
-@dataclass(frozen=True)
-class Rows:
+class Rows(Struct, frozen=True):
     """Rows a reader read with the reference instead (a part Arrow could not vouch
     for): each row's canonical names (null or not) and its normalized row."""
 

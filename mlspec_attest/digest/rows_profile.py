@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.digest.rows_arrow import Batch
 from mlspec_attest.formats.jsonio import canonical_value
@@ -21,8 +22,7 @@ from mlspec_attest.formats.rowarrow import arrow, python_values
 from mlspec_attest.formats.rowform import encode_row
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(Struct, frozen=True):
     """What one pass over a dataset learnt: rows, data files, columns, constant columns.
 
     ``constant`` are the columns that hold one value (null counting as a value)

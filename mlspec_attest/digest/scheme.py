@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from mlspec_attest.errors import BadInputError, UsageError
 
@@ -54,8 +55,7 @@ def check_combination(algorithm: str, serialization: str) -> None:
         )
 
 
-@dataclass(frozen=True)
-class DigestScheme:
+class DigestScheme(Struct, frozen=True):
     """How an artifact is hashed: algorithm, serialization and (for shards) shard size.
 
     The default, ``sha256``/``files``, is what every attestation used before

@@ -27,9 +27,10 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.digest.directory import model_root, path_components_key, sort_found
 from mlspec_attest.digest.engine import digest_files, digest_shards, shard_bounds
@@ -41,8 +42,7 @@ from mlspec_attest.errors import MalformedDocumentError, UsageError
 MAX_SHARD_SIZE = 2**53
 
 
-@dataclass(frozen=True)
-class Serialization:
+class Serialization(Struct, frozen=True):
     """How a model is turned into resources (model-signing's ``predicate.serialization``)."""
 
     method: str = "files"
@@ -118,8 +118,7 @@ def _shard_size(doc: dict[str, Any], what: str) -> int:
     return int(raw)
 
 
-@dataclass(frozen=True)
-class Resource:
+class Resource(Struct, frozen=True):
     """One signed item: a file or a file shard with its digest (lowercase hex)."""
 
     name: str
@@ -153,8 +152,7 @@ def root_digest(resources: Iterable[Resource]) -> str:
     return model_root([bytes.fromhex(r.digest) for r in resources])
 
 
-@dataclass(frozen=True)
-class SerializedModel:
+class SerializedModel(Struct, frozen=True):
     """A model's resources in model-signing order, and the entries it could not hold."""
 
     resources: tuple[Resource, ...]

@@ -27,10 +27,11 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
 
 from mlspec_attest.digest._reader import FileReader, open_regular
 from mlspec_attest.digest._schedule import run_workers
@@ -48,8 +49,7 @@ TIE = 0.02
 Report = Callable[[str], None]
 
 
-@dataclass
-class Measurement:
+class Measurement(Struct):
     strategy: ReadStrategy
     timings: list[dict[str, Any]] = field(default_factory=list)
     measured: str = ""

@@ -23,9 +23,10 @@ import os
 import stat
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
+
+from msgspec import Struct
 
 from mlspec_attest.errors import ArtifactPathError
 from mlspec_attest.formats.inputs import named
@@ -106,8 +107,7 @@ Pending = list[tuple[str, str, Ancestors]]
 NO_ANCESTORS: Ancestors = frozenset()
 
 
-@dataclass(frozen=True)
-class Refusal:
+class Refusal(Struct, frozen=True):
     """An entry a model cannot hold: left out of a model walk, reported by the caller."""
 
     check: str  # "symlink" or "special-file"

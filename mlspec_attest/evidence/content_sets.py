@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.digest.cluster_rows import hash_rows_anywhere
 from mlspec_attest.digest.datasets import Dataset
@@ -44,8 +45,7 @@ def complete_sets(
     return sets
 
 
-@dataclass(frozen=True)
-class HashedDataset:
+class HashedDataset(Struct, frozen=True):
     """A dataset read once or twice: its profile and the digest sets of the projections asked."""
 
     dataset: Dataset

@@ -15,9 +15,10 @@ import sys
 import zlib
 from bisect import bisect_left
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.errors import MalformedDocumentError
 from mlspec_attest.store.ledger import AttestationStore
@@ -28,8 +29,7 @@ _ADDRESS_RE = re.compile(r"^sha256:([0-9a-f]{64})$")
 _ZLIB_LEVEL = 6
 
 
-@dataclass(frozen=True, repr=False)
-class RowDigestSet:
+class RowDigestSet(Struct, frozen=True, dict=True):
     """The distinct row digests of one split, sorted, as one flat byte string."""
 
     digests: bytes
@@ -192,8 +192,7 @@ def is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-@dataclass(frozen=True)
-class Unusable:
+class Unusable(Struct, frozen=True, dict=True):
     """Why a stored digest set cannot be used (becomes a finding for each check needing it)."""
 
     kind: str

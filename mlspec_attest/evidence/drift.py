@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.errors import UsageError, require
 
@@ -27,8 +28,7 @@ PSI_FLOOR = 1e-4
 DEFAULT_BINS = 10
 
 
-@dataclass(frozen=True)
-class FeatureDrift:
+class FeatureDrift(Struct, frozen=True):
     """The drift of one feature."""
 
     psi: float
@@ -54,8 +54,7 @@ def _finite(values: Sequence[float], what: str) -> list[float]:
     return out
 
 
-@dataclass(frozen=True)
-class PsiReference:
+class PsiReference(Struct, frozen=True):
     """The training side of a PSI: the inner bin edges and each bin's floored share."""
 
     edges: Any

@@ -12,8 +12,9 @@ cannot look does not pass. Only stored sets are read: the row engine is not load
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.evidence.digest_sets import RowDigestSet, Unusable, load_digest_set
 from mlspec_attest.evidence.records import LEAKAGE_SCHEMA, retired_problem, schema_problem
@@ -25,8 +26,7 @@ MATERIAL_ROWS_SCHEMA = "https://mlspec-attest.dev/material-rows/v1"
 DETAILS_KEY = "materialRows"
 
 
-@dataclass(frozen=True)
-class ContentFinding:
+class ContentFinding(Struct, frozen=True):
     """One reason a stage may have read hold-back rows.
 
     ``kind`` is ``rows-read`` (it did: ``count`` rows of the hold-back split are
@@ -54,8 +54,7 @@ def _unusable(what: str, unusable: Unusable) -> ContentFinding:
     )
 
 
-@dataclass(frozen=True)
-class HoldbackRows:
+class HoldbackRows(Struct, frozen=True):
     """The hold-back split's digest sets, as the split stage signed them."""
 
     role: str

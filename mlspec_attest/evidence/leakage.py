@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.digest.datasets import Dataset, open_dataset
 from mlspec_attest.digest.rows import Profile, check_excluded, excluded_names
@@ -53,13 +54,17 @@ def _check_role(role: str) -> str:
     return check_name(role, "split role", ROLE_RE, _ROLE_REMEDY)
 
 
-@dataclass(frozen=True)
-class SplitProof:
+class SplitProof(Struct, frozen=True):
     """The ``details.leakage`` record of a split stage and the blobs it names."""
 
     record: dict[str, Any]
-    blobs: dict[str, bytes] = field(repr=False)
-    sets: dict[str, RowDigestSet] = field(repr=False)
+    blobs: dict[str, bytes]
+    sets: dict[str, RowDigestSet]
+
+    def __repr__(self) -> str:  # the blobs and sets hold every row's digest
+        return (
+            f"SplitProof(record={self.record!r}, blobs={len(self.blobs)}, sets={sorted(self.sets)})"
+        )
 
     def store(self, store: AttestationStore) -> None:
         for blob in self.blobs.values():

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard
+
+from msgspec import Struct, field
 
 from mlspec_attest.errors import MalformedDocumentError
 from mlspec_attest.formats.jsonio import load_file
@@ -19,8 +20,7 @@ from mlspec_attest.formats.schemas import schema_errors
 from mlspec_attest.formats.statement import check_finite_metrics
 
 
-@dataclass(frozen=True)
-class MetricsDocument:
+class MetricsDocument(Struct, frozen=True):
     """What ``--metrics FILE`` contributes to a stage: overall metrics, slices, intervals."""
 
     metrics: dict[str, float]

@@ -8,8 +8,9 @@ with the policy's tolerance. The verifier never needs the split files themselves
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.errors import UsageError
 from mlspec_attest.evidence.digest_sets import RowDigestSet, Unusable, is_count, load_digest_set
@@ -29,8 +30,7 @@ DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class LeakageFinding:
+class LeakageFinding(Struct, frozen=True):
     """One failed leakage check; ``expected``/``found`` are short human-readable values.
 
     ``kind`` is one of ``overlap-exceeds-tolerance``, ``attested-count-wrong``,

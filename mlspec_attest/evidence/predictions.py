@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from mlspec_attest.errors import BadInputError
 from mlspec_attest.formats.cells import Cell, TabularReader, as_text
@@ -33,8 +34,7 @@ def text_key(cell: str) -> str:
     return cell
 
 
-@dataclass(frozen=True)
-class Predictions:
+class Predictions(Struct, frozen=True):
     """The wanted columns of a predictions file, and the file line of each row."""
 
     path: Path

@@ -14,9 +14,10 @@ without the row engine.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from msgspec.structs import replace
 
 from mlspec_attest.digest.artifact import ArtifactDigest
 from mlspec_attest.digest.datasets import open_material

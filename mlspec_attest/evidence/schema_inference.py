@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+
+from msgspec import Struct, field
 
 from mlspec_attest.errors import UsageError
 from mlspec_attest.evidence.schema_document import (
@@ -53,8 +54,7 @@ def _column_type(kinds: set[ValueKind]) -> str:
     return "string"
 
 
-@dataclass
-class _ColumnSample:
+class _ColumnSample(Struct):
     kinds: set[ValueKind] = field(default_factory=set)
     missing: int = 0
     present: int = 0

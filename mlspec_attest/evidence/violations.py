@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Final
+
+from msgspec import Struct, field
 
 from mlspec_attest.formats.cells import (
     Cell,
@@ -39,8 +40,7 @@ VIOLATION_KINDS: Final = (
 )
 
 
-@dataclass(frozen=True)
-class ValidationResult:
+class ValidationResult(Struct, frozen=True):
     """The outcome of validating one dataset file against one data schema version."""
 
     schema_name: str
@@ -81,8 +81,7 @@ class ValidationResult:
         }
 
 
-@dataclass(frozen=True)
-class ColumnRule:
+class ColumnRule(Struct, frozen=True):
     name: str
     type: str
     nullable: bool

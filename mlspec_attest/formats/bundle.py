@@ -8,8 +8,9 @@ transparency-log entries in the same place, kept verbatim.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from msgspec import Struct, field
 
 from mlspec_attest.errors import MalformedDocumentError
 from mlspec_attest.formats.dsse import Envelope
@@ -24,8 +25,7 @@ KNOWN_BUNDLE_MEDIA_TYPES = (
 )
 
 
-@dataclass(frozen=True)
-class Bundle:
+class Bundle(Struct, frozen=True):
     """A Sigstore bundle whose content is a DSSE envelope."""
 
     envelope: Envelope

@@ -6,8 +6,9 @@ import base64
 import binascii
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.errors import MalformedDocumentError
 from mlspec_attest.formats.limits import MAX_DSSE_PAYLOAD_BYTES, MAX_DSSE_SIGNATURES, format_size
@@ -42,16 +43,14 @@ def b64decode_strict(value: Any, what: str, *, max_bytes: int | None = None) -> 
             raise MalformedDocumentError(f"{what}: not valid base64") from exc
 
 
-@dataclass(frozen=True)
-class EnvelopeSignature:
+class EnvelopeSignature(Struct, frozen=True):
     """One DSSE signature; ``keyid`` is a hint only and never trusted."""
 
     sig: bytes
     keyid: str = ""
 
 
-@dataclass(frozen=True)
-class Envelope:
+class Envelope(Struct, frozen=True):
     """A DSSE envelope."""
 
     payload: bytes

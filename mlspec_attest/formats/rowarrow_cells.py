@@ -11,8 +11,9 @@ spelling of doubles (:func:`double_tokens`).
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from typing import Any, Final
+
+from msgspec import Struct
 
 from mlspec_attest.errors import BadInputError, require
 from mlspec_attest.formats.jsonio import canonical_value
@@ -41,8 +42,7 @@ def arrow() -> tuple[Any, Any]:
     return pa, pc
 
 
-@dataclass(frozen=True)
-class Column:
+class Column(Struct, frozen=True):
     """One column's canonical pairs (string array, null for null values), each
     ``,["name",value]`` (see :func:`pair_prefix`).
 

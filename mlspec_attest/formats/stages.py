@@ -12,9 +12,10 @@ other names (split roles, run ids, schema names).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
+
+from msgspec import Struct
 
 from mlspec_attest.errors import UsageError
 
@@ -55,8 +56,7 @@ class StageKind(StrEnum):
     CUSTOM = "custom"
 
 
-@dataclass(frozen=True)
-class StageProfile:
+class StageProfile(Struct, frozen=True):
     """What a stage kind is for and what it should record."""
 
     kind: StageKind

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from mlspec_attest.errors import MalformedDocumentError
 from mlspec_attest.formats.fsutil import check_relative_name
@@ -38,8 +39,7 @@ MLSPEC_METADATA_VERSION = "https://mlspec-attest.dev/stage/v1"
 JSONScalar = str | int | float | bool | None
 
 
-@dataclass(frozen=True)
-class ResourceDescriptor:
+class ResourceDescriptor(Struct, frozen=True):
     """An in-toto ResourceDescriptor restricted to what stage links need."""
 
     name: str
@@ -73,8 +73,7 @@ class ResourceDescriptor:
         return cls(name, dict(digest), annotations)
 
 
-@dataclass(frozen=True)
-class CommandRecord:
+class CommandRecord(Struct, frozen=True):
     """What the wrapped stage command was and how it ended."""
 
     argv: tuple[str, ...] = ()
@@ -83,8 +82,7 @@ class CommandRecord:
     stderr_sha256: str | None = None
 
 
-@dataclass(frozen=True)
-class StageMetadata:
+class StageMetadata(Struct, frozen=True):
     """The ML metadata of one stage (``byproducts.mlspec``)."""
 
     stage: str
@@ -145,8 +143,7 @@ class StageMetadata:
         )
 
 
-@dataclass(frozen=True)
-class StageStatement:
+class StageStatement(Struct, frozen=True):
     """One stage's in-toto Statement (subject = products, Link v0.3 predicate)."""
 
     products: tuple[ResourceDescriptor, ...]

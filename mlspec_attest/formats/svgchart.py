@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Final
+
+from msgspec import Struct
 
 from mlspec_attest.formats.htmldoc import Markup, tag
 
@@ -24,15 +25,13 @@ LABEL_CHARS: Final = 22
 BAR_FILL: Final = "#4a78b5"
 
 
-@dataclass(frozen=True)
-class Bar:
+class Bar(Struct, frozen=True):
     label: str
     value: float
     note: str = ""
 
 
-@dataclass(frozen=True)
-class BarGroup:
+class BarGroup(Struct, frozen=True):
     title: str
     bars: tuple[Bar, ...]
 

@@ -13,8 +13,9 @@ Every label goes through :func:`mlspec_attest.formats.htmldoc.escape` (via ``tag
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Final
+
+from msgspec import Struct
 
 from mlspec_attest.formats.htmldoc import Markup, colours, tag
 
@@ -29,8 +30,7 @@ LINE_CHARS: Final = 32
 MAX_NODES: Final = 400
 
 
-@dataclass(frozen=True)
-class Node:
+class Node(Struct, frozen=True):
     """One box: a bold first line, more lines under it, a status that picks its colours."""
 
     key: str
@@ -40,16 +40,14 @@ class Node:
     dashed: bool = False
 
 
-@dataclass(frozen=True)
-class Edge:
+class Edge(Struct, frozen=True):
     source: str
     target: str
     tooltip: str = ""
     dashed: bool = False
 
 
-@dataclass(frozen=True)
-class Placed:
+class Placed(Struct, frozen=True):
     node: Node
     x: int
     y: int

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from msgspec import Struct, field
 
 from mlspec_attest._version import VERIFIER_ID
 from mlspec_attest.errors import MalformedDocumentError
@@ -59,8 +60,7 @@ class Result(StrEnum):
     FAILED = "FAILED"
 
 
-@dataclass(frozen=True)
-class InputAttestation:
+class InputAttestation(Struct, frozen=True):
     """One stage attestation the verdict used: its stage, where it is, its payload digest."""
 
     stage: str
@@ -71,8 +71,7 @@ class InputAttestation:
         return {"name": self.stage, "uri": self.uri, "digest": {"sha256": self.sha256}}
 
 
-@dataclass(frozen=True)
-class VerificationSummary:
+class VerificationSummary(Struct, frozen=True):
     """One verification summary; :meth:`to_payload` is what is signed."""
 
     subjects: tuple[ResourceDescriptor, ...]

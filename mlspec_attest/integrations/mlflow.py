@@ -27,10 +27,11 @@ import math
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.api import StageSession, attest
 from mlspec_attest.attestation.stage import SignedStage
@@ -52,8 +53,7 @@ MAX_VALUE_CHARS = 6000
 TAG_PREFIX = "mlspec."
 
 
-@dataclass(frozen=True)
-class RunValues:
+class RunValues(Struct, frozen=True):
     """What an MLflow run recorded: params (numbers where the text is one) and metrics."""
 
     run_id: str
@@ -62,8 +62,7 @@ class RunValues:
     metrics: dict[str, float]
 
 
-@dataclass(frozen=True)
-class Promotion:
+class Promotion(Struct, frozen=True):
     """An alias set on a model version, and the verified facts it was set for."""
 
     name: str

@@ -37,9 +37,10 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Generic, TypeVar
+
+from msgspec import Struct, field
 
 from mlspec_attest import api
 from mlspec_attest.api import StageSession
@@ -61,8 +62,7 @@ _UNSAFE = re.compile(rf"[^{RUN_ID_CHARS}]+")
 _TAG_LEN = 12
 
 
-@dataclass(frozen=True)
-class Artifact:
+class Artifact(Struct, frozen=True):
     """One declared input or output: a path (or object store URL) and its role, if any."""
 
     path: str
@@ -114,8 +114,7 @@ def run_id_for(*parts: str) -> str:
     return f"{safe}-{tag}" if safe else tag
 
 
-@dataclass(frozen=True)
-class TaskStage:
+class TaskStage(Struct, frozen=True):
     """What one task signs: built once (at DAG/flow/pipeline definition), signed per run."""
 
     stage: str
@@ -183,8 +182,7 @@ class TaskStage:
         return self.run_id or os.environ.get(RUN_ENV) or orchestrator_run
 
 
-@dataclass(frozen=True)
-class SignedTask(Generic[R]):
+class SignedTask(Struct, Generic[R], frozen=True):
     """What the task's work returned, and the stage it signed."""
 
     value: R

@@ -14,13 +14,14 @@ each field to the attestation it comes from.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
+from msgspec.structs import replace
 
 from mlspec_attest.formats.fsutil import atomic_write
 from mlspec_attest.formats.inputs import named
@@ -43,8 +44,7 @@ PERFORMANCE_KINDS = (StageKind.EVALUATE.value, StageKind.TEST.value)
 _NOT_TABULAR = frozenset({"none"})
 
 
-@dataclass(frozen=True)
-class AttestationRef:
+class AttestationRef(Struct, frozen=True):
     """One accepted attestation: where it is in the store, its payload digest, its signer."""
 
     stage: str
@@ -53,8 +53,7 @@ class AttestationRef:
     signer: str
 
 
-@dataclass(frozen=True)
-class Artifact:
+class Artifact(Struct, frozen=True):
     """A file or directory the pipeline attested, with the digests it was signed with."""
 
     name: str
@@ -62,8 +61,7 @@ class Artifact:
     size: int | None = None
 
 
-@dataclass
-class Dataset:
+class Dataset(Struct):
     """A dataset some stage read or wrote: roles it played, stages that used it, its rows."""
 
     artifact: Artifact
@@ -72,8 +70,7 @@ class Dataset:
     rows: int | None = None
 
 
-@dataclass(frozen=True)
-class Metric:
+class Metric(Struct, frozen=True):
     """One performance metric of one stage, overall (``slice`` None) or of one slice."""
 
     stage: str
@@ -84,8 +81,7 @@ class Metric:
     interval: tuple[float, float] | None = None
 
 
-@dataclass(frozen=True)
-class Stage:
+class Stage(Struct, frozen=True):
     """One stage of the run as the verifier accepted it."""
 
     name: str
@@ -100,8 +96,7 @@ class Stage:
     attestations: tuple[AttestationRef, ...]
 
 
-@dataclass(frozen=True)
-class RunFacts:
+class RunFacts(Struct, frozen=True):
     """Everything an exported bill of materials says, all from accepted attestations."""
 
     run_id: str
@@ -161,7 +156,7 @@ def verified_run(
     """
     checked = signed
     if not artifacts and signed.policy.deploy:
-        checked = dataclasses.replace(signed, policy=dataclasses.replace(signed.policy, deploy={}))
+        checked = replace(signed, policy=replace(signed.policy, deploy={}))
     verifier = _CapturingVerifier(
         checked, list(owner_keys), store, run_id=run_id, artifacts=artifacts, now=now
     )
@@ -323,8 +318,7 @@ def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-@dataclass(frozen=True)
-class VerifiedExport:
+class VerifiedExport(Struct, frozen=True):
     """A document written from a verified run; ``document`` is None when it was denied."""
 
     report: VerificationReport

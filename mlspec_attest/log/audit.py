@@ -13,9 +13,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.errors import BadInputError, KeyLoadError
 from mlspec_attest.formats.inputs import named
@@ -34,8 +35,7 @@ SCHEMA = "https://mlspec-attest.dev/log-verification/v1"
 OK, TAMPERED, UNREADABLE = "ok", "tampered", "unreadable"
 
 
-@dataclass(frozen=True)
-class LogState:
+class LogState(Struct, frozen=True):
     """Where the log ends, for a writer that continues it."""
 
     count: int  # whole records
@@ -48,8 +48,7 @@ class LogState:
     last_offset: int | None  # where the last record starts, if the exact read saw it
 
 
-@dataclass(frozen=True)
-class LogAudit:
+class LogAudit(Struct, frozen=True):
     """The verdict on a log directory, with every finding."""
 
     directory: Path
@@ -63,7 +62,18 @@ class LogAudit:
     findings: tuple[Finding, ...] = ()
     mode: str = "exact"
     problem: str | None = None
-    state: LogState | None = field(default=None, compare=False, repr=False)
+    #: What the audit read (for ``log prove`` and ``trace``); not part of the verdict, so
+    #: neither compared nor shown.
+    state: LogState | None = None
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is LogAudit and _verdict(self) == _verdict(other)
+
+    def __hash__(self) -> int:
+        return hash(_verdict(self))
+
+    def __repr__(self) -> str:
+        return f"LogAudit{_verdict(self)!r}"
 
     @property
     def ok(self) -> bool:
@@ -92,6 +102,11 @@ class LogAudit:
             "checkpoints": [c.to_json() for c in self.checkpoints],
             "findings": [f.to_json() for f in self.findings],
         }
+
+
+def _verdict(audit: LogAudit) -> tuple[Any, ...]:
+    """An audit's fields but ``state``: what two audits are compared and shown by."""
+    return tuple(getattr(audit, name) for name in LogAudit.__struct_fields__ if name != "state")
 
 
 def verify_log(

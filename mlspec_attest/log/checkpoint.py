@@ -15,7 +15,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from mlspec_attest.errors import BadInputError, SignatureVerificationError
 from mlspec_attest.formats.signer import PublicKeyVerifier, Signer
@@ -28,8 +29,7 @@ _ORIGIN_PART = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_TREE_SIZE = 2**63 - 1
 
 
-@dataclass(frozen=True)
-class Checkpoint:
+class Checkpoint(Struct, frozen=True):
     """A checkpoint body: origin, tree size, root hash, extension lines."""
 
     origin: str

@@ -10,9 +10,10 @@ where the fast pass (:mod:`.fastpath`) stopped after the signed records.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+
+from msgspec import Struct, field
 
 from mlspec_attest.log.files import ACCESS_LOG, RECORDS
 from mlspec_attest.log.merkle import CompactRange, leaf_hash
@@ -30,8 +31,7 @@ class LineState(StrEnum):
     PARTIAL = "partial"  # the last line, without its newline
 
 
-@dataclass
-class Entry:
+class Entry(Struct):
     """One record as the exact reading saw it."""
 
     position: int
@@ -44,8 +44,7 @@ class Entry:
     line_index: int | None = None  # where its line is in access.log (0-based)
 
 
-@dataclass
-class Start:
+class Start(Struct):
     """Where reading begins: a count of records already verified, and their state."""
 
     position: int = 0
@@ -55,8 +54,7 @@ class Start:
     prev: bytes = ZERO
 
 
-@dataclass
-class Lines:
+class Lines(Struct):
     """``access.log`` from the start, indexed by the seq each line names."""
 
     by_seq: dict[int, tuple[int, bytes]] = field(default_factory=dict)  # seq -> (index, digest)
@@ -68,8 +66,7 @@ class Lines:
     end: int = 0  # offset after the last complete line
 
 
-@dataclass
-class ExactScan:
+class ExactScan(Struct):
     """The result of reading the log exactly from a :class:`Start`."""
 
     start: Start

@@ -16,8 +16,9 @@ key signs; an audit never trusts them: the caller names the key.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from mlspec_attest.errors import BadInputError, SignatureVerificationError
 from mlspec_attest.formats.limits import MAX_CHECKPOINT_BYTES, read_limited
@@ -37,8 +38,7 @@ def numbered(directory: Path, size: int) -> Path:
     return directory / CHECKPOINTS / f"{size}.checkpoint"
 
 
-@dataclass(frozen=True)
-class CheckpointFile:
+class CheckpointFile(Struct, frozen=True):
     """One checkpoint file and what became of it: verified, or why not."""
 
     path: Path

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from msgspec import Struct
 
 
 class Kind(StrEnum):
@@ -44,8 +45,7 @@ REMEDIES: dict[Kind, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(Struct, frozen=True):
     """One problem: its kind, the record it concerns (seq and request id, when known),
     a message, and what to do."""
 

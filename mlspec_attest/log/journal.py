@@ -53,9 +53,10 @@ import os
 import re
 import struct
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Final
+
+from msgspec import Struct
 
 from mlspec_attest.errors import StoreError
 from mlspec_attest.formats.limits import MAX_LOG_RECORD_BYTES, MiB, format_size, too_large
@@ -200,8 +201,7 @@ class JournalWriter:
             self._leave_segment()
 
 
-@dataclass
-class _Position:
+class _Position(Struct):
     first: int  # the segment's first index
     path: Path
     offset: int = 0

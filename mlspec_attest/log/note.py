@@ -32,11 +32,11 @@ import base64
 import binascii
 import hashlib
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from msgspec import Struct
 
 from mlspec_attest.errors import BadInputError, KeyLoadError, SignatureVerificationError
 from mlspec_attest.formats.inputs import named
@@ -57,8 +57,7 @@ _SPACES = re.compile(r"\s", re.UNICODE)
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
 
 
-@dataclass(frozen=True)
-class NoteKey:
+class NoteKey(Struct, frozen=True):
     """A public key as signed notes name it: its name, type, key ID and encoding."""
 
     name: str
@@ -179,15 +178,13 @@ def _check_text(text: str) -> None:
         raise BadInputError("note text must not contain control characters")
 
 
-@dataclass(frozen=True)
-class NoteSignature:
+class NoteSignature(Struct, frozen=True):
     name: str
     key_id: bytes
     signature: bytes
 
 
-@dataclass(frozen=True)
-class Note:
+class Note(Struct, frozen=True):
     """A parsed (not yet verified) signed note."""
 
     text: str

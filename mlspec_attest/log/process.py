@@ -37,10 +37,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable
-from dataclasses import asdict
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, ClassVar, Unpack
+
+from msgspec.structs import asdict
 
 from mlspec_attest.errors import StoreError, UsageError
 from mlspec_attest.log.fork_guard import forget_log, guard

@@ -12,9 +12,10 @@ consistency path between them.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.errors import BadInputError, MalformedDocumentError, VerificationError
 from mlspec_attest.formats.dsse import b64decode_strict
@@ -37,8 +38,7 @@ class ProofError(VerificationError):
     """A proof that does not hold, or a log that cannot give one."""
 
 
-@dataclass(frozen=True)
-class InclusionProof:
+class InclusionProof(Struct, frozen=True):
     """One record, where it is in the tree, and the signed tree head it is proven under."""
 
     record: InferenceRecord
@@ -205,8 +205,7 @@ def verify_inclusion(
     return InclusionProof(record, raw, index, checkpoint, note, tuple(path))
 
 
-@dataclass(frozen=True)
-class ConsistencyProof:
+class ConsistencyProof(Struct, frozen=True):
     """Two signed checkpoints of one log, and the path showing the older is a prefix."""
 
     old: Checkpoint

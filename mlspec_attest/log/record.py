@@ -51,11 +51,11 @@ import hashlib
 import io
 import math
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import cbor2
+from msgspec import Struct
 
 from mlspec_attest.errors import MalformedDocumentError
 from mlspec_attest.formats.limits import MAX_JSON_DEPTH, MAX_LOG_RECORD_BYTES, too_large
@@ -172,8 +172,7 @@ def _subclass(node: Any) -> Any:
     raise RecordError(f"output holds a {type(node).__name__}, not a JSON value")
 
 
-@dataclass(frozen=True)
-class InferenceRecord:
+class InferenceRecord(Struct, frozen=True):
     """One inference request as the log keeps it (see the module docstring for the keys)."""
 
     seq: int

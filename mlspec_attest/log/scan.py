@@ -19,11 +19,11 @@ import io
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import cbor2
+from msgspec import Struct
 
 from mlspec_attest.formats.limits import (
     MAX_ACCESS_LOG_LINE_BYTES,
@@ -37,8 +37,7 @@ _CHUNK = 2 * MAX_LOG_RECORD_BYTES + 1
 _LINE_CHUNK = 8 * MiB
 
 
-@dataclass(frozen=True)
-class Scanned:
+class Scanned(Struct, frozen=True):
     """One record as read: where it starts, its bytes, and its decoded value or problem."""
 
     offset: int
@@ -151,8 +150,7 @@ def _reason(exc: BaseException) -> str:
     return str(message or exc) or type(exc).__name__
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(Struct, frozen=True):
     """One line of ``access.log``: its offset, its bytes (no newline), whether it ended in
     a newline, and whether it was cut at the line limit."""
 

@@ -13,9 +13,10 @@ not fail the trace.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
 
 from mlspec_attest.errors import BadInputError, MlspecError, VerificationError
 from mlspec_attest.formats.bundle import Bundle
@@ -30,8 +31,7 @@ from mlspec_attest.store.ledger import AttestationStore
 TRACE_SCHEMA = "https://mlspec-attest.dev/log-trace/v1"
 
 
-@dataclass(frozen=True)
-class SummaryView:
+class SummaryView(Struct, frozen=True):
     """What a stored verification summary says, as far as it could be read."""
 
     path: Path
@@ -50,8 +50,7 @@ class SummaryView:
         }
 
 
-@dataclass(frozen=True)
-class Trace:
+class Trace(Struct, frozen=True):
     """A proven record and what it was served under."""
 
     audit: LogAudit

@@ -20,8 +20,9 @@ from __future__ import annotations
 import contextlib
 import pickle
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from msgspec import Struct
 
 from mlspec_attest import errors
 from mlspec_attest.errors import MlspecError, StoreError
@@ -39,8 +40,7 @@ SYNC = b"sync"
 WireError = tuple[str, str, str | None]
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(Struct, frozen=True):
     """What the writer needs to open the log: where, the key, the origin, and the other
     options of ``InferenceLog.open`` (``writer.LogOptions``)."""
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.errors import MalformedDocumentError, require
 from mlspec_attest.policy.celparser import install as install_parser
@@ -89,8 +90,7 @@ class Activation(Mapping[str, Any]):
         return self._converted[name]
 
 
-@dataclass(frozen=True)
-class CompiledExpression:
+class CompiledExpression(Struct, frozen=True):
     """A parsed CEL expression, ready to evaluate against activations."""
 
     text: str

@@ -18,11 +18,12 @@ from __future__ import annotations
 import ast
 import copy
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct, field
 
 from mlspec_attest.formats.rfc3339 import parse_day_or_instant
 from mlspec_attest.formats.schemas import load_schema, schema_errors
@@ -125,8 +126,7 @@ def _in_words(message: str) -> str:
 
 
 # -------------------------------------------------------------- what the checks can read
-@dataclass
-class _Usable:
+class _Usable(Struct):
     """A copy of the document the section checks can read, made from one the schema refused."""
 
     doc: dict[str, Any]

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
 
 from mlspec_attest.errors import MalformedDocumentError
 from mlspec_attest.evidence.metrics_file import load_metrics_file
@@ -43,8 +44,7 @@ def as_doubles(values: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class Evidence:
+class Evidence(Struct, frozen=True):
     """The attested metrics of one stage, as criteria see them."""
 
     stage: str
@@ -68,8 +68,7 @@ class Evidence:
         }
 
 
-@dataclass(frozen=True)
-class CriterionResult:
+class CriterionResult(Struct, frozen=True):
     """The outcome of one criterion, for reports."""
 
     id: str

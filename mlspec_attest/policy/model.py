@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct, field
 
 from mlspec_attest.errors import UsageError
 from mlspec_attest.formats.jsonio import canonical
@@ -24,8 +25,7 @@ POLICY_API_VERSION = "mlspec-attest/v1"
 POLICY_KIND = "Policy"
 
 
-@dataclass(frozen=True)
-class Functionary:
+class Functionary(Struct, frozen=True):
     """A party allowed to sign stages: a public key, or a Sigstore identity (keyless)."""
 
     name: str
@@ -66,8 +66,7 @@ class Functionary:
         return out
 
 
-@dataclass(frozen=True)
-class StagePolicy:
+class StagePolicy(Struct, frozen=True):
     """What the policy demands of one stage."""
 
     name: str
@@ -81,8 +80,7 @@ class StagePolicy:
     description: str = ""
 
 
-@dataclass(frozen=True)
-class DeployArtifact:
+class DeployArtifact(Struct, frozen=True):
     """A file or directory that must, at deploy time, equal one stage's product."""
 
     role: str
@@ -92,8 +90,7 @@ class DeployArtifact:
     description: str = ""
 
 
-@dataclass(frozen=True)
-class SeparationRule:
+class SeparationRule(Struct, frozen=True):
     """Evaluation and hold-back test must be provably separate."""
 
     split: str
@@ -116,8 +113,7 @@ class SeparationRule:
         }
 
 
-@dataclass(frozen=True)
-class LeakageRule:
+class LeakageRule(Struct, frozen=True):
     """Row overlap between splits, recomputed from the split stage's digest sets."""
 
     stage: str
@@ -136,8 +132,7 @@ class LeakageRule:
         }
 
 
-@dataclass(frozen=True)
-class DataValidationRule:
+class DataValidationRule(Struct, frozen=True):
     """Validation passed against a named schema version; no deprecated data trained on."""
 
     stage: str
@@ -158,8 +153,7 @@ class DataValidationRule:
         return out
 
 
-@dataclass(frozen=True)
-class Requirement:
+class Requirement(Struct, frozen=True):
     """What must hold of a run: a CEL expression over the stage records (``expr``), or a
     typed bound on one stage's attested metrics (``criterion``: the vocabulary of the
     objectives' criteria, judged by :mod:`mlspec_attest.policy.criteria`)."""
@@ -178,8 +172,7 @@ class Requirement:
         return out
 
 
-@dataclass(frozen=True)
-class RollbackTarget:
+class RollbackTarget(Struct, frozen=True):
     """The model to roll back to, named by its passing verification summary."""
 
     summary: str
@@ -193,8 +186,7 @@ class RollbackTarget:
         return out
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(Struct, frozen=True):
     """A validated policy. Build it with :func:`mlspec_attest.policy.load_policy_yaml`."""
 
     expires: datetime

@@ -16,9 +16,10 @@ failed criterion with its own message.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.errors import MalformedDocumentError, PolicyError
 from mlspec_attest.formats.limits import MAX_OBJECTIVES_BYTES
@@ -35,8 +36,7 @@ from mlspec_attest.policy.source import parse_yaml
 OBJECTIVES_KIND = "Objectives"
 
 
-@dataclass(frozen=True)
-class Objectives:
+class Objectives(Struct, frozen=True):
     """A validated objectives document."""
 
     name: str

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+
+from msgspec import Struct, field
 
 from mlspec_attest.formats.rfc3339 import format_rfc3339
 
@@ -16,8 +17,7 @@ EXPIRES_SOON = timedelta(days=30)
 """Lint warns about a policy that expires sooner than this: renew and re-sign it in time."""
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(Struct, frozen=True):
     """One finding of the policy linter.
 
     ``path`` is the field as a JSON path, lists counted from 0 (``stages[9].kind``), for
@@ -68,8 +68,7 @@ def human_path(path: Sequence[str | int], stage_names: Sequence[str | None] = ()
     return f"{stage}, {rest}" if rest else stage
 
 
-@dataclass
-class Findings:
+class Findings(Struct):
     """The problems found so far, each placed on its source line.
 
     Calling it records one: ``report(["stages", 0, "name"], "duplicate stage name")``.

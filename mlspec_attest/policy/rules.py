@@ -17,8 +17,9 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
+
+from msgspec import Struct
 
 Digests = Mapping[str, Mapping[str, str]]
 
@@ -37,8 +38,7 @@ class RuleSyntaxError(ValueError):
     """A rule string does not follow the in-toto rule grammar."""
 
 
-@dataclass(frozen=True)
-class ArtifactRule:
+class ArtifactRule(Struct, frozen=True):
     """One parsed artifact rule."""
 
     verb: RuleVerb
@@ -112,8 +112,7 @@ class ArtifactRule:
         return cls(RuleVerb.MATCH, pattern, source_prefix, dest_type, dest_prefix, rest[1])
 
 
-@dataclass(frozen=True)
-class RuleViolation:
+class RuleViolation(Struct, frozen=True):
     """Why one rule rejected a link's artifacts."""
 
     rule: ArtifactRule
@@ -121,8 +120,7 @@ class RuleViolation:
     message: str
 
 
-@dataclass(frozen=True)
-class LinkArtifacts:
+class LinkArtifacts(Struct, frozen=True):
     """The materials and products of one stage, as name -> DigestSet."""
 
     materials: Digests

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.errors import MalformedDocumentError, PolicyError
 from mlspec_attest.formats.dsse import Envelope
@@ -22,8 +23,7 @@ YAML_SUFFIXES = (".yaml", ".yml")
 """A policy file with one of these suffixes is YAML; any other is a signed policy (JSON)."""
 
 
-@dataclass(frozen=True)
-class SignedPolicy:
+class SignedPolicy(Struct, frozen=True):
     """A parsed (not yet trusted) signed policy."""
 
     envelope: Envelope

@@ -11,8 +11,9 @@ warnings are kept). No store, no run: a wrong owner key is named as such.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
+
+from msgspec import Struct
 
 from mlspec_attest.errors import UsageError
 from mlspec_attest.formats.inputs import named
@@ -22,8 +23,7 @@ from mlspec_attest.policy.problems import Problem, expiry_problems
 from mlspec_attest.policy.signed import SignedPolicy
 
 
-@dataclass(frozen=True)
-class SignedPolicyCheck:
+class SignedPolicyCheck(Struct, frozen=True):
     """What :func:`check_signed_policy` found."""
 
     digest: str

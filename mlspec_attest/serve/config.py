@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Final
+
+from msgspec import Struct
 
 from mlspec_attest.errors import UsageError
 from mlspec_attest.formats import limits
@@ -15,8 +16,7 @@ _HEADER_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
 LOG_WRITERS: Final = ("journal", "process", "inline")
 
 
-@dataclass(frozen=True)
-class ServeConfig:
+class ServeConfig(Struct, frozen=True):
     """How a server runs. Every field is shown by ``/varz``; none may hold a secret
     (the log's signing key is given to the log, never here)."""
 

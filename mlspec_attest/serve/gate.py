@@ -27,10 +27,11 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Literal
+
+from msgspec import Struct
 
 from mlspec_attest.digest.directory import DirectoryManifest, FileEntry, sort_found
 from mlspec_attest.digest.walk import walk_tree
@@ -58,8 +59,7 @@ WORKERS = 4  # files hashed at once (hashlib releases the GIL)
 _OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
 
-@dataclass(frozen=True)
-class VerifiedFiles:
+class VerifiedFiles(Struct, frozen=True):
     """A model whose digests matched: ``digest`` (the root, or the single file's sha256)
     and ``address`` (directories), every file name in manifest order, the total size,
     read-only views of the bytes by name (empty unless kept), where the copy went."""
@@ -73,8 +73,7 @@ class VerifiedFiles:
     copy: Path | None = None
 
 
-@dataclass
-class _Read:
+class _Read(Struct):
     name: str
     path: str
     sha256: str = ""

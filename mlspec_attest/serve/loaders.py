@@ -29,10 +29,11 @@ from __future__ import annotations
 import io
 import pickle
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from types import ModuleType
 from typing import Any
+
+from msgspec import Struct, field
 
 from mlspec_attest.errors import (
     BadInputError,
@@ -89,8 +90,7 @@ def _plain(values: Any) -> list[Any]:
 
 
 # ------------------------------------------------------------------ predictors
-@dataclass(frozen=True)
-class EstimatorPredictor:
+class EstimatorPredictor(Struct, frozen=True):
     """An object with scikit-learn's ``predict`` (pickle, joblib)."""
 
     model: Any
@@ -101,8 +101,7 @@ class EstimatorPredictor:
         return _plain(self.model.predict(x))
 
 
-@dataclass(frozen=True)
-class LinearPredictor:
+class LinearPredictor(Struct, frozen=True):
     """rows · weight + bias (a safetensors linear model)."""
 
     weight: Any
@@ -113,8 +112,7 @@ class LinearPredictor:
         return _plain(x @ self.weight + self.bias)
 
 
-@dataclass(frozen=True)
-class OnnxPredictor:
+class OnnxPredictor(Struct, frozen=True):
     """The first input fed float32 [rows, features], the first output flattened."""
 
     session: Any
@@ -226,8 +224,7 @@ def choose_entry(names: Sequence[str], entry: str | None = None) -> str:
     )
 
 
-@dataclass(frozen=True)
-class Loaded:
+class Loaded(Struct, frozen=True):
     """A loaded model: the predictor, its format, the entry file it came from."""
 
     predictor: Predictor
@@ -261,8 +258,7 @@ def load_model(
     return Loaded(LOADERS[fmt](files[name], name), fmt, name)
 
 
-@dataclass(frozen=True)
-class ModelCard:
+class ModelCard(Struct, frozen=True):
     """What a package's ``model-card.json`` says: name, version, feature names, the rest."""
 
     name: str | None = None

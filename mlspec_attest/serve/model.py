@@ -9,8 +9,9 @@ recompute them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from msgspec import Struct, field
 
 
 class Predictor(Protocol):
@@ -19,8 +20,7 @@ class Predictor(Protocol):
     def predict(self, rows: Sequence[Sequence[float]]) -> list[Any]: ...
 
 
-@dataclass(frozen=True)
-class Binding:
+class Binding(Struct, frozen=True):
     """The verified pipeline a model is served under (all from the signed summary)."""
 
     model_digest: str
@@ -39,8 +39,7 @@ class Binding:
     """Where the summary says the model is served from."""
 
 
-@dataclass(frozen=True)
-class ServedModel:
+class ServedModel(Struct, frozen=True):
     """A model the gate opened: its name and version, the binding, the loaded predictor."""
 
     name: str

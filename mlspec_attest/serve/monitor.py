@@ -26,9 +26,10 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
 
 from mlspec_attest.errors import BadInputError, MlspecError, VerificationError
 from mlspec_attest.evidence.drift import DEFAULT_BINS, feature_drift
@@ -51,8 +52,7 @@ class MonitorDeniedError(VerificationError):
     """The log or the training data cannot be trusted for monitoring."""
 
 
-@dataclass(frozen=True)
-class MonitorRequest:
+class MonitorRequest(Struct, frozen=True):
     """What to monitor and against what."""
 
     log_dir: Path

@@ -14,9 +14,10 @@ failing model's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.policy.model import Policy
 from mlspec_attest.serve.gate import VerifiedFiles, read_verified
@@ -31,8 +32,7 @@ from mlspec_attest.serve.vsa_check import (
 )
 
 
-@dataclass(frozen=True)
-class RollbackTarget:
+class RollbackTarget(Struct, frozen=True):
     """A target that passed: its checked summary and its verified model files."""
 
     checked: CheckedSummary

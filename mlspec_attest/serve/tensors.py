@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, Final
+
+from msgspec import Struct
 
 from mlspec_attest.errors import BadInputError
 from mlspec_attest.formats import jsonio, limits
@@ -38,8 +39,7 @@ class PredictionError(Exception):
     """The predictor returned something that is not one prediction per row."""
 
 
-@dataclass(frozen=True)
-class InferRequest:
+class InferRequest(Struct, frozen=True):
     """A decoded v2 request: its rows and the id the client gave it, if any."""
 
     rows: Rows

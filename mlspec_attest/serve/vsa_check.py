@@ -19,11 +19,13 @@ parse, a :class:`~mlspec_attest.errors.MalformedDocumentError` (exit 3).
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
+from msgspec.structs import asdict
 
 from mlspec_attest.errors import (
     BackendError,
@@ -74,8 +76,7 @@ class GateCheck(StrEnum):
     ROLLBACK_TARGET = "rollback-target"
 
 
-@dataclass(frozen=True)
-class GateReason:
+class GateReason(Struct, frozen=True):
     """One reason the gate refuses: the check, what it expected, what it found, the fix."""
 
     check: GateCheck
@@ -102,8 +103,7 @@ def deny(reasons: list[GateReason], what: str) -> GateDeniedError:
     return GateDeniedError(f"gate denied {what}{count}: {reasons[0].message}", tuple(reasons))
 
 
-@dataclass(frozen=True)
-class VerifierTrust:
+class VerifierTrust(Struct, frozen=True):
     """Who may sign a summary the gate accepts: verifier keys, or Sigstore identities
     under a trust root. Nothing is trusted by default."""
 
@@ -112,8 +112,7 @@ class VerifierTrust:
     trust_root: TrustRoot | None = None
 
 
-@dataclass(frozen=True)
-class GateExpectations:
+class GateExpectations(Struct, frozen=True):
     """What the summary must say besides PASSED; ``None`` leaves a field unchecked.
 
     ``policy_digest``: sha256 (hex, or ``sha256:HEX``) of the policy the pipeline met;
@@ -129,8 +128,7 @@ class GateExpectations:
     role: str = "model"
 
 
-@dataclass(frozen=True)
-class CheckedSummary:
+class CheckedSummary(Struct, frozen=True):
     """A summary that passed :func:`check_summary`; only this opens a model."""
 
     summary: VerificationSummary

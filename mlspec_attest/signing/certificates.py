@@ -13,21 +13,20 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID
+from msgspec import Struct
 
 from mlspec_attest.formats.inputs import named
 
 MAX_CHAIN_DEPTH = 8
 
 
-@dataclass(frozen=True)
-class ChainProblem:
+class ChainProblem(Struct, frozen=True):
     """Why a certificate is not trusted: the check that failed and the details to show."""
 
     check: str  # "certificate-chain" or "certificate-usage"

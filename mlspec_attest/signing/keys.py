@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from cryptography.exceptions import InternalError, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from msgspec import Struct
 
 from mlspec_attest.errors import KeyLoadError
 from mlspec_attest.formats.fsutil import atomic_write
@@ -53,8 +53,7 @@ class KeyType(StrEnum):
     RSA_3072 = "rsa-3072"
 
 
-@dataclass(frozen=True)
-class LocalPublicKey:
+class LocalPublicKey(Struct, frozen=True):
     """A public key that verifies signatures made by :class:`LocalKeySigner`."""
 
     key: SupportedPublicKey
@@ -93,8 +92,7 @@ class LocalPublicKey:
         return schemes.verify(self.key, signature, data, use)
 
 
-@dataclass(frozen=True)
-class LocalKeySigner:
+class LocalKeySigner(Struct, frozen=True):
     """Signs with a private key held in memory."""
 
     private_key: SupportedPrivateKey

@@ -20,13 +20,13 @@ in docs/sigstore.md ("Keys and signature schemes"):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from msgspec import Struct
 
 from mlspec_attest.errors import KeyLoadError
 from mlspec_attest.formats.inputs import named
@@ -46,8 +46,7 @@ class Use(StrEnum):
     OMS_LEGACY = "oms-legacy"  # model-signing < 1.0 signatures (legacy PAE)
 
 
-@dataclass(frozen=True)
-class Curve:
+class Curve(Struct, frozen=True):
     """An accepted elliptic curve: its hash and the names the formats give it."""
 
     name: str  # cryptography's curve name

@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from mlspec_attest.errors import BadInputError
 from mlspec_attest.store.index_backend import IndexDb, IndexLocation, SqliteIndex
@@ -65,8 +66,7 @@ BATCH_BUNDLES = 2000
 DIR_QUERIES = 200
 
 
-@dataclass(frozen=True)
-class IndexBuild:
+class IndexBuild(Struct, frozen=True):
     """What one update of the index did, and what the index holds after it."""
 
     where: str
@@ -85,8 +85,7 @@ class IndexBuild:
         )
 
 
-@dataclass(frozen=True)
-class StoreScan:
+class StoreScan(Struct, frozen=True):
     """Every file the index covers (relative path -> (size, mtime_ns)), each directory's
     fingerprint (over its files) and the store's (over the directories')."""
 

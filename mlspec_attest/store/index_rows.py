@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
 
 from mlspec_attest.errors import MlspecError
 from mlspec_attest.formats.bundle import Bundle
@@ -31,8 +32,7 @@ def no_identity(bundle: Bundle) -> tuple[str | None, str | None]:
     return None, None
 
 
-@dataclass(frozen=True)
-class Artifact:
+class Artifact(Struct, frozen=True):
     """One material or product (or a summary's subject) with its digest set."""
 
     side: str  # "material" | "product" | "subject"
@@ -41,8 +41,7 @@ class Artifact:
     digests: dict[str, str]
 
 
-@dataclass(frozen=True)
-class Signer:
+class Signer(Struct, frozen=True):
     """Who the bundle says signed it (claimed, not verified)."""
 
     keyid: str | None = None
@@ -56,8 +55,7 @@ class Signer:
         return cls(bundle.key_hint, identity, issuer, _integrated_time(bundle))
 
 
-@dataclass(frozen=True)
-class AttestationRow:
+class AttestationRow(Struct, frozen=True):
     """One stage attestation file as the index records it."""
 
     run_id: str
@@ -77,8 +75,7 @@ class AttestationRow:
     error: str | None = None
 
 
-@dataclass(frozen=True)
-class SummaryRow:
+class SummaryRow(Struct, frozen=True):
     """One stored verification summary as the index records it."""
 
     file: str

@@ -26,8 +26,9 @@ Indexes are created after a full build's bulk load.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from msgspec import Struct, field
 
 from mlspec_attest.store.index_rows import Artifact, AttestationRow, SummaryRow, as_json
 
@@ -151,8 +152,7 @@ def statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
-@dataclass(frozen=True)
-class IndexState:
+class IndexState(Struct, frozen=True):
     """What an index says about itself (its ``meta`` table)."""
 
     schema: str | None
@@ -178,8 +178,7 @@ class Writer(Protocol):
         """Bulk-load ``rows`` into ``table``."""
 
 
-@dataclass
-class Batch:
+class Batch(Struct):
     """Rows of several bundles, per table, with ids allocated from ``next_id`` onwards."""
 
     next_id: dict[str, int]  # "attestations" | "summaries" | "artifacts" -> next free id

@@ -23,8 +23,9 @@ import re
 import stat
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from mlspec_attest.errors import BadInputError, MlspecError, StoreError, UsageError
 from mlspec_attest.formats.bundle import Bundle
@@ -69,8 +70,7 @@ def check_run_id(run_id: str) -> str:
     return check_name(run_id, "run id", RUN_ID_RE, _RUN_ID_REMEDY)
 
 
-@dataclass(frozen=True)
-class StoredAttestation:
+class StoredAttestation(Struct, frozen=True):
     """One bundle file from the store; ``error`` is set when it could not be parsed."""
 
     path: Path

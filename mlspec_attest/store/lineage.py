@@ -10,8 +10,9 @@ not a new model. The facts come from the index, so they are claims (see
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 DATA_CHAIN = frozenset({"ingest", "analyze", "transform", "validate", "split", "train", "package"})
 MODEL_KINDS = ("train", "package")
@@ -19,8 +20,7 @@ MODEL_KINDS = ("train", "package")
 Digest = tuple[str, str]  # (algorithm, value)
 
 
-@dataclass(frozen=True)
-class Artifact:
+class Artifact(Struct, frozen=True):
     side: str
     name: str
     role: str | None
@@ -34,8 +34,7 @@ class Artifact:
         }
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(Struct, frozen=True):
     """One attestation of a run, with its artifacts."""
 
     stage: str

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.formats.jsonio import canonical
 from mlspec_attest.formats.rfc3339 import parse_rfc3339
@@ -32,8 +33,7 @@ SIGNER_LOCAL_FIELDS = ("startedOn", "finishedOn")
 SIGNER_LOCAL_DETAILS = ("predecessors",)
 
 
-@dataclass(frozen=True)
-class AcceptedAttestation:
+class AcceptedAttestation(Struct, frozen=True):
     """An attestation whose signature and identity checks passed."""
 
     statement: StageStatement
@@ -92,8 +92,7 @@ class AcceptedAttestation:
         return f"{self.source.name} (signed by {self.functionary.name})"
 
 
-@dataclass(frozen=True)
-class StageEvidence:
+class StageEvidence(Struct, frozen=True):
     """The attestations of one stage that agree, in an order that does not depend on files."""
 
     attestations: tuple[AcceptedAttestation, ...]
@@ -120,8 +119,7 @@ class StageEvidence:
         return frozenset(a.payload_digest for a in self.attestations)
 
 
-@dataclass(frozen=True)
-class Baseline:
+class Baseline(Struct, frozen=True):
     """The verified metrics of a baseline model's stage, from an earlier run."""
 
     stage: str
@@ -129,8 +127,7 @@ class Baseline:
     metrics: Mapping[str, float]
 
 
-@dataclass(frozen=True)
-class Conflict:
+class Conflict(Struct, frozen=True):
     """Two or more claims about one stage in one run."""
 
     groups: tuple[StageEvidence, ...]

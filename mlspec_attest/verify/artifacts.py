@@ -9,9 +9,11 @@ must also match that signature's manifest.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from mlspec_attest.digest.directory import DirectoryManifest
 from mlspec_attest.digest.scheme import DEFAULT_SCHEME, DigestScheme
@@ -30,8 +32,7 @@ if TYPE_CHECKING:
 _FIX_DIGEST = "re-sign the stage with a supported digest"
 
 
-@dataclass(frozen=True)
-class DeployTarget:
+class DeployTarget(Struct, frozen=True):
     """One deploy role of the policy and the path given for it."""
 
     role: str

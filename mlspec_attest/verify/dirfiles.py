@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from mlspec_attest.digest.directory import DirectoryManifest, FileEntry
 from mlspec_attest.errors import MlspecError
@@ -77,8 +78,7 @@ def file_digest(entry: FileEntry, manifest: DirectoryManifest) -> dict[str, str]
     return {scheme.algorithm: entry.digest}
 
 
-@dataclass
-class Expander:
+class Expander(Struct):
     """Expands directory artifacts whose insides the policy's rules name."""
 
     store: AttestationStore

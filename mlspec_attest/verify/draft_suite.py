@@ -17,10 +17,11 @@ a verdict.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
 
 from mlspec_attest.errors import BadInputError
 from mlspec_attest.formats.limits import MAX_POLICY_BYTES
@@ -35,8 +36,7 @@ EXPECTATIONS = ("pass", "deny")
 _KEYS = frozenset({"expect", "checks", "store", "run", "artifacts"})
 
 
-@dataclass(frozen=True)
-class DraftCase:
+class DraftCase(Struct, frozen=True):
     """One recorded run and the decision it must get."""
 
     name: str
@@ -47,8 +47,7 @@ class DraftCase:
     artifacts: Mapping[str, Path] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class CaseResult:
+class CaseResult(Struct, frozen=True):
     """A case tried: the draft's report and whether the case was met."""
 
     case: DraftCase

@@ -19,8 +19,9 @@ artifacts reading that stage fail, are its consequences. Reports put root causes
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Final
+
+from msgspec import Struct, field
 
 from mlspec_attest.evidence.records import pair_key
 from mlspec_attest.policy.model import Policy, StagePolicy
@@ -33,8 +34,7 @@ _SEPARATION: Final = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class CheckRun:
+class CheckRun(Struct, frozen=True):
     """One check that ran (or could not), its result and its evidence."""
 
     check: str

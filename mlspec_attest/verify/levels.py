@@ -7,15 +7,15 @@ summary says, per family, passed, failed or not required (:func:`family_results`
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from mlspec_attest.formats.vsa_levels import Level
 from mlspec_attest.policy.model import Policy
 from mlspec_attest.verify.report import Check, VerificationReport
 
 
-@dataclass(frozen=True)
-class Family:
+class Family(Struct, frozen=True):
     """A family of checks that together prove one level, and whether a policy demands it."""
 
     level: Level

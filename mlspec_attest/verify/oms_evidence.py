@@ -9,9 +9,10 @@ checked.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from msgspec.structs import replace
 
 from mlspec_attest.digest.artifact import sha256_file
 from mlspec_attest.digest.serialization import Serialization, serialize_model

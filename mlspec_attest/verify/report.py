@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
+
+from msgspec import Struct, field
 
 from mlspec_attest import errors
 
@@ -99,8 +100,7 @@ ERROR_CLASSES: dict[Check, type[errors.VerificationError]] = {
 ERROR_NAMES: dict[Check, str] = {c: cls.__name__ for c, cls in ERROR_CLASSES.items()}
 
 
-@dataclass(frozen=True)
-class Failure:
+class Failure(Struct, frozen=True):
     """One reason the pipeline is denied."""
 
     check: Check
@@ -128,8 +128,7 @@ class Failure:
         }
 
 
-@dataclass(frozen=True)
-class StageSummary:
+class StageSummary(Struct, frozen=True):
     """One required stage in the report: its status, signers and accepted attestations."""
 
     name: str
@@ -142,8 +141,7 @@ class StageSummary:
     inputs: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True)
-class ArtifactSummary:
+class ArtifactSummary(Struct, frozen=True):
     """One deploy artifact in the report: re-hashed against what the pipeline attested."""
 
     role: str
@@ -167,8 +165,7 @@ class ArtifactSummary:
         return out
 
 
-@dataclass
-class VerificationReport:
+class VerificationReport(Struct):
     """The full result of one verification; ``passed`` only if there is no failure."""
 
     policy_name: str

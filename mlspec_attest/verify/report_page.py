@@ -17,8 +17,9 @@ defensively (a wrong type shows as text, never raises).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from mlspec_attest.errors import MlspecError
 from mlspec_attest.formats.rfc3339 import format_rfc3339
@@ -29,8 +30,7 @@ from mlspec_attest.store.ledger import AttestationStore, check_run_id
 from mlspec_attest.verify.report import Check, VerificationReport
 
 
-@dataclass(frozen=True)
-class PageStage:
+class PageStage(Struct, frozen=True):
     name: str
     kind: str
     status: str
@@ -39,8 +39,7 @@ class PageStage:
     """(where in the store, payload digest ``sha256:<hex>``) of each accepted attestation."""
 
 
-@dataclass
-class ReportPage:
+class ReportPage(Struct):
     """One audit report's content, whatever it was read from."""
 
     passed: bool

@@ -18,8 +18,9 @@ payload digest, the name the inference log and ``log trace`` use.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from mlspec_attest._version import __version__
 from mlspec_attest.attestation.signers import StageSigner
@@ -44,8 +45,7 @@ from mlspec_attest.verify.report import ArtifactSummary, VerificationReport
 MODEL_ROLE = "model"
 
 
-@dataclass(frozen=True)
-class SummaryOptions:
+class SummaryOptions(Struct, frozen=True):
     """Where the model will be served from, and how the verifier and policy are named."""
 
     resource_uri: str
@@ -119,8 +119,7 @@ def store_summary(store: AttestationStore, bundle: Bundle) -> Path:
     return store.add_summary(summary_digest(bundle.envelope.payload), bundle)
 
 
-@dataclass(frozen=True)
-class WrittenSummary:
+class WrittenSummary(Struct, frozen=True):
     """A summary signed, stored and written out."""
 
     summary: VerificationSummary

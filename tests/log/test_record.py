@@ -254,9 +254,9 @@ def test_clean_text_keeps_valid_text_and_escapes_lone_surrogates() -> None:
     assert clean_text("plain") == "plain"
 
 
-def test_fields_table_is_the_dataclass() -> None:
+def test_fields_table_is_the_record_class() -> None:
     names = [name for key, (name, _) in FIELDS.items() if key != "v"]
-    assert set(names) == set(InferenceRecord.__dataclass_fields__)
+    assert set(names) == set(InferenceRecord.__struct_fields__)
 
 
 deep_values = st.recursive(

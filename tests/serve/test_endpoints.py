@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from msgspec.structs import replace
 
 from mlspec_attest._version import __version__
 from mlspec_attest.errors import BadInputError
@@ -153,7 +154,7 @@ def test_no_private_key_or_passphrase_is_ever_shown(
         "notes": [f"key: {pem}"],
         "passphrase": "hunter2",
     }
-    served = type(served)(**{**served.__dict__, "extra": card})
+    served = replace(served, extra=card)
     log = MemoryLog()
     log.signer = signer  # type: ignore[attr-defined]  # as the real writer holds its key
     server = make_server(served, log=log, config=ServeConfig(log_dir=str(tmp_path)))

@@ -11,12 +11,12 @@ import base64
 import json
 import pickle
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from msgspec.structs import replace
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 

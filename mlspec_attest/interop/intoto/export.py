@@ -29,12 +29,13 @@ only when given.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from mlspec_attest.errors import BadInputError, MalformedDocumentError, UsageError
 from mlspec_attest.formats.fsutil import atomic_write
@@ -62,8 +63,7 @@ DEFAULT_LAYOUT_NAME = "root.layout"
 Chosen = dict[str, list[AcceptedAttestation]]
 
 
-@dataclass(frozen=True)
-class IntotoExport:
+class IntotoExport(Struct, frozen=True):
     """The outcome of :func:`export_intoto`; ``layout`` is None when the run was denied."""
 
     report: VerificationReport
@@ -158,7 +158,7 @@ def _verify_run(
     """
     checked = signed
     if not artifacts and signed.policy.deploy:
-        checked = dataclasses.replace(signed, policy=dataclasses.replace(signed.policy, deploy={}))
+        checked = replace(signed, policy=replace(signed.policy, deploy={}))
     report = verify_pipeline(
         checked, list(owner_keys), store, run_id=run_id, artifacts=artifacts, now=now
     )

@@ -11,8 +11,9 @@ PEM). Reading also accepts a line holding a whole Sigstore bundle.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from mlspec_attest.errors import MalformedDocumentError
 from mlspec_attest.formats.bundle import Bundle, is_bundle
@@ -58,8 +59,7 @@ def read_jsonl(path: Path) -> list[Envelope]:
     return parse_jsonl(data, what=str(path))
 
 
-@dataclass(frozen=True)
-class JsonlExport:
+class JsonlExport(Struct, frozen=True):
     """What :func:`export_jsonl` wrote: the file and the bundles it came from."""
 
     path: Path

@@ -9,16 +9,16 @@ report under the stage prefix ``step/``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from msgspec import Struct, field
+
 from mlspec_attest.verify.report import Check, VerificationReport
 
 
-@dataclass
-class LayoutScope:
+class LayoutScope(Struct):
     """The inputs of one (sub)layout's verification and the findings collected so far."""
 
     metadata: Any  # in-toto's Metadata of the layout

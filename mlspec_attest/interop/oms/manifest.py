@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.digest.serialization import (
     Resource,
@@ -61,8 +62,7 @@ PREDICATE_LEGACY = "https://model_signing/Digests/v0.1"
 GIT_PATHS = (".git", ".gitattributes", ".github", ".gitignore")
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(Struct, frozen=True):
     """One reason a model signature is denied: the check, what was expected and found, the fix."""
 
     check: str
@@ -102,8 +102,7 @@ def unsafe_name_reason(name: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class ModelManifest:
+class ModelManifest(Struct, frozen=True):
     """A serialized model: name (informative only), serialization and sorted resources."""
 
     model_name: str
@@ -131,8 +130,7 @@ class ModelManifest:
         return json.dumps(self.statement(), indent=2, ensure_ascii=False).encode()
 
 
-@dataclass(frozen=True)
-class SignedManifest:
+class SignedManifest(Struct, frozen=True):
     """What a verified signature says about the model."""
 
     predicate_type: str

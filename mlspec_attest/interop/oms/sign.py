@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from mlspec_attest.errors import ArtifactPathError, UsageError
 from mlspec_attest.formats.bundle import Bundle
@@ -43,8 +45,7 @@ def relative_inside(path: Path, root: Path) -> str | None:
     return rel.as_posix() if rel.parts else None
 
 
-@dataclass(frozen=True)
-class ModelSignature:
+class ModelSignature(Struct, frozen=True):
     """A signature written by :func:`sign_model` or :func:`sign_model_sigstore`."""
 
     path: Path

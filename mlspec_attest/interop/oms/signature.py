@@ -32,9 +32,11 @@ that record.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
+
+from msgspec import Struct, field
+from msgspec.structs import replace
 
 from mlspec_attest.digest.artifact import sha256_file
 from mlspec_attest.errors import ArtifactPathError, VerificationError
@@ -106,8 +108,7 @@ class ModelSignatureDenied(VerificationError):
         return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class ModelVerification:
+class ModelVerification(Struct, frozen=True):
     """Everything :func:`check_model` found; ``passed`` only if there is no problem."""
 
     model: str

@@ -15,12 +15,12 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
+from msgspec import Struct, field
 
 from mlspec_attest.errors import (
     MalformedDocumentError,
@@ -49,8 +49,7 @@ from mlspec_attest.signing.sigstore.trust_root import TrustRoot
 from mlspec_attest.signing.sigstore.verify import verify_bundle
 
 
-@dataclass(frozen=True)
-class SignatureCheck:
+class SignatureCheck(Struct, frozen=True):
     """The outcome of the signature step: the signed payload, or why there is none."""
 
     method: str

@@ -22,11 +22,11 @@ maps ``model verify``'s options onto one):
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from msgspec import Struct
 
 from mlspec_attest.digest.artifact import sha256_file
 from mlspec_attest.errors import ArtifactPathError, KeyLoadError, UsageError
@@ -38,8 +38,7 @@ from mlspec_attest.signing.keys import LocalPublicKey, load_public_key
 from mlspec_attest.signing.schemes import Use
 
 
-@dataclass(frozen=True)
-class KeyTrust:
+class KeyTrust(Struct, frozen=True):
     """Trust one elliptic-curve public key."""
 
     key: LocalPublicKey
@@ -55,8 +54,7 @@ class KeyTrust:
         return {"method": "key", "keyid": self.key.keyid, "keyDetails": self.key.key_details}
 
 
-@dataclass(frozen=True)
-class CertificateTrust:
+class CertificateTrust(Struct, frozen=True):
     """Trust certificates chaining to one of these self-signed roots."""
 
     certificates: tuple[x509.Certificate, ...]
@@ -95,8 +93,7 @@ class CertificateTrust:
         }
 
 
-@dataclass(frozen=True)
-class SigstoreTrust:
+class SigstoreTrust(Struct, frozen=True):
     """Trust Sigstore certificates for ``identity`` from ``issuer`` under this trust root."""
 
     trust_config: Path

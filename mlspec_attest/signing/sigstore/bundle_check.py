@@ -8,9 +8,10 @@ that make no sense, exit 2); :meth:`BundleCheck.verify` runs the one verifier.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.errors import UsageError
 from mlspec_attest.formats.inputs import named
@@ -55,8 +56,7 @@ def identity_rules(
         raise UsageError(str(exc)) from exc
 
 
-@dataclass(frozen=True)
-class BundleCheck:
+class BundleCheck(Struct, frozen=True):
     """The inputs of one bundle verification."""
 
     artifact_sha256: str

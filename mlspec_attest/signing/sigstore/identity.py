@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct
 
 from mlspec_attest.errors import SigstoreVerificationError
 from mlspec_attest.formats.jsonio import canonical
@@ -46,8 +47,7 @@ def _der_utf8(value: bytes) -> str | None:
         return None
 
 
-@dataclass(frozen=True)
-class CertificateIdentity:
+class CertificateIdentity(Struct, frozen=True):
     """Who a Fulcio certificate was issued to: its SANs and the OIDC issuer extension."""
 
     sans: tuple[str, ...]
@@ -119,8 +119,7 @@ def _issuer_of(cert: x509.Certificate) -> str | None:
     return values.pop()
 
 
-@dataclass(frozen=True)
-class SigstoreIdentity:
+class SigstoreIdentity(Struct, frozen=True):
     """An identity rule: the OIDC issuer, plus the exact identity or an anchored regex.
 
     ``identity_regex`` must match a whole SAN (``re.fullmatch``): ``.*@example\\.com``

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from msgspec import Struct
 
 from mlspec_attest.signing.sigstore.identity import CertificateIdentity, SigstoreIdentity
 
 
-@dataclass(frozen=True)
-class SignedTime:
+class SignedTime(Struct, frozen=True):
     """One verified source of signing time."""
 
     source: str  # "transparency-log" or "timestamp-authority"
@@ -20,8 +20,7 @@ class SignedTime:
         return {"source": self.source, "time": self.time.astimezone(UTC).isoformat()}
 
 
-@dataclass(frozen=True)
-class VerifiedBundle:
+class VerifiedBundle(Struct, frozen=True):
     """What a successful :func:`verify_bundle` proved."""
 
     method: str  # "sigstore" (certificate) or "key"

@@ -14,9 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct
 
 from mlspec_attest.errors import BackendError, MalformedDocumentError, UsageError, missing
 from mlspec_attest.formats.inputs import named
@@ -34,16 +35,22 @@ INSTANCES = {
 }
 
 
-@dataclass(frozen=True)
-class TrustRoot:
+class TrustRoot(Struct, frozen=True):
     """A Sigstore trusted root (the ``TrustedRoot`` JSON), and where it came from.
 
     Nothing here fetches anything except :meth:`refreshed`, which exists for an
     explicit ``--refresh-trust``.
     """
 
-    document: Mapping[str, Any] = field(hash=False)
-    source: str = field(default="", compare=False)
+    document: Mapping[str, Any]
+    source: str = ""
+
+    def __eq__(self, other: object) -> bool:
+        """Two roots are equal when their documents are, wherever each was read from."""
+        return type(other) is TrustRoot and self.document == other.document
+
+    def __hash__(self) -> int:
+        return hash(self.digest)
 
     @property
     def digest(self) -> str:
