@@ -1,13 +1,15 @@
 """Deterministic CBOR of maps whose keys are known, faster than cbor2's canonical mode.
 
-cbor2's ``canonical=True`` sorts every map's keys by their encoding and writes each float
-in its shortest exact form: about 9 µs for an inference record, most of it the sort. A
-record's keys are one of two fixed sets and every value but one (the output) is text, an
-integer, bytes or null, which encode the same in either mode. :class:`MapEncoder` writes
-such a map as cbor2 would: the keys in the deterministic order (RFC 8949 §4.2.3's
-length-first order, which cbor2 uses), the values before and after the free-form one as
-arrays whose heads are dropped, that one value through cbor2's canonical encoder, and a
-map's head in front. A map of any other key set goes to cbor2's canonical encoder whole.
+cbor2's ``canonical=True`` sorts every map's keys by their encoding, which is most of
+what it costs to encode an inference record (about 9 µs). A record's keys are one of two
+fixed sets, so their deterministic order (RFC 8949 §4.2.3's length-first order, which
+cbor2 uses) is known in advance. :class:`MapEncoder` lays a map out as one flat list,
+each key followed by its value, in that order, and encodes the list with cbor2's
+canonical encoder: a map's body *is* its keys and values in turn, so the list's encoding
+with the map's head in place of the array's is byte for byte what cbor2 writes for the
+map (the values, floats and nested maps included, are encoded canonically by cbor2
+itself). One call into cbor2 instead of a sort. A map of any other key set goes to
+cbor2's canonical encoder whole.
 
 The log's audit re-encodes every record with cbor2's canonical encoder and compares.
 """
@@ -24,57 +26,37 @@ _MAX_KEYS = 23  # a map head of one byte
 
 
 class _Layout(NamedTuple):
-    """How one key set is written: the map's head, then the keys before the free value,
-    that value's key, and the keys after it, each as a list with the keys at even places
-    and room for each value after its key, with a getter of those values in order."""
+    """How one key set is written: the map's head, the flat list with the keys at even
+    places and room for each value after its key, and a getter of the values in order."""
 
     head: bytes
-    before: list[object]
-    before_values: Callable[[dict[str, Any]], tuple[Any, ...]]
-    free_key: bytes
-    after: list[object]
-    after_values: Callable[[dict[str, Any]], tuple[Any, ...]]
+    flat: list[object]
+    values: Callable[[dict[str, Any]], tuple[Any, ...]]
 
 
-def _layout(keys: frozenset[str], free: str) -> _Layout:
+def _layout(keys: frozenset[str]) -> _Layout:
     order = sorted(keys, key=lambda k: (len(k.encode()), k.encode()))
-    at = order.index(free)
-    before, after = order[:at], order[at + 1 :]
-    if not (len(before) > 1 and len(after) > 1 and len(order) <= _MAX_KEYS):
+    if not 1 < len(order) <= _MAX_KEYS:
         raise ValueError(f"MapEncoder cannot lay out the keys {order}")
     return _Layout(
-        bytes((0xA0 | len(order),)),
-        [x for key in before for x in (key, None)],
-        itemgetter(*before),
-        cbor2.dumps(free),
-        [x for key in after for x in (key, None)],
-        itemgetter(*after),
+        bytes((0xA0 | len(order),)), [x for key in order for x in (key, None)], itemgetter(*order)
     )
 
 
-def _array_body(items: list[object]) -> bytes:
-    """The CBOR of ``items`` without the array's head (one byte below 24 items, else two)."""
-    data = cbor2.dumps(items)
-    return data[1:] if len(items) < 24 else data[2:]
-
-
 class MapEncoder:
-    """``cbor2.dumps(m, canonical=True)`` for maps with one of ``key_sets`` as keys, where
-    every value but ``free``'s is text, an integer, bytes, a boolean or null (see the
-    module docstring); the caller vouches for the values."""
+    """``cbor2.dumps(m, canonical=True)`` for maps with one of ``key_sets`` as keys (see the
+    module docstring); any other map is handed to cbor2 as it is."""
 
-    def __init__(self, key_sets: Iterable[frozenset[str]], free: str) -> None:
-        self._layouts = [(keys, _layout(keys, free)) for keys in key_sets]
-        self._free = free
+    def __init__(self, key_sets: Iterable[frozenset[str]]) -> None:
+        self._layouts = [(keys, _layout(keys)) for keys in key_sets]
 
     def encode(self, m: dict[str, Any]) -> bytes:
         keys = m.keys()
         layout = next((lay for known, lay in self._layouts if keys == known), None)
         if layout is None:
             return cbor2.dumps(m, canonical=True)
-        before, after = layout.before.copy(), layout.after.copy()
-        before[1::2], after[1::2] = layout.before_values(m), layout.after_values(m)
-        free = cbor2.dumps(m[self._free], canonical=True)
-        return b"".join(
-            (layout.head, _array_body(before), layout.free_key, free, _array_body(after))
-        )
+        flat = layout.flat.copy()
+        flat[1::2] = layout.values(m)
+        data = cbor2.dumps(flat, canonical=True)
+        # The array's head: one byte below 24 items, two up to 255 (2 x 23 = 46 at most).
+        return layout.head + (data[1:] if len(flat) < 24 else data[2:])

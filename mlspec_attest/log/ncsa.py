@@ -95,11 +95,23 @@ def clf_time(time: str) -> str:
 def line_of_map(m: dict[str, Any]) -> str:
     """The line of a record map (no newline; the record keys of
     :mod:`mlspec_attest.log.record`, its checks passed)."""
+    tokens = client, user, method, path, protocol = m["c"], m["u"], m["m"], m["p"], m["h"]
+    texts = referer, agent, request_id, model, version = (
+        "-" if m["f"] is None else m["f"], "-" if m["a"] is None else m["a"],
+        m["r"], m["mn"], m["mv"],
+    )  # fmt: skip
+    # Almost every line needs no escape: every field is checked at once (each pattern is
+    # one character class repeated, so the fields match if their concatenation does).
+    if not (
+        all(tokens) and _TOKEN_SAFE.fullmatch("".join(tokens)) and _TEXT_SAFE.fullmatch("".join(texts))
+    ):
+        client, user, method, path, protocol = map(_token, tokens)
+        referer, agent, request_id, model, version = map(_text, texts)
     return (
-        f"{_token(m['c'])} - {_token(m['u'])} [{clf_time(m['t'])}] "
-        f'"{_token(m["m"])} {_token(m["p"])} {_token(m["h"])}" {m["s"]} {m["b"]} '
-        f'"{_text(m["f"])}" "{_text(m["a"])}" rid="{_text(m["r"])}" model="{_text(m["mn"])}" '
-        f'version="{_text(m["mv"])}" vsa="{m["vd"]}" input="{m["id"]}" '
+        f"{client} - {user} [{clf_time(m['t'])}] "
+        f'"{method} {path} {protocol}" {m["s"]} {m["b"]} '
+        f'"{referer}" "{agent}" rid="{request_id}" model="{model}" '
+        f'version="{version}" vsa="{m["vd"]}" input="{m["id"]}" '
         f'output="{output_json(m["o"])}" latency_us="{m["l"]}" seq="{m["n"]}"'
     )
 

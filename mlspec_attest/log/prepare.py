@@ -161,21 +161,35 @@ def record_map(fields: Fields) -> dict[str, Any]:
         user_agent, model, model_version, model_digest, vsa_digest, input_digest, raw,
         output, latency_us,
     ) = fields  # fmt: skip
+    texts = (request_id, client, method, path, protocol, model, model_version)
+    optional = (referer, user_agent)
+    if not _clean_already(texts, optional):
+        request_id, client, method, path, protocol, model, model_version = map(clean_text, texts)
+        referer, user_agent = (None if t is None else clean_text(t) for t in optional)
     m: dict[str, Any] = {
-        "v": 1, "r": clean_text(request_id), "c": clean_text(client), "u": user,
-        "m": clean_text(method), "p": clean_text(path), "h": clean_text(protocol),
-        "s": status, "b": bytes_sent,
-        "f": None if referer is None else clean_text(referer),
-        "a": None if user_agent is None else clean_text(user_agent),
-        "mn": clean_text(model), "mv": clean_text(model_version),
-        "md": model_digest, "vd": vsa_digest, "id": "sha256:" + input_digest,
-        "o": output, "l": latency_us,
+        "v": 1, "r": request_id, "c": client, "u": user, "m": method, "p": path,
+        "h": protocol, "s": status, "b": bytes_sent, "f": referer, "a": user_agent,
+        "mn": model, "mv": model_version, "md": model_digest, "vd": vsa_digest,
+        "id": "sha256:" + input_digest, "o": output, "l": latency_us,
     }  # fmt: skip
     if raw is not None:
         m["in"] = raw
     if time is not None:
         m["t"] = time if isinstance(time, str) else time_of_ns(time)
     return m
+
+
+_SEVEN_TEXTS: Final = (str,) * 7
+
+
+def _clean_already(texts: tuple[Any, ...], optional: tuple[Any, ...]) -> bool:
+    """Whether :func:`~mlspec_attest.log.record.clean_text` would leave every text as it
+    is: each exactly a ``str`` (or, for ``optional``, None) and all of it ASCII. True for
+    almost every request, whose texts are then checked in one pass, not one by one."""
+    if tuple(map(type, texts)) != _SEVEN_TEXTS:
+        return False
+    extra = [t for t in optional if t is not None]
+    return all(type(t) is str for t in extra) and "".join((*texts, *extra)).isascii()
 
 
 def _time_of(time: datetime | int | None, now: int | None) -> str | int | None:

@@ -97,7 +97,7 @@ FIELDS: dict[str, tuple[str, tuple[type, ...]]] = {
 }
 KEYS = frozenset(FIELDS) - {"in"}
 KEYS_WITH_INPUT = frozenset(FIELDS)
-_ENCODER = MapEncoder((KEYS, KEYS_WITH_INPUT), "o")  # cbor2's canonical form, faster
+_ENCODER = MapEncoder((KEYS, KEYS_WITH_INPUT))  # cbor2's canonical form, faster
 _UNSIGNED = ("n", "b", "l")
 
 #: The last 143 bytes of every record (canonical order ends ``nl``, ``pv``, ``vd``):

@@ -288,7 +288,7 @@ def test_what_normalize_output_accepts_check_map_accepts(value: Any, nesting: in
 def test_the_record_encoder_is_cbor2s_canonical_encoder() -> None:
     """The records' key sets are laid out; maps of other key sets (a key missing, one
     added) take cbor2's canonical encoder."""
-    canonical_cbor = MapEncoder((KEYS, KEYS_WITH_INPUT), "o").encode
+    canonical_cbor = MapEncoder((KEYS, KEYS_WITH_INPUT)).encode
     missing = base_map()
     del missing["a"]
     added = base_map(zz=[1.5, {"b": 1, "aa": 0.25}])
@@ -299,5 +299,10 @@ def test_the_record_encoder_is_cbor2s_canonical_encoder() -> None:
     assert canonical_cbor(shortest) != cbor2.dumps(shortest)  # floats shortest, keys sorted
     with_input = base_map(**{"in": b"\x00raw"})
     assert canonical_cbor(with_input) == cbor2.dumps(with_input, canonical=True)
+    nested = base_map(o={"zz": [float("-0.0"), 2**64 - 1, {"b": "", "a": -(2**63)}]})
+    assert canonical_cbor(nested) == cbor2.dumps(nested, canonical=True)
+    small = MapEncoder((frozenset({"b", "aa", "c"}),)).encode  # a flat list under 24 items
+    for value in ({"b": 1.5, "aa": None, "c": {"y": 1, "x": 2}}, {"b": "", "aa": [], "c": b"z"}):
+        assert small(value) == cbor2.dumps(value, canonical=True)
     with pytest.raises(ValueError, match="cannot lay out"):
-        MapEncoder((frozenset({"a", "o"}),), "o")
+        MapEncoder((frozenset(f"k{i}" for i in range(24)),))  # a map head of two bytes
