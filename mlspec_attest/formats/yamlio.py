@@ -47,6 +47,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.events import AliasEvent, CollectionStartEvent
+from ruamel.yaml.parser import Parser
+from ruamel.yaml.scanner import Scanner
 from ruamel.yaml.tokens import BlockEntryToken
 
 from mlspec_attest.errors import BadInputError, MalformedDocumentError
@@ -160,6 +162,7 @@ def load_yaml(text: str, *, what: str, max_bytes: int) -> Any:
         raise YamlError(what, f"larger than {limits.format_size(max_bytes)}", parsing=False)
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
+    yaml.Scanner, yaml.Parser = Scanner, Parser  # lines kept, comments (unread) not collected
     yaml.Composer = _StrictComposer
     try:
         root = yaml.load(io.StringIO(text.removeprefix("\ufeff")))

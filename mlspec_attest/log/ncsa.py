@@ -103,7 +103,9 @@ def line_of_map(m: dict[str, Any]) -> str:
     # Almost every line needs no escape: every field is checked at once (each pattern is
     # one character class repeated, so the fields match if their concatenation does).
     if not (
-        all(tokens) and _TOKEN_SAFE.fullmatch("".join(tokens)) and _TEXT_SAFE.fullmatch("".join(texts))
+        all(tokens)
+        and _TOKEN_SAFE.fullmatch("".join(tokens))
+        and _TEXT_SAFE.fullmatch("".join(texts))
     ):
         client, user, method, path, protocol = map(_token, tokens)
         referer, agent, request_id, model, version = map(_text, texts)
