@@ -21,7 +21,7 @@ import os
 import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from msgspec import Struct
 
@@ -39,6 +39,7 @@ from mlspec_attest.digest.scheme import DEFAULT_SCHEME, DigestScheme
 from mlspec_attest.digest.walk import IgnoreRules, walk_tree
 from mlspec_attest.errors import ArtifactPathError
 from mlspec_attest.formats.objecturl import is_object_url, is_url, local_path_of
+from mlspec_attest.formats.partial_value import PartlyCompared
 
 if TYPE_CHECKING:
     from mlspec_attest.digest.cache import DigestCache
@@ -52,7 +53,7 @@ def sha256_file(path: Path) -> tuple[str, int]:
     return raw.hex(), size
 
 
-class ArtifactDigest(Struct, frozen=True):
+class ArtifactDigest(PartlyCompared, frozen=True):
     """The digest of one attested path: a file, or a directory with its manifest.
 
     ``digest`` is the file's digest, or the manifest root; a file hashed with the
@@ -67,16 +68,7 @@ class ArtifactDigest(Struct, frozen=True):
     files: int = 1
     scheme: DigestScheme = DEFAULT_SCHEME
 
-    def __eq__(self, other: object) -> bool:
-        """Equal digests of the same kind and scheme (the manifest is what ``digest`` is
-        the root of, so it is not compared again)."""
-        return type(other) is ArtifactDigest and self._compared() == other._compared()
-
-    def __hash__(self) -> int:
-        return hash(self._compared())
-
-    def _compared(self) -> tuple[Any, ...]:
-        return (self.kind, self.digest, self.size, self.manifest_address, self.files, self.scheme)
+    _uncompared = frozenset({"manifest"})  # ``digest`` is its root: not compared again
 
     @property
     def sha256(self) -> str:

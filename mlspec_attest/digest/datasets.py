@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-from msgspec import Struct, field
+from msgspec import field
 
 from mlspec_attest.digest.directory import path_components_key
 from mlspec_attest.digest.walk import walk_tree
 from mlspec_attest.errors import ArtifactPathError, BadInputError, UsageError
+from mlspec_attest.formats.partial_value import PartlyCompared
 from mlspec_attest.formats.tabular import TABULAR_FORMATS, format_of, sniff_format
 
 FORMATS = ("auto", "csv", "tsv", "jsonl", "parquet", "files")
@@ -52,7 +52,7 @@ MEDIA_SUFFIXES = frozenset(
 METADATA_NAMES = frozenset({"_SUCCESS", "_metadata", "_common_metadata", ".DS_Store"})
 
 
-class Dataset(Struct, frozen=True):
+class Dataset(PartlyCompared, frozen=True):
     """What one split or material is made of: the files holding its rows.
 
     ``format`` is ``csv``, ``tsv``, ``jsonl``, ``parquet`` or ``files`` (one
@@ -69,18 +69,7 @@ class Dataset(Struct, frozen=True):
     ignored: tuple[str, ...] = ()
     known: Mapping[str, bytes] = field(default_factory=dict)
 
-    def __eq__(self, other: object) -> bool:
-        """Equal datasets name the same files the same way (``known`` is a cache)."""
-        return type(other) is Dataset and self._compared() == other._compared()
-
-    def __hash__(self) -> int:
-        return hash(self._compared())
-
-    def __repr__(self) -> str:
-        return f"Dataset{self._compared()!r}"
-
-    def _compared(self) -> tuple[Any, ...]:
-        return (self.path, self.format, self.shards, self.ignored)
+    _uncompared = frozenset({"known"})  # a cache: equal datasets name the same files
 
 
 def _is_media(path: Path) -> bool:

@@ -20,6 +20,7 @@ from msgspec import Struct
 
 from mlspec_attest.errors import BadInputError, KeyLoadError
 from mlspec_attest.formats.inputs import named
+from mlspec_attest.formats.partial_value import PartlyCompared
 from mlspec_attest.formats.signer import PublicKeyVerifier
 from mlspec_attest.log.checkpoint import Checkpoint
 from mlspec_attest.log.classify import classify
@@ -48,7 +49,7 @@ class LogState(Struct, frozen=True):
     last_offset: int | None  # where the last record starts, if the exact read saw it
 
 
-class LogAudit(Struct, frozen=True):
+class LogAudit(PartlyCompared, frozen=True):
     """The verdict on a log directory, with every finding."""
 
     directory: Path
@@ -62,18 +63,10 @@ class LogAudit(Struct, frozen=True):
     findings: tuple[Finding, ...] = ()
     mode: str = "exact"
     problem: str | None = None
-    #: What the audit read (for ``log prove`` and ``trace``); not part of the verdict, so
-    #: neither compared nor shown.
+    #: What the audit read (for ``log prove`` and ``trace``); not part of the verdict.
     state: LogState | None = None
 
-    def __eq__(self, other: object) -> bool:
-        return type(other) is LogAudit and _verdict(self) == _verdict(other)
-
-    def __hash__(self) -> int:
-        return hash(_verdict(self))
-
-    def __repr__(self) -> str:
-        return f"LogAudit{_verdict(self)!r}"
+    _uncompared = frozenset({"state"})
 
     @property
     def ok(self) -> bool:
@@ -102,11 +95,6 @@ class LogAudit(Struct, frozen=True):
             "checkpoints": [c.to_json() for c in self.checkpoints],
             "findings": [f.to_json() for f in self.findings],
         }
-
-
-def _verdict(audit: LogAudit) -> tuple[Any, ...]:
-    """An audit's fields but ``state``: what two audits are compared and shown by."""
-    return tuple(getattr(audit, name) for name in LogAudit.__struct_fields__ if name != "state")
 
 
 def verify_log(
