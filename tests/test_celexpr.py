@@ -18,7 +18,6 @@ from mlspec_attest.policy.celexpr import (
     key,
     literal,
     non_finite_paths,
-    to_cel,
 )
 
 
@@ -213,51 +212,13 @@ def test_an_entry_the_expression_does_not_name_is_not_converted() -> None:
 def test_an_activation_is_converted_once_for_every_expression(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from mlspec_attest.policy import celexpr
+    import celpy
 
     calls: list[Any] = []
-    real = celexpr.to_cel
-    monkeypatch.setattr(celexpr, "to_cel", lambda v: calls.append(v) or real(v))
+    real = celpy.json_to_cel
+    monkeypatch.setattr(celpy, "json_to_cel", lambda v: calls.append(v) or real(v))
     shared = Activation({"stages": {"test": {"metrics": {"mae": 1.0}}}, "unused": [1]})
     for text in ('stages.test.metrics["mae"] < 3.0', '"test" in stages', "size(stages) == 1"):
         assert compile_expression(text).evaluate(shared) is True
     assert len(calls) == 1
     assert dict(shared) == {"stages": {"test": {"metrics": {"mae": 1.0}}}, "unused": [1]}
-
-
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**63), 2**63 - 1)
-    | st.floats(allow_nan=False)
-    | st.text(max_size=8),
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.tuples(children)
-        | st.dictionaries(st.text(max_size=4), children, max_size=4)
-    ),
-    max_leaves=40,
-)
-
-
-@given(json_values)
-def test_to_cel_is_cel_pythons_conversion(value: Any) -> None:
-    """The activation's conversion is cel-python's json_to_cel, value for value and type
-    for type (the JSON types are converted without its typing checks)."""
-    import celpy
-
-    ours, theirs = to_cel(value), celpy.json_to_cel(value)
-    assert ours == theirs
-    assert repr(ours) == repr(theirs)  # the CEL types too: IntType(1) is not BoolType(True)
-
-
-def test_to_cel_hands_other_values_to_cel_python() -> None:
-    import celpy
-
-    class Text(str):
-        pass
-
-    for value in (Text("x"), (1, "a"), None):
-        assert repr(to_cel(value)) == repr(celpy.json_to_cel(value))
-    with pytest.raises(ValueError, match="unexpected type"):
-        to_cel({"k": object()})

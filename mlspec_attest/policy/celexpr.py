@@ -66,35 +66,6 @@ def _environment() -> Any:
     return celpy.Environment()
 
 
-def to_cel(value: Any) -> Any:
-    """cel-python's ``json_to_cel`` of ``value``, with the JSON types (exactly ``str``,
-    ``dict``, ``list``, ``bool``, ``int``, ``float``) converted here without its
-    ``typing.List``/``Dict`` instance checks, a third of the time on stage records. Any
-    other value (None, a subclass, a tuple, a datetime) is cel-python's to convert."""
-    from celpy import celtypes
-
-    return _to_cel(value, celtypes, _cel().json_to_cel)
-
-
-def _to_cel(value: Any, t: Any, otherwise: Any) -> Any:
-    kind = type(value)
-    if kind is str:
-        return t.StringType(value)
-    if kind is dict:
-        return t.MapType(
-            {_to_cel(k, t, otherwise): _to_cel(v, t, otherwise) for k, v in value.items()}
-        )
-    if kind is list:
-        return t.ListType([_to_cel(v, t, otherwise) for v in value])
-    if kind is float:
-        return t.DoubleType(value)
-    if kind is int:
-        return t.IntType(value)
-    if kind is bool:
-        return t.BoolType(value)
-    return otherwise(value)
-
-
 class Activation(Mapping[str, Any]):
     """Values several expressions read (``stages``: every stage's record), converted to CEL
     values once per entry, on first use, however many expressions evaluate against them.
@@ -115,7 +86,7 @@ class Activation(Mapping[str, Any]):
 
     def cel(self, name: str) -> Any:
         if name not in self._converted:
-            self._converted[name] = to_cel(self._values[name])
+            self._converted[name] = _cel().json_to_cel(self._values[name])
         return self._converted[name]
 
 
@@ -136,7 +107,7 @@ class CompiledExpression(Struct, frozen=True):
         convert = activation.cel if isinstance(activation, Activation) else None
         try:
             cel_activation = {
-                k: convert(k) if convert else to_cel(v)
+                k: convert(k) if convert else celpy.json_to_cel(v)
                 for k, v in activation.items()
                 if names is None or k.partition(".")[0] in names
             }
@@ -288,7 +259,7 @@ def term_values(text: str, activation: Mapping[str, Any]) -> dict[str, str]:
     why it has none (``missing: ...``)."""
     celpy = _cel()
     env = _environment()
-    cel_activation = {k: to_cel(v) for k, v in activation.items()}
+    cel_activation = {k: celpy.json_to_cel(v) for k, v in activation.items()}
     out: dict[str, str] = {}
     for term in expression_terms(text):
         try:
