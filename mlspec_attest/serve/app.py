@@ -28,6 +28,7 @@ from mlspec_attest.serve.metrics import ServeMetrics
 from mlspec_attest.serve.middleware import MlspecMiddleware
 from mlspec_attest.serve.model import ServedModel
 from mlspec_attest.serve.oip import OipRoutes
+from mlspec_attest.serve.predict_threads import PredictThreads
 
 
 @runtime_checkable
@@ -56,18 +57,19 @@ def build_app(
     ``drift``, ``mlspec_drift_psi`` is the PSI of each feature over the recent requests.
     """
     metrics = metrics if metrics is not None else ServeMetrics()
-    endpoints = StatusEndpoints(
-        metrics=metrics, served=served, config=config or ServeConfig(), readiness=readiness
-    )
+    config = config or ServeConfig()
+    endpoints = StatusEndpoints(metrics=metrics, served=served, config=config, readiness=readiness)
+    predict = PredictThreads(config.predict_threads)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        predict.close()
         if close_log and isinstance(log, ClosableLog):
             log.close()
 
     app = Starlette(
-        routes=OipRoutes(served, endpoints, drift).routes(),
+        routes=OipRoutes(served, endpoints, drift, predict).routes(),
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
         lifespan=lifespan,
     )

@@ -14,6 +14,21 @@ from mlspec_attest.formats import limits
 _HEADER_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
 #: Who may write the inference log (:attr:`ServeConfig.log_writer`).
 LOG_WRITERS: Final = ("journal", "process", "inline")
+#: The most threads a server may give its model's ``predict``.
+MAX_PREDICT_THREADS: Final = 64
+
+
+def check_thread_count(threads: int) -> int:
+    """``threads`` if it is a usable count of predict threads (0 to
+    :data:`MAX_PREDICT_THREADS`; 0 runs ``predict`` on the event loop)."""
+    if isinstance(threads, bool) or not isinstance(threads, int):
+        raise UsageError(f"predict_threads must be a whole number: {threads!r}")
+    if not 0 <= threads <= MAX_PREDICT_THREADS:
+        raise UsageError(
+            f"predict_threads must be between 0 (on the event loop) and "
+            f"{MAX_PREDICT_THREADS}: {threads}"
+        )
+    return threads
 
 
 class ServeConfig(Struct, frozen=True):
@@ -37,8 +52,12 @@ class ServeConfig(Struct, frozen=True):
     grouped; the serving process only hands values over) or ``inline`` (the serving
     process, one record at a time: less latency for a lone request, more CPU per
     request). Either way no request is answered before its record is written."""
+    predict_threads: int = 1
+    """How many threads run the model's ``predict`` (0: on the event loop); see
+    :mod:`mlspec_attest.serve.predict_threads`."""
 
     def __post_init__(self) -> None:
+        check_thread_count(self.predict_threads)
         if self.log_writer not in LOG_WRITERS:
             raise UsageError(
                 f"log_writer must be one of {', '.join(LOG_WRITERS)}: {self.log_writer!r}"
@@ -62,4 +81,5 @@ class ServeConfig(Struct, frozen=True):
             "max_body_bytes": self.max_body_bytes,
             "user_header": self.user_header,
             "log_writer": self.log_writer,
+            "predict_threads": self.predict_threads,
         }

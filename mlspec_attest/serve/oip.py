@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 from typing import Any, Final
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -39,6 +38,7 @@ from mlspec_attest.serve.drift_watch import DriftWatch
 from mlspec_attest.serve.endpoints import StatusEndpoints
 from mlspec_attest.serve.metrics import sha256_ref
 from mlspec_attest.serve.model import ServedModel
+from mlspec_attest.serve.predict_threads import PredictThreads
 
 SERVER_NAME: Final = "mlspec-attest"
 #: Longest predictor message a 500 answer repeats.
@@ -60,14 +60,20 @@ def error_response(request: Request, status: int, message: str, kind: str) -> Re
 
 
 class OipRoutes:
-    """The routes of one served model; readiness is that of the shared ``endpoints``."""
+    """The routes of one served model; readiness is that of the shared ``endpoints``.
+    The model predicts on ``predict`` (one thread of its own if not given)."""
 
     def __init__(
-        self, served: ServedModel, endpoints: StatusEndpoints, drift: DriftWatch | None = None
+        self,
+        served: ServedModel,
+        endpoints: StatusEndpoints,
+        drift: DriftWatch | None = None,
+        predict: PredictThreads | None = None,
     ) -> None:
         self.served = served
         self.endpoints = endpoints
         self.drift = drift
+        self.predict = predict if predict is not None else PredictThreads()
 
     def routes(self) -> list[BaseRoute]:
         model = "/v2/models/{name}"
@@ -174,10 +180,10 @@ class OipRoutes:
     ) -> tuple[list[Any], dict[str, Any]] | Response:
         """Predictions and their output tensor, or the 500 answer when the model fails.
 
-        The predictor runs in a worker thread, so a slow model never holds up the event
-        loop (health checks, other requests)."""
+        The predictor runs on the server's predict threads, so a slow model never holds
+        up the event loop (health checks, other requests) unless told to run on it."""
         try:
-            result = await run_in_threadpool(self.served.predictor.predict, rows)
+            result = await self.predict.run(self.served.predictor.predict, rows)
             values = tensors.predictions(result, len(rows))
             tensor = tensors.output_tensor(values)
         except tensors.PredictionError as exc:

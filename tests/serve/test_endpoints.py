@@ -129,6 +129,7 @@ def test_varz_document(make_server: ServerFactory) -> None:
         "max_body_bytes": 8 * 1024 * 1024,
         "user_header": "X-User-Id",
         "log_writer": "journal",
+        "predict_threads": 1,
     }
     assert varz["mlspec_attest_version"] == __version__
     assert varz["python_version"] == platform.python_version()
