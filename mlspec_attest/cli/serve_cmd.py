@@ -90,14 +90,8 @@ def serve(
     log_dir: Path,
     log_key: Path,
     passphrase_env: str | None,
-    log_inputs: bool,
-    log_user_ids: bool,
-    log_writer: str,
-    predict_threads: int,
     train_data: Path | None,
     drift_window: int,
-    host: str,
-    port: int,
     **options: Any,
 ) -> None:
     """Serve a model over HTTP once the gate has checked it; log every inference.
@@ -119,21 +113,13 @@ def serve(
         require(package, "serving a model")
     from mlspec_attest.serve.server import serve_model  # imports starlette and uvicorn
 
+    config = _config(log_dir, options)  # takes the server's options out of `options`
     trust, expect = gate_inputs(options)
     signer = load_private_key(log_key, passphrase=passphrase_from_env(passphrase_env))
     checked = check_summary(vsa, trust, expect)
     served = open_model(model, checked, entry=entry, name=name)
     drift = _drift_watch(served, checked, train_data, drift_window)
     click.echo(_passed(served, log_dir), err=True)
-    config = ServeConfig(
-        host=host,
-        port=port,
-        log_dir=str(log_dir),
-        log_inputs=log_inputs,
-        log_user_ids=log_user_ids,
-        log_writer=log_writer,
-        predict_threads=predict_threads,
-    )
     serve_model(
         served,
         log_dir=log_dir,
@@ -143,6 +129,12 @@ def serve(
         drift=drift,
     )
     click.echo("stopped; the inference log is closed", err=True)
+
+
+def _config(log_dir: Path, options: dict[str, Any]) -> ServeConfig:
+    """The server's configuration, its options taken out of ``options``."""
+    fields = ("host", "port", "log_inputs", "log_user_ids", "log_writer", "predict_threads")
+    return ServeConfig(log_dir=str(log_dir), **{field: options.pop(field) for field in fields})
 
 
 def _drift_watch(
