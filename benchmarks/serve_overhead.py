@@ -28,7 +28,7 @@ the default of ``mlspec-attest serve``). Nothing is asserted: the numbers are pr
 for docs/benchmarks.md.
 
     python benchmarks/serve_overhead.py [--requests 20000] [--load 20000] [--clients 32]
-        [--rounds 3] [--fresh] [--suite null|reference|both]
+        [--rounds 3] [--fresh | --together] [--pin] [--suite null|reference|both]
 """
 
 from __future__ import annotations
@@ -107,17 +107,23 @@ async def bare_app(scope: Any, receive: Any, send: Any) -> None:
 
 
 class MemoryLog:
-    """The middleware alone: each request's values kept in a list, as handed over."""
+    """The middleware alone: each request's values handed over and counted, the last
+    kept. Nothing more is kept: a list of every record made the in-memory variant pay
+    the garbage collector for them (its full collections walk a heap that grows by one
+    record per request), which the middleware does not cost a real log."""
 
     def __init__(self) -> None:
-        self.records: list[Any] = []
+        self.count = 0
+        self.last: Any = None
 
     def append(self, **fields: Any) -> dict[str, Any]:
-        self.records.append(fields)
+        self.count += 1
+        self.last = fields
         return fields
 
     def append_row(self, row: tuple[Any, ...]) -> None:
-        self.records.append(row)
+        self.count += 1
+        self.last = row
 
 
 def real_log(directory: Path, which: str) -> Any:
@@ -158,9 +164,10 @@ class Classifier:
 
 def reference_app(which: str, directory: Path) -> Any:
     """The reference server (``build_app``: Starlette, the Open Inference Protocol's
-    routes, JSON tensors, the model in a worker thread) of a real scikit-learn model:
-    ``ref-bare`` is the same routes without the middleware, ``ref-journal`` is
-    ``build_app`` itself with the default journal log, ``ref-memory`` with a list."""
+    routes, JSON tensors, the model on its predict thread, or ``PREDICT_THREADS``) of a
+    real scikit-learn model: ``ref-bare`` is the same routes without the middleware,
+    ``ref-journal`` is ``build_app`` itself with the default journal log, ``ref-memory``
+    with the in-memory log."""
     from starlette.applications import Starlette
 
     from mlspec_attest.serve.app import build_app
@@ -168,13 +175,16 @@ def reference_app(which: str, directory: Path) -> Any:
     from mlspec_attest.serve.endpoints import StatusEndpoints
     from mlspec_attest.serve.metrics import ServeMetrics
     from mlspec_attest.serve.oip import OipRoutes
+    from mlspec_attest.serve.predict_threads import PredictThreads
 
     model = served(Classifier())
+    config = ServeConfig(predict_threads=PREDICT_THREADS)
     if which == "ref-bare":
-        endpoints = StatusEndpoints(metrics=ServeMetrics(), served=model, config=ServeConfig())
-        return Starlette(routes=OipRoutes(model, endpoints).routes())
+        endpoints = StatusEndpoints(metrics=ServeMetrics(), served=model, config=config)
+        predict = PredictThreads(PREDICT_THREADS)
+        return Starlette(routes=OipRoutes(model, endpoints, None, predict).routes())
     log = MemoryLog() if which == "ref-memory" else real_log(directory, "journal")
-    return build_app(model, log)
+    return build_app(model, log, config=config)
 
 
 def make_app(which: str, directory: Path) -> Any:
@@ -287,18 +297,12 @@ def load_tool() -> str | None:
     return None
 
 
-def run_tool(tool: str, url: str, total: int, clients: int, body_file: Path) -> tuple[float, int]:
-    """Requests per second measured by an installed load generator, and the requests."""
-    if tool == "oha":
-        argv = ["oha", "-n", str(total), "-c", str(clients), "-m", "POST", "-D", str(body_file),
-                "-T", "application/json", "--no-tui", "-j", url]  # fmt: skip
-        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-        return float(json.loads(out)["summary"]["requestsPerSec"]), total
-    if tool == "hey":
-        argv = ["hey", "-n", str(total), "-c", str(clients), "-m", "POST", "-D", str(body_file),
-                "-T", "application/json", url]  # fmt: skip
-        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-        return _rate(out), total
+def tool_argv(tool: str, url: str, total: int, clients: int, body_file: Path) -> list[str]:
+    """The command line of an installed load generator posting the body to ``url``."""
+    if tool in ("oha", "hey"):
+        argv = [tool, "-n", str(total), "-c", str(clients), "-m", "POST", "-D", str(body_file),
+                "-T", "application/json"]  # fmt: skip
+        return [*argv, "--no-tui", "-j", url] if tool == "oha" else [*argv, url]
     script = body_file.with_suffix(".lua")  # wrk posts a body through a Lua script
     assert b"]==]" not in BODY  # the body goes into a Lua long string of level 2
     script.write_text(
@@ -306,15 +310,46 @@ def run_tool(tool: str, url: str, total: int, clients: int, body_file: Path) -> 
         "wrk.headers['Content-Type'] = 'application/json'\n"
     )
     seconds = max(5, total // 2000)
-    argv = ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "-s", str(script), url]
-    done = subprocess.run(argv, capture_output=True, text=True, check=True)
-    out = done.stdout
-    if done.stderr.strip():  # wrk runs on (with GET and no body) when its script fails
-        raise RuntimeError(f"wrk: {done.stderr.strip()}")
+    return ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "-s", str(script), url]
+
+
+def tool_result(tool: str, out: str, err: str, total: int) -> tuple[float, int]:
+    """Requests per second and requests answered, from a load generator's output; an
+    error if it reported one or any answer was not 2xx."""
+    if tool == "oha":
+        return float(json.loads(out)["summary"]["requestsPerSec"]), total
+    if tool == "hey":
+        return _rate(out), total
+    if err.strip():  # wrk runs on (with GET and no body) when its script fails
+        raise RuntimeError(f"wrk: {err.strip()}")
     if "Non-2xx" in out:
         raise RuntimeError(f"wrk: some answers were not 200:\n{out}")
     answered = next(line for line in out.splitlines() if " requests in " in line)
     return _rate(out), int(answered.split()[0])
+
+
+def run_tool(
+    tool: str, url: str, total: int, clients: int, body_file: Path, cpus: set[int] | None = None
+) -> tuple[float, int]:
+    """Requests per second measured by an installed load generator, and the requests."""
+    argv = pinned(tool_argv(tool, url, total, clients, body_file), cpus)
+    done = subprocess.run(argv, capture_output=True, text=True, check=True)
+    return tool_result(tool, done.stdout, done.stderr, total)
+
+
+def pinned(argv: list[str], cpus: set[int] | None) -> list[str]:
+    """``argv`` run on ``cpus`` only (all of them if None)."""
+    if cpus is None:
+        return argv
+    return ["taskset", "-c", ",".join(map(str, sorted(cpus))), *argv]
+
+
+def pin_tree(pid: int, cpus: set[int]) -> None:
+    """Every thread of process ``pid`` and of its child processes onto ``cpus``."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), cpus)
+        for child in (task / "children").read_text().split():
+            pin_tree(int(child), cpus)
 
 
 def _rate(out: str) -> float:
@@ -363,28 +398,59 @@ def cpu_seconds(pid: int) -> float:
     return own + sum(cpu_seconds(int(child)) for child in children)
 
 
+#: ``--predict-threads``: the reference server's (``serve --predict-threads``).
+PREDICT_THREADS = 1
+
+#: ``--pin``: the CPUs of the servers, and those of the load generators and the log's
+#: writer processes; None: wherever the operating system puts them.
+PLACEMENT: tuple[set[int], set[int]] | None = None
+
+
+def placement() -> tuple[set[int], set[int]]:
+    """The last CPU for the servers, the others for everything else."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise SystemExit("--pin needs at least two CPUs")
+    return {cpus[-1]}, set(cpus[:-1])
+
+
 class Served:
     """One app served by uvicorn in a child process on 127.0.0.1, until closed."""
 
     def __init__(self, which: str, directory: Path) -> None:
         directory.mkdir(parents=True)
         self.directory, port = directory, free_port()
+        argv = [sys.executable, __file__, "--serve", which, "--port", str(port),
+                "--dir", str(directory), "--predict-threads", str(PREDICT_THREADS)]  # fmt: skip
         self.child = subprocess.Popen(
-            [sys.executable, __file__, "--serve", which, "--port", str(port),
-             "--dir", str(directory)],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            pinned(argv, PLACEMENT[0] if PLACEMENT else None), stdout=subprocess.PIPE, text=True
+        )
         assert self.child.stdout is not None
         self.url = self.child.stdout.readline().strip() + PATH
+        self.body_file = directory / "body.json"
+        self.body_file.write_bytes(BODY)
+        if PLACEMENT is not None:  # the log's writer process beside the load generator
+            children = Path(f"/proc/{self.child.pid}/task/{self.child.pid}/children")
+            for child in children.read_text().split():
+                pin_tree(int(child), PLACEMENT[1])
+
+    def start_load(self, total: int, clients: int, tool: str) -> subprocess.Popen[str]:
+        """The load generator, started against this server (for :func:`tool_result`)."""
+        argv = tool_argv(tool, self.url, total, clients, self.body_file)
+        return subprocess.Popen(
+            pinned(argv, PLACEMENT[1] if PLACEMENT else None),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def load(self, total: int, clients: int, tool: str | None) -> tuple[float, float]:
         """Requests per second, and the server's CPU µs per request (its writer
         process's included)."""
-        body_file = self.directory / "body.json"
-        body_file.write_bytes(BODY)
         cpu_before = cpu_seconds(self.child.pid)
         if tool is not None:
-            rate, answered = run_tool(tool, self.url, total, clients, body_file)
+            cpus = PLACEMENT[1] if PLACEMENT else None
+            rate, answered = run_tool(tool, self.url, total, clients, self.body_file, cpus)
         else:
             rate, answered = asyncio.run(socket_load(self.url, total, clients)), total
         cpu = cpu_seconds(self.child.pid) - cpu_before
@@ -435,6 +501,45 @@ def fresh_throughput(
     return {name: sorted(got)[len(got) // 2] for name, got in runs.items()}
 
 
+def together_throughput(
+    names: list[str], total: int, clients: int, tool: str | None, root: Path, rounds: int
+) -> dict[str, list[float]]:
+    """Per app: its requests/s in each of ``rounds`` rounds in which every app is served
+    and loaded at once, each by a load generator of its own. The apps share the machine's
+    slow and fast seconds alike, so the ratio of two of them in one round is not moved by
+    the VM's neighbours; it is the ratio of what each costs a request on the CPUs they
+    share (with ``--pin``, the servers' one CPU), not of each alone on the machine."""
+    if tool is None:
+        raise SystemExit("--together needs a load generator: wrk, oha or hey")
+    servers = {name: Served(name, root / f"together-{name}") for name in names}
+    runs: dict[str, list[float]] = {name: [] for name in names}
+    try:
+        for server in servers.values():
+            asyncio.run(socket_load(server.url, total // 10, clients))  # warm up
+        for _ in range(rounds):
+            loads = {
+                name: server.start_load(total, clients, tool) for name, server in servers.items()
+            }
+            for name, load in loads.items():
+                out, err = load.communicate()
+                runs[name].append(tool_result(tool, out, err, total)[0])
+    finally:
+        for server in servers.values():
+            server.close()
+    return runs
+
+
+def print_together(runs: dict[str, list[float]]) -> None:
+    for which, rates in runs.items():
+        base = runs["ref-bare" if which.startswith("ref-") else "bare"]
+        ratios = sorted(rate / bare for rate, bare in zip(rates, base, strict=True))
+        print(
+            f"    {which:11}  {statistics.median(rates):10.0f} requests/s (median)  "
+            f"of bare in the same round: median {statistics.median(ratios):.3f}, "
+            f"{ratios[0]:.3f}-{ratios[-1]:.3f}"
+        )
+
+
 def got_bare(kept: dict[str, float], got: dict[str, float]) -> float:
     """The bare app's figure everything is reported against: the first round's."""
     return kept.get("bare", got["bare"])
@@ -449,11 +554,11 @@ def in_process(
     and cold for whatever ran next: every other figure rose with it, the bare app's from 1.7
     to 3.9 µs.) The bare app and the in-memory log keep their figures from the first round;
     a log's figure is its overhead over the bare app of its own round, added to that."""
-    logs = [name for name in apps if name not in ("bare", "memory")]
+    logs: list[str | None] = [name for name in apps if name not in ("bare", "memory")]
     base = {name: apps[name] for name in ("bare", "memory")}
     medians: dict[str, float] = {}
     busy: dict[str, float] = {}
-    for name in logs or [None]:
+    for name in logs or [None]:  # no real log: one round of the bare app and the middleware
         group = {**base, **({name: apps[name]} if name else {})}
         got = asyncio.run(overhead(requests, group))
         loaded = asyncio.run(under_load(requests, clients, group))
@@ -477,6 +582,23 @@ def main() -> None:
     parser.add_argument(
         "--fresh", action="store_true", help="(b): a new server each round, the median kept"
     )
+    parser.add_argument(
+        "--together",
+        action="store_true",
+        help="(b): every app served and loaded at once, the ratio taken in each round",
+    )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="(b): the servers on the last CPU, load generators and log writers on the others",
+    )
+    parser.add_argument(
+        "--predict-threads",
+        type=int,
+        default=1,
+        help="(b): the reference server's predict threads (0: on the event loop)",
+    )
+    parser.add_argument("--skip-in-process", action="store_true", help="(b) only")
     parser.add_argument("--serve", choices=[*NULL_APPS, *REFERENCE_APPS])
     parser.add_argument(
         "--suite",
@@ -487,38 +609,33 @@ def main() -> None:
     parser.add_argument("--port", type=int)
     parser.add_argument("--dir")
     args = parser.parse_args()
+    global PLACEMENT, PREDICT_THREADS
+    PREDICT_THREADS = args.predict_threads
     if args.serve:
         serve(args.serve, args.port, args.dir)
         return
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
+    PLACEMENT = placement() if args.pin else None
     with tempfile.TemporaryDirectory() as tmp:
         apps = variants(Path(tmp))
-        medians, busy = in_process(apps, args.requests, args.clients)
-        bare = medians["bare"]
-        print(f"(a) in process, median of {args.requests} inference requests each:")
-        print(f"    bare app                           {bare:8.2f} µs")
-        for name, label in (
-            ("memory", "middleware + in-memory log"),
-            ("inline", "middleware + InferenceLog"),
-            ("process", "middleware + LogWriterProcess"),
-            ("journal", "middleware + JournaledLog"),
-        ):
-            if name in medians:
-                cost = medians[name]
-                print(f"    {label:34} {cost:8.2f} µs  overhead {cost - bare:7.2f} µs")
-        print(
-            f"(a') in process, {args.clients} requests in flight, CPU of this process per request:"
-        )
-        for name, cost in busy.items():
-            print(f"    {name:8}  {cost:8.2f} µs  overhead {cost - busy['bare']:7.2f} µs")
+        if not args.skip_in_process:
+            print_in_process(*in_process(apps, args.requests, args.clients), args.clients)
         tool = load_tool()
-        kept = "median of a new server in each" if args.fresh else "best"
-        print(f"(b) throughput on loopback, {kept} of {args.rounds} rounds of {args.load} requests, {args.clients} clients, "
-              f"load generator: {tool or 'keep-alive asyncio socket clients (no oha or hey installed)'}")  # fmt: skip
         names = list(apps) if args.suite != "reference" else []
         names += list(REFERENCE_APPS) if args.suite != "null" else []
+        where = f"; servers on CPU {PLACEMENT[0]}, the rest on {PLACEMENT[1]}" if PLACEMENT else ""
+        if args.together:
+            print(f"(b) throughput on loopback, every app at once, {args.rounds} rounds of "
+                  f"{args.load} requests, {args.clients} clients each, load generator: {tool}{where}")  # fmt: skip
+            print_together(
+                together_throughput(names, args.load, args.clients, tool, Path(tmp), args.rounds)
+            )
+            return
+        kept = "median of a new server in each" if args.fresh else "best"
+        print(f"(b) throughput on loopback, {kept} of {args.rounds} rounds of {args.load} requests, {args.clients} clients, "
+              f"load generator: {tool or 'keep-alive asyncio socket clients (no oha or hey installed)'}{where}")  # fmt: skip
         measure = fresh_throughput if args.fresh else throughput
         results = measure(names, args.load, args.clients, tool, Path(tmp), args.rounds)
         for which, (rate, cost) in results.items():
@@ -528,6 +645,24 @@ def main() -> None:
                 f"    {which:11}  {rate:10.0f} requests/s  ({rate / bare_rate:.2f} of {base})  "
                 f"server CPU {cost:6.1f} µs/request (+{cost - bare_cost:5.1f})"
             )
+
+
+def print_in_process(medians: dict[str, float], busy: dict[str, float], clients: int) -> None:
+    bare = medians["bare"]
+    print("(a) in process, median of the inference requests of each:")
+    print(f"    bare app                           {bare:8.2f} µs")
+    for name, label in (
+        ("memory", "middleware + in-memory log"),
+        ("inline", "middleware + InferenceLog"),
+        ("process", "middleware + LogWriterProcess"),
+        ("journal", "middleware + JournaledLog"),
+    ):
+        if name in medians:
+            cost = medians[name]
+            print(f"    {label:34} {cost:8.2f} µs  overhead {cost - bare:7.2f} µs")
+    print(f"(a') in process, {clients} requests in flight, CPU of this process per request:")
+    for name, cost in busy.items():
+        print(f"    {name:8}  {cost:8.2f} µs  overhead {cost - busy['bare']:7.2f} µs")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ reference server closes its inference log (its final checkpoint).
 from __future__ import annotations
 
 import contextlib
+import gc
 import signal
 import socket
 import threading
@@ -139,22 +140,29 @@ def start_server(
 
 
 class _ForegroundServer(uvicorn.Server):
-    """uvicorn, except that a graceful stop on SIGTERM or SIGINT returns normally, and
-    that it says when it serves.
+    """uvicorn, except that a graceful stop on SIGTERM or SIGINT returns normally, that
+    it says when it serves, and that it can freeze the heap it starts with.
 
     uvicorn re-raises the signal once it has stopped, which would end the process by
     that signal; a server asked to stop that stopped cleanly has succeeded (exit 0).
     """
 
     def __init__(
-        self, config: uvicorn.Config, url: str, on_started: Callable[[str], None] | None
+        self,
+        config: uvicorn.Config,
+        url: str,
+        on_started: Callable[[str], None] | None,
+        freeze_heap: bool,
     ) -> None:
         super().__init__(config)
         self.url = url
         self.on_started = on_started
+        self.freeze_heap = freeze_heap
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        if self.started and self.freeze_heap:
+            freeze_startup_heap()
         if self.started and self.on_started is not None:
             self.on_started(self.url)
 
@@ -171,6 +179,17 @@ class _ForegroundServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+def freeze_startup_heap() -> None:
+    """Move every object made so far (the model, the libraries, the application) out of
+    the cyclic garbage collector's reach (``gc.freeze`` after a collection): they live as
+    long as the server, and otherwise every full collection walks them again. Under load
+    the reference server of a scikit-learn model spent about 8.5 % of its CPU in the
+    collector, 2 % once frozen (perf, docs/benchmarks.md). Objects made later are
+    collected as before."""
+    gc.collect()
+    gc.freeze()
+
+
 def serve_forever(
     app: ASGIApp,
     *,
@@ -180,14 +199,18 @@ def serve_forever(
     graceful_timeout: int = 30,
     on_started: Callable[[str], None] | None = None,
     sock: socket.socket | None = None,
+    freeze_heap: bool = True,
 ) -> None:
     """Serve ``app`` in the foreground until SIGTERM or Ctrl-C, then stop gracefully.
 
     ``on_started`` is called with the server's URL once it is serving (the CLI says so).
     ``sock``: a socket :func:`bind` made already (else ``host:port`` is bound here).
+    ``freeze_heap``: once started, :func:`freeze_startup_heap` (this process serves from
+    now on; a process that will drop much of what it holds must pass False).
     """
     sock = sock if sock is not None else bind(host, port)
-    server = _ForegroundServer(_config(app, log_level, graceful_timeout), _url(sock)[2], on_started)
+    config = _config(app, log_level, graceful_timeout)
+    server = _ForegroundServer(config, _url(sock)[2], on_started, freeze_heap)
     try:
         server.run(sockets=[sock])
     except SystemExit as exc:  # uvicorn's way to say the application did not start

@@ -81,6 +81,7 @@ def test_an_app_that_fails_to_start_is_an_error() -> None:
 
 SERVE_SCRIPT = textwrap.dedent(
     """
+    import gc
     import sys
     from pathlib import Path
 
@@ -93,22 +94,26 @@ SERVE_SCRIPT = textwrap.dedent(
 
     class MarkedLog(MemoryLog):
         def close(self):
-            marker.write_text(f"closed after {len(self.records)} records")
+            marker.write_text(f"closed after {len(self.records)} records, {gc.get_freeze_count()} frozen")
 
     def started(url):
         print("serving on", url, flush=True)
 
     serve_forever(build_app(served_model(), MarkedLog()), host="127.0.0.1", port=int(sys.argv[3]),
-                  on_started=started)
+                  on_started=started, freeze_heap=sys.argv[4] == "freeze")
     print("stopped cleanly")
     """
 )
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize(
+    ("stop", "freeze"), [(signal.SIGTERM, "freeze"), (signal.SIGINT, "no-freeze")]
+)
 def test_foreground_server_stops_gracefully_on_a_signal(
-    tmp_path: Path, stop: signal.Signals
+    tmp_path: Path, stop: signal.Signals, freeze: str
 ) -> None:
+    """It serves, stops on the signal with exit 0 after closing the log, and (by
+    default) froze the heap it started with: the model's, the libraries', the app's."""
     script = tmp_path / "serve.py"
     script.write_text(SERVE_SCRIPT)
     marker = tmp_path / "closed"
@@ -116,7 +121,7 @@ def test_foreground_server_stops_gracefully_on_a_signal(
     port = probe.getsockname()[1]
     probe.close()
     process = subprocess.Popen(
-        [sys.executable, str(script), str(PROJECT_ROOT), str(marker), str(port)],
+        [sys.executable, str(script), str(PROJECT_ROOT), str(marker), str(port), freeze],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -138,4 +143,7 @@ def test_foreground_server_stops_gracefully_on_a_signal(
             process.wait()
     assert process.returncode == 0
     assert out.strip() == "stopped cleanly"
-    assert marker.read_text() == "closed after 1 records"
+    closed, frozen = marker.read_text().split(", ")
+    assert closed == "closed after 1 records"
+    count = int(frozen.removesuffix(" frozen"))
+    assert count > 10_000 if freeze == "freeze" else count == 0
