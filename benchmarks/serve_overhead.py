@@ -181,7 +181,7 @@ def reference_app(which: str, directory: Path) -> Any:
     config = ServeConfig(predict_threads=PREDICT_THREADS)
     if which == "ref-bare":
         endpoints = StatusEndpoints(metrics=ServeMetrics(), served=model, config=config)
-        predict = PredictThreads(PREDICT_THREADS)
+        predict = PredictThreads(config.predict_threads)
         return Starlette(routes=OipRoutes(model, endpoints, None, predict).routes())
     log = MemoryLog() if which == "ref-memory" else real_log(directory, "journal")
     return build_app(model, log, config=config)

@@ -35,6 +35,7 @@ class CountingPredictor:
         self.running = 0
         self.most = 0
         self.threads: list[str] = []
+        self.workers: set[threading.Thread] = set()
         self.release = threading.Event()
         if not hold:
             self.release.set()
@@ -44,6 +45,7 @@ class CountingPredictor:
             self.running += 1
             self.most = max(self.most, self.running)
             self.threads.append(threading.current_thread().name)
+            self.workers.add(threading.current_thread())
         try:
             self.release.wait(WAIT_S)
             return [0.0 for _ in rows]
@@ -136,13 +138,13 @@ def test_close_ends_the_threads_after_the_running_one() -> None:
     predictor = CountingPredictor()
     threads = PredictThreads(2)
     asyncio.run(threads.run(predictor.predict, [[1.0]]))
-    names = {thread.name for thread in threading.enumerate()}
-    assert any(name.startswith("mlspec-predict") for name in names)
+    workers = predictor.workers  # this instance's threads only, not another server's
+    assert workers
+    assert all(w.name.startswith("mlspec-predict") and w.is_alive() for w in workers)
     threads.close()
-    for thread in threading.enumerate():
-        if thread.name.startswith("mlspec-predict"):
-            thread.join(WAIT_S)
-    assert not [t for t in threading.enumerate() if t.name.startswith("mlspec-predict")]
+    for worker in workers:
+        worker.join(WAIT_S)
+    assert not [worker for worker in workers if worker.is_alive()]
 
 
 @pytest.mark.parametrize("bad", [-1, MAX_PREDICT_THREADS + 1, True, 1.5, "2"])
