@@ -115,6 +115,9 @@ def test_a_cancelled_request_s_queued_prediction_never_runs() -> None:
         queued = asyncio.ensure_future(threads.run(predictor.predict, [[2.0]]))
         await asyncio.sleep(0.01)
         queued.cancel()
+        # the loop hands the cancel on to the thread pool's queue in its next turns:
+        # wait for that, then let the worker go free (else it may take the item first)
+        await asyncio.wait([queued])
         predictor.release.set()
         assert await first == [0.0]
         with pytest.raises(asyncio.CancelledError):
