@@ -405,6 +405,13 @@ PREDICT_THREADS = 1
 #: writer processes; None: wherever the operating system puts them.
 PLACEMENT: tuple[set[int], set[int]] | None = None
 
+#: How long a log's access log must stay unchanged to count as caught up: ten times the
+#: journal's notify delay (NOTIFY_DELAY_S), the longest a record waits for its word.
+SETTLE_S = 0.2
+
+#: Per app, how long its log took to catch up after each load (:meth:`Served.sustained`).
+LAGS: dict[str, list[float]] = {}
+
 
 def placement() -> tuple[set[int], set[int]]:
     """The last CPU for the servers, the others for everything else."""
@@ -419,7 +426,7 @@ class Served:
 
     def __init__(self, which: str, directory: Path) -> None:
         directory.mkdir(parents=True)
-        self.directory, port = directory, free_port()
+        self.which, self.directory, port = which, directory, free_port()
         argv = [sys.executable, __file__, "--serve", which, "--port", str(port),
                 "--dir", str(directory), "--predict-threads", str(PREDICT_THREADS)]  # fmt: skip
         self.child = subprocess.Popen(
@@ -445,16 +452,39 @@ class Served:
         )
 
     def load(self, total: int, clients: int, tool: str | None) -> tuple[float, float]:
-        """Requests per second, and the server's CPU µs per request (its writer
-        process's included)."""
+        """Requests per second until the log had caught up (:meth:`settled`), and the
+        server's CPU µs per request (its writer process's included, until then)."""
         cpu_before = cpu_seconds(self.child.pid)
         if tool is not None:
             cpus = PLACEMENT[1] if PLACEMENT else None
             rate, answered = run_tool(tool, self.url, total, clients, self.body_file, cpus)
         else:
             rate, answered = asyncio.run(socket_load(self.url, total, clients)), total
+        rate = self.sustained(rate, answered, time.time())
         cpu = cpu_seconds(self.child.pid) - cpu_before
         return rate, cpu / max(answered, 1) * 1e6
+
+    def sustained(self, rate: float, answered: int, ended: float) -> float:
+        """``rate`` over the load and the log's catch-up after it (``ended``, wall-clock
+        time): a writer that falls behind under load does its work after the load
+        generator stops, and that time counts (recorded in :data:`LAGS`)."""
+        lag = self.settled(ended)
+        LAGS.setdefault(self.which, []).append(lag)
+        return answered / (answered / rate + lag)
+
+    def settled(self, ended: float) -> float:
+        """Once the log's access log has stopped growing: how many seconds after
+        ``ended`` it last grew (0 without a log, or if it had caught up by then)."""
+        path = self.directory / "access.log"
+        if not path.exists():
+            return 0.0
+        last, still = path.stat(), time.perf_counter()
+        while time.perf_counter() - still < SETTLE_S:
+            time.sleep(0.005)
+            now = path.stat()
+            if (now.st_size, now.st_mtime_ns) != (last.st_size, last.st_mtime_ns):
+                last, still = now, time.perf_counter()
+        return max(0.0, last.st_mtime_ns / 1e9 - ended)
 
     def close(self) -> None:
         self.child.terminate()
@@ -508,7 +538,8 @@ def together_throughput(
     and loaded at once, each by a load generator of its own. The apps share the machine's
     slow and fast seconds alike, so the ratio of two of them in one round is not moved by
     the VM's neighbours; it is the ratio of what each costs a request on the CPUs they
-    share (with ``--pin``, the servers' one CPU), not of each alone on the machine."""
+    share (with ``--pin``, the servers' one CPU), not of each alone on the machine. A
+    log's rate runs until it has caught up (:meth:`Served.sustained`)."""
     if tool is None:
         raise SystemExit("--together needs a load generator: wrk, oha or hey")
     servers = {name: Served(name, root / f"together-{name}") for name in names}
@@ -520,9 +551,12 @@ def together_throughput(
             loads = {
                 name: server.start_load(total, clients, tool) for name, server in servers.items()
             }
-            for name, load in loads.items():
-                out, err = load.communicate()
-                runs[name].append(tool_result(tool, out, err, total)[0])
+            results = {
+                name: tool_result(tool, *load.communicate(), total) for name, load in loads.items()
+            }
+            ended = time.time()
+            for name, (rate, answered) in results.items():
+                runs[name].append(servers[name].sustained(rate, answered, ended))
     finally:
         for server in servers.values():
             server.close()
@@ -536,8 +570,16 @@ def print_together(runs: dict[str, list[float]]) -> None:
         print(
             f"    {which:11}  {statistics.median(rates):10.0f} requests/s (median)  "
             f"of bare in the same round: median {statistics.median(ratios):.3f}, "
-            f"{ratios[0]:.3f}-{ratios[-1]:.3f}"
+            f"{ratios[0]:.3f}-{ratios[-1]:.3f}{lag_note(which)}"
         )
+
+
+def lag_note(which: str) -> str:
+    """How long a log took to catch up after the load generator stopped (counted)."""
+    lags = LAGS.get(which, [])
+    if not any(lags):
+        return ""
+    return f"  log caught up {statistics.median(lags) * 1000:.0f} ms after (median; max {max(lags) * 1000:.0f})"
 
 
 def got_bare(kept: dict[str, float], got: dict[str, float]) -> float:
@@ -643,7 +685,7 @@ def main() -> None:
             bare_rate, bare_cost = results[base]
             print(
                 f"    {which:11}  {rate:10.0f} requests/s  ({rate / bare_rate:.2f} of {base})  "
-                f"server CPU {cost:6.1f} µs/request (+{cost - bare_cost:5.1f})"
+                f"server CPU {cost:6.1f} µs/request (+{cost - bare_cost:5.1f}){lag_note(which)}"
             )
 
 
