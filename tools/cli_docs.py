@@ -22,7 +22,7 @@ from mlspec_attest.cli.main import cli
 CLI_MD = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
 WIDTH = 78
 BLOCK = re.compile(
-    r"^```\n(Usage: mlspec-attest((?: [a-z][a-z-]*)*) \[OPTIONS\].*?)^```\s*$", re.S | re.M
+    r"^```\n(Usage: mlspec-attest((?: [a-z][a-z0-9-]*)*) \[OPTIONS\].*?)^```[ \t]*$", re.S | re.M
 )
 
 
@@ -64,11 +64,11 @@ def main(argv: list[str]) -> int:
     updated = BLOCK.sub(refresh, text)
     for name in stale:
         print(f"stale: {name}")
-    for path in commands(cli):
-        if path not in seen:
-            print(f"no help block: mlspec-attest {' '.join(path)}")
+    missing = [path for path in commands(cli) if path not in seen]
+    for path in missing:
+        print(f"no help block: mlspec-attest {' '.join(path)}")
     if "--check" in argv:
-        return 1 if stale else 0
+        return 1 if stale or missing else 0
     if updated != text:
         CLI_MD.write_text(updated, encoding="utf-8")
     return 0
