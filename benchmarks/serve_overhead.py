@@ -556,7 +556,7 @@ def together_throughput(
         try:
             for server in servers.values():
                 asyncio.run(socket_load(server.url, total // 10, clients))  # warm up
-                server.settled(time.time())
+                server.settled(time.time())  # the warm-up's records written before the load
             loads = {
                 name: server.start_load(total, clients, tool) for name, server in servers.items()
             }
