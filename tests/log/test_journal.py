@@ -275,7 +275,7 @@ def test_a_value_no_record_holds_is_refused_before_anything_is_written(
 def test_a_record_over_the_bound_keeps_its_place_without_its_values(
     tmp_path: Path, signer: LocalKeySigner
 ) -> None:
-    # fits the journal (marshal is leaner than the record's CBOR), not a record
+    # fits the journal (MessagePack is leaner than the record's CBOR), not a record
     huge = "x" * (journal.MAX_ENTRY_BYTES - 450)  # journaled in ~415 bytes more, a record ~520
     with open_journaled(tmp_path / "log", signer) as log:
         log.append(**request(0, output=huge))
@@ -546,5 +546,87 @@ def test_a_process_forked_from_the_server_cannot_write_to_its_journal(tmp_path: 
     writer.append(maker.fields(request(1), NOW))
     reader = journal.JournalReader(tmp_path, key, 0)
     assert [fields[1] for fields in reader.read(10)] == ["req-0000", "req-0001"]
+    reader.close()
+    writer.close()
+
+
+def payload_heads(path: Path) -> list[int]:
+    """The first byte of each entry's payload in a segment, in order."""
+    data, heads, at = path.read_bytes(), [], 0
+    while at + 20 <= len(data) and (length := int.from_bytes(data[at : at + 4], "little")):
+        heads.append(data[at + 20])
+        at += 20 + length
+    return heads
+
+
+def test_values_messagepack_cannot_hold_are_journaled_with_marshal_and_read_back(
+    tmp_path: Path,
+) -> None:
+    """An entry is MessagePack unless a value is beyond it: an integer below -2**63 (a
+    record's CBOR holds down to -2**64) or text that is not valid Unicode. Such an entry
+    is written with marshal (as older versions wrote every entry) and reads back the same."""
+    maker = RecordMaker()
+    entries = [
+        maker.fields(request(0), NOW),
+        maker.fields(request(1, output=[-(2**64), 2**64 - 1]), NOW),
+        maker.fields(request(2, user_agent="agent \udcff"), NOW),
+        maker.fields(request(3), NOW),
+    ]
+    writer = JournalWriter(tmp_path, KEY, 0)
+    for fields in entries:
+        writer.append(fields)
+    ((_, path),) = segments(tmp_path)
+    heads = payload_heads(path)
+    assert heads[0] == heads[3] == 0xDC  # a MessagePack array of 20
+    assert 0xDC not in heads[1:3]
+    reader = journal.JournalReader(tmp_path, KEY, 0)
+    assert reader.read(10) == entries
+    reader.close()
+    writer.close()
+
+
+def test_a_wide_integer_in_an_output_reaches_its_signed_record(
+    tmp_path: Path, signer: LocalKeySigner
+) -> None:
+    with open_journaled(tmp_path / "log", signer) as log:
+        log.append(**request(0, output=[-(2**64), 2**64 - 1]))
+        log.sync()
+    (record,) = [decode_record(raw) for raw in tamper.raw_records(tmp_path / "log")]
+    assert record.output == [-(2**64), 2**64 - 1]
+    assert audit_of(tmp_path / "log", signer) == (True, 1, 1)
+
+
+def test_a_kernel_that_cannot_fill_pages_ahead_costs_faults_not_entries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``MADV_POPULATE_WRITE`` is Linux 5.14 and later; where madvise refuses it, pages
+    fault in as they are written and every entry is journaled the same."""
+    monkeypatch.setattr(journal, "_POPULATE_WRITE", 0x7FFF)  # an advice no kernel knows
+    monkeypatch.setattr(journal, "POPULATE_BYTES", 4096)
+    writer = JournalWriter(tmp_path, KEY, 0)
+    entries = [RecordMaker().fields(request(i), NOW) for i in range(40)]  # several pages
+    for fields in entries:
+        writer.append(fields)
+    reader = journal.JournalReader(tmp_path, KEY, 0)
+    assert reader.read(100) == entries
+    reader.close()
+    writer.close()
+
+
+def test_entries_across_many_filled_ahead_stretches_read_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel fills one page ahead at a time here (the smallest stretch), and a
+    segment ends in the middle of one: every entry reads back, in order."""
+    monkeypatch.setattr(journal, "POPULATE_BYTES", 4096)
+    monkeypatch.setattr(journal, "SEGMENT_BYTES", 3 * 4096 + 100)
+    writer = JournalWriter(tmp_path, KEY, 0)
+    entries = [RecordMaker().fields(request(i), NOW) for i in range(100)]
+    for fields in entries:
+        writer.append(fields)
+    assert len(segments(tmp_path)) > 2
+    reader = journal.JournalReader(tmp_path, KEY, 0)
+    reader.complete_below = None  # the writer is done: every entry is whole
+    assert reader.read(1000) == entries
     reader.close()
     writer.close()
