@@ -52,7 +52,7 @@ import io
 import math
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import cbor2
 from msgspec import Struct
@@ -133,7 +133,23 @@ def normalize_output(value: Any) -> Any:
     """``value`` as plain JSON types (tuples become lists, subclasses of int, float and
     str their base type, text valid Unicode), holding what :func:`check_map` accepts as
     an output; RecordError for anything else. Recursion stops at MAX_JSON_DEPTH."""
+    if type(value) is list and _plain_numbers(value):
+        return value[:]
     return _plain(value, 1)
+
+
+def _plain_numbers(values: list[Any]) -> bool:
+    """Whether ``values`` are all floats, finite (their sum is finite only if each is:
+    an infinity or NaN makes it one; an overflow only sends them the long way), or all
+    ints within CBOR's range: most models' outputs, checked in a few C calls."""
+    kinds = set(map(type, values))
+    if kinds == _FLOAT:
+        return math.isfinite(sum(values))
+    return kinds == _INT and _INT_RANGE[0] <= min(values) and max(values) <= _INT_RANGE[1]
+
+
+_FLOAT: Final = {float}
+_INT: Final = {int}
 
 
 def _plain(node: Any, depth: int) -> Any:

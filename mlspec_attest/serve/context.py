@@ -40,9 +40,15 @@ class RequestLog(Protocol):
 
 
 def _state(target: HTTPConnection | Scope) -> dict[str, Any]:
-    scope = target.scope if isinstance(target, HTTPConnection) else target
+    # a scope is a dict: checked first, an isinstance of HTTPConnection (a Mapping, so an
+    # ABC's check) cost more than the rest of set_output
+    scope = target if type(target) is dict else _scope_of(target)
     state: dict[str, Any] = scope.setdefault("state", {})
     return state
+
+
+def _scope_of(target: HTTPConnection | Scope) -> Scope:
+    return target.scope if isinstance(target, HTTPConnection) else target
 
 
 def set_output(target: HTTPConnection | Scope, output: object) -> None:

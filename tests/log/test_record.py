@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import re
 from typing import Any
 
 import cbor2
@@ -24,6 +25,7 @@ from mlspec_attest.log.record import (
     TAIL_SIZE,
     InferenceRecord,
     RecordError,
+    _plain,
     check_map,
     clean_text,
     decode_record,
@@ -246,6 +248,37 @@ def test_normalize_output() -> None:
     with pytest.raises(RecordError, match="holds a set"):
         normalize_output({1, 2})
     assert isinstance(RecordError("x"), BadInputError)
+
+
+_EDGE_NUMBERS = st.sampled_from(
+    [math.inf, -math.inf, math.nan, 1e308, -1e308, 2**64 - 1, 2**64, -(2**64), -(2**64) - 1]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.integers(-(2**66), 2**66),
+            st.booleans(),
+            _EDGE_NUMBERS,
+        ),
+        max_size=6,
+    )
+)
+def test_a_flat_list_of_numbers_is_normalized_as_any_output_is(values: list[Any]) -> None:
+    """The short way for a list of plain floats or plain ints says yes or no exactly as
+    the element-by-element way does (a sum that overflows only takes the long way)."""
+    try:
+        long_way: Any = _plain(values, 1)
+    except RecordError as exc:
+        with pytest.raises(RecordError, match=re.escape(str(exc))):
+            normalize_output(values)
+        return
+    short_way = normalize_output(values)
+    assert short_way == long_way and short_way is not values
+    assert [type(v) for v in short_way] == [type(v) for v in values]
 
 
 def test_clean_text_keeps_valid_text_and_escapes_lone_surrogates() -> None:
