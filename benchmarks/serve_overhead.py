@@ -20,7 +20,9 @@
     is answered 405 by the null app), so a figure is always of a logged inference.
     ``--fresh`` starts a new server for every round and keeps the median: where the
     operating system places the processes on a small machine moves one server's figure
-    by up to a third.
+    by up to a third. ``--together`` loads every app at once, ``--alternate`` each alone
+    in turn (servers kept, order rotated); both report each app's ratio to the bare app
+    of the same round.
 
 The log is the package's: in memory (a list, the middleware alone), ``inline``
 (``InferenceLog``), ``process`` (``LogWriterProcess``) or ``journal`` (``JournaledLog``,
@@ -28,7 +30,7 @@ the default of ``mlspec-attest serve``). Nothing is asserted: the numbers are pr
 for docs/benchmarks.md.
 
     python benchmarks/serve_overhead.py [--requests 20000] [--load 20000] [--clients 32]
-        [--rounds 3] [--fresh | --together] [--pin] [--suite null|reference|both]
+        [--rounds 3] [--fresh | --together | --alternate] [--pin] [--suite null|reference|both]
 """
 
 from __future__ import annotations
@@ -531,6 +533,31 @@ def fresh_throughput(
     return {name: sorted(got)[len(got) // 2] for name, got in runs.items()}
 
 
+def alternate_throughput(
+    names: list[str], total: int, clients: int, tool: str | None, root: Path, rounds: int
+) -> dict[str, list[float]]:
+    """Per app: its requests/s in each of ``rounds`` rounds in which each app is loaded
+    alone, one after the other, in an order rotated by one app per round, by servers kept
+    for the whole run (the others idle meanwhile). Each server has the CPU (with
+    ``--pin``, the servers' CPU) to itself while it is loaded, as a deployed server
+    does; the ratio to the bare app of the same round cancels the VM's slow and fast
+    minutes as far as a few seconds apart can. A log's rate runs until it has caught up."""
+    servers = {name: Served(name, root / f"alternate-{name}") for name in names}
+    runs: dict[str, list[float]] = {name: [] for name in names}
+    try:
+        for server in servers.values():
+            asyncio.run(socket_load(server.url, total // 10, clients))  # warm up
+            server.settled(time.time())
+        for round_ in range(rounds):
+            shift = round_ % len(names)
+            for name in names[shift:] + names[:shift]:
+                runs[name].append(servers[name].load(total, clients, tool)[0])
+    finally:
+        for server in servers.values():
+            server.close()
+    return runs
+
+
 def together_throughput(
     names: list[str], total: int, clients: int, tool: str | None, root: Path, rounds: int
 ) -> dict[str, list[float]]:
@@ -639,6 +666,11 @@ def main() -> None:
         help="(b): every app served and loaded at once, the ratio taken in each round (new servers each round, their order rotated: give --rounds a multiple of the apps)",
     )
     parser.add_argument(
+        "--alternate",
+        action="store_true",
+        help="(b): servers kept, each loaded alone in turn (a rotated order), the ratio to the bare app taken in each round",
+    )
+    parser.add_argument(
         "--pin",
         action="store_true",
         help="(b): the servers on the last CPU, load generators and log writers on the others",
@@ -677,11 +709,13 @@ def main() -> None:
         names = list(apps) if args.suite != "reference" else []
         names += list(REFERENCE_APPS) if args.suite != "null" else []
         where = f"; servers on CPU {PLACEMENT[0]}, the rest on {PLACEMENT[1]}" if PLACEMENT else ""
-        if args.together:
-            print(f"(b) throughput on loopback, every app at once, {args.rounds} rounds of "
+        if args.together or args.alternate:
+            how = "every app at once" if args.together else "each app alone, in turn"
+            print(f"(b) throughput on loopback, {how}, {args.rounds} rounds of "
                   f"{args.load} requests, {args.clients} clients each, load generator: {tool}{where}")  # fmt: skip
+            measure_rounds = together_throughput if args.together else alternate_throughput
             print_together(
-                together_throughput(names, args.load, args.clients, tool, Path(tmp), args.rounds)
+                measure_rounds(names, args.load, args.clients, tool, Path(tmp), args.rounds)
             )
             return
         kept = "median of a new server in each" if args.fresh else "best"
