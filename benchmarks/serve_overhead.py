@@ -31,6 +31,7 @@ for docs/benchmarks.md.
 
     python benchmarks/serve_overhead.py [--requests 20000] [--load 20000] [--clients 32]
         [--rounds 3] [--fresh | --together | --alternate] [--pin] [--suite null|reference|both]
+        [--processes 1]
 """
 
 from __future__ import annotations
@@ -651,6 +652,31 @@ def in_process(
     return medians, busy
 
 
+def across_processes(processes: int, requests: int, clients: int) -> list[dict[str, float]]:
+    """(a) in ``processes`` new processes, one after the other: per process, each app's
+    overhead over the bare app (and the bare app's own time under "bare"). Where a
+    process's code and data land (address-space randomization) moved one process's
+    journal figure between two levels on the Intel Xeon VM, about 9 and 13 µs; a single
+    process samples one of them."""
+    runs = []
+    for _ in range(processes):
+        argv = [sys.executable, __file__, "--in-process-json", "--requests", str(requests),
+                "--clients", str(clients)]  # fmt: skip
+        out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+        medians = json.loads(out.strip().splitlines()[-1])
+        runs.append({k: v - medians["bare"] if k != "bare" else v for k, v in medians.items()})
+    return runs
+
+
+def print_processes(runs: list[dict[str, float]]) -> None:
+    print(f"(a) in process, {len(runs)} processes, median µs of each process's inference requests:")
+    for name in runs[0]:
+        got = sorted(run[name] for run in runs)
+        what = "bare app" if name == "bare" else f"{name} overhead"
+        print(f"    {what:18} median {statistics.median(got):6.2f}  range {got[0]:.2f}-{got[-1]:.2f}  "
+              f"each: {' '.join(f'{v:.2f}' for v in (run[name] for run in runs))}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=20000)
@@ -682,6 +708,13 @@ def main() -> None:
         help="(b): the reference server's predict threads (0: on the event loop)",
     )
     parser.add_argument("--skip-in-process", action="store_true", help="(b) only")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="(a): in this many new processes, the median and range reported",
+    )
+    parser.add_argument("--in-process-json", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve", choices=[*NULL_APPS, *REFERENCE_APPS])
     parser.add_argument(
         "--suite",
@@ -697,10 +730,17 @@ def main() -> None:
     if args.serve:
         serve(args.serve, args.port, args.dir)
         return
+    if args.in_process_json:  # a child of --processes: (a) once, as JSON
+        with tempfile.TemporaryDirectory() as tmp:
+            print(json.dumps(in_process(variants(Path(tmp)), args.requests, args.clients)[0]))
+        return
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
     PLACEMENT = placement() if args.pin else None
+    if args.processes > 1 and not args.skip_in_process:  # before this process opens any log
+        print_processes(across_processes(args.processes, args.requests, args.clients))
+        args.skip_in_process = True
     with tempfile.TemporaryDirectory() as tmp:
         apps = variants(Path(tmp))
         if not args.skip_in_process:
