@@ -16,8 +16,8 @@ their first entry, 20 digits. An entry is::
 The payload is the MessagePack array ``[index, *fields]`` (msgspec): the index is the seq
 the record will have. A value MessagePack cannot hold (an integer below -2**63, which a
 record's CBOR can) is written with ``marshal`` (version 4) instead, as older versions
-wrote every entry; the two are told apart by the first byte (a MessagePack array of 20
-starts 0xDC, a ``marshal`` tuple never does). The MAC key is derived from the log's
+wrote every entry; the two are told apart by the first byte (a ``marshal`` tuple starts
+``(`` or ``)``, with or without its reference flag 0x80; a MessagePack array never does). The MAC key is derived from the log's
 signing key, which only the server and its writer hold, so an entry written by anyone
 else, or moved, fails its MAC before anything is decoded (neither decoder is ever given
 unauthenticated bytes), and an entry out of place fails its index.
@@ -85,7 +85,8 @@ _FLAGS: Final = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 POPULATE_BYTES: Final = 256 * 1024
 #: ``madvise(MADV_POPULATE_WRITE)`` (Linux 5.14; Python's mmap module does not name it).
 _POPULATE_WRITE: Final = 23 if sys.platform == "linux" else None
-_MSGPACK_ARRAY16: Final = 0xDC  # how a MessagePack array of 16 to 65535 items starts
+#: How a ``marshal`` tuple starts: ``(`` or ``)`` (small), each also with the flag 0x80.
+_MARSHAL_TUPLE: Final = frozenset(b"()\xa8\xa9")
 _encode = msgpack.Encoder().encode
 _decode = msgpack.Decoder().decode
 _SEQUENCES: Final = (list, tuple)
@@ -359,7 +360,7 @@ class JournalReader:
             raise self._bad(at, "an entry fails its authentication")
         # authenticated: this log's server wrote it
         entry: list[Any] | tuple[Any, ...] = (
-            _decode(payload) if payload[0] == _MSGPACK_ARRAY16 else marshal.loads(payload)  # noqa: S302
+            marshal.loads(payload) if payload[0] in _MARSHAL_TUPLE else _decode(payload)  # noqa: S302
         )
         if not (type(entry) in _SEQUENCES and len(entry) == FIELD_COUNT + 1):
             raise self._bad(at, "an entry of the wrong form")
