@@ -19,13 +19,13 @@ from typing import Any, Final, NotRequired, TypedDict, Unpack
 
 from mlspec_attest.errors import UsageError
 from mlspec_attest.log.ncsa import line_of_map
+from mlspec_attest.log.output import normalize_output
 from mlspec_attest.log.record import (
     RecordError,
     check_request_values,
     clean_text,
     encode_checked,
     format_time,
-    normalize_output,
 )
 
 

@@ -67,7 +67,8 @@ VERSION = 1
 ZERO_PREV = "0" * 64
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
-_INT_RANGE = (-(2**64), 2**64 - 1)  # what CBOR holds without a bignum tag
+#: The integers CBOR holds without a bignum tag (a record holds no other).
+INT_RANGE: Final = (-(2**64), 2**64 - 1)
 
 #: key -> (field name, the Python types its CBOR value decodes to)
 FIELDS: dict[str, tuple[str, tuple[type, ...]]] = {
@@ -129,65 +130,6 @@ def clean_text(value: str) -> str:
     return text.encode("utf-8", "surrogatepass").decode("utf-8", "backslashreplace")
 
 
-def normalize_output(value: Any) -> Any:
-    """``value`` as plain JSON types (tuples become lists, subclasses of int, float and
-    str their base type, text valid Unicode), holding what :func:`check_map` accepts as
-    an output; RecordError for anything else. Recursion stops at MAX_JSON_DEPTH."""
-    if type(value) is list and _plain_numbers(value):
-        return value[:]
-    return _plain(value, 1)
-
-
-def _plain_numbers(values: list[Any]) -> bool:
-    """Whether ``values`` are all floats, finite (their sum is finite only if each is:
-    an infinity or NaN makes it one; an overflow only sends them the long way), or all
-    ints within CBOR's range: most models' outputs, checked in a few C calls."""
-    kinds = set(map(type, values))
-    if kinds == _FLOAT:
-        return math.isfinite(sum(values))
-    return kinds == _INT and _INT_RANGE[0] <= min(values) and max(values) <= _INT_RANGE[1]
-
-
-_FLOAT: Final = {float}
-_INT: Final = {int}
-
-
-def _plain(node: Any, depth: int) -> Any:
-    kind = type(node)
-    if kind is str:
-        return node if node.isascii() else clean_text(node)
-    if kind is float:
-        if not math.isfinite(node):
-            raise RecordError("output holds a non-finite number")
-        return node
-    if kind is int:
-        if not _INT_RANGE[0] <= node <= _INT_RANGE[1]:
-            raise RecordError("output holds an integer beyond 64 bits")
-        return node
-    if node is None or kind is bool:
-        return node
-    if kind is list or kind is tuple or kind is dict:
-        if depth > MAX_JSON_DEPTH:
-            raise RecordError(f"output nests deeper than {MAX_JSON_DEPTH}")
-        if kind is dict:
-            if any(type(k) is not str for k in node):
-                return _plain(_subclass(node), depth)
-            return {clean_text(k): _plain(v, depth + 1) for k, v in node.items()}
-        return [_plain(child, depth + 1) for child in node]
-    return _plain(_subclass(node), depth)
-
-
-def _subclass(node: Any) -> Any:
-    """A subclass of a JSON type as that type; RecordError for anything else."""
-    bases: tuple[type[Any], ...] = (bool, int, float, str, list, tuple)
-    for base in bases:
-        if isinstance(node, base):
-            return base(node)
-    if isinstance(node, dict) and all(isinstance(k, str) for k in node):
-        return {str(k): v for k, v in node.items()}
-    raise RecordError(f"output holds a {type(node).__name__}, not a JSON value")
-
-
 class InferenceRecord(Struct, frozen=True):
     """One inference request as the log keeps it (see the module docstring for the keys)."""
 
@@ -247,7 +189,7 @@ class InferenceRecord(Struct, frozen=True):
 
 def encode_map(m: dict[str, Any], *, output_normalized: bool = False) -> bytes:
     """Deterministic CBOR of a record map, refused unless :func:`check_map` accepts it
-    (its output is not walked again when it came from :func:`normalize_output`)."""
+    (its output is not walked again when it came from :func:`~mlspec_attest.log.output.normalize_output`)."""
     check_map(m, output=not output_normalized)
     return encode_checked(m)
 
@@ -350,7 +292,7 @@ def record_from_map(m: Any, *, what: str = "log record", check: bool = True) -> 
 
 def check_map(m: Any, *, what: str = "log record", output: bool = True) -> None:
     """Refuse (RecordError) a map that is not exactly a version-1 record (``output=False``
-    leaves out the walk of an output :func:`normalize_output` made)."""
+    leaves out the walk of an output :func:`~mlspec_attest.log.output.normalize_output` made)."""
     if type(m) is not dict:
         raise RecordError(f"{what}: not a CBOR map")
     keys = m.keys()
@@ -401,7 +343,7 @@ def _check_json(value: Any, what: str) -> None:
             if not math.isfinite(node):
                 raise RecordError(f"{what}: output holds a non-finite number")
         elif kind is int:
-            if not _INT_RANGE[0] <= node <= _INT_RANGE[1]:
+            if not INT_RANGE[0] <= node <= INT_RANGE[1]:
                 raise RecordError(f"{what}: output holds an integer beyond 64 bits")
         elif kind is list or kind is dict:
             if depth > MAX_JSON_DEPTH:

@@ -17,6 +17,7 @@ from mlspec_attest.errors import BadInputError
 from mlspec_attest.formats.limits import MAX_JSON_DEPTH, MAX_LOG_RECORD_BYTES
 from mlspec_attest.log.canonical import MapEncoder
 from mlspec_attest.log.ncsa import line_of_map
+from mlspec_attest.log.output import _plain, normalize_output
 from mlspec_attest.log.record import (
     FIELDS,
     KEYS,
@@ -25,13 +26,11 @@ from mlspec_attest.log.record import (
     TAIL_SIZE,
     InferenceRecord,
     RecordError,
-    _plain,
     check_map,
     clean_text,
     decode_record,
     encode_map,
     format_time,
-    normalize_output,
 )
 from tests.log.conftest import MODEL_DIGEST, T0, VSA_DIGEST
 
