@@ -489,6 +489,11 @@ class Served:
                 last, still = now, time.perf_counter()
         return max(0.0, last.st_mtime_ns / 1e9 - ended)
 
+    def warm_up(self, total: int, clients: int) -> None:
+        """A tenth of a load, then wait until its records are written."""
+        asyncio.run(socket_load(self.url, total // 10, clients))
+        self.settled(time.time())
+
     def close(self) -> None:
         self.child.terminate()
         self.child.wait(timeout=60)
@@ -503,7 +508,7 @@ def throughput(
     best: dict[str, tuple[float, float]] = {}
     try:
         for server in servers.values():
-            asyncio.run(socket_load(server.url, total // 10, clients))  # warm up
+            server.warm_up(total, clients)
         for _ in range(rounds):
             for name, server in servers.items():
                 rate, cost = server.load(total, clients, tool)
@@ -513,6 +518,12 @@ def throughput(
         for server in servers.values():
             server.close()
     return best
+
+
+def rotated(names: list[str], round_: int) -> list[str]:
+    """``names`` rotated by one per round: each app in each place equally often."""
+    shift = round_ % len(names)
+    return names[shift:] + names[:shift]
 
 
 def fresh_throughput(
@@ -527,7 +538,7 @@ def fresh_throughput(
         for name in names:
             server = Served(name, root / f"fresh-{round_}-{name}")
             try:
-                asyncio.run(socket_load(server.url, total // 10, clients))  # warm up
+                server.warm_up(total, clients)
                 runs[name].append(server.load(total, clients, tool))
             finally:
                 server.close()
@@ -547,11 +558,9 @@ def alternate_throughput(
     runs: dict[str, list[float]] = {name: [] for name in names}
     try:
         for server in servers.values():
-            asyncio.run(socket_load(server.url, total // 10, clients))  # warm up
-            server.settled(time.time())
+            server.warm_up(total, clients)
         for round_ in range(rounds):
-            shift = round_ % len(names)
-            for name in names[shift:] + names[:shift]:
+            for name in rotated(names, round_):
                 runs[name].append(servers[name].load(total, clients, tool)[0])
     finally:
         for server in servers.values():
@@ -578,13 +587,11 @@ def together_throughput(
         raise SystemExit("--together needs a load generator: wrk, oha or hey")
     runs: dict[str, list[float]] = {name: [] for name in names}
     for round_ in range(rounds):
-        shift = round_ % len(names)
-        order = names[shift:] + names[:shift]
+        order = rotated(names, round_)
         servers = {name: Served(name, root / f"together-{round_}-{name}") for name in order}
         try:
             for server in servers.values():
-                asyncio.run(socket_load(server.url, total // 10, clients))  # warm up
-                server.settled(time.time())  # the warm-up's records written before the load
+                server.warm_up(total, clients)  # its records written before the load
             loads = {
                 name: server.start_load(total, clients, tool) for name, server in servers.items()
             }

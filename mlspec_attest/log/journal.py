@@ -14,13 +14,14 @@ their first entry, 20 digits. An entry is::
     u32 little-endian payload length | 16-byte keyed BLAKE2b of the payload | payload
 
 The payload is the MessagePack array ``[index, *fields]`` (msgspec): the index is the seq
-the record will have. A value MessagePack cannot hold (an integer below -2**63, which a
-record's CBOR can) is written with ``marshal`` (version 4) instead, as older versions
-wrote every entry; the two are told apart by the first byte (a ``marshal`` tuple starts
-``(`` or ``)``, with or without its reference flag 0x80; a MessagePack array never does). The MAC key is derived from the log's
-signing key, which only the server and its writer hold, so an entry written by anyone
-else, or moved, fails its MAC before anything is decoded (neither decoder is ever given
-unauthenticated bytes), and an entry out of place fails its index.
+the record will have. An entry MessagePack cannot hold (an integer below -2**63, which a
+record's CBOR can; text that is not valid Unicode; a ``str`` subclass) is written with
+``marshal`` (version 4) instead, as older versions wrote every entry; the first byte
+tells them apart (a ``marshal`` tuple starts ``(`` or ``)``, with or without its
+reference flag 0x80; a MessagePack array never does). The MAC key is derived from the
+log's signing key, which only the server and its writer hold, so an entry written by
+anyone else, or moved, fails its MAC before anything is decoded (neither decoder is ever
+given unauthenticated bytes), and an entry out of place fails its index.
 
 **Writing without a system call.** A segment's space is reserved when it starts
 (``posix_fallocate``: a full disk is refused then, with the request that needed the
@@ -37,8 +38,8 @@ an entry costs about 0.5 µs where a ``write`` cost 1.2-2.5 (docs/benchmarks.md)
 
 The first write to each page of a mapping is a page fault, about 10 µs on a VM, once
 per dozen entries; on Linux the writer has the kernel fill the pages ahead of it
-:data:`POPULATE_BYTES` at a time (``MADV_POPULATE_WRITE``, about 0.1 µs a page's share
-per entry), so requests rarely meet a fault.
+:data:`POPULATE_BYTES` at a time (``MADV_POPULATE_WRITE``, about 0.03 µs per entry), so
+requests rarely meet a fault.
 
 A last entry cut short (a file cut back by hand, or left by an older version that
 wrote with ``write``) ends its segment; everything else that does not read back is
@@ -359,9 +360,8 @@ class JournalReader:
                 return None  # still being copied, as far as this reader can know
             raise self._bad(at, "an entry fails its authentication")
         # authenticated: this log's server wrote it
-        entry: list[Any] | tuple[Any, ...] = (
-            marshal.loads(payload) if payload[0] in _MARSHAL_TUPLE else _decode(payload)  # noqa: S302
-        )
+        decode = marshal.loads if payload[0] in _MARSHAL_TUPLE else _decode
+        entry: list[Any] | tuple[Any, ...] = decode(payload)
         if not (type(entry) in _SEQUENCES and len(entry) == FIELD_COUNT + 1):
             raise self._bad(at, "an entry of the wrong form")
         index = entry[0]

@@ -18,8 +18,9 @@ from mlspec_attest.log.record import INT_RANGE, RecordError, clean_text
 
 def normalize_output(value: Any) -> Any:
     """``value`` as plain JSON types (tuples become lists, subclasses of int, float and
-    str their base type, text valid Unicode), holding what :func:`check_map` accepts as
-    an output; RecordError for anything else. Recursion stops at MAX_JSON_DEPTH."""
+    str their base type, text valid Unicode), holding what
+    :func:`~mlspec_attest.log.record.check_map` accepts as an output; RecordError for
+    anything else. Recursion stops at MAX_JSON_DEPTH."""
     if type(value) is list and _plain_numbers(value):
         return value[:]
     return _plain(value, 1)

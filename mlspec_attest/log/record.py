@@ -189,7 +189,8 @@ class InferenceRecord(Struct, frozen=True):
 
 def encode_map(m: dict[str, Any], *, output_normalized: bool = False) -> bytes:
     """Deterministic CBOR of a record map, refused unless :func:`check_map` accepts it
-    (its output is not walked again when it came from :func:`~mlspec_attest.log.output.normalize_output`)."""
+    (its output is not walked again when it came from
+    :func:`~mlspec_attest.log.output.normalize_output`)."""
     check_map(m, output=not output_normalized)
     return encode_checked(m)
 
@@ -292,7 +293,8 @@ def record_from_map(m: Any, *, what: str = "log record", check: bool = True) -> 
 
 def check_map(m: Any, *, what: str = "log record", output: bool = True) -> None:
     """Refuse (RecordError) a map that is not exactly a version-1 record (``output=False``
-    leaves out the walk of an output :func:`~mlspec_attest.log.output.normalize_output` made)."""
+    leaves out the walk of an output
+    :func:`~mlspec_attest.log.output.normalize_output` made)."""
     if type(m) is not dict:
         raise RecordError(f"{what}: not a CBOR map")
     keys = m.keys()

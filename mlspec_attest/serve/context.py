@@ -42,13 +42,10 @@ class RequestLog(Protocol):
 def _state(target: HTTPConnection | Scope) -> dict[str, Any]:
     # a scope is a dict: checked first, an isinstance of HTTPConnection (a Mapping, so an
     # ABC's check) cost more than the rest of set_output
-    scope = target if type(target) is dict else _scope_of(target)
-    state: dict[str, Any] = scope.setdefault("state", {})
+    if type(target) is not dict and isinstance(target, HTTPConnection):
+        target = target.scope
+    state: dict[str, Any] = target.setdefault("state", {})
     return state
-
-
-def _scope_of(target: HTTPConnection | Scope) -> Scope:
-    return target.scope if isinstance(target, HTTPConnection) else target
 
 
 def set_output(target: HTTPConnection | Scope, output: object) -> None:
