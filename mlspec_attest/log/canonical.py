@@ -16,7 +16,7 @@ The log's audit re-encodes every record with cbor2's canonical encoder and compa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -55,8 +55,21 @@ class MapEncoder:
         layout = next((lay for known, lay in self._layouts if keys == known), None)
         if layout is None:
             return cbor2.dumps(m, canonical=True)
-        flat = layout.flat.copy()
-        flat[1::2] = layout.values(m)
-        data = cbor2.dumps(flat, canonical=True)
-        # The array's head: one byte below 24 items, two up to 255 (2 x 23 = 46 at most).
-        return layout.head + (data[1:] if len(flat) < 24 else data[2:])
+        return _encode_flat(layout, layout.values(m))
+
+    def values_encoder(
+        self, keys: frozenset[str]
+    ) -> tuple[tuple[str, ...], Callable[[Sequence[Any]], bytes]]:
+        """For maps of exactly ``keys`` (one of the key sets): their keys in encoding
+        order, and a function giving :meth:`encode` of such a map from its values in that
+        order, so that a caller that has the values need not build the map."""
+        layout = next(lay for known, lay in self._layouts if known == keys)
+        return tuple(str(key) for key in layout.flat[::2]), lambda v: _encode_flat(layout, v)
+
+
+def _encode_flat(layout: _Layout, values: Sequence[Any]) -> bytes:
+    flat = layout.flat.copy()
+    flat[1::2] = values
+    data = cbor2.dumps(flat, canonical=True)
+    # The array's head: one byte below 24 items, two up to 255 (2 x 23 = 46 at most).
+    return layout.head + (data[1:] if len(flat) < 24 else data[2:])

@@ -17,7 +17,6 @@ from typing import Any
 
 from mlspec_attest.errors import MlspecError
 from mlspec_attest.log.journal import JournalReader
-from mlspec_attest.log.prepare import record_map
 from mlspec_attest.log.record import RecordError
 from mlspec_attest.log.wire import CLOSE, SYNC, WireError, dump, error_of, read_word, rebuild
 from mlspec_attest.log.writer import InferenceLog
@@ -103,7 +102,7 @@ def commit_available(log: InferenceLog, reader: JournalReader) -> WireError | No
             batch = reader.read(GROUP_ENTRIES)
             if not batch:
                 return None
-            log.commit([record_map(fields) for fields in batch], _without_values)
+            log.commit_fields(batch, _without_values)
         except MlspecError as exc:
             reader.rewind(mark)
             return error_of(exc)

@@ -95,10 +95,24 @@ def clf_time(time: str) -> str:
 def line_of_map(m: dict[str, Any]) -> str:
     """The line of a record map (no newline; the record keys of
     :mod:`mlspec_attest.log.record`, its checks passed)."""
-    tokens = client, user, method, path, protocol = m["c"], m["u"], m["m"], m["p"], m["h"]
-    texts = referer, agent, request_id, model, version = (
-        "-" if m["f"] is None else m["f"], "-" if m["a"] is None else m["a"],
-        m["r"], m["mn"], m["mv"],
+    return line_of(
+        m["c"], m["u"], m["m"], m["p"], m["h"], m["f"], m["a"], m["r"], m["mn"], m["mv"],
+        m["t"], m["s"], m["b"], m["vd"], m["id"], m["o"], m["l"], m["n"],
+    )  # fmt: skip
+
+
+def line_of(
+    client: str, user: str, method: str, path: str, protocol: str,
+    referer: str | None, agent: str | None, request_id: str, model: str, version: str,
+    time: str, status: int, sent: int, vsa: str, input_digest: str, output: Any,
+    latency_us: int, seq: int,
+) -> str:  # fmt: skip
+    """The line of a record of these values (:func:`line_of_map`, for a caller that has
+    the values and no map)."""
+    tokens = client, user, method, path, protocol
+    texts: tuple[str, ...] = (
+        "-" if referer is None else referer, "-" if agent is None else agent,
+        request_id, model, version,
     )  # fmt: skip
     # Almost every line needs no escape: every field is checked at once (each pattern is
     # one character class repeated, so the fields match if their concatenation does).
@@ -108,13 +122,14 @@ def line_of_map(m: dict[str, Any]) -> str:
         and _TEXT_SAFE.fullmatch("".join(texts))
     ):
         client, user, method, path, protocol = map(_token, tokens)
-        referer, agent, request_id, model, version = map(_text, texts)
+        texts = tuple(map(_text, texts))
+    referer, agent, request_id, model, version = texts
     return (
-        f"{client} - {user} [{clf_time(m['t'])}] "
-        f'"{method} {path} {protocol}" {m["s"]} {m["b"]} '
+        f"{client} - {user} [{clf_time(time)}] "
+        f'"{method} {path} {protocol}" {status} {sent} '
         f'"{referer}" "{agent}" rid="{request_id}" model="{model}" '
-        f'version="{version}" vsa="{m["vd"]}" input="{m["id"]}" '
-        f'output="{output_json(m["o"])}" latency_us="{m["l"]}" seq="{m["n"]}"'
+        f'version="{version}" vsa="{vsa}" input="{input_digest}" '
+        f'output="{output_json(output)}" latency_us="{latency_us}" seq="{seq}"'
     )
 
 

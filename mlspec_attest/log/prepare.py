@@ -18,13 +18,16 @@ from functools import lru_cache
 from typing import Any, Final, NotRequired, TypedDict, Unpack
 
 from mlspec_attest.errors import UsageError
-from mlspec_attest.log.ncsa import line_of_map
+from mlspec_attest.log.ncsa import line_of, line_of_map
 from mlspec_attest.log.output import normalize_output
 from mlspec_attest.log.record import (
+    KEY_ORDER,
+    VERSION,
     RecordError,
     check_request_values,
     clean_text,
     encode_checked,
+    encode_checked_values,
     format_time,
 )
 
@@ -167,7 +170,7 @@ def record_map(fields: Fields) -> dict[str, Any]:
         request_id, client, method, path, protocol, model, model_version = map(clean_text, texts)
         referer, user_agent = (None if t is None else clean_text(t) for t in optional)
     m: dict[str, Any] = {
-        "v": 1, "r": request_id, "c": client, "u": user, "m": method, "p": path,
+        "v": VERSION, "r": request_id, "c": client, "u": user, "m": method, "p": path,
         "h": protocol, "s": status, "b": bytes_sent, "f": referer, "a": user_agent,
         "mn": model, "mv": model_version, "md": model_digest, "vd": vsa_digest,
         "id": "sha256:" + input_digest, "o": output, "l": latency_us,
@@ -236,3 +239,36 @@ def encoded_record(m: dict[str, Any], seq: int, prev: bytes, now: str) -> tuple[
     line = line_of_map(m).encode()
     m["nl"] = hashlib.sha256(line).digest()
     return encode_checked(m), line
+
+
+#: The keys of the values :func:`encoded_fields` hands the encoder, in its order.
+_VALUE_KEYS: Final = ("a", "b", "c", "f", "h", "l", "m", "n", "o", "p", "r", "s", "t", "u", "v",
+                      "id", "md", "mn", "mv", "nl", "pv", "vd")  # fmt: skip
+if _VALUE_KEYS != KEY_ORDER:  # the record's keys changed: encoded_fields must follow
+    raise ImportError(f"log record keys {KEY_ORDER} are not those encoded_fields writes")
+
+
+def encoded_fields(fields: Fields, seq: int, prev: bytes, now: str) -> tuple[bytes, bytes]:
+    """``encoded_record(record_map(fields), seq, prev, now)``, byte for byte, without the
+    map when none is needed: how the writer process writes each journaled request (a
+    record with its input, or with text to clean, takes the map's way)."""
+    (
+        time, request_id, client, user, method, path, protocol, status, sent, referer,
+        agent, model, version, model_digest, vsa_digest, input_digest, raw, output, latency,
+    ) = fields  # fmt: skip
+    texts = (request_id, client, method, path, protocol, model, version)
+    if raw is not None or not _clean_already(texts, (referer, agent)):
+        return encoded_record(record_map(fields), seq, prev, now)
+    if time is not None:
+        now = time if isinstance(time, str) else time_of_ns(time)
+    digest = "sha256:" + input_digest
+    line = line_of(
+        client, user, method, path, protocol, referer, agent, request_id, model, version,
+        now, status, sent, vsa_digest, digest, output, latency, seq,
+    ).encode()  # fmt: skip
+    data = encode_checked_values((
+        agent, sent, client, referer, protocol, latency, method, seq, output, path,
+        request_id, status, now, user, VERSION, digest, model_digest, model, version,
+        hashlib.sha256(line).digest(), prev, vsa_digest,
+    ))  # fmt: skip
+    return data, line

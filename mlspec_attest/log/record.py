@@ -99,6 +99,9 @@ FIELDS: dict[str, tuple[str, tuple[type, ...]]] = {
 KEYS = frozenset(FIELDS) - {"in"}
 KEYS_WITH_INPUT = frozenset(FIELDS)
 _ENCODER = MapEncoder((KEYS, KEYS_WITH_INPUT))  # cbor2's canonical form, faster
+#: The keys of a record without input in encoding order, and the encoder of such a
+#: record's values in that order (:func:`encode_checked_values`).
+KEY_ORDER, _encode_values = _ENCODER.values_encoder(KEYS)
 _UNSIGNED = ("n", "b", "l")
 
 #: The last 143 bytes of every record (canonical order ends ``nl``, ``pv``, ``vd``):
@@ -220,7 +223,16 @@ def check_request_values(
 
 def encode_checked(m: dict[str, Any]) -> bytes:
     """Deterministic CBOR of a record map already known to be valid, within the size bound."""
-    data = _ENCODER.encode(m)
+    return _bounded(_ENCODER.encode(m))
+
+
+def encode_checked_values(values: tuple[Any, ...]) -> bytes:
+    """:func:`encode_checked` of the record without input whose values, in
+    :data:`KEY_ORDER`, are ``values`` (no map made)."""
+    return _bounded(_encode_values(values))
+
+
+def _bounded(data: bytes) -> bytes:
     if len(data) > MAX_LOG_RECORD_BYTES:
         raise RecordError(too_large("inference record", MAX_LOG_RECORD_BYTES, "a log record"))
     return data

@@ -4,6 +4,7 @@ of what a crash leaves (a partial last record, a missing or partial last line)."
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 from pathlib import Path
 
@@ -117,3 +118,22 @@ def write_all(fd: int, data: bytes) -> None:
         if written <= 0:
             raise OSError(errno.EIO, "write returned no progress")
         view = view[written:]
+
+
+def hold_lock(directory: Path) -> int:
+    """An exclusive lock on ``<directory>/.lock`` for the writer's lifetime: two servers
+    appending to one log would interleave their records."""
+    path = directory / ".lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise write_error(path, exc) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        raise StoreError(
+            f"inference log {directory} is open for writing by another process",
+            remedy="stop the other server, or give this one its own log directory",
+        ) from exc
+    return fd

@@ -20,14 +20,13 @@ request must then fail, never be answered as if logged.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
 import time as _time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypedDict, Unpack
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from mlspec_attest.errors import BadInputError, StoreError
 from mlspec_attest.formats.fsutil import atomic_write, create_once, write_error
@@ -45,7 +44,15 @@ from mlspec_attest.log.files import (
 )
 from mlspec_attest.log.merkle import leaf_hash
 from mlspec_attest.log.note import note_key
-from mlspec_attest.log.prepare import RecordMaker, RequestValues, Substitute, encoded_record
+from mlspec_attest.log.prepare import (
+    Fields,
+    RecordMaker,
+    RequestValues,
+    Substitute,
+    encoded_fields,
+    encoded_record,
+    record_map,
+)
 from mlspec_attest.log.record import (
     InferenceRecord,
     RecordError,
@@ -54,6 +61,7 @@ from mlspec_attest.log.record import (
 )
 from mlspec_attest.log.recover import (
     DEFAULT_MIN_FREE_BYTES,
+    hold_lock,
     prepare_directory,
     repair,
     require_intact,
@@ -61,6 +69,11 @@ from mlspec_attest.log.recover import (
 )
 
 _FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+_Item = TypeVar("_Item")
+
+
+def _same(m: dict[str, Any]) -> dict[str, Any]:
+    return m
 
 
 class LogOptions(TypedDict, total=False):
@@ -135,7 +148,7 @@ class InferenceLog(RecordMaker):
         return log
 
     def _start(self) -> None:
-        self._lock_fd = _hold_lock(self.directory)
+        self._lock_fd = hold_lock(self.directory)
         try:
             existing = peek_origin(self.directory)
             if existing is not None and existing != self.origin:
@@ -202,6 +215,22 @@ class InferenceLog(RecordMaker):
         over the size bound; it takes no seq), unless ``substitute`` gives the map to
         write in its place. StoreError if the group cannot be written: then none of it
         is (the files are cut back)."""
+        return self._commit(maps, encoded_record, _same, substitute)
+
+    def commit_fields(
+        self, batch: list[Fields], substitute: Substitute | None = None
+    ) -> list[RecordError | None]:
+        """:meth:`commit` of the maps of these :meth:`fields` (``record_map`` of each),
+        without making the maps: the writer process's way."""
+        return self._commit(batch, encoded_fields, record_map, substitute)
+
+    def _commit(
+        self,
+        items: list[_Item],
+        encode: Callable[[_Item, int, bytes, str], tuple[bytes, bytes]],
+        to_map: Callable[[_Item], dict[str, Any]],
+        substitute: Substitute | None,
+    ) -> list[RecordError | None]:
         with self._lock:
             if self._closed or self._broken:
                 raise StoreError(
@@ -213,14 +242,14 @@ class InferenceLog(RecordMaker):
             seq, prev = self._seq, self._prev
             records, lines, leaves = [], [], []
             errors: list[RecordError | None] = []
-            for m in maps:
+            for item in items:
                 try:
-                    data, line = encoded_record(m, seq, prev, now)
+                    data, line = encode(item, seq, prev, now)
                 except RecordError as exc:
                     if substitute is None:
                         errors.append(exc)
                         continue
-                    data, line = encoded_record(substitute(m, exc), seq, prev, now)
+                    data, line = encoded_record(substitute(to_map(item), exc), seq, prev, now)
                 errors.append(None)
                 records.append(data)
                 lines.append(line + b"\n")
@@ -366,22 +395,3 @@ class InferenceLog(RecordMaker):
 
     def __exit__(self, *_: object) -> None:
         self.close()
-
-
-def _hold_lock(directory: Path) -> int:
-    """An exclusive lock on ``<directory>/.lock`` for the writer's lifetime: two servers
-    appending to one log would interleave their records."""
-    path = directory / ".lock"
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError as exc:
-        raise write_error(path, exc) from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        os.close(fd)
-        raise StoreError(
-            f"inference log {directory} is open for writing by another process",
-            remedy="stop the other server, or give this one its own log directory",
-        ) from exc
-    return fd

@@ -3,15 +3,25 @@ over the map the writer built itself)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlspec_attest.errors import BadInputError
 from mlspec_attest.log.files import RECORDS
-from mlspec_attest.log.prepare import ROW_KEYS, RecordMaker, RequestValues
-from mlspec_attest.log.record import decode_record
+from mlspec_attest.log.prepare import (
+    ROW_KEYS,
+    RecordMaker,
+    RequestValues,
+    encoded_fields,
+    encoded_record,
+    record_map,
+)
+from mlspec_attest.log.record import RecordError, decode_record
 from mlspec_attest.signing.keys import LocalKeySigner
 
 from .conftest import request
@@ -95,3 +105,60 @@ def test_the_row_hand_over_refuses_what_the_map_refuses(
     maker.fields_of_row(_row(good), None)  # remembers the good digests
     with pytest.raises(BadInputError, match=message):
         maker.fields_of_row(_row({**good, **override}), None)
+
+
+_text = st.text(max_size=12)
+_ascii = st.text(st.characters(max_codepoint=0x7F), max_size=12)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**64), 2**64 - 1) | st.floats(allow_nan=False)
+    | _text,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(_text, children, max_size=3),
+    max_leaves=8,
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    texts=st.lists(
+        st.sampled_from(["-", "POST", "a b", 'x"y\\z', "\x00", ""]) | _ascii, min_size=7, max_size=7
+    ),
+    dirty=st.none() | st.tuples(st.integers(0, 8), _text),
+    optional=st.lists(st.none() | _ascii, min_size=2, max_size=2),
+    user=st.none() | _text,
+    numbers=st.tuples(st.integers(100, 999), st.integers(0, 2**63 - 1), st.integers(0, 2**63 - 1)),
+    output=_json,
+    body=st.binary(max_size=16),
+    log_inputs=st.booleans(),
+    time=st.none() | st.integers(0, 2**62) | st.just("2026-01-02T03:04:05.000006Z"),
+    seq=st.integers(0, 2**63 - 1),
+)
+def test_the_writer_process_encodes_fields_as_their_map_would(
+    texts: list[str], dirty: tuple[int, str] | None, optional: list[str | None],
+    user: str | None, numbers: tuple[int, int, int], output: Any, body: bytes,
+    log_inputs: bool, time: int | str | None, seq: int,
+) -> None:  # fmt: skip
+    """``encoded_fields`` (no map: the writer process's way) writes byte for byte what
+    ``encoded_record`` writes of the map, whatever the text (ASCII, or any text to clean
+    in one field), the output, a raw input or none, and the record's time (given or the
+    writer's)."""
+    if dirty is not None:  # one field (of the seven texts, referer, user agent) any text
+        where, text = dirty
+        (texts if where < 7 else optional)[where % 7] = text
+    request_id, client, method, path, protocol, model, version = texts
+    maker = RecordMaker()
+    maker.log_inputs = log_inputs
+    status, sent, latency = numbers
+    row = (request_id or "r", client, user, method, path, protocol, status, sent, *optional,
+           model, version, "ab" * 32, "sha256:" + "cd" * 32, body, output, latency)  # fmt: skip
+    try:
+        fields = maker.fields_of_row(row, time)
+    except BadInputError:
+        return  # refused before the journal: nothing to encode
+    prev, now = b"\x07" * 32, "2026-12-07T00:00:00.000000Z"
+    try:
+        expected = encoded_record(record_map(fields), seq, prev, now)
+    except RecordError as exc:
+        with pytest.raises(RecordError, match=re.escape(exc.message)):
+            encoded_fields(fields, seq, prev, now)
+        return
+    assert encoded_fields(fields, seq, prev, now) == expected
