@@ -30,7 +30,7 @@ the default of ``mlspec-attest serve``). Nothing is asserted: the numbers are pr
 for docs/benchmarks.md.
 
     python benchmarks/serve_overhead.py [--requests 20000] [--load 20000] [--clients 32]
-        [--rounds 3] [--fresh | --together | --alternate] [--pin] [--suite null|reference|both]
+        [--rounds 3] [--fresh | --together | --alternate] [--pin [--writer-with-server]] [--suite null|reference|both]
         [--processes 1]
 """
 
@@ -408,6 +408,10 @@ PREDICT_THREADS = 1
 #: writer processes; None: wherever the operating system puts them.
 PLACEMENT: tuple[set[int], set[int]] | None = None
 
+#: ``--writer-with-server``: with ``--pin``, each log's writer process stays on the server's
+#: CPU (the server pays for its log: a container with one CPU), not the load generator's.
+WRITER_WITH_SERVER = False
+
 #: How long a log's access log must stay unchanged to count as caught up: ten times the
 #: journal's notify delay (NOTIFY_DELAY_S), the longest a record waits for its word.
 SETTLE_S = 0.2
@@ -439,7 +443,7 @@ class Served:
         self.url = self.child.stdout.readline().strip() + PATH
         self.body_file = directory / "body.json"
         self.body_file.write_bytes(BODY)
-        if PLACEMENT is not None:  # the log's writer process beside the load generator
+        if PLACEMENT is not None and not WRITER_WITH_SERVER:  # beside the load generator
             children = Path(f"/proc/{self.child.pid}/task/{self.child.pid}/children")
             for child in children.read_text().split():
                 pin_tree(int(child), PLACEMENT[1])
@@ -709,6 +713,11 @@ def main() -> None:
         help="(b): the servers on the last CPU, load generators and log writers on the others",
     )
     parser.add_argument(
+        "--writer-with-server",
+        action="store_true",
+        help="(b), with --pin: each log's writer process on the server's CPU, not beside the load generators (the server pays for its whole log, as in a container of one CPU)",
+    )
+    parser.add_argument(
         "--predict-threads",
         type=int,
         default=1,
@@ -732,8 +741,9 @@ def main() -> None:
     parser.add_argument("--port", type=int)
     parser.add_argument("--dir")
     args = parser.parse_args()
-    global PLACEMENT, PREDICT_THREADS
+    global PLACEMENT, PREDICT_THREADS, WRITER_WITH_SERVER
     PREDICT_THREADS = args.predict_threads
+    WRITER_WITH_SERVER = args.writer_with_server
     if args.serve:
         serve(args.serve, args.port, args.dir)
         return
@@ -756,6 +766,7 @@ def main() -> None:
         names = list(apps) if args.suite != "reference" else []
         names += list(REFERENCE_APPS) if args.suite != "null" else []
         where = f"; servers on CPU {PLACEMENT[0]}, the rest on {PLACEMENT[1]}" if PLACEMENT else ""
+        where += " (log writers with their servers)" if PLACEMENT and WRITER_WITH_SERVER else ""
         if args.together or args.alternate:
             how = "every app at once" if args.together else "each app alone, in turn"
             print(f"(b) throughput on loopback, {how}, {args.rounds} rounds of "
