@@ -141,6 +141,7 @@ class JournalWriter:
         self._mac = _mac_of(key)
         self._lock = threading.Lock()
         self._fd, self._pos, self._map_size = -1, 0, 0
+        self.written = 0  # bytes journaled: read it before next_index, never more than below it
         self._ready = 0  # the current segment's bytes the kernel has mapped in
         self._populate = _POPULATE_WRITE
         self._map: mmap.mmap | None = None
@@ -235,6 +236,7 @@ class JournalWriter:
             mapped[pos + 4 : pos + _HEAD.size] = mac.digest()
             mapped[pos : pos + 4] = length.to_bytes(4, "little")  # last: now it is whole
             self._index, self._pos = index + 1, end
+            self.written += _HEAD.size + length
             return index
 
     def close(self) -> None:

@@ -23,13 +23,16 @@ every later request (503) until it is restarted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Awaitable
 from typing import Any, ClassVar, Unpack
 
 from mlspec_attest.errors import StoreError
+from mlspec_attest.log.backlog import MAX_BEHIND_BYTES, MAX_BEHIND_ENTRIES, Backlog
 from mlspec_attest.log.journal import JournalWriter, journal_key
 from mlspec_attest.log.prepare import Fields, RequestRow, RequestValues
-from mlspec_attest.log.process import LogWriterProcess
+from mlspec_attest.log.process import LogWriterProcess, settle
 from mlspec_attest.log.wire import MORE, SYNC, word_of
 
 #: How long a server in an event loop waits before it tells the writer the journal has
@@ -45,31 +48,37 @@ class JournaledLog(LogWriterProcess):
     """The server's side (see the module docstring). Create with :meth:`open`."""
 
     JOURNALED: ClassVar[bool] = True
+    #: The backlog's bounds (:mod:`mlspec_attest.log.backlog`): entries, journal bytes.
+    max_behind: ClassVar[tuple[int, int]] = (MAX_BEHIND_ENTRIES, MAX_BEHIND_BYTES)
     _journal: JournalWriter
     _notify_due: bool
+    _backlog: Backlog
 
     def _opened(self, key_der: bytes) -> None:
         self._journal = JournalWriter(self.directory, journal_key(key_der), self._records)
         self._notify_due = False
         self._writer_failure: str | None = None
+        self._backlog = Backlog(self._records, *self.max_behind)
 
     # ------------------------------------------------------------------ appending
-    def append(self, **values: Unpack[RequestValues]) -> None:
+    def append(self, **values: Unpack[RequestValues]) -> Awaitable[None] | None:
         """Journal one request (the keywords of
         :meth:`~mlspec_attest.log.prepare.RecordMaker.prepare`); returns once its values
-        are written. RecordError for a value no record can hold, StoreError when the
-        log cannot take it (closed, writer gone or failed, the journal's write failed)."""
+        are written, None, or, in an event loop when the writer's backlog is over its
+        bound, a future to await before answering (outside a loop it waits itself).
+        RecordError for a value no record can hold, StoreError when the log cannot take
+        it (closed, writer gone or failed, the journal's write failed)."""
         self._refuse_unless_usable()
-        self._journal_fields(self.fields(values, time.time_ns()))
+        return self._journal_fields(self.fields(values, time.time_ns()))
 
-    def append_row(self, row: RequestRow) -> None:
+    def append_row(self, row: RequestRow) -> Awaitable[None] | None:
         """:meth:`append` with the values as a
         :data:`~mlspec_attest.log.prepare.RequestRow` (what the middleware hands over: no
         keywords to bind, no map to build on the hot path). The record's time is the
         server's, now."""
         if self._broken is not None or self._closed or self._writer_failure is not None:
             self._refuse_unless_usable()
-        self._journal_fields(self.fields_of_row(row, time.time_ns()))
+        return self._journal_fields(self.fields_of_row(row, time.time_ns()))
 
     def _refuse_unless_usable(self) -> None:
         if self._broken is not None or self._closed:
@@ -77,15 +86,19 @@ class JournaledLog(LogWriterProcess):
         if self._writer_failure is not None:
             self._refuse_while_failing()
 
-    def _journal_fields(self, fields: Fields) -> None:
+    def _journal_fields(self, fields: Fields) -> Awaitable[None] | None:
         """Write checked fields to the journal; have the writer told within
-        :data:`NOTIFY_DELAY_S` (at once outside an event loop)."""
+        :data:`NOTIFY_DELAY_S` (at once outside an event loop). Held (a future, or a
+        wait outside a loop) when the entry takes the writer's backlog over its bound."""
         try:
-            self._journal.append(fields)
+            index = self._journal.append(fields)
         except StoreError as exc:
             with self._lock:
                 self._broken = self._broken or exc.message
             raise
+        backlog = self._backlog
+        if index >= backlog.hold_index or self._journal.written > backlog.hold_bytes:
+            return self._hold()
         if not self._notify_due:
             self._notify_due = True
             try:
@@ -93,10 +106,30 @@ class JournaledLog(LogWriterProcess):
             except RuntimeError:
                 self._flush()
                 self._read_waiting()
-                return
+                return None
             if loop is not self._home:
                 self._make_home(loop)
             loop.call_later(NOTIFY_DELAY_S, self._flush)
+        return None
+
+    def _hold(self) -> Awaitable[None] | None:
+        """The entry just journaled took the writer's backlog over its bound: in an event
+        loop, a future the answer waits for (:class:`~mlspec_attest.log.backlog.Backlog`);
+        elsewhere, wait here until the writer has caught up. The entry is journaled
+        either way: a writer that cannot go on is refused by the next append."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            with contextlib.suppress(StoreError):
+                self.sync()
+            return None
+        if loop is not self._home:
+            self._make_home(loop)
+        waiter: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            self._backlog.hold(waiter, self._journal.next_index, self._journal.written)
+        self._flush(SYNC)
+        return waiter
 
     def _refuse_while_failing(self) -> None:
         """The writer could not write what it was given: refuse until it can, and have it
@@ -109,8 +142,10 @@ class JournaledLog(LogWriterProcess):
             raise StoreError(failure, remedy="free space in the log's directory")
 
     def submit(self, **values: Unpack[RequestValues]) -> asyncio.Future[None]:
-        """:meth:`append`, as a future that is already complete."""
-        self.append(**values)
+        """:meth:`append`, as a future: already complete unless the request is held."""
+        held = self.append(**values)
+        if isinstance(held, asyncio.Future):
+            return held
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done
@@ -120,8 +155,13 @@ class JournaledLog(LogWriterProcess):
         to which index its entries are whole (:func:`~mlspec_attest.log.wire.word_of`)."""
         with self._send_lock:
             self._notify_due = False
+            written = self._journal.written  # first: never more than the entries below index
+            index = self._journal.next_index
+            with self._lock:
+                if self._backlog.told(index, written):
+                    word = SYNC
             try:
-                self._conn.send_bytes(word_of(word, self._journal.next_index))
+                self._conn.send_bytes(word_of(word, index))
             except OSError as exc:
                 self._fail_all(f"the writer process cannot be reached ({exc.strerror or exc})")
 
@@ -140,6 +180,16 @@ class JournaledLog(LogWriterProcess):
             self._writer_failure = None if failure is None else failure[1]
             if unusable is not None and self._broken is None:
                 self._broken = unusable
+            released = self._backlog.acknowledged(records)
+            if failure is not None or self._broken is not None:
+                released += self._backlog.release_all()
+        settle([(waiter, None) for waiter in released])
+
+    def _fail_all(self, reason: str) -> None:
+        super()._fail_all(reason)
+        with self._lock:  # the held requests were journaled: their answers may go
+            released = self._backlog.release_all()
+        settle([(waiter, None) for waiter in released])
 
     def _read_waiting(self) -> None:
         """Outside an event loop: take the acknowledgements already here."""
@@ -182,13 +232,19 @@ class JournaledLog(LogWriterProcess):
 
     def status(self) -> dict[str, Any]:
         status = super().status()
-        status.update(writer="journal", journaled=self._journal.next_index)
+        journaled = self._journal.next_index
+        with self._lock:
+            behind, held = journaled - self._backlog.records, self._backlog.holding
+        status.update(writer="journal", journaled=journaled, backlog=behind, holding=held)
         return status
 
     def close(self) -> None:
         """Have the writer commit and sign everything journaled, then exit."""
         super().close()
         self._journal.close()
+        with self._lock:
+            released = self._backlog.release_all()
+        settle([(waiter, None) for waiter in released])
 
 
 __all__ = ["NOTIFY_DELAY_S", "JournaledLog"]

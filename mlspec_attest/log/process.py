@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Awaitable
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, ClassVar, Unpack
+from typing import Any, ClassVar, Self, Unpack
 
 from msgspec.structs import asdict
 
@@ -97,7 +97,7 @@ class LogWriterProcess(RecordMaker):
         *,
         origin: str,
         **options: Unpack[LogOptions],
-    ) -> LogWriterProcess:
+    ) -> Self:
         """Start the writer process and open the log in ``directory`` there (the options of
         :meth:`InferenceLog.open <mlspec_attest.log.writer.InferenceLog.open>`); its errors
         (a tampered log, a log of another origin, a locked directory) are raised here."""
@@ -203,7 +203,7 @@ class LogWriterProcess(RecordMaker):
             data, sent, refused = encode_requests(batch)
             with self._lock:
                 self._sent.append(sent)
-            _settle(refused)
+            settle(refused)
             try:
                 self._conn.send_bytes(data)
             except OSError as exc:
@@ -259,7 +259,7 @@ class LogWriterProcess(RecordMaker):
             if unusable is not None and self._broken is None:
                 self._broken = unusable
         outcomes = [whole] * len(waiters) if whole is not None else results
-        _settle(list(zip(waiters, outcomes, strict=True)))
+        settle(list(zip(waiters, outcomes, strict=True)))
 
     def _stop_reading(self) -> None:
         home = self._home
@@ -284,7 +284,7 @@ class LogWriterProcess(RecordMaker):
             self._sent.clear()
             self._queue = []
         error: WireError = ("StoreError", f"inference log {self.directory}: {reason}", None)
-        _settle([(waiter, error) for waiter in pending])
+        settle([(waiter, error) for waiter in pending])
 
     # ------------------------------------------------------------------ state
     @property
@@ -347,7 +347,7 @@ class LogWriterProcess(RecordMaker):
             self._child.wait()
         self._conn.close()
 
-    def __enter__(self) -> LogWriterProcess:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -372,7 +372,7 @@ def _start_child(settings: Settings) -> tuple[Connection, subprocess.Popen[bytes
     return conn, child
 
 
-def _settle(outcomes: list[tuple[_Waiter, WireError | None]]) -> None:
+def settle(outcomes: list[tuple[_Waiter, WireError | None]]) -> None:
     """Complete each waiter, in its own event loop (directly in the running one, one
     wake-up for each other loop)."""
     try:
@@ -387,7 +387,7 @@ def _settle(outcomes: list[tuple[_Waiter, WireError | None]]) -> None:
             _complete(waiter, error)
     for loop, items in elsewhere.items():
         with contextlib.suppress(RuntimeError):  # a closed loop: nobody awaits these
-            loop.call_soon_threadsafe(_settle, items)  # there, that loop is the running one
+            loop.call_soon_threadsafe(settle, items)  # there, that loop is the running one
 
 
 def _complete(waiter: _Waiter, error: WireError | None) -> None:
