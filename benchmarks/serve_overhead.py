@@ -30,7 +30,7 @@ the default of ``mlspec-attest serve``). Nothing is asserted: the numbers are pr
 for docs/benchmarks.md.
 
     python benchmarks/serve_overhead.py [--requests 20000] [--load 20000] [--clients 32]
-        [--rounds 3] [--fresh | --together | --alternate] [--pin [--writer-with-server]] [--suite null|reference|both]
+        [--rounds 3] [--fresh | --together | --alternate] [--pin [--writer-with-server]] [--writer-nice N] [--suite null|reference|both]
         [--processes 1]
 """
 
@@ -412,6 +412,10 @@ PLACEMENT: tuple[set[int], set[int]] | None = None
 #: CPU (the server pays for its log: a container with one CPU), not the load generator's.
 WRITER_WITH_SERVER = False
 
+#: ``--writer-nice``: the niceness each log's writer process is given once started (0: as
+#: the server; higher: the server's requests come first where they share a CPU).
+WRITER_NICE = 0
+
 #: How long a log's access log must stay unchanged to count as caught up: ten times the
 #: journal's notify delay (NOTIFY_DELAY_S), the longest a record waits for its word.
 SETTLE_S = 0.2
@@ -443,10 +447,12 @@ class Served:
         self.url = self.child.stdout.readline().strip() + PATH
         self.body_file = directory / "body.json"
         self.body_file.write_bytes(BODY)
-        if PLACEMENT is not None and not WRITER_WITH_SERVER:  # beside the load generator
-            children = Path(f"/proc/{self.child.pid}/task/{self.child.pid}/children")
-            for child in children.read_text().split():
+        children = Path(f"/proc/{self.child.pid}/task/{self.child.pid}/children")
+        for child in children.read_text().split():
+            if PLACEMENT is not None and not WRITER_WITH_SERVER:  # beside the load generator
                 pin_tree(int(child), PLACEMENT[1])
+            if WRITER_NICE:
+                os.setpriority(os.PRIO_PROCESS, int(child), WRITER_NICE)
 
     def start_load(self, total: int, clients: int, tool: str) -> subprocess.Popen[str]:
         """The load generator, started against this server (for :func:`tool_result`)."""
@@ -718,6 +724,12 @@ def main() -> None:
         help="(b), with --pin: each log's writer process on the server's CPU, not beside the load generators (the server pays for its whole log, as in a container of one CPU)",
     )
     parser.add_argument(
+        "--writer-nice",
+        type=int,
+        default=0,
+        help="(b): the niceness given to each log's writer process once started",
+    )
+    parser.add_argument(
         "--predict-threads",
         type=int,
         default=1,
@@ -741,9 +753,9 @@ def main() -> None:
     parser.add_argument("--port", type=int)
     parser.add_argument("--dir")
     args = parser.parse_args()
-    global PLACEMENT, PREDICT_THREADS, WRITER_WITH_SERVER
+    global PLACEMENT, PREDICT_THREADS, WRITER_WITH_SERVER, WRITER_NICE
     PREDICT_THREADS = args.predict_threads
-    WRITER_WITH_SERVER = args.writer_with_server
+    WRITER_WITH_SERVER, WRITER_NICE = args.writer_with_server, args.writer_nice
     if args.serve:
         serve(args.serve, args.port, args.dir)
         return

@@ -230,6 +230,11 @@ class JournaledLog(LogWriterProcess):
         """Requests journaled (the next record's seq once the writer has caught up)."""
         return self._journal.next_index
 
+    @property
+    def backlog(self) -> int:
+        """Entries journaled that the writer has not acknowledged committing."""
+        return self._journal.next_index - self._backlog.records
+
     def status(self) -> dict[str, Any]:
         status = super().status()
         journaled = self._journal.next_index

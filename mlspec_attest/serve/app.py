@@ -38,6 +38,14 @@ class ClosableLog(Protocol):
     def close(self) -> object: ...
 
 
+@runtime_checkable
+class BackloggedLog(Protocol):
+    """A log written by another process that may fall behind (journal mode)."""
+
+    @property
+    def backlog(self) -> int: ...
+
+
 def build_app(
     served: ServedModel,
     log: RequestLog,
@@ -74,6 +82,9 @@ def build_app(
         lifespan=lifespan,
     )
     app.add_middleware(MlspecMiddleware, served=served, log=log, endpoints=endpoints)
+    if isinstance(log, BackloggedLog):
+        behind = log
+        metrics.watch_log_backlog(lambda: behind.backlog)
     if drift is not None:
         watch = drift
         metrics.on_scrape(lambda: watch.refresh(metrics))

@@ -301,6 +301,15 @@ class ServeMetrics(EndpointMetrics):
             ("feature",),
             registry=self.registry,
         )
+        self._log_backlog = Gauge(
+            "mlspec_log_backlog",
+            "Requests answered whose records the log's writer process has not committed yet.",
+            registry=self.registry,
+        )
+
+    def watch_log_backlog(self, backlog: Callable[[], int]) -> None:
+        """Read ``mlspec_log_backlog`` from ``backlog`` at each scrape (journal mode)."""
+        self._log_backlog.set_function(lambda: float(backlog()))
 
     def set_model(self, served: ServedModel) -> None:
         """Publish ``mlspec_model_info`` for ``served`` (one model per server)."""

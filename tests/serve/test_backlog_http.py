@@ -47,6 +47,8 @@ def test_answers_past_the_bound_wait_for_a_frozen_writer(
             assert done == set()  # past the bound: held while the writer is frozen
             assert log.journaled == 6  # journaled all the same
             assert log.status()["backlog"] == 6 and log.status()["holding"] is True
+            metrics = (await client.get(server.url + "/metrics")).text
+            assert "\nmlspec_log_backlog 6.0\n" in metrics
             os.kill(log.pid, signal.SIGCONT)
             return [a.status_code for a in first] + [
                 a.status_code for a in await asyncio.gather(*later)
