@@ -209,3 +209,27 @@ def check_relative_name(name: str) -> str:
     ):
         raise ArtifactPathError(f"artifact name {name!r} is not a normalized relative path")
     return name
+
+
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+def open_beneath(root_fd: int, relative: str, flags: int) -> int:
+    """Open ``relative`` (``/``-separated) below the directory ``root_fd`` following no
+    link at any component (each folder opened ``O_NOFOLLOW`` from the one above it, the
+    last component with ``flags``, which must hold ``O_NOFOLLOW``): a folder swapped for a
+    link after a walk saw it cannot lead the open outside ``root_fd``. OSError as
+    ``os.open`` raises it (``ELOOP`` or ``ENOTDIR`` for a link)."""
+    *folders, last = relative.split("/")
+    if any(part in ("", ".", "..") for part in (*folders, last)):
+        raise OSError(errno.EINVAL, "not a plain relative name", relative)
+    opened: list[int] = []
+    try:
+        at = root_fd
+        for folder in folders:
+            at = os.open(folder, _DIRECTORY_FLAGS, dir_fd=at)
+            opened.append(at)
+        return os.open(last, flags | os.O_NOFOLLOW, dir_fd=at)
+    finally:
+        for fd in opened:
+            os.close(fd)

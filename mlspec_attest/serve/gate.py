@@ -36,7 +36,7 @@ from msgspec import Struct
 from mlspec_attest.digest.directory import DirectoryManifest, FileEntry, sort_found
 from mlspec_attest.digest.walk import walk_tree
 from mlspec_attest.errors import ArtifactPathError, BadInputError, UsageError
-from mlspec_attest.formats.fsutil import sync_directory
+from mlspec_attest.formats.fsutil import open_beneath, sync_directory
 from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.limits import MAX_MODEL_BYTES, format_size, too_large
 from mlspec_attest.formats.rfc3339 import format_rfc3339
@@ -167,23 +167,35 @@ class _Budget:
 def _read_all(reads: list[_Read], root: str, limit: int, keep: bool, copy: _Copy | None) -> None:
     budget = _Budget(limit)
     real_root = root if os.path.isdir(root) else os.path.dirname(root)
-    with ThreadPoolExecutor(max_workers=max(1, min(WORKERS, len(reads)))) as pool:
-        # list() re-raises the first failure
-        list(pool.map(lambda item: _read_one(item, real_root, budget, keep, copy), reads))
-
-
-def _open(item: _Read, real_root: str) -> int:
-    """Open once without following a final link; a link the walker allowed (to a file
-    inside the model) is opened at its target, checked inside the model again."""
-    path = item.path
-    if os.path.islink(path):
-        path = os.path.realpath(path)
-        if not path.startswith(real_root.rstrip(os.sep) + os.sep):
-            raise ArtifactPathError(f"{item.name}: link points outside the model")
+    root_fd = os.open(real_root, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
     try:
-        fd = os.open(path, _OPEN)
+        with ThreadPoolExecutor(max_workers=max(1, min(WORKERS, len(reads)))) as pool:
+            # list() re-raises the first failure
+            list(
+                pool.map(
+                    lambda item: _read_one(item, (real_root, root_fd), budget, keep, copy), reads
+                )
+            )
+    finally:
+        os.close(root_fd)
+
+
+def _open(item: _Read, root: tuple[str, int]) -> int:
+    """Open once, below the model's folder as the gate opened it, following no link on
+    the way (:func:`~mlspec_attest.formats.fsutil.open_beneath`: a folder swapped for a
+    link after the walk cannot lead outside); a link the walker allowed (to a file inside
+    the model) is opened at its target, itself opened the same way."""
+    real_root, root_fd = root
+    path = os.path.realpath(item.path) if os.path.islink(item.path) else item.path
+    relative = os.path.relpath(path, real_root)
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        raise ArtifactPathError(f"{item.name}: link points outside the model")
+    try:
+        fd = open_beneath(root_fd, relative.replace(os.sep, "/"), _OPEN)
     except OSError as exc:
-        raise ArtifactPathError(f"{item.name}: cannot open ({exc.strerror})") from exc
+        raise ArtifactPathError(
+            f"{item.name}: cannot open ({exc.strerror}; a link in its path is never followed)"
+        ) from exc
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
@@ -192,9 +204,11 @@ def _open(item: _Read, real_root: str) -> int:
     return fd
 
 
-def _read_one(item: _Read, real_root: str, budget: _Budget, keep: bool, copy: _Copy | None) -> None:
+def _read_one(
+    item: _Read, root: tuple[str, int], budget: _Budget, keep: bool, copy: _Copy | None
+) -> None:
     try:
-        fd = _open(item, real_root)
+        fd = _open(item, root)
     except ArtifactPathError as exc:
         raise deny([_refused(exc.message)], f"model file {item.name}") from exc
     out = -1
