@@ -11,6 +11,7 @@ from mlspec_attest.formats.bundle import BUNDLE_MEDIA_TYPE_V03, Bundle, is_bundl
 from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE, Envelope
 from mlspec_attest.formats.jsonio import canonical, load_file
 from mlspec_attest.signing.keys import load_public_key
+from mlspec_attest.signing.sigstore.verify import verify_bundle
 
 from .support import KeyPair, asset
 
@@ -150,3 +151,31 @@ def test_envelope_errors_name_the_bundle(bundle: Bundle) -> None:
     with pytest.raises(MalformedDocumentError) as info:
         Bundle.from_json(doc, what="b.json")
     assert info.value.message.startswith("b.json: dsseEnvelope: ")
+
+
+# ------------------------------------------------------- unsigned material of the wrong type
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [
+        ("tlogEntries", 5),
+        ("tlogEntries", -1),
+        ("tlogEntries", 1.5),
+        ("tlogEntries", True),
+        ("tlogEntries", "entries"),
+        ("tlogEntries", [1]),
+        ("tlogEntries", {"logIndex": "1"}),
+        ("publicKey", []),
+        ("publicKey", {"hint": 3}),
+        ("timestampVerificationData", "x"),
+    ],
+)
+def test_verification_material_of_the_wrong_type_is_malformed_not_a_crash(
+    bundle: Bundle, keys: dict[str, KeyPair], member: str, value: object
+) -> None:
+    # verificationMaterial is not signed: anyone can change it in any bundle
+    doc = bundle.to_json()
+    doc["verificationMaterial"][member] = value
+    with pytest.raises(MalformedDocumentError, match=f"verificationMaterial.{member}"):
+        Bundle.from_json(doc)
+    with pytest.raises(MalformedDocumentError, match=f"verificationMaterial.{member}"):
+        verify_bundle(doc, trust=None, key=keys["owner"].public)

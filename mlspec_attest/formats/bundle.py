@@ -71,8 +71,28 @@ class Bundle(Struct, frozen=True):
         material = doc.get("verificationMaterial")
         if not isinstance(material, dict):
             raise MalformedDocumentError(f"{what}: missing verificationMaterial")
+        check_material(material, what)
         envelope = Envelope.from_json(doc["dsseEnvelope"], what=f"{what}: dsseEnvelope")
         return cls(envelope, material, str(media_type))
+
+
+_MATERIAL_OBJECTS = ("publicKey", "certificate", "x509CertificateChain", "timestampVerificationData")
+
+
+def check_material(material: dict[str, Any], what: str) -> None:
+    """Refuse a ``verificationMaterial`` whose members have the wrong JSON type (they are
+    not signed: anyone can change them in any bundle), before anything reads them."""
+    for name in _MATERIAL_OBJECTS:
+        if name in material and not isinstance(material[name], dict):
+            raise MalformedDocumentError(f"{what}: verificationMaterial.{name} is not an object")
+    entries = material.get("tlogEntries", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise MalformedDocumentError(
+            f"{what}: verificationMaterial.tlogEntries is not a list of objects"
+        )
+    hint = material.get("publicKey", {}).get("hint")
+    if hint is not None and not isinstance(hint, str):
+        raise MalformedDocumentError(f"{what}: verificationMaterial.publicKey.hint is not text")
 
 
 @runtime_checkable

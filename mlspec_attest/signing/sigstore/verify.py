@@ -53,6 +53,7 @@ from mlspec_attest.errors import (
     SigstoreVerificationError,
     UsageError,
 )
+from mlspec_attest.formats.bundle import check_material
 from mlspec_attest.formats.inputs import named
 from mlspec_attest.signing.keys import LocalPublicKey
 from mlspec_attest.signing.sigstore.identity import (
@@ -88,6 +89,7 @@ def verify_bundle(
     material = doc.get("verificationMaterial")
     if not isinstance(material, dict):
         raise MalformedDocumentError(f"{what}: missing verificationMaterial")
+    check_material(material, what)
     if artifact_sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", artifact_sha256):
         raise UsageError(f"artifact digest {artifact_sha256!r} is not a hex sha256")
     keyless = "certificate" in material or "x509CertificateChain" in material
