@@ -36,7 +36,12 @@ from mlspec_attest.signing.sigstore.trust_root import TrustRoot
 
 SCHEMA = "https://mlspec-attest.dev/gate/v1"
 F = TypeVar("F", bound=Callable[..., Any])
-_DURATION = re.compile(r"(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_DURATION = re.compile(
+    r"(?:([0-9]{1,9})w)?(?:([0-9]{1,9})d)?(?:([0-9]{1,9})h)?(?:([0-9]{1,9})m)?(?:([0-9]{1,12})s)?",
+    re.ASCII,
+)
+#: The longest ``--max-age`` (a hundred years: longer is no bound at all, and is refused).
+MAX_AGE_LIMIT = timedelta(days=36_500)
 
 
 # ------------------------------------------------------------------ shared with `serve`
@@ -118,7 +123,16 @@ def parse_duration(text: str) -> timedelta:
             f"--max-age {text!r} is not a duration", remedy="write it as 90m, 24h, 7d or 1d12h"
         )
     w, d, h, m, s = (int(g or 0) for g in match.groups())
-    return timedelta(weeks=w, days=d, hours=h, minutes=m, seconds=s)
+    try:
+        age = timedelta(weeks=w, days=d, hours=h, minutes=m, seconds=s)
+    except OverflowError:
+        age = None
+    if age is None or age > MAX_AGE_LIMIT:
+        raise UsageError(
+            f"--max-age {text!r} is longer than {MAX_AGE_LIMIT.days} days",
+            remedy="give how old a summary may be, e.g. 7d",
+        )
+    return age
 
 
 def expectations_from_options(

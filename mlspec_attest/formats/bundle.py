@@ -76,7 +76,12 @@ class Bundle(Struct, frozen=True):
         return cls(envelope, material, str(media_type))
 
 
-_MATERIAL_OBJECTS = ("publicKey", "certificate", "x509CertificateChain", "timestampVerificationData")
+_MATERIAL_OBJECTS = (
+    "publicKey",
+    "certificate",
+    "x509CertificateChain",
+    "timestampVerificationData",
+)
 
 
 def check_material(material: dict[str, Any], what: str) -> None:

@@ -66,7 +66,7 @@ from mlspec_attest.log.ncsa import line_of_map
 VERSION = 1
 ZERO_PREV = "0" * 64
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z", re.ASCII)
 #: The integers CBOR holds without a bignum tag (a record holds no other).
 INT_RANGE: Final = (-(2**64), 2**64 - 1)
 

@@ -191,6 +191,17 @@ def test_usage_errors_are_exit_2(cli: Cli, setup: Setup) -> None:
     assert "--entry 'weights.onnx' is not a file of the verified model" in result.err
 
 
+@pytest.mark.parametrize(
+    "age", ["1000000000d", "99999999999999999999w", "9" * 5000 + "s", "36501d", "\u0663d", "1h1h"]
+)
+def test_a_max_age_too_long_or_not_in_ascii_digits_is_a_usage_error(
+    cli: Cli, setup: Setup, age: str
+) -> None:
+    result = cli(*setup.args("--max-age", age, json_out=False))
+    assert result.code == 2, result.err
+    assert "--max-age" in result.err
+
+
 def test_copy_to_materializes_the_verified_files(cli: Cli, setup: Setup) -> None:
     target = setup.root / "verified-model"
     result = cli(*setup.args("--copy-to", target))

@@ -129,6 +129,7 @@ def test_a_held_request_is_answered_when_the_writer_dies_and_later_ones_are_refu
     tmp_path: Path, signer: LocalKeySigner
 ) -> None:
     async def serve(log: JournaledLog) -> None:
+        freeze(log)  # from the start: no acknowledgement moves the bound
         await append_all(log, 4)
         (held,) = await append_all(log, 1, first=4)
         assert isinstance(held, asyncio.Future) and not held.done()
@@ -149,9 +150,9 @@ def test_outside_an_event_loop_the_append_past_the_bound_waits_itself(
     tmp_path: Path, signer: LocalKeySigner
 ) -> None:
     with open_bounded(tmp_path / "log", signer, (4, 1 << 30)) as log:
+        freeze(log)  # from the start: no acknowledgement moves the bound
         for i in range(4):
             log.append(**request(i))
-        freeze(log)
         thawed = threading.Event()
 
         def later() -> None:
