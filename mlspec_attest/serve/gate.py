@@ -17,13 +17,10 @@ a path. The copy is written under a private name and moved into place only then.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import mmap
 import os
-import shutil
 import stat
-import tempfile
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -35,11 +32,12 @@ from msgspec import Struct
 
 from mlspec_attest.digest.directory import DirectoryManifest, FileEntry, sort_found
 from mlspec_attest.digest.walk import walk_tree
-from mlspec_attest.errors import ArtifactPathError, BadInputError, UsageError
-from mlspec_attest.formats.fsutil import open_beneath, sync_directory
-from mlspec_attest.formats.inputs import named
+from mlspec_attest.errors import ArtifactPathError, BadInputError
+from mlspec_attest.formats.fsutil import open_beneath
 from mlspec_attest.formats.limits import MAX_MODEL_BYTES, format_size, too_large
+from mlspec_attest.formats.memory import memory_available
 from mlspec_attest.formats.rfc3339 import format_rfc3339
+from mlspec_attest.serve.gate_copy import VerifiedCopy
 from mlspec_attest.serve.loaders import Loader, load_model, read_card
 from mlspec_attest.serve.model import Binding, ServedModel
 from mlspec_attest.serve.vsa_check import (
@@ -96,7 +94,7 @@ def read_verified(
     root = _model_path(model)
     is_dir = os.path.isdir(root)
     reads = _listing(root, is_dir, max_files)
-    copy = _Copy(copy_to, root) if copy_to is not None else None
+    copy = VerifiedCopy(copy_to, root) if copy_to is not None else None
     limit = MAX_MODEL_BYTES if max_bytes is None else max_bytes
     try:
         _read_all(reads, root, limit, keep, copy)
@@ -152,20 +150,33 @@ def _listing(root: str, is_dir: bool, max_files: int) -> list[_Read]:
 
 # ------------------------------------------------------------------ reading
 class _Budget:
-    """The total size bound, shared by the threads that read."""
+    """The total size bound, shared by the threads that read; when the bytes are kept for
+    the loader, also the memory the process has left (a file's stated size is taken
+    before its buffer is made: a sparse file of a few KiB on disk may claim gigabytes)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, keep: bool) -> None:
         self.limit, self.used, self.lock = limit, 0, threading.Lock()
+        self.memory = memory_available() if keep else None
 
     def take(self, size: int, what: str) -> None:
         with self.lock:
             self.used += size
             if self.used > self.limit:
                 raise BadInputError(too_large(what, self.limit, "a model the gate reads"))
+            if self.memory is not None and self.used > self.memory:
+                raise BadInputError(
+                    f"{what}: the model's files need more than the {format_size(self.memory)} "
+                    "of memory this process has left (the gate holds the bytes it verified "
+                    "for the loader)",
+                    remedy="serve it where there is more memory; `gate` alone checks a model "
+                    "without holding it",
+                )
 
 
-def _read_all(reads: list[_Read], root: str, limit: int, keep: bool, copy: _Copy | None) -> None:
-    budget = _Budget(limit)
+def _read_all(
+    reads: list[_Read], root: str, limit: int, keep: bool, copy: VerifiedCopy | None
+) -> None:
+    budget = _Budget(limit, keep)
     real_root = root if os.path.isdir(root) else os.path.dirname(root)
     root_fd = os.open(real_root, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
     try:
@@ -205,7 +216,7 @@ def _open(item: _Read, root: tuple[str, int]) -> int:
 
 
 def _read_one(
-    item: _Read, root: tuple[str, int], budget: _Budget, keep: bool, copy: _Copy | None
+    item: _Read, root: tuple[str, int], budget: _Budget, keep: bool, copy: VerifiedCopy | None
 ) -> None:
     try:
         fd = _open(item, root)
@@ -216,7 +227,7 @@ def _read_one(
         size = os.fstat(fd).st_size
         budget.take(size, f"model file {item.name}")
         out = copy.create(item.name) if copy is not None else -1
-        buffer = _buffer(size) if keep else memoryview(bytearray(min(size, CHUNK)))
+        buffer = _buffer(size, item.name) if keep else memoryview(bytearray(min(size, CHUNK)))
         item.sha256, item.size = _hash_into(fd, buffer, size, keep, out, item.name)
         item.data = buffer.toreadonly() if keep else None
         if out >= 0:
@@ -227,12 +238,17 @@ def _read_one(
             os.close(out)
 
 
-def _buffer(size: int) -> memoryview:
+def _buffer(size: int, name: str) -> memoryview:
     """Private memory for one file. Large ones are anonymous maps backed by huge pages
     where the kernel offers them (512 times fewer page faults than 4 KiB pages)."""
-    if size < HUGE or not hasattr(mmap, "MADV_HUGEPAGE"):
-        return memoryview(bytearray(size))
-    memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    try:
+        if size < HUGE or not hasattr(mmap, "MADV_HUGEPAGE"):
+            return memoryview(bytearray(size))
+        memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    except (MemoryError, OSError) as exc:
+        raise BadInputError(
+            f"model file {name}: no memory for its {format_size(size)} ({exc or 'MemoryError'})"
+        ) from None
     memory.madvise(mmap.MADV_HUGEPAGE)
     return memoryview(memory)  # the view keeps the map alive
 
@@ -294,60 +310,6 @@ def _compare(
     else:
         return root, address
     raise deny([GateReason(GateCheck.MODEL_DIGEST, message, expected, found, fix)], what)
-
-
-# ------------------------------------------------------------------ the verified copy
-class _Copy:
-    """The verified copy: written under a private name inside ``target``, then moved into
-    place once the digests matched (files 0400, folders 0500), or removed."""
-
-    def __init__(self, target: Path, model: str) -> None:
-        real = os.path.realpath(target)
-        if real == model or real.startswith(model.rstrip(os.sep) + os.sep):
-            raise UsageError(
-                f"{target}: the verified copy cannot be written inside the model",
-                remedy=f"give {named('copy_to')} a directory outside {model}",
-            )
-        self.target = target
-        self.created = not target.exists()
-        if self.created:
-            try:
-                target.mkdir(mode=0o700)
-            except OSError as exc:
-                raise BadInputError(f"{target}: cannot create ({exc.strerror})") from exc
-        elif not target.is_dir() or any(target.iterdir()):
-            raise UsageError(
-                f"{target}: exists and is not an empty directory",
-                remedy=f"give {named('copy_to')} a new or empty directory",
-            )
-        self.stage = Path(tempfile.mkdtemp(prefix=".mlspec-gate-", dir=target))
-        self.lock = threading.Lock()
-
-    def create(self, name: str) -> int:
-        path = self.stage / name
-        with self.lock:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-        return os.open(path, flags, 0o400)
-
-    def publish(self) -> Path:
-        for entry in sorted(os.listdir(self.stage)):
-            os.rename(self.stage / entry, self.target / entry)
-        self.stage.rmdir()
-        folders = [Path(d) for d, _, _ in os.walk(self.target)]
-        for folder in reversed(folders):  # deepest first: a parent stays writable until last
-            sync_directory(folder)
-            with contextlib.suppress(PermissionError):  # a mount point may not be ours
-                folder.chmod(0o500)
-        return self.target
-
-    def discard(self) -> None:
-        for folder, _, _ in os.walk(self.stage):
-            os.chmod(folder, 0o700)
-        shutil.rmtree(self.stage, ignore_errors=True)
-        if self.created:
-            with contextlib.suppress(OSError):
-                self.target.rmdir()
 
 
 # ------------------------------------------------------------------ opening a model
