@@ -79,4 +79,5 @@ CLI_NAMES: Final[dict[str, str]] = {
     "entry": "--entry",
     "log_key_name": "--key-name",
     "log_origin": "--origin",
+    "log_seq": "--seq",
 }

@@ -99,6 +99,7 @@ LIBRARY_NAMES: Final[Mapping[str, str]] = {
     # the inference log
     "log_key_name": "key_name",
     "log_origin": "origin",
+    "log_seq": "seq",
 }
 
 _front_end: dict[str, str] = {}

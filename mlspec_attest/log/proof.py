@@ -17,8 +17,14 @@ from typing import Any
 
 from msgspec import Struct
 
-from mlspec_attest.errors import BadInputError, MalformedDocumentError, VerificationError
+from mlspec_attest.errors import (
+    BadInputError,
+    MalformedDocumentError,
+    UsageError,
+    VerificationError,
+)
 from mlspec_attest.formats.dsse import b64decode_strict
+from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.limits import MAX_CHECKPOINT_BYTES, MAX_LOG_RECORD_BYTES, read_limited
 from mlspec_attest.formats.signer import PublicKeyVerifier
 from mlspec_attest.log import merkle
@@ -115,14 +121,21 @@ def inclusion_proof(
     key_name: str | None = None,
     origin: str | None = None,
 ) -> InclusionProof:
-    """The inclusion proof of request ``request_id`` (its first record, or the one at
-    ``seq``) under the log's latest checkpoint, verified first when ``public_key`` is
-    given."""
+    """The inclusion proof of request ``request_id`` (its one record, or the one at
+    ``seq``: an id that names several records is refused without it) under the log's
+    latest checkpoint, verified first when ``public_key`` is given."""
     directory = Path(directory)
     note, checkpoint = _latest(directory, public_key, key_name, origin)
     leaves, matches = _leaves(directory, checkpoint.size, request_id)
     if seq is not None:
         matches = [m for m in matches if m[0] == seq]
+    elif len(matches) > 1:  # ids are the clients' (X-Request-Id): never pick one silently
+        seqs = ", ".join(str(m[0]) for m in matches[:10]) + (", ..." if len(matches) > 10 else "")
+        raise UsageError(
+            f"request id {request_id!r} names {len(matches)} records (seq {seqs}): clients "
+            "choose request ids, so one may repeat another's",
+            remedy=f"name the record: {named('log_seq')} N",
+        )
     if matches and matches[0][0] >= checkpoint.size:
         raise ProofError(
             f"the record of request {request_id!r} (seq {matches[0][0]}) is after the latest "

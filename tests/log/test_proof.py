@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mlspec_attest.errors import BadInputError, MalformedDocumentError
+from mlspec_attest.errors import BadInputError, ExitCode, MalformedDocumentError, UsageError
 from mlspec_attest.log.files import LATEST
 from mlspec_attest.log.proof import (
     ProofError,
@@ -102,14 +102,19 @@ def test_proof_refused_when_the_log_does_not_match_its_checkpoint(
         inclusion_proof(log, "req-0005", public_key=signer.public_key)
 
 
-def test_a_repeated_request_id_is_chosen_by_seq(tmp_path: Path, signer: LocalKeySigner) -> None:
+def test_a_repeated_request_id_is_refused_unless_chosen_by_seq(
+    tmp_path: Path, signer: LocalKeySigner
+) -> None:
     from mlspec_attest.log.writer import InferenceLog
     from tests.log.conftest import request
 
     with InferenceLog.open(tmp_path / "log", signer, origin=ORIGIN, checkpoint_interval_s=0) as w:
         for i in range(4):
             w.append(**request(i, request_id="same"))
-    assert inclusion_proof(tmp_path / "log", "same").index == 0
+    # ids are the clients' (X-Request-Id): an earlier request may reuse a victim's id
+    with pytest.raises(UsageError, match=r"names 4 records \(seq 0, 1, 2, 3\)") as info:
+        inclusion_proof(tmp_path / "log", "same")
+    assert info.value.exit_code == ExitCode.USAGE
     proof = inclusion_proof(tmp_path / "log", "same", seq=2, public_key=signer.public_key)
     assert proof.index == 2 and verify_inclusion(proof.to_json(), signer.public_key).record.seq == 2
 
