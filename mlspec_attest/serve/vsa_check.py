@@ -202,7 +202,10 @@ def _signature(
                 remedy=f"pass {named('verifier_trust_root')}",
             )
         return _verified(doc, what, out, trust=trust.trust_root, identities=trust.identities)
-    key = _key_for(bundle.key_hint, trust.keys)
+    hint, keys = bundle.key_hint, trust.keys
+    if hint is None and len(keys) > 1:
+        return _verified_by_any(doc, what, out, keys)
+    key = next((k for k in keys if hint in (None, k.keyid)), None)  # no hint: the only key
     if key is None:
         hint = bundle.key_hint or "(no key hint)"
         expected = ", ".join(k.keyid[:16] for k in trust.keys) or "a Sigstore identity"
@@ -211,11 +214,17 @@ def _signature(
     return _verified(doc, what, out, trust=None, key=key)
 
 
-def _key_for(hint: str | None, keys: tuple[LocalPublicKey, ...]) -> LocalPublicKey | None:
-    """The trusted key the bundle names; without a name, the only trusted key."""
-    if hint is None:
-        return keys[0] if len(keys) == 1 else None
-    return next((k for k in keys if k.keyid == hint), None)
+def _verified_by_any(
+    doc: dict[str, Any], what: str, out: list[GateReason], keys: tuple[LocalPublicKey, ...]
+) -> VerifiedBundle | None:
+    """No key hint: the first trusted key the signature verifies with (a hint saves trying)."""
+    for key in keys:
+        verified = _verified(doc, what, [], trust=None, key=key)
+        if verified is not None:
+            return verified
+    expected = ", ".join(k.keyid[:16] for k in keys)
+    out.append(_untrusted("a key none of the trusted verifiers holds (no key hint)", expected))
+    return None
 
 
 def _verified(

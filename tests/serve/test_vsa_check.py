@@ -31,6 +31,7 @@ from mlspec_attest.serve.vsa_check import (
     VerifierTrust,
     check_summary,
 )
+from mlspec_attest.signing.keys import KeyType, generate_key
 from mlspec_attest.signing.sigstore.identity import SigstoreIdentity
 
 from .test_gate_support import (
@@ -299,3 +300,16 @@ def test_a_keyless_summary_needs_a_trust_root(model: Path) -> None:
     error = denied(keyless)
     assert checks(error) == ["signature"]
     assert error.reasons[0].found == "a Sigstore certificate"  # type: ignore[attr-defined]
+
+
+def test_several_trusted_keys_and_no_hint_the_signature_finds_its_key(model: Path) -> None:
+    doc = json.loads(signed(summary_for(model)))
+    del doc["verificationMaterial"]["publicKey"]["hint"]  # the hint is unsigned and optional
+    unhinted = json.dumps(doc).encode()
+    trust = VerifierTrust(keys=(stranger().public_key, verifier().public_key))
+    assert check_summary(unhinted, trust, EXPECT).signer == verifier().public_key.keyid
+    other = VerifierTrust(keys=(stranger().public_key, generate_key(KeyType.ED25519).public_key))
+    with pytest.raises(GateDeniedError) as info:
+        check_summary(unhinted, other, EXPECT)
+    assert checks(info.value) == ["signature"]
+    assert "none of the trusted verifiers holds" in info.value.reasons[0].message  # type: ignore[attr-defined]
