@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,7 @@ def rollback(
     )
     if pinned is not None:
         click.echo("  it is the rollback target the signed policy names")
-    click.echo(f"  serve it:  {' '.join(serve)}")
+    click.echo(f"  serve it:  {shlex.join(serve)}")
 
 
 def _serve_command(vsa: Path, model: Path, options: dict[str, Any]) -> list[str]:
@@ -86,7 +87,8 @@ def _serve_command(vsa: Path, model: Path, options: dict[str, Any]) -> list[str]
     argv = ["mlspec-attest", "serve", "--vsa", str(vsa), "--model", str(model)]
     for key in options["verifier_keys"]:
         argv += ["--verifier-key", str(key)]
-    for flag in ("verifier_identity", "verifier_issuer", "trusted_root", "trust_config"):
+    flags = ("verifier_identity", "verifier_issuer", "trusted_root", "trust_config")
+    for flag in (*flags, "policy_digest", "resource_uri", "max_age"):  # the same expectations
         if options[flag] is not None:
             argv += ["--" + flag.replace("_", "-"), str(options[flag])]
     return [*argv, "--log-dir", "LOG_DIR", "--log-key", "SERVER_KEY"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..serve.test_gate_support import (
+    POLICY_DIGEST,
+    RESOURCE_URI,
     make_model_dir,
     summary_for,
     verifier,
@@ -45,3 +47,17 @@ def test_cli_pins_through_the_signed_policy(cli: Cli, pipeline: Pipeline, tmp_pa
     unpinned = cli(*base, "--policy", pipeline.signed_policy_path)
     assert unpinned.code == 2
     assert all(r.clean for r in (ok, refused, wrong, unpinned))
+
+
+def test_the_serve_command_keeps_the_expectations_and_quotes_paths(
+    cli: Cli, tmp_path: Path
+) -> None:
+    model = make_model_dir(tmp_path / "release 0.9.3")  # a space: the printed command quotes it
+    vsa = write_signed(tmp_path / "old.vsa.json", summary_for(model))
+    _, verifier_pub = write_keys(verifier(), tmp_path / "keys", "verifier")
+    expect = ["--policy-digest", POLICY_DIGEST, "--resource-uri", RESOURCE_URI, "--max-age", "3650d"]
+    base = ["rollback", "--to", vsa, "--model", model, "--verifier-key", verifier_pub, *expect]
+    doc = cli(*base, "--json").json()
+    assert doc["serve"][8:14] == expect  # serve checks what this check checked
+    text = cli(*base).out
+    assert f"--model '{model}'" in text
