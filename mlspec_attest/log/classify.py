@@ -14,9 +14,12 @@ The rules, in the order they are applied:
    **edited** range (the last record of the file when the chain is intact); records
    fewer than a checkpoint signed are **truncated-signed**.
 5. After the last signed checkpoint: whole records are the **unsigned-tail**, a partial
-   record the **torn-tail** of a crash; so is a missing or partial last line.
-6. A line that is not its record's rendering is an **access-log-mismatch**; lines
-   beyond the last record tell of **deleted** records.
+   record the **torn-tail** of a crash; so is a missing or partial last line, if its
+   record is not signed (the writer syncs both files before it signs: no crash leaves a
+   signed record without its whole line).
+6. A line that is not its record's rendering, or any line beyond one per record (a
+   repeated seq, none, one too long, a partial last line that is not the last record's),
+   is an **access-log-mismatch**; lines beyond the last record tell of **deleted** records.
 """
 
 from __future__ import annotations
@@ -269,9 +272,9 @@ def _access_log(
 ) -> None:
     entries = scan.entries
     absent = [e for e in entries if e.line in (LineState.MISSING, LineState.PARTIAL)]
-    if len(absent) == 1 and absent[0] is entries[-1] and scan.lines.complete >= scan.count - 1:
+    if _torn_line(scan, absent, top):
         e = absent[0]
-        state = "partial" if scan.lines.partial is not None else "missing"
+        state = "partial" if e.line is LineState.PARTIAL else "missing"
         message = (
             f"the access.log line of the last record is {state} (a crash between writing "
             "the record and its line)"
@@ -279,7 +282,10 @@ def _access_log(
         out.append(Finding(Kind.TORN_TAIL, message, _seq(e), e.request_id))
     elif absent:
         e = absent[0]
-        message = f"access.log has no line for {len(absent)} records, from seq {_seq(e)}"
+        which = f"{len(absent)} records, from seq {_seq(e)}" if absent[1:] else f"seq {_seq(e)}"
+        message = f"access.log has no whole line for {which}"
+        if e.position < top:  # no crash does that: the writer syncs both files, then signs
+            message += " (a signed record: its line was on disk before the checkpoint was signed)"
         out.append(Finding(Kind.ACCESS_LOG_MISMATCH, message, _seq(e), e.request_id))
     last = -1  # lines must come in the records' order
     for e in entries:
@@ -296,11 +302,18 @@ def _access_log(
     _extra_lines(scan, top, out)
 
 
+def _torn_line(scan: ExactScan, absent: list[Entry], top: int) -> bool:
+    """Is the one record without its whole line the last, unsigned one, as a crash
+    between writing a record and its line leaves it?"""
+    if len(absent) != 1 or absent[0] is not scan.entries[-1]:
+        return False
+    return absent[0].position >= top and scan.lines.complete >= scan.count - 1
+
+
 def _extra_lines(scan: ExactScan, top: int, out: list[Finding]) -> None:
     lines = scan.lines
-    for seq, rid in lines.extra:
-        what = f"repeats seq {seq}" if seq is not None else "names no seq"
-        out.append(Finding(Kind.ACCESS_LOG_MISMATCH, f"an access.log line {what}", seq, rid))
+    for seq, rid, message in lines.extra:
+        out.append(Finding(Kind.ACCESS_LOG_MISMATCH, message, seq, rid))
     orphans = sorted(s for s in lines.by_seq if s >= scan.count)
     if not orphans or (top > scan.count and orphans[-1] < top):
         return  # none, or the truncated-signed finding names them

@@ -17,8 +17,8 @@ from msgspec import Struct, field
 
 from mlspec_attest.log.files import ACCESS_LOG, RECORDS
 from mlspec_attest.log.merkle import CompactRange, leaf_hash
-from mlspec_attest.log.ncsa import extension
-from mlspec_attest.log.record import RecordError, check_line_digest, check_map
+from mlspec_attest.log.ncsa import extensions, line_of_map
+from mlspec_attest.log.record import RecordError, check_line_digest, check_map, decode_record
 from mlspec_attest.log.scan import RecordScanner, Scanned, iter_lines
 
 ZERO = bytes(32)
@@ -54,12 +54,17 @@ class Start(Struct):
     prev: bytes = ZERO
 
 
+#: A line that is no record's: the seq and request id it names (if any), and what is
+#: wrong with it ("an access.log line repeats seq 4").
+Extra = tuple[int | None, str | None, str]
+
+
 class Lines(Struct):
     """``access.log`` from the start, indexed by the seq each line names."""
 
     by_seq: dict[int, tuple[int, bytes]] = field(default_factory=dict)  # seq -> (index, digest)
     ids: dict[int, str] = field(default_factory=dict)  # seq -> request id (escaped)
-    extra: list[tuple[int | None, str | None]] = field(default_factory=list)  # repeated or no seq
+    extra: list[Extra] = field(default_factory=list)  # lines beyond one per record
     partial: tuple[int | None, str | None] | None = None  # a last line without its newline
     partial_data: bytes = b""
     complete: int = 0  # complete lines, counting those before the start
@@ -99,35 +104,47 @@ def scan_exact(directory: Path, sizes: set[int], start: Start | None = None) -> 
     lines = read_lines(directory / ACCESS_LOG, start)
     scan = ExactScan(start, lines, tree=start.tree.copy(), records_end=start.offset)
     scanner = RecordScanner(directory / RECORDS, start.offset)
-    rendered: bytes | None = None
+    last: Scanned | None = None  # the last record, if it is valid
+    signed = max(sizes, default=0)
     for item in scanner:
-        entry, rendered = _entry(start.position + len(scan.entries), item)
-        _compare_line(lines, entry, rendered)
+        position = start.position + len(scan.entries)
+        entry, digest = _entry(position, item, signed=position < signed)
+        _compare_line(lines, entry, digest)
         scan.entries.append(entry)
         scan.last_offset = item.offset
         scan.tree.append(entry.leaf)
         if scan.tree.size in sizes:
             scan.roots[scan.tree.size] = scan.tree.root()
+        last = item if digest is not None else None
     scan.torn, scan.records_end = scanner.torn, scanner.end
-    _partial_line(scan, rendered)
+    _partial_line(scan, last)
     return scan
 
 
-def _partial_line(scan: ExactScan, rendered: bytes | None) -> None:
-    """A last line without its newline is a crash's only if it begins the last record's."""
-    partial = scan.lines.partial
-    if not scan.entries or partial is None:
+def _partial_line(scan: ExactScan, last_record: Scanned | None) -> None:
+    """A last line without its newline is a crash's only where the last record has no
+    complete line: it is then that record's (partial if it begins the record's line,
+    else differing), and :mod:`.classify` judges it. Any other is an extra line."""
+    lines, partial = scan.lines, scan.lines.partial
+    if partial is None:
         return
-    last = scan.entries[-1]
-    if last.line is LineState.MISSING and partial[0] in (None, last.seq):
-        ok = rendered is not None and rendered.startswith(scan.lines.partial_data)
-        last.line = LineState.PARTIAL if ok else LineState.DIFFERS
+    last = scan.entries[-1] if scan.entries else None
+    if last is None or last.line is not LineState.MISSING or partial[0] not in (None, last.seq):
+        why = "access.log ends with a line without its newline that is no record's torn line"
+        lines.extra.append((*partial, why))
+        return
+    rendered = None if last_record is None else line_of_map(last_record.value).encode()
+    ok = rendered is not None and rendered.startswith(lines.partial_data)
+    last.line = LineState.PARTIAL if ok else LineState.DIFFERS
 
 
 def read_lines(path: Path, start: Start) -> Lines:
     """Every line of ``path`` from ``start``: its digest by the seq it names."""
     lines = Lines(complete=start.position, end=start.line_offset)
     for line in iter_lines(path, start.line_offset):
+        if line.too_long:  # no record's line is this long; reading goes on after it
+            lines.extra.append((None, None, "an access.log line is longer than the line limit"))
+            continue
         seq, rid = _ids(line.data)
         if seq is not None and rid is not None:
             lines.ids.setdefault(seq, rid)
@@ -136,15 +153,21 @@ def read_lines(path: Path, start: Start) -> Lines:
             break
         index = lines.complete
         lines.complete, lines.end = index + 1, line.offset + len(line.data) + 1
-        if seq is None or seq in lines.by_seq or line.too_long:
-            lines.extra.append((seq, rid))
+        if seq is None:
+            lines.extra.append((seq, rid, "an access.log line names no seq"))
+        elif seq < start.position or seq in lines.by_seq:  # the fast pass matched those
+            lines.extra.append((seq, rid, f"an access.log line repeats seq {seq}"))
         else:
             lines.by_seq[seq] = (index, hashlib.sha256(line.data).digest())
     return lines
 
 
-def _entry(position: int, item: Scanned) -> tuple[Entry, bytes | None]:
-    """The entry of one scanned item, and its rendered line if it is a valid record."""
+def _entry(position: int, item: Scanned, *, signed: bool) -> tuple[Entry, bytes | None]:
+    """The entry of one scanned item, and the digest of its line (its ``nl``, once checked)
+    if it is a valid record. A record no checkpoint covers must be exactly what
+    :func:`~mlspec_attest.log.record.decode_record` accepts, its canonical encoding
+    included: the writer signs it as it is when it reopens the log. A signed record's
+    bytes are what the key signed if the roots match (and a finding if not)."""
     entry = Entry(position, leaf_hash(item.raw))
     if item.problem is not None:
         entry.problem = item.problem
@@ -157,21 +180,26 @@ def _entry(position: int, item: Scanned) -> tuple[Entry, bytes | None]:
         entry.prev = prev if type(prev) is bytes and len(prev) == 32 else None
     what = f"record at position {position}"
     try:
-        check_map(value, what=what)
-        return entry, check_line_digest(value, what=what).encode()
+        if signed:
+            check_map(value, what=what)
+            check_line_digest(value, what=what)
+        else:
+            decode_record(item.raw, what=what)
     except RecordError as exc:
         entry.problem = exc.message
         return entry, None
+    digest: bytes = value["nl"]
+    return entry, digest
 
 
-def _compare_line(lines: Lines, entry: Entry, rendered: bytes | None) -> None:
+def _compare_line(lines: Lines, entry: Entry, digest: bytes | None) -> None:
     seq = entry.seq if entry.seq is not None else entry.position
     if entry.request_id is None:
         entry.request_id = lines.ids.get(seq)  # an unreadable record named by its line
     found = lines.by_seq.get(seq)
     if found is None:
         entry.line = LineState.MISSING
-    elif rendered is None or found[1] != hashlib.sha256(rendered).digest():
+    elif digest is None or found[1] != digest:
         entry.line = LineState.DIFFERS
     else:
         entry.line, entry.line_index = LineState.OK, found[0]
@@ -183,6 +211,8 @@ def _ids(line: bytes) -> tuple[int | None, str | None]:
         text = line.decode("ascii")
     except UnicodeDecodeError:
         return None, None
-    seq = extension(text, "seq")
-    rid = extension(text, "rid")
-    return (int(seq) if seq is not None and seq.isdigit() and len(seq) < 20 else None), rid
+    values = extensions(text)
+    if values is None:
+        return None, None
+    seq = values["seq"]
+    return (int(seq) if seq.isdigit() and len(seq) < 20 else None), values["rid"]

@@ -35,9 +35,15 @@ COMBINED = re.compile(
     r'"(?P<method>\S+) (?P<path>\S+) (?P<protocol>\S+)" (?P<status>\d{3}) (?P<bytes>\d+|-) '
     r'"(?P<referer>[^"]*)" "(?P<agent>[^"]*)"'
 )
-#: One extension field after it.
+#: One extension field after it (in the rest of a line after :data:`COMBINED`: searched
+#: for anywhere in a line, it finds ``seq="`` in a user agent ``x seq=``; read a line's
+#: extensions with :func:`extensions`).
 EXTENSION = re.compile(r' (?P<key>[a-z_]+)="(?P<value>[^"]*)"')
 EXTENSION_KEYS = ("rid", "model", "version", "vsa", "input", "output", "latency_us", "seq")
+#: What comes before each extension's opening quote, read from the line's end: the first
+#: follows the user agent's closing quote.
+_EXTENSION_HEADS = ('" rid=', *(f" {key}=" for key in EXTENSION_KEYS[1:]))
+_EXTENSION_QUOTES = 2 * len(EXTENSION_KEYS)
 
 
 def _escape_slow(value: str, safe: re.Pattern[str]) -> str:
@@ -133,9 +139,23 @@ def line_of(
     )
 
 
+def extensions(line: str) -> dict[str, str] | None:
+    """The raw (still escaped) extension values of ``line`` by key, or None unless the
+    line ends with exactly the extensions, in their order, after a quoted field.
+
+    They are read from the end of the line: no value holds a bare quote, so the last
+    sixteen quotes are theirs, and no client text (path, user, referer, user agent, all
+    before them; a request id, inside its own quotes) can pass for one of them."""
+    parts = line.rsplit('"', _EXTENSION_QUOTES)
+    if len(parts) != _EXTENSION_QUOTES + 1 or parts[-1]:
+        return None
+    if not parts[0].endswith(_EXTENSION_HEADS[0]) or parts[2:-1:2] != list(_EXTENSION_HEADS[1:]):
+        return None
+    return dict(zip(EXTENSION_KEYS, parts[1::2], strict=True))
+
+
 def extension(line: str, key: str) -> str | None:
-    """The raw (still escaped) value of extension ``key`` in ``line``, if any."""
-    for match in EXTENSION.finditer(line):
-        if match["key"] == key:
-            return match["value"]
-    return None
+    """The raw (still escaped) value of extension ``key`` in ``line``, if the line ends
+    with the extensions (:func:`extensions`)."""
+    values = extensions(line)
+    return None if values is None else values.get(key)
