@@ -46,7 +46,7 @@ class LogState(Struct, frozen=True):
     lines_end: int  # byte offset after those lines
     tree: CompactRange
     last_leaf: bytes
-    last_offset: int | None  # where the last record starts, if the exact read saw it
+    unlined_offset: int | None  # where the first record without its line starts, if read exactly
 
 
 class LogAudit(PartlyCompared, frozen=True):
@@ -170,7 +170,7 @@ def _verify(
         scan.lines.end,
         scan.tree,
         scan.last_leaf,
-        scan.last_offset,
+        scan.unlined_offset,
     )
     return LogAudit(
         directory,

@@ -272,12 +272,14 @@ def _access_log(
 ) -> None:
     entries = scan.entries
     absent = [e for e in entries if e.line in (LineState.MISSING, LineState.PARTIAL)]
-    if _torn_line(scan, absent, top):
+    if _torn_lines(scan, absent, top):
         e = absent[0]
         state = "partial" if e.line is LineState.PARTIAL else "missing"
+        which = f"the last {len(absent)} records" if absent[1:] else "the last record"
         message = (
-            f"the access.log line of the last record is {state} (a crash between writing "
-            "the record and its line)"
+            f"the access.log line of {which} is {state}"
+            + (", the others' missing" if absent[1:] and state == "partial" else "")
+            + " (a crash between writing records and their lines)"
         )
         out.append(Finding(Kind.TORN_TAIL, message, _seq(e), e.request_id))
     elif absent:
@@ -302,12 +304,16 @@ def _access_log(
     _extra_lines(scan, top, out)
 
 
-def _torn_line(scan: ExactScan, absent: list[Entry], top: int) -> bool:
-    """Is the one record without its whole line the last, unsigned one, as a crash
-    between writing a record and its line leaves it?"""
-    if len(absent) != 1 or absent[0] is not scan.entries[-1]:
+def _torn_lines(scan: ExactScan, absent: list[Entry], top: int) -> bool:
+    """Are the records without their whole line the last ones, none signed, every line
+    before theirs present, only the first of them with a part of its line: what a crash
+    between writing a group's records and their lines leaves?"""
+    tail = scan.entries[-len(absent) :] if absent else []
+    if not absent or any(a is not b for a, b in zip(absent, tail, strict=True)):
         return False
-    return absent[0].position >= top and scan.lines.complete >= scan.count - 1
+    if any(e.line is LineState.PARTIAL for e in absent[1:]):
+        return False
+    return absent[0].position >= top and scan.lines.complete == scan.count - len(absent)
 
 
 def _extra_lines(scan: ExactScan, top: int, out: list[Finding]) -> None:

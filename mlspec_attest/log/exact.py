@@ -81,7 +81,7 @@ class ExactScan(Struct):
     torn: int = 0  # bytes of a partial record at the end
     records_end: int = 0  # offset after the last whole item
     tree: CompactRange = field(default_factory=CompactRange)
-    last_offset: int | None = None  # where the last record read starts
+    unlined_offset: int | None = None  # where the first record read without its line starts
 
     @property
     def last_leaf(self) -> bytes:
@@ -104,38 +104,40 @@ def scan_exact(directory: Path, sizes: set[int], start: Start | None = None) -> 
     lines = read_lines(directory / ACCESS_LOG, start)
     scan = ExactScan(start, lines, tree=start.tree.copy(), records_end=start.offset)
     scanner = RecordScanner(directory / RECORDS, start.offset)
-    last: Scanned | None = None  # the last record, if it is valid
+    unlined: tuple[Entry, Scanned | None] | None = None  # the first record without a line
     signed = max(sizes, default=0)
     for item in scanner:
         position = start.position + len(scan.entries)
         entry, digest = _entry(position, item, signed=position < signed)
         _compare_line(lines, entry, digest)
         scan.entries.append(entry)
-        scan.last_offset = item.offset
+        if entry.line is LineState.MISSING and unlined is None:
+            unlined, scan.unlined_offset = (entry, item if digest else None), item.offset
         scan.tree.append(entry.leaf)
         if scan.tree.size in sizes:
             scan.roots[scan.tree.size] = scan.tree.root()
-        last = item if digest is not None else None
     scan.torn, scan.records_end = scanner.torn, scanner.end
-    _partial_line(scan, last)
+    _partial_line(scan, unlined)
     return scan
 
 
-def _partial_line(scan: ExactScan, last_record: Scanned | None) -> None:
-    """A last line without its newline is a crash's only where the last record has no
-    complete line: it is then that record's (partial if it begins the record's line,
-    else differing), and :mod:`.classify` judges it. Any other is an extra line."""
+def _partial_line(scan: ExactScan, unlined: tuple[Entry, Scanned | None] | None) -> None:
+    """A last line without its newline is a crash's only as the line of the first record
+    without a complete line (a crash between writing a group's records and their lines
+    leaves the lines of its first records, then a part of one): it is then that record's
+    (partial if it begins the record's line, else differing), and :mod:`.classify` judges
+    the rest. Any other is an extra line."""
     lines, partial = scan.lines, scan.lines.partial
     if partial is None:
         return
-    last = scan.entries[-1] if scan.entries else None
-    if last is None or last.line is not LineState.MISSING or partial[0] not in (None, last.seq):
+    if unlined is None or partial[0] not in (None, unlined[0].seq):
         why = "access.log ends with a line without its newline that is no record's torn line"
         lines.extra.append((*partial, why))
         return
-    rendered = None if last_record is None else line_of_map(last_record.value).encode()
+    entry, item = unlined
+    rendered = None if item is None else line_of_map(item.value).encode()
     ok = rendered is not None and rendered.startswith(lines.partial_data)
-    last.line = LineState.PARTIAL if ok else LineState.DIFFERS
+    entry.line = LineState.PARTIAL if ok else LineState.DIFFERS
 
 
 def read_lines(path: Path, start: Start) -> Lines:

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from mlspec_attest.errors import BadInputError, StoreError, VerificationError
 from mlspec_attest.formats.fsutil import write_error
-from mlspec_attest.formats.limits import MAX_LOG_RECORD_BYTES, MiB, format_size
+from mlspec_attest.formats.limits import MiB, format_size
 from mlspec_attest.log.audit import OK, UNREADABLE, LogAudit, LogState
 from mlspec_attest.log.files import ACCESS_LOG, CHECKPOINTS, RECORDS
 from mlspec_attest.log.record import decode_record
+from mlspec_attest.log.scan import RecordScanner
 
 DEFAULT_MIN_FREE_BYTES = 64 * MiB
 
@@ -79,7 +80,8 @@ def require_intact(audit: LogAudit) -> LogState:
 
 def repair(directory: Path, state: LogState) -> None:
     """Undo a crash's traces: cut a partial last record, cut a partial last line, and
-    write the line of the last record if it is missing. Never removes a whole record."""
+    write the lines of the last records if they are missing (a crash between writing a
+    group's records and its lines). Never removes a whole record."""
     records, lines = directory / RECORDS, directory / ACCESS_LOG
     try:
         if state.torn:
@@ -87,24 +89,28 @@ def repair(directory: Path, state: LogState) -> None:
         if lines.exists() and lines.stat().st_size != state.lines_end:
             os.truncate(lines, state.lines_end)
         if state.lines_complete < state.count:
-            _write_last_line(records, lines, state)
+            _write_missing_lines(records, lines, state)
     except OSError as exc:
         raise write_error(records if exc.filename == str(records) else lines, exc) from exc
 
 
-def _write_last_line(records: Path, lines: Path, state: LogState) -> None:
-    if state.last_offset is None or state.lines_complete != state.count - 1:
+def _write_missing_lines(records: Path, lines: Path, state: LogState) -> None:
+    """Render the lines of the records from the first without one to the last (each a
+    whole record the audit read exactly) and append them, synced."""
+    missing = state.count - state.lines_complete
+    if state.unlined_offset is None:
         raise StoreError(f"inference log {records.parent}: cannot restore the missing lines")
-    size = state.records_end - state.last_offset
-    if size > MAX_LOG_RECORD_BYTES:
-        raise StoreError(f"inference log {records.parent}: the last record is too large")
-    with records.open("rb") as handle:
-        handle.seek(state.last_offset)
-        data = handle.read(size)
-    line = decode_record(data, what=f"the last record of {records}").line()
+    rendered: list[bytes] = []
+    for item in RecordScanner(records, state.unlined_offset):
+        if item.offset >= state.records_end or len(rendered) == missing:
+            break
+        record = decode_record(item.raw, what=f"the record at byte {item.offset} of {records}")
+        rendered.append((record.line() + "\n").encode())
+    if len(rendered) != missing:
+        raise StoreError(f"inference log {records.parent}: cannot restore the missing lines")
     fd = os.open(lines, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        write_all(fd, (line + "\n").encode())
+        write_all(fd, b"".join(rendered))
         os.fsync(fd)
     finally:
         os.close(fd)

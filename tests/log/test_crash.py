@@ -80,3 +80,67 @@ def test_kill_9_mid_stream_loses_nothing_acknowledged(
         assert log.append(**request(99_999)).seq == n
     final = verify_log(directory, signer.public_key)
     assert (final.result, final.records, final.signed, final.findings) == ("ok", n + 1, n + 1, ())
+
+
+def _die(log: InferenceLog) -> None:
+    """The writer's process is killed: the kernel closes its files, nothing is signed."""
+    log._stop.set()
+    log._closed = True
+    log._release()
+
+
+def _commit_group_then_lose_its_lines(directory: Path, signer: LocalKeySigner, keep: int) -> int:
+    """Sign 3 records, commit a group of 5, die, and cut access.log back to the group's
+    start plus ``keep`` bytes: what a kill between (or during) the group's two writes leaves."""
+    log = InferenceLog.open(directory, signer, origin=ORIGIN, checkpoint_interval_s=0)
+    for i in range(3):
+        log.append(**request(i))
+    log.checkpoint()
+    before = (directory / "access.log").stat().st_size
+    log.commit([log.prepare(**request(i)) for i in range(3, 8)])
+    _die(log)
+    os.truncate(directory / "access.log", before + keep)
+    return before
+
+
+def test_a_group_whose_lines_a_kill_cut_off_is_a_crash_and_reopening_restores_them(
+    tmp_path: Path, signer: LocalKeySigner
+) -> None:
+    for keep in (
+        0,
+        40,
+        1417,
+    ):  # no line, part of one, two lines (~480 bytes each) and part of a third
+        directory = tmp_path / f"keep-{keep}"
+        _commit_group_then_lose_its_lines(directory, signer, keep)
+        audit = verify_log(directory, signer.public_key)
+        assert audit.result == "ok", [f.describe() for f in audit.findings]
+        assert {f.kind for f in audit.findings} <= set(CRASH_KINDS)
+        torn = "a crash between writing records and their lines"
+        assert any(torn in f.message for f in audit.findings)
+        with InferenceLog.open(directory, signer, origin=ORIGIN, checkpoint_interval_s=0) as log:
+            assert (log.size, log.signed_size) == (8, 8)
+        final = verify_log(directory, signer.public_key)
+        assert (final.result, final.records, final.signed, final.findings) == ("ok", 8, 8, ())
+        lines = (directory / "access.log").read_text().splitlines()
+        assert [line.rsplit('seq="', 1)[1] for line in lines] == [f'{i}"' for i in range(8)]
+
+
+def test_missing_lines_before_a_present_one_or_of_signed_records_are_tampering(
+    tmp_path: Path, signer: LocalKeySigner
+) -> None:
+    honest = tmp_path / "honest"
+    _commit_group_then_lose_its_lines(honest, signer, 10_000)  # every line kept
+    last_line = (honest / "access.log").read_bytes().splitlines(keepends=True)[-1]
+    gap = tmp_path / "gap"
+    _commit_group_then_lose_its_lines(gap, signer, 0)
+    with (gap / "access.log").open("ab") as f:
+        f.write(last_line)  # the last record's line, four missing before it: no crash does that
+    assert verify_log(gap, signer.public_key).result == "tampered"
+    signed = tmp_path / "signed"
+    with InferenceLog.open(signed, signer, origin=ORIGIN, checkpoint_interval_s=0) as log:
+        for i in range(6):
+            log.append(**request(i))
+    text = (signed / "access.log").read_bytes()
+    (signed / "access.log").write_bytes(text.rstrip(b"\n").rsplit(b"\n", 2)[0] + b"\n")
+    assert verify_log(signed, signer.public_key).result == "tampered"  # signed lines gone
