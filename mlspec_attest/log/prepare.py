@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any, Final, NotRequired, TypedDict, Unpack
 
 from mlspec_attest.errors import UsageError
+from mlspec_attest.formats.limits import MAX_ACCESS_LOG_LINE_BYTES, too_large
 from mlspec_attest.log.ncsa import line_of, line_of_map
 from mlspec_attest.log.output import normalize_output
 from mlspec_attest.log.record import (
@@ -236,9 +237,18 @@ def encoded_record(m: dict[str, Any], seq: int, prev: bytes, now: str) -> tuple[
     record is over the size bound."""
     m["n"], m["pv"] = seq, prev
     m.setdefault("t", now)
-    line = line_of_map(m).encode()
+    line = _bounded_line(line_of_map(m).encode())
     m["nl"] = hashlib.sha256(line).digest()
     return encode_checked(m), line
+
+
+def _bounded_line(line: bytes) -> bytes:
+    """A record's line within the bound every reader of ``access.log`` keeps: escaping
+    grows client text and outputs (a control character takes 4 bytes, a quote in an
+    output's JSON more), so a record within its own bound may still render too long a line."""
+    if len(line) > MAX_ACCESS_LOG_LINE_BYTES:
+        raise RecordError(too_large("access.log line", MAX_ACCESS_LOG_LINE_BYTES, "a log line"))
+    return line
 
 
 #: The keys of the values :func:`encoded_fields` hands the encoder, in its order.
@@ -266,6 +276,7 @@ def encoded_fields(fields: Fields, seq: int, prev: bytes, now: str) -> tuple[byt
         client, user, method, path, protocol, referer, agent, request_id, model, version,
         now, status, sent, vsa_digest, digest, output, latency, seq,
     ).encode()  # fmt: skip
+    _bounded_line(line)
     data = encode_checked_values((
         agent, sent, client, referer, protocol, latency, method, seq, output, path,
         request_id, status, now, user, VERSION, digest, model_digest, model, version,

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlspec_attest.errors import BadInputError
+from mlspec_attest.log.audit import verify_log
 from mlspec_attest.log.files import RECORDS
 from mlspec_attest.log.prepare import (
     ROW_KEYS,
@@ -22,9 +23,10 @@ from mlspec_attest.log.prepare import (
     record_map,
 )
 from mlspec_attest.log.record import RecordError, decode_record
+from mlspec_attest.log.writer import InferenceLog
 from mlspec_attest.signing.keys import LocalKeySigner
 
-from .conftest import request
+from .conftest import ORIGIN, request
 from .test_writer import open_log
 
 
@@ -162,3 +164,19 @@ def test_the_writer_process_encodes_fields_as_their_map_would(
             encoded_fields(fields, seq, prev, now)
         return
     assert encoded_fields(fields, seq, prev, now) == expected
+
+
+def test_a_record_whose_line_would_exceed_the_line_bound_is_refused_both_ways(
+    tmp_path: Path, signer: LocalKeySigner
+) -> None:
+    # a control character is 1 byte of the record's CBOR, 9 of its line (\x5cu0001)
+    output = {"outputs": [{"name": "text", "data": ["\x01" * (8 * 1024 * 1024)]}]}
+    with InferenceLog.open(tmp_path / "log", signer, origin=ORIGIN, checkpoint_interval_s=0) as log:
+        with pytest.raises(RecordError, match=r"access\.log line"):
+            log.append(**request(0, output=output))
+        fields = log.fields(request(1, output=output), None)
+        with pytest.raises(RecordError, match=r"access\.log line"):
+            encoded_fields(fields, 0, b"\0" * 32, "2025-12-07T00:48:12.123456Z")
+        log.append(**request(2))  # the log goes on whole
+    audit = verify_log(tmp_path / "log", signer.public_key, origin=ORIGIN)
+    assert (audit.ok, audit.records) == (True, 1)
