@@ -62,6 +62,13 @@ def log() -> None:
     help="Decode, check and render every record, not only those after the last checkpoint "
     "(slower; the same verdict).",
 )
+@file_option(
+    "--known-checkpoint",
+    "known",
+    multiple=True,
+    help="A checkpoint of this log kept from before (a witness's copy, an earlier audit's; "
+    "repeatable): a log rolled back below it is tampered, not an unsigned tail.",
+)
 @json_option("Print one JSON result on stdout.")
 def verify(
     directory: Path,
@@ -69,6 +76,7 @@ def verify(
     key_name: str | None,
     origin: str | None,
     exact: bool,
+    known: tuple[Path, ...],
     as_json: bool,
 ) -> None:
     """Audit the log in DIR against its key. Exit 0 ok, 1 tampered, 3 unreadable.
@@ -85,7 +93,12 @@ def verify(
       mlspec-attest log verify /var/log/mlspec/iris --key keys/log.pub
     """
     audit = verify_log(
-        directory, load_verifier(key_path), key_name=key_name, origin=origin, exact=exact
+        directory,
+        load_verifier(key_path),
+        key_name=key_name,
+        origin=origin,
+        exact=exact,
+        known=known,
     )
     if as_json:
         click.echo(json.dumps(audit.to_json(), indent=2))

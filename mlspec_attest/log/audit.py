@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,15 +105,21 @@ def verify_log(
     key_name: str | None = None,
     origin: str | None = None,
     exact: bool = False,
+    known: Sequence[Path] = (),
 ) -> LogAudit:
     """Audit the log in ``directory`` against ``public_key`` (signing as ``key_name``,
-    by default the origin; checkpoints of ``origin``, by default the log's own)."""
+    by default the origin; checkpoints of ``origin``, by default the log's own).
+
+    ``known``: checkpoint files the auditor kept from earlier (a witness's copy, an
+    earlier audit's): each is checked as one of the log's own, so a log rolled back
+    below one of them (its newer checkpoints removed, its records cut or rewritten) is
+    ``truncated-signed`` or ``edited``, not an unsigned tail."""
     directory = Path(directory)
     if not directory.is_dir():
         why = "does not exist" if not directory.exists() else "is not a directory"
         return LogAudit(directory, UNREADABLE, problem=f"log directory {directory} {why}")
     try:
-        return _verify(directory, public_key, key_name, origin, exact)
+        return _verify(directory, public_key, key_name, origin, exact, tuple(known))
     except OSError as exc:
         problem = f"cannot read the log in {directory}: {exc.strerror or exc}"
         return LogAudit(directory, UNREADABLE, problem=problem)
@@ -144,8 +151,9 @@ def _verify(
     key_name: str | None,
     origin: str | None,
     exact: bool,
+    known: tuple[Path, ...],
 ) -> LogAudit:
-    files = checkpoint_paths(directory)
+    files = checkpoint_paths(directory) + [(f"known checkpoint {p}", p) for p in known]
     key = log_key(directory, public_key, key_name, origin) if files or key_name else None
     read = [read_checkpoint(directory, n, p, key, origin) for n, p in files] if key else []
     read, origin = _same_origin(read, origin)

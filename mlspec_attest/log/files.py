@@ -85,7 +85,7 @@ def read_checkpoint(
     except (BadInputError, SignatureVerificationError) as exc:
         return CheckpointFile(path, name, None, exc.message)
     match = _NUMBERED.fullmatch(path.name)
-    if name != LATEST and match and int(match[1]) != checkpoint.size:
+    if name.startswith(f"{CHECKPOINTS}/") and match and int(match[1]) != checkpoint.size:
         problem = f"{name}: holds the checkpoint of size {checkpoint.size}, not {match[1]}"
         return CheckpointFile(path, name, None, problem)
     return CheckpointFile(path, name, checkpoint)
