@@ -19,6 +19,7 @@ hashes to the digest its signed record holds.
 from __future__ import annotations
 
 import hashlib
+from contextlib import ExitStack
 from pathlib import Path
 from typing import BinaryIO
 
@@ -27,6 +28,7 @@ from mlspec_attest.log.exact import ZERO, Start
 from mlspec_attest.log.files import ACCESS_LOG, RECORDS
 from mlspec_attest.log.merkle import CompactRange
 from mlspec_attest.log.record import MAP_HEADS, TAIL_SIZE, VSA_MARK
+from mlspec_attest.log.scan import open_log_file
 
 _CHUNK = 4 * MiB
 _LINE_CHUNK = 8 * MiB
@@ -39,13 +41,16 @@ def fast_prefix(directory: Path, roots: dict[int, bytes], signed: int) -> Start 
     if signed == 0:
         return Start()
     try:
-        with (
-            (directory / RECORDS).open("rb") as records,
-            (directory / ACCESS_LOG).open("rb") as log,
-        ):
-            return _walk(records, log, roots, signed)
+        with ExitStack() as stack:
+            handles = []
+            for name in (RECORDS, ACCESS_LOG):
+                handle = open_log_file(directory / name)  # never blocks; regular files only
+                if handle is None:
+                    return None  # the exact reading names what is missing
+                handles.append(stack.enter_context(handle))
+            return _walk(handles[0], handles[1], roots, signed)
     except OSError:
-        return None
+        return None  # the exact reading reports what cannot be read
 
 
 class _Lines:

@@ -12,6 +12,7 @@ consistency path between them.
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from mlspec_attest.log.checkpoint import Checkpoint, parse_checkpoint, verify_ch
 from mlspec_attest.log.files import LATEST, RECORDS, numbered
 from mlspec_attest.log.note import NoteKey, parse_note
 from mlspec_attest.log.record import InferenceRecord, RecordError, decode_record
-from mlspec_attest.log.scan import RecordScanner
+from mlspec_attest.log.scan import RecordScanner, Scanned
 from mlspec_attest.signing.keys import LocalPublicKey
 
 INCLUSION_SCHEMA = "https://mlspec-attest.dev/log-inclusion-proof/v1"
@@ -96,13 +97,22 @@ def _open_checkpoint(
     return verify_checkpoint(text, key, name, origin, what=what)
 
 
+def _scan_records(directory: Path) -> Iterator[Scanned]:
+    """The items of ``records.cbor``; a file that cannot be read (a directory, a FIFO,
+    a device) is bad input, as the audit reports it unreadable."""
+    try:
+        yield from RecordScanner(directory / RECORDS)
+    except OSError as exc:
+        raise BadInputError(f"cannot read {directory / RECORDS}: {exc.strerror or exc}") from exc
+
+
 def _leaves(
     directory: Path, limit: int, request_id: str | None = None
 ) -> tuple[list[bytes], list[tuple[int, bytes]]]:
     """Leaf hashes of the first ``limit`` records, and the records of ``request_id``."""
     leaves: list[bytes] = []
     matches: list[tuple[int, bytes]] = []
-    for position, item in enumerate(RecordScanner(directory / RECORDS)):
+    for position, item in enumerate(_scan_records(directory)):
         if isinstance(item.value, dict) and item.value.get("r") == request_id:
             matches.append((position, item.raw))
         if position < limit:

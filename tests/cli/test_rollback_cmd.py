@@ -55,7 +55,14 @@ def test_the_serve_command_keeps_the_expectations_and_quotes_paths(
     model = make_model_dir(tmp_path / "release 0.9.3")  # a space: the printed command quotes it
     vsa = write_signed(tmp_path / "old.vsa.json", summary_for(model))
     _, verifier_pub = write_keys(verifier(), tmp_path / "keys", "verifier")
-    expect = ["--policy-digest", POLICY_DIGEST, "--resource-uri", RESOURCE_URI, "--max-age", "3650d"]
+    expect = [
+        "--policy-digest",
+        POLICY_DIGEST,
+        "--resource-uri",
+        RESOURCE_URI,
+        "--max-age",
+        "3650d",
+    ]
     base = ["rollback", "--to", vsa, "--model", model, "--verifier-key", verifier_pub, *expect]
     doc = cli(*base, "--json").json()
     assert doc["serve"][8:14] == expect  # serve checks what this check checked
