@@ -49,7 +49,7 @@ def classify(scan: ExactScan, checkpoints: Iterable[Checkpoint]) -> list[Finding
     _truncation(scan, seqs, top, out)
     _tail(scan, top, out)
     _access_log(scan, flagged, structural, top, out)
-    return _capped(out)
+    return _capped(out, {Kind.ACCESS_LOG_MISMATCH: scan.lines.extra_more})
 
 
 def _invalid(scan: ExactScan, out: list[Finding], flagged: set[int]) -> None:
@@ -333,14 +333,17 @@ def _extra_lines(scan: ExactScan, top: int, out: list[Finding]) -> None:
     )
 
 
-def _capped(findings: list[Finding]) -> list[Finding]:
-    """At most :data:`MAX_PER_KIND` findings of one kind, then one that counts the rest."""
+def _capped(findings: list[Finding], uncounted: dict[Kind, int]) -> list[Finding]:
+    """At most :data:`MAX_PER_KIND` findings of one kind, then one that counts the rest
+    (``uncounted``: findings of a kind that were only counted, never made)."""
     counts: dict[Kind, int] = {}
     out: list[Finding] = []
     for f in findings:
         counts[f.kind] = counts.get(f.kind, 0) + 1
         if counts[f.kind] <= MAX_PER_KIND:
             out.append(f)
+    for kind, more in uncounted.items():
+        counts[kind] = counts.get(kind, 0) + more
     for kind, n in counts.items():
         if n > MAX_PER_KIND:
             out.append(Finding(kind, f"and {n - MAX_PER_KIND} more findings of this kind"))

@@ -57,6 +57,8 @@ class Start(Struct):
 #: A line that is no record's: the seq and request id it names (if any), and what is
 #: wrong with it ("an access.log line repeats seq 4").
 Extra = tuple[int | None, str | None, str]
+#: Extra lines kept with their seq and why; beyond, only counted.
+MAX_EXTRA_LINES = 50
 
 
 class Lines(Struct):
@@ -64,7 +66,14 @@ class Lines(Struct):
 
     by_seq: dict[int, tuple[int, bytes]] = field(default_factory=dict)  # seq -> (index, digest)
     ids: dict[int, str] = field(default_factory=dict)  # seq -> request id (escaped)
-    extra: list[Extra] = field(default_factory=list)  # lines beyond one per record
+    extra: list[Extra] = field(default_factory=list)  # lines beyond one per record (the first)
+    extra_more: int = 0  # and how many more, not kept (a flood of lines costs no memory)
+
+    def add_extra(self, item: Extra) -> None:
+        if len(self.extra) < MAX_EXTRA_LINES:
+            self.extra.append(item)
+        else:
+            self.extra_more += 1
     partial: tuple[int | None, str | None] | None = None  # a last line without its newline
     partial_data: bytes = b""
     complete: int = 0  # complete lines, counting those before the start
@@ -132,7 +141,7 @@ def _partial_line(scan: ExactScan, unlined: tuple[Entry, Scanned | None] | None)
         return
     if unlined is None or partial[0] not in (None, unlined[0].seq):
         why = "access.log ends with a line without its newline that is no record's torn line"
-        lines.extra.append((*partial, why))
+        lines.add_extra((*partial, why))
         return
     entry, item = unlined
     rendered = None if item is None else line_of_map(item.value).encode()
@@ -145,7 +154,7 @@ def read_lines(path: Path, start: Start) -> Lines:
     lines = Lines(complete=start.position, end=start.line_offset)
     for line in iter_lines(path, start.line_offset):
         if line.too_long:  # no record's line is this long; reading goes on after it
-            lines.extra.append((None, None, "an access.log line is longer than the line limit"))
+            lines.add_extra((None, None, "an access.log line is longer than the line limit"))
             continue
         seq, rid = _ids(line.data)
         if seq is not None and rid is not None:
@@ -156,9 +165,9 @@ def read_lines(path: Path, start: Start) -> Lines:
         index = lines.complete
         lines.complete, lines.end = index + 1, line.offset + len(line.data) + 1
         if seq is None:
-            lines.extra.append((seq, rid, "an access.log line names no seq"))
+            lines.add_extra((seq, rid, "an access.log line names no seq"))
         elif seq < start.position or seq in lines.by_seq:  # the fast pass matched those
-            lines.extra.append((seq, rid, f"an access.log line repeats seq {seq}"))
+            lines.add_extra((seq, rid, f"an access.log line repeats seq {seq}"))
         else:
             lines.by_seq[seq] = (index, hashlib.sha256(line.data).digest())
     return lines

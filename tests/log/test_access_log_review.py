@@ -270,3 +270,25 @@ def test_a_tail_record_not_in_the_canonical_encoding_is_edited(
     (directory / LATEST).write_text(note)
     b = audit(directory, signer)
     assert (b.result, b.signed, b.findings) == ("ok", 8, ())
+
+
+def test_a_flood_of_extra_lines_keeps_fifty_and_counts_the_rest(
+    tmp_path: Path, signer: LocalKeySigner
+) -> None:
+    from mlspec_attest.log.exact import MAX_EXTRA_LINES, Start, scan_exact
+
+    directory = tmp_path / "log"
+    with InferenceLog.open(directory, signer, origin=ORIGIN, checkpoint_interval_s=0) as log:
+        for i in range(3):
+            log.append(**request(i))
+    with (directory / ACCESS_LOG).open("ab") as f:
+        f.write(b"\n" * 10_000)  # each an extra line naming no seq
+    scan = scan_exact(directory, set(), Start())
+    assert (len(scan.lines.extra), scan.lines.extra_more) == (
+        MAX_EXTRA_LINES,
+        10_000 - MAX_EXTRA_LINES,
+    )
+    audit = verify_log(directory, signer.public_key, origin=ORIGIN)
+    assert not audit.ok
+    more = [f.message for f in audit.problems if f.message.startswith("and ")]
+    assert more == ["and 9950 more findings of this kind"]  # 50 listed, every other counted
