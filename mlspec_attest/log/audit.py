@@ -155,7 +155,8 @@ def _verify(
 ) -> LogAudit:
     files = checkpoint_paths(directory) + [(f"known checkpoint {p}", p) for p in known]
     key = log_key(directory, public_key, key_name, origin) if files or key_name else None
-    read = [read_checkpoint(directory, n, p, key, origin) for n, p in files] if key else []
+    seen: dict[bytes, tuple[Checkpoint | str, str]] = {}  # one verification per content
+    read = [read_checkpoint(directory, n, p, key, origin, seen) for n, p in files] if key else []
     read, origin = _same_origin(read, origin)
     verified = [c.checkpoint for c in read if c.checkpoint is not None]
     findings = _checkpoint_findings(read)

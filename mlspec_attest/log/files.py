@@ -15,6 +15,7 @@ key signs; an audit never trusts them: the caller names the key.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -76,14 +77,32 @@ def checkpoint_paths(directory: Path) -> list[tuple[str, Path]]:
 
 
 def read_checkpoint(
-    directory: Path, name: str, path: Path, key: NoteKey, origin: str | None
+    directory: Path,
+    name: str,
+    path: Path,
+    key: NoteKey,
+    origin: str | None,
+    seen: dict[bytes, tuple[Checkpoint | str, str]] | None = None,
 ) -> CheckpointFile:
-    """Read and verify one checkpoint file; a problem is recorded, never raised."""
+    """Read and verify one checkpoint file; a problem is recorded, never raised. ``seen``
+    keeps each content's verdict (and the name it was found under), so that many files
+    of one content (links to one note) cost one verification."""
     try:
         text = read_limited(path, MAX_CHECKPOINT_BYTES, what=name, kind="a checkpoint")
-        checkpoint = verify_checkpoint(text, key, key.name, origin, what=name)
-    except (BadInputError, SignatureVerificationError) as exc:
+    except BadInputError as exc:
         return CheckpointFile(path, name, None, exc.message)
+    digest = hashlib.sha256(text).digest()
+    verdict, first = seen.get(digest, (None, name)) if seen is not None else (None, name)
+    if verdict is None:
+        try:
+            verdict = verify_checkpoint(text, key, key.name, origin, what=name)
+        except (BadInputError, SignatureVerificationError) as exc:
+            verdict = exc.message
+        if seen is not None:
+            seen[digest] = (verdict, name)
+    if isinstance(verdict, str):
+        return CheckpointFile(path, name, None, verdict.replace(first, name, 1))
+    checkpoint = verdict
     match = _NUMBERED.fullmatch(path.name)
     if name.startswith(f"{CHECKPOINTS}/") and match and int(match[1]) != checkpoint.size:
         problem = f"{name}: holds the checkpoint of size {checkpoint.size}, not {match[1]}"

@@ -235,7 +235,7 @@ def open_note(data: bytes | str, key: NoteKey, *, what: str = "signed note") -> 
     """The note, once a signature by ``key`` verifies over its text.
 
     Signatures by other keys (another name or key ID) are ignored; a signature by
-    ``key`` that fails rejects the note; none by ``key`` rejects it too.
+    ``key`` that fails rejects the note; none by ``key``, or more than one, rejects it too.
     """
     note = parse_note(data, what=what)
     text = note.text.encode()
@@ -245,10 +245,13 @@ def open_note(data: bytes | str, key: NoteKey, *, what: str = "signed note") -> 
             f"{what}: no signature by key {key.name!r} (key ID {key.key_id.hex()})",
             remedy="verify with the log's public key and key name",
         )
-    for s in mine:
-        if not key.public_key.verify(s.signature, text):
-            raise SignatureVerificationError(
-                f"{what}: the signature by {key.name!r} does not verify (the note was "
-                "altered, or signed by another key)"
-            )
+    if len(mine) > 1:  # no signer signs one text twice; each would cost a verification
+        raise SignatureVerificationError(
+            f"{what}: {len(mine)} signatures by key {key.name!r}: a note has one by each key"
+        )
+    if not key.public_key.verify(mine[0].signature, text):
+        raise SignatureVerificationError(
+            f"{what}: the signature by {key.name!r} does not verify (the note was "
+            "altered, or signed by another key)"
+        )
     return note
