@@ -74,6 +74,7 @@ class Lines(Struct):
             self.extra.append(item)
         else:
             self.extra_more += 1
+
     partial: tuple[int | None, str | None] | None = None  # a last line without its newline
     partial_data: bytes = b""
     complete: int = 0  # complete lines, counting those before the start
