@@ -541,7 +541,12 @@ def test_certificate_chain_without_certificates_is_bad_input(
     sig.write_text(json.dumps(doc))
     with pytest.raises(MalformedDocumentError) as info:
         check_model(model, sig, trust(tmp_path, root))
-    assert info.value.message == "signature: x509CertificateChain has no certificates"
+    if isinstance(chain, dict):
+        assert info.value.message == "signature: x509CertificateChain has no certificates"
+    else:  # refused by the one bundle loader, before the model-signing checks
+        assert info.value.message.endswith(
+            "model.sig: verificationMaterial.x509CertificateChain is not an object"
+        )
 
 
 # --- the whole report: signer, check, expected, found, remedy -------------------------------------
@@ -760,8 +765,8 @@ def test_key_bundles_naming_no_key_say_so(model: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("material", "error"),
     [
-        ({"publicKey": "abc"}, "signature: verificationMaterial.publicKey is not an object"),
-        ({"publicKey": {"hint": 7}}, "signature: publicKey.hint is not a string"),
+        ({"publicKey": "abc"}, "model.sig: verificationMaterial.publicKey is not an object"),
+        ({"publicKey": {"hint": 7}}, "model.sig: verificationMaterial.publicKey.hint is not text"),
         (
             {"publicKey": {"rawBytes": "%%%"}},
             "signature: publicKey.rawBytes is not a base64 public key",
@@ -780,7 +785,7 @@ def test_malformed_key_material_is_bad_input(
     sig = key_signed(model, key, material, message)
     with pytest.raises(MalformedDocumentError) as info:
         check_model(model, sig, KeyTrust.from_file(_pub(tmp_path, key)))
-    assert info.value.message == error
+    assert info.value.message.endswith(error)
 
 
 # --- loading the trust: certificate files and Sigstore trust roots -------------------------------
