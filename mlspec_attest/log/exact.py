@@ -68,17 +68,17 @@ class Lines(Struct):
     ids: dict[int, str] = field(default_factory=dict)  # seq -> request id (escaped)
     extra: list[Extra] = field(default_factory=list)  # lines beyond one per record (the first)
     extra_more: int = 0  # and how many more, not kept (a flood of lines costs no memory)
-
-    def add_extra(self, item: Extra) -> None:
-        if len(self.extra) < MAX_EXTRA_LINES:
-            self.extra.append(item)
-        else:
-            self.extra_more += 1
-
     partial: tuple[int | None, str | None] | None = None  # a last line without its newline
     partial_data: bytes = b""
     complete: int = 0  # complete lines, counting those before the start
     end: int = 0  # offset after the last complete line
+
+    def add_extra(self, item: Extra) -> None:
+        """Keep the first :data:`MAX_EXTRA_LINES` extra lines; count the rest."""
+        if len(self.extra) < MAX_EXTRA_LINES:
+            self.extra.append(item)
+        else:
+            self.extra_more += 1
 
 
 class ExactScan(Struct):

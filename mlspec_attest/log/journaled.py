@@ -96,8 +96,7 @@ class JournaledLog(LogWriterProcess):
             with self._lock:
                 self._broken = self._broken or exc.message
             raise
-        backlog = self._backlog
-        if index >= backlog.hold_index or self._journal.written > backlog.hold_bytes:
+        if self._backlog.over(index, self._journal.written):
             return self._hold()
         if not self._notify_due:
             self._notify_due = True
@@ -187,7 +186,12 @@ class JournaledLog(LogWriterProcess):
 
     def _fail_all(self, reason: str) -> None:
         super()._fail_all(reason)
-        with self._lock:  # the held requests were journaled: their answers may go
+        self._release_held()
+
+    def _release_held(self) -> None:
+        """The held requests were journaled: their answers may go (the writer is gone,
+        failing or closed)."""
+        with self._lock:
             released = self._backlog.release_all()
         settle([(waiter, None) for waiter in released])
 
@@ -237,19 +241,16 @@ class JournaledLog(LogWriterProcess):
 
     def status(self) -> dict[str, Any]:
         status = super().status()
-        journaled = self._journal.next_index
         with self._lock:
-            behind, held = journaled - self._backlog.records, self._backlog.holding
-        status.update(writer="journal", journaled=journaled, backlog=behind, holding=held)
+            behind, held = self.backlog, self._backlog.holding
+        status.update(writer="journal", journaled=self.journaled, backlog=behind, holding=held)
         return status
 
     def close(self) -> None:
         """Have the writer commit and sign everything journaled, then exit."""
         super().close()
         self._journal.close()
-        with self._lock:
-            released = self._backlog.release_all()
-        settle([(waiter, None) for waiter in released])
+        self._release_held()
 
 
 __all__ = ["NOTIFY_DELAY_S", "JournaledLog"]
