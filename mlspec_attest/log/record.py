@@ -125,12 +125,17 @@ def format_time(moment: datetime) -> str:
 
 
 def clean_text(value: str) -> str:
-    """``value`` as valid Unicode: an unpaired surrogate (a header or path byte Python
-    could not decode) becomes ``\\xHH`` escapes of its bytes, so CBOR can hold it."""
+    """``value`` as valid Unicode, so CBOR can hold it: a byte that was not UTF-8 (a
+    header or path byte decoded with ``surrogateescape``) becomes the text ``\\xHH`` of
+    that byte; any other unpaired surrogate, ``\\xHH`` escapes of its UTF-8 form."""
     text = str(value)
     if text.isascii():
         return text
-    return text.encode("utf-8", "surrogatepass").decode("utf-8", "backslashreplace")
+    try:
+        data = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        data = text.encode("utf-8", "surrogatepass")
+    return data.decode("utf-8", "backslashreplace")
 
 
 class InferenceRecord(Struct, frozen=True):

@@ -38,6 +38,13 @@ class ClientDisconnectedError(Exception):
     """The client went away before its request body arrived."""
 
 
+def header_text(value: bytes) -> str:
+    """A header's (or the request target's) bytes as text for the log: UTF-8 as sent, a
+    byte that is not UTF-8 kept by ``surrogateescape`` (the record writes it as ``\\xHH``
+    of that byte: :func:`~mlspec_attest.log.record.clean_text`)."""
+    return value.decode("utf-8", "surrogateescape")
+
+
 def json_bytes(document: object) -> bytes:
     """Compact JSON of a response document (non-finite numbers refused)."""
     return json.dumps(document, separators=(",", ":"), allow_nan=False).encode("utf-8")

@@ -3,8 +3,9 @@ the middleware needs of the inference log.
 
 The application sets its prediction output (:func:`set_output`) and may name the kind
 of error it answers with (:func:`set_error_kind`); the middleware sets the request id
-(:func:`request_id_of`). All three live in the ASGI scope's ``state`` dict, which
-Starlette's ``request.state`` shares and which the server makes anew for each request.
+(:func:`request_id_of`) and marks a request it logs (:func:`is_logged`). They live in
+the ASGI scope's ``state`` dict, which Starlette's ``request.state`` shares and which the
+server makes anew for each request.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ OUTPUT_KEY: Final = "mlspec.output"
 REQUEST_ID_KEY: Final = "mlspec.request_id"
 #: ``scope["state"]`` key of the error kind the application names (:func:`set_error_kind`).
 ERROR_KIND_KEY: Final = "mlspec.error"
+#: ``scope["state"]`` key the middleware sets (True) on a request it will log as an
+#: inference before answering it (:func:`is_logged`).
+LOGGED_KEY: Final = "mlspec.logged"
 
 
 class RequestLog(Protocol):
@@ -58,6 +62,14 @@ def set_error_kind(target: HTTPConnection | Scope, kind: str) -> None:
     """Name the kind of the error this request is answered with, for
     ``mlspec_request_errors_total{kind}`` (default: from the status)."""
     _state(target)[ERROR_KIND_KEY] = kind
+
+
+def is_logged(target: HTTPConnection | Scope) -> bool:
+    """Whether the middleware took this request as an inference: its record is written
+    before the answer leaves. An application predicts only when it is: a route the
+    middleware does not take as an inference (its router and the middleware's
+    ``is_inference`` disagree about a path) must refuse, or it answers unlogged."""
+    return _state(target).get(LOGGED_KEY) is True
 
 
 def request_id_of(target: HTTPConnection | Scope) -> str | None:

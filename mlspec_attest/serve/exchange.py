@@ -18,6 +18,7 @@ from mlspec_attest.serve.asgi import (
     ClientDisconnectedError,
     Header,
     error_body,
+    header_text,
     read_body,
     replay_body,
     request_id,
@@ -25,7 +26,7 @@ from mlspec_attest.serve.asgi import (
     with_ids,
 )
 from mlspec_attest.serve.config import ServeConfig
-from mlspec_attest.serve.context import ERROR_KIND_KEY, OUTPUT_KEY, REQUEST_ID_KEY
+from mlspec_attest.serve.context import ERROR_KIND_KEY, LOGGED_KEY, OUTPUT_KEY, REQUEST_ID_KEY
 from mlspec_attest.serve.metrics import ServeMetrics, error_kind
 
 _CONTROL: Final = re.compile(rb"[\x00-\x1f\x7f]")
@@ -107,29 +108,35 @@ class Exchange:
             await self.finish(500, [], error_body(message), "internal")
 
     def _read_headers(self) -> tuple[int, str, str] | None:
-        """Take the headers the record needs; a refusal (status, message, kind) if any."""
+        """Take the headers the record needs; a refusal (status, message, kind) if any.
+        The request id or user id given twice is refused: which copy a proxy set and
+        which the client sent cannot be told apart, so neither may name the request."""
         mw, user_raw, length = self.mw, None, None
         rid: bytes | None = None
+        twice: bytes | None = None
         for name, value in self.scope["headers"]:
             if name == b"x-request-id":
-                rid = value if rid is None else rid
+                twice, rid = (name if rid is not None else twice), value
             elif name == mw.user_header:
-                user_raw = value
+                twice, user_raw = (name if user_raw is not None else twice), value
             elif name == b"user-agent":
-                self.user_agent = value.decode("latin-1")
+                self.user_agent = header_text(value)
             elif name == b"referer":
-                self.referer = value.decode("latin-1")
+                self.referer = header_text(value)
             elif name == b"content-length":
                 length = value
-        self.request_id = request_id(rid)
-        self.scope["state"][REQUEST_ID_KEY] = self.request_id
+        self.request_id = request_id(None if twice == b"x-request-id" else rid)
+        state = self.scope["state"]
+        state[REQUEST_ID_KEY], state[LOGGED_KEY] = self.request_id, True
         self.ids = ((b"x-request-id", self.request_id.encode("ascii")), mw.vsa_header)
+        if twice is not None:
+            return 400, f"{twice.decode('ascii')}: given more than once", "bad_request"
         if user_raw:
             if len(user_raw) > limits.MAX_USER_ID_BYTES or _CONTROL.search(user_raw):
                 header = mw.config.user_header
                 message = f"{header}: longer than {limits.MAX_USER_ID_BYTES} bytes or not text"
                 return 400, message, "bad_request"
-            self.user = user_raw.decode("latin-1")
+            self.user = header_text(user_raw)
         if length is not None and (not length.isdigit() or int(length) > mw.max_body):
             return 413, self._too_large(), "too_large"
         return None
@@ -208,6 +215,6 @@ class Exchange:
         """The request target as sent (path and query), for the record's request line."""
         scope = self.scope
         raw = scope.get("raw_path")
-        path = raw.decode("latin-1") if raw else scope["path"]
+        path = header_text(raw) if raw else scope["path"]
         query: bytes = scope.get("query_string", b"")
-        return f"{path}?{query.decode('latin-1')}" if query else path
+        return f"{path}?{header_text(query)}" if query else path

@@ -20,7 +20,11 @@ a pure ASGI middleware, not ``BaseHTTPMiddleware``, and it
   application's whole response until :meth:`RequestLog.append` has returned. If the
   append raises, the client gets 503 instead, ``/ok`` turns not ready naming the
   failure and ``mlspec_log_failures_total`` counts it: a request is never answered
-  without its record.
+  without its record. It marks such a request (:func:`is_logged`); an application
+  predicts only for a marked one, so a path its router serves but ``is_inference``
+  does not take is refused, not answered unlogged (the reference server does so);
+* refuses (400) a request whose path holds a control character, before any application
+  sees it.
 
 The application hands over what it predicted with :func:`set_output` (it lands in the
 ASGI scope's ``state`` under :data:`OUTPUT_KEY`, which Starlette's ``request.state``
@@ -45,8 +49,10 @@ from mlspec_attest.errors import MlspecError, UsageError
 from mlspec_attest.log.prepare import ROW_KEYS, RequestRow
 from mlspec_attest.serve.asgi import (
     Header,
+    error_body,
     find_header,
     request_id,
+    send_response,
     with_ids,
 )
 from mlspec_attest.serve.config import ServeConfig
@@ -55,6 +61,7 @@ from mlspec_attest.serve.context import (
     OUTPUT_KEY,
     REQUEST_ID_KEY,
     RequestLog,
+    is_logged,
     request_id_of,
     set_error_kind,
     set_output,
@@ -67,9 +74,18 @@ from mlspec_attest.serve.model import ServedModel
 #: The fault ``/ok`` names while the last inference-log write failed.
 LOG_FAULT: Final = "inference-log"
 
+#: An inference path's end: whatever comes before it (a mount's prefix, a root path) is
+#: the application's, so a request its router serves as an inference is one here too.
 _INFERENCE_PATH: Final = re.compile(
-    r"/v2/models/[^/]+(?:/versions/[^/]+)?/infer|/v1/models/[^/]+:predict"
+    r"(?:/v2/models/[^/]+(?:/versions/[^/]+)?/infer|/v1/models/[^/]+:predict)\Z"
 )
+#: A control character in a (decoded) path: no route of any application should see one.
+#: Starlette's route patterns end in ``$``, which matches before a final ``\n``: such a
+#: path reached the inference route while ``is_inference`` said no, and was answered
+#: unlogged; every such path is refused (400) before any application sees it.
+_CONTROL_TEXT: Final = re.compile(r"[\x00-\x1f\x7f]")
+#: What the middleware does with a request: pass it on, take it as an inference, refuse it.
+_PASS, _INFER, _REFUSE = 0, 1, 2
 #: How many (method, path) pairs the middleware remembers the inference decision of.
 _DECIDED_PATHS: Final = 4096
 
@@ -83,6 +99,7 @@ __all__ = [
     "MlspecMiddleware",
     "RequestLog",
     "is_inference_request",
+    "is_logged",
     "request_id_of",
     "set_error_kind",
     "set_output",
@@ -90,8 +107,9 @@ __all__ = [
 
 
 def is_inference_request(method: str, path: str) -> bool:
-    """Whether this is a POST to an Open Inference Protocol v2 infer or a v1 predict path."""
-    return method == "POST" and _INFERENCE_PATH.fullmatch(path) is not None
+    """Whether this is a POST to a path ending in an Open Inference Protocol v2 infer or a
+    v1 predict path (below any prefix: a mounted application's routes match there)."""
+    return method == "POST" and _INFERENCE_PATH.search(path) is not None
 
 
 class MlspecMiddleware:
@@ -132,7 +150,7 @@ class MlspecMiddleware:
         self.metrics.set_model(served)
         self.config = endpoints.config or config or ServeConfig()
         self.is_inference = is_inference
-        self._decided: dict[tuple[str, str], bool] = {}
+        self._decided: dict[tuple[str, str], int] = {}
         self.max_body = self.config.max_body_bytes
         self.user_header = self.config.user_header.lower().encode("ascii")
         self.vsa_header: Header = (
@@ -150,12 +168,21 @@ class MlspecMiddleware:
         state = scope.get("state")
         if state is None:
             state = scope["state"] = {}
-        if self._inference(scope["method"], path):
+        decided = self._decide(scope["method"], path)
+        if decided == _INFER:
             await Exchange(self, scope, send, started).run(receive)
             return
         rid = request_id(find_header(scope["headers"], b"x-request-id"))
         state[REQUEST_ID_KEY] = rid
         ids = ((b"x-request-id", rid.encode("ascii")), self.vsa_header)
+        if decided == _REFUSE:
+            message = "the request path holds a control character (CR, LF, NUL, ...)"
+            await send_response(send, 400, error_body(message), headers=ids)
+            self.metrics.count_error("bad_request")
+            self.metrics.observe_request(
+                "unmatched", scope["method"], 400, perf_counter() - started
+            )
+            return
         if path in STATUS_PATHS:
             status = await self.endpoints.respond(path, scope["method"], send, ids)
             self.metrics.observe_request(path, scope["method"], status, perf_counter() - started)
@@ -180,12 +207,16 @@ class MlspecMiddleware:
         finally:
             self.count(scope, status, started)
 
-    def _inference(self, method: str, path: str) -> bool:
-        """``is_inference``, remembered for the paths a server sees most (a bounded map)."""
+    def _decide(self, method: str, path: str) -> int:
+        """Refuse a path with a control character, else ``is_inference``; remembered for
+        the paths a server sees most (a bounded map)."""
         key = (method, path)
         decided = self._decided.get(key)
         if decided is None:
-            decided = self.is_inference(method, path)
+            if _CONTROL_TEXT.search(path):
+                decided = _REFUSE
+            else:
+                decided = _INFER if self.is_inference(method, path) else _PASS
             if len(self._decided) < _DECIDED_PATHS:
                 self._decided[key] = decided
         return decided

@@ -33,7 +33,7 @@ from mlspec_attest._version import __version__
 from mlspec_attest.errors import BadInputError
 from mlspec_attest.serve import tensors
 from mlspec_attest.serve.asgi import error_body, json_bytes
-from mlspec_attest.serve.context import request_id_of, set_error_kind, set_output
+from mlspec_attest.serve.context import is_logged, request_id_of, set_error_kind, set_output
 from mlspec_attest.serve.drift_watch import DriftWatch
 from mlspec_attest.serve.endpoints import StatusEndpoints
 from mlspec_attest.serve.metrics import sha256_ref
@@ -178,10 +178,15 @@ class OipRoutes:
     async def _predict(
         self, request: Request, rows: tensors.Rows
     ) -> tuple[list[Any], dict[str, Any]] | Response:
-        """Predictions and their output tensor, or the 500 answer when the model fails.
+        """Predictions and their output tensor, or the 500 answer instead: when the
+        request is not being logged (see :func:`is_logged`) or the model fails.
 
         The predictor runs on the server's predict threads, so a slow model never holds
         up the event loop (health checks, other requests) unless told to run on it."""
+        if not is_logged(request):
+            logger.error("refused an inference the middleware does not log: %r", request.url.path)
+            message = "refused: this request would not be in the inference log"
+            return error_response(request, 500, message, "not_logged")
         try:
             result = await self.predict.run(self.served.predictor.predict, rows)
             values = tensors.predictions(result, len(rows))

@@ -282,7 +282,9 @@ def test_a_flat_list_of_numbers_is_normalized_as_any_output_is(values: list[Any]
 
 def test_clean_text_keeps_valid_text_and_escapes_lone_surrogates() -> None:
     assert clean_text("héllo") == "héllo"
-    assert clean_text("a\udcffb") == "a\\xed\\xb3\\xbfb"
+    assert clean_text("a\udcffb") == "a\\xffb"  # the byte a surrogateescape decode kept
+    assert clean_text("a\ud800b") == "a\\xed\\xa0\\x80b"  # any other lone surrogate
+    assert clean_text(b"caf\xc3\xa9 \xff".decode("utf-8", "surrogateescape")) == "café \\xff"
     assert clean_text("plain") == "plain"
 
 
