@@ -222,3 +222,37 @@ def test_an_activation_is_converted_once_for_every_expression(
         assert compile_expression(text).evaluate(shared) is True
     assert len(calls) == 1
     assert dict(shared) == {"stages": {"test": {"metrics": {"mae": 1.0}}}, "unused": [1]}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("x == 0", False),
+        ("0 == x", False),
+        ("x != 0", True),
+        ("[x] == [0]", False),
+        ('{"a": x} == {"a": 0}', False),
+        ("x == false", True),
+        ("[x] == [false]", True),
+        ("y == 1", True),
+        ("[1, 2] != [1, 3]", True),
+    ],
+)
+def test_a_bool_is_never_equal_to_a_number(text: str, expected: bool) -> None:
+    # cel-python's bool is a Python int: false == 0 came out true, so a stage parameter
+    # signed as false met a requirement written for the number 0
+    assert compile_expression(text).evaluate({"x": False, "y": 1}) is expected
+
+
+@pytest.mark.parametrize(
+    "text", ["x <= 0", "0 >= x", "x < 1", "x + 1 == 1", "x + 1 != 1", "x * 2 == 0", "-x == 0"]
+)
+def test_a_bool_is_not_ordered_or_counted_with_numbers(text: str) -> None:
+    with pytest.raises(ExpressionError):
+        compile_expression(text).evaluate({"x": False})
+
+
+def test_an_error_inside_an_equality_stays_an_error() -> None:
+    for text in ("z.a == 1", "z.a != 1", "(x + 1) != 1"):
+        with pytest.raises(ExpressionError):
+            compile_expression(text).evaluate({"x": False, "z": {}})

@@ -56,7 +56,85 @@ def _cel_max(*args: Any) -> Any:
     return max(_numbers(args))
 
 
-FUNCTIONS = {"abs": _cel_abs, "min": _cel_min, "max": _cel_max}
+# cel-python's ``bool`` is a Python ``int``: ``false <= 0``, ``false == 0`` and
+# ``false + 1`` came out as if ``false`` were the number 0 (CEL has no such overloads), so
+# a stage parameter signed as ``false`` met a requirement ``parameters["x"] <= 0``. Here a
+# bool meets only a bool: equality with anything else is false (inside lists and maps
+# too), ordering and arithmetic are errors.
+def _is_bool(value: Any) -> bool:
+    from celpy import celtypes
+
+    return isinstance(value, celtypes.BoolType | bool)
+
+
+def _mixed(a: Any, b: Any) -> bool:
+    return _is_bool(a) != _is_bool(b)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether ``a == b`` without a bool ever equal to a number, at any depth."""
+    if _mixed(a, b):
+        return False
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        if len(a) != len(b) or any(_mixed(k, k) for k in a):
+            return False
+        return all(_key_in(k, b) and _same(v, b[k]) for k, v in a.items())
+    return bool(_evaluation().bool_eq(a, b))
+
+
+def _key_in(key: Any, mapping: Mapping[Any, Any]) -> bool:
+    return any(not _mixed(key, other) and key == other for other in mapping)
+
+
+def _evaluation() -> Any:
+    from celpy import evaluation
+
+    return evaluation
+
+
+def _strict(name: str) -> Any:
+    """cel-python's operator ``name``, refusing a bool beside anything else."""
+
+    def operator(*args: Any) -> Any:
+        if len(args) == 2 and _mixed(*args) and _error_of(*args) is None:
+            kinds = " and ".join(type(a).__name__ for a in args)
+            raise TypeError(f"no matching overload for {name} applied to {kinds}")
+        return _evaluation().base_functions[name](*args)
+
+    return operator
+
+
+def _equal(a: Any, b: Any) -> Any:
+    from celpy import celtypes
+
+    error = _error_of(a, b)
+    return error if error is not None else celtypes.BoolType(_same(a, b))
+
+
+def _not_equal(a: Any, b: Any) -> Any:
+    from celpy import celtypes
+
+    error = _error_of(a, b)
+    return error if error is not None else celtypes.BoolType(not _same(a, b))
+
+
+def _error_of(a: Any, b: Any) -> Any:
+    """The error either operand already is (it propagates, as CEL's operators do)."""
+    celpy = _cel()
+    return next((v for v in (a, b) if isinstance(v, celpy.CELEvalError)), None)
+
+
+_ORDERED = ("_<_", "_<=_", "_>_", "_>=_", "_+_", "_-_", "_*_", "_/_", "_%_")
+FUNCTIONS = {
+    "abs": _cel_abs,
+    "min": _cel_min,
+    "max": _cel_max,
+    "_==_": _equal,
+    "_!=_": _not_equal,
+    **{name: _strict(name) for name in _ORDERED},
+}
 
 
 @cache
