@@ -15,6 +15,15 @@
    latency and the prediction distribution from every record; and with labels
    (request id -> true value) the live error.
 
+What the client chose (the request target, its body, its ``X-Request-Id``) never decides
+what is left out. A served request's rows are read by the body's own protocol
+(:func:`request_rows`), never by its logged path; a served request whose logged input
+is not rows of the features, a label whose request id the log holds more than once and
+a label naming a served request that is not one prediction are counted
+(``drift.undecodable``, ``live.labels_ambiguous``, ``live.labels_unpairable``) and fail
+closed: the metrics they would bias are withheld and ``omitted`` says why, so a policy
+bound on any of them fails as on any missing metric (docs/serving.md, "Monitoring").
+
 The result is a metrics document (docs/metrics.md): sign it as the ``monitor`` stage
 (``sign --stage monitor --metrics FILE``) and the policy's requirements can bound it,
 e.g. ``stages.monitor.metrics["drift.psi_max"] < 0.25`` or
@@ -25,6 +34,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,10 +56,22 @@ MONITOR_SCHEMA = "https://mlspec-attest.dev/metrics/v1"
 TRAIN_ROLE = "train-data"
 PSI_SHIFT = 0.25
 """PSI above which a feature counts as shifted (``drift.features_shifted``)."""
+DRIFT_METRICS = ("drift.psi_max", "drift.ks_pvalue_min", "drift.features_shifted", "drift.rows")
+"""The drift metrics withheld when a served request's input cannot be measured."""
+LIVE_METRICS = ("live.labelled", "live.mae", "live.rmse")
+"""The live metrics withheld when a label cannot be paired with one prediction."""
 
 
 class MonitorDeniedError(VerificationError):
     """The log or the training data cannot be trusted for monitoring."""
+
+
+class Measured(Struct):
+    """One part of the metrics document: metrics, slices, and why a metric is withheld."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    slices: dict[str, Any] = field(default_factory=dict)
+    omitted: dict[str, str] = field(default_factory=dict)
 
 
 class MonitorRequest(Struct, frozen=True):
@@ -130,58 +152,103 @@ def _number(cell: object) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def logged_rows(record: InferenceRecord, features: Sequence[str]) -> list[list[float]]:
-    """The feature rows of one logged request (empty when its input was not logged)."""
+def served(record: InferenceRecord) -> bool:
+    """Whether the server answered the request with a success (2xx): a prediction was served."""
+    return 200 <= record.status < 300
+
+
+def request_rows(document: object, features: Sequence[str]) -> list[list[Any]]:
+    """The rows of a parsed request body, the protocol told by the body itself.
+
+    A v1 body is exactly ``{"instances": ...}``; a v2 body needs ``inputs`` and may not
+    hold ``instances``: no body is both, so the decoder that accepts it is the one the
+    server used, whatever the logged request target looked like (a query string, an
+    escaped ``%3A``, a route of the application's own)."""
+    if isinstance(document, dict) and "instances" in document:
+        return decode_v1(document, features)
+    return decode_v2(document, features).rows
+
+
+def logged_rows(record: InferenceRecord, features: Sequence[str]) -> list[list[float]] | None:
+    """The feature rows of one logged request; None when its input was not logged.
+
+    A logged input that is not rows of ``features`` raises
+    :class:`~mlspec_attest.errors.BadInputError` (for a request the server refused, 400,
+    that is expected; for a served one it is a finding, :func:`drift_metrics`)."""
     if record.input is None:
-        return []
-    try:
-        document = parse_body(record.input)
-        if record.path.endswith(":predict"):
-            rows = decode_v1(document, features)
-        else:
-            rows = decode_v2(document, features).rows
-    except MlspecError:
-        return []  # a request the server refused (400): no rows were predicted
+        return None
+    rows = request_rows(parse_body(record.input), features)
     return [[float(v) for v in row] for row in rows]
 
 
 def monitor_window(request: MonitorRequest) -> dict[str, Any]:
     """The metrics document of the window (module docstring)."""
-    records = [
-        r
-        for r in verified_records(request.log_dir, request.log_key)
-        if r.vsa_digest == request.summary_digest
-    ]
+    every = verified_records(request.log_dir, request.log_key)
+    records = [r for r in every if r.vsa_digest == request.summary_digest]
     if request.window is not None:
         records = records[-request.window :]
     if not records:
         raise BadInputError(
             f"{request.log_dir}: no request served under summary {request.summary_digest[:16]}…"
         )
-    metrics = traffic_metrics(records)
-    slices: dict[str, Any] = {}
-    live = [row for r in records if r.status == 200 for row in logged_rows(r, request.features)]
-    if live:
-        train = training_columns(request.train_data, request.features, request.summary)
-        drift = {
-            name: feature_drift(train[name], [row[i] for row in live], request.bins)
-            for i, name in enumerate(request.features)
-        }
-        slices["feature"] = {
-            name: {"count": d.live_count, "metrics": d.metrics()} for name, d in drift.items()
-        }
-        metrics["drift.psi_max"] = round(max(d.psi for d in drift.values()), 6)
-        metrics["drift.ks_pvalue_min"] = round(min(d.ks_pvalue for d in drift.values()), 6)
-        metrics["drift.features_shifted"] = float(sum(d.psi > PSI_SHIFT for d in drift.values()))
-        metrics["drift.rows"] = float(len(live))
-    metrics.update(label_metrics(records, request.labels))
-    return {"schemaVersion": MONITOR_SCHEMA, "metrics": metrics, "slices": slices}
+    drift = drift_metrics(records, request)
+    live = label_metrics(records, request.labels, every)
+    document: dict[str, Any] = {
+        "schemaVersion": MONITOR_SCHEMA,
+        "metrics": {**traffic_metrics(records), **drift.metrics, **live.metrics},
+        "slices": drift.slices,
+    }
+    if drift.omitted or live.omitted:
+        document["omitted"] = {**drift.omitted, **live.omitted}
+    return document
+
+
+def drift_metrics(records: Sequence[InferenceRecord], request: MonitorRequest) -> Measured:
+    """Drift of the served requests' logged inputs against the training columns.
+
+    Fails closed: when a served request's logged input is not rows of the features, the
+    drift metrics are withheld (``omitted`` says why) and ``drift.undecodable`` counts
+    such requests, so a policy bound on any drift metric cannot pass."""
+    live: list[list[float]] = []
+    logged = undecodable = 0
+    for record in records:
+        if not served(record) or record.input is None:
+            continue
+        logged += 1
+        try:
+            live += logged_rows(record, request.features) or []
+        except MlspecError:
+            undecodable += 1
+    if not logged:
+        return Measured()
+    part = Measured(metrics={"drift.undecodable": float(undecodable)})
+    if undecodable:
+        reason = (
+            f"withheld: {undecodable} served request(s) of the window logged an input that "
+            f"is not rows of the {len(request.features)} feature(s) measured; drift over the "
+            "other requests would leave theirs out"
+        )
+        part.omitted = dict.fromkeys(DRIFT_METRICS, reason)
+        return part
+    train = training_columns(request.train_data, request.features, request.summary)
+    drift = {
+        name: feature_drift(train[name], [row[i] for row in live], request.bins)
+        for i, name in enumerate(request.features)
+    }
+    part.slices["feature"] = {
+        name: {"count": d.live_count, "metrics": d.metrics()} for name, d in drift.items()
+    }
+    part.metrics["drift.psi_max"] = round(max(d.psi for d in drift.values()), 6)
+    part.metrics["drift.ks_pvalue_min"] = round(min(d.ks_pvalue for d in drift.values()), 6)
+    part.metrics["drift.features_shifted"] = float(sum(d.psi > PSI_SHIFT for d in drift.values()))
+    part.metrics["drift.rows"] = float(len(live))
+    return part
 
 
 def traffic_metrics(records: Sequence[InferenceRecord]) -> dict[str, float]:
     """Requests, errors, latency and the prediction distribution of the window."""
     latencies = sorted(r.latency_us for r in records)
-    predictions = [v for r in records if r.status == 200 for v in _values(r.output)]
+    predictions = [v for r in records if served(r) for v in _values(r.output)]
     errors = sum(r.status >= 500 for r in records)
     out = {
         "window.requests": float(len(records)),
@@ -197,22 +264,53 @@ def traffic_metrics(records: Sequence[InferenceRecord]) -> dict[str, float]:
 
 
 def label_metrics(
-    records: Sequence[InferenceRecord], labels: Mapping[str, float]
-) -> dict[str, float]:
-    """Live error on the requests whose true value has arrived (one prediction each)."""
-    pairs = []
-    for r in records:
-        values = _values(r.output)
-        if r.request_id in labels and r.status == 200 and len(values) == 1:
-            pairs.append((values[0], labels[r.request_id]))
-    if not pairs:
-        return {}
-    errors = [p - y for p, y in pairs]
-    return {
-        "live.labelled": float(len(pairs)),
-        "live.mae": round(statistics.fmean(abs(e) for e in errors), 6),
-        "live.rmse": round(math.sqrt(statistics.fmean(e * e for e in errors)), 6),
-    }
+    records: Sequence[InferenceRecord],
+    labels: Mapping[str, float],
+    log: Sequence[InferenceRecord] | None = None,
+) -> Measured:
+    """Live error of the window's served requests whose true value has arrived.
+
+    A label pairs with the one record of its request id. Request ids are the client's
+    to choose: an id on more than one record of the verified ``log`` (default: the
+    window) is ambiguous, and a served record whose output is not exactly one prediction
+    cannot be paired. Either makes the live error one the client could steer (replay its
+    best request under a labelled id, or hide its worst in a batch), so it fails closed:
+    ``live.labels_ambiguous`` and ``live.labels_unpairable`` count them and the live
+    metrics are withheld (``omitted`` says why)."""
+    if not labels:
+        return Measured()
+    uses = Counter(
+        r.request_id for r in (records if log is None else log) if r.request_id in labels
+    )
+    pairs: list[tuple[float, float]] = []
+    ambiguous = unpairable = 0
+    for rid, record in {r.request_id: r for r in records if r.request_id in labels}.items():
+        values = _values(record.output)
+        if uses[rid] > 1:
+            ambiguous += 1
+        elif served(record) and len(values) != 1:
+            unpairable += 1
+        elif served(record):
+            pairs.append((values[0], labels[rid]))
+    part = Measured(
+        metrics={
+            "live.labels_ambiguous": float(ambiguous),
+            "live.labels_unpairable": float(unpairable),
+        }
+    )
+    if ambiguous or unpairable:
+        reason = (
+            f"withheld: of the labels naming a request of the window, {ambiguous} name a "
+            f"request id the log holds more than once and {unpairable} a served request "
+            "that is not one prediction; the live error without them is the client's to choose"
+        )
+        part.omitted = dict.fromkeys(LIVE_METRICS, reason)
+    elif pairs:
+        errors = [p - y for p, y in pairs]
+        part.metrics["live.labelled"] = float(len(pairs))
+        part.metrics["live.mae"] = round(statistics.fmean(abs(e) for e in errors), 6)
+        part.metrics["live.rmse"] = round(math.sqrt(statistics.fmean(e * e for e in errors)), 6)
+    return part
 
 
 def _values(output: Any) -> list[float]:

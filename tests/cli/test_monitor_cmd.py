@@ -67,3 +67,23 @@ def test_a_fifo_as_training_data_is_bad_input_not_a_hang(tmp_path: Path) -> None
     assert done.returncode == 3, done.stderr
     assert "empty file" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_replayed_labelled_request_id_withholds_the_live_error(cli: Cli, tmp_path: Path) -> None:
+    world = World(tmp_path)
+    world.serve(20)
+    world.serve(5)  # r-main-0 .. r-main-4 again: a client resending ids it chose
+    labels = tmp_path / "labels.csv"
+    labels.write_text("request_id,label\n" + "".join(f"r-main-{i},90\n" for i in range(20)))
+    out = tmp_path / "monitoring.json"
+    result = cli(
+        "monitor", "--log", world.log_dir, "--log-key", world.server_pub, "--vsa", world.vsa,
+        "--verifier-key", world.verifier_pub, "--train-data", world.train, "--out", out,
+        "--labels", labels,
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert result.clean
+    doc = json.loads(out.read_text())
+    assert "live.mae" not in doc["metrics"]  # was: 25 pairs for 20 labels
+    assert doc["omitted"]["live.mae"].startswith("withheld: ")
+    assert "live.labels_ambiguous    5" in result.out
