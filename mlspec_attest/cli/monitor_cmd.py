@@ -96,6 +96,8 @@ def monitor(
             f"  feature {feature:<16} psi {m['psi']:.4f}  ks {m['ks_statistic']:.4f} "
             f"(p {m['ks_pvalue']:.3g})"
         )
+    for name, reason in document.get("omitted", {}).items():
+        click.echo(f"  {name:<24} {reason}")
 
 
 def _columns(path: Path, target: str) -> list[str]:

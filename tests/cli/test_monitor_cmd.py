@@ -87,3 +87,4 @@ def test_a_replayed_labelled_request_id_withholds_the_live_error(cli: Cli, tmp_p
     assert "live.mae" not in doc["metrics"]  # was: 25 pairs for 20 labels
     assert doc["omitted"]["live.mae"].startswith("withheld: ")
     assert "live.labels_ambiguous    5" in result.out
+    assert "  live.mae                 withheld: " in result.out  # the reason, not only a count
