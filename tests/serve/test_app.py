@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from threading import current_thread
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 
 from mlspec_attest._version import __version__
 from mlspec_attest.formats import limits
+from mlspec_attest.serve import tensors
 from mlspec_attest.serve.tensors import MAX_INFER_ROWS
 
 from .server_fixtures import (
@@ -371,3 +373,26 @@ def test_every_response_names_request_and_summary(server: Server) -> None:
         assert response.headers["x-mlspec-vsa"] == f"sha256:{VSA_DIGEST}"
         assert UUID4.fullmatch(response.headers["x-request-id"])
     assert len({response.headers["x-request-id"] for response in responses}) == len(responses)
+
+
+def test_a_large_body_is_decoded_off_the_event_loop_with_the_same_answers(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # over 256 KiB the body is parsed on the predict threads: the answers are the same
+    threads: list[str] = []
+    real = tensors.parse_body
+    monkeypatch.setattr(
+        tensors, "parse_body", lambda body: threads.append(current_thread().name) or real(body)
+    )
+    data = diabetes()
+    rows = data.rows(400) * 8  # 3,200 rows, about 700 KiB of JSON
+    answer = post(server.infer_url(), tensor(rows, [len(rows), 10]))
+    assert answer.status_code == 200, answer.text[:200]
+    assert answer.json()["outputs"][0]["data"] == data.expected(rows)
+    bad = post(server.infer_url(), content=b'{"inputs": [' + b" " * (300 << 10) + b"}")
+    assert bad.status_code == 400
+    assert bad.json()["error"].startswith("request body: not valid JSON")
+    assert [r.status for r in server.log.records] == [200, 400]
+    assert [name.startswith("mlspec-predict") for name in threads] == [True, True]
+    assert post(server.infer_url(), tensor(data.rows(1), [1, 10])).status_code == 200
+    assert not threads[2].startswith("mlspec-predict")  # a small body: on the event loop
