@@ -8,6 +8,7 @@ must also match that signature's manifest.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -156,15 +157,7 @@ class DeployArtifacts:
         try:
             return digest_path(target.path, scheme=scheme, progress=self.progress)
         except ArtifactPathError as exc:
-            self._deny(
-                target,
-                Check.ARTIFACT_MISSING,
-                f": {exc.message}",
-                expected=f"a readable file or directory at {target.path}",
-                found="missing",
-                remedy="pass the path of the artifact you are about to deploy",
-            )
-            return target.summary("missing")
+            return self.unreadable(target, exc)
         except MlspecError as exc:
             # e.g. a signed digest whose shard size would split the files past the limit
             self._deny(
@@ -176,6 +169,29 @@ class DeployArtifacts:
                 remedy=exc.remedy or _FIX_DIGEST,
             )
             return target.summary("mismatch")
+
+    def unreadable(self, target: DeployTarget, exc: ArtifactPathError) -> ArtifactSummary:
+        """The artifact could not be walked: missing, or holding what no digest may cover
+        (a link out of it, a FIFO, a name that is no UTF-8): each said as what it is."""
+        if not os.path.lexists(target.path):
+            self._deny(
+                target,
+                Check.ARTIFACT_MISSING,
+                f": {exc.message}",
+                expected=f"a readable file or directory at {target.path}",
+                found="missing",
+                remedy="pass the path of the artifact you are about to deploy",
+            )
+            return target.summary("missing")
+        self._deny(
+            target,
+            Check.ARTIFACT_MISMATCH,
+            f": {exc.message}",
+            expected="only regular files (and links to them inside the artifact)",
+            found="an entry no attested digest covers",
+            remedy=exc.remedy or "remove or replace the entry the message names",
+        )
+        return target.summary("mismatch")
 
     def not_attested(
         self, target: DeployTarget, actual: ArtifactDigest, stage_verified: bool
