@@ -24,6 +24,7 @@ from mlspec_attest.cli.options import (
 from mlspec_attest.cli.output import detail_lines, echo_result, echo_verdict
 from mlspec_attest.digest.scheme import ALGORITHMS, SERIALIZATIONS
 from mlspec_attest.errors import UsageError
+from mlspec_attest.formats.printable import printable_lines
 from mlspec_attest.interop.oms.sign import serialization_for
 from mlspec_attest.interop.oms.signature import (
     ModelSignature,
@@ -95,7 +96,8 @@ def report_text(report: ModelVerification) -> str:
             lines.append(f"    {i}. [{p.check}] {p.message}")
             lines += detail_lines("         ", p.expected, p.found, p.remedy)
     lines += [f"  note: {n}" for n in report.notes]
-    return "\n".join(lines)
+    # File names come from the model folder: none of their characters breaks a line.
+    return printable_lines(lines)
 
 
 @model.command("verify")

@@ -15,6 +15,7 @@ from mlspec_attest.cli.options import FILE, PATH, json_option, store_option, sto
 from mlspec_attest.cli.output import echo_result
 from mlspec_attest.cli.store_cmd import QUERY_SCHEMA, open_index
 from mlspec_attest.errors import UsageError
+from mlspec_attest.formats.printable import printable, printable_lines
 from mlspec_attest.formats.vsa import VerificationSummary
 from mlspec_attest.log.note import load_verifier
 from mlspec_attest.log.trace import trace_request
@@ -209,6 +210,9 @@ def request(
 
 
 # text renderers -------------------------------------------------------------------
+# Run ids, stage names, file and artifact names, identities and commands are what the
+# indexed bundles (and the files of the store) claim: every line goes through
+# printable_lines, so none of their characters breaks or reorders a terminal line.
 
 
 def _digest(doc: dict[str, Any]) -> str:
@@ -230,7 +234,7 @@ def _text_runs(result: list[dict[str, Any]]) -> str:
             f"{r['runId']:<40} {r['stages']:>6} {r['malformed']:>4}  "
             f"{r['finishedOn'] or '-':<21} {_summaries(r['summaries'])}"
         )
-    return "\n".join(lines)
+    return printable_lines(lines)
 
 
 def _signer(signer: dict[str, Any]) -> str:
@@ -251,15 +255,15 @@ def _text_run(result: dict[str, Any]) -> str:
         for side in ("materials", "products"):
             for a in s[side]:
                 lines.append(f"      {side[:-1]:<8} {a['name']}  {_digest(a)}")
-    return "\n".join(lines)
+    return printable_lines(lines)
 
 
 def _text_models(result: list[dict[str, Any]]) -> str:
     lines = [f"{m['runId']}  {m['stage']:<10} {m['name']}  {_digest(m)}" for m in result]
-    return "\n".join(lines) or "no model's chain read that dataset"
+    return printable_lines(lines) or "no model's chain read that dataset"
 
 
-def _text_datasets(result: list[dict[str, Any]]) -> str:
+def _dataset_lines(result: list[dict[str, Any]]) -> list[str]:
     lines = []
     for run in result:
         lines.append(f"run {run['runId']}")
@@ -269,19 +273,23 @@ def _text_datasets(result: list[dict[str, Any]]) -> str:
             for m in s["materials"]:
                 source = f"  from {m['producedBy']}" if m["producedBy"] else "  (external)"
                 lines.append(f"      read {m['name']}  {_digest(m)}{source}")
-    return "\n".join(lines) or "no stage of the index produced that digest"
+    return lines
+
+
+def _text_datasets(result: list[dict[str, Any]]) -> str:
+    return printable_lines(_dataset_lines(result)) or "no stage of the index produced that digest"
 
 
 def _text_signed_by(result: list[dict[str, Any]]) -> str:
     lines = [
         f"{r['runId']}  {', '.join(str(a['stage']) for a in r['attestations'])}" for r in result
     ]
-    return "\n".join(lines) or "no attestation claims that signer"
+    return printable_lines(lines) or "no attestation claims that signer"
 
 
 def _text_diff(result: dict[str, Any]) -> str:
     if result["identical"]:
-        return f"{result['runA']} and {result['runB']}: no difference"
+        return printable(f"{result['runA']} and {result['runB']}: no difference")
     lines = [f"--- {result['runA']}", f"+++ {result['runB']}"]
     for s in result["stages"]:
         if "onlyIn" in s:
@@ -291,7 +299,7 @@ def _text_diff(result: dict[str, Any]) -> str:
         for field_name in ("parameters", "artifacts", "metrics"):
             for key, change in s.get(field_name, {}).items():
                 lines.append(f"  {field_name[:-1]} {key}: {change['a']!r} -> {change['b']!r}")
-    return "\n".join(lines)
+    return printable_lines(lines)
 
 
 def _text_request(result: dict[str, Any]) -> str:
@@ -303,4 +311,5 @@ def _text_request(result: dict[str, Any]) -> str:
         f"  summary sha256:{trace['vsaDigest']} run {summary.get('runId') or '?'} "
         f"{summary.get('verificationResult') or ''}".rstrip(),
     ]
-    return "\n".join([*lines, _text_datasets(result["lineage"])])
+    lineage = _dataset_lines(result["lineage"]) or ["no stage of the index produced that digest"]
+    return printable_lines([*lines, *lineage])

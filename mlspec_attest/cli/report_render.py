@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mlspec_attest.cli.output import detail_lines
+from mlspec_attest.formats.printable import printable_lines
 
 if TYPE_CHECKING:
     from mlspec_attest.policy.criteria import CriterionResult
@@ -42,7 +43,9 @@ def report_text(report: VerificationReport) -> str:
     out += _failure_lines(report)
     for note in report.notes:
         out.append(f"  note: {note}")
-    return "\n".join(out)
+    # Stage, file and artifact names, signers and the messages quoting them come from the
+    # run's files: no character of theirs breaks or reorders a line of the verdict.
+    return printable_lines(out)
 
 
 def _no_run(report: VerificationReport) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from mlspec_attest.formats.fsutil import atomic_write
+from mlspec_attest.formats.printable import printable
 from mlspec_attest.interop.intoto.support import is_intoto_layout
 from mlspec_attest.policy.signed import load_signed_policy
 from mlspec_attest.store.ledger import open_store
@@ -24,4 +25,4 @@ def write_report(
     else:
         page = report_html(report, load_signed_policy(policy_path).policy, open_store(store))
     atomic_write(out, page.encode("utf-8"))
-    click.echo(f"report ({'PASSED' if report.passed else 'DENIED'}) -> {out}", err=True)
+    click.echo(printable(f"report ({'PASSED' if report.passed else 'DENIED'}) -> {out}"), err=True)

@@ -28,21 +28,13 @@ from mlspec_attest.interop.oms.manifest import (
     Serialization,
     build_manifest,
 )
+from mlspec_attest.interop.oms.paths import signature_in_model
 from mlspec_attest.signing import schemes
 from mlspec_attest.signing.keys import LocalKeySigner
 from mlspec_attest.signing.schemes import Use
 from mlspec_attest.signing.sigstore.sign import SigstoreSigner
 
 SIGNATURE_SCHEMA = "https://mlspec-attest.dev/model-signature/v1"
-
-
-def relative_inside(path: Path, root: Path) -> str | None:
-    """``path`` relative to the folder ``root`` (posix), or None if it is not inside."""
-    try:
-        rel = path.resolve().relative_to(root.resolve())
-    except (ValueError, OSError):
-        return None
-    return rel.as_posix() if rel.parts else None
 
 
 class ModelSignature(Struct, frozen=True):
@@ -75,7 +67,7 @@ def _manifest_to_sign(
     workers: int | None,
 ) -> ModelManifest:
     recorded = set(serialization.ignore_paths) | set(ignore_paths)
-    sig_rel = relative_inside(signature, model) if model.is_dir() else None
+    sig_rel = signature_in_model(signature, model)
     if sig_rel:
         recorded.add(sig_rel)
     if ignore_git_paths:

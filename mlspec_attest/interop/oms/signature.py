@@ -15,8 +15,10 @@ Verification (:func:`check_model` reports, :func:`verify_model` raises), in orde
 4. **Model** — MODEL is serialized again as the predicate records it (files or
    shards; sha256, blake2b or blake3; shard size; symlinks), leaving out the
    recorded ``ignore_paths`` (a set), the caller's ignore paths, the signature
-   file itself and, for signatures that record no ignore paths, git metadata
-   (``.git``, ``.gitattributes``, ``.github``, ``.gitignore``) as their signers did.
+   file itself — named by its path as given, never by where a symlink points; a
+   signature reached through a symlink inside the model is refused (exit 3) — and,
+   for signatures that record no ignore paths, git metadata (``.git``,
+   ``.gitattributes``, ``.github``, ``.gitignore``) as their signers did.
 5. **Compare** — resource by resource: ``file-added``, ``file-removed``,
    ``digest-mismatch`` (plus ``symlink``/``special-file`` for entries a model
    cannot hold).
@@ -40,6 +42,7 @@ from msgspec.structs import replace
 
 from mlspec_attest.digest.artifact import sha256_file
 from mlspec_attest.errors import ArtifactPathError, VerificationError
+from mlspec_attest.formats.printable import printable_lines
 from mlspec_attest.interop.oms.manifest import (
     GIT_PATHS,
     PREDICATE_LEGACY,
@@ -54,10 +57,10 @@ from mlspec_attest.interop.oms.manifest import (
     root_digest,
     split_shard_name,
 )
+from mlspec_attest.interop.oms.paths import signature_in_model
 from mlspec_attest.interop.oms.sign import (
     SIGNATURE_SCHEMA,
     ModelSignature,
-    relative_inside,
     sign_model,
     sign_model_sigstore,
 )
@@ -105,7 +108,7 @@ class ModelSignatureDenied(VerificationError):
         lines = [self.message, *(f"  - {p}" for p in self.problems)]
         if self.remedy:
             lines.append(f"  fix: {self.remedy}")
-        return "\n".join(lines)
+        return printable_lines(lines)  # file names come from the model folder
 
 
 class ModelVerification(Struct, frozen=True):
@@ -170,17 +173,16 @@ def _implicit_git_paths(resources: Iterable[Resource], method: str) -> set[str]:
 
 
 def _left_out(
-    model: Path,
-    signature: Path,
+    signature_name: str | None,
     signed: SignedManifest,
     ignore_paths: Iterable[str],
     ignore_git_paths: bool | None,
 ) -> set[str]:
-    """What verification leaves out besides the recorded ignore paths."""
+    """What verification leaves out besides the recorded ignore paths: the caller's ignore
+    paths, the signature file (``signature_name``, by its path as given) and git metadata."""
     extra = set(ignore_paths)
-    sig_rel = relative_inside(signature, model) if model.is_dir() else None
-    if sig_rel:
-        extra.add(sig_rel)
+    if signature_name:
+        extra.add(signature_name)
     if ignore_git_paths is None and not signed.serialization.ignore_paths:
         extra.update(_implicit_git_paths(signed.resources, signed.serialization.method))
     elif ignore_git_paths:
@@ -213,6 +215,8 @@ def check_model(
     """
     if not model.exists() and not model.is_symlink():
         raise ArtifactPathError(f"{model}: model not found")
+    # Before anything is read: a signature reached through a symlink inside the model is refused.
+    signature_name = signature_in_model(signature, model)
     checked = verify_signature(signature, trust)
     base = ModelVerification(
         str(model), str(signature), checked.method, checked.signer, checked.problems
@@ -224,7 +228,7 @@ def check_model(
     if checked.pae != "dsse-v1":
         notes.append("signed with the pre-1.0 model-signing PAE (legacy format)")
     extra = _left_out(
-        model, signature, signed, options.get("ignore_paths", ()), options.get("ignore_git_paths")
+        signature_name, signed, options.get("ignore_paths", ()), options.get("ignore_git_paths")
     )
     serialization = signed.serialization
     actual, walk_problems = build_manifest(
