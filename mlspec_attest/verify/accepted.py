@@ -40,6 +40,12 @@ class AcceptedAttestation(Struct, frozen=True):
     functionary: Functionary
     source: Path
     payload_digest: str = ""
+    #: Other functionaries whose keys signed the same envelope and may sign its stage.
+    cosigners: tuple[Functionary, ...] = ()
+
+    @property
+    def signers(self) -> tuple[Functionary, ...]:
+        return (self.functionary, *self.cosigners)
 
     def artifacts(self) -> LinkArtifacts:
         return LinkArtifacts(
@@ -89,7 +95,7 @@ class AcceptedAttestation(Struct, frozen=True):
         return frozenset(record.get(stage, ()))
 
     def describe(self) -> str:
-        return f"{self.source.name} (signed by {self.functionary.name})"
+        return f"{self.source.name} (signed by {', '.join(f.name for f in self.signers)})"
 
 
 class StageEvidence(Struct, frozen=True):
@@ -104,7 +110,7 @@ class StageEvidence(Struct, frozen=True):
 
     @property
     def keyids(self) -> frozenset[str]:
-        return frozenset(a.functionary.keyid for a in self.attestations)
+        return frozenset(f.keyid for a in self.attestations for f in a.signers)
 
     @property
     def earliest_start(self) -> datetime:

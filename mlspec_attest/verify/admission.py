@@ -76,7 +76,25 @@ class Admission:
             return None
         if not self.bound(statement, stage, signer, source):
             return None
-        return AcceptedAttestation(statement, signer, stored.path, stored.payload_digest or "")
+        return AcceptedAttestation(
+            statement,
+            signer,
+            stored.path,
+            stored.payload_digest or "",
+            self.cosigners(stored.bundle, stage, signer),
+        )
+
+    def cosigners(
+        self, bundle: Bundle, stage: StagePolicy, signer: Functionary
+    ) -> tuple[Functionary, ...]:
+        """The other functionaries allowed for ``stage`` whose keys signed the same envelope."""
+        if bundle.is_keyless:
+            return ()
+        return tuple(
+            f
+            for f in self.signers.key_signers(bundle, stage.name)
+            if f.keyid != signer.keyid and f.name in stage.functionaries
+        )
 
     # -- who signed it ----------------------------------------------------------------
     def signer(self, bundle: Bundle, claimed: str | None, source: str) -> Functionary | None:

@@ -39,7 +39,7 @@ def select(
         report_conflict(stage, outcome, report)
         return None
     if len(outcome.keyids) < stage.threshold:
-        signers = sorted({a.functionary.name for a in accepted})
+        signers = sorted({f.name for a in accepted for f in a.signers})
         report.fail(
             Check.THRESHOLD,
             stage.name,

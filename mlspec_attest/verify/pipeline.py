@@ -255,7 +255,7 @@ class PipelineVerifier:
             else:
                 status = "missing" if stage.required else "optional-missing"
             accepted = by_stage.get(stage.name, [])
-            signers = tuple(sorted({a.functionary.name for a in accepted}))
+            signers = tuple(sorted({f.name for a in accepted for f in a.signers}))
             files = tuple(sorted(a.source.name for a in accepted))
             inputs = tuple(
                 sorted((f"runs/{self.run_id}/{a.source.name}", a.payload_digest) for a in accepted)

@@ -4,8 +4,14 @@ One lookup serves every bundle the verifier reads, stage attestations and the
 ``--baseline`` alike, so a signature counts (or not) the same way wherever it appears:
 
 * a key-signed bundle: the functionaries whose public key the ``publicKey.hint``
-  names (every key functionary when the hint names none) are tried, and the first
-  key that verifies the envelope is the signer's;
+  names (every key functionary when the hint names none) are the candidates, and
+  every signature of the envelope is checked against every candidate key. Each
+  distinct key that verifies a signature credits one functionary
+  (:meth:`SignerLookup.key_signers`, one key never counted twice); the one signer of
+  the bundle (:meth:`SignerLookup.by_key`) is a credited functionary allowed to sign
+  the claimed stage, so an envelope signed by two functionaries is never denied
+  because the one not allowed for its stage comes first. Ties are broken by key id,
+  never by the order of the policy, of the signatures or of names;
 * a keyless bundle: verified offline against the policy's Sigstore trust root, its
   certificate identity matched against the policy's identity rules;
 * when several functionaries share the key (or identity) that verified, the one
@@ -54,19 +60,30 @@ class SignerLookup:
         matching = [f for f in everyone if hint and f.keyid == hint]
         return matching or everyone
 
+    def key_signers(self, bundle: Bundle, claimed: str | None) -> tuple[Functionary, ...]:
+        """Every functionary the signatures of ``bundle`` credit, by key id.
+
+        Each signature is checked against every candidate key (:meth:`Envelope.verified_by
+        <mlspec_attest.formats.dsse.Envelope.verified_by>` tries all signatures under one
+        key); every distinct key that verifies one credits one functionary — if several
+        share that key, the one allowed to sign the claimed stage. A key that made two
+        signatures is credited once. Sorted by key id: the result does not depend on
+        the order of the policy or of the signatures.
+        """
+        keys = {f.keyid: f.key for f in self._key_candidates(bundle.key_hint)}  # each key once
+        keyids = sorted(k for k, key in keys.items() if bundle.envelope.verified_by(key))
+        stage = self.stage(claimed)
+        return tuple(
+            prefer_allowed([f for f in self.policy.functionaries.values() if f.keyid == k], stage)
+            for k in keyids
+        )
+
     def by_key(self, bundle: Bundle, claimed: str | None) -> Functionary | None:
-        """The functionary whose key verifies ``bundle``; if several share that key,
-        the one allowed to sign the claimed stage."""
-        verified = {
-            f.keyid: f
-            for f in self._key_candidates(bundle.key_hint)
-            if bundle.envelope.verified_by(f.key)
-        }
-        if not verified:
-            return None
-        keyid = next(iter(verified))
-        sharing = [f for f in self.policy.functionaries.values() if f.keyid == keyid]
-        return prefer_allowed(sharing, self.stage(claimed))
+        """The one functionary ``bundle`` is credited to: of those its signatures credit
+        (:meth:`key_signers`), the first by key id allowed to sign the claimed stage, else
+        the first by key id; None if no candidate key verifies a signature."""
+        credited = self.key_signers(bundle, claimed)
+        return prefer_allowed(credited, self.stage(claimed)) if credited else None
 
     def by_identity(self, bundle: Bundle, claimed: str | None, what: str) -> Functionary:
         """Like :meth:`by_key` for a keyless bundle (see :meth:`keyless_functionaries`)."""
