@@ -111,12 +111,15 @@ def index_location(store: AttestationStore, url: str | None = None) -> IndexLoca
 
 
 def _entries(directory: str, keep: str = "") -> list[tuple[str, int, int]]:
-    """(name, size, mtime_ns) of ``directory``'s visible entries ending in ``keep``, by name."""
+    """(name, size, mtime_ns) of ``directory``'s visible entries ending in ``keep``, by name.
+    A name that is no UTF-8 is left out: no bundle the store writes has one, the index
+    holds text, and ``verify`` reads the run's folder itself (and refuses such a file)."""
     out = []
     try:
         with os.scandir(directory) as scan:
             for entry in scan:
-                if entry.name.startswith(".") or not entry.name.endswith(keep):
+                name = entry.name
+                if name.startswith(".") or not name.endswith(keep) or not _utf8(name):
                     continue
                 try:
                     st = entry.stat(follow_symlinks=False)
@@ -127,6 +130,10 @@ def _entries(directory: str, keep: str = "") -> list[tuple[str, int, int]]:
         pass
     out.sort()
     return out
+
+
+def _utf8(name: str) -> bool:
+    return name.isascii() or not any("\udc80" <= c <= "\udcff" for c in name)
 
 
 def scan_store(store: AttestationStore) -> StoreScan:

@@ -7,6 +7,7 @@ PostgreSQL server the session starts (tests/postgres_server.py).
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -124,6 +125,17 @@ def test_a_malformed_bundle_is_recorded_not_fatal(honest: Pipeline, backend: Bac
     [bad] = [s for s in run["stages"] if s["error"]]
     assert bad["stage"] == "evil" and bad["file"].endswith("evil.deadbeef.sigstore.json")
     assert backend.index(honest.store).runs()[0]["malformed"] == 1
+
+
+def test_a_file_name_that_is_no_utf8_is_left_out_not_fatal(
+    honest: Pipeline, backend: Backend
+) -> None:
+    # the index holds text: such a name made every query exit 70 (UnicodeEncodeError)
+    run = os.fsencode(honest.store.run_dir("run-a"))
+    (Path(os.fsdecode(run + b"/evil\xff.sigstore.json"))).write_bytes(b"{not json")
+    build = backend.build(honest.store)
+    assert (build.attestations, build.malformed) == (5, 0)  # the five honest ones
+    assert backend.index(honest.store).runs()[0]["malformed"] == 0
 
 
 def _summary(p: Pipeline, signer: KeyPair, out: Path) -> WrittenSummary:
