@@ -16,7 +16,14 @@ from mlspec_attest.cli.options import (
     passphrase_from_env,
 )
 from mlspec_attest.errors import require
+from mlspec_attest.formats.limits import require_regular
 from mlspec_attest.serve.config import LOG_WRITERS, MAX_PREDICT_THREADS, ServeConfig
+from mlspec_attest.serve.connections import (
+    DEFAULT_REQUEST_TIMEOUT,
+    MAX_DEFAULT_CONNECTIONS,
+    ConnectionLimits,
+    connection_limits,
+)
 from mlspec_attest.serve.gate import open_model
 from mlspec_attest.serve.model import ServedModel
 from mlspec_attest.serve.monitor import training_columns
@@ -82,6 +89,22 @@ _SERVER_PACKAGES = ("starlette", "uvicorn", "prometheus_client")
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="TCP port."
 )
+@click.option(
+    "--max-connections",
+    type=click.IntRange(1, 1_000_000),
+    help="Most client connections open at once: one more is answered 503 and closed (so "
+    "are requests while more than this many are in progress) [default: half the "
+    f"open-file limit (ulimit -n), at most {MAX_DEFAULT_CONNECTIONS}].",
+)
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(0, 3600, min_open=True),
+    default=DEFAULT_REQUEST_TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help="Close a connection that has not sent a whole request (head and body) this long "
+    "after it opened or after its previous response.",
+)
 def serve(
     vsa: Path,
     model: Path,
@@ -92,6 +115,8 @@ def serve(
     passphrase_env: str | None,
     train_data: Path | None,
     drift_window: int,
+    max_connections: int | None,
+    request_timeout: float,
     **options: Any,
 ) -> None:
     """Serve a model over HTTP once the gate has checked it; log every inference.
@@ -114,21 +139,39 @@ def serve(
     from mlspec_attest.serve.server import serve_model  # imports starlette and uvicorn
 
     config = _config(log_dir, options)  # takes the server's options out of `options`
+    limits = ConnectionLimits(max_connections, request_timeout)
+    _refuse_special_files(options, ("--log-key", log_key), ("--train-data", train_data))
     trust, expect = gate_inputs(options)
     signer = load_private_key(log_key, passphrase=passphrase_from_env(passphrase_env))
     checked = check_summary(vsa, trust, expect)
     served = open_model(model, checked, entry=entry, name=name)
     drift = _drift_watch(served, checked, train_data, drift_window)
     click.echo(_passed(served, log_dir), err=True)
-    serve_model(
-        served,
-        log_dir=log_dir,
-        log_signer=signer,
-        config=config,
-        on_started=lambda url: click.echo(f"serving {served.name} on {url}", err=True),
-        drift=drift,
-    )
+    with connection_limits(limits):
+        serve_model(
+            served,
+            log_dir=log_dir,
+            log_signer=signer,
+            config=config,
+            on_started=lambda url: click.echo(f"serving {served.name} on {url}", err=True),
+            drift=drift,
+        )
     click.echo("stopped; the inference log is closed", err=True)
+
+
+def _refuse_special_files(options: dict[str, Any], *named: tuple[str, Path | None]) -> None:
+    """A FIFO, a device or a socket named where a file is read (the trust options of
+    :func:`gate_options`, and ``named``) is refused as such (exit 3), rather than read as
+    empty and reported as a key or document that does not parse. The summary itself is
+    refused by its reader (:func:`check_summary`)."""
+    trust = [("--verifier-key", key) for key in options["verifier_keys"]]
+    trust += [
+        ("--trusted-root", options["trusted_root"]),
+        ("--trust-config", options["trust_config"]),
+    ]
+    for option, path in (*trust, *named):
+        if path is not None:
+            require_regular(path, what=f"{option} {path}")
 
 
 def _config(log_dir: Path, options: dict[str, Any]) -> ServeConfig:

@@ -195,18 +195,25 @@ def read_limited(
     what: str,
     kind: str,
     error: Callable[[str], BadInputError] = MalformedDocumentError,
+    regular_only: bool = False,
 ) -> bytes:
     """The bytes of ``path``, refusing more than ``limit`` of them.
 
     A file whose size is over the limit is refused before reading; the read
     itself also stops after ``limit + 1`` bytes, since a FIFO, ``/dev/zero`` or a
     growing file report a smaller size than they deliver. Opening never blocks
-    (a FIFO without a writer reads as empty). Raises ``error`` (a bad-input
-    error, exit 3) with one clear message.
+    (a FIFO without a writer reads as empty). With ``regular_only``, anything but
+    a regular file (a FIFO, a device, a socket) is refused as such, checked with
+    ``fstat`` on the open descriptor: for inputs that must be bytes on disk (the
+    serving gate's summary). Raises ``error`` (a bad-input error, exit 3) with one
+    clear message.
     """
     try:
         with open_for_reading(path) as handle:
-            size = os.fstat(handle.fileno()).st_size
+            status = os.fstat(handle.fileno())
+            if regular_only and not stat.S_ISREG(status.st_mode):
+                raise error(not_regular(what, status.st_mode))
+            size = status.st_size
             if size > limit:
                 raise error(too_large(what, limit, kind))
             data = _read_at_most(handle, limit + 1, size)
@@ -219,6 +226,36 @@ def read_limited(
     if len(data) > limit:
         raise error(too_large(what, limit, kind))
     return data
+
+
+def not_regular(what: str, mode: int) -> str:
+    """The one wording of a refused FIFO, device or socket (``mode``: its ``st_mode``)."""
+    kinds = (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a directory"),
+    )
+    kind = next((name for test, name in kinds if test(mode)), "an unknown kind")
+    return f"{what}: not a regular file ({kind}); give the file itself"
+
+
+def require_regular(
+    path: Path, *, what: str, error: Callable[[str], BadInputError] = BadInputError
+) -> None:
+    """Refuse ``path`` if it names a FIFO, a device or a socket (or a directory): a check
+    before a reader that takes any file (a key, a policy, a data file) opens it, by ``stat``,
+    so nothing is opened (opening a device can do things). A path that cannot be looked at
+    is left to that reader, whose message (not found, permission denied) says more, as is
+    a file swapped after this check (the reader opens without blocking).
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        raise error(not_regular(what, mode))
 
 
 def open_for_reading(path: Path, *, buffering: int = -1) -> BinaryIO:

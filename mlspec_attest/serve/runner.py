@@ -7,6 +7,12 @@ A background server is ready when uvicorn says so (``Server.started``); stopping
 uvicorn to shut down gracefully (``should_exit``): it stops accepting, lets the
 requests in flight finish, then runs the application's lifespan shutdown, where the
 reference server closes its inference log (its final checkpoint).
+
+Every server keeps :class:`~mlspec_attest.serve.connections.ConnectionLimits`: at most
+so many open connections, and a deadline for each request to arrive
+(:mod:`mlspec_attest.serve.connections`); ``limits=`` sets them, else the
+:func:`~mlspec_attest.serve.connections.connection_limits` block the server
+starts in, else the defaults.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from mlspec_attest.errors import BackendError
+from mlspec_attest.serve.connections import ConnectionLimits, current_limits, guarded_protocol
 
 #: How often a starting server is checked (its thread is joined for this long).
 _POLL_SECONDS: Final = 0.005
@@ -59,7 +66,10 @@ def bind(host: str, port: int) -> socket.socket:
         ) from exc
 
 
-def _config(app: ASGIApp, log_level: str, graceful_timeout: int) -> uvicorn.Config:
+def _config(
+    app: ASGIApp, log_level: str, graceful_timeout: int, limits: ConnectionLimits | None
+) -> uvicorn.Config:
+    resolved = (limits or current_limits()).resolved()
     return uvicorn.Config(
         app,
         log_config=None,  # the embedding program configures logging
@@ -67,6 +77,9 @@ def _config(app: ASGIApp, log_level: str, graceful_timeout: int) -> uvicorn.Conf
         access_log=False,  # the inference log is the access log
         server_header=False,
         timeout_graceful_shutdown=graceful_timeout,
+        http=guarded_protocol(resolved),  # closes connections beyond the limit, or too slow
+        # 503 once more requests than that are in progress (connections never reach it)
+        limit_concurrency=resolved.max_connections + 1,
     )
 
 
@@ -112,10 +125,11 @@ def start_server(
     log_level: str = "warning",
     graceful_timeout: int = 30,
     startup_timeout: float = 60.0,
+    limits: ConnectionLimits | None = None,
 ) -> RunningServer:
     """Serve ``app`` on ``host:port`` in a background thread; return once it is serving."""
     sock = bind(host, port)
-    server = uvicorn.Server(_config(app, log_level, graceful_timeout))
+    server = uvicorn.Server(_config(app, log_level, graceful_timeout, limits))
     failures: list[BaseException] = []
 
     def run() -> None:
@@ -200,6 +214,7 @@ def serve_forever(
     on_started: Callable[[str], None] | None = None,
     sock: socket.socket | None = None,
     freeze_heap: bool = True,
+    limits: ConnectionLimits | None = None,
 ) -> None:
     """Serve ``app`` in the foreground until SIGTERM or Ctrl-C, then stop gracefully.
 
@@ -207,9 +222,10 @@ def serve_forever(
     ``sock``: a socket :func:`bind` made already (else ``host:port`` is bound here).
     ``freeze_heap``: once started, :func:`freeze_startup_heap` (this process serves from
     now on; a process that will drop much of what it holds must pass False).
+    ``limits``: see the module doc.
     """
     sock = sock if sock is not None else bind(host, port)
-    config = _config(app, log_level, graceful_timeout)
+    config = _config(app, log_level, graceful_timeout, limits)
     server = _ForegroundServer(config, _url(sock)[2], on_started, freeze_heap)
     try:
         server.run(sockets=[sock])

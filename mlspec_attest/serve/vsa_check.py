@@ -37,8 +37,8 @@ from mlspec_attest.errors import (
 from mlspec_attest.formats.bundle import Bundle
 from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
 from mlspec_attest.formats.inputs import named
-from mlspec_attest.formats.jsonio import load_file, loads_strict
-from mlspec_attest.formats.limits import MAX_BUNDLE_BYTES, MAX_DSSE_PAYLOAD_BYTES
+from mlspec_attest.formats.jsonio import loads_strict
+from mlspec_attest.formats.limits import MAX_BUNDLE_BYTES, MAX_DSSE_PAYLOAD_BYTES, read_limited
 from mlspec_attest.formats.rfc3339 import format_rfc3339
 from mlspec_attest.formats.statement import STATEMENT_TYPE, ResourceDescriptor
 from mlspec_attest.formats.vsa import (
@@ -58,6 +58,7 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 the gate disagree a little); further ahead, it is refused."""
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_BUNDLE = "a Sigstore bundle"
 
 
 class GateCheck(StrEnum):
@@ -157,10 +158,9 @@ def check_summary(
             remedy=f"pass {named('verifier_key')}, or {named('verifier_identity')} "
             f"and {named('verifier_trust_root')}",
         )
-    if isinstance(source, Path):
-        doc = load_file(source, what=what, max_bytes=MAX_BUNDLE_BYTES, kind="a Sigstore bundle")
-    else:
-        doc = loads_strict(source, what=what, max_bytes=MAX_BUNDLE_BYTES)
+    if isinstance(source, Path):  # bytes on disk: a FIFO or a device is refused as such
+        source = read_limited(source, MAX_BUNDLE_BYTES, what=what, kind=_BUNDLE, regular_only=True)
+    doc = loads_strict(source, what=what, max_bytes=MAX_BUNDLE_BYTES)
     bundle = Bundle.from_json(doc, what=what)
     reasons: list[GateReason] = []
     verified = _signature(doc, bundle, trust, what, reasons)
