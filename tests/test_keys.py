@@ -92,11 +92,19 @@ def test_keyid_is_sha256_of_the_pem_text(
     assert LocalPublicKey.from_pem(pem).keyid == pair.keyid
 
 
-def test_keyid_ignores_text_around_the_pem(tmp_path: Path, keys: dict[str, KeyPair]) -> None:
-    # the key id is over the re-serialized PEM, so comments around it do not change it
+def test_keyid_ignores_text_before_the_pem(tmp_path: Path, keys: dict[str, KeyPair]) -> None:
+    # the key id is over the re-serialized PEM, so explanatory text before it (RFC 7468
+    # section 5.2; model-signing's test key carries certtool's) does not change it
     path = tmp_path / "k.pub"
-    path.write_text("Public Key Info: ...\n" + keys["owner"].pem + "\ntrailer\n")
+    path.write_text("Public Key Info: ...\n" + keys["owner"].pem + "\n \n")
     assert load_public_key(path).keyid == keys["owner"].keyid
+    path.write_text("Public Key Info: ...\n" + keys["owner"].pem + "\ntrailer\n")
+    with pytest.raises(KeyLoadError) as info:
+        load_public_key(path)
+    assert info.value.message == (
+        f"{path}: text after the PEM block; expected exactly one PEM public key "
+        "and nothing after it"
+    )
 
 
 def test_generated_keys_differ() -> None:

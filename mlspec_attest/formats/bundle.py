@@ -8,7 +8,7 @@ transparency-log entries in the same place, kept verbatim.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from msgspec import Struct, field
 
@@ -59,45 +59,112 @@ class Bundle(Struct, frozen=True):
 
     @classmethod
     def from_json(cls, doc: Any, *, what: str = "bundle") -> Bundle:
-        if not isinstance(doc, dict):
-            raise MalformedDocumentError(f"{what}: expected a JSON object")
-        media_type = doc.get("mediaType")
-        if media_type not in KNOWN_BUNDLE_MEDIA_TYPES:
-            raise MalformedDocumentError(f"{what}: unsupported bundle mediaType {media_type!r}")
-        if "dsseEnvelope" not in doc:
-            raise MalformedDocumentError(
-                f"{what}: bundle carries no DSSE envelope (message signatures are not attestations)"
-            )
-        material = doc.get("verificationMaterial")
-        if not isinstance(material, dict):
-            raise MalformedDocumentError(f"{what}: missing verificationMaterial")
-        check_material(material, what)
+        check_document(doc, what, dsse=True)
         envelope = Envelope.from_json(doc["dsseEnvelope"], what=f"{what}: dsseEnvelope")
-        return cls(envelope, material, str(media_type))
+        return cls(envelope, doc["verificationMaterial"], str(doc["mediaType"]))
 
 
-_MATERIAL_OBJECTS = (
-    "publicKey",
-    "certificate",
-    "x509CertificateChain",
-    "timestampVerificationData",
-)
+# The members of a bundle and of what it holds (protobuf-specs: sigstore_bundle.proto,
+# sigstore_common.proto, sigstore_rekor.proto, envelope.proto), as protobuf-JSON writes them.
+# A member outside these is refused, as strict protobuf-JSON parsing and sigstore-python
+# (its models forbid extra fields) refuse it: nothing unsigned is carried along unread.
+# Two forms model-signing wrote are kept readable: a ``publicKey`` holding the key itself
+# (``rawBytes``, ``keyDetails``: model-signing <= 1.0.1) and a signature ``keyid`` of null
+# (protobuf-JSON reads null as the default). ``object`` means "typed by its reader".
+_Member: TypeAlias = "type | tuple[type, ...] | dict[str, _Member] | list[_Member]"
+# A certificate is read by decode_certificate (model-signing) or sigstore-python (keyless),
+# which refuse, in their words, one that is not {"rawBytes": base64 DER}; beside its
+# rawBytes, no other member is allowed.
+_CERTIFICATE: dict[str, _Member] = {"rawBytes": object}
+_INT64 = (str, int)  # protobuf-JSON writes an int64 as a string and reads either
+_TLOG_ENTRY: dict[str, _Member] = {
+    "logIndex": _INT64,
+    "logId": {"keyId": str},
+    "kindVersion": {"kind": str, "version": str},
+    "integratedTime": _INT64,
+    "inclusionPromise": {"signedEntryTimestamp": str},
+    "inclusionProof": {
+        "logIndex": _INT64,
+        "rootHash": str,
+        "treeSize": _INT64,
+        "hashes": [str],
+        "checkpoint": {"envelope": str},
+    },
+    "canonicalizedBody": str,
+}
+_MATERIAL: dict[str, _Member] = {
+    "publicKey": {"hint": str, "rawBytes": object, "keyDetails": object},
+    "x509CertificateChain": {"certificates": [_CERTIFICATE]},
+    "certificate": _CERTIFICATE,
+    "tlogEntries": [_TLOG_ENTRY],
+    "timestampVerificationData": {"rfc3161Timestamps": [{"signedTimestamp": str}]},
+}
+_BUNDLE: dict[str, _Member] = {
+    "mediaType": str,
+    "verificationMaterial": _MATERIAL,
+    "dsseEnvelope": {
+        "payload": object,
+        "payloadType": object,
+        "signatures": [{"sig": object, "keyid": (str, type(None))}],
+    },
+    "messageSignature": {"messageDigest": {"algorithm": str, "digest": str}, "signature": object},
+}
 
 
-def check_material(material: dict[str, Any], what: str) -> None:
-    """Refuse a ``verificationMaterial`` whose members have the wrong JSON type (they are
-    not signed: anyone can change them in any bundle), before anything reads them."""
-    for name in _MATERIAL_OBJECTS:
-        if name in material and not isinstance(material[name], dict):
-            raise MalformedDocumentError(f"{what}: verificationMaterial.{name} is not an object")
-    entries = material.get("tlogEntries", [])
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+def check_document(doc: Any, what: str, *, dsse: bool = False) -> None:
+    """The one check of a Sigstore bundle document, before anything reads it: a JSON
+    object of a known ``mediaType`` (:data:`KNOWN_BUNDLE_MEDIA_TYPES`, those of
+    sigstore-python), a DSSE envelope if ``dsse``, a ``verificationMaterial``, not
+    both contents, and no member the bundle format does not define (see ``_BUNDLE``).
+
+    Every reader of a bundle goes through it (:meth:`Bundle.from_json`, and
+    ``verify_bundle`` for message signatures too). The material is not signed: anyone
+    can change it in any bundle, so it is checked here whether or not a reader looks."""
+    if not isinstance(doc, dict):
+        raise MalformedDocumentError(f"{what}: expected a JSON object")
+    media_type = doc.get("mediaType")
+    if not isinstance(media_type, str) or media_type not in KNOWN_BUNDLE_MEDIA_TYPES:
         raise MalformedDocumentError(
-            f"{what}: verificationMaterial.tlogEntries is not a list of objects"
+            f"{what}: unsupported bundle mediaType {media_type!r}",
+            remedy="expected one of " + ", ".join(KNOWN_BUNDLE_MEDIA_TYPES),
         )
-    hint = material.get("publicKey", {}).get("hint")
-    if hint is not None and not isinstance(hint, str):
-        raise MalformedDocumentError(f"{what}: verificationMaterial.publicKey.hint is not text")
+    if dsse and "dsseEnvelope" not in doc:
+        raise MalformedDocumentError(
+            f"{what}: bundle carries no DSSE envelope (message signatures are not attestations)"
+        )
+    if not isinstance(doc.get("verificationMaterial"), dict):
+        raise MalformedDocumentError(f"{what}: missing verificationMaterial")
+    _check_members(doc, _BUNDLE, "", what)
+    if "dsseEnvelope" in doc and "messageSignature" in doc:
+        raise MalformedDocumentError(
+            f"{what}: a bundle carries exactly one of dsseEnvelope or messageSignature"
+        )
+
+
+def _check_members(value: Any, spec: _Member, path: str, what: str) -> None:
+    if spec is _CERTIFICATE and not (isinstance(value, dict) and "rawBytes" in value):
+        return  # not a certificate at all: its reader says so
+    if isinstance(spec, dict):
+        if not isinstance(value, dict):
+            raise MalformedDocumentError(f"{what}: {path} is not an object")
+        unknown = sorted(str(k) for k in value if k not in spec)
+        if unknown:
+            where = f"{path}: " if path else ""
+            raise MalformedDocumentError(
+                f"{what}: {where}unknown field(s) {unknown}",
+                remedy="a Sigstore bundle holds only the fields its format defines",
+            )
+        for name, inner in spec.items():
+            if name in value:
+                _check_members(value[name], inner, f"{path}.{name}" if path else name, what)
+    elif isinstance(spec, list):
+        if not isinstance(value, list):
+            raise MalformedDocumentError(f"{what}: {path} is not a list")
+        for i, item in enumerate(value):
+            _check_members(item, spec[0], f"{path}[{i}]", what)
+    elif spec is not object and (isinstance(value, bool) or not isinstance(value, spec)):
+        expected = "a number or text" if spec == _INT64 else "text"
+        raise MalformedDocumentError(f"{what}: {path} is not {expected}")
 
 
 @runtime_checkable

@@ -21,9 +21,19 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from msgspec import Struct
 
+from mlspec_attest.errors import MalformedDocumentError
 from mlspec_attest.formats.inputs import named
 
 MAX_CHAIN_DEPTH = 8
+# Certificates a bundle may offer besides the signing one. Real chains carry one or two
+# (Fulcio's intermediate, model-signing's intermediates, a v0.1 bundle's root too); more
+# is refused before any is read (DESIGN section 7: bounded parsing, exit 3).
+MAX_OFFERED_CERTIFICATES = 10
+# Signature checks one path search may make. The breadth-first search makes at most
+# (offered + 1) x (anchors + candidates) of them where names chain (about 120 for ten
+# offered certificates naming one another); a trust file of many cross-signed
+# intermediates could make more, and is refused rather than searched without end.
+MAX_SIGNATURE_CHECKS = 512
 
 
 class ChainProblem(Struct, frozen=True):
@@ -91,26 +101,62 @@ def _may_issue(cert: x509.Certificate, below: int, anchor: bool) -> str | None:
     return None if ku.key_cert_sign else "may not sign certificates (keyUsage)"
 
 
-def _build_path(
-    cert: x509.Certificate,
-    anchors: list[x509.Certificate],
-    candidates: list[x509.Certificate],
-    seen: frozenset[str],
-) -> list[x509.Certificate] | None:
-    """Issuers of ``cert`` up to a trusted self-signed root (inclusive), depth-first."""
-    for anchor in anchors:
-        if issued_by(cert, anchor):
-            return [anchor]
-    if len(seen) >= MAX_CHAIN_DEPTH:
+class PathSearch(Struct):
+    """A breadth-first search for a leaf's path to a trust anchor, bounded.
+
+    Each certificate is reached at most once, by its shortest path, so the work is at
+    most (offered + 1) x (anchors + candidates) issuer checks whatever the certificates
+    offered claim of each other; a signature is checked only where the names chain, and
+    at most :data:`MAX_SIGNATURE_CHECKS` times (``checks`` counts them).
+    """
+
+    anchors: list[x509.Certificate]
+    candidates: list[x509.Certificate]
+    checks: int = 0
+
+    def issued(self, cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+        """Did ``issuer`` sign ``cert``? (A signature check, counted, only if the names chain.)"""
+        if cert.issuer != issuer.subject:
+            return False
+        if self.checks >= MAX_SIGNATURE_CHECKS:
+            raise MalformedDocumentError(
+                f"the certificates given make a chain search of more than {MAX_SIGNATURE_CHECKS} "
+                "signature checks",
+                remedy="keep the signer's chain to its leaf and intermediates",
+            )
+        self.checks += 1
+        return issued_by(cert, issuer)
+
+    def path(self, leaf: x509.Certificate) -> list[x509.Certificate] | None:
+        """Issuers of ``leaf`` up to a trusted self-signed root (inclusive), shortest first."""
+        came_from: dict[str, x509.Certificate] = {fingerprint(leaf): leaf}
+        frontier = [leaf]
+        for depth in range(MAX_CHAIN_DEPTH):
+            reached: list[x509.Certificate] = []
+            for cert in frontier:
+                anchor = next((a for a in self.anchors if self.issued(cert, a)), None)
+                if anchor is not None:
+                    return [*self._issuers(cert, came_from), anchor]
+                if depth + 1 == MAX_CHAIN_DEPTH:
+                    continue
+                for candidate in self.candidates:
+                    fp = fingerprint(candidate)
+                    if fp not in came_from and self.issued(cert, candidate):
+                        came_from[fp] = cert
+                        reached.append(candidate)
+            frontier = reached
         return None
-    for candidate in candidates:
-        fp = fingerprint(candidate)
-        if fp in seen or not issued_by(cert, candidate):
-            continue
-        rest = _build_path(candidate, anchors, candidates, seen | {fp})
-        if rest is not None:
-            return [candidate, *rest]
-    return None
+
+    @staticmethod
+    def _issuers(
+        cert: x509.Certificate, came_from: dict[str, x509.Certificate]
+    ) -> list[x509.Certificate]:
+        """The intermediates from the leaf's issuer up to ``cert`` (inclusive)."""
+        chain: list[x509.Certificate] = []
+        while came_from[fingerprint(cert)] is not cert:
+            chain.append(cert)
+            cert = came_from[fingerprint(cert)]
+        return chain[::-1]
 
 
 def _leaf_problem(leaf: x509.Certificate) -> str | None:
@@ -156,9 +202,17 @@ def verify_chain(
 ) -> list[x509.Certificate] | ChainProblem:
     """The path from ``leaf`` up to a trusted self-signed root (inclusive), or why there is none.
 
-    ``offered`` are the bundle's other certificates; ``trusted`` the verifier's,
-    of which only the self-signed ones are trust anchors.
+    ``offered`` are the bundle's other certificates (at most
+    :data:`MAX_OFFERED_CERTIFICATES`, else MalformedDocumentError); ``trusted`` the
+    verifier's, of which only the self-signed ones are trust anchors.
     """
+    if len(offered) > MAX_OFFERED_CERTIFICATES:
+        raise MalformedDocumentError(
+            f"the signature's certificate chain holds {len(offered) + 1} certificates; "
+            f"at most {MAX_OFFERED_CERTIFICATES + 1} (the signing certificate and its "
+            "issuers) are read",
+            remedy="sign with the signing certificate and its intermediate CA certificates only",
+        )
     anchors = [c for c in trusted if self_signed(c)]
     if not anchors:
         return ChainProblem(
@@ -166,8 +220,9 @@ def verify_chain(
             "none of the certificates given is a self-signed root",
             remedy=f"pass the root CA certificate with {named('certificate_chain')}",
         )
-    candidates = [c for c in [*offered, *trusted] if not self_signed(c)]
-    path = _build_path(leaf, anchors, candidates, frozenset({fingerprint(leaf)}))
+    unique = {fingerprint(c): c for c in [*offered, *trusted]}
+    candidates = [c for c in unique.values() if not self_signed(c)]
+    path = PathSearch(anchors, candidates).path(leaf)
     if path is None:
         return ChainProblem(
             "certificate-chain",

@@ -3,12 +3,15 @@
 Private keys are PKCS#8 PEM (optionally encrypted), public keys SPKI PEM. The
 key id is the hex SHA-256 of the public key's SPKI PEM text as re-serialized by
 ``cryptography`` — the ``publicKey.hint`` convention of OpenSSF model-signing.
+A key file holds one PEM block (:func:`one_pem_block`): never two keys, one of them
+silently used.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 from enum import StrEnum
 from pathlib import Path
 
@@ -40,8 +43,41 @@ __all__ = [
     "generate_key",
     "load_private_key",
     "load_public_key",
+    "one_pem_block",
     "write_key_pair",
 ]
+
+# A PEM block's label, to name the blocks found (only plain labels are shown).
+_PEM_LABEL = re.compile(rb"-----BEGIN ([A-Z0-9 ]{1,40})-----")
+
+
+def one_pem_block(data: bytes, source: str, kind: str) -> bytes:
+    """``data``, if it holds at most one PEM block and nothing but whitespace after it.
+
+    A file naming one key must not hold two: parsers take the first block of the type
+    they look for, so which key counts would depend on the order in the file (and on
+    the parser). Explanatory text *before* the block is allowed, as RFC 7468 section 5.2
+    allows it (``openssl x509 -text``, GnuTLS ``certtool --pubkey-info``; model-signing's
+    own test keys carry it); nothing may follow the block. No block at all is left to
+    the PEM parser to refuse in its words.
+    """
+    # Counted wherever they stand: PEM parsers find a block anywhere in the text.
+    blocks = data.count(b"-----BEGIN")
+    remedy = f"pass a file that holds one {kind} and nothing after it"
+    if blocks > 1:
+        labels = ", ".join(m.group(1).decode() for m in _PEM_LABEL.finditer(data))
+        raise KeyLoadError(
+            f"{source}: {blocks} PEM blocks ({labels}); expected exactly one {kind}",
+            remedy=remedy,
+        )
+    end = data.find(b"-----END ")
+    close = data.find(b"-----", end + len(b"-----END ")) if end >= 0 else -1
+    if close >= 0 and data[close + 5 :].strip():
+        raise KeyLoadError(
+            f"{source}: text after the PEM block; expected exactly one {kind} and nothing after it",
+            remedy=remedy,
+        )
+    return data
 
 
 class KeyType(StrEnum):
@@ -60,7 +96,9 @@ class LocalPublicKey(Struct, frozen=True):
 
     @classmethod
     def from_pem(cls, pem: bytes | str, *, source: str = "public key") -> LocalPublicKey:
-        data = pem.encode() if isinstance(pem, str) else pem
+        data = one_pem_block(
+            pem.encode() if isinstance(pem, str) else pem, source, "PEM public key"
+        )
         try:
             loaded = serialization.load_pem_public_key(data)
         except (ValueError, UnsupportedAlgorithm, InternalError) as exc:
@@ -115,6 +153,7 @@ def _check_private(key: PrivateKeyTypes, source: str) -> SupportedPrivateKey:
 def load_private_key(path: Path, *, passphrase: bytes | None = None) -> LocalKeySigner:
     """Load a PEM private key (PKCS#8 or traditional) from ``path``."""
     data = read_limited(path, MAX_KEY_BYTES, what=f"key {path}", kind="a key", error=KeyLoadError)
+    one_pem_block(data, str(path), "PEM private key")
     try:
         key = serialization.load_pem_private_key(data, password=passphrase)
     except TypeError as exc:

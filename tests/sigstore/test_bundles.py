@@ -293,10 +293,11 @@ def test_local_key_bundles_verify_with_bundle_verify(cli: Cli, tmp_path: Path) -
 
 
 def test_usage_errors_from_the_library() -> None:
+    doc = {"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "verificationMaterial": {}}
     with pytest.raises(UsageError):
-        verify_bundle({"verificationMaterial": {}}, trust=None, artifact_sha256="xyz")
+        verify_bundle(doc, trust=None, artifact_sha256="xyz")
     with pytest.raises(MalformedDocumentError):
-        verify_bundle({"verificationMaterial": {}}, trust=None)
+        verify_bundle(doc, trust=None)
     with pytest.raises(MalformedDocumentError):
         TrustRoot.from_json({"mediaType": "something/else"}, source="test")
 

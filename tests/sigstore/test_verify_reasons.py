@@ -89,7 +89,7 @@ def test_message_signature_verifies(key: LocalKeySigner) -> None:
 @pytest.mark.parametrize(
     ("change", "error"),
     [
-        ({"messageDigest": "x"}, "bundle: messageDigest is not an object"),
+        ({"messageDigest": "x"}, "bundle: messageSignature.messageDigest is not an object"),
         ({"messageDigest": {"algorithm": "SHA2_256", "digest": "AB!C"}}, "bundle: messageDigest is not base64"),
         ({"signature": 7}, "bundle: messageSignature.signature: expected a base64 string"),
     ],
@@ -252,14 +252,22 @@ def test_bundle_shape_errors(key: LocalKeySigner) -> None:
         "bundle: missing verificationMaterial"
     )
     err = refused(MalformedDocumentError, {"verificationMaterial": {"x": 1}}, trust=None)
+    assert err.message == "bundle: unsupported bundle mediaType None"
+    media_type = {"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}
+    err = refused(MalformedDocumentError, {**media_type, "verificationMaterial": {}}, trust=None)
     assert (
         err.message == "bundle: verificationMaterial names neither a certificate nor a public key"
     )
+    err = refused(
+        MalformedDocumentError, {**media_type, "verificationMaterial": {"x": 1}}, trust=None
+    )
+    assert err.message == "bundle: verificationMaterial: unknown field(s) ['x']"
     both = dsse_bundle(key, statement(DIGEST))
     both["messageSignature"] = message_bundle(key)["messageSignature"]
     err = refused(MalformedDocumentError, both, trust=None, key=key.public_key)
     assert err.message == "bundle: a bundle carries exactly one of dsseEnvelope or messageSignature"
-    err = refused(UsageError, both, trust=None, key=key.public_key, artifact_sha256="ABC")
+    one = dsse_bundle(key, statement(DIGEST))
+    err = refused(UsageError, one, trust=None, key=key.public_key, artifact_sha256="ABC")
     assert err.message == "artifact digest 'ABC' is not a hex sha256"
 
 

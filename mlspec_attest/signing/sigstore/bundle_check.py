@@ -63,6 +63,7 @@ class BundleCheck(Struct, frozen=True):
     trust: TrustRoot | None
     rules: tuple[SigstoreIdentity, ...]
     key: LocalPublicKey | None
+    artifact_is_file: bool = True  # False: a digest given as such (it may name a directory)
 
     @classmethod
     def from_options(
@@ -110,7 +111,8 @@ class BundleCheck(Struct, frozen=True):
         sha256 = artifact_digest(artifact, digest)
         trust = trust_root_from_options(trusted_root, trust_config, instance, refresh_trust)
         rules = identity_rules(identity, identity_regex, issuer)
-        return cls(sha256, trust, rules, load_public_key(key) if key is not None else None)
+        public_key = load_public_key(key) if key is not None else None
+        return cls(sha256, trust, rules, public_key, artifact_is_file=artifact is not None)
 
     def verify(self, doc: Any, *, what: str) -> VerifiedBundle:
         """:func:`verify_bundle` with these inputs; raises as it does."""
@@ -120,5 +122,6 @@ class BundleCheck(Struct, frozen=True):
             identities=self.rules,
             key=self.key,
             artifact_sha256=self.artifact_sha256,
+            artifact_is_file=self.artifact_is_file,
             what=what,
         )

@@ -35,8 +35,11 @@ def verify_with_key(
     artifact_sha256: str | None,
     now: datetime,
     what: str,
+    artifact_is_file: bool = True,
 ) -> VerifiedBundle:
-    """Verify the key bundle ``doc`` with ``key`` (and its log entry under ``trust``, if given)."""
+    """Verify the key bundle ``doc`` with ``key`` (and its log entry under ``trust``, if given).
+
+    ``artifact_is_file``: see :func:`.subject.check_subject`."""
     if ("dsseEnvelope" in doc) == ("messageSignature" in doc):
         raise MalformedDocumentError(
             f"{what}: a bundle carries exactly one of dsseEnvelope or messageSignature"
@@ -44,19 +47,16 @@ def verify_with_key(
     payload_type: str | None = None
     payload: bytes | None = None
     if "dsseEnvelope" in doc:
-        signature, payload_type, payload = _dsse_signature(doc, key, artifact_sha256, what)
+        signature, payload_type, payload = _dsse_signature(doc, key, what)
+        check_subject(
+            payload_type, payload, artifact_sha256, what, artifact_is_file=artifact_is_file
+        )
     else:
         signature = _message_signature(doc, key, artifact_sha256, what)
     entries = doc["verificationMaterial"].get("tlogEntries") or []
-    notes: list[str] = []
     times: tuple[SignedTime, ...] = ()
     if trust is not None:
         times = _logged_times(doc, entries, trust, key, signature, artifact_sha256, now, what)
-    elif entries:
-        notes.append(
-            f"{len(entries)} transparency-log entr{'y' if len(entries) == 1 else 'ies'} "
-            "not checked (no trust root given)"
-        )
     return VerifiedBundle(
         "key",
         payload_type,
@@ -64,12 +64,29 @@ def verify_with_key(
         keyid=key.keyid,
         times=times,
         log_entries=len(entries) if trust is not None else 0,
-        notes=tuple(notes),
+        notes=() if trust is not None else _unchecked(doc["verificationMaterial"]),
     )
 
 
+def _unchecked(material: dict[str, Any]) -> tuple[str, ...]:
+    """What a key bundle carries that only a trust root could check: said, never passed over."""
+    entries = len(material.get("tlogEntries") or [])
+    stamps = len((material.get("timestampVerificationData") or {}).get("rfc3161Timestamps") or [])
+    notes = []
+    if entries:
+        notes.append(
+            f"{entries} transparency-log entr{'y' if entries == 1 else 'ies'} "
+            "not checked (no trust root given)"
+        )
+    if stamps:
+        notes.append(
+            f"{stamps} signed timestamp{'' if stamps == 1 else 's'} not checked (no trust root given)"
+        )
+    return tuple(notes)
+
+
 def _dsse_signature(
-    doc: dict[str, Any], key: LocalPublicKey, artifact_sha256: str | None, what: str
+    doc: dict[str, Any], key: LocalPublicKey, what: str
 ) -> tuple[bytes, str, bytes]:
     """The envelope's one signature, checked over the DSSE PAE; and what it signed."""
     envelope = Envelope.from_json(doc["dsseEnvelope"], what=f"{what}: dsseEnvelope")
@@ -86,7 +103,6 @@ def _dsse_signature(
             f"{what}: the DSSE signature does not verify under key {key.keyid[:16]}",
             remedy="the bundle was altered, or another key signed it",
         )
-    check_subject(envelope.payload_type, envelope.payload, artifact_sha256, what)
     return signature, envelope.payload_type, envelope.payload
 
 

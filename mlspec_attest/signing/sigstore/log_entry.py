@@ -19,20 +19,25 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sigstore import errors as sigstore_errors
 
-from mlspec_attest.signing.keys import LocalPublicKey
+from mlspec_attest.errors import KeyLoadError
+from mlspec_attest.signing.keys import LocalPublicKey, one_pem_block
 
 
 def same_certificate(pem: bytes, cert: x509.Certificate) -> bool:
+    """Is ``pem`` exactly one PEM certificate, ``cert``? (A second block is not ignored.)"""
     try:
-        return x509.load_pem_x509_certificate(pem) == cert
-    except ValueError:
+        return (
+            x509.load_pem_x509_certificate(one_pem_block(pem, "log entry", "certificate")) == cert
+        )
+    except (ValueError, KeyLoadError):
         return False
 
 
 def same_key(pem: bytes, key: LocalPublicKey) -> bool:
+    """Is ``pem`` exactly one PEM public key, ``key``? (A second block is not ignored.)"""
     try:
-        named = serialization.load_pem_public_key(pem)
-    except (ValueError, TypeError):
+        named = serialization.load_pem_public_key(one_pem_block(pem, "log entry", "public key"))
+    except (ValueError, TypeError, KeyLoadError):
         return False
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     der = serialization.Encoding.DER

@@ -53,7 +53,7 @@ from mlspec_attest.errors import (
     SigstoreVerificationError,
     UsageError,
 )
-from mlspec_attest.formats.bundle import check_material
+from mlspec_attest.formats.bundle import check_document
 from mlspec_attest.formats.inputs import named
 from mlspec_attest.signing.keys import LocalPublicKey
 from mlspec_attest.signing.sigstore.identity import (
@@ -76,20 +76,23 @@ def verify_bundle(
     identities: Sequence[SigstoreIdentity] = (),
     key: LocalPublicKey | None = None,
     artifact_sha256: str | None = None,
+    artifact_is_file: bool = True,
     now: datetime | None = None,
     what: str = "bundle",
 ) -> VerifiedBundle:
     """Verify the Sigstore bundle ``doc`` (parsed JSON) offline; see the module docstring.
 
     ``artifact_sha256`` (hex) is what was signed: for a DSSE bundle an in-toto
-    subject must carry it, for a message signature the signature covers it.
+    subject must carry it, for a message signature the signature covers it. It is
+    a file's digest unless ``artifact_is_file`` is False (a digest given as such,
+    which may also name a directory subject: :mod:`.subject`).
     """
     if not isinstance(doc, dict):
         raise MalformedDocumentError(f"{what}: a Sigstore bundle must be a JSON object")
     material = doc.get("verificationMaterial")
     if not isinstance(material, dict):
         raise MalformedDocumentError(f"{what}: missing verificationMaterial")
-    check_material(material, what)
+    check_document(doc, what)  # the one document check: mediaType, no unknown field
     if artifact_sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", artifact_sha256):
         raise UsageError(f"artifact digest {artifact_sha256!r} is not a hex sha256")
     keyless = "certificate" in material or "x509CertificateChain" in material
@@ -112,7 +115,7 @@ def verify_bundle(
                 remedy=f"pass {named('trusted_root')} FILE, {named('trust_config')} FILE "
                 f"or {named('instance')} NAME",
             )
-        return _verify_keyless(doc, trust, identities, artifact_sha256, what)
+        return _verify_keyless(doc, trust, identities, artifact_sha256, artifact_is_file, what)
     if "publicKey" not in material:
         raise MalformedDocumentError(
             f"{what}: verificationMaterial names neither a certificate nor a public key"
@@ -122,7 +125,9 @@ def verify_bundle(
             f"{what}: signed with a public key (not a Sigstore certificate), and no key was given",
             remedy=f"verify it with {named('key')} PUBKEY",
         )
-    return verify_with_key(doc, key, trust, artifact_sha256, now or datetime.now(UTC), what)
+    return verify_with_key(
+        doc, key, trust, artifact_sha256, now or datetime.now(UTC), what, artifact_is_file
+    )
 
 
 def _verify_keyless(
@@ -130,6 +135,7 @@ def _verify_keyless(
     trust: TrustRoot,
     identities: Sequence[SigstoreIdentity],
     artifact_sha256: str | None,
+    artifact_is_file: bool,
     what: str,
 ) -> VerifiedBundle:
     # sigstore-python is optional (key bundles verify without it): loaded only here.
@@ -148,7 +154,13 @@ def _verify_keyless(
         what,
     )
     if outcome.payload_type is not None and outcome.payload is not None:
-        check_subject(outcome.payload_type, outcome.payload, artifact_sha256, what)
+        check_subject(
+            outcome.payload_type,
+            outcome.payload,
+            artifact_sha256,
+            what,
+            artifact_is_file=artifact_is_file,
+        )
     return outcome
 
 
