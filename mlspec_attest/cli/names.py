@@ -80,4 +80,5 @@ CLI_NAMES: Final[dict[str, str]] = {
     "log_key_name": "--key-name",
     "log_origin": "--origin",
     "log_seq": "--seq",
+    "max_connections": "--max-connections",
 }

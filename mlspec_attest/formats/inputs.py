@@ -100,6 +100,8 @@ LIBRARY_NAMES: Final[Mapping[str, str]] = {
     "log_key_name": "key_name",
     "log_origin": "origin",
     "log_seq": "seq",
+    # the server's connections
+    "max_connections": "ConnectionLimits(max_connections=...)",
 }
 
 _front_end: dict[str, str] = {}

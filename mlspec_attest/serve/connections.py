@@ -37,6 +37,7 @@ from typing import Any, ClassVar, Final, cast
 from msgspec import Struct
 
 from mlspec_attest.errors import UsageError
+from mlspec_attest.formats.inputs import named
 
 #: Seconds a client has for a whole request (head and body) by default.
 DEFAULT_REQUEST_TIMEOUT: Final = 10.0
@@ -191,6 +192,7 @@ class _Guard(asyncio.Protocol):
         if cls.warned_at is None or now - cls.warned_at >= _WARN_EVERY_SECONDS:
             cls.warned_at = now
             _logger.warning(
-                "refusing connections (503): %d are open, the limit (--max-connections)",
+                "refusing connections (503): %d are open, the limit (%s)",
                 len(self.connections) - 1,
+                named("max_connections"),
             )
