@@ -955,6 +955,22 @@ def test_raw_bytes_with_junk_in_the_base64_is_bad_input(model: Path, tmp_path: P
     del b64
 
 
+def test_raw_bytes_holding_two_pem_keys_is_bad_input(model: Path, tmp_path: Path) -> None:
+    # the first block won: which key the bundle named depended on the order in it
+    key = ec.generate_private_key(ec.SECP256R1())
+    pems = [
+        k.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        for k in (key, ec.generate_private_key(ec.SECP256R1()))
+    ]
+    material = {"publicKey": {"rawBytes": base64.b64encode(b"".join(pems)).decode()}}
+    sig = key_signed(model, key, material, pae(INTOTO_PAYLOAD_TYPE, payload_of(model)))
+    with pytest.raises(KeyLoadError) as info:
+        check_model(model, sig, KeyTrust.from_file(_pub(tmp_path, key)))
+    assert info.value.message.startswith("signature: publicKey.rawBytes: 2 PEM blocks")
+
+
 def test_unreadable_signature_files_are_named(model: Path, tmp_path: Path) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     trust_key = KeyTrust.from_file(_pub(tmp_path, key))

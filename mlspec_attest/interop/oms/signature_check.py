@@ -42,7 +42,7 @@ from mlspec_attest.signing.certificates import (
     verify_chain,
 )
 from mlspec_attest.signing.dsse_pae import PAE_DSSE, signed_pae
-from mlspec_attest.signing.keys import LocalPublicKey
+from mlspec_attest.signing.keys import LocalPublicKey, one_pem_block
 from mlspec_attest.signing.schemes import Use
 from mlspec_attest.signing.sigstore.identity import SigstoreIdentity
 from mlspec_attest.signing.sigstore.trust_root import TrustRoot
@@ -102,7 +102,8 @@ def _named_key(raw: object) -> Any:
     try:
         data = base64.b64decode(raw, validate=True) if isinstance(raw, str) else b""
         if b"-----BEGIN" in data:
-            return serialization.load_pem_public_key(data)
+            one = one_pem_block(data, "signature: publicKey.rawBytes", "public key")
+            return serialization.load_pem_public_key(one)
         return serialization.load_der_public_key(data)
     except (binascii.Error, ValueError, UnsupportedAlgorithm) as exc:
         raise MalformedDocumentError(
