@@ -126,6 +126,34 @@ def test_wide_integers_only_when_asked() -> None:
     assert "Exceeds the limit" in refusal("[" + "9" * 5000 + "]", safe_integers=False)
 
 
+UNWRITABLE = (
+    "cannot be written back as canonical JSON (RFC 8785 writes doubles from 2^53 up to 1e21 "
+    "as integers beyond ±(2^53−1)); write it as a string or in larger units"
+)
+
+
+@pytest.mark.parametrize(
+    "literal",
+    ["1.2e17", "-1.2e17", "9007199254740992.0", "1e17", "9.99999999999999e20", "123456789e12"],
+)
+def test_doubles_the_canonical_writer_refuses_are_refused_when_read(literal: str) -> None:
+    """The reader takes exactly what canonical() writes back: a double of magnitude 2^53 up
+    to 1e21 would be re-emitted as a huge integer, so canonical() refuses it, and a reader
+    that took it would fail later (hashing, comparing two copies) without naming the file."""
+    assert refusal(f'{{"m": {literal}}}') == f"doc: number {literal} {UNWRITABLE}"
+    value = float(literal)
+    with pytest.raises(MalformedDocumentError):
+        canonical({"m": value})
+    assert loads_strict(f"[{literal}]", safe_integers=False) == [value]  # never re-emitted
+
+
+@pytest.mark.parametrize("literal", ["9007199254740991.0", "1e21", "-1e21", "1.5e300", "0.5"])
+def test_doubles_at_the_edges_of_the_writer_read_and_write_back(literal: str) -> None:
+    [value] = loads_strict(f"[{literal}]")
+    assert value == float(literal)
+    assert loads_strict(canonical([value])) == [value]
+
+
 # ------------------------------------------------------------------ JSON: depth
 def test_depth_limit_is_exact() -> None:
     at_limit = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH

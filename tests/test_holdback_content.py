@@ -371,10 +371,14 @@ def test_split_directories_of_csv_shards_are_read_as_rows(ml: MLPipeline) -> Non
     )
     ml.sign_evaluate()
     ml.sign_test(data="data/split/holdback")
-    [failure] = only(ml.verify(), Check.LEAKAGE)
+    report = ml.verify()
+    assert checks_of(report) == {Check.LEAKAGE, Check.HOLDBACK_READ}
+    [failure] = [f for f in report.failures if f.check is Check.LEAKAGE]
     assert failure.message == (
         "holdback|train: 1 row(s) appear in both splits (tolerance 0) [overlap-exceeds-tolerance]"
     )
+    [read] = [f for f in report.failures if f.check is Check.HOLDBACK_READ]
+    assert (read.stage, read.found) == ("train", "1 hold-back row(s) in data/split/train")
 
 
 # -- refusals at sign time --------------------------------------------------------

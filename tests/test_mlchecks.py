@@ -232,7 +232,9 @@ def test_test_data_equal_to_evaluation_data(ml: MLPipeline) -> None:
 # -- leakage --------------------------------------------------------------------------
 def test_one_duplicated_row_between_train_and_holdback(make_ml: MakeML) -> None:
     report = make_ml(tolerance=0).run(split={"duplicate_row": True}).verify()
-    [failure] = only(report, Check.LEAKAGE)
+    # train read the leaked row: the hold-back content check denies it as well
+    assert checks_of(report) == {Check.LEAKAGE, Check.HOLDBACK_READ}
+    [failure] = [f for f in report.failures if f.check is Check.LEAKAGE]
     assert failure.stage == "split"
     assert "holdback|train" in failure.message
     assert "1 row(s) appear in both splits (tolerance 0)" in failure.message
@@ -286,7 +288,10 @@ def test_requirement_over_a_whole_number_metric(make_ml: MakeML) -> None:
 # -- policy binding -------------------------------------------------------------------
 def test_unbound_attestation_with_require_policy_digest(make_ml: MakeML) -> None:
     report = make_ml(require_digest=True).run(validate={"bind": False}).verify()
-    assert checks_of(report) == {Check.POLICY_DIGEST, Check.STAGE_MISSING}
+    # with validate refused, data validation cannot be checked: a consequence
+    assert checks_of(report) == {Check.POLICY_DIGEST, Check.STAGE_MISSING, Check.DATA_VALIDATION}
+    causes = {f.check: why for f, why in report.classified_failures()}
+    assert causes[Check.DATA_VALIDATION] == "stage 'validate' was not verified"
     [failure] = [f for f in report.failures if f.check is Check.POLICY_DIGEST]
     assert failure.stage == "validate"
     assert failure.found == "no policyDigest"

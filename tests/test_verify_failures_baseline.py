@@ -80,14 +80,31 @@ def test_a_baseline_is_taken_with_its_metrics_and_a_note(
     assert report.notes == [f"baseline: evaluate of run baseline-run ({path})"]
 
 
-def test_an_unbound_baseline_is_taken_when_the_policy_does_not_require_binding(
+def test_a_bound_baseline_is_taken_when_the_policy_does_not_require_binding(
     lenient: MLPipeline, tmp_path: Path
 ) -> None:
     path = _baseline(lenient, tmp_path)
-    resign(path, lenient.key("evaluator"), lambda s: mlspec(s).pop("policyDigest", None))
     baseline, report = _load(lenient, path)
     assert report.failures == []
     assert baseline is not None and baseline.run_id == "baseline-run"
+
+
+def test_an_unbound_baseline_is_refused_even_when_the_policy_does_not_require_binding(
+    lenient: MLPipeline, tmp_path: Path
+) -> None:
+    """Stages may go unbound under this policy; a baseline may not: bound to no policy, it
+    could come from any pipeline the stage's functionary ever signed for (finding 2)."""
+    path = _baseline(lenient, tmp_path)
+    resign(path, lenient.key("evaluator"), lambda s: mlspec(s).pop("policyDigest", None))
+    baseline, report = _load(lenient, path)
+    assert baseline is None
+    assert report.failures == [
+        _refused(
+            path,
+            "it is not bound to a policy; a baseline must be bound to the policy being "
+            "verified (or be named by the policy's rollback.summary)",
+        )
+    ]
 
 
 def test_an_unreadable_baseline(strict: MLPipeline, tmp_path: Path) -> None:

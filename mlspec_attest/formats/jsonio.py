@@ -5,8 +5,9 @@ one parse unboundedly expensive (docs/formats.md, "Limits"):
 
 * text that is not UTF-8, or starts with a byte order mark (RFC 8259 §8.1);
 * duplicate keys, ``NaN``/``Infinity`` literals, numbers that overflow to
-  infinity (``1e400``), integers beyond ±(2^53−1) (I-JSON, RFC 7493), unpaired
-  surrogate escapes (``"\\ud800"``);
+  infinity (``1e400``), integers beyond ±(2^53−1) (I-JSON, RFC 7493), doubles the
+  canonical writer cannot write back (magnitude from 2^53 up to 1e21: ``1.2e17``),
+  unpaired surrogate escapes (``"\\ud800"``);
 * documents over their size limit or nested deeper than
   :data:`~mlspec_attest.formats.limits.MAX_JSON_DEPTH` (checked before parsing, so
   nothing deep is ever built).
@@ -36,6 +37,11 @@ class _Refused(ValueError):
     """A hook's refusal; its message is reported as is, not as "not valid JSON"."""
 
 
+#: Doubles of these magnitudes (from, below) RFC 8785 writes as integers beyond ±(2^53−1):
+#: the canonical writer refuses them, so the strict reader does too.
+_BIG_DOUBLES = (float(2**53), 1e21)
+
+
 # ------------------------------------------------------------------ hooks
 def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """``object_pairs_hook``: an object, refusing a key given twice (tabular uses it too)."""
@@ -56,6 +62,24 @@ def _finite_float(text: str) -> float:
     value = float(text)
     if math.isinf(value):  # only overflow gets here: the literals are refused above
         raise _Refused(f"number {_clip(text)} is out of range (it overflows to infinity)")
+    return value
+
+
+def _writable_float(text: str) -> float:
+    """A double :func:`canonical` can write back (its rule is :func:`check_writable`).
+
+    RFC 8785 writes a double from 2^53 up to 1e21 as plain integer digits
+    (``1.2e17`` -> ``120000000000000000``), beyond the integers readers accept, so the
+    writer refuses it; a reader that took it would hold a document it cannot
+    canonicalize (hash, compare, re-sign), and fail later, naming no file.
+    """
+    value = _finite_float(text)
+    if _BIG_DOUBLES[0] <= abs(value) < _BIG_DOUBLES[1]:
+        raise _Refused(
+            f"number {_clip(text)} cannot be written back as canonical JSON (RFC 8785 writes "
+            "doubles from 2^53 up to 1e21 as integers beyond ±(2^53−1)); write it as a "
+            "string or in larger units"
+        )
     return value
 
 
@@ -155,8 +179,10 @@ def loads_strict(
     """Parse JSON strictly and boundedly; raise :class:`MalformedDocumentError` naming ``what``.
 
     ``max_bytes`` defaults to :data:`~mlspec_attest.formats.limits.MAX_JSON_BYTES`.
-    ``safe_integers=False`` lifts the ±(2^53−1) integer bound, for data that is
-    never signed (dataset rows may hold 64-bit ids); everything else stays strict.
+    By default the reader takes exactly what :func:`canonical` can write back.
+    ``safe_integers=False`` lifts the ±(2^53−1) bound on integers and on integral
+    doubles (2^53 up to 1e21), for data that is never signed or re-emitted (dataset
+    rows and request bodies may hold 64-bit ids); everything else stays strict.
     """
     limit = limits.MAX_JSON_BYTES if max_bytes is None else max_bytes
     if len(data) > limit:
@@ -183,7 +209,7 @@ def _parse(text: str, what: str, safe_integers: bool) -> Any:
             text,
             object_pairs_hook=no_duplicate_keys,
             parse_constant=no_constants,
-            parse_float=_finite_float,
+            parse_float=_writable_float if safe_integers else _finite_float,
             parse_int=_safe_int if safe_integers else int,
         )
     except _Refused as exc:
@@ -237,9 +263,6 @@ def check_writable(obj: Any, *, what: str = "value") -> None:
                 )
             children = node.values() if isinstance(node, dict) else node
             todo.extend((child, depth + 1) for child in children)
-
-
-_BIG_DOUBLES = (float(2**53), 1e21)
 
 
 def canonical(obj: Any) -> bytes:

@@ -110,4 +110,52 @@ def ml_sections(
     if doc.get("rollback") is not None:
         target = doc["rollback"]
         out["rollback"] = RollbackTarget(target["summary"], target.get("description", ""))
+    demand_warnings(out, stages, report)
     return out
+
+
+def demand_warnings(out: dict[str, Any], stages: Sequence[StagePolicy], report: Findings) -> None:
+    """Warnings about what the ML sections demand (docs/policy.md, "What a section demands").
+
+    A section that names an optional stage makes it required in effect: ``verify`` denies a
+    run without it (the objectives check only with ``objectives.required: true``). And a
+    ``separation`` section without a ``leakage`` section on its split stage proves the
+    hold-back split apart from every other split, but compares no other pair of splits.
+    """
+    separation: SeparationRule | None = out.get("separation")
+    leakage: LeakageRule | None = out.get("leakage")
+    validation: DataValidationRule | None = out.get("data_validation")
+    demands: dict[str, set[str]] = {}
+    for what, names in (
+        ("the dataValidation section", [validation.stage] if validation else []),
+        ("the leakage section", [leakage.stage] if leakage else []),
+        ("the separation section", _separation_stages(separation)),
+        ("the objectives check", [out["objectives_stage"]] if _objectives_demanded(out) else []),
+    ):
+        for name in names:
+            demands.setdefault(name, set()).add(what)
+    for index, stage in enumerate(stages):
+        for what in sorted(demands.get(stage.name, ())) if not stage.required else ():
+            report(
+                ["stages", index, "required"],
+                f"{what} demands this stage: verify denies a run without an accepted "
+                f"attestation of {stage.name!r}, required or not; make it required "
+                "(or drop the section)",
+                "warning",
+            )
+    if separation is not None and (leakage is None or leakage.stage != separation.split):
+        report(
+            ["separation"],
+            f"no leakage section on the split stage {separation.split!r}: verify still "
+            "compares the hold-back split with every other split, but no other pair of "
+            f"splits (train with validation, ...); add `leakage: {{stage: {separation.split}}}`",
+            "warning",
+        )
+
+
+def _separation_stages(rule: SeparationRule | None) -> list[str]:
+    return [rule.split, rule.evaluate, rule.test] if rule else []
+
+
+def _objectives_demanded(out: dict[str, Any]) -> bool:
+    return bool(out.get("objectives_stage")) and out.get("objectives_required", True) is True

@@ -4,7 +4,22 @@ It must be signed by a functionary of its stage — the signer is looked up exac
 for a stage attestation (:class:`mlspec_attest.verify.signers.SignerLookup`), so a
 signature that would not admit a stage attestation does not admit a baseline either
 — be that stage's kind, be an in-toto statement from another run (a run is no
-baseline for itself), and be bound to a policy when this policy requires that;
+baseline for itself), and stand for the model the policy means:
+
+* when the policy names its previous release (``rollback.summary``, the sha256 of
+  that release's verification summary payload, signed by the owner with the
+  policy), the baseline must be one of the input attestations of that summary, and
+  the summary must say ``PASSED``. The summary is read from the store
+  (``summaries/<sha256>.sigstore.json``: the verification store, else the store the
+  baseline file is in) and re-hashed: the owner's pin, not its location or its
+  signer, makes it the one meant. An attestation of a run that never passed, or
+  never shipped, is refused.
+* otherwise the baseline must be bound to the policy being verified (its signed
+  ``policyDigest``), whether or not the policy requires binding for its stages: a
+  baseline from a pipeline under another policy, or bound to none, is refused.
+  Under one policy, which of its runs is in production is not recorded anywhere
+  the verifier can check: name it with ``rollback.summary``.
+
 :mod:`mlspec_attest.verify.checks.objectives` then makes sure it is of the stage the
 ``change`` criteria compare.
 """
@@ -12,27 +27,45 @@ baseline for itself), and be bound to a policy when this policy requires that;
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from mlspec_attest import formats
 from mlspec_attest.errors import MalformedDocumentError, MlspecError, SigstoreVerificationError
 from mlspec_attest.formats.bundle import Bundle
 from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE
 from mlspec_attest.formats.inputs import named
 from mlspec_attest.formats.jsonio import load_file
+from mlspec_attest.formats.limits import MAX_BUNDLE_BYTES
 from mlspec_attest.formats.statement import StageStatement
 from mlspec_attest.policy.model import Functionary, Policy, StagePolicy
+from mlspec_attest.store.ledger import AttestationStore
 from mlspec_attest.verify.accepted import Baseline
 from mlspec_attest.verify.report import Check, VerificationReport
 from mlspec_attest.verify.signers import SignerLookup
 
+if TYPE_CHECKING:
+    from mlspec_attest.formats.vsa import VerificationSummary
+
 
 class BaselineLoader:
-    """Reads and checks one ``--baseline`` attestation for a verification of ``run_id``."""
+    """Reads and checks one ``--baseline`` attestation for a verification of ``run_id``.
 
-    def __init__(self, signers: SignerLookup, run_id: str, report: VerificationReport) -> None:
+    ``store`` is the verification's store, where the summary a policy's
+    ``rollback.summary`` names is looked up first.
+    """
+
+    def __init__(
+        self,
+        signers: SignerLookup,
+        run_id: str,
+        report: VerificationReport,
+        store: AttestationStore | None = None,
+    ) -> None:
         self.signers = signers
         self.policy: Policy = signers.policy
         self.run_id = run_id
         self.report = report
+        self.store = store
 
     def load(self, path: Path) -> Baseline | None:
         """The baseline's metrics; None (reported) when it cannot stand for a baseline."""
@@ -48,7 +81,7 @@ class BaselineLoader:
         stage = self.policy.stage(statement.name)
         if not self.signed(bundle, statement, stage, source):
             return None
-        problems = self.problems(bundle, statement, stage)
+        problems = self.problems(bundle, statement, stage) + self.binding(path, bundle, statement)
         for problem in problems:
             self.report.fail(
                 Check.BASELINE,
@@ -84,9 +117,85 @@ class BaselineLoader:
             problems.append(
                 "it comes from the run being verified (a run is no baseline for itself)"
             )
-        if self.policy.require_policy_digest and not statement.metadata.policy_digest:
-            problems.append("it is not bound to a policy, and this policy requires that")
         return problems
+
+    # -- which model it stands for --------------------------------------------------------
+    def binding(self, path: Path, bundle: Bundle, statement: StageStatement) -> list[str]:
+        """Why it does not stand for the model the policy compares with (module docstring)."""
+        if self.policy.rollback is not None:
+            return self.release_problems(path, bundle, statement, self.policy.rollback.summary)
+        digest = statement.metadata.policy_digest
+        if not digest:
+            if self.policy.require_policy_digest:
+                return ["it is not bound to a policy, and this policy requires that"]
+            return [
+                "it is not bound to a policy; a baseline must be bound to the policy being "
+                "verified (or be named by the policy's rollback.summary)"
+            ]
+        if digest != self.report.policy_digest:
+            return [
+                f"it is bound to policy {digest}, not to the policy being verified "
+                f"({self.report.policy_digest}); a baseline from another policy is accepted "
+                "only as an input of the summary the policy's rollback.summary names"
+            ]
+        return []
+
+    def release_problems(
+        self, path: Path, bundle: Bundle, statement: StageStatement, pinned: str
+    ) -> list[str]:
+        """Whether the baseline is an input of the passing summary ``pinned`` names."""
+        summary, problem = self.release_summary(path, pinned.removeprefix("sha256:"))
+        if summary is None:
+            return [problem]
+        problems = []
+        if not summary.passed:
+            problems.append(
+                f"the rollback target the policy names ({pinned}) did not pass verification "
+                f"({summary.result.value})"
+            )
+        own = formats.summary_digest(bundle.envelope.payload)
+        inputs = {i.sha256 for i in summary.inputs if i.stage == statement.name}
+        if own not in inputs:
+            problems.append(
+                f"it is not an input attestation of {statement.name!r} in the verification "
+                f"summary the policy's rollback.summary names ({pinned}): "
+                f"sha256:{own} is not one of "
+                + (", ".join(f"sha256:{d}" for d in sorted(inputs)) or "none")
+            )
+        return problems
+
+    def release_summary(self, path: Path, digest: str) -> tuple[VerificationSummary | None, str]:
+        """The summary whose payload has sha256 ``digest``, or why it cannot be had."""
+        where = f"summaries/{digest}.sigstore.json"
+        found = next((p for p in self._summary_paths(path, digest) if p is not None), None)
+        if found is None:
+            return None, (
+                f"the policy names its previous release by rollback.summary sha256:{digest}, "
+                f"and that summary is not in the store ({where}): the baseline cannot be "
+                "shown to be an attestation of that release"
+            )
+        try:
+            bundle = Bundle.from_json(
+                load_file(found, max_bytes=MAX_BUNDLE_BYTES, kind="a Sigstore bundle"),
+                what=str(found),
+            )
+            payload = bundle.envelope.payload
+            if formats.summary_digest(payload) != digest:
+                return None, (
+                    f"{found} is not the summary rollback.summary names: its payload has "
+                    f"sha256:{formats.summary_digest(payload)}, not sha256:{digest}"
+                )
+            return formats.VerificationSummary.from_payload(payload, what=str(found)), ""
+        except MlspecError as exc:
+            return None, f"the summary rollback.summary names is unreadable: {exc.message}"
+
+    def _summary_paths(self, path: Path, digest: str) -> list[Path | None]:
+        """Where the summary may be: the verification store, then the baseline's own store
+        (``<store>/runs/<run>/<file>``). The digest, not the place, decides."""
+        stores = [self.store] if self.store is not None else []
+        if path.parent.parent.name == "runs":
+            stores.append(AttestationStore(path.parent.parent.parent))
+        return [store.summary_path(digest) for store in stores]
 
     def signed(
         self,

@@ -47,7 +47,18 @@ def check_leakage(
         return
     att = chosen.get(rule.stage)
     if att is None:
-        return  # the stage failure is already reported
+        # A section naming a stage is a demand: no proof is no pass (an optional
+        # stage left out included; a required one is also `stage-missing`).
+        report.fail(
+            Check.LEAKAGE,
+            rule.stage,
+            "no verified split stage: the leakage proof cannot be checked",
+            expected=f"an accepted attestation of {rule.stage!r} carrying details.leakage",
+            found="none",
+            remedy=f"run and sign the {rule.stage!r} stage the policy's leakage section names "
+            "(or fix its failures above)",
+        )
+        return
     record = att.statement.metadata.details.get("leakage")
     if not isinstance(record, dict):
         report.fail(

@@ -20,6 +20,17 @@ def check_data_validation(policy: Policy, chosen: Chosen, report: VerificationRe
         return
     att = chosen.get(rule.stage)
     if att is None:
+        # A section naming a stage is a demand: nothing validated is no pass (an
+        # optional stage left out included; a required one is also `stage-missing`).
+        report.fail(
+            Check.DATA_VALIDATION,
+            rule.stage,
+            "no verified validation stage: data validation cannot be checked",
+            expected=f"an accepted attestation of {rule.stage!r} carrying details.validation",
+            found="none",
+            remedy=f"run and sign the {rule.stage!r} stage the policy's dataValidation names "
+            "(or fix its failures above)",
+        )
         return
     record = att.statement.metadata.details.get("validation")
     if not isinstance(record, dict):
