@@ -59,16 +59,7 @@ def _early_copy(ml: MLPipeline, late: Path, *, lower: bool) -> Path:
     raise AssertionError("no start time gave the digest order asked for")
 
 
-L3_PENDING = pytest.mark.xfail(
-    strict=True,
-    reason="L3: check_test_after_evaluation in verify/checks/separation.py reads the "
-    "lowest-digest attestation of each stage; fix pending there",
-)
-
-
-@pytest.mark.parametrize(
-    "early_hashes_lower", [True, pytest.param(False, marks=L3_PENDING)], ids=["lower", "higher"]
-)
+@pytest.mark.parametrize("early_hashes_lower", [True, False], ids=["lower", "higher"])
 def test_a_test_started_before_evaluation_is_denied_whichever_copy_hashes_lower(
     make_ml: MakeML, early_hashes_lower: bool
 ) -> None:

@@ -289,8 +289,9 @@ def test_a_conflict_record_lists_every_version(keys: dict[str, KeyPair]) -> None
         "2 different versions of this stage were signed in one run (they differ in products)",
         expected="every attestation of the stage in the run to make the same claim",
         found=versions,
-        remedy="find out why the stage was signed twice with different results; remove the "
-        "attestation that must not ship, or re-run the pipeline in a new run",
+        remedy="find out why the stage was signed twice with different results; re-run the "
+        "pipeline in a new run (remove the attestation that must not ship only if no later "
+        "stage has started: one that saw it is denied without it)",
     )
 
 

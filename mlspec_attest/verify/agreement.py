@@ -63,6 +63,7 @@ def report_conflict(stage: StagePolicy, conflict: Conflict, report: Verification
         f"(they differ in {', '.join(conflict.differing)})",
         expected="every attestation of the stage in the run to make the same claim",
         found=versions,
-        remedy="find out why the stage was signed twice with different results; remove the "
-        "attestation that must not ship, or re-run the pipeline in a new run",
+        remedy="find out why the stage was signed twice with different results; re-run the "
+        "pipeline in a new run (remove the attestation that must not ship only if no later "
+        "stage has started: one that saw it is denied without it)",
     )

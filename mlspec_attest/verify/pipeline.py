@@ -190,9 +190,14 @@ class PipelineVerifier:
     def load_baseline(self) -> Baseline | None:
         if self.baseline_path is None:
             return None
-        return BaselineLoader(self.signers, self.run_id, self.report).load(self.baseline_path)
+        loader = BaselineLoader(self.signers, self.run_id, self.report, self.store)
+        return loader.load(self.baseline_path)
 
-    def check_ml(self, chosen: Mapping[str, AcceptedAttestation]) -> None:
+    def check_ml(
+        self,
+        chosen: Mapping[str, AcceptedAttestation],
+        evidence: Mapping[str, StageEvidence],
+    ) -> None:
         """The families of ML checks the policy has a section for, in order; a family's
         module is loaded only then (:mod:`mlspec_attest.verify.checks`)."""
         policy, report = self.policy, self.report
@@ -200,7 +205,7 @@ class PipelineVerifier:
         if policy.objectives_stage is not None:
             checks.check_objectives(policy, chosen, self.store, report, baseline)
         if policy.separation is not None:
-            checks.check_separation(policy, chosen, report)
+            checks.check_separation(policy, chosen, report, evidence)
             checks.check_holdback_content(policy, chosen, self.store, report)
         if policy.leakage is not None:
             checks.check_leakage(policy, chosen, self.store, report)
@@ -230,7 +235,7 @@ class PipelineVerifier:
         chosen = {name: ev.representative for name, ev in evidence.items()}
         self.check_ordering(evidence)
         self.check_rules(chosen)
-        self.check_ml(chosen)
+        self.check_ml(chosen, evidence)
         self.check_artifacts(chosen)
         self._summarize(chosen, by_stage)
         owners = tuple(k.keyid for k in self.owner_keys)

@@ -9,10 +9,11 @@ evaluation finished. The row-level check of what those stages read is
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from mlspec_attest.formats.inputs import named
-from mlspec_attest.formats.rfc3339 import parse_rfc3339
 from mlspec_attest.policy.model import Policy, SeparationRule
-from mlspec_attest.verify.accepted import AcceptedAttestation
+from mlspec_attest.verify.accepted import AcceptedAttestation, StageEvidence
 from mlspec_attest.verify.checks.digests import same_content, short
 from mlspec_attest.verify.checks.records import Chosen
 from mlspec_attest.verify.report import Check, VerificationReport
@@ -30,7 +31,12 @@ def role_digest(att: AcceptedAttestation, role: str, side: str) -> tuple[str | N
     return name, found
 
 
-def check_separation(policy: Policy, chosen: Chosen, report: VerificationReport) -> None:
+def check_separation(
+    policy: Policy,
+    chosen: Chosen,
+    report: VerificationReport,
+    evidence: Mapping[str, StageEvidence],
+) -> None:
     rule = policy.separation
     if rule is None:
         return
@@ -69,7 +75,7 @@ def check_separation(policy: Policy, chosen: Chosen, report: VerificationReport)
     t_digest = check_holdback_tested(rule, test, hb_name, hb_digest, report)
     check_holdback_not_read(rule, chosen, hb_name, hb_digest, report)
     check_same_model(rule, evaluate, test, report)
-    check_test_after_evaluation(rule, evaluate, test, report)
+    check_test_after_evaluation(rule, evidence[rule.evaluate], evidence[rule.test], report)
     check_different_data(rule, evaluate, t_digest, report)
 
 
@@ -141,19 +147,21 @@ def check_same_model(
 
 def check_test_after_evaluation(
     rule: SeparationRule,
-    evaluate: AcceptedAttestation,
-    test: AcceptedAttestation,
+    evaluate: StageEvidence,
+    test: StageEvidence,
     report: VerificationReport,
 ) -> None:
-    t_start = parse_rfc3339(test.statement.metadata.started_on)
-    e_end = parse_rfc3339(evaluate.statement.metadata.finished_on)
-    if t_start < e_end:
+    """The earliest start of the test group is not before the latest finish of the
+    evaluate group: every agreeing attestation counts, so no digest order decides."""
+    first = min(test.attestations, key=lambda a: (a.started, a.payload_digest))
+    last = max(evaluate.attestations, key=lambda a: (a.finished, a.payload_digest))
+    if first.started < last.finished:
         report.fail(
             Check.TEST_ORDER,
             rule.test,
             f"test started before {rule.evaluate} finished",
-            expected=f"start at or after {evaluate.statement.metadata.finished_on}",
-            found=f"started {test.statement.metadata.started_on}",
+            expected=f"start at or after {last.statement.metadata.finished_on}",
+            found=f"started {first.statement.metadata.started_on}",
             remedy="run the hold-back test only after evaluation is complete",
         )
 
