@@ -19,7 +19,7 @@ import click
 
 from mlspec_attest.cli.options import PATH, compose, directory_option, file_option, json_option
 from mlspec_attest.errors import ExitCode, GateDeniedError, UsageError
-from mlspec_attest.formats.limits import format_size
+from mlspec_attest.formats.limits import format_size, require_regular
 from mlspec_attest.formats.rfc3339 import format_rfc3339
 from mlspec_attest.serve.gate import VerifiedFiles, read_verified
 from mlspec_attest.serve.loaders import choose_entry
@@ -100,8 +100,24 @@ def trust_from_options(
     )
 
 
-def gate_inputs(options: dict[str, Any]) -> tuple[VerifierTrust, GateExpectations]:
-    """The trust and expectations named by :func:`gate_options` (their parameters)."""
+def gate_inputs(
+    options: dict[str, Any], *also: tuple[str, Path | None]
+) -> tuple[VerifierTrust, GateExpectations]:
+    """The trust and expectations named by :func:`gate_options` (their parameters).
+
+    First, a FIFO, a device or a socket named for a trust file, or for one of the
+    command's own files in ``also`` (``(option, path)``), is refused as such (exit 3),
+    not read as empty and reported as a key or document that does not parse (and a
+    FIFO nobody writes to never hangs the command). The summary is refused by its own
+    reader (:func:`~mlspec_attest.serve.vsa_check.check_summary`)."""
+    trust_files = [("--verifier-key", key) for key in options["verifier_keys"]]
+    trust_files += [
+        ("--trusted-root", options["trusted_root"]),
+        ("--trust-config", options["trust_config"]),
+    ]
+    for option, path in (*trust_files, *also):
+        if path is not None:
+            require_regular(path, what=f"{option} {path}")
     trust = trust_from_options(
         options["verifier_keys"],
         options["verifier_identity"],

@@ -68,7 +68,8 @@ def monitor(
     error. The metrics document it writes is what the monitor stage signs; policy
     requirements then bound it, e.g. stages.monitor.metrics["drift.psi_max"] < 0.25.
     """
-    trust, expect = gate_inputs(gate)
+    files = (("--log-key", log_key), ("--train-data", train_data), ("--labels", labels))
+    trust, expect = gate_inputs(gate, *files)
     checked = check_summary(gate["vsa"], trust, expect)
     names = features or _columns(train_data, target)
     request = MonitorRequest(

@@ -12,7 +12,6 @@ import click
 from mlspec_attest.cli.gate_cmd import echo_denied, gate_inputs, gate_options
 from mlspec_attest.cli.options import PATH, directory_option, file_option, json_option
 from mlspec_attest.errors import ExitCode, GateDeniedError, PolicySignatureError, UsageError
-from mlspec_attest.formats.limits import require_regular
 from mlspec_attest.policy.model import Policy
 from mlspec_attest.policy.signed import load_signed_policy
 from mlspec_attest.serve.rollback import check_rollback, pinned_target
@@ -57,8 +56,7 @@ def rollback(
     3 malformed summary, 4 no usable trust.
     """
     policy_files = [("--policy", policy_path), *(("--policy-key", k) for k in policy_keys)]
-    _refuse_special_files(options, *policy_files)
-    trust, expect = gate_inputs(options)
+    trust, expect = gate_inputs(options, *policy_files)
     pinned = pinned_target(_policy(policy_path, policy_keys))
     try:
         target = check_rollback(vsa, model, trust, pinned=pinned, expect=expect, copy_to=copy_to)
@@ -83,20 +81,6 @@ def rollback(
     if pinned is not None:
         click.echo("  it is the rollback target the signed policy names")
     click.echo(f"  serve it:  {shlex.join(serve)}")
-
-
-def _refuse_special_files(options: dict[str, Any], *named: tuple[str, Path | None]) -> None:
-    """A FIFO, a device or a socket named where a file is read (the trust options, and
-    ``named``) is refused as such (exit 3), rather than read as empty and reported as a
-    key or document that does not parse. The summary is refused by its own reader."""
-    trust = [("--verifier-key", key) for key in options["verifier_keys"]]
-    trust += [
-        ("--trusted-root", options["trusted_root"]),
-        ("--trust-config", options["trust_config"]),
-    ]
-    for option, path in (*trust, *named):
-        if path is not None:
-            require_regular(path, what=f"{option} {path}")
 
 
 def _serve_command(vsa: Path, model: Path, options: dict[str, Any]) -> list[str]:

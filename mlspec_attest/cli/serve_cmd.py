@@ -16,7 +16,6 @@ from mlspec_attest.cli.options import (
     passphrase_from_env,
 )
 from mlspec_attest.errors import require
-from mlspec_attest.formats.limits import require_regular
 from mlspec_attest.serve.config import LOG_WRITERS, MAX_PREDICT_THREADS, ServeConfig
 from mlspec_attest.serve.connections import (
     DEFAULT_REQUEST_TIMEOUT,
@@ -140,8 +139,7 @@ def serve(
 
     config = _config(log_dir, options)  # takes the server's options out of `options`
     limits = ConnectionLimits(max_connections, request_timeout)
-    _refuse_special_files(options, ("--log-key", log_key), ("--train-data", train_data))
-    trust, expect = gate_inputs(options)
+    trust, expect = gate_inputs(options, ("--log-key", log_key), ("--train-data", train_data))
     signer = load_private_key(log_key, passphrase=passphrase_from_env(passphrase_env))
     checked = check_summary(vsa, trust, expect)
     served = open_model(model, checked, entry=entry, name=name)
@@ -157,21 +155,6 @@ def serve(
             drift=drift,
         )
     click.echo("stopped; the inference log is closed", err=True)
-
-
-def _refuse_special_files(options: dict[str, Any], *named: tuple[str, Path | None]) -> None:
-    """A FIFO, a device or a socket named where a file is read (the trust options of
-    :func:`gate_options`, and ``named``) is refused as such (exit 3), rather than read as
-    empty and reported as a key or document that does not parse. The summary itself is
-    refused by its reader (:func:`check_summary`)."""
-    trust = [("--verifier-key", key) for key in options["verifier_keys"]]
-    trust += [
-        ("--trusted-root", options["trusted_root"]),
-        ("--trust-config", options["trust_config"]),
-    ]
-    for option, path in (*trust, *named):
-        if path is not None:
-            require_regular(path, what=f"{option} {path}")
 
 
 def _config(log_dir: Path, options: dict[str, Any]) -> ServeConfig:

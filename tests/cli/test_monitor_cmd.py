@@ -65,7 +65,7 @@ def test_a_fifo_as_training_data_is_bad_input_not_a_hang(tmp_path: Path) -> None
     ]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert done.returncode == 3, done.stderr
-    assert "empty file" in done.stderr
+    assert f"--train-data {fifo}: not a regular file (a FIFO)" in done.stderr
     assert "Traceback" not in done.stderr
 
 

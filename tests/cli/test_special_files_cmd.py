@@ -75,7 +75,12 @@ CASES = [
     ("serve", "--log-key"),
     ("serve", "--train-data"),
     ("gate", "--vsa"),
+    ("gate", "--verifier-key"),
     ("monitor", "--vsa"),
+    ("monitor", "--verifier-key"),
+    ("monitor", "--log-key"),
+    ("monitor", "--train-data"),
+    ("monitor", "--labels"),
 ]
 
 
