@@ -185,9 +185,24 @@ def reference_app(which: str, directory: Path) -> Any:
     if which == "ref-bare":
         endpoints = StatusEndpoints(metrics=ServeMetrics(), served=model, config=config)
         predict = PredictThreads(config.predict_threads)
-        return Starlette(routes=OipRoutes(model, endpoints, None, predict).routes())
+        routes = Starlette(routes=OipRoutes(model, endpoints, None, predict).routes())
+        return marked_as_logged(routes)
     log = MemoryLog() if which == "ref-memory" else real_log(directory, "journal")
     return build_app(model, log, config=config)
+
+
+def marked_as_logged(app: Any) -> Any:
+    """``app`` with every request marked as the middleware marks one it logs
+    (``is_logged``): the reference routes predict only for such a request, and the bare
+    server has no middleware to mark it. One dict store per request."""
+    from mlspec_attest.serve.context import LOGGED_KEY
+
+    async def marked(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope.setdefault("state", {})[LOGGED_KEY] = True
+        await app(scope, receive, send)
+
+    return marked
 
 
 def make_app(which: str, directory: Path) -> Any:
