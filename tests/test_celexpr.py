@@ -245,11 +245,22 @@ def test_a_bool_is_never_equal_to_a_number(text: str, expected: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["x <= 0", "0 >= x", "x < 1", "x + 1 == 1", "x + 1 != 1", "x * 2 == 0", "-x == 0"]
-)
+    "text",
+    [
+        "x <= 0", "0 >= x", "x < 1", "x + 1 == 1", "x + 1 != 1", "x * 2 == 0", "-x == 0",
+        # CEL's conversions have no bool overload: int(false) was 0, double(true) 1.0
+        "int(x) <= 0", "double(x) <= 0.0", "uint(x) == 0u", "double(t) >= 1.0",
+    ],
+)  # fmt: skip
 def test_a_bool_is_not_ordered_or_counted_with_numbers(text: str) -> None:
     with pytest.raises(ExpressionError):
-        compile_expression(text).evaluate({"x": False})
+        compile_expression(text).evaluate({"x": False, "t": True})
+
+
+def test_numeric_conversions_still_convert_numbers_and_text() -> None:
+    values = {"y": 1, "z": 2.7}
+    for text in ("double(y) <= 1.5", "int(z) == 2", 'int("3") == 3', "uint(y) == 1u"):
+        assert compile_expression(text).evaluate(values) is True, text
 
 
 def test_an_error_inside_an_equality_stays_an_error() -> None:

@@ -127,6 +127,21 @@ def _error_of(a: Any, b: Any) -> Any:
 
 
 _ORDERED = ("_<_", "_<=_", "_>_", "_>=_", "_+_", "_-_", "_*_", "_/_", "_%_")
+#: CEL's numeric conversions have no bool overload: ``int(false)`` is an error, not 0.
+_NUMERIC = ("int", "uint", "double")
+
+
+def _no_bool(name: str) -> Any:
+    """cel-python's conversion ``name``, refusing a bool (CEL defines no such overload)."""
+
+    def convert(*args: Any) -> Any:
+        if len(args) == 1 and _is_bool(args[0]):
+            raise TypeError(f"no matching overload for {name}(bool)")
+        return _evaluation().base_functions[name](*args)
+
+    return convert
+
+
 FUNCTIONS = {
     "abs": _cel_abs,
     "min": _cel_min,
@@ -134,6 +149,7 @@ FUNCTIONS = {
     "_==_": _equal,
     "_!=_": _not_equal,
     **{name: _strict(name) for name in _ORDERED},
+    **{name: _no_bool(name) for name in _NUMERIC},
 }
 
 
