@@ -115,6 +115,34 @@ def test_a_renamed_gzip_copy_is_recognised_by_its_bytes(ml: MLPipeline) -> None:
     assert "material data/blob.bin" in failure.message
 
 
+@pytest.mark.parametrize(
+    "name", ["data/notes.txt", "data/part-00000", "data/picture.png", "data/cache/notes.txt"]
+)
+def test_rows_under_a_name_that_is_not_tabular_are_read_by_their_content(
+    ml: MLPipeline, name: str
+) -> None:
+    # named as text or media, or with no suffix inside a material directory, a copy of
+    # the hold-back was hashed whole or skipped, and evaluate's reading it passed
+    until(ml, "train")
+    lines = holdback_text(ml).splitlines()
+    write(ml.ws / name, "\n".join([lines[0], *reversed(lines[1:])]) + "\n")
+    material = "data/cache" if name.startswith("data/cache/") else name
+    ml.sign_evaluate(extra_materials=[material])
+    ml.sign_test()
+    [failure] = only(ml.verify(), Check.HOLDBACK_READ)
+    assert failure.stage == "evaluate"
+    assert f"material {material}" in failure.message
+
+
+def test_a_binary_file_of_a_material_directory_is_still_no_rows(ml: MLPipeline) -> None:
+    until(ml, "train")
+    write(ml.ws / "data/cache/weights.bin", bytes(range(256)) * 64)
+    write(ml.ws / "data/cache/README.txt", "Model notes.\nNothing tabular here.\n")
+    ml.sign_evaluate(extra_materials=["data/cache"])
+    ml.sign_test()
+    assert ml.verify().failures == []
+
+
 def test_train_reading_a_copy_with_an_extra_constant_column_is_denied(ml: MLPipeline) -> None:
     until(ml, "split")
     lines = holdback_text(ml).splitlines()

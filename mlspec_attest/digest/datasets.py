@@ -191,28 +191,38 @@ def open_material(path: Path) -> Dataset | str:
     """The rows of a stage's material, or why it holds none (lenient, unlike splits).
 
     A file: by suffix, else by content (gzip or Parquet magic, JSON Lines, CSV or
-    TSV text). A directory: its tabular shards and per-example files; other files
-    are ignored. Returns a short reason instead when nothing in it is rows.
+    TSV text), whatever its name says otherwise: rows written to ``notes.txt``,
+    ``part-00000`` or ``x.png`` are rows (named as media, they were hashed whole and
+    hold-back rows hidden there went unseen). A directory: its tabular shards and
+    per-example files, each judged the same way; other files are ignored. Returns a
+    short reason instead when nothing in it is rows.
     """
     if path.is_dir():
         return _open_material_directory(path)
+    found = _material_format(path)
+    if found is None:
+        return sniff_format(path)
+    return Dataset(path, found, ((path, found),))
+
+
+def _material_format(path: Path) -> str | None:
+    """A material file's format: its name's tabular format, else its content's, else
+    ``files`` for a per-example file (by suffix), else None (it holds no rows)."""
     found = format_of(path)
     if found is not None:
-        return Dataset(path, found, ((path, found),))
-    if _is_media(path):
-        return Dataset(path, "files", ((path, "files"),))
+        return found
     sniffed = sniff_format(path)
     if sniffed in TABULAR_FORMATS:
-        return Dataset(path, sniffed, ((path, sniffed),))
-    return sniffed
+        return sniffed
+    return "files" if _is_media(path) else None
 
 
 def _open_material_directory(root: Path) -> Dataset | str:
     shards: list[tuple[Path, str]] = []
     ignored: list[str] = []
     for rel, full in _directory_files(root):
-        found = format_of(full) or ("files" if _is_media(full) else None)
-        if found is None or _holds_no_rows(rel, full):
+        found = None if _holds_no_rows(rel, full) else _material_format(full)
+        if found is None:
             ignored.append(rel)
         else:
             shards.append((full, found))

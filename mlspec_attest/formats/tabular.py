@@ -64,6 +64,7 @@ PARQUET_MAGIC: Final = b"PAR1"
 DELIMITERS: Final = {"csv": ",", "tsv": "\t"}
 
 _SNIFF_BYTES = 65536
+_GLANCE_BYTES = 4096
 _SNIFF_LINES = 20
 _PARQUET_BATCH = 65536
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -101,7 +102,10 @@ def sniff_format(path: Path) -> str:
     """
     with open_binary(path) as fh:
         try:
-            head = fh.read(_SNIFF_BYTES + 1)
+            head = fh.read(_GLANCE_BYTES)
+            if _binary_at_a_glance(head):  # an image, audio, a pickle: no more is read
+                return "binary content (not UTF-8 text, gzip or Parquet)"
+            head += fh.read(_SNIFF_BYTES + 1 - len(head))
         except OSError as exc:
             raise ArtifactPathError(f"{path}: cannot read ({exc.strerror})") from exc
     if head.startswith(PARQUET_MAGIC):
@@ -121,6 +125,15 @@ def sniff_format(path: Path) -> str:
     if _looks_like_jsonl(lines[0]):
         return "jsonl"
     return _sniff_delimited(lines[: _SNIFF_LINES + 1]) or "text without a table shape"
+
+
+def _binary_at_a_glance(head: bytes) -> bool:
+    """Whether the first bytes of a file already rule out rows: neither Parquet nor gzip,
+    and a NUL or bytes that are not UTF-8 (a multi-byte character cut at the end is not
+    held against them). A directory of images is sniffed at 4 KiB a file, not 64."""
+    if head.startswith((PARQUET_MAGIC, GZIP_MAGIC)):
+        return False
+    return b"\x00" in head or _decode_head(head) is None
 
 
 def _gunzip_head(data: bytes) -> bytes:
