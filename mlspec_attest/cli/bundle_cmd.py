@@ -11,6 +11,7 @@ import click
 from mlspec_attest.cli.options import FILE, file_option, json_option
 from mlspec_attest.errors import ExitCode, SigstoreVerificationError
 from mlspec_attest.formats.jsonio import load_file
+from mlspec_attest.formats.printable import printable_lines
 from mlspec_attest.signing.sigstore.bundle_check import BundleCheck
 from mlspec_attest.signing.sigstore.result import VerifiedBundle
 
@@ -103,9 +104,10 @@ def _echo_failure(result: dict[str, Any], exc: SigstoreVerificationError, as_jso
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    click.echo(f"bundle verification FAILED: {exc.message}")
+    lines = [f"bundle verification FAILED: {exc.message}"]
     if exc.remedy:
-        click.echo(f"  fix: {exc.remedy}")
+        lines.append(f"  fix: {exc.remedy}")
+    click.echo(printable_lines(lines))  # the message quotes the bundle's fields
 
 
 def _echo_passed(bundle_path: Path, verified: VerifiedBundle) -> None:
@@ -113,8 +115,9 @@ def _echo_passed(bundle_path: Path, verified: VerifiedBundle) -> None:
         who = verified.identity.describe()
     else:
         who = f"key {verified.keyid[:16] if verified.keyid else '?'}"
-    click.echo(f"bundle verification PASSED: {bundle_path} signed by {who}")
-    for t in verified.times:
-        click.echo(f"  signed time {t.time.isoformat()} ({t.source})")
-    for note in verified.notes:
-        click.echo(f"  note: {note}")
+    lines = [f"bundle verification PASSED: {bundle_path} signed by {who}"]
+    lines += [f"  signed time {t.time.isoformat()} ({t.source})" for t in verified.times]
+    lines += [f"  note: {note}" for note in verified.notes]
+    # The identity is the certificate's, the notes quote the bundle: no character of
+    # theirs breaks or reorders a line.
+    click.echo(printable_lines(lines))

@@ -28,6 +28,7 @@ from mlspec_attest.evidence.dataschema import load_data_schema, validate_dataset
 from mlspec_attest.evidence.schema_inference import infer_schema
 from mlspec_attest.evidence.violations import ValidationResult
 from mlspec_attest.formats.fsutil import atomic_write
+from mlspec_attest.formats.printable import printable, printable_lines
 from mlspec_attest.formats.yamlio import dump_yaml
 
 _DATA = PATH
@@ -44,7 +45,7 @@ def _document(doc: Any) -> str:
 
 def _write(path: Path, text: str) -> None:
     atomic_write(path, text.encode("utf-8"))
-    click.echo(f"wrote {path}", err=True)
+    click.echo(printable(f"wrote {path}"), err=True)
 
 
 def _num(value: Any) -> str:
@@ -53,19 +54,23 @@ def _num(value: Any) -> str:
 
 # ----------------------------------------------------------------------------- analyze
 def _analysis_text(path: Path, report: dict[str, Any]) -> str:
+    # Column names, values and slice keys come from the data: each line is made printable
+    # (column names first, so the table stays aligned).
     dataset = report["dataset"]
     lines = [
         f"{path}: {dataset['rows']} rows, {len(dataset['columns'])} columns "
         f"({dataset['format']}, sha256:{dataset['sha256']})",
         "",
     ]
-    width = max([len(c) for c in report["features"]] + [7])
+    names = {column: printable(column) for column in report["features"]}
+    width = max([len(c) for c in names.values()] + [7])
     lines.append(
         f"{'feature':<{width}}  {'type':<6} {'count':>7} {'missing':>7} "
         f"{'mean':>10} {'std':>10} {'min':>10} {'p50':>10} {'max':>10}"
     )
     for column, stats in report["features"].items():
-        head = f"{column:<{width}}  {stats['type']:<6} {stats['count']:>7} {stats['missing']:>7} "
+        name = names[column]
+        head = f"{name:<{width}}  {stats['type']:<6} {stats['count']:>7} {stats['missing']:>7} "
         if stats["type"] == "number":
             lines.append(
                 head + f"{_num(stats['mean']):>10} {_num(stats['std']):>10} "
@@ -77,14 +82,15 @@ def _analysis_text(path: Path, report: dict[str, Any]) -> str:
             lines.append(head + f"{stats['distinct']} distinct; top: {top}")
     for column, family in report["slices"].items():
         members = ", ".join(f"{key} ({entry['rows']} rows)" for key, entry in family.items())
-        lines.append(f"\nslice {column}: {members}")
+        lines += ["", f"slice {column}: {members}"]
     found = report["outliers"]
     flagged = ", ".join(f"{c} {n}" for c, n in found["perFeature"].items() if n)
-    lines.append(
-        f"\noutliers ({found['method']}, threshold {found['threshold']:g}): "
-        f"{found['count']} rows" + (f"; {flagged}" if flagged else "")
-    )
-    return "\n".join(lines)
+    lines += [
+        "",
+        f"outliers ({found['method']}, threshold {found['threshold']:g}): "
+        f"{found['count']} rows" + (f"; {flagged}" if flagged else ""),
+    ]
+    return printable_lines(lines)
 
 
 @click.command()
@@ -183,9 +189,11 @@ def infer(
     Without --out the schema is printed (YAML, or JSON with --json).
     """
     doc = infer_schema(data, rows=rows, name=name, version=schema_version)
+    # The file name escaped: a CR, NEL or line separator in it would end the YAML comment
+    # and start a key of the schema.
     comment = (
         f"Inferred by mlspec-attest from the first {doc['inferredFrom']['rows']} rows of "
-        f"{data.name}.\nReview types, bounds and enums before validating with it."
+        f"{printable(data.name)}.\nReview types, bounds and enums before validating with it."
     )
     if out is not None:
         text = (
@@ -202,9 +210,11 @@ def infer(
 
 # ----------------------------------------------------------------------------- validate
 def _validation_text(data: Path, result: ValidationResult) -> str:
+    # The schema's name and the violations (which quote values and column names) come
+    # from the schema and the data.
     label = f"{result.schema_name} version {result.schema_version}"
     if result.passed:
-        return f"PASSED  {data} matches data schema {label} ({result.rows} rows)"
+        return printable(f"PASSED  {data} matches data schema {label} ({result.rows} rows)")
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(result.violations_by_kind.items()))
     lines = [
         f"FAILED  {data} against data schema {label}: "
@@ -215,7 +225,7 @@ def _validation_text(data: Path, result: ValidationResult) -> str:
         lines.append(f"  - [{v['kind']}] {v['message']}")
     if result.violation_count > len(shown):
         lines.append(f"  … {result.violation_count - len(shown)} more (see --json or --out)")
-    return "\n".join(lines)
+    return printable_lines(lines)
 
 
 @click.command()
@@ -243,8 +253,10 @@ def validate(data: Path, schema_path: Path, out: Path | None, as_json: bool) -> 
         _write(out, _document(record) + "\n")
     if result.deprecated:
         click.echo(
-            f"warning: data schema {result.schema_name} version {result.schema_version} is "
-            "deprecated; data validated only against it must not be used for training",
+            printable(
+                f"warning: data schema {result.schema_name} version {result.schema_version} is "
+                "deprecated; data validated only against it must not be used for training"
+            ),
             err=True,
         )
     if as_json:

@@ -28,6 +28,7 @@ from mlspec_attest.cli.options import (
 from mlspec_attest.cli.output import echo_result
 from mlspec_attest.cli.report_render import report_text
 from mlspec_attest.errors import ExitCode
+from mlspec_attest.formats.printable import printable, printable_lines
 from mlspec_attest.interop.cyclonedx import export_cyclonedx
 from mlspec_attest.interop.intoto import (
     IntotoExport,
@@ -142,7 +143,8 @@ def _exported(result: IntotoExport, owner: Path, out_dir: Path) -> tuple[dict[st
         "links": [str(p) for p in result.links],
         "notes": list(result.report.notes),
     }
-    text = "\n".join(
+    # The run id, link names (stage names) and notes come from the run's attestations.
+    text = printable_lines(
         [
             f"exported run {result.report.run_id}: {result.layout} and {len(result.links)} link(s)",
             *(f"  {p.name}" for p in result.links),
@@ -174,7 +176,9 @@ def jsonl_cmd(store: Path | None, run_id: str | None, out: Path, as_json: bool) 
         "envelopes": len(result.sources),
         "sources": list(result.sources),
     }
-    text = f"wrote {len(result.sources)} envelope(s) of run {result.run_id} to {result.path}"
+    text = printable(
+        f"wrote {len(result.sources)} envelope(s) of run {result.run_id} to {result.path}"
+    )
     echo_result(doc, text, as_json)
 
 
@@ -276,10 +280,7 @@ def _bom_written(fmt: str, report: VerificationReport, out: Path, as_json: bool)
         "file": str(out),
         "notes": list(report.notes),
     }
-    text = "\n".join(
-        [
-            f"exported run {report.run_id} as {fmt} to {out}",
-            *(f"  note: {n}" for n in report.notes),
-        ]
+    text = printable_lines(
+        [f"exported run {report.run_id} as {fmt} to {out}", *(f"  note: {n}" for n in report.notes)]
     )
     echo_result(doc, text, as_json)

@@ -20,6 +20,7 @@ import click
 from mlspec_attest.cli.options import PATH, compose, directory_option, file_option, json_option
 from mlspec_attest.errors import ExitCode, GateDeniedError, UsageError
 from mlspec_attest.formats.limits import format_size, require_regular
+from mlspec_attest.formats.printable import printable_lines
 from mlspec_attest.formats.rfc3339 import format_rfc3339
 from mlspec_attest.serve.gate import VerifiedFiles, read_verified
 from mlspec_attest.serve.loaders import choose_entry
@@ -272,7 +273,9 @@ def _text(doc: dict[str, Any]) -> str:
         lines.append(f"  entry          {m['entry']}")
     if m["copy"]:
         lines.append(f"  verified copy  {m['copy']}")
-    return "\n".join(lines)
+    # The run id, resource URI and signer come from the summary: no character of theirs
+    # breaks or reorders a line.
+    return printable_lines(lines)
 
 
 def _age(seconds: int) -> str:
@@ -307,7 +310,7 @@ def echo_denied(exc: GateDeniedError, vsa: Path, model: Path, as_json: bool) -> 
             lines.append(f"      found:    {r.get('found') or '-'}")
         if r.get("remedy"):
             lines.append(f"      fix:      {r['remedy']}")
-    click.echo("\n".join(lines), err=True)
+    click.echo(printable_lines(lines), err=True)  # reasons quote the summary's fields
 
 
 def _environment(model: Path, checked: CheckedSummary, files: VerifiedFiles) -> dict[str, str]:

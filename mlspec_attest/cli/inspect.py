@@ -14,6 +14,7 @@ from mlspec_attest.formats.bundle import Bundle, is_bundle
 from mlspec_attest.formats.dsse import INTOTO_PAYLOAD_TYPE, Envelope
 from mlspec_attest.formats.fsutil import atomic_write
 from mlspec_attest.formats.jsonio import load_file, loads_strict
+from mlspec_attest.formats.printable import printable, printable_lines
 from mlspec_attest.formats.rfc3339 import format_rfc3339
 from mlspec_attest.formats.statement import StageStatement
 from mlspec_attest.formats.vsa import VSA_PREDICATE_TYPE, VerificationSummary, summary_digest
@@ -162,7 +163,9 @@ def _text(info: dict[str, Any]) -> str:
             lines.append(f"  slices: {', '.join(meta['slices'])}")
     elif statement:
         lines.append(f"  statement predicateType: {statement.get('predicateType')}")
-    return "\n".join(lines)
+    # Subject, stage, command and policy names come from the (unverified) document: no
+    # character of theirs breaks or reorders a line.
+    return printable_lines(lines)
 
 
 @click.command()
@@ -192,5 +195,7 @@ def inspect(file: Path, as_json: bool, report_out: Path | None, store: Path | No
             )
         summary = VerificationSummary.from_json(info["statement"], what=str(file))
         atomic_write(report_out, summary_html(summary, open_store(store)).encode("utf-8"))
-        click.echo(f"report ({summary.result.value}, not verified) -> {report_out}", err=True)
+        click.echo(
+            printable(f"report ({summary.result.value}, not verified) -> {report_out}"), err=True
+        )
     click.echo(json.dumps(info, indent=2) if as_json else _text(info))

@@ -20,6 +20,7 @@ from mlspec_attest.cli.scale_options import dask_options, dask_session
 from mlspec_attest.digest.datasets import FORMATS
 from mlspec_attest.errors import UsageError
 from mlspec_attest.evidence.leakage import prove_splits
+from mlspec_attest.formats.printable import printable_lines
 
 LEAKAGE_CHECK_SCHEMA = "https://mlspec-attest.dev/leakage-check/v1"
 
@@ -124,9 +125,9 @@ def _print_table(
 ) -> None:
     splits: dict[str, Any] = record["splits"]
     width = max(len(r) for r in splits)
-    click.echo(f"{'split':<{width}}  {'rows':>10}  {'unique':>10}  {'dup-within':>10}  path")
+    lines = [f"{'split':<{width}}  {'rows':>10}  {'unique':>10}  {'dup-within':>10}  path"]
     for role, entry in splits.items():
-        click.echo(
+        lines.append(
             f"{role:<{width}}  {entry['rows']:>10}  {entry['unique']:>10}  "
             f"{entry['duplicatesWithin']:>10}  {paths[role]} ({entry['format']})"
         )
@@ -134,17 +135,20 @@ def _print_table(
         {f"{n} ({why})" for e in splits.values() for n, why in e["droppedColumns"].items()}
     )
     if dropped:
-        click.echo("columns left out: " + ", ".join(dropped))
-    click.echo("rows in both splits:")
+        lines.append("columns left out: " + ", ".join(dropped))
+    lines.append("rows in both splits:")
     overlaps: dict[str, int] = record["overlaps"]
     key_width = max(len(k) for k in overlaps)
     for key, count in overlaps.items():
         verdict = "LEAK" if count > tolerance else "ok"
-        click.echo(f"  {key:<{key_width}}  {count:>10}  {verdict}")
+        lines.append(f"  {key:<{key_width}}  {count:>10}  {verdict}")
     excluded = ", ".join(record["excludeColumns"]) or "none"
     summary = (
         f"FAILED: {len(exceeding)} pair(s) over tolerance {tolerance}"
         if exceeding
         else f"PASSED: no pair over tolerance {tolerance}"
     )
-    click.echo(f"{summary} ({record['canonicalization']}; excluded columns: {excluded})")
+    lines.append(f"{summary} ({record['canonicalization']}; excluded columns: {excluded})")
+    # Column names come from the data, paths from its folders: no character of theirs
+    # breaks or reorders a line.
+    click.echo(printable_lines(lines))

@@ -12,6 +12,7 @@ import click
 from mlspec_attest.cli.options import PATH, file_option, json_option
 from mlspec_attest.errors import ExitCode, UsageError
 from mlspec_attest.formats.jsonio import load_file
+from mlspec_attest.formats.printable import printable, printable_lines
 from mlspec_attest.log.audit import OK, UNREADABLE, LogAudit, verify_log
 from mlspec_attest.log.findings import Finding
 from mlspec_attest.log.note import NoteKey, load_verifier
@@ -110,8 +111,10 @@ def verify(
 
 
 def _audit_text(audit: LogAudit) -> str:
+    # Request ids, paths and access.log lines come from the log directory: no character
+    # of theirs breaks or reorders a line of the verdict.
     if audit.result == UNREADABLE:
-        return f"log verification UNREADABLE: {audit.problem}"
+        return printable(f"log verification UNREADABLE: {audit.problem}")
     head = (
         f"log verification {'PASSED' if audit.ok else 'FAILED'}: {audit.directory} "
         f"({audit.records} records, {audit.signed} covered by a checkpoint signed by "
@@ -120,7 +123,7 @@ def _audit_text(audit: LogAudit) -> str:
     lines = [head, f"  root:      {audit.root.hex()}"]
     lines += _findings("problem", audit.problems)
     lines += _findings("warning", audit.warnings)
-    return "\n".join(lines)
+    return printable_lines(lines)
 
 
 def _findings(label: str, findings: tuple[Finding, ...]) -> list[str]:
@@ -208,7 +211,8 @@ def prove(
         click.echo(json.dumps(doc, indent=2))
         return
     note = "verified with the given key" if key is not None else "NOT verified: pass --key"
-    click.echo(f"{text}\n  {note}\n{json.dumps(doc, indent=2)}")
+    # The JSON document below is escaped by JSON itself (ASCII only).
+    click.echo(f"{printable_lines([text, f'  {note}'])}\n{json.dumps(doc, indent=2)}")
 
 
 def _check_saved(
@@ -243,7 +247,7 @@ def _check_saved(
             )
         )
     else:
-        click.echo(text)
+        click.echo(printable(text))  # the request id comes from the proof document
 
 
 @log.command("trace")
@@ -329,4 +333,6 @@ def _trace_text(t: Trace) -> str:
         )
         for i in f.get("inputAttestations", []):
             lines.append(f"    input:    {i.get('name')} {i.get('uri')} (sha256 {i.get('sha256')})")
-    return "\n".join(lines)
+    # Request ids, paths, model names and the summary's fields come from the log and the
+    # store: no character of theirs breaks or reorders a line.
+    return printable_lines(lines)

@@ -18,6 +18,7 @@ from mlspec_attest._version import __version__
 from mlspec_attest.cli.names import CLI_NAMES
 from mlspec_attest.errors import ExitCode, MlspecError
 from mlspec_attest.formats.inputs import front_end_names
+from mlspec_attest.formats.printable import printable_lines
 
 ERROR_SCHEMA = "https://mlspec-attest.dev/error/v1"
 
@@ -185,7 +186,11 @@ def emit_error(
     text = f"error: {message}"
     if remedy:
         text += f"\n  fix: {remedy}"
-    click.echo(text, err=True)
+    # Messages quote paths and names from the files read, and are several lines by design
+    # (a problem a line): each line is made printable, so their ESC, CR, bidi override or
+    # line separator is shown escaped. A newline inside a quoted name (not quoted with !r)
+    # still ends a line there; the JSON document above keeps the message as it is.
+    click.echo(printable_lines(text.split("\n")), err=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,6 +19,7 @@ from mlspec_attest.evidence.metrics import metrics_from_csv
 from mlspec_attest.evidence.metrics_file import validate_metrics_document
 from mlspec_attest.formats.fsutil import atomic_write
 from mlspec_attest.formats.jsonio import load_file, pretty
+from mlspec_attest.formats.printable import printable
 
 VALIDATION_SCHEMA = "https://mlspec-attest.dev/metrics-validation/v1"
 
@@ -109,7 +110,8 @@ def compute(csv_path: Path, out: Path | None, as_json: bool, **options: Any) -> 
         click.echo(text, nl=False)
         return
     families = ", ".join(f"{f} ({len(v)})" for f, v in doc["slices"].items()) or "none"
-    click.echo(f"wrote {out}: {doc['metrics']['count']} rows; slices: {families}")
+    # Slice names come from the predictions' columns and values.
+    click.echo(printable(f"wrote {out}: {doc['metrics']['count']} rows; slices: {families}"))
 
 
 @metrics.command()
@@ -136,4 +138,8 @@ def validate(path: Path, as_json: bool) -> None:
         click.echo(json.dumps(result, indent=2))
         return
     families = ", ".join(f"{f} ({len(v)})" for f, v in slices.items()) or "none"
-    click.echo(f"{path}: valid metrics document; {len(doc['metrics'])} metrics; slices: {families}")
+    click.echo(
+        printable(
+            f"{path}: valid metrics document; {len(doc['metrics'])} metrics; slices: {families}"
+        )
+    )

@@ -17,6 +17,7 @@ from mlspec_attest.cli.options import (
 from mlspec_attest.cli.output import deny_unless
 from mlspec_attest.errors import UsageError
 from mlspec_attest.evidence.metrics_file import load_metrics_file
+from mlspec_attest.formats.printable import printable
 from mlspec_attest.policy.criteria import evidence_from_metrics_files
 from mlspec_attest.policy.objectives import evaluate_objectives, load_objectives
 from mlspec_attest.policy.templates import template_text
@@ -43,7 +44,9 @@ def init() -> None:
 def lint(file: Path) -> None:
     """Report every problem in an objectives document (exit 0 valid, 3 invalid)."""
     doc = load_objectives(file)
-    click.echo(f"{file}: ok ({doc.name} v{doc.version}, {len(doc.criteria)} criteria)", err=True)
+    click.echo(
+        printable(f"{file}: ok ({doc.name} v{doc.version}, {len(doc.criteria)} criteria)"), err=True
+    )
 
 
 @objectives.command("check")
@@ -98,8 +101,10 @@ def check(
             )
         )
     else:
+        # Criterion ids, stages and messages come from the objectives and metrics files.
         for r in results:
-            click.echo(f"[{'pass' if r.passed else 'FAIL'}] {r.id:<24} {r.stage:<10} {r.message}")
+            mark = "pass" if r.passed else "FAIL"
+            click.echo(printable(f"[{mark}] {r.id:<24} {r.stage:<10} {r.message}"))
         for criterion_id in skipped:
-            click.echo(f"[skip] {criterion_id:<24} (no --evidence for its stage)")
+            click.echo(printable(f"[skip] {criterion_id:<24} (no --evidence for its stage)"))
     deny_unless(all(r.passed for r in results))

@@ -22,6 +22,7 @@ from mlspec_attest.cli.render import policy_mermaid, policy_text
 from mlspec_attest.errors import ExitCode, PolicyError
 from mlspec_attest.formats.fsutil import atomic_write
 from mlspec_attest.formats.jsonio import canonical
+from mlspec_attest.formats.printable import printable
 from mlspec_attest.policy.load import lint_policy_text, load_policy_yaml, read_policy_any
 from mlspec_attest.policy.problems import expiry_problems
 from mlspec_attest.policy.signed import sign_policy
@@ -85,12 +86,16 @@ def lint(file: Path, as_json: bool) -> None:
         }
         click.echo(json.dumps(doc, indent=2))
     else:
-        for p in problems:
+        for p in problems:  # messages quote the policy's names and values
             field = f"{p.place}: " if p.place else ""
-            click.echo(f"{file}:{p.line or 1}: {p.severity}: {field}{p.message}", err=True)
+            click.echo(
+                printable(f"{file}:{p.line or 1}: {p.severity}: {field}{p.message}"), err=True
+            )
         if not errors:
             stages = len(policy_obj.stages) if policy_obj else 0
-            click.echo(f"{file}: ok ({stages} stages, {len(problems)} warning(s))", err=True)
+            click.echo(
+                printable(f"{file}: ok ({stages} stages, {len(problems)} warning(s))"), err=True
+            )
     if errors or policy_obj is None:
         raise SystemExit(ExitCode.BAD_INPUT)
 
@@ -134,13 +139,15 @@ def sign_cmd(file: Path, keys: tuple[Path, ...], out: Path, passphrase_env: str 
     for problem in expiry_problems(policy_obj.expires, datetime.now(UTC)):
         if problem.severity == "error":
             raise PolicyError(f"{file}: not signed: {problem.message}")
-        click.echo(f"warning: {file}: {problem.message}", err=True)
+        click.echo(printable(f"warning: {file}: {problem.message}"), err=True)
     passphrase = passphrase_from_env(passphrase_env)
     signers = [load_private_key(k, passphrase=passphrase) for k in keys]
     envelope = sign_policy(policy_obj, signers)
     atomic_write(out, canonical(envelope.to_json()))
     ids = ", ".join(s.public_key.keyid[:16] for s in signers)
-    click.echo(f"signed {file} ({len(policy_obj.stages)} stages) by {ids} -> {out}", err=True)
+    click.echo(
+        printable(f"signed {file} ({len(policy_obj.stages)} stages) by {ids} -> {out}"), err=True
+    )
 
 
 sign_cmd.name = "sign"

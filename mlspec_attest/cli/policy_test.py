@@ -19,6 +19,7 @@ from mlspec_attest.cli.options import (
 )
 from mlspec_attest.cli.report_render import report_text
 from mlspec_attest.errors import ExitCode, MlspecError, UsageError
+from mlspec_attest.formats.printable import printable
 from mlspec_attest.policy.load import read_policy_any
 from mlspec_attest.policy.model import Policy
 from mlspec_attest.store.ledger import open_store
@@ -106,8 +107,9 @@ def _text(report: VerificationReport) -> str:
         f"{NOT_A_VERDICT}: policy {report.policy_name} would {decision} run {report.run_id} "
         f"({len(report.failures)} failure(s))"
     )
-    body = report_text(report).split("\n", 1)
-    return head + ("\n" + body[1] if len(body) > 1 else "")
+    body = report_text(report).split("\n", 1)  # escaped by report_text
+    # The policy name and run id come from the draft and the store.
+    return printable(head) + ("\n" + body[1] if len(body) > 1 else "")
 
 
 def _run_suite(policy: Policy, suite: Path, as_json: bool) -> None:
@@ -129,7 +131,8 @@ def _run_suite(policy: Policy, suite: Path, as_json: bool) -> None:
         click.echo(json.dumps(doc, indent=2))
     else:
         for r in results:
-            click.echo(f"{'ok  ' if r.met else 'FAIL'} {r.case.name}: {r.why}")
+            # The case's name is its folder's; the reason quotes the run's names.
+            click.echo(printable(f"{'ok  ' if r.met else 'FAIL'} {r.case.name}: {r.why}"))
         met = sum(r.met for r in results)
         click.echo(f"{NOT_A_VERDICT}: {met} of {len(results)} case(s) met")
     if not all(r.met for r in results):

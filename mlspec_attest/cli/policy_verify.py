@@ -10,6 +10,7 @@ import click
 
 from mlspec_attest.cli.options import FILE, file_option, json_option
 from mlspec_attest.errors import ExitCode
+from mlspec_attest.formats.printable import printable
 from mlspec_attest.formats.rfc3339 import format_rfc3339
 from mlspec_attest.policy.signed import load_signed_policy
 from mlspec_attest.policy.signed_check import SignedPolicyCheck, check_signed_policy
@@ -66,14 +67,18 @@ def _document(file: Path, result: SignedPolicyCheck) -> dict[str, object]:
 
 
 def _print(file: Path, result: SignedPolicyCheck) -> None:
-    for p in result.problems:
+    for p in result.problems:  # messages quote the signed policy's names and values
         field = f"{p.path}: " if p.path else ""
-        click.echo(f"{file}: {p.severity}: {field}{p.message}", err=True)
+        click.echo(printable(f"{file}: {p.severity}: {field}{p.message}"), err=True)
     if result.passed:
         click.echo(
-            f"{file}: ok: signed by {len(result.signed_by)} owner key(s), expires "
-            f"{format_rfc3339(result.expires)}, digest {result.digest}",
+            printable(
+                f"{file}: ok: signed by {len(result.signed_by)} owner key(s), expires "
+                f"{format_rfc3339(result.expires)}, digest {result.digest}"
+            ),
             err=True,
         )
     else:
-        click.echo(f"{file}: FAILED: verify would deny every run under this policy", err=True)
+        click.echo(
+            printable(f"{file}: FAILED: verify would deny every run under this policy"), err=True
+        )

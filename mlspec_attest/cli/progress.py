@@ -13,6 +13,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from mlspec_attest.formats.printable import printable
+
 if TYPE_CHECKING:  # a protocol: `verify` without --artifact loads no digest engine
     from mlspec_attest.digest.engine import ProgressSink
 
@@ -94,7 +96,9 @@ class TerminalProgress:
                 return Text(f"{rate / 1e6:,.0f} MB/s", style="progress.data.speed")
 
         console = Console(file=self.stream, stderr=True)
-        columns: list[Any] = [TextColumn("hashing {task.description}"), BarColumn()]
+        # The label is a path or URL, so markup is off: a name holding ``[/x]`` made rich
+        # raise (hashing failed) and ``[red]`` styled the bar; its control characters escaped.
+        columns: list[Any] = [TextColumn("hashing {task.description}", markup=False), BarColumn()]
         if self._total is not None:
             columns += [DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
             total: float = self._total
@@ -103,7 +107,8 @@ class TerminalProgress:
             total = self._files
         columns.append(TimeElapsedColumn())
         self._bar = Progress(*columns, console=console, transient=True, refresh_per_second=8)
-        label = self._label if len(self._label) <= 40 else "…" + self._label[-39:]
+        name = printable(self._label)
+        label = name if len(name) <= 40 else "…" + name[-39:]
         self._task = self._bar.add_task(label, total=total, rate=0.0)
         self._bar.start()
 

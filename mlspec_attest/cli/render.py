@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlspec_attest.cli.policy_view import StageView, policy_view
+from mlspec_attest.formats.printable import printable_lines
 from mlspec_attest.formats.rfc3339 import format_rfc3339
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def policy_text(policy: Policy, digest: str | None = None) -> str:
         lines += ["", "policy-wide:", *(f"  {line}" for line in view.policy_wide)]
     # Names, rules and expressions come from the policy file: no control character
     # of theirs reaches the terminal.
-    return "\n".join(_printable(line) for line in lines)
+    return printable_lines(lines)
 
 
 def _stage_lines(view: StageView) -> list[str]:
@@ -62,12 +63,6 @@ def _stage_lines(view: StageView) -> list[str]:
 def _block(label: str, items: list[str]) -> list[str]:
     """``label`` before the first item, the others aligned under it."""
     return [f"      {label if i == 0 else '':<9} {item}" for i, item in enumerate(items)]
-
-
-def _printable(text: str) -> str:
-    return "".join(
-        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
-    )
 
 
 #: Characters a quoted Mermaid label may hold as they are. Any other is written as an
