@@ -143,6 +143,28 @@ def test_csv_canonicalization_keeps_differences(tmp_path: Path, a: str, b: str) 
     assert digests_of(write(tmp_path / "a.csv", a)) != digests_of(write(tmp_path / "b.csv", b))
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1e-4009007199254740993", 0.0),  # Decimal refused the exponent: exit 70
+        ("-1e-99999999999999999999", -0.0),
+        ("0.000e99999999999999999999", 0),
+        ("1e99999999999999999999", "1e+99999999999999999999"),
+        ("-12.50e99999999999999999999", "-1.25e+100000000000000000000"),
+    ],
+)
+def test_an_exponent_beyond_decimal_is_a_value(text: str, value: object) -> None:
+    found = _general_number_value(text)
+    assert (found, type(found)) == (value, type(value))
+
+
+@pytest.mark.parametrize("text", ["1e400", "12.5e400", "0012.3400e400", "5e-400", "-0.0050e400"])
+def test_the_extreme_rule_is_the_general_rule_where_decimal_holds_both(text: str) -> None:
+    from mlspec_attest.formats.rowform import _extreme_number_value
+
+    assert _extreme_number_value(text) == _general_number_value(text)
+
+
 def test_null_empty_and_missing_are_the_same(tmp_path: Path) -> None:
     csv_set = row_digests(write(tmp_path / "a.csv", "a,b\n1,\n"))
     jsonl = write(tmp_path / "a.jsonl", '{"a": 1, "b": null}\n{"a": 1}\n{"a": 1.0, "b": "  "}\n')

@@ -40,7 +40,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from mlspec_attest.errors import BadInputError, MalformedDocumentError
@@ -130,7 +130,10 @@ def _number_value(text: str) -> int | float | str:
 
 
 def _general_number_value(text: str) -> int | float | str:
-    value = Decimal(text)
+    try:
+        value = Decimal(text)
+    except InvalidOperation:  # an exponent beyond what Decimal holds (~10**18)
+        return _extreme_number_value(text)
     if value.is_zero():
         return 0
     adjusted = value.adjusted()
@@ -149,6 +152,25 @@ def _general_number_value(text: str) -> int | float | str:
     mantissa = "".join(map(str, digits)).rstrip("0")
     scientific = mantissa[0] + ("." + mantissa[1:] if len(mantissa) > 1 else "")
     return f"{'-' if sign else ''}{scientific}e{adjusted:+d}"
+
+
+def _extreme_number_value(text: str) -> int | float | str:
+    """What :func:`_general_number_value` gives a number whose exponent Decimal cannot
+    hold: 0 when every digit is 0, the double it rounds to (a signed zero) when it is
+    tiny, else the scientific text of a number too large for a double."""
+    mantissa, _, exponent = text.lower().partition("e")
+    sign = "-" if mantissa.startswith("-") else ""
+    whole, _, fraction = mantissa.lstrip("+-").partition(".")
+    digits = (whole + fraction).lstrip("0")
+    if not digits:
+        return 0
+    # the power of ten of the first significant digit
+    adjusted = len(digits) - 1 + int(exponent) - len(fraction)
+    if adjusted < 0:
+        return float(f"{sign}0.0")
+    significant = digits.rstrip("0")
+    scientific = significant[0] + ("." + significant[1:] if len(significant) > 1 else "")
+    return f"{sign}{scientific}e{adjusted:+d}"
 
 
 def text_value(text: str) -> int | float | str | None:

@@ -102,8 +102,8 @@ def sniff_format(path: Path) -> str:
     """
     with open_binary(path) as fh:
         try:
-            head = fh.read(_GLANCE_BYTES)
-            if _binary_at_a_glance(head):  # an image, audio, a pickle: no more is read
+            head = fh.read(_GLANCE_BYTES)  # an image, a pickle: ruled out at 4 KiB, not 64
+            if not head.startswith((PARQUET_MAGIC, GZIP_MAGIC)) and _decode_head(head) is None:
                 return "binary content (not UTF-8 text, gzip or Parquet)"
             head += fh.read(_SNIFF_BYTES + 1 - len(head))
         except OSError as exc:
@@ -125,15 +125,6 @@ def sniff_format(path: Path) -> str:
     if _looks_like_jsonl(lines[0]):
         return "jsonl"
     return _sniff_delimited(lines[: _SNIFF_LINES + 1]) or "text without a table shape"
-
-
-def _binary_at_a_glance(head: bytes) -> bool:
-    """Whether the first bytes of a file already rule out rows: neither Parquet nor gzip,
-    and a NUL or bytes that are not UTF-8 (a multi-byte character cut at the end is not
-    held against them). A directory of images is sniffed at 4 KiB a file, not 64."""
-    if head.startswith((PARQUET_MAGIC, GZIP_MAGIC)):
-        return False
-    return b"\x00" in head or _decode_head(head) is None
 
 
 def _gunzip_head(data: bytes) -> bytes:
