@@ -525,6 +525,20 @@ def test_compute_split_proof_refuses(
         compute_split_proof(splits, store, base_dir=tmp_path / "data" / "sub")
 
 
+def test_splits_sharing_no_column_are_refused_not_one_overlap_per_row(
+    tmp_path: Path, store: AttestationStore
+) -> None:
+    # hashed over no column every row was one row: disjoint data reported as a leak
+    splits = {
+        "train": write(tmp_path / "train.csv", "a,b\n1,2\n3,4\n"),
+        "holdback": write(tmp_path / "holdback.csv", "c,d\n5,6\n"),
+    }
+    with pytest.raises(BadInputError, match="share no column to compare their rows by"):
+        compute_split_proof(splits, store, base_dir=tmp_path)
+    shared = {**splits, "holdback": write(tmp_path / "hb.csv", "a,c\n9,9\n")}
+    assert compute_split_proof(shared, store, base_dir=tmp_path)["columns"] == ["a"]
+
+
 def test_pair_key() -> None:
     assert pair_key("train", "holdback") == pair_key("holdback", "train") == "holdback|train"
 

@@ -125,6 +125,7 @@ def prove_splits(
     profiles = {role: profile for role, (profile, _) in first.items()}
     shared = shared_columns(profiles.values())
     labels = split_labels(profiles, shared - excluded)
+    _refuse_no_columns(datasets, profiles, shared - excluded - labels)
     dropped: dict[str, dict[str, str]] = {}
     hashed: dict[str, HashedDataset] = {}
     for role, ds in datasets.items():
@@ -137,6 +138,20 @@ def prove_splits(
     record["columns"] = sorted(shared - excluded - labels)
     check_own_record("leakage-v2", record)
     return SplitProof(dict(sorted(record.items())), blobs, proof_sets)
+
+
+def _refuse_no_columns(
+    datasets: Mapping[str, Dataset], profiles: Mapping[str, Profile], columns: frozenset[str]
+) -> None:
+    """Rows hashed over no column are all one row: two tabular splits with rows and no
+    column in common to compare (once excluded and split-label columns are left out)
+    cannot be proven disjoint, and would be reported as one overlap per row."""
+    tabular = sorted(r for r, p in profiles.items() if p.rows and datasets[r].format != "files")
+    if len(tabular) >= 2 and not columns:
+        raise BadInputError(
+            f"splits {', '.join(tabular)} share no column to compare their rows by",
+            remedy="give every split the same feature columns (or exclude fewer columns)",
+        )
 
 
 def _first_pass(
