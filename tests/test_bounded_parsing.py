@@ -562,3 +562,29 @@ def test_statement_payload_rules(pipeline: Pipeline) -> None:
         with pytest.raises(MalformedDocumentError) as info:
             StageStatement.from_payload(bad, what="ingest")
         assert message in info.value.message
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_data_line_longer_than_the_bound_is_refused_before_it_is_held(
+    tmp_path: Path, compressed: bool
+) -> None:
+    # Python's csv takes a file a line at a time: a 2 GiB line without a newline (2 MB
+    # gzipped) was held whole, 3 GB, and died with exit 70
+    import gzip
+
+    from mlspec_attest.errors import BadInputError
+    from mlspec_attest.formats.cells import TabularReader
+
+    line = b"a,b\n" + b"x" * (limits.MAX_DATA_LINE_CHARS + 10)
+    path = tmp_path / ("long.csv.gz" if compressed else "long.csv")
+    path.write_bytes(gzip.compress(line) if compressed else line)
+    with (
+        pytest.raises(BadInputError, match="a line longer than 16 MiB characters"),
+        TabularReader(path) as reader,
+    ):
+        for _ in reader:
+            pass
+    fits = tmp_path / "fits.csv"
+    fits.write_bytes(b"a,b\n" + b"1," + b"y" * 100_000 + b"\n")
+    with TabularReader(fits) as reader:
+        assert sum(1 for _ in reader) == 1

@@ -17,9 +17,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import IO, BinaryIO, Final
 
 from mlspec_attest.errors import BadInputError, MalformedDocumentError
 
@@ -130,6 +130,12 @@ metadata, the output and, only when the writer logs inputs, the request body, wh
 server bounds at :data:`MAX_INFER_BODY_BYTES` (8 MiB); the writer refuses a larger
 record rather than write one its own audit would refuse."""
 
+MAX_DATA_LINE_CHARS: Final = 16 * MiB
+"""One line of a CSV or TSV data file, in characters. Python's ``csv`` module takes a
+file a line at a time, so a line is held whole before any field limit applies: a 2 MB
+gzip file of one 2 GiB line without a newline took 3 GB and died (exit 70). A quoted
+field may span lines; each line is bounded."""
+
 MAX_ACCESS_LOG_LINE_BYTES: Final = 64 * MiB
 """One line of the inference log's ``access.log``. The line carries the output as
 escaped JSON, at most about four times the record's size in the worst case."""
@@ -173,6 +179,18 @@ exactly. Sigstore writes its int64 fields (``logIndex``, ``integratedTime``) as
 strings, so bundles are unaffected. Longer literals never reach the quadratic
 cost of converting them: anything over 16 digits is refused unread, and where
 the bound is lifted Python's own 4300-digit cap applies."""
+
+
+def bounded_lines(text: IO[str], what: str, limit: int = MAX_DATA_LINE_CHARS) -> Iterator[str]:
+    """The lines of ``text`` (as its iteration gives them), refusing one longer than
+    ``limit`` characters before more of it is read."""
+    while line := text.readline(limit + 1):
+        if len(line) > limit and not line.endswith(("\n", "\r")):
+            raise BadInputError(
+                f"{what}: a line longer than {format_size(limit)} characters",
+                remedy="split the data into rows of reasonable size",
+            )
+        yield line
 
 
 def format_size(size: int) -> str:

@@ -46,7 +46,7 @@ from typing import IO, Any, Final, Self, cast
 
 from mlspec_attest.errors import ArtifactPathError, BadInputError, require
 from mlspec_attest.formats.jsonio import no_constants, no_duplicate_keys
-from mlspec_attest.formats.limits import open_for_reading
+from mlspec_attest.formats.limits import bounded_lines, open_for_reading
 from mlspec_attest.formats.rowform import JsonNumber, column_names
 
 TABULAR_FORMATS: Final = ("csv", "tsv", "jsonl", "parquet")
@@ -96,10 +96,9 @@ def detect_format(path: Path) -> str:
 def sniff_format(path: Path) -> str:
     """The tabular format of a file by its content, else a short reason why it is not one.
 
-    Gzip is looked into; Parquet is known by its magic; text is JSON Lines when
-    its first line is an object, CSV or TSV when its first lines all have the
-    same number (two or more) of fields.
-    """
+    Gzip is looked into; Parquet is known by its magic; text is JSON Lines when its first
+    line is an object, CSV or TSV when its first lines all have the same number (two or
+    more) of fields."""
     with open_binary(path) as fh:
         try:
             head = fh.read(_GLANCE_BYTES)  # an image, a pickle: ruled out at 4 KiB, not 64
@@ -283,7 +282,8 @@ class DelimitedRecords:
 
     def __init__(self, source: TextSource, delimiter: str) -> None:
         self.path = source.path
-        self._reader = csv.reader(source.text, delimiter=delimiter, strict=True)
+        lines = bounded_lines(source.text, str(self.path))  # no line held whole, however long
+        self._reader = csv.reader(lines, delimiter=delimiter, strict=True)
         try:
             header = next(self._reader, None)
             while header == []:
