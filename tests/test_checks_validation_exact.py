@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlspec_attest.evidence.dataschema import validate_dataset
+from mlspec_attest.evidence.dataschema import schema_digest, validate_dataset
 from mlspec_attest.verify.report import Check, Failure
 
 from .mlpipeline import DATA_SCHEMA, MLPipeline, csv, raw_rows, write
@@ -93,3 +93,25 @@ def test_deprecated_data_without_a_train_stage_in_the_policy_is_not_looked_for(
         "deprecatedDatasets": ["sha256:" + hashlib.sha256(train_bytes).hexdigest()],
     }
     assert ml.run(validate={"schema": schema}).verify().failures == []
+
+
+def test_a_pinned_schema_digest_refuses_a_schema_that_only_borrows_the_name(
+    tmp_path: Path, keys: dict[str, KeyPair]
+) -> None:
+    """A schema's name and version are its own labels: one that checks nothing, under the
+    policy's name and version, passed. ``schemaDigest`` pins the reviewed schema itself."""
+    pinned = schema_digest(DATA_SCHEMA)
+    edit = ("  trainStage: train\n", f"  trainStage: train\n  schemaDigest: sha256:{pinned}\n")
+    honest = EditedPolicy(tmp_path / "honest", keys, edit)
+    assert honest.signed.policy.data_validation is not None
+    assert honest.signed.policy.data_validation.schema_digest == pinned
+    assert honest.run().verify().failures == []
+    empty = {k: v for k, v in DATA_SCHEMA.items() if k != "columns"} | {
+        "columns": [],
+        "additionalColumns": True,
+    }
+    forged = EditedPolicy(tmp_path / "forged", keys, edit).run(validate={"schema": empty})
+    [failure] = forged.verify().failures
+    assert (failure.check, failure.stage) == (Check.DATA_VALIDATION, "validate")
+    assert failure.message == "validated against another schema than the policy pins"
+    assert failure.found == f"sha256:{schema_digest(empty)}"

@@ -91,6 +91,9 @@ class _Sections:
             version=val.get("version"),
             forbid_deprecated=val.get("forbidDeprecated", True),
             train_stage=val.get("trainStage"),
+            schema_digest=val["schemaDigest"].removeprefix("sha256:")
+            if "schemaDigest" in val
+            else None,
         )
 
 

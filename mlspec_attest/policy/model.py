@@ -140,12 +140,16 @@ class DataValidationRule(Struct, frozen=True):
     version: str | None = None
     forbid_deprecated: bool = True
     train_stage: str | None = None
+    #: SHA-256 hex of the schema (its canonical JSON, as ``validate`` records it): a name
+    #: and version are labels the schema gives itself.
+    schema_digest: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"stage": self.stage, "forbidDeprecated": self.forbid_deprecated}
         for k, v in (
             ("schema", self.schema),
             ("version", self.version),
+            ("schemaDigest", self.schema_digest),
             ("trainStage", self.train_stage),
         ):
             if v is not None:

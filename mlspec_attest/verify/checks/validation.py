@@ -74,6 +74,15 @@ def check_validation_result(
             found=f"schema {name!r}",
             remedy=f"validate against {rule.schema}",
         )
+    if rule.schema_digest is not None and schema.get("sha256") != rule.schema_digest:
+        report.fail(
+            Check.DATA_VALIDATION,
+            rule.stage,
+            "validated against another schema than the policy pins",
+            expected=f"schema sha256:{rule.schema_digest}",
+            found=f"sha256:{schema.get('sha256')}",
+            remedy="validate against the reviewed schema the policy pins",
+        )
     if rule.version is not None and str(version) != rule.version:
         report.fail(
             Check.DATA_VALIDATION,
