@@ -892,3 +892,21 @@ def test_cli_exit_codes_through_main(cli_with_metrics: MainRunner, tmp_path: Pat
     )
     assert result.code == 0
     assert json.loads(result.out)["metrics"]["count"] == 2
+
+
+def test_the_full_form_without_its_version_is_checked_by_the_same_rules(tmp_path: Path) -> None:
+    # without schemaVersion the metrics-v1 checks were skipped: sign recorded an empty
+    # slice family and an interval with low above high that metrics validate refuses
+    from mlspec_attest.errors import MalformedDocumentError
+    from mlspec_attest.evidence.metrics_file import read_metrics_document
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        '{"metrics": {"mae": 3.0}, "slices": {"": {"x": {"metrics": {"mae": 1.0}}}},'
+        ' "confidenceIntervals": {"mae": {"low": 5.0, "high": 1.0, "level": 0.95}}}'
+    )
+    with pytest.raises(MalformedDocumentError, match=r"/slices: .. should be non-empty"):
+        read_metrics_document(bad)
+    flat = tmp_path / "flat.json"
+    flat.write_text('{"mae": 3.0, "rmse": 4.0}')
+    assert read_metrics_document(flat).metrics == {"mae": 3.0, "rmse": 4.0}

@@ -14,6 +14,7 @@ from typing import Any, TypeGuard
 from msgspec import Struct, field
 
 from mlspec_attest.errors import MalformedDocumentError
+from mlspec_attest.evidence.metrics_document import METRICS_SCHEMA
 from mlspec_attest.formats.jsonio import load_file
 from mlspec_attest.formats.limits import MAX_METRICS_BYTES
 from mlspec_attest.formats.schemas import schema_errors
@@ -42,6 +43,10 @@ def read_metrics_document(path: Path) -> MetricsDocument:
         raise MalformedDocumentError(f"metrics file {path}: expected a JSON object")
     if "schemaVersion" in doc:
         validate_metrics_document(doc, what=f"metrics file {path}")
+    elif "metrics" in doc or "slices" in doc:  # the full form without its version: the same rules
+        validate_metrics_document(
+            {**doc, "schemaVersion": METRICS_SCHEMA}, what=f"metrics file {path}"
+        )
     intervals: Any = {}
     if "metrics" in doc or "slices" in doc:
         unknown = set(doc) - {
