@@ -902,7 +902,7 @@ def test_the_full_form_without_its_version_is_checked_by_the_same_rules(tmp_path
 
     bad = tmp_path / "bad.json"
     bad.write_text(
-        '{"metrics": {"mae": 3.0}, "slices": {"": {"x": {"metrics": {"mae": 1.0}}}},'
+        '{"metrics": {"mae": 3.0}, "slices": {"": {"x": {"count": 3, "metrics": {"mae": 1.0}}}},'
         ' "confidenceIntervals": {"mae": {"low": 5.0, "high": 1.0, "level": 0.95}}}'
     )
     with pytest.raises(MalformedDocumentError, match=r"/slices: .. should be non-empty"):

@@ -30,6 +30,11 @@ class MetricsDocument(Struct, frozen=True):
     omitted: dict[str, Any] = field(default_factory=dict)
 
 
+_FULL_FORM_FIELDS = frozenset(
+    {"metrics", "slices", "schemaVersion", "confidenceIntervals", "omitted"}
+)
+
+
 def read_metrics_document(path: Path) -> MetricsDocument:
     """Read ``--metrics FILE``: ``{"metrics": {...}, "slices": {...}}`` or a flat map of numbers.
 
@@ -43,19 +48,9 @@ def read_metrics_document(path: Path) -> MetricsDocument:
         raise MalformedDocumentError(f"metrics file {path}: expected a JSON object")
     if "schemaVersion" in doc:
         validate_metrics_document(doc, what=f"metrics file {path}")
-    elif "metrics" in doc or "slices" in doc:  # the full form without its version: the same rules
-        validate_metrics_document(
-            {**doc, "schemaVersion": METRICS_SCHEMA}, what=f"metrics file {path}"
-        )
     intervals: Any = {}
     if "metrics" in doc or "slices" in doc:
-        unknown = set(doc) - {
-            "metrics",
-            "slices",
-            "schemaVersion",
-            "confidenceIntervals",
-            "omitted",
-        }
+        unknown = set(doc) - _FULL_FORM_FIELDS
         if unknown:
             raise MalformedDocumentError(f"metrics file {path}: unknown field(s) {sorted(unknown)}")
         metrics = doc.get("metrics", {})
@@ -88,6 +83,11 @@ def read_metrics_document(path: Path) -> MetricsDocument:
             if isinstance(count, bool) or not isinstance(count, int) or count < 0:
                 raise MalformedDocumentError(f"{where}: count must be a non-negative integer")
             check_finite_metrics(entry["metrics"], what=where)
+    if "schemaVersion" not in doc and ("metrics" in doc or "slices" in doc):
+        # the full form without its version: the same rules as with it
+        validate_metrics_document(
+            {**doc, "schemaVersion": METRICS_SCHEMA}, what=f"metrics file {path}"
+        )
     omitted = doc.get("omitted", {}) if "metrics" in doc else {}
     return MetricsDocument(checked, slices, intervals, omitted if isinstance(omitted, dict) else {})
 
