@@ -78,7 +78,7 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, Mapping) and isinstance(b, Mapping):
-        if len(a) != len(b) or any(_mixed(k, k) for k in a):
+        if len(a) != len(b):
             return False
         return all(_key_in(k, b) and _same(v, b[k]) for k, v in a.items())
     return bool(_evaluation().bool_eq(a, b))
@@ -106,18 +106,16 @@ def _strict(name: str) -> Any:
     return operator
 
 
-def _equal(a: Any, b: Any) -> Any:
-    from celpy import celtypes
+def _equality(negated: bool) -> Any:
+    """``_==_`` (or ``_!=_``): :func:`_same`, an operand that is an error propagating."""
 
-    error = _error_of(a, b)
-    return error if error is not None else celtypes.BoolType(_same(a, b))
+    def equality(a: Any, b: Any) -> Any:
+        from celpy import celtypes
 
+        error = _error_of(a, b)
+        return error if error is not None else celtypes.BoolType(_same(a, b) != negated)
 
-def _not_equal(a: Any, b: Any) -> Any:
-    from celpy import celtypes
-
-    error = _error_of(a, b)
-    return error if error is not None else celtypes.BoolType(not _same(a, b))
+    return equality
 
 
 def _error_of(a: Any, b: Any) -> Any:
@@ -146,8 +144,8 @@ FUNCTIONS = {
     "abs": _cel_abs,
     "min": _cel_min,
     "max": _cel_max,
-    "_==_": _equal,
-    "_!=_": _not_equal,
+    "_==_": _equality(negated=False),
+    "_!=_": _equality(negated=True),
     **{name: _strict(name) for name in _ORDERED},
     **{name: _no_bool(name) for name in _NUMERIC},
 }
