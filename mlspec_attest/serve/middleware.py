@@ -178,10 +178,7 @@ class MlspecMiddleware:
         if decided == _REFUSE:
             message = "the request path holds a control character (CR, LF, NUL, ...)"
             await send_response(send, 400, error_body(message), headers=ids)
-            self.metrics.count_error("bad_request")
-            self.metrics.observe_request(
-                "unmatched", scope["method"], 400, perf_counter() - started
-            )
+            self.count(scope, 400, started)  # no route matched: counted as "unmatched"
             return
         if path in STATUS_PATHS:
             status = await self.endpoints.respond(path, scope["method"], send, ids)
