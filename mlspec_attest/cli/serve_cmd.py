@@ -21,7 +21,6 @@ from mlspec_attest.serve.connections import (
     DEFAULT_REQUEST_TIMEOUT,
     MAX_DEFAULT_CONNECTIONS,
     ConnectionLimits,
-    connection_limits,
 )
 from mlspec_attest.serve.gate import open_model
 from mlspec_attest.serve.model import ServedModel
@@ -145,15 +144,15 @@ def serve(
     served = open_model(model, checked, entry=entry, name=name)
     drift = _drift_watch(served, checked, train_data, drift_window)
     click.echo(_passed(served, log_dir), err=True)
-    with connection_limits(limits):
-        serve_model(
-            served,
-            log_dir=log_dir,
-            log_signer=signer,
-            config=config,
-            on_started=lambda url: click.echo(f"serving {served.name} on {url}", err=True),
-            drift=drift,
-        )
+    serve_model(
+        served,
+        log_dir=log_dir,
+        log_signer=signer,
+        config=config,
+        on_started=lambda url: click.echo(f"serving {served.name} on {url}", err=True),
+        drift=drift,
+        limits=limits,
+    )
     click.echo("stopped; the inference log is closed", err=True)
 
 

@@ -28,10 +28,7 @@ its client past the deadline, or sets itself again for the deadline that now app
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Iterator
-from contextvars import ContextVar
 from typing import Any, ClassVar, Final, cast
 
 from msgspec import Struct
@@ -90,27 +87,6 @@ class ConnectionLimits(Struct, frozen=True):
         open-file limit)."""
         count = self.max_connections
         return ResolvedLimits(count or default_max_connections(), self.request_timeout)
-
-
-#: The limits of servers started in a :func:`connection_limits` block.
-_CURRENT: ContextVar[ConnectionLimits | None] = ContextVar("connection_limits", default=None)
-
-
-@contextlib.contextmanager
-def connection_limits(limits: ConnectionLimits) -> Iterator[None]:
-    """Servers started in this block (:mod:`~mlspec_attest.serve.runner`) without
-    ``limits=`` of their own keep ``limits``: how ``serve`` hands its options through
-    :func:`~mlspec_attest.serve.server.serve_model`, which takes none."""
-    token = _CURRENT.set(limits)
-    try:
-        yield
-    finally:
-        _CURRENT.reset(token)
-
-
-def current_limits() -> ConnectionLimits:
-    """The limits of the :func:`connection_limits` block this runs in, else the defaults."""
-    return _CURRENT.get() or ConnectionLimits()
 
 
 class ResolvedLimits(Struct, frozen=True):

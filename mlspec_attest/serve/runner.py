@@ -11,8 +11,7 @@ reference server closes its inference log (its final checkpoint).
 Every server keeps :class:`~mlspec_attest.serve.connections.ConnectionLimits`: at most
 so many open connections, and a deadline for each request to arrive
 (:mod:`mlspec_attest.serve.connections`); ``limits=`` sets them, else the
-:func:`~mlspec_attest.serve.connections.connection_limits` block the server
-starts in, else the defaults.
+defaults.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from mlspec_attest.errors import BackendError
-from mlspec_attest.serve.connections import ConnectionLimits, current_limits, guarded_protocol
+from mlspec_attest.serve.connections import ConnectionLimits, guarded_protocol
 
 #: How often a starting server is checked (its thread is joined for this long).
 _POLL_SECONDS: Final = 0.005
@@ -69,7 +68,7 @@ def bind(host: str, port: int) -> socket.socket:
 def _config(
     app: ASGIApp, log_level: str, graceful_timeout: int, limits: ConnectionLimits | None
 ) -> uvicorn.Config:
-    resolved = (limits or current_limits()).resolved()
+    resolved = (limits or ConnectionLimits()).resolved()
     return uvicorn.Config(
         app,
         log_config=None,  # the embedding program configures logging

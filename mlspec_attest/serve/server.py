@@ -22,6 +22,7 @@ from mlspec_attest.log.process import LogWriterProcess
 from mlspec_attest.log.writer import InferenceLog
 from mlspec_attest.serve.app import build_app
 from mlspec_attest.serve.config import ServeConfig
+from mlspec_attest.serve.connections import ConnectionLimits
 from mlspec_attest.serve.drift_watch import DriftWatch
 from mlspec_attest.serve.endpoints import ReadinessCheck
 from mlspec_attest.serve.metrics import ServeMetrics
@@ -74,9 +75,11 @@ def serve_model(
     on_started: Callable[[str], None] | None = None,
     log_level: str = "info",
     drift: DriftWatch | None = None,
+    limits: ConnectionLimits | None = None,
 ) -> None:
     """Serve ``served`` on ``config.host:config.port`` until SIGTERM or Ctrl-C, logging
-    every inference to the signed log in ``log_dir``."""
+    every inference to the signed log in ``log_dir``; ``limits`` bound its connections
+    (:mod:`~mlspec_attest.serve.connections`, the defaults when None)."""
     config = config or ServeConfig(host=DEFAULT_HOST, port=DEFAULT_PORT, log_dir=str(log_dir))
     host = config.host or DEFAULT_HOST
     port = DEFAULT_PORT if config.port is None else config.port
@@ -90,7 +93,13 @@ def serve_model(
         checks = [checkpoint_check(log), *readiness]
         app = build_app(served, log, config=config, metrics=metrics, readiness=checks, drift=drift)
         serve_forever(
-            app, host=host, port=port, log_level=log_level, on_started=on_started, sock=sock
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            on_started=on_started,
+            sock=sock,
+            limits=limits,
         )
     finally:
         log.close()  # closed already after a graceful stop (lifespan); here for the others

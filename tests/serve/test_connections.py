@@ -29,7 +29,6 @@ from mlspec_attest.serve.connections import (
     MAX_DEFAULT_CONNECTIONS,
     ConnectionLimits,
     ResolvedLimits,
-    connection_limits,
 )
 from mlspec_attest.serve.runner import RunningServer, start_server
 
@@ -201,9 +200,9 @@ def test_limits_are_checked(fields: dict[str, object], message: str) -> None:
         ConnectionLimits(**fields)  # type: ignore[arg-type]
 
 
-def test_servers_started_in_a_block_keep_its_limits() -> None:
-    """How `serve` passes its options through serve_model (which takes none)."""
-    with connection_limits(ConnectionLimits(50, request_timeout=0.5)):
-        server = start_server(build_app(served_model(), MemoryLog()))
+def test_a_server_keeps_the_limits_it_is_started_with() -> None:
+    """How `serve` passes its options (through serve_model, to the runner)."""
+    limits = ConnectionLimits(50, request_timeout=0.5)
+    server = start_server(build_app(served_model(), MemoryLog()), limits=limits)
     with server, connect(server, HALF_A_REQUEST) as sock:
         assert closed_by_server(sock) == b""
