@@ -38,7 +38,7 @@ from mlspec_attest.formats.jsonio import load_file
 from mlspec_attest.formats.limits import MAX_BUNDLE_BYTES
 from mlspec_attest.formats.statement import StageStatement
 from mlspec_attest.policy.model import Functionary, Policy, StagePolicy
-from mlspec_attest.store.ledger import AttestationStore
+from mlspec_attest.store.ledger import AttestationStore, StoredAttestation
 from mlspec_attest.verify.accepted import Baseline
 from mlspec_attest.verify.report import Check, VerificationReport
 from mlspec_attest.verify.signers import SignerLookup
@@ -153,7 +153,7 @@ class BaselineLoader:
                 f"the rollback target the policy names ({pinned}) did not pass verification "
                 f"({summary.result.value})"
             )
-        own = formats.summary_digest(bundle.envelope.payload)
+        own = (StoredAttestation(path, bundle).payload_digest or "").removeprefix("sha256:")
         inputs = {i.sha256 for i in summary.inputs if i.stage == statement.name}
         if own not in inputs:
             problems.append(
